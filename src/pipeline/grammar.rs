@@ -1,0 +1,571 @@
+//! The grammar of SPEC §2: words → a tree of stage calls.
+//!
+//! Words come from the shell (argv form) or from one string or file split with shell-like
+//! quoting. Stages are separated by a standalone `:` or `|`; `{ … }` holds a branch of a
+//! fan-out and nests. A separator or brace that is the value of a stage option that takes a
+//! value (`grep -e :`) is an ordinary argument. Every error names the word it is about, so it
+//! can be shown with a caret under that word.
+
+use std::fmt;
+
+use clap::ArgMatches;
+
+use super::registry::{self, Role, StageDef};
+
+/// One word of the pipeline text and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    /// Index in the word list (for carets in error messages).
+    pub index: usize,
+}
+
+/// A stage as written: its name, arguments, branches and parsed options.
+pub struct Call {
+    pub def: &'static StageDef,
+    /// The name word; `None` for an implicit stage (stdin source, print sink).
+    pub name: Option<Word>,
+    pub args: Vec<Word>,
+    pub branches: Vec<Pipeline>,
+    pub matches: ArgMatches,
+    /// The kind of items it receives, set by the type check (`None` for a source).
+    pub input: Option<crate::item::Kind>,
+}
+
+impl Call {
+    pub fn display_name(&self) -> &str {
+        self.def.name
+    }
+
+    /// The word to point at for errors about this stage.
+    pub fn word_index(&self) -> Option<usize> {
+        self.name.as_ref().map(|w| w.index)
+    }
+}
+
+/// A pipeline (the whole one, or one branch).
+pub struct Pipeline {
+    pub calls: Vec<Call>,
+}
+
+/// A pipeline error with the word it points at.
+#[derive(Debug)]
+pub struct SyntaxError {
+    pub message: String,
+    /// The offending word; `None` points after the last word.
+    pub at: Option<usize>,
+    /// The text to show when the user asked for help (clap's help output): exit 0.
+    pub help: bool,
+}
+
+impl SyntaxError {
+    pub fn new(message: impl Into<String>, at: Option<usize>) -> Self {
+        SyntaxError {
+            message: message.into(),
+            at,
+            help: false,
+        }
+    }
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+/// Split one pipeline string (or pipeline file) into words with shell-like quoting.
+/// `#` starts a comment that runs to the end of the line (outside quotes, at a word start).
+pub fn split_text(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = strip_comment(line);
+        match shlex::split(line) {
+            Some(w) => words.extend(w),
+            None => return Err(format!("line {}: unbalanced quotes", n + 1)),
+        }
+    }
+    Ok(words)
+}
+
+/// The part of a line before a `#` that starts a word outside quotes.
+fn strip_comment(line: &str) -> &str {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && !single {
+            escaped = true;
+        } else if c == '\'' && !double {
+            single = !single;
+        } else if c == '"' && !single {
+            double = !double;
+        } else if c == '#' && !single && !double && prev_space {
+            return &line[..i];
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
+}
+
+fn is_separator(s: &str) -> bool {
+    s == ":" || s == "|"
+}
+
+fn is_special(s: &str) -> bool {
+    is_separator(s) || s == "{" || s == "}"
+}
+
+/// Whether `word` is an option of `cmd` that takes its value in the next word.
+fn takes_value(cmd: &clap::Command, word: &str) -> bool {
+    let wants = |a: &clap::Arg| a.get_action().takes_values();
+    if let Some(long) = word.strip_prefix("--") {
+        if long.is_empty() || long.contains('=') {
+            return false;
+        }
+        return cmd.get_arguments().any(|a| {
+            wants(a)
+                && (a.get_long() == Some(long)
+                    || a.get_all_aliases().is_some_and(|v| v.contains(&long)))
+        });
+    }
+    if let Some(shorts) = word.strip_prefix('-') {
+        // In a cluster like `-ie`, the value-taking flag is the last letter, and only if no
+        // earlier letter already took the rest of the word as its value.
+        for (i, c) in shorts.char_indices() {
+            if let Some(a) = cmd.get_arguments().find(|a| a.get_short() == Some(c)) {
+                if wants(a) {
+                    return i + c.len_utf8() == shorts.len();
+                }
+            } else {
+                return false;
+            }
+        }
+    }
+    false
+}
+
+struct Parser<'w> {
+    words: &'w [String],
+    pos: usize,
+}
+
+/// Parse the words of a whole pipeline. Adds the implicit stdin source and print sink.
+pub fn parse(words: &[String]) -> Result<Pipeline, SyntaxError> {
+    if words.is_empty() {
+        return Err(SyntaxError::new(
+            "empty pipeline: give at least one stage (try `copipe --help`)",
+            None,
+        ));
+    }
+    let mut p = Parser { words, pos: 0 };
+    let mut pipeline = p.pipeline(0)?;
+    if p.pos < words.len() {
+        return Err(SyntaxError::new(
+            "unbalanced braces: this `}` closes no `{`",
+            Some(p.pos),
+        ));
+    }
+    complete(&mut pipeline, true)?;
+    Ok(pipeline)
+}
+
+impl Parser<'_> {
+    fn word(&self, i: usize) -> Word {
+        Word {
+            text: self.words[i].clone(),
+            index: i,
+        }
+    }
+
+    fn pipeline(&mut self, depth: usize) -> Result<Pipeline, SyntaxError> {
+        let mut calls = Vec::new();
+        loop {
+            calls.push(self.call(depth)?);
+            match self.words.get(self.pos).map(String::as_str) {
+                None => break,
+                Some("}") => break,
+                Some(s) if is_separator(s) => {
+                    self.pos += 1;
+                    match self.words.get(self.pos).map(String::as_str) {
+                        None => {
+                            return Err(SyntaxError::new(
+                                format!("`{s}` must be followed by a stage"),
+                                Some(self.pos - 1),
+                            ));
+                        }
+                        Some("}") => {
+                            return Err(SyntaxError::new(
+                                format!("`{s}` must be followed by a stage, not `}}`"),
+                                Some(self.pos - 1),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                Some(_) => unreachable!("call() stops only at a separator or a brace"),
+            }
+        }
+        Ok(Pipeline { calls })
+    }
+
+    fn call(&mut self, depth: usize) -> Result<Call, SyntaxError> {
+        let at = self.pos;
+        let name = match self.words.get(at) {
+            None => return Err(SyntaxError::new("expected a stage name", None)),
+            Some(w) if is_special(w) => {
+                return Err(SyntaxError::new(
+                    format!("expected a stage name, found `{w}`"),
+                    Some(at),
+                ));
+            }
+            Some(w) => w.as_str(),
+        };
+        let def = registry::find(name).ok_or_else(|| {
+            let hint = match registry::suggest(name) {
+                Some(s) => format!(" (did you mean `{s}`?)"),
+                None => " (`copipe help stages` lists them)".into(),
+            };
+            SyntaxError::new(format!("unknown stage `{name}`{hint}"), Some(at))
+        })?;
+        self.pos += 1;
+        let cmd = (def.command)();
+        let mut args = Vec::new();
+        let mut branches = Vec::new();
+        while let Some(w) = self.words.get(self.pos) {
+            let value_of_flag = args
+                .last()
+                .is_some_and(|prev: &Word| takes_value(&cmd, &prev.text));
+            if value_of_flag || !is_special(w) {
+                args.push(self.word(self.pos));
+                self.pos += 1;
+                continue;
+            }
+            if w != "{" {
+                break;
+            }
+            if def.role != Role::FanOut {
+                return Err(SyntaxError::new(
+                    format!(
+                        "`{}` takes no {{ branch }}: only tee and broadcast do (write `-e {{` for a literal brace)",
+                        def.name
+                    ),
+                    Some(self.pos),
+                ));
+            }
+            let open = self.pos;
+            self.pos += 1;
+            if self.words.get(self.pos).is_some_and(|w| w == "}") {
+                return Err(SyntaxError::new("empty branch `{ }`", Some(open)));
+            }
+            let branch = self.pipeline(depth + 1)?;
+            if self.words.get(self.pos).map(String::as_str) != Some("}") {
+                return Err(SyntaxError::new(
+                    "unbalanced braces: this `{` is never closed",
+                    Some(open),
+                ));
+            }
+            self.pos += 1;
+            branches.push(branch);
+        }
+        if def.role == Role::FanOut && branches.is_empty() {
+            return Err(SyntaxError::new(
+                format!(
+                    "`{}` needs at least one {{ branch }}, e.g. `{} {{ count }}`",
+                    def.name, def.name
+                ),
+                Some(at),
+            ));
+        }
+        let matches = parse_args(def, &cmd, &args, at)?;
+        Ok(Call {
+            def,
+            name: Some(self.word(at)),
+            args,
+            branches,
+            matches,
+            input: None,
+        })
+    }
+}
+
+/// Parse a stage's own arguments with its clap definition.
+fn parse_args(
+    def: &StageDef,
+    cmd: &clap::Command,
+    args: &[Word],
+    at: usize,
+) -> Result<ArgMatches, SyntaxError> {
+    let argv = std::iter::once(def.name.to_string()).chain(args.iter().map(|w| w.text.clone()));
+    cmd.clone().try_get_matches_from(argv).map_err(|e| {
+        use clap::error::ErrorKind;
+        let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+        let text = e.render().to_string();
+        // Point at the argument clap complains about when we can find it.
+        let culprit = e
+            .get(clap::error::ContextKind::InvalidArg)
+            .and_then(|v| match v {
+                clap::error::ContextValue::String(s) => Some(s.clone()),
+                _ => None,
+            });
+        let bad_value = e
+            .get(clap::error::ContextKind::InvalidValue)
+            .and_then(|v| match v {
+                clap::error::ContextValue::String(s) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            });
+        let word = bad_value
+            .and_then(|v| {
+                args.iter()
+                    .find(|w| w.text == v || w.text.ends_with(&format!("={v}")))
+                    .map(|w| w.index)
+            })
+            .or_else(|| {
+                culprit.and_then(|c| {
+                    let flag = c.split([' ', '=']).next().unwrap_or("").to_string();
+                    args.iter()
+                        .find(|w| {
+                            w.text == flag || (flag.starts_with('-') && w.text.starts_with(&flag))
+                        })
+                        .map(|w| w.index)
+                })
+            })
+            .unwrap_or(at);
+        if help {
+            SyntaxError {
+                message: text,
+                at: None,
+                help: true,
+            }
+        } else {
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
+            let rest: Vec<&str> = text
+                .lines()
+                .skip(1)
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            let mut message = format!("{}: {first}", def.name);
+            for l in rest {
+                if l.starts_with("For more information") {
+                    message.push_str(&format!("\n  (`copipe help {}` explains it)", def.name));
+                } else {
+                    message.push_str(&format!("\n  {l}"));
+                }
+            }
+            SyntaxError::new(message, Some(word))
+        }
+    })
+}
+
+/// Build a call for an implicit stage (no words of its own).
+pub fn implicit(name: &str) -> Call {
+    let def = registry::find(name).expect("implicit stages exist");
+    let matches = (def.command)()
+        .try_get_matches_from([name])
+        .expect("implicit stage takes no arguments");
+    Call {
+        def,
+        name: None,
+        args: Vec::new(),
+        branches: Vec::new(),
+        matches,
+        input: None,
+    }
+}
+
+/// Add the implicit source (top level only) and sink, and check roles are in place.
+fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
+    let first = &p.calls[0];
+    if first.def.role == Role::Source {
+        if !top {
+            return Err(SyntaxError::new(
+                format!(
+                    "`{}` is a source: a branch receives its items from the fan-out, it cannot start with a source",
+                    first.def.name
+                ),
+                first.word_index(),
+            ));
+        }
+    } else if top {
+        p.calls.insert(0, implicit("cat"));
+    }
+    let n = p.calls.len();
+    for (i, c) in p.calls.iter().enumerate() {
+        if i > 0 && c.def.role == Role::Source {
+            return Err(SyntaxError::new(
+                format!(
+                    "`{}` is a source: it can only be the first stage",
+                    c.def.name
+                ),
+                c.word_index(),
+            ));
+        }
+        let terminal = c.def.role == Role::Sink
+            || (c.def.role == Role::FanOut && c.def.emits == super::registry::Emits::Nothing);
+        if terminal && i + 1 < n {
+            return Err(SyntaxError::new(
+                format!(
+                    "`{}` ends a pipeline: nothing can follow it (use `tee` to go on after a branch)",
+                    c.def.name
+                ),
+                p.calls[i + 1].word_index(),
+            ));
+        }
+    }
+    for c in &mut p.calls {
+        for b in &mut c.branches {
+            complete(b, false)?;
+        }
+    }
+    let last = p.calls.last().expect("a pipeline has a stage");
+    let terminal = last.def.role == Role::Sink
+        || (last.def.role == Role::FanOut && last.def.emits == super::registry::Emits::Nothing);
+    if !terminal {
+        p.calls.push(implicit("print"));
+    }
+    Ok(())
+}
+
+/// The words shown in an error message, one line, with the column each word starts at.
+pub fn render_words(words: &[String]) -> (String, Vec<usize>) {
+    let mut line = String::new();
+    let mut cols = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        cols.push(line.chars().count());
+        let shown = if is_special(w) {
+            w.clone()
+        } else {
+            shlex::try_quote(w)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| w.clone())
+        };
+        line.push_str(&shown);
+    }
+    (line, cols)
+}
+
+/// Format an error with the pipeline and a caret under the word it is about.
+pub fn pointed(err: &SyntaxError, words: &[String]) -> String {
+    let (line, cols) = render_words(words);
+    let (col, width) = match err.at {
+        Some(i) if i < words.len() => {
+            let w = &words[i];
+            let shown = if is_special(w) {
+                w.chars().count()
+            } else {
+                shlex::try_quote(w).map(|c| c.chars().count()).unwrap_or(1)
+            };
+            (cols[i], shown.max(1))
+        }
+        _ => (line.chars().count() + 1, 1),
+    };
+    format!(
+        "{}\n  {line}\n  {}{}",
+        err.message,
+        " ".repeat(col),
+        "^".repeat(width)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        split_text(s).unwrap()
+    }
+
+    fn names(p: &Pipeline) -> Vec<String> {
+        p.calls
+            .iter()
+            .map(|c| {
+                let mut s = c.def.name.to_string();
+                for b in &c.branches {
+                    s.push_str(&format!("{{{}}}", names(b).join(",")));
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn implicit_source_and_sink() {
+        let p = parse(&words("grep ion")).unwrap();
+        assert_eq!(names(&p), ["cat", "grep", "print"]);
+        assert!(p.calls[0].name.is_none());
+        let p = parse(&words("cat f : count")).unwrap();
+        assert_eq!(names(&p), ["cat", "count"]);
+    }
+
+    #[test]
+    fn both_separators_and_nested_branches() {
+        let p = parse(&words(
+            "cat f | tee { grep a : tee { count } : write x } { head 1 } : count",
+        ))
+        .unwrap();
+        assert_eq!(
+            names(&p),
+            ["cat", "tee{grep,tee{count},write}{head,print}", "count"]
+        );
+    }
+
+    #[test]
+    fn separator_as_option_value() {
+        let p = parse(&words("grep -e : -e '|' -v : count")).unwrap();
+        assert_eq!(names(&p), ["cat", "grep", "count"]);
+        let args: Vec<&str> = p.calls[1].args.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(args, ["-e", ":", "-e", "|", "-v"]);
+    }
+
+    #[test]
+    fn comments_in_files() {
+        let w = words(
+            "cat f # the input\n# a whole comment line\n: grep 'a # not a comment' : count\n",
+        );
+        assert_eq!(
+            w,
+            ["cat", "f", ":", "grep", "a # not a comment", ":", "count"]
+        );
+        assert_eq!(words("grep a#b"), ["grep", "a#b"]);
+    }
+
+    #[test]
+    fn errors_point_at_the_word() {
+        let err = |s: &str| parse(&words(s)).err().expect("should fail");
+        let e = err("cat f : gerp ion");
+        assert!(e.message.contains("did you mean `grep`"), "{}", e.message);
+        assert_eq!(e.at, Some(3));
+        assert_eq!(err("cat f : tee { count").at, Some(4));
+        assert_eq!(err("cat f : count }").at, Some(4));
+        assert_eq!(err("cat f : count : grep x").at, Some(5));
+        assert_eq!(err("cat f : head").at, Some(3));
+        assert_eq!(err("cat f : head x").at, Some(4));
+        assert_eq!(err("cat f : tee").at, Some(3));
+        assert_eq!(err("cat f :").at, Some(2));
+        assert_eq!(err("grep a : cat f").at, Some(3));
+        assert!(err("tee { cat f }").message.contains("source"));
+        assert!(err("grep { x }").message.contains("takes no"));
+    }
+
+    #[test]
+    fn caret_rendering() {
+        let w = words("cat f : gerp ion");
+        let e = parse(&w).err().unwrap();
+        let text = pointed(&e, &w);
+        assert!(
+            text.ends_with("  cat f : gerp ion\n          ^^^^"),
+            "{text}"
+        );
+    }
+}

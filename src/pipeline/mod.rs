@@ -1,0 +1,9 @@
+//! The pipeline engine: grammar, type check and build, and the run loop.
+
+pub mod build;
+pub mod grammar;
+pub mod registry;
+pub mod run;
+
+pub use grammar::{Pipeline, SyntaxError};
+pub use registry::{Options, StageDef};

@@ -1,0 +1,234 @@
+//! The stage catalogue: one [`StageDef`] per stage name, the single definition that the
+//! parser, the type check, the builder, `copipe help`, the man page and the completions all
+//! read, so that help and behaviour cannot drift apart.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use anyhow::Result;
+use clap::ArgMatches;
+
+use crate::item::Kind;
+use crate::sink::output::Output;
+use crate::stage::{Source, Stage};
+
+/// What part a stage plays in a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A pulled generator; only first in a pipeline.
+    Source,
+    /// A pushed coroutine that passes items on.
+    Filter,
+    /// Sends every item into each `{ branch }`.
+    FanOut,
+    /// Consumes items; only last.
+    Sink,
+}
+
+impl Role {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Source => "source (pulled generator)",
+            Role::Filter => "filter (pushed coroutine)",
+            Role::FanOut => "fan-out (pushed coroutine with branches)",
+            Role::Sink => "sink (pushed coroutine, end of a pipeline)",
+        }
+    }
+}
+
+/// What a stage emits, given what it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emits {
+    /// The same kind it receives (grep, head, tee …).
+    Same,
+    /// Always this kind (cat emits lines, records emits records …).
+    Kind(Kind),
+    /// Nothing: a sink, or broadcast.
+    Nothing,
+}
+
+impl Emits {
+    pub fn given(self, input: Kind) -> Option<Kind> {
+        match self {
+            Emits::Same => Some(input),
+            Emits::Kind(k) => Some(k),
+            Emits::Nothing => None,
+        }
+    }
+}
+
+/// The constructor of a filter: its arguments, the context, and the stage it pushes into.
+pub type FilterFn = fn(&ArgMatches, &BuildCx<'_>, Box<dyn Stage>) -> Result<Box<dyn Stage>>;
+
+/// How a stage is constructed once its arguments are parsed and the pipeline type-checks.
+#[derive(Clone, Copy)]
+pub enum Build {
+    Source(fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Source>>),
+    Filter(FilterFn),
+    Sink(fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Stage>>),
+    /// tee (`continues`: items also go on to the next stage) and broadcast.
+    FanOut {
+        continues: bool,
+    },
+}
+
+/// One entry of the catalogue.
+pub struct StageDef {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub role: Role,
+    /// One line for `copipe help stages`.
+    pub summary: &'static str,
+    /// The kinds it accepts (empty for a source).
+    pub accepts: &'static [Kind],
+    pub emits: Emits,
+    /// Example pipelines, shown by `copipe help STAGE` and in the man page.
+    pub examples: &'static [&'static str],
+    /// The stage's options and arguments (name, about and long_about included).
+    pub command: fn() -> clap::Command,
+    pub build: Build,
+}
+
+impl StageDef {
+    pub fn accepts(&self, k: Kind) -> bool {
+        self.accepts.contains(&k)
+    }
+
+    pub fn accepts_text(&self) -> String {
+        if self.role == Role::Source {
+            return "nothing (it is a source)".into();
+        }
+        let names: Vec<&str> = self.accepts.iter().map(|k| k.plural()).collect();
+        names.join(", ")
+    }
+
+    pub fn emits_text(&self) -> String {
+        match self.emits {
+            Emits::Same => "the kind it receives".into(),
+            Emits::Kind(k) => k.plural().into(),
+            Emits::Nothing => "nothing".into(),
+        }
+    }
+}
+
+/// Global options every stage may consult.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--crlf`: `\r\n` is the line terminator for matching (`$` matches before `\r`).
+    pub crlf: bool,
+    /// Flush output after every push (terminal, or `--line-buffered`).
+    pub line_buffered: bool,
+    /// Colour grep matches, record keys and file tags.
+    pub color: bool,
+    /// Show a progress bar on stderr for long reads.
+    pub progress: bool,
+}
+
+/// What the exit status is made of: whether an item reached a sink (0 rather than 1), and
+/// whether an error was reported and the run went on (2 at the end, as grep does for a
+/// missing file among several).
+#[derive(Clone, Default)]
+pub struct Status(Rc<StatusInner>);
+
+#[derive(Default)]
+struct StatusInner {
+    delivered: Cell<bool>,
+    soft_errors: Cell<u32>,
+}
+
+impl Status {
+    /// An item reached a sink.
+    pub fn mark_delivered(&self) {
+        self.0.delivered.set(true);
+    }
+    pub fn delivered(&self) -> bool {
+        self.0.delivered.get()
+    }
+    /// Report an error on stderr and carry on; the exit status will be 2.
+    pub fn soft_error(&self, err: &anyhow::Error) {
+        self.0.soft_errors.set(self.0.soft_errors.get() + 1);
+        eprintln!("copipe: {err:#}");
+    }
+    pub fn soft_errors(&self) -> u32 {
+        self.0.soft_errors.get()
+    }
+}
+
+/// What a stage's constructor gets besides its own arguments.
+pub struct BuildCx<'a> {
+    pub opts: &'a Options,
+    /// The kind of the items this stage receives (`Kind::Line` for a source).
+    pub input: Kind,
+    /// Standard output, shared by every `print` and `count` of the pipeline.
+    pub stdout: &'a Rc<RefCell<Output>>,
+    pub status: &'a Status,
+}
+
+/// Every stage, in the order `copipe help stages` lists them.
+pub fn all() -> &'static [StageDef] {
+    use crate::{fanout, sink, source, stage};
+    static ALL: &[StageDef] = &[
+        source::cat::DEF,
+        source::range::RANGE,
+        source::range::NATURALS,
+        stage::grep::DEF,
+        stage::head::DEF,
+        stage::skip::DEF,
+        stage::uniq::DEF,
+        stage::number::DEF,
+        stage::replace::DEF,
+        fanout::TEE,
+        fanout::BROADCAST,
+        sink::print::DEF,
+        sink::write::DEF,
+        sink::count::DEF,
+        sink::exec::DEF,
+        sink::discard::DEF,
+    ];
+    ALL
+}
+
+/// The stage called `name` (or one of its aliases).
+pub fn find(name: &str) -> Option<&'static StageDef> {
+    all()
+        .iter()
+        .find(|d| d.name == name || d.aliases.contains(&name))
+}
+
+/// The stage name closest to a misspelt one, if any is close enough to suggest.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    all()
+        .iter()
+        .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
+        .map(|n| (strsim::jaro_winkler(name, n), n))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_commands_match() {
+        let mut seen = std::collections::HashSet::new();
+        for d in all() {
+            assert!(seen.insert(d.name), "duplicate stage {}", d.name);
+            for a in d.aliases {
+                assert!(seen.insert(a), "duplicate alias {a}");
+            }
+            assert_eq!((d.command)().get_name(), d.name);
+            (d.command)().debug_assert();
+            assert!(!d.examples.is_empty(), "{} has no example", d.name);
+            assert_eq!(d.role == Role::Source, d.accepts.is_empty(), "{}", d.name);
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("gerp"), Some("grep"));
+        assert_eq!(suggest("cout"), Some("count"));
+        assert_eq!(suggest("zzzzzzzz"), None);
+    }
+}

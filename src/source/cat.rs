@@ -1,0 +1,132 @@
+//! `cat [FILE|-]...` — read files in order (`-` or no file: standard input) and emit their
+//! lines. Each file's unterminated last line is still a line. A file that cannot be opened
+//! is reported and skipped (exit status 2 at the end), as grep does. When reading from a
+//! pipe or terminal would block, downstream output is flushed first, so
+//! `tail -f log | copipe grep x` shows matches at once.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{ArgMatches, FromArgMatches, Parser};
+
+use crate::item::Kind;
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::source::reader::LineReader;
+use crate::stage::{Source, Stage};
+
+/// Read files in order and emit their lines (`-` or no file: standard input).
+///
+/// Lines are bytes: invalid UTF-8 passes through untouched, a `\r` before the newline is
+/// kept (see the global `--crlf`), and a last line without a newline is still a line.
+/// `cat` is the implicit source of a pipeline that starts with a filter.
+#[derive(Parser)]
+#[command(name = "cat", disable_version_flag = true)]
+pub struct Args {
+    /// Files to read; `-` is standard input.
+    pub files: Vec<PathBuf>,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "cat",
+    aliases: &["read"],
+    role: Role::Source,
+    summary: "read files in order ('-' or nothing: standard input)",
+    accepts: &[],
+    emits: Emits::Kind(Kind::Line),
+    examples: &["copipe cat a.log b.log : grep -i error"],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Source(build),
+};
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+    let a = Args::from_arg_matches(m)?;
+    let files = if a.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        a.files
+    };
+    Ok(Box::new(Cat {
+        files,
+        reader: LineReader::default(),
+        status: cx.status.clone(),
+    }))
+}
+
+struct Cat {
+    files: Vec<PathBuf>,
+    reader: LineReader,
+    status: Status,
+}
+
+impl Source for Cat {
+    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
+        for path in std::mem::take(&mut self.files) {
+            let stdin = path.as_os_str() == "-";
+            let name = if stdin {
+                "standard input".to_string()
+            } else {
+                path.display().to_string()
+            };
+            let mut file: Box<dyn Read> = if stdin {
+                Box::new(io::stdin())
+            } else {
+                match File::open(&path) {
+                    Ok(f) => Box::new(f),
+                    Err(e) => {
+                        self.status.soft_error(
+                            &anyhow::Error::new(e).context(format!("cannot read {name}")),
+                        );
+                        continue;
+                    }
+                }
+            };
+            let fd = if stdin { 0 } else { -1 };
+            if self
+                .read_one(&mut *file, fd, out)
+                .with_context(|| format!("error reading {name}"))?
+            {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Cat {
+    /// Read one input to its end; `true` when downstream stopped.
+    fn read_one(&mut self, r: &mut dyn Read, fd: i32, out: &mut dyn Stage) -> Result<bool> {
+        let may_block = fd >= 0 && !is_regular(fd);
+        loop {
+            if may_block && !readable_now(fd) {
+                out.flush()?;
+            }
+            let (n, flow) = self.reader.fill(r, out)?;
+            if flow.is_stop() {
+                return Ok(true);
+            }
+            if n == 0 {
+                return Ok(self.reader.finish(out)?.is_stop());
+            }
+        }
+    }
+}
+
+fn is_regular(fd: i32) -> bool {
+    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG }
+}
+
+/// Whether a read on `fd` would return at once (data or end of file).
+fn readable_now(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0
+}

@@ -1,0 +1,5 @@
+//! Sources: the pulled generators that start a pipeline.
+
+pub mod cat;
+pub mod range;
+pub mod reader;

@@ -1,0 +1,158 @@
+//! Reading lines in big buffers (ripgrep's way): read into a reused buffer, push every whole
+//! line in it as one batch, roll the partial last line to the front, and read again. Lines
+//! longer than the buffer grow it (the policy for very long lines: the buffer holds the
+//! longest line seen, nothing more); it shrinks back after such a line.
+
+use std::io::{self, Read};
+
+use anyhow::Result;
+
+use crate::stage::{Flow, Stage};
+
+/// The read size: big enough that per-read costs vanish, small enough to stay in L2.
+pub const CAPACITY: usize = 256 * 1024;
+
+/// A reusable line reader.
+pub struct LineReader {
+    buf: Vec<u8>,
+    /// Bytes of a partial line kept at the front of `buf`.
+    tail: usize,
+    capacity: usize,
+}
+
+impl Default for LineReader {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
+}
+
+impl LineReader {
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        LineReader {
+            buf: vec![0; capacity],
+            tail: 0,
+            capacity,
+        }
+    }
+
+    /// Read once from `r` (at most one buffer) and push the complete lines. Returns the
+    /// number of bytes read (0 at end of input) and what the stage said. On end of input the
+    /// partial line is *not* pushed: call [`LineReader::finish`] for that.
+    pub fn fill(&mut self, r: &mut dyn Read, out: &mut dyn Stage) -> Result<(usize, Flow)> {
+        if self.tail == self.buf.len() {
+            let n = self.buf.len() * 2;
+            self.buf.resize(n, 0);
+        }
+        let n = loop {
+            match r.read(&mut self.buf[self.tail..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if n == 0 {
+            return Ok((0, Flow::Continue));
+        }
+        let end = self.tail + n;
+        let flow = match memchr::memrchr(b'\n', &self.buf[self.tail..end]) {
+            Some(i) => {
+                let cut = self.tail + i + 1;
+                let flow = out.send_lines(&self.buf[..cut])?;
+                self.buf.copy_within(cut..end, 0);
+                self.tail = end - cut;
+                if self.buf.len() > self.capacity && self.tail < self.capacity {
+                    self.buf.truncate(self.capacity.max(self.tail));
+                    self.buf.shrink_to_fit();
+                }
+                flow
+            }
+            None => {
+                self.tail = end;
+                Flow::Continue
+            }
+        };
+        Ok((n, flow))
+    }
+
+    /// Whether a partial line is held.
+    pub fn has_partial(&self) -> bool {
+        self.tail > 0
+    }
+
+    /// Push the held partial line (the input ended, or its file went away) and forget it.
+    pub fn finish(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        if self.tail == 0 {
+            return Ok(Flow::Continue);
+        }
+        let flow = out.send_lines(&self.buf[..self.tail]);
+        self.tail = 0;
+        flow
+    }
+
+    /// Forget the held partial line without pushing it.
+    pub fn reset(&mut self) {
+        self.tail = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Item;
+
+    /// Collects lines, optionally stopping after `limit`.
+    #[derive(Default)]
+    struct Collect(Vec<Vec<u8>>, usize);
+
+    impl Stage for Collect {
+        fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+            let Item::Line(l) = item else {
+                panic!("lines only")
+            };
+            self.0.push(l.to_vec());
+            Ok(if self.1 != 0 && self.0.len() >= self.1 {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn read_all(input: &[u8], cap: usize) -> Vec<Vec<u8>> {
+        let mut r = LineReader::with_capacity(cap);
+        let mut c = Collect::default();
+        let mut src = input;
+        while r.fill(&mut src, &mut c).unwrap().0 > 0 {}
+        let _ = r.finish(&mut c).unwrap();
+        c.0
+    }
+
+    #[test]
+    fn buffer_edges_with_tiny_capacities() {
+        let input = b"alpha\n\nbeta gamma\r\nx\nlast without newline";
+        let want: Vec<Vec<u8>> = crate::item::lines(input).map(<[u8]>::to_vec).collect();
+        for cap in [1, 2, 3, 5, 7, 64, 4096] {
+            assert_eq!(read_all(input, cap), want, "capacity {cap}");
+        }
+        assert!(read_all(b"", 1).is_empty());
+        assert_eq!(read_all(b"\n", 1), vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn long_lines_grow_then_shrink() {
+        let mut input = vec![b'x'; 10_000];
+        input.push(b'\n');
+        input.extend_from_slice(b"short\n");
+        let got = read_all(&input, 16);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), 10_000);
+        assert_eq!(got[1], b"short");
+    }
+}

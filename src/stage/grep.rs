@@ -1,0 +1,367 @@
+//! `grep` — keep the items that match a regular expression, with grep's meanings of
+//! `-i -v -w -x -F -e`.
+//!
+//! Accepts lines, records and events; emits the kind it receives. Lines are matched as bytes
+//! (invalid UTF-8 never stops a match elsewhere in the line). With the global `--crlf`, a
+//! `\r` before the newline is not part of the line for matching (`$` matches before it), but
+//! it is still output, as ripgrep does. Records are matched on their compact JSON text, or on
+//! one field with `--field NAME`; events on their NDJSON form.
+//!
+//! Line batches are searched ripgrep's way: the regex runs over the whole batch in
+//! multi-line mode, each hit is widened to its line, and runs of consecutive selected lines
+//! are passed on as one sub-batch — no per-line call when nothing matches.
+
+use anyhow::{Context, Result, bail};
+use clap::{ArgMatches, FromArgMatches, Parser};
+use memchr::{memchr, memrchr};
+use regex::bytes::{Regex, RegexBuilder};
+
+use crate::item::{Item, Kind, Record, render};
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::{Flow, Stage};
+
+/// Keep the items that match a regular expression (grep's -i -v -w -x -F -e).
+///
+/// The syntax is Rust's `regex` (like ripgrep's): Perl classes such as `\d` and `\w`,
+/// `(?i)` flags, no backreferences. Several patterns (several `-e`, or a pattern with
+/// newlines) select an item that matches any of them. On records the compact JSON text is
+/// matched, or the value of one field with `--field`.
+#[derive(Parser)]
+#[command(name = "grep", disable_version_flag = true)]
+pub struct Args {
+    /// The pattern (when no -e is given).
+    #[arg(required_unless_present = "regexp", value_name = "PATTERN")]
+    pub pattern: Option<String>,
+    /// A pattern; repeat for several (an item matching any is kept).
+    #[arg(short = 'e', long = "regexp", value_name = "PATTERN", action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub regexp: Vec<String>,
+    /// Ignore case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// Keep the items that do not match.
+    #[arg(short = 'v', long)]
+    pub invert_match: bool,
+    /// Match whole words only.
+    #[arg(short = 'w', long)]
+    pub word_regexp: bool,
+    /// Match whole lines only.
+    #[arg(short = 'x', long)]
+    pub line_regexp: bool,
+    /// Patterns are fixed strings, not regular expressions.
+    #[arg(short = 'F', long)]
+    pub fixed_strings: bool,
+    /// Accepted for grep compatibility: patterns are always extended regexes.
+    #[arg(short = 'E', long)]
+    pub extended_regexp: bool,
+    /// On records: match this field (a dotted path such as `stop.name`) instead of the
+    /// whole record.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "grep",
+    aliases: &["filter"],
+    role: Role::Filter,
+    summary: "keep items matching a regex (-i -v -w -x -F -e; --field on records)",
+    accepts: Kind::ALL,
+    emits: Emits::Same,
+    examples: &[
+        "copipe cat app.log : grep -i -e error -e fatal",
+        "copipe xml buses.xml : records bus : grep --field route '^22$'",
+    ],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Filter(build),
+};
+
+/// The compiled matcher, shared by the stage and by tests.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    re: Regex,
+    invert: bool,
+}
+
+impl Matcher {
+    /// Compile grep's options into one regex.
+    pub fn new(a: &Args, crlf: bool) -> Result<Self> {
+        let mut pats: Vec<&str> = Vec::new();
+        for p in a.pattern.iter().chain(&a.regexp) {
+            // A pattern with newlines is several patterns, as in grep.
+            pats.extend(p.split('\n'));
+        }
+        if pats.is_empty() {
+            bail!("no pattern given");
+        }
+        let alts: Vec<String> = pats
+            .iter()
+            .map(|p| {
+                let p = if a.fixed_strings {
+                    regex::escape(p)
+                } else {
+                    (*p).to_string()
+                };
+                format!("(?:{p})")
+            })
+            .collect();
+        let mut body = alts.join("|");
+        if a.line_regexp {
+            body = format!("^(?:{body})$");
+        } else if a.word_regexp {
+            body = format!(r"\b{{start-half}}(?:{body})\b{{end-half}}");
+        }
+        let re = RegexBuilder::new(&body)
+            .case_insensitive(a.ignore_case)
+            .multi_line(true)
+            .crlf(crlf)
+            .build()
+            .with_context(|| format!("bad pattern {:?}", pats.join("\n")))?;
+        Ok(Matcher {
+            re,
+            invert: a.invert_match,
+        })
+    }
+
+    /// Whether one line (or text) is selected, `-v` included.
+    pub fn selects(&self, text: &[u8]) -> bool {
+        self.re.is_match(text) != self.invert
+    }
+
+    /// Walk a batch and call `emit` with each run of consecutive selected lines (whole
+    /// lines, newline included). Stops early when `emit` returns `Stop`.
+    pub fn runs(&self, batch: &[u8], mut emit: impl FnMut(&[u8]) -> Result<Flow>) -> Result<Flow> {
+        let len = batch.len();
+        // The current run of matching lines [run_s, run_e), for the plain case; for -v the
+        // start of the region of non-matching lines not yet emitted.
+        let (mut run_s, mut run_e) = (0usize, 0usize);
+        let mut pos = 0;
+        while pos < len {
+            let Some(m) = self.re.find_at(batch, pos) else {
+                break;
+            };
+            let start = m.start();
+            if start == len && batch[len - 1] == b'\n' {
+                break; // an empty match after the final newline: not a line
+            }
+            let ls = memrchr(b'\n', &batch[..start]).map_or(0, |i| i + 1);
+            let (content_end, le) = match memchr(b'\n', &batch[start..]) {
+                Some(i) => (start + i, start + i + 1),
+                None => (len, len),
+            };
+            if m.end() > content_end && !self.re.is_match(&batch[ls..content_end]) {
+                // The hit ran across the newline (`\s`, `[^x]`): the line itself may not match.
+                pos = le;
+                continue;
+            }
+            if self.invert {
+                if ls > run_s && emit(&batch[run_s..ls])?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+                run_s = le;
+            } else if ls == run_e && run_e > run_s {
+                run_e = le;
+            } else {
+                if run_e > run_s && emit(&batch[run_s..run_e])?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+                (run_s, run_e) = (ls, le);
+            }
+            pos = le;
+        }
+        if self.invert {
+            run_e = len;
+        }
+        if run_e > run_s {
+            return emit(&batch[run_s..run_e]);
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+    let a = Args::from_arg_matches(m)?;
+    if a.field.is_some() && cx.input != Kind::Record {
+        bail!(
+            "--field works on records, but this grep receives {}",
+            cx.input.plural()
+        );
+    }
+    let matcher = Matcher::new(&a, cx.opts.crlf)?;
+    let field = a.field.map(|f| f.split('.').map(str::to_string).collect());
+    Ok(Box::new(Grep {
+        matcher,
+        field,
+        scratch: Vec::new(),
+        next,
+    }))
+}
+
+struct Grep {
+    matcher: Matcher,
+    /// `--field`, split on dots.
+    field: Option<Vec<String>>,
+    scratch: Vec<u8>,
+    next: Box<dyn Stage>,
+}
+
+/// The value at a dotted path of a record.
+pub fn lookup<'r>(rec: &'r Record, path: &[String]) -> Option<&'r serde_json::Value> {
+    let (first, rest) = path.split_first()?;
+    let mut v = rec.get(first)?;
+    for k in rest {
+        v = match v {
+            serde_json::Value::Object(o) => o.get(k)?,
+            serde_json::Value::Array(a) => a.get(k.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+impl Stage for Grep {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let selected = match (&item, &self.field) {
+            (Item::Line(l), _) => self.matcher.selects(l),
+            (Item::Record(r), Some(path)) => match lookup(r, path) {
+                Some(serde_json::Value::String(s)) => self.matcher.selects(s.as_bytes()),
+                Some(v) => {
+                    self.scratch.clear();
+                    serde_json::to_writer(&mut self.scratch, v)?;
+                    self.matcher.selects(&self.scratch)
+                }
+                None => self.matcher.invert,
+            },
+            _ => {
+                self.scratch.clear();
+                render(&mut self.scratch, &item);
+                self.matcher.selects(&self.scratch)
+            }
+        };
+        if selected {
+            self.next.send(item)
+        } else {
+            Ok(Flow::Continue)
+        }
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        let next = &mut self.next;
+        self.matcher.runs(batch, |run| next.send_lines(run))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.next.flush()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.next.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(args: &[&str], crlf: bool) -> Matcher {
+        let a = Args::try_parse_from(std::iter::once("grep").chain(args.iter().copied())).unwrap();
+        Matcher::new(&a, crlf).unwrap()
+    }
+
+    /// The lines selected from a batch, by the batch path and by the per-line path.
+    fn both(m: &Matcher, batch: &[u8]) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let _ = m
+            .runs(batch, |run| {
+                got.extend(crate::item::lines(run).map(<[u8]>::to_vec));
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        let per_line: Vec<Vec<u8>> = crate::item::lines(batch)
+            .filter(|l| m.selects(l))
+            .map(<[u8]>::to_vec)
+            .collect();
+        assert_eq!(got, per_line, "batch and per-line paths disagree");
+        got
+    }
+
+    fn strs(v: Vec<Vec<u8>>) -> Vec<String> {
+        v.into_iter()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn runs_of_lines() {
+        let m = matcher(&["ion"], false);
+        assert_eq!(
+            strs(both(&m, b"lion\nnation\ncat\nion")),
+            ["lion", "nation", "ion"]
+        );
+        let m = matcher(&["-v", "ion"], false);
+        assert_eq!(
+            strs(both(&m, b"lion\nnation\ncat\nion\ndog\n")),
+            ["cat", "dog"]
+        );
+    }
+
+    #[test]
+    fn empty_and_anchored_patterns() {
+        let m = matcher(&[""], false);
+        assert_eq!(both(&m, b"a\n\nb\n").len(), 3);
+        let m = matcher(&["^$"], false);
+        assert_eq!(both(&m, b"a\n\nb\n").len(), 1);
+        let m = matcher(&["-v", "^$"], false);
+        assert_eq!(both(&m, b"a\n\nb\n\n").len(), 2);
+        let m = matcher(&["ion$"], false);
+        assert_eq!(strs(both(&m, b"ion\r\nion\nions\n")), ["ion"]);
+    }
+
+    #[test]
+    fn crlf_mode_strips_the_cr_for_matching() {
+        let m = matcher(&["ion$"], true);
+        assert_eq!(strs(both(&m, b"ion\r\nion\nions\r\n")), ["ion\r", "ion"]);
+        let m = matcher(&["-x", "ion"], true);
+        assert_eq!(both(&m, b"ion\r\nxion\r\n").len(), 1);
+    }
+
+    #[test]
+    fn matches_that_cross_newlines_are_confirmed_per_line() {
+        let m = matcher(&[r"a\s+b"], false);
+        assert!(both(&m, b"xa\nb\n").is_empty());
+        let m = matcher(&[r"a[^z]*b"], false);
+        assert_eq!(strs(both(&m, b"a\nab\n")), ["ab"]);
+    }
+
+    #[test]
+    fn flags() {
+        let m = matcher(&["-F", "a.c"], false);
+        assert_eq!(strs(both(&m, b"abc\na.c\n")), ["a.c"]);
+        let m = matcher(&["-w", "cat"], false);
+        assert_eq!(
+            strs(both(&m, b"cat\nconcat\ncat-like\ncats\n")),
+            ["cat", "cat-like"]
+        );
+        let m = matcher(&["-i", "-e", "ERR", "-e", "warn"], false);
+        assert_eq!(strs(both(&m, b"err\nWarning\ninfo\n")), ["err", "Warning"]);
+        let m = matcher(&["-x", "-e", "a|b"], false);
+        assert_eq!(strs(both(&m, b"a\nab\nb\n")), ["a", "b"]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_searched_as_bytes() {
+        let m = matcher(&["ion"], false);
+        assert_eq!(both(&m, b"\xff\xfeion\n\xc3\n").len(), 1);
+    }
+
+    #[test]
+    fn stop_ends_the_walk() {
+        let m = matcher(&["a"], false);
+        let mut calls = 0;
+        let flow = m
+            .runs(b"a\nb\na\nb\na\n", |_| {
+                calls += 1;
+                Ok(Flow::Stop)
+            })
+            .unwrap();
+        assert_eq!((flow, calls), (Flow::Stop, 1));
+    }
+}

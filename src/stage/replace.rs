@@ -1,0 +1,165 @@
+//! `replace PATTERN REPLACEMENT` — regex substitution on each line (every match; `$1` and
+//! `${name}` refer to groups, `$$` is a dollar sign).
+//!
+//! Accepts lines; emits lines. Lines are bytes; with `--crlf` a trailing `\r` is kept out of
+//! the substitution and put back. Lines with no match pass through without a copy.
+
+use anyhow::{Context, Result};
+use clap::{ArgMatches, FromArgMatches, Parser};
+use regex::bytes::{Regex, RegexBuilder};
+
+use crate::item::{Item, Kind, lines};
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::{Flow, Stage};
+
+/// Replace every match of PATTERN in each line by REPLACEMENT ($1, ${name} for groups).
+#[derive(Parser)]
+#[command(name = "replace", disable_version_flag = true)]
+pub struct Args {
+    /// The regular expression to replace.
+    #[arg(allow_hyphen_values = true)]
+    pub pattern: String,
+    /// The replacement; `$1` or `${name}` insert a group, `$$` a dollar sign.
+    #[arg(allow_hyphen_values = true)]
+    pub replacement: String,
+    /// Ignore case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// Replace only the first match of each line.
+    #[arg(long)]
+    pub first: bool,
+    /// PATTERN is a fixed string, and REPLACEMENT is taken literally.
+    #[arg(short = 'F', long)]
+    pub fixed_strings: bool,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "replace",
+    aliases: &["sub"],
+    role: Role::Filter,
+    summary: "regex substitution on lines ($1 for groups)",
+    accepts: &[Kind::Line],
+    emits: Emits::Same,
+    examples: &[r"copipe cat app.log : replace '(\d+)ms' '${1} ms'"],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Filter(build),
+};
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+    let a = Args::from_arg_matches(m)?;
+    let pat = if a.fixed_strings {
+        regex::escape(&a.pattern)
+    } else {
+        a.pattern.clone()
+    };
+    let re = RegexBuilder::new(&pat)
+        .case_insensitive(a.ignore_case)
+        .build()
+        .with_context(|| format!("bad pattern {:?}", a.pattern))?;
+    let replacement = if a.fixed_strings {
+        a.replacement.replace('$', "$$")
+    } else {
+        a.replacement
+    };
+    Ok(Box::new(Replace {
+        re,
+        replacement: replacement.into_bytes(),
+        limit: if a.first { 1 } else { 0 },
+        crlf: cx.opts.crlf,
+        buf: Vec::new(),
+        next,
+    }))
+}
+
+struct Replace {
+    re: Regex,
+    replacement: Vec<u8>,
+    /// 0 = every match.
+    limit: usize,
+    crlf: bool,
+    buf: Vec<u8>,
+    next: Box<dyn Stage>,
+}
+
+impl Replace {
+    /// Append the rewritten line to `buf`.
+    fn rewrite(
+        re: &Regex,
+        replacement: &[u8],
+        limit: usize,
+        crlf: bool,
+        line: &[u8],
+        buf: &mut Vec<u8>,
+    ) {
+        let (body, cr): (&[u8], &[u8]) = match line.split_last() {
+            Some((b'\r', rest)) if crlf => (rest, b"\r"),
+            _ => (line, b""),
+        };
+        let mut last = 0;
+        for (i, caps) in re.captures_iter(body).enumerate() {
+            if limit > 0 && i == limit {
+                break;
+            }
+            let m = caps.get(0).expect("group 0 always matches");
+            buf.extend_from_slice(&body[last..m.start()]);
+            caps.expand(replacement, buf);
+            last = m.end();
+        }
+        buf.extend_from_slice(&body[last..]);
+        buf.extend_from_slice(cr);
+    }
+}
+
+impl Stage for Replace {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let Item::Line(l) = item else {
+            return self.next.send(item);
+        };
+        if !self.re.is_match(l) {
+            return self.next.send(item);
+        }
+        self.buf.clear();
+        Self::rewrite(
+            &self.re,
+            &self.replacement,
+            self.limit,
+            self.crlf,
+            l,
+            &mut self.buf,
+        );
+        self.next.send(Item::Line(&self.buf))
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        if !self.re.is_match(batch) {
+            return self.next.send_lines(batch);
+        }
+        self.buf.clear();
+        for l in lines(batch) {
+            Self::rewrite(
+                &self.re,
+                &self.replacement,
+                self.limit,
+                self.crlf,
+                l,
+                &mut self.buf,
+            );
+            self.buf.push(b'\n');
+        }
+        if batch.last() != Some(&b'\n') {
+            self.buf.pop();
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let flow = self.next.send_lines(&buf);
+        self.buf = buf;
+        flow
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.next.flush()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.next.close()
+    }
+}

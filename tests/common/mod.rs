@@ -36,19 +36,34 @@ impl Run {
     /// Assert the exit status, showing stderr and stdout when it differs.
     #[track_caller]
     pub fn code(&self, want: i32) -> &Self {
-        assert_eq!(self.code, want, "exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.err);
+        assert_eq!(
+            self.code,
+            want,
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.err
+        );
         self
     }
 
     #[track_caller]
     pub fn out(&self, want: &str) -> &Self {
-        assert_eq!(self.stdout(), want, "stdout differs\n--- stderr\n{}", self.err);
+        assert_eq!(
+            self.stdout(),
+            want,
+            "stdout differs\n--- stderr\n{}",
+            self.err
+        );
         self
     }
 
     #[track_caller]
     pub fn err_has(&self, needle: &str) -> &Self {
-        assert!(self.err.contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}", self.err);
+        assert!(
+            self.err.contains(needle),
+            "stderr lacks {needle:?}\n--- stderr\n{}",
+            self.err
+        );
         self
     }
 }
@@ -65,7 +80,9 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let mut cmd = Command::new(bin());
-    cmd.args(args).env_remove("NO_COLOR").env("LC_ALL", "C.UTF-8");
+    cmd.args(args)
+        .env_remove("NO_COLOR")
+        .env("LC_ALL", "C.UTF-8");
     Cp { cmd, stdin: None }
 }
 
@@ -92,7 +109,11 @@ impl Cp {
 
     pub fn run(mut self) -> Run {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        self.cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         let mut child = self.cmd.spawn().expect("spawn copipe");
         let writer = self.stdin.take().map(|bytes| {
             let mut sin = child.stdin.take().unwrap();
@@ -100,11 +121,19 @@ impl Cp {
                 let _ = sin.write_all(&bytes);
             })
         });
-        let Output { status, stdout, stderr } = child.wait_with_output().expect("wait for copipe");
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("wait for copipe");
         if let Some(w) = writer {
             w.join().unwrap();
         }
-        Run { out: stdout, err: String::from_utf8_lossy(&stderr).into_owned(), code: status.code().unwrap_or(-1) }
+        Run {
+            out: stdout,
+            err: String::from_utf8_lossy(&stderr).into_owned(),
+            code: status.code().unwrap_or(-1),
+        }
     }
 }
 

@@ -93,7 +93,7 @@ fn main_with(cli: Cli) -> Result<i32> {
     let words = words(&cli)?;
     let opts = Options {
         crlf: cli.crlf,
-        line_buffered: cli.line_buffered || std::io::stdout().is_terminal(),
+        line_buffered: cli.line_buffered,
         color: false,
         progress: false,
     };
@@ -101,7 +101,10 @@ fn main_with(cli: Cli) -> Result<i32> {
         Ok(p) => p,
         Err(e) => return Ok(syntax_error(&e, &words)),
     };
-    let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered)?));
+    // Standard output is line-buffered on a terminal too; files and child processes only
+    // with `--line-buffered` (they are flushed whenever the source waits anyway).
+    let tty = std::io::stdout().is_terminal();
+    let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered || tty)?));
     let status = Status::default();
     let built = match build(&pipeline, &opts, &stdout, &status) {
         Ok(b) => b,

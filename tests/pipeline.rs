@@ -477,3 +477,34 @@ fn line_buffered_output_reaches_a_pipe_before_the_input_ends() {
     drop(stdin);
     child.wait().unwrap();
 }
+
+#[test]
+fn big_files_are_read_whole_and_exactly() {
+    // Files of 4 MB and more are memory-mapped and pushed in 1 MB batches: check the
+    // batch cuts, a line longer than a batch, and an unterminated last line.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    let mut n = 0;
+    while text.len() < 5 << 20 {
+        text.extend_from_slice(format!("line {n} ion\n").as_bytes());
+        n += 1;
+    }
+    text.extend_from_slice(&b"y".repeat(1_500_000));
+    text.extend_from_slice(b" ion\nlast without newline ion");
+    let f = dir.path().join("big.txt");
+    fs::write(&f, &text).unwrap();
+    let fs_ = f.to_str().unwrap();
+    let r = copipe(["cat", fs_]).run();
+    r.code(0);
+    let mut want = text.clone();
+    want.push(b'\n');
+    assert!(r.out == want, "cat of a mapped file differs");
+    copipe(["cat", fs_, ":", "grep", "ion$", ":", "count"])
+        .run()
+        .code(0)
+        .out(&format!("{}\n", n + 2));
+    copipe(["cat", fs_, ":", "head", "2"])
+        .run()
+        .code(0)
+        .out("line 0 ion\nline 1 ion\n");
+}

@@ -116,7 +116,8 @@ impl StageDef {
 pub struct Options {
     /// `--crlf`: `\r\n` is the line terminator for matching (`$` matches before `\r`).
     pub crlf: bool,
-    /// Flush output after every push (terminal, or `--line-buffered`).
+    /// `--line-buffered`: flush every output after every push (standard output is also
+    /// line-buffered when it is a terminal).
     pub line_buffered: bool,
     /// Colour grep matches, record keys and file tags.
     pub color: bool,

@@ -28,6 +28,7 @@ impl Output {
             .as_fd()
             .try_clone_to_owned()
             .context("cannot use standard output")?;
+        grow_pipe(&fd);
         Ok(Output {
             w: BufWriter::with_capacity(CAPACITY, File::from(fd)),
             line_buffered,
@@ -78,4 +79,24 @@ impl Output {
     pub fn is_line_buffered(&self) -> bool {
         self.line_buffered
     }
+}
+
+/// When standard output is a pipe, ask for a 1 MiB pipe buffer (Linux `F_SETPIPE_SZ`; the
+/// default is 64 KiB): a writer producing hundreds of MB then switches with its reader far
+/// less often. Failing (another OS, a limit in /proc/sys/fs/pipe-max-size) changes nothing.
+fn grow_pipe(fd: &OwnedFd) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_raw_fd();
+        // SAFETY: fstat and fcntl on a descriptor we own, with valid arguments.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(raw, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO {
+                libc::fcntl(raw, libc::F_SETPIPE_SZ, 1 << 20);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
 }

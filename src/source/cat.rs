@@ -73,7 +73,15 @@ impl Source for Cat {
                 Box::new(io::stdin())
             } else {
                 match File::open(&path) {
-                    Ok(f) => Box::new(f),
+                    Ok(f) => match mapped(&f) {
+                        Some(map) => {
+                            if push_mapped(&map, out)? {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                        None => Box::new(f),
+                    },
                     Err(e) => {
                         self.status.soft_error(
                             &anyhow::Error::new(e).context(format!("cannot read {name}")),
@@ -111,6 +119,68 @@ impl Cat {
             }
         }
     }
+}
+
+/// Regular files of at least this size are memory-mapped instead of read (ripgrep does the
+/// same for single files): no copy from the page cache into a buffer.
+const MMAP_MIN: u64 = 4 << 20;
+
+/// The size of the batches pushed from a mapped file: big enough that per-batch costs
+/// vanish, small enough that `head` stops the source within a few MB.
+const MMAP_BATCH: usize = 1 << 20;
+
+/// Map a big regular file, or `None` to read it normally.
+fn mapped(f: &File) -> Option<memmap2::Mmap> {
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() < MMAP_MIN {
+        return None;
+    }
+    // SAFETY: the map is read-only and lives only while this source pushes it. As for
+    // ripgrep, a file truncated by another process while it is mapped can fault; `cat` is
+    // for files at rest (`follow` reads growing and rotating files with read()).
+    let map = unsafe { memmap2::Mmap::map(f) }.ok()?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
+}
+
+/// Push a mapped file as batches of whole lines; `true` when downstream stopped. Pages
+/// already pushed are released from the process (`MADV_DONTNEED`; they stay in the page
+/// cache), so the resident size stays that of one batch whatever the file size.
+fn push_mapped(map: &memmap2::Mmap, out: &mut dyn Stage) -> Result<bool> {
+    const PAGE: usize = 4096;
+    let mut rest: &[u8] = map;
+    let mut released = 0;
+    while !rest.is_empty() {
+        let done = map.len() - rest.len();
+        let upto = done / PAGE * PAGE;
+        if upto > released {
+            // SAFETY: no item borrows the pages before `done`: stages only borrow a batch
+            // for the duration of the call that pushed it.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    released,
+                    upto - released,
+                )
+            };
+            released = upto;
+        }
+        let cut = if rest.len() <= MMAP_BATCH {
+            rest.len()
+        } else {
+            match memchr::memrchr(b'\n', &rest[..MMAP_BATCH]) {
+                Some(i) => i + 1,
+                // One line longer than a batch: take it whole.
+                None => memchr::memchr(b'\n', &rest[MMAP_BATCH..])
+                    .map_or(rest.len(), |i| MMAP_BATCH + i + 1),
+            }
+        };
+        if out.send_lines(&rest[..cut])?.is_stop() {
+            return Ok(true);
+        }
+        rest = &rest[cut..];
+    }
+    Ok(false)
 }
 
 fn is_regular(fd: i32) -> bool {

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# copipe grep against GNU grep and ripgrep, measured side by side in the same run.
+#
+#   bench/grep.sh [LOGHUB_DIR]          e.g. bench/grep.sh ../shared/data/loghub
+#
+# Builds a ~1 GB log (SIZE_MB, default 1024) by repeating the loghub logs (or, without a
+# directory, by generating log-like lines), then times each case with hyperfine, output
+# into a pipe (`--output=pipe`: GNU grep short-circuits when stdout is /dev/null). Prints
+# the median wall times, the ratios copipe/grep and copipe/rg, and peak RSS of each tool.
+# Peers that are not installed are skipped with a note.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SRC=${1:-}
+SIZE_MB=${SIZE_MB:-1024}
+RUNS=${RUNS:-5}
+WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
+mkdir -p "$WORK"
+BIG="$WORK/big-${SIZE_MB}.log"
+
+cargo build --release -q
+COPIPE=$PWD/target/release/copipe
+
+if [ ! -s "$BIG" ]; then
+    echo "building $BIG (${SIZE_MB} MB)..." >&2
+    target=$((SIZE_MB * 1024 * 1024))
+    : > "$BIG.part"
+    if [ -n "$SRC" ]; then
+        # LF endings, so that `ion$` means the same to all three tools (on CRLF lines it
+        # matches nothing in any of them).
+        cat "$SRC"/*.log | tr -d '\r' > "$WORK/one-round.log"
+    else
+        "$COPIPE" naturals : head 200000 : replace '^(\d+)$' \
+            '2015-07-29 19:04:${1} - INFO  [QuorumPeer:/0.0.0.0:2181:Follower@${1}] - Got zxid 0x${1} expected 0x1 session ${1} station nation' \
+            > "$WORK/one-round.log"
+        "$COPIPE" naturals : head 3000 : replace '^(\d+)$' '2015-07-29 19:05:${1} - ERROR [LearnerHandler:${1}] - Unexpected exception causing shutdown' >> "$WORK/one-round.log"
+        "$COPIPE" naturals : head 9000 : replace '^(\d+)$' '2015-07-29 19:06:${1} - WARN  [SendWorker:${1}] - Interrupted while waiting for message on queue' >> "$WORK/one-round.log"
+    fi
+    while [ "$(stat -c %s "$BIG.part")" -lt "$target" ]; do
+        cat "$WORK/one-round.log" >> "$BIG.part"
+    done
+    mv "$BIG.part" "$BIG"
+fi
+SIZE=$(stat -c %s "$BIG")
+echo "input: $BIG, $((SIZE / 1024 / 1024)) MB, $(wc -l < "$BIG") lines"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+have grep || echo "note: GNU grep not installed, skipped"
+have rg || echo "note: ripgrep not installed, skipped (apt-get install ripgrep)"
+
+# name | copipe args | grep args | rg args
+CASES=(
+    "literal ERROR|grep ERROR|ERROR|ERROR"
+    "anchored ion\$|grep ion\$|ion\$|ion\$"
+    "-i error|grep -i error|-i error|-i error"
+    "-v INFO|grep -v INFO|-v INFO|-v INFO"
+    "count ERROR|grep ERROR : count|-c ERROR|-c ERROR"
+)
+
+export LC_ALL=C.UTF-8
+RESULTS="$WORK/results.txt"
+: > "$RESULTS"
+for case in "${CASES[@]}"; do
+    IFS='|' read -r name cargs gargs rargs <<< "$case"
+    cmds=("$COPIPE cat $BIG : $cargs")
+    have grep && cmds+=("grep $gargs $BIG")
+    have rg && cmds+=("rg --no-filename --no-line-number $rargs $BIG")
+    json="$WORK/case.json"
+    hyperfine -N -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null 2>&1 \
+        || hyperfine -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
+    # Peak RSS of each command (one extra run each, output into a pipe).
+    rss=()
+    for c in "${cmds[@]}"; do
+        kb=$( { /usr/bin/time -f '%M' sh -c "$c | cat > /dev/null"; } 2>&1 >/dev/null | tail -1 )
+        rss+=("$kb")
+    done
+    python3 - "$json" "$name" "$SIZE" "${rss[@]}" >> "$RESULTS" <<'EOF'
+import json, sys
+data = json.load(open(sys.argv[1]))["results"]
+name, size, rss = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+med = [r["median"] for r in data]
+cp = med[0]
+row = f"{name:<14} copipe {cp:6.3f}s ({size / cp / 1e6:6.0f} MB/s, {int(rss[0]) // 1024:3d} MB RSS)"
+for i, m in enumerate(med[1:]):
+    label = "grep" if "grep " in data[i + 1]["command"].split()[0] + " " else "rg"
+    row += f" | {label} {m:6.3f}s ({int(rss[i + 1]) // 1024:3d} MB) ratio {cp / m:4.2f}x"
+print(row)
+EOF
+    tail -1 "$RESULTS"
+done
+echo
+echo "medians of $RUNS runs; ratio = copipe time / peer time (lower is better)"

@@ -142,6 +142,19 @@ pub fn split_after_lines(batch: &[u8], n: u64) -> (usize, u64) {
     (batch.len(), seen)
 }
 
+/// Rewrite each line of a batch into `out` (cleared first) with `f(line, out)`, keeping the
+/// batch's shape: every rewritten line ends in `\n`, except an unterminated last line.
+pub fn map_lines(batch: &[u8], out: &mut Vec<u8>, mut f: impl FnMut(&[u8], &mut Vec<u8>)) {
+    out.clear();
+    for l in lines(batch) {
+        f(l, out);
+        out.push(b'\n');
+    }
+    if batch.last().is_some_and(|&b| b != b'\n') {
+        out.pop();
+    }
+}
+
 /// Strip one trailing `\r` (used in `--crlf` mode, where `\r\n` is the terminator).
 pub fn strip_cr(line: &[u8]) -> &[u8] {
     match line.split_last() {

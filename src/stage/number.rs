@@ -6,7 +6,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, lines};
+use crate::item::{Item, Kind, map_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -46,17 +46,16 @@ struct Number {
     next: Box<dyn Stage>,
 }
 
-impl Number {
-    fn prefix(&mut self) {
-        let mut digits = itoa::Buffer::new();
-        let s = digits.format(self.n);
-        for _ in s.len()..6 {
-            self.buf.push(b' ');
-        }
-        self.buf.extend_from_slice(s.as_bytes());
-        self.buf.push(b'\t');
-        self.n += 1;
+/// Append `n` right-aligned in six columns and a tab, and count on.
+fn prefix(n: &mut i64, out: &mut Vec<u8>) {
+    let mut digits = itoa::Buffer::new();
+    let s = digits.format(*n);
+    for _ in s.len()..6 {
+        out.push(b' ');
     }
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'\t');
+    *n += 1;
 }
 
 impl Stage for Number {
@@ -65,25 +64,17 @@ impl Stage for Number {
             return self.next.send(item);
         };
         self.buf.clear();
-        self.prefix();
+        prefix(&mut self.n, &mut self.buf);
         self.buf.extend_from_slice(l);
         self.next.send(Item::Line(&self.buf))
     }
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
-        self.buf.clear();
-        for l in lines(batch) {
-            self.prefix();
-            self.buf.extend_from_slice(l);
-            self.buf.push(b'\n');
-        }
-        if batch.last() != Some(&b'\n') {
-            self.buf.pop(); // keep an unterminated last line unterminated
-        }
-        let buf = std::mem::take(&mut self.buf);
-        let flow = self.next.send_lines(&buf);
-        self.buf = buf;
-        flow
+        map_lines(batch, &mut self.buf, |l, out| {
+            prefix(&mut self.n, out);
+            out.extend_from_slice(l);
+        });
+        self.next.send_lines(&self.buf)
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, lines};
+use crate::item::{Item, Kind, map_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -62,47 +62,47 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         a.replacement
     };
     Ok(Box::new(Replace {
-        re,
-        replacement: replacement.into_bytes(),
-        limit: if a.first { 1 } else { 0 },
-        crlf: cx.opts.crlf,
+        rw: Rewriter {
+            re,
+            replacement: replacement.into_bytes(),
+            limit: if a.first { 1 } else { 0 },
+            crlf: cx.opts.crlf,
+        },
         buf: Vec::new(),
         next,
     }))
 }
 
 struct Replace {
+    rw: Rewriter,
+    buf: Vec<u8>,
+    next: Box<dyn Stage>,
+}
+
+/// The substitution itself, apart from the stage's buffers.
+struct Rewriter {
     re: Regex,
     replacement: Vec<u8>,
     /// 0 = every match.
     limit: usize,
     crlf: bool,
-    buf: Vec<u8>,
-    next: Box<dyn Stage>,
 }
 
-impl Replace {
+impl Rewriter {
     /// Append the rewritten line to `buf`.
-    fn rewrite(
-        re: &Regex,
-        replacement: &[u8],
-        limit: usize,
-        crlf: bool,
-        line: &[u8],
-        buf: &mut Vec<u8>,
-    ) {
+    fn rewrite(&self, line: &[u8], buf: &mut Vec<u8>) {
         let (body, cr): (&[u8], &[u8]) = match line.split_last() {
-            Some((b'\r', rest)) if crlf => (rest, b"\r"),
+            Some((b'\r', rest)) if self.crlf => (rest, b"\r"),
             _ => (line, b""),
         };
         let mut last = 0;
-        for (i, caps) in re.captures_iter(body).enumerate() {
-            if limit > 0 && i == limit {
+        for (i, caps) in self.re.captures_iter(body).enumerate() {
+            if self.limit > 0 && i == self.limit {
                 break;
             }
             let m = caps.get(0).expect("group 0 always matches");
             buf.extend_from_slice(&body[last..m.start()]);
-            caps.expand(replacement, buf);
+            caps.expand(&self.replacement, buf);
             last = m.end();
         }
         buf.extend_from_slice(&body[last..]);
@@ -115,44 +115,20 @@ impl Stage for Replace {
         let Item::Line(l) = item else {
             return self.next.send(item);
         };
-        if !self.re.is_match(l) {
+        if !self.rw.re.is_match(l) {
             return self.next.send(item);
         }
         self.buf.clear();
-        Self::rewrite(
-            &self.re,
-            &self.replacement,
-            self.limit,
-            self.crlf,
-            l,
-            &mut self.buf,
-        );
+        self.rw.rewrite(l, &mut self.buf);
         self.next.send(Item::Line(&self.buf))
     }
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
-        if !self.re.is_match(batch) {
+        if !self.rw.re.is_match(batch) {
             return self.next.send_lines(batch);
         }
-        self.buf.clear();
-        for l in lines(batch) {
-            Self::rewrite(
-                &self.re,
-                &self.replacement,
-                self.limit,
-                self.crlf,
-                l,
-                &mut self.buf,
-            );
-            self.buf.push(b'\n');
-        }
-        if batch.last() != Some(&b'\n') {
-            self.buf.pop();
-        }
-        let buf = std::mem::take(&mut self.buf);
-        let flow = self.next.send_lines(&buf);
-        self.buf = buf;
-        flow
+        map_lines(batch, &mut self.buf, |l, out| self.rw.rewrite(l, out));
+        self.next.send_lines(&self.buf)
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -319,6 +319,16 @@ fn line_filters() {
         .run()
         .code(0)
         .out("mail example at bob now\nnothing\n");
+    copipe(["replace", r"^(\d+)$", "n=$1"])
+        .stdin("1\n22\nx3\n")
+        .run()
+        .code(0)
+        .out("n=1\nn=22\nx3\n");
+    copipe(["--crlf", "replace", "b$", "B"])
+        .stdin("ab\r\nb\n")
+        .run()
+        .code(0)
+        .out("aB\r\nB\n");
     copipe(["replace", "--first", "a", "A"])
         .stdin("aaa\n")
         .run()

@@ -56,6 +56,12 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         .case_insensitive(a.ignore_case)
         .build()
         .with_context(|| format!("bad pattern {:?}", a.pattern))?;
+    // The same pattern with `^`/`$` at line ends, to skip batches with no match at all.
+    let batch_re = RegexBuilder::new(&pat)
+        .case_insensitive(a.ignore_case)
+        .multi_line(true)
+        .crlf(cx.opts.crlf)
+        .build()?;
     let replacement = if a.fixed_strings {
         a.replacement.replace('$', "$$")
     } else {
@@ -64,6 +70,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
     Ok(Box::new(Replace {
         rw: Rewriter {
             re,
+            batch_re,
             replacement: replacement.into_bytes(),
             limit: if a.first { 1 } else { 0 },
             crlf: cx.opts.crlf,
@@ -82,6 +89,8 @@ struct Replace {
 /// The substitution itself, apart from the stage's buffers.
 struct Rewriter {
     re: Regex,
+    /// `re` in multi-line mode: matches somewhere in a batch whenever `re` matches a line.
+    batch_re: Regex,
     replacement: Vec<u8>,
     /// 0 = every match.
     limit: usize,
@@ -124,7 +133,7 @@ impl Stage for Replace {
     }
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
-        if !self.rw.re.is_match(batch) {
+        if !self.rw.batch_re.is_match(batch) {
             return self.next.send_lines(batch);
         }
         map_lines(batch, &mut self.buf, |l, out| self.rw.rewrite(l, out));

@@ -9,7 +9,7 @@
 use anyhow::Result;
 use clap::Parser;
 
-use crate::item::{Item, Kind};
+use crate::item::{Item, Kind, Origin};
 use crate::pipeline::registry::{Build, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -93,6 +93,15 @@ impl Stage for FanOut {
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         self.each(|s| s.send_lines(batch))
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        for (s, active) in &mut self.consumers {
+            if *active {
+                s.origin(origin)?;
+            }
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -72,6 +72,30 @@ pub enum Event<'a> {
     End { name: &'a str },
 }
 
+/// Where the items that follow come from, announced by a source that reads several inputs
+/// (`follow a.log b.log`, `cat --tag a b`) whenever it switches input. See
+/// [`crate::stage::Stage::origin`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// The input's name as the user wrote it (`standard input` for `-`).
+    pub name: &'a str,
+    /// How sinks that write lines show it.
+    pub show: Show,
+}
+
+/// How the origin of lines is shown by `print`, `write` and `exec`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Show {
+    /// Not at all.
+    Hidden,
+    /// A `==> name <==` line before the first line of each run from one input, as
+    /// `tail` does with several files (a blank line before every header but the first).
+    Header,
+    /// `name:` in front of every line, as `grep -H` does; `json` puts the name in a `file`
+    /// field of its records instead.
+    Tag,
+}
+
 /// One item, borrowed from whoever produced it.
 #[derive(Clone, Copy, Debug)]
 pub enum Item<'a> {
@@ -89,6 +113,21 @@ impl Item<'_> {
             Item::Record(_) => Kind::Record,
         }
     }
+}
+
+/// The value at a dotted path of a record (`stop.name`, split on dots beforehand); a
+/// number steps into an array (`stops.0`).
+pub fn lookup<'r>(rec: &'r Record, path: &[String]) -> Option<&'r serde_json::Value> {
+    let (first, rest) = path.split_first()?;
+    let mut v = rec.get(first)?;
+    for k in rest {
+        v = match v {
+            serde_json::Value::Object(o) => o.get(k)?,
+            serde_json::Value::Array(a) => a.get(k.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
 }
 
 /// Iterate over the lines of a batch, without their `\n`.

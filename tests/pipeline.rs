@@ -518,3 +518,29 @@ fn big_files_are_read_whole_and_exactly() {
         .code(0)
         .out("line 0 ion\nline 1 ion\n");
 }
+
+#[test]
+fn cat_tag_names_each_line_like_grep_h() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a"), "x1\ny\n").unwrap();
+    fs::write(dir.path().join("b"), "x2\n\nx3").unwrap();
+    copipe(["cat", "--tag", "a", "b", ":", "grep", "-v", "y"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("a:x1\nb:x2\nb:\nb:x3\n");
+    // The tag is shown by the sink: grep still sees the line itself, and every branch
+    // that writes lines labels them.
+    copipe([
+        "cat", "-H", "a", "b", ":", "grep", "^x", ":", "tee", "{", "write", "t", "}", ":", "exec",
+        "cat",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(0)
+    .out("a:x1\nb:x2\nb:x3\n");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("t")).unwrap(),
+        "a:x1\nb:x2\nb:x3\n"
+    );
+}

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
-use crate::item::{Item, Kind, count_lines};
+use crate::item::{Item, Kind, Origin, count_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
@@ -52,6 +52,10 @@ impl Stage for Count {
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         self.n += count_lines(batch);
         Ok(Flow::Continue)
+    }
+
+    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {

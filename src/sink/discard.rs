@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
-use crate::item::{Item, Kind};
+use crate::item::{Item, Kind, Origin};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Stage};
 
@@ -42,6 +42,10 @@ impl Stage for Discard {
         }
         Ok(Flow::Continue)
     }
+    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }

@@ -10,8 +10,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, render};
+use crate::item::{Item, Kind, Origin, render};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::sink::label::Labels;
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
 
@@ -56,6 +57,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         child,
         stdin,
         scratch: Vec::new(),
+        labels: Labels::default(),
         line_buffered: cx.opts.line_buffered,
         stdout: cx.stdout.clone(),
         status: cx.status.clone(),
@@ -68,6 +70,7 @@ struct Exec {
     /// `None` once the child has stopped reading.
     stdin: Option<BufWriter<ChildStdin>>,
     scratch: Vec<u8>,
+    labels: Labels,
     line_buffered: bool,
     stdout: std::rc::Rc<std::cell::RefCell<Output>>,
     status: Status,
@@ -101,7 +104,17 @@ impl Stage for Exec {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         self.status.mark_delivered();
         match item {
-            Item::Line(l) => self.feed(&[l, b"\n"]),
+            Item::Line(l) => {
+                let mut s = std::mem::take(&mut self.scratch);
+                let line = if self.labels.label_line(l, &mut s) {
+                    &s[..]
+                } else {
+                    l
+                };
+                let flow = self.feed(&[line, b"\n"]);
+                self.scratch = s;
+                flow
+            }
             _ => {
                 let mut s = std::mem::take(&mut self.scratch);
                 s.clear();
@@ -119,12 +132,25 @@ impl Stage for Exec {
             return Ok(Flow::Continue);
         }
         self.status.mark_delivered();
+        let mut s = std::mem::take(&mut self.scratch);
+        let batch = if self.labels.label(batch, &mut s) {
+            &s[..]
+        } else {
+            batch
+        };
         let nl: &[u8] = if batch.last() == Some(&b'\n') {
             b""
         } else {
             b"\n"
         };
-        self.feed(&[batch, nl])
+        let flow = self.feed(&[batch, nl]);
+        self.scratch = s;
+        flow
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.labels.set(origin);
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {

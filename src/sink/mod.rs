@@ -4,6 +4,7 @@
 pub mod count;
 pub mod discard;
 pub mod exec;
+pub mod label;
 pub mod output;
 pub mod print;
 pub mod write;

@@ -9,8 +9,9 @@ use std::rc::Rc;
 use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
-use crate::item::{Item, Kind, render};
+use crate::item::{Item, Kind, Origin, render};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::sink::label::Labels;
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
 
@@ -61,6 +62,7 @@ impl Target {
 pub struct Printer {
     out: Target,
     scratch: Vec<u8>,
+    labels: Labels,
     status: Status,
 }
 
@@ -69,6 +71,7 @@ impl Printer {
         Printer {
             out,
             scratch: Vec::new(),
+            labels: Labels::default(),
             status,
         }
     }
@@ -78,6 +81,7 @@ impl Stage for Printer {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         self.status.mark_delivered();
         let bytes: &[u8] = match item {
+            Item::Line(l) if self.labels.label_line(l, &mut self.scratch) => &self.scratch,
             Item::Line(l) => l,
             _ => {
                 self.scratch.clear();
@@ -98,6 +102,11 @@ impl Stage for Printer {
             return Ok(Flow::Continue);
         }
         self.status.mark_delivered();
+        let batch = if self.labels.label(batch, &mut self.scratch) {
+            &self.scratch[..]
+        } else {
+            batch
+        };
         self.out.with(|o| {
             o.write_all(batch)?;
             if batch.last() != Some(&b'\n') {
@@ -106,6 +115,11 @@ impl Stage for Printer {
             o.pushed()
         })?;
         Ok(Flow::Continue)
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.labels.set(origin);
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::Kind;
+use crate::item::{Kind, Origin, Show};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::source::reader::LineReader;
 use crate::stage::{Source, Stage};
@@ -26,6 +26,10 @@ use crate::stage::{Source, Stage};
 pub struct Args {
     /// Files to read; `-` is standard input.
     pub files: Vec<PathBuf>,
+    /// Show each line's file name: `name:line` from `print`, `write` and `exec` (as
+    /// `grep -H`), a `file` field in the records made by `json`.
+    #[arg(short = 'H', long)]
+    pub tag: bool,
 }
 
 pub const DEF: StageDef = StageDef {
@@ -35,7 +39,10 @@ pub const DEF: StageDef = StageDef {
     summary: "read files in order ('-' or nothing: standard input)",
     accepts: &[],
     emits: Emits::Kind(Kind::Line),
-    examples: &["copipe cat a.log b.log : grep -i error"],
+    examples: &[
+        "copipe cat a.log b.log : grep -i error",
+        "copipe cat --tag a.log b.log : grep -i error",
+    ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Source(build),
 };
@@ -49,6 +56,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     };
     Ok(Box::new(Cat {
         files,
+        tag: a.tag,
         reader: LineReader::default(),
         status: cx.status.clone(),
     }))
@@ -56,6 +64,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
 
 struct Cat {
     files: Vec<PathBuf>,
+    tag: bool,
     reader: LineReader,
     status: Status,
 }
@@ -69,6 +78,12 @@ impl Source for Cat {
             } else {
                 path.display().to_string()
             };
+            if self.tag {
+                out.origin(Origin {
+                    name: &name,
+                    show: Show::Tag,
+                })?;
+            }
             let mut file: Box<dyn Read> = if stdin {
                 Box::new(io::stdin())
             } else {

@@ -99,31 +99,7 @@ impl LineReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::Item;
-
-    /// Collects lines, optionally stopping after `limit`.
-    #[derive(Default)]
-    struct Collect(Vec<Vec<u8>>, usize);
-
-    impl Stage for Collect {
-        fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-            let Item::Line(l) = item else {
-                panic!("lines only")
-            };
-            self.0.push(l.to_vec());
-            Ok(if self.1 != 0 && self.0.len() >= self.1 {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        }
-        fn flush(&mut self) -> Result<()> {
-            Ok(())
-        }
-        fn close(&mut self) -> Result<()> {
-            Ok(())
-        }
-    }
+    use crate::stage::testing::Collect;
 
     fn read_all(input: &[u8], cap: usize) -> Vec<Vec<u8>> {
         let mut r = LineReader::with_capacity(cap);
@@ -131,7 +107,7 @@ mod tests {
         let mut src = input;
         while r.fill(&mut src, &mut c).unwrap().0 > 0 {}
         let _ = r.finish(&mut c).unwrap();
-        c.0
+        c.lines()
     }
 
     #[test]

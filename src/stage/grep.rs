@@ -16,7 +16,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, Record, render};
+use crate::item::{Item, Kind, Origin, lookup, render};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -203,20 +203,6 @@ struct Grep {
     next: Box<dyn Stage>,
 }
 
-/// The value at a dotted path of a record.
-pub fn lookup<'r>(rec: &'r Record, path: &[String]) -> Option<&'r serde_json::Value> {
-    let (first, rest) = path.split_first()?;
-    let mut v = rec.get(first)?;
-    for k in rest {
-        v = match v {
-            serde_json::Value::Object(o) => o.get(k)?,
-            serde_json::Value::Array(a) => a.get(k.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
 impl Stage for Grep {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         let selected = match (&item, &self.field) {
@@ -246,6 +232,10 @@ impl Stage for Grep {
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         let next = &mut self.next;
         self.matcher.runs(batch, |run| next.send_lines(run))
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.next.origin(origin)
     }
 
     fn flush(&mut self) -> Result<()> {

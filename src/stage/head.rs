@@ -8,7 +8,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, split_after_lines};
+use crate::item::{Item, Kind, Origin, split_after_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -64,6 +64,10 @@ impl Stage for Head {
         self.left -= seen;
         let flow = self.next.send_lines(&batch[..end])?;
         Ok(if self.left == 0 { Flow::Stop } else { flow })
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.next.origin(origin)
     }
 
     fn flush(&mut self) -> Result<()> {

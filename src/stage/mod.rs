@@ -15,6 +15,11 @@
 //! * `close` is called exactly once on every stage, whether or not it stopped, after the
 //!   last `send`. A filter flushes what it holds, then closes the stage after it; a fan-out
 //!   closes every branch. Sinks flush their output in `close` and report write errors there.
+//! * `origin` announces that the items that follow come from another input of a source
+//!   that reads several (a followed file, one of `cat --tag`'s files); it is sent before the
+//!   first item of each input, only when the source shows origins. Filters pass it on
+//!   untouched; sinks that write lines show it as a header or a tag (see
+//!   [`crate::item::Show`]); `json` keeps the name for a `file` field.
 //! * `flush` is a hint that the source is about to wait for input (a followed file with no
 //!   new data): everything buffered must be made visible now. Filters pass it on.
 //! * An `Err` from any call aborts the run: the error is reported, every stage is still
@@ -33,7 +38,7 @@ pub mod uniq;
 
 use anyhow::Result;
 
-use crate::item::{Item, lines};
+use crate::item::{Item, Origin, lines};
 
 /// What a stage tells its sender after an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +71,9 @@ pub trait Stage {
         Ok(Flow::Continue)
     }
 
+    /// The items that follow come from `origin` (see the module docs). Filters pass it on.
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()>;
+
     /// The source is about to wait for input: make buffered output visible.
     fn flush(&mut self) -> Result<()>;
 
@@ -86,10 +94,83 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         (**self).send_lines(batch)
     }
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        (**self).origin(origin)
+    }
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
     }
     fn close(&mut self) -> Result<()> {
         (**self).close()
+    }
+}
+
+/// A sink for unit tests: records everything it is sent, as text.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use crate::item::render;
+
+    /// Every call it receives, in order: items rendered as `print` would show them,
+    /// origins as `origin NAME`, and `flush` / `close`.
+    #[derive(Default, Debug)]
+    pub struct Collect {
+        pub calls: Vec<Vec<u8>>,
+        /// Answer `Stop` once this many items arrived (0: never).
+        pub limit: usize,
+        items: usize,
+    }
+
+    impl Collect {
+        pub fn stopping_after(limit: usize) -> Self {
+            Collect {
+                limit,
+                ..Collect::default()
+            }
+        }
+
+        /// The items received, without the other calls.
+        pub fn lines(&self) -> Vec<Vec<u8>> {
+            self.calls
+                .iter()
+                .filter(|c| !c.starts_with(b"\0"))
+                .cloned()
+                .collect()
+        }
+
+        /// The items received, as strings.
+        pub fn strings(&self) -> Vec<String> {
+            self.lines()
+                .into_iter()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .collect()
+        }
+    }
+
+    impl Stage for Collect {
+        fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+            let mut v = Vec::new();
+            render(&mut v, &item);
+            self.calls.push(v);
+            self.items += 1;
+            Ok(if self.limit != 0 && self.items >= self.limit {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        }
+        fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+            self.calls
+                .push(format!("\0origin {}", origin.name).into_bytes());
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<()> {
+            self.calls.push(b"\0flush".to_vec());
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            self.calls.push(b"\0close".to_vec());
+            Ok(())
+        }
     }
 }

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, map_lines};
+use crate::item::{Item, Kind, Origin, map_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -75,6 +75,10 @@ impl Stage for Number {
             out.extend_from_slice(l);
         });
         self.next.send_lines(&self.buf)
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.next.origin(origin)
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, map_lines};
+use crate::item::{Item, Kind, Origin, map_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -138,6 +138,10 @@ impl Stage for Replace {
         }
         map_lines(batch, &mut self.buf, |l, out| self.rw.rewrite(l, out));
         self.next.send_lines(&self.buf)
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.next.origin(origin)
     }
 
     fn flush(&mut self) -> Result<()> {

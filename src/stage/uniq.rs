@@ -8,7 +8,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
-use crate::item::{Item, Kind, Record, strip_cr};
+use crate::item::{Item, Kind, Origin, Record, strip_cr};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -107,6 +107,10 @@ impl Stage for Uniq {
             return self.next.send_lines(&batch[run_s..]);
         }
         Ok(Flow::Continue)
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.next.origin(origin)
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::pipeline::build::{build, check};
 use crate::pipeline::grammar::{self, SyntaxError};
+use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{self, Options, Role, Status};
 use crate::pipeline::run::{is_broken_pipe, run};
 use crate::sink::output::Output;
@@ -106,7 +107,8 @@ fn main_with(cli: Cli) -> Result<i32> {
     let tty = std::io::stdout().is_terminal();
     let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered || tty)?));
     let status = Status::default();
-    let built = match build(&pipeline, &opts, &stdout, &status) {
+    let meter = Meter::default();
+    let built = match build(&pipeline, &opts, &stdout, &status, &meter) {
         Ok(b) => b,
         Err(e) => return Ok(syntax_error(&e, &words)),
     };

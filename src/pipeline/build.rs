@@ -11,6 +11,7 @@ use crate::sink::output::Output;
 use crate::stage::{Source, Stage};
 
 use super::grammar::{Call, Pipeline, SyntaxError};
+use super::meter::Meter;
 use super::registry::{Build, BuildCx, Options, Role, Status};
 
 /// A pipeline ready to run.
@@ -81,12 +82,14 @@ pub fn build(
     opts: &Options,
     stdout: &Rc<RefCell<Output>>,
     status: &Status,
+    meter: &Meter,
 ) -> Result<Built, SyntaxError> {
     let cx = |input: Kind| BuildCx {
         opts,
         input,
         stdout,
         status,
+        meter,
     };
     let source_call = &p.calls[0];
     let source = match source_call.def.build {

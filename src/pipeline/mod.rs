@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod grammar;
+pub mod meter;
 pub mod registry;
 pub mod run;
 

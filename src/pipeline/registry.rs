@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::ArgMatches;
 
 use crate::item::Kind;
+use crate::pipeline::meter::Meter;
 use crate::sink::output::Output;
 use crate::stage::{Source, Stage};
 
@@ -163,6 +164,8 @@ pub struct BuildCx<'a> {
     /// Standard output, shared by every `print` and `count` of the pipeline.
     pub stdout: &'a Rc<RefCell<Output>>,
     pub status: &'a Status,
+    /// What the source reads (sources report into it; `--stats` and the progress bar read it).
+    pub meter: &'a Meter,
 }
 
 /// Every stage, in the order `copipe help stages` lists them.

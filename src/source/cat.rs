@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Kind, Origin, Show};
+use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::source::reader::LineReader;
 use crate::stage::{Source, Stage};
@@ -57,6 +58,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     Ok(Box::new(Cat {
         files,
         tag: a.tag,
+        meter: cx.meter.clone(),
         reader: LineReader::default(),
         status: cx.status.clone(),
     }))
@@ -65,6 +67,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
 struct Cat {
     files: Vec<PathBuf>,
     tag: bool,
+    meter: Meter,
     reader: LineReader,
     status: Status,
 }
@@ -88,9 +91,9 @@ impl Source for Cat {
                 Box::new(io::stdin())
             } else {
                 match File::open(&path) {
-                    Ok(f) => match mapped(&f) {
+                    Ok(f) => match mapped(&f, &self.meter) {
                         Some(map) => {
-                            if push_mapped(&map, out)? {
+                            if push_mapped(&map, out, &self.meter)? {
                                 return Ok(());
                             }
                             continue;
@@ -126,6 +129,7 @@ impl Cat {
                 out.flush()?;
             }
             let (n, flow) = self.reader.fill(r, out)?;
+            self.meter.read(n);
             if flow.is_stop() {
                 return Ok(true);
             }
@@ -144,9 +148,13 @@ const MMAP_MIN: u64 = 4 << 20;
 /// vanish, small enough that `head` stops the source within a few MB.
 const MMAP_BATCH: usize = 1 << 20;
 
-/// Map a big regular file, or `None` to read it normally.
-fn mapped(f: &File) -> Option<memmap2::Mmap> {
+/// Map a big regular file, or `None` to read it normally. The size of a regular file is
+/// announced to the meter either way.
+fn mapped(f: &File, meter: &Meter) -> Option<memmap2::Mmap> {
     let meta = f.metadata().ok()?;
+    if meta.is_file() {
+        meter.expect(meta.len());
+    }
     if !meta.is_file() || meta.len() < MMAP_MIN {
         return None;
     }
@@ -161,7 +169,7 @@ fn mapped(f: &File) -> Option<memmap2::Mmap> {
 /// Push a mapped file as batches of whole lines; `true` when downstream stopped. Pages
 /// already pushed are released from the process (`MADV_DONTNEED`; they stay in the page
 /// cache), so the resident size stays that of one batch whatever the file size.
-fn push_mapped(map: &memmap2::Mmap, out: &mut dyn Stage) -> Result<bool> {
+fn push_mapped(map: &memmap2::Mmap, out: &mut dyn Stage, meter: &Meter) -> Result<bool> {
     const PAGE: usize = 4096;
     let mut rest: &[u8] = map;
     let mut released = 0;
@@ -190,6 +198,7 @@ fn push_mapped(map: &memmap2::Mmap, out: &mut dyn Stage) -> Result<bool> {
                     .map_or(rest.len(), |i| MMAP_BATCH + i + 1),
             }
         };
+        meter.read(cut);
         if out.send_lines(&rest[..cut])?.is_stop() {
             return Ok(true);
         }

@@ -5,6 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use regex::bytes::Regex;
+
 use crate::fanout::FanOut;
 use crate::item::Kind;
 use crate::sink::output::Output;
@@ -12,12 +14,15 @@ use crate::stage::{Source, Stage};
 
 use super::grammar::{Call, Pipeline, SyntaxError};
 use super::meter::Meter;
-use super::registry::{Build, BuildCx, Options, Role, Status};
+use super::registry::{Build, BuildCx, Emits, Options, Role, Status};
+use super::stats::{Counted, Counter, Row, Stats};
 
 /// A pipeline ready to run.
 pub struct Built {
     pub source: Box<dyn Source>,
     pub chain: Box<dyn Stage>,
+    /// The counters of `--stats`, when asked for.
+    pub stats: Option<Stats>,
 }
 
 /// Check that every stage receives a kind of item it accepts; records the kinds in the tree.
@@ -76,6 +81,27 @@ fn conversion_hint(have: Kind, want: &[Kind]) -> &'static str {
     }
 }
 
+/// What every stage of one run is built with.
+struct Env<'a> {
+    opts: &'a Options,
+    stdout: &'a Rc<RefCell<Output>>,
+    status: &'a Status,
+    meter: &'a Meter,
+}
+
+impl<'a> Env<'a> {
+    fn cx(&self, input: Kind, highlight: &'a [Regex]) -> BuildCx<'a> {
+        BuildCx {
+            opts: self.opts,
+            input,
+            stdout: self.stdout,
+            status: self.status,
+            meter: self.meter,
+            highlight,
+        }
+    }
+}
+
 /// Construct the stages of a checked pipeline.
 pub fn build(
     p: &Pipeline,
@@ -84,31 +110,55 @@ pub fn build(
     status: &Status,
     meter: &Meter,
 ) -> Result<Built, SyntaxError> {
-    let cx = |input: Kind| BuildCx {
+    let env = Env {
         opts,
-        input,
         stdout,
         status,
         meter,
     };
     let source_call = &p.calls[0];
     let source = match source_call.def.build {
-        Build::Source(f) => {
-            f(&source_call.matches, &cx(Kind::Line)).map_err(|e| at_call(source_call, e))?
-        }
+        Build::Source(f) => f(&source_call.matches, &env.cx(Kind::Line, &[]))
+            .map_err(|e| at_call(source_call, e))?,
         _ => unreachable!("the first stage is a source"),
     };
-    let chain = build_chain(&p.calls[1..], &cx)?;
-    Ok(Built { source, chain })
+    let mut rows = Vec::new();
+    let chain = build_chain(&p.calls[1..], &env, &[], &mut rows)?;
+    let stats = opts.stats.then(|| {
+        let first = rows.first().and_then(|r| r.input.clone());
+        let mut all = vec![Row {
+            label: source_call.label(),
+            branches: Vec::new(),
+            input: None,
+            output: first,
+        }];
+        all.extend(rows);
+        Stats { rows: all }
+    });
+    Ok(Built {
+        source,
+        chain,
+        stats,
+    })
 }
 
-fn build_chain<'a>(
+/// Build one chain (the main one or a branch), last stage first, since each filter owns the
+/// stage it pushes to. `inherited` are the regexes whose matches `print` colours on the
+/// items entering the chain; `rows` receives the chain's `--stats` rows.
+fn build_chain(
     calls: &[Call],
-    cx: &dyn Fn(Kind) -> BuildCx<'a>,
+    env: &Env<'_>,
+    inherited: &[Regex],
+    rows: &mut Vec<Row>,
 ) -> Result<Box<dyn Stage>, SyntaxError> {
+    let highlights = highlights(calls, env.opts, inherited);
     let mut next: Option<Box<dyn Stage>> = None;
-    for call in calls.iter().rev() {
-        let bcx = cx(call.input.expect("checked pipelines know every input kind"));
+    let mut next_count: Option<Counter> = None;
+    let mut built_rows = Vec::with_capacity(calls.len());
+    for (call, hl) in calls.iter().zip(&highlights).rev() {
+        let input = call.input.expect("checked pipelines know every input kind");
+        let bcx = env.cx(input, hl);
+        let mut branch_rows = Vec::new();
         let stage = match call.def.build {
             Build::Sink(f) => f(&call.matches, &bcx),
             Build::Filter(f) => f(
@@ -120,16 +170,67 @@ fn build_chain<'a>(
                 let branches = call
                     .branches
                     .iter()
-                    .map(|b| build_chain(&b.calls, cx))
+                    .map(|b| {
+                        let mut r = Vec::new();
+                        let chain = build_chain(&b.calls, env, hl, &mut r);
+                        branch_rows.push(r);
+                        chain
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let after = if continues { next.take() } else { None };
                 Ok(Box::new(FanOut::new(branches, after)) as Box<dyn Stage>)
             }
             Build::Source(_) => unreachable!("sources only come first"),
         };
-        next = Some(stage.map_err(|e| at_call(call, e))?);
+        let stage = stage.map_err(|e| at_call(call, e))?;
+        let passes_on = match call.def.role {
+            Role::Filter => true,
+            Role::FanOut => matches!(call.def.build, Build::FanOut { continues: true }),
+            _ => false,
+        };
+        let (stage, count) = if env.opts.stats {
+            let count = Counter::default();
+            let counted = Counted {
+                inner: stage,
+                count: count.clone(),
+            };
+            (Box::new(counted) as Box<dyn Stage>, Some(count))
+        } else {
+            (stage, None)
+        };
+        built_rows.push(Row {
+            label: call.label(),
+            branches: branch_rows,
+            input: count.clone(),
+            output: if passes_on { next_count.take() } else { None },
+        });
+        next_count = count;
+        next = Some(stage);
     }
+    built_rows.reverse();
+    rows.extend(built_rows);
     Ok(next.expect("a pipeline has at least one stage after its source"))
+}
+
+/// For each call, the regexes whose matches `print` colours in the items it receives: every
+/// `grep` upstream on lines adds its own (not `-v`, not `--field`); a stage that turns items
+/// into another kind starts afresh. Empty unless colour is on.
+fn highlights(calls: &[Call], opts: &Options, inherited: &[Regex]) -> Vec<Vec<Regex>> {
+    let mut cur = inherited.to_vec();
+    let mut out = Vec::with_capacity(calls.len());
+    for call in calls {
+        out.push(cur.clone());
+        if !opts.color {
+            continue;
+        }
+        let input = call.input.unwrap_or(Kind::Line);
+        if call.def.name == crate::stage::grep::DEF.name && input == Kind::Line {
+            cur.extend(crate::stage::grep::highlight(&call.matches, opts));
+        } else if matches!(call.def.emits, Emits::Kind(k) if k != input) {
+            cur.clear();
+        }
+    }
+    out
 }
 
 fn at_call(call: &Call, e: anyhow::Error) -> SyntaxError {
@@ -152,5 +253,21 @@ mod tests {
         let p = checked("range 1 5 : tee { grep 1 : count } : head 2").unwrap();
         assert_eq!(p.calls[1].input, Some(Kind::Line));
         assert_eq!(p.calls[1].branches[0].calls[1].input, Some(Kind::Line));
+    }
+
+    #[test]
+    fn highlights_follow_the_greps_upstream() {
+        let p = checked("range 1 5 : grep 1 : grep -v 2 : tee { grep -i x } : print").unwrap();
+        let opts = Options {
+            color: true,
+            ..Options::default()
+        };
+        let hl = highlights(&p.calls[1..], &opts, &[]);
+        let n: Vec<usize> = hl.iter().map(Vec::len).collect();
+        assert_eq!(n, [0, 1, 1, 1]);
+        let branch = highlights(&p.calls[3].branches[0].calls, &opts, &hl[2]);
+        assert_eq!(branch.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2]);
+        let off = highlights(&p.calls[1..], &Options::default(), &[]);
+        assert!(off.iter().all(Vec::is_empty));
     }
 }

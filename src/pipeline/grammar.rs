@@ -37,6 +37,20 @@ impl Call {
         self.def.name
     }
 
+    /// The stage as written (`grep -i error`), or what an implicit stage stands for; for
+    /// `--explain` and `--stats`.
+    pub fn label(&self) -> String {
+        match &self.name {
+            None if self.def.role == Role::Source => "cat - (implicit: standard input)".into(),
+            None => format!("{} (implicit)", self.def.name),
+            Some(name) => {
+                let mut words = vec![name.text.clone()];
+                words.extend(self.args.iter().map(|w| w.text.clone()));
+                render_words(&words).0
+            }
+        }
+    }
+
     /// The word to point at for errors about this stage.
     pub fn word_index(&self) -> Option<usize> {
         self.name.as_ref().map(|w| w.index)
@@ -111,7 +125,7 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
-fn is_separator(s: &str) -> bool {
+pub(crate) fn is_separator(s: &str) -> bool {
     s == ":" || s == "|"
 }
 
@@ -120,7 +134,7 @@ fn is_special(s: &str) -> bool {
 }
 
 /// Whether `word` is an option of `cmd` that takes its value in the next word.
-fn takes_value(cmd: &clap::Command, word: &str) -> bool {
+pub(crate) fn takes_value(cmd: &clap::Command, word: &str) -> bool {
     let wants = |a: &clap::Arg| a.get_action().takes_values();
     if let Some(long) = word.strip_prefix("--") {
         if long.is_empty() || long.contains('=') {
@@ -336,7 +350,7 @@ fn parse_args(
             .unwrap_or(at);
         if help {
             SyntaxError {
-                message: text,
+                message: def.help_text(),
                 at: None,
                 help: true,
             }

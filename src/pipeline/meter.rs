@@ -4,9 +4,20 @@
 //! memory-mapped file, after every pushed batch), and [`Meter::expect`] when they learn the
 //! size of what they are about to read (a regular file), so that a progress bar can show how
 //! much is left. Cloning a `Meter` shares it.
+//!
+//! The progress bar (`Meter::with_progress`, chosen by the command line only when standard
+//! error is a terminal and standard output is not) appears once a read of regular files has
+//! lasted half a second, on standard error, and is erased at the end: short runs never show
+//! it, and it never mixes with the data.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How long a read must last before the progress bar appears.
+const PROGRESS_AFTER: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Default, Debug)]
 pub struct Meter(Rc<Inner>);
@@ -15,12 +26,43 @@ pub struct Meter(Rc<Inner>);
 struct Inner {
     bytes: Cell<u64>,
     expected: Cell<u64>,
+    progress: Option<RefCell<Progress>>,
+}
+
+#[derive(Debug)]
+struct Progress {
+    started: Instant,
+    bar: Option<ProgressBar>,
 }
 
 impl Meter {
+    /// A meter that shows a progress bar on standard error for long reads.
+    pub fn with_progress() -> Self {
+        Meter(Rc::new(Inner {
+            progress: Some(RefCell::new(Progress {
+                started: Instant::now(),
+                bar: None,
+            })),
+            ..Inner::default()
+        }))
+    }
+
     /// `n` more bytes were read.
     pub fn read(&self, n: usize) {
-        self.0.bytes.set(self.0.bytes.get() + n as u64);
+        let bytes = self.0.bytes.get() + n as u64;
+        self.0.bytes.set(bytes);
+        if let Some(p) = &self.0.progress {
+            p.borrow_mut().show(bytes, self.0.expected.get());
+        }
+    }
+
+    /// The run is over: erase the progress bar.
+    pub fn finish(&self) {
+        if let Some(p) = &self.0.progress
+            && let Some(bar) = p.borrow_mut().bar.take()
+        {
+            bar.finish_and_clear();
+        }
     }
 
     /// `n` more bytes are known to be coming (the size of a regular file about to be read).
@@ -36,6 +78,28 @@ impl Meter {
     /// The bytes announced with [`Meter::expect`] so far.
     pub fn expected(&self) -> u64 {
         self.0.expected.get()
+    }
+}
+
+impl Progress {
+    fn show(&mut self, bytes: u64, expected: u64) {
+        if self.bar.is_none() {
+            if expected == 0 || self.started.elapsed() < PROGRESS_AFTER {
+                return;
+            }
+            let bar = ProgressBar::with_draw_target(Some(expected), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                )
+                .expect("the template is valid"),
+            );
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_length(expected.max(bytes));
+            bar.set_position(bytes);
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! The pipeline engine: grammar, type check and build, and the run loop.
 
 pub mod build;
+pub mod explain;
 pub mod grammar;
 pub mod meter;
 pub mod registry;
 pub mod run;
+pub mod stats;
 
 pub use grammar::{Pipeline, SyntaxError};
 pub use registry::{Options, StageDef};

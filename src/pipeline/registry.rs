@@ -103,6 +103,27 @@ impl StageDef {
         names.join(", ")
     }
 
+    /// The stage's full help (`copipe help STAGE`, `STAGE --help`): clap's long help from
+    /// its definition, then its role, the kinds it accepts and emits, and its examples.
+    pub fn help_text(&self) -> String {
+        let mut cmd = (self.command)();
+        let mut s = cmd.render_long_help().to_string();
+        s.push_str(&format!(
+            "\nRole:    {}\nAccepts: {}\nEmits:   {}\n",
+            self.role.describe(),
+            self.accepts_text(),
+            self.emits_text()
+        ));
+        if !self.aliases.is_empty() {
+            s.push_str(&format!("Aliases: {}\n", self.aliases.join(", ")));
+        }
+        s.push_str("\nExamples:\n");
+        for e in self.examples {
+            s.push_str(&format!("  {e}\n"));
+        }
+        s
+    }
+
     pub fn emits_text(&self) -> String {
         match self.emits {
             Emits::Same => "the kind it receives".into(),
@@ -124,6 +145,8 @@ pub struct Options {
     pub color: bool,
     /// Show a progress bar on stderr for long reads.
     pub progress: bool,
+    /// `--stats`: count the items in and out of every stage.
+    pub stats: bool,
 }
 
 /// What the exit status is made of: whether an item reached a sink (0 rather than 1), and
@@ -166,6 +189,8 @@ pub struct BuildCx<'a> {
     pub status: &'a Status,
     /// What the source reads (sources report into it; `--stats` and the progress bar read it).
     pub meter: &'a Meter,
+    /// With colour on: the regexes of the `grep`s upstream whose matches `print` colours.
+    pub highlight: &'a [regex::bytes::Regex],
 }
 
 /// Every stage, in the order `copipe help stages` lists them.

@@ -11,6 +11,7 @@ pub fn run(built: Built) -> Result<()> {
     let Built {
         mut source,
         mut chain,
+        ..
     } = built;
     let ran = source.run(&mut *chain);
     let closed = chain.close();

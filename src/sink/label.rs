@@ -17,6 +17,8 @@ pub struct Labels {
     shown: Option<Vec<u8>>,
     /// Scratch for [`Labels::label_line`].
     one: Vec<u8>,
+    /// Colour tags like grep's `-H`.
+    color: bool,
 }
 
 impl Default for Labels {
@@ -26,11 +28,17 @@ impl Default for Labels {
             name: Vec::new(),
             shown: None,
             one: Vec::new(),
+            color: false,
         }
     }
 }
 
 impl Labels {
+    /// Colour the tags (`--color`).
+    pub fn color(&mut self, on: bool) {
+        self.color = on;
+    }
+
     /// The lines that follow come from `origin`.
     pub fn set(&mut self, origin: Origin<'_>) {
         self.show = origin.show;
@@ -80,10 +88,14 @@ impl Labels {
                 true
             }
             Show::Tag => {
-                let name = &self.name;
+                let (name, color) = (&self.name, self.color);
                 map_lines(batch, out, |l, o| {
-                    o.extend_from_slice(name);
-                    o.push(b':');
+                    if color {
+                        super::color::tag(name, o);
+                    } else {
+                        o.extend_from_slice(name);
+                        o.push(b':');
+                    }
                     o.extend_from_slice(l);
                 });
                 true

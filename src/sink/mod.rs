@@ -1,6 +1,7 @@
 //! Sinks: the stages that end a pipeline. They flush in `close` and report write errors
 //! there, so `write /dev/full` fails loudly instead of exiting 0.
 
+pub mod color;
 pub mod count;
 pub mod discard;
 pub mod exec;

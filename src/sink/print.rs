@@ -8,9 +8,11 @@ use std::rc::Rc;
 
 use anyhow::Result;
 use clap::{ArgMatches, Parser};
+use regex::bytes::Regex;
 
 use crate::item::{Item, Kind, Origin, render};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::sink::color::{self, Painter};
 use crate::sink::label::Labels;
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
@@ -37,10 +39,12 @@ pub const DEF: StageDef = StageDef {
 };
 
 fn build(_m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
-    Ok(Box::new(Printer::new(
-        Target::Shared(cx.stdout.clone()),
-        cx.status.clone(),
-    )))
+    let p = Printer::new(Target::Shared(cx.stdout.clone()), cx.status.clone());
+    Ok(Box::new(if cx.opts.color {
+        p.colored(cx.highlight.to_vec())
+    } else {
+        p
+    }))
 }
 
 /// Where a printer writes: the shared standard output, or a file of its own.
@@ -61,8 +65,13 @@ impl Target {
 /// The sink behind `print` and `write`.
 pub struct Printer {
     out: Target,
-    scratch: Vec<u8>,
     labels: Labels,
+    /// With `--color`: the matches to colour (record keys are coloured too).
+    painter: Option<Painter>,
+    /// Scratch buffers: a rendered item or labelled lines, painted lines, one line.
+    scratch: Vec<u8>,
+    painted: Vec<u8>,
+    one: Vec<u8>,
     status: Status,
 }
 
@@ -70,30 +79,79 @@ impl Printer {
     pub fn new(out: Target, status: Status) -> Self {
         Printer {
             out,
-            scratch: Vec::new(),
             labels: Labels::default(),
+            painter: None,
+            scratch: Vec::new(),
+            painted: Vec::new(),
+            one: Vec::new(),
             status,
         }
+    }
+
+    /// Colour matches of `highlight`, tags and record keys.
+    pub fn colored(mut self, highlight: Vec<Regex>) -> Self {
+        self.painter = Some(Painter::new(highlight));
+        self.labels.color(true);
+        self
+    }
+
+    /// Write whole lines, decorated as asked (colour, then origin labels).
+    fn write_lines(&mut self, batch: &[u8]) -> Result<()> {
+        let mut bytes = batch;
+        if let Some(p) = self.painter.as_mut().filter(|p| p.is_active()) {
+            p.paint_batch(bytes, &mut self.painted);
+            bytes = &self.painted;
+        }
+        if self.labels.label(bytes, &mut self.scratch) {
+            bytes = &self.scratch;
+        }
+        self.out.with(|o| {
+            o.write_all(bytes)?;
+            if bytes.last() != Some(&b'\n') {
+                o.write_all(b"\n")?;
+            }
+            o.pushed()
+        })
+    }
+}
+
+impl Printer {
+    /// Write the rendered record or event in `scratch`, and its newline.
+    fn write_item(&mut self) -> Result<()> {
+        let bytes = &self.scratch;
+        self.out.with(|o| {
+            o.write_all(bytes)?;
+            o.write_all(b"\n")?;
+            o.pushed()
+        })
     }
 }
 
 impl Stage for Printer {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         self.status.mark_delivered();
-        let bytes: &[u8] = match item {
-            Item::Line(l) if self.labels.label_line(l, &mut self.scratch) => &self.scratch,
-            Item::Line(l) => l,
+        match item {
+            Item::Line(l) => {
+                // One line is a one-line batch (its newline makes an empty line a line).
+                let mut one = std::mem::take(&mut self.one);
+                one.clear();
+                one.extend_from_slice(l);
+                one.push(b'\n');
+                let r = self.write_lines(&one);
+                self.one = one;
+                r?;
+            }
+            Item::Record(r) if self.painter.is_some() => {
+                self.scratch.clear();
+                color::record(r, &mut self.scratch);
+                self.write_item()?;
+            }
             _ => {
                 self.scratch.clear();
                 render(&mut self.scratch, &item);
-                &self.scratch
+                self.write_item()?;
             }
-        };
-        self.out.with(|o| {
-            o.write_all(bytes)?;
-            o.write_all(b"\n")?;
-            o.pushed()
-        })?;
+        }
         Ok(Flow::Continue)
     }
 
@@ -102,18 +160,7 @@ impl Stage for Printer {
             return Ok(Flow::Continue);
         }
         self.status.mark_delivered();
-        let batch = if self.labels.label(batch, &mut self.scratch) {
-            &self.scratch[..]
-        } else {
-            batch
-        };
-        self.out.with(|o| {
-            o.write_all(batch)?;
-            if batch.last() != Some(&b'\n') {
-                o.write_all(b"\n")?;
-            }
-            o.pushed()
-        })?;
+        self.write_lines(batch)?;
         Ok(Flow::Continue)
     }
 

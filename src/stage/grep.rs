@@ -17,7 +17,7 @@ use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, Origin, lookup, render};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::pipeline::registry::{Build, BuildCx, Emits, Options, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Keep the items that match a regular expression (grep's -i -v -w -x -F -e).
@@ -175,6 +175,15 @@ impl Matcher {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// The regex whose matches `print` colours for this grep: none with `-v` or `--field`.
+pub fn highlight(m: &ArgMatches, opts: &Options) -> Option<Regex> {
+    let a = Args::from_arg_matches(m).ok()?;
+    if a.invert_match || a.field.is_some() {
+        return None;
+    }
+    Matcher::new(&a, opts.crlf).ok().map(|m| m.re)
 }
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {

@@ -150,3 +150,97 @@ pub fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Which standard streams of the child are a terminal in [`Cp::run_in_pty`].
+#[derive(Clone, Copy)]
+pub struct Tty {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Cp {
+    /// Run with some of stdout/stderr on a pseudo-terminal (80×24); what the terminal shows
+    /// is returned in place of that stream. The others are pipes as in [`Cp::run`].
+    pub fn run_in_pty(self, tty: Tty) -> Run {
+        use std::io::Read;
+        use std::os::fd::{FromRawFd, OwnedFd};
+
+        let (mut master, mut slave) = (0, 0);
+        let mut size = libc::winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes two descriptors; no name buffer, no termios.
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &mut size,
+            )
+        };
+        assert_eq!(r, 0, "openpty failed");
+        // SAFETY: both descriptors were just opened and are owned here.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let stream = |on: bool| -> Stdio {
+            if on {
+                Stdio::from(slave.try_clone().unwrap())
+            } else {
+                Stdio::piped()
+            }
+        };
+        let mut cmd = self.cmd;
+        cmd.stdout(stream(tty.stdout)).stderr(stream(tty.stderr));
+        cmd.stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn copipe");
+        // The terminal must be closed on our side (the command holds a copy too) for the
+        // reader to see its end.
+        drop(cmd);
+        drop(slave);
+        let mut master = std::fs::File::from(master);
+        let reader = std::thread::spawn(move || {
+            let mut shown = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match master.read(&mut buf) {
+                    Ok(0) | Err(_) => break, // EIO once the child's side is closed
+                    Ok(n) => shown.extend_from_slice(&buf[..n]),
+                }
+            }
+            shown
+        });
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let (o, e) = (child.stdout.take(), child.stderr.take());
+        let t_out = o.map(|mut o| {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = o.read_to_end(&mut v);
+                v
+            })
+        });
+        if let Some(mut e) = e {
+            let _ = e.read_to_end(&mut err);
+        }
+        if let Some(t) = t_out {
+            out = t.join().unwrap();
+        }
+        let status = child.wait().unwrap();
+        let shown = reader.join().unwrap();
+        if tty.stdout {
+            out = shown.clone();
+        }
+        if tty.stderr {
+            err = shown;
+        }
+        Run {
+            out,
+            err: String::from_utf8_lossy(&err).into_owned(),
+            code: status.code().unwrap_or(-1),
+        }
+    }
+}

@@ -1,22 +1,27 @@
 //! The command line: global options, the pipeline words (argv form, one quoted string, or a
-//! pipeline file), `copipe help …`, and the exit status.
+//! pipeline file), `copipe help …`, `copipe completions SHELL`, and the exit status.
 //!
 //! Two steps, as in ripgrep and fd: the raw arguments become a checked, built pipeline —
 //! every syntax, type, regex and file error is reported here, before any input is read —
 //! and only then does the pipeline run.
 
+pub mod complete;
+pub mod help;
+
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::pipeline::build::{build, check};
+use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
 use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{self, Options, Role, Status};
+use crate::pipeline::registry::{Options, Status};
 use crate::pipeline::run::{is_broken_pipe, run};
 use crate::sink::output::Output;
 
@@ -30,10 +35,23 @@ A pipeline is a source, then filters, then a sink, separated by `:` (or a quoted
   copipe -f pipeline.txt
 
 Without a source the pipeline reads standard input (`cat -`); without a sink it prints.
-`{ … }` holds a branch of `tee` or `broadcast`; branches nest.
+`{ … }` holds a branch of `tee` or `broadcast`; branches nest. A literal `:`, `|`, `{` or
+`}` is written as an option's value (`grep -e :`).
 
-`copipe help stages` lists the stages; `copipe help STAGE` explains one.
+`copipe help stages` lists the stages; `copipe help STAGE` explains one;
+`copipe --explain PIPELINE` shows how a pipeline is put together without running it.
 Exit status: 0 if an item reached a sink, 1 if none did, 2 on an error.";
+
+/// When to colour output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When standard output is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always, even into pipes and files (overrides `NO_COLOR`).
+    Always,
+    /// Never.
+    Never,
+}
 
 /// Streaming pipelines in one process: `tail -F | grep | tee | jq`, as coroutines.
 #[derive(Parser, Debug)]
@@ -49,6 +67,21 @@ pub struct Cli {
     /// Read the pipeline from FILE (`#` starts a comment).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Colour grep matches, record keys and file-name tags in what `print` writes.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print the parsed pipeline as a tree — each stage, its role, the kind of item on
+    /// every edge, the branches — and exit without reading any input.
+    #[arg(long)]
+    pub explain: bool,
+    /// At the end (also after an error, Ctrl-C or a closed pipe), print per stage the items
+    /// in and out, and the bytes the source read and its throughput, on standard error.
+    #[arg(long)]
+    pub stats: bool,
+    /// Never show the progress bar (shown on standard error for long reads of regular files
+    /// when standard error is a terminal and standard output is not).
+    #[arg(long)]
+    pub no_progress: bool,
     /// The pipeline: stages separated by `:` or `|` (one quoted word is split like a shell
     /// would).
     #[arg(
@@ -87,33 +120,64 @@ fn main_with(cli: Cli) -> Result<i32> {
                 write!(err, "{}", Cli::command().render_help())?;
                 return Ok(2);
             }
-            Some("help") => return help(&cli.pipeline[1..]),
+            Some("help") => return help::help(&cli.pipeline[1..]),
+            Some("completions") => return complete::completions(&cli.pipeline[1..]),
+            Some(complete::HIDDEN) => return complete::candidates(&cli.pipeline[1..]),
             _ => {}
         }
     }
     let words = words(&cli)?;
+    let stdout_tty = std::io::stdout().is_terminal();
     let opts = Options {
         crlf: cli.crlf,
         line_buffered: cli.line_buffered,
-        color: false,
-        progress: false,
+        color: use_color(cli.color, stdout_tty),
+        progress: !cli.no_progress
+            && !cli.explain
+            && std::io::stderr().is_terminal()
+            && !stdout_tty,
+        stats: cli.stats,
     };
-    let pipeline = match grammar::parse(&words).and_then(|mut p| check(&mut p).map(|()| p)) {
+    let mut pipeline = match grammar::parse(&words) {
         Ok(p) => p,
         Err(e) => return Ok(syntax_error(&e, &words)),
     };
+    let checked = check(&mut pipeline);
+    if cli.explain {
+        print!("{}", explain(&pipeline, checked.as_ref().err()));
+        std::io::stdout().flush()?;
+        return Ok(match checked {
+            Ok(()) => 0,
+            Err(e) => syntax_error(&e, &words),
+        });
+    }
+    if let Err(e) = checked {
+        return Ok(syntax_error(&e, &words));
+    }
     // Standard output is line-buffered on a terminal too; files and child processes only
     // with `--line-buffered` (they are flushed whenever the source waits anyway).
-    let tty = std::io::stdout().is_terminal();
-    let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered || tty)?));
+    let stdout = Rc::new(RefCell::new(Output::stdout(
+        opts.line_buffered || stdout_tty,
+    )?));
     let status = Status::default();
-    let meter = Meter::default();
-    let built = match build(&pipeline, &opts, &stdout, &status, &meter) {
+    let meter = if opts.progress {
+        Meter::with_progress()
+    } else {
+        Meter::default()
+    };
+    let mut built = match build(&pipeline, &opts, &stdout, &status, &meter) {
         Ok(b) => b,
         Err(e) => return Ok(syntax_error(&e, &words)),
     };
     drop(pipeline);
-    match run(built) {
+    let stats = built.stats.take();
+    let started = Instant::now();
+    let ran = run(built);
+    meter.finish();
+    if let Some(stats) = stats {
+        eprint!("{}", stats.report(&meter, started.elapsed()));
+    }
+    match ran {
         Ok(()) => {}
         Err(e) if is_broken_pipe(&e) => return Ok(0),
         Err(e) => {
@@ -128,6 +192,18 @@ fn main_with(cli: Cli) -> Result<i32> {
     } else {
         1
     })
+}
+
+/// `--color`: `auto` colours a terminal unless `NO_COLOR` is set to something (no-color.org;
+/// an explicit `--color=always` wins over it).
+fn use_color(choice: ColorChoice, stdout_tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
 }
 
 /// The pipeline words from a file, one quoted string, or argv.
@@ -156,68 +232,4 @@ fn syntax_error(e: &SyntaxError, words: &[String]) -> i32 {
     }
     eprintln!("copipe: {}", grammar::pointed(e, words));
     2
-}
-
-/// `copipe help`, `copipe help stages`, `copipe help STAGE`.
-fn help(args: &[String]) -> Result<i32> {
-    let mut out = std::io::stdout().lock();
-    match args.first().map(String::as_str) {
-        None => write!(out, "{}", Cli::command().render_long_help())?,
-        Some("stages") => write!(out, "{}", stages_text())?,
-        Some(name) => match registry::find(name) {
-            Some(def) => write!(out, "{}", stage_help(def))?,
-            None => {
-                let hint = registry::suggest(name)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                eprintln!("copipe: unknown stage `{name}`{hint}; `copipe help stages` lists them");
-                return Ok(2);
-            }
-        },
-    }
-    out.flush()?;
-    Ok(0)
-}
-
-/// The list of stages by role.
-pub fn stages_text() -> String {
-    let mut s = String::new();
-    for (role, title) in [
-        (
-            Role::Source,
-            "Sources (pulled generators, first in a pipeline)",
-        ),
-        (Role::Filter, "Filters (pushed coroutines)"),
-        (Role::FanOut, "Fan-out (every item to each { branch })"),
-        (Role::Sink, "Sinks (end a pipeline)"),
-    ] {
-        s.push_str(title);
-        s.push_str(":\n");
-        for d in registry::all().iter().filter(|d| d.role == role) {
-            s.push_str(&format!("  {:<10} {}\n", d.name, d.summary));
-        }
-        s.push('\n');
-    }
-    s.push_str("`copipe help STAGE` explains one.\n");
-    s
-}
-
-/// One stage's help: clap's long help, then the kinds and examples.
-pub fn stage_help(def: &registry::StageDef) -> String {
-    let mut cmd = (def.command)();
-    let mut s = cmd.render_long_help().to_string();
-    s.push_str(&format!(
-        "\nRole:    {}\nAccepts: {}\nEmits:   {}\n",
-        def.role.describe(),
-        def.accepts_text(),
-        def.emits_text()
-    ));
-    if !def.aliases.is_empty() {
-        s.push_str(&format!("Aliases: {}\n", def.aliases.join(", ")));
-    }
-    s.push_str("\nExamples:\n");
-    for e in def.examples {
-        s.push_str(&format!("  {e}\n"));
-    }
-    s
 }

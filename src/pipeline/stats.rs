@@ -1,0 +1,205 @@
+//! `--stats`: items in and out of every stage, and what the source read.
+//!
+//! When asked for, the builder wraps every stage in a [`Counted`] stage that counts the items
+//! pushed into it (a batch counts its lines). A stage's *out* is the *in* of the stage it
+//! pushes to (for `tee`, the stage after it; a `broadcast` or a sink has none), so each count
+//! is taken once. The report goes to standard error at the end of the run — after an error,
+//! Ctrl-C or a closed pipe too, since the run always ends by closing the chain.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::item::{Item, Origin, count_lines};
+use crate::pipeline::meter::Meter;
+use crate::stage::{Flow, Stage};
+
+/// A shared item counter.
+pub type Counter = Rc<Cell<u64>>;
+
+/// A stage wrapped to count the items pushed into it.
+pub struct Counted {
+    pub inner: Box<dyn Stage>,
+    pub count: Counter,
+}
+
+impl Stage for Counted {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        self.count.set(self.count.get() + 1);
+        self.inner.send(item)
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        self.count.set(self.count.get() + count_lines(batch));
+        self.inner.send_lines(batch)
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.inner.origin(origin)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+/// One stage of the report.
+pub struct Row {
+    /// The stage as written.
+    pub label: String,
+    /// Its branches' rows, each branch a list.
+    pub branches: Vec<Vec<Row>>,
+    /// Items pushed into it (`None` for the source).
+    pub input: Option<Counter>,
+    /// Items it pushed on (`None` for sinks and broadcast).
+    pub output: Option<Counter>,
+}
+
+/// The rows of the whole pipeline, the source first.
+pub struct Stats {
+    pub rows: Vec<Row>,
+}
+
+impl Stats {
+    /// The report: a table on standard error.
+    pub fn report(&self, meter: &Meter, elapsed: Duration) -> String {
+        let mut lines = Vec::new();
+        flatten(&self.rows, 0, &mut lines);
+        let width = lines
+            .iter()
+            .map(|(l, _, _)| l.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let mut s = String::new();
+        let secs = elapsed.as_secs_f64();
+        let _ = writeln!(s, "copipe: stats after {secs:.3} s");
+        let _ = writeln!(s, "  {:<width$}  {:>12}  {:>12}", "stage", "in", "out");
+        for (i, (label, input, output)) in lines.iter().enumerate() {
+            if label.trim_start().starts_with('{') {
+                let _ = writeln!(s, "  {label}");
+                continue;
+            }
+            let show = |c: &Option<u64>| c.map_or_else(|| "-".to_string(), |n| n.to_string());
+            let _ = write!(
+                s,
+                "  {label:<width$}  {:>12}  {:>12}",
+                show(input),
+                show(output)
+            );
+            let bytes = meter.bytes();
+            if i == 0 && bytes > 0 {
+                let _ = write!(s, "  {} read", human_bytes(bytes as f64));
+                if secs > 0.0 {
+                    let _ = write!(s, ", {}/s", human_bytes(bytes as f64 / secs));
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// Rows in print order, branches indented under their fan-out.
+fn flatten(rows: &[Row], depth: usize, out: &mut Vec<(String, Option<u64>, Option<u64>)>) {
+    for r in rows {
+        out.push((
+            format!("{}{}", "  ".repeat(depth), r.label),
+            r.input.as_ref().map(|c| c.get()),
+            r.output.as_ref().map(|c| c.get()),
+        ));
+        for (j, b) in r.branches.iter().enumerate() {
+            out.push((
+                format!("{}{{ branch {}", "  ".repeat(depth + 1), j + 1),
+                None,
+                None,
+            ));
+            flatten(b, depth + 2, out);
+        }
+    }
+}
+
+/// `1.5 MB`, decimal units as `ls -h --si`.
+fn human_bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut n = n;
+    let mut u = 0;
+    while n >= 1000.0 && u + 1 < UNITS.len() {
+        n /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n:.0} {}", UNITS[u])
+    } else {
+        format!("{n:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::testing::Collect;
+
+    #[test]
+    fn counts_items_and_batches() {
+        let count = Counter::default();
+        let mut c = Counted {
+            inner: Box::new(Collect::default()),
+            count: count.clone(),
+        };
+        let _ = c.send(Item::Line(b"x")).unwrap();
+        let _ = c.send_lines(b"a\nb\nc").unwrap();
+        assert_eq!(count.get(), 4);
+    }
+
+    #[test]
+    fn report_layout() {
+        let c = |n| Some(Rc::new(Cell::new(n)));
+        let stats = Stats {
+            rows: vec![
+                Row {
+                    label: "cat f".into(),
+                    branches: vec![],
+                    input: None,
+                    output: c(10),
+                },
+                Row {
+                    label: "tee".into(),
+                    branches: vec![vec![Row {
+                        label: "count".into(),
+                        branches: vec![],
+                        input: c(10),
+                        output: None,
+                    }]],
+                    input: c(10),
+                    output: c(10),
+                },
+            ],
+        };
+        let m = Meter::default();
+        m.read(1500);
+        let r = stats.report(&m, Duration::from_secs(1));
+        let want = "\
+copipe: stats after 1.000 s
+  stage                   in           out
+  cat f                    -            10  1.5 kB read, 1.5 kB/s
+  tee                     10            10
+    { branch 1
+      count               10             -
+";
+        assert_eq!(r, want);
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(999.0), "999 B");
+        assert_eq!(human_bytes(1_234_567.0), "1.2 MB");
+    }
+}

@@ -166,7 +166,7 @@ impl Cp {
         use std::os::fd::{FromRawFd, OwnedFd};
 
         let (mut master, mut slave) = (0, 0);
-        let mut size = libc::winsize {
+        let size = libc::winsize {
             ws_row: 24,
             ws_col: 80,
             ws_xpixel: 0,
@@ -179,7 +179,7 @@ impl Cp {
                 &mut slave,
                 std::ptr::null_mut(),
                 std::ptr::null(),
-                &mut size,
+                &size,
             )
         };
         assert_eq!(r, 0, "openpty failed");

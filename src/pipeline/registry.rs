@@ -182,6 +182,7 @@ pub fn all() -> &'static [StageDef] {
     use crate::{fanout, sink, source, stage};
     static ALL: &[StageDef] = &[
         source::cat::DEF,
+        source::follow::DEF,
         source::range::RANGE,
         source::range::NATURALS,
         stage::grep::DEF,

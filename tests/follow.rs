@@ -605,3 +605,15 @@ fn bad_arguments_are_rejected_before_anything_runs() {
     copipe(["follow", "--poll", "0", "a"]).run().code(2);
     copipe(["follow", "--pid", "0", "a"]).run().code(2);
 }
+
+#[test]
+fn head_downstream_ends_the_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "1\n2\n").unwrap();
+    let mut cp = follow(dir.path(), ["app.log", ":", "head", "3"]);
+    cp.wait_out_eq("1\n2\n");
+    append(&f, "3\n4\n");
+    assert_eq!(cp.exit_code(), 0);
+    assert_eq!(cp.out(), "1\n2\n3\n");
+}

@@ -628,6 +628,7 @@ impl Follow {
             if kind != FileKind::Regular && !readable_now(fd) {
                 return Ok(Round::Idle);
             }
+            let room = self.reader.room();
             let (n, flow) = match self.fill(i, out) {
                 Ok(r) => r,
                 Err(e) if would_block(&e) => return Ok(Round::Idle),
@@ -643,6 +644,11 @@ impl Follow {
                 return Ok(Round::Stop);
             }
             if n > 0 {
+                // A short read reached the end of what is there: no second read to learn
+                // it (each costs a system call per wake-up on a quiet log).
+                if n < room && kind != FileKind::Stream {
+                    return Ok(Round::Idle);
+                }
                 continue;
             }
             match kind {

@@ -75,6 +75,16 @@ impl LineReader {
         Ok((n, flow))
     }
 
+    /// How many bytes the next [`LineReader::fill`] asks for: a read that returns fewer
+    /// has found the end of a regular file (for now).
+    pub fn room(&self) -> usize {
+        if self.tail == self.buf.len() {
+            self.buf.len()
+        } else {
+            self.buf.len() - self.tail
+        }
+    }
+
     /// Whether a partial line is held.
     pub fn has_partial(&self) -> bool {
         self.tail > 0

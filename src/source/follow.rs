@@ -64,9 +64,11 @@ across writers. With several files, a `==> name <==` header shows where the foll
 come from (`-q`: never; `-v`: even for one file); `--tag` puts `name:` in front of every line
 instead (a `file` field in the records made by `json`).
 
-Ctrl-C ends a follow with exit status 130 and SIGTERM with 0, after pushing held partial
-lines and flushing every output; a closed output pipe ends it quietly with 0 even when no
-line arrives (when standard output is a pipe, as GNU tail does).";
+Ctrl-C ends a follow with exit status 130 and SIGTERM with 0 (2 if an error was reported),
+after pushing held partial lines and flushing every output; a second Ctrl-C kills at once.
+A closed output pipe ends it quietly with 0 even when no line arrives (checked whenever
+standard output is a pipe, as GNU tail does). `--pid PID` ends it once PID has exited and
+what it wrote has been read.";
 
 /// Follow files as `tail -F` does: the last lines, then every appended line.
 #[derive(Parser)]

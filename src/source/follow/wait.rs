@@ -160,10 +160,6 @@ impl Waiter {
         self.poll.unwrap_or(Duration::from_secs(1))
     }
 
-    pub fn polling(&self) -> bool {
-        self.poll.is_some()
-    }
-
     fn fall_back(&mut self, e: &notify::Error) {
         eprintln!(
             "copipe: cannot use file-system notifications ({e}); polling every {} ms",
@@ -201,12 +197,8 @@ impl Waiter {
             Ok(()) => {
                 self.dirs.insert(dir.to_path_buf(), Dir { users, id });
             }
-            // Gone between the check and the watch: the next name check finds out.
-            Err(e) if matches!(&e.kind, notify::ErrorKind::PathNotFound) => {
-                self.dirs.insert(dir.to_path_buf(), Dir { users, id: None });
-            }
-            Err(e) if matches!(&e.kind, notify::ErrorKind::Io(io) if io.kind() == io::ErrorKind::NotFound) =>
-            {
+            // Gone between the check and the watch: `refresh` watches it again.
+            Err(e) if is_not_found(&e) => {
                 self.dirs.insert(dir.to_path_buf(), Dir { users, id: None });
             }
             Err(e) => self.fall_back(&e),
@@ -320,6 +312,14 @@ fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
         fd,
         events,
         revents: 0,
+    }
+}
+
+fn is_not_found(e: &notify::Error) -> bool {
+    match &e.kind {
+        notify::ErrorKind::PathNotFound => true,
+        notify::ErrorKind::Io(io) => io.kind() == io::ErrorKind::NotFound,
+        _ => false,
     }
 }
 

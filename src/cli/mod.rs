@@ -40,7 +40,8 @@ Without a source the pipeline reads standard input (`cat -`); without a sink it 
 
 `copipe help stages` lists the stages; `copipe help STAGE` explains one;
 `copipe --explain PIPELINE` shows how a pipeline is put together without running it.
-Exit status: 0 if an item reached a sink, 1 if none did, 2 on an error.";
+Exit status: 0 if an item reached a sink, 1 if none did, 2 on an error; a follow ended by
+Ctrl-C exits with 130, by SIGTERM with 0, once its output is flushed.";
 
 /// When to colour output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -185,13 +186,20 @@ fn main_with(cli: Cli) -> Result<i32> {
             return Ok(2);
         }
     }
-    Ok(if status.soft_errors() > 0 {
-        2
-    } else if status.delivered() {
-        0
-    } else {
-        1
-    })
+    Ok(exit_status(&status))
+}
+
+/// grep's exit status (0 an item reached a sink, 1 none did, 2 an error was reported),
+/// except after a signal that ended a follow cleanly: 130 after Ctrl-C (SIGINT, the shell's
+/// convention), 0 after SIGTERM (a requested stop) unless an error was reported.
+fn exit_status(status: &Status) -> i32 {
+    match status.interrupted() {
+        Some(libc::SIGINT) => 130,
+        Some(_) if status.soft_errors() == 0 => 0,
+        _ if status.soft_errors() > 0 => 2,
+        _ if status.delivered() => 0,
+        _ => 1,
+    }
 }
 
 /// `--color`: `auto` colours a terminal unless `NO_COLOR` is set to something (no-color.org;

@@ -159,6 +159,7 @@ pub struct Status(Rc<StatusInner>);
 struct StatusInner {
     delivered: Cell<bool>,
     soft_errors: Cell<u32>,
+    interrupted: Cell<Option<i32>>,
 }
 
 impl Status {
@@ -176,6 +177,14 @@ impl Status {
     }
     pub fn soft_errors(&self) -> u32 {
         self.0.soft_errors.get()
+    }
+    /// The source ended early because of this signal (SIGINT, SIGTERM), after pushing what
+    /// it held; the run still closes every stage. The exit status then says so (see `cli`).
+    pub fn interrupt(&self, signal: i32) {
+        self.0.interrupted.set(Some(signal));
+    }
+    pub fn interrupted(&self) -> Option<i32> {
+        self.0.interrupted.get()
     }
 }
 
@@ -198,6 +207,7 @@ pub fn all() -> &'static [StageDef] {
     use crate::{fanout, sink, source, stage};
     static ALL: &[StageDef] = &[
         source::cat::DEF,
+        source::follow::DEF,
         source::range::RANGE,
         source::range::NATURALS,
         stage::grep::DEF,

@@ -1,5 +1,6 @@
 //! Sources: the pulled generators that start a pipeline.
 
 pub mod cat;
+pub mod follow;
 pub mod range;
 pub mod reader;

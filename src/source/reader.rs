@@ -75,6 +75,16 @@ impl LineReader {
         Ok((n, flow))
     }
 
+    /// How many bytes the next [`LineReader::fill`] asks for: a read that returns fewer
+    /// has found the end of a regular file (for now).
+    pub fn room(&self) -> usize {
+        if self.tail == self.buf.len() {
+            self.buf.len()
+        } else {
+            self.buf.len() - self.tail
+        }
+    }
+
     /// Whether a partial line is held.
     pub fn has_partial(&self) -> bool {
         self.tail > 0
@@ -93,6 +103,26 @@ impl LineReader {
     /// Forget the held partial line without pushing it.
     pub fn reset(&mut self) {
         self.tail = 0;
+    }
+
+    /// Move the held partial line into `into` (replacing its contents) and hold nothing:
+    /// one reader can then serve several inputs (`follow a b`), each keeping its own partial
+    /// line between reads. Copies only the partial line.
+    pub fn stash(&mut self, into: &mut Vec<u8>) {
+        into.clear();
+        into.extend_from_slice(&self.buf[..self.tail]);
+        self.tail = 0;
+    }
+
+    /// Hold `partial` (a line without its newline, from [`LineReader::stash`]) as if it had
+    /// just been read; the reader must hold nothing.
+    pub fn unstash(&mut self, partial: &[u8]) {
+        debug_assert_eq!(self.tail, 0, "unstash over a held partial line");
+        if partial.len() >= self.buf.len() {
+            self.buf.resize(partial.len() + self.capacity, 0);
+        }
+        self.buf[..partial.len()].copy_from_slice(partial);
+        self.tail = partial.len();
     }
 }
 
@@ -119,6 +149,27 @@ mod tests {
         }
         assert!(read_all(b"", 1).is_empty());
         assert_eq!(read_all(b"\n", 1), vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn stashed_partial_lines_resume_where_they_stopped() {
+        let mut r = LineReader::with_capacity(4);
+        let mut c = Collect::default();
+        let (mut a, mut b): (&[u8], &[u8]) = (b"a1\na-part", b"b-part");
+        let (mut sa, mut sb) = (Vec::new(), Vec::new());
+        while r.fill(&mut a, &mut c).unwrap().0 > 0 {}
+        r.stash(&mut sa);
+        assert!(!r.has_partial());
+        while r.fill(&mut b, &mut c).unwrap().0 > 0 {}
+        r.stash(&mut sb);
+        r.unstash(&sa);
+        let mut more: &[u8] = b"-end\n";
+        while r.fill(&mut more, &mut c).unwrap().0 > 0 {}
+        r.stash(&mut sa);
+        r.unstash(&sb);
+        let _ = r.finish(&mut c).unwrap();
+        assert_eq!(c.strings(), ["a1", "a-part-end", "b-part"]);
+        assert!(sa.is_empty());
     }
 
     #[test]

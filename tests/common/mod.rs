@@ -244,3 +244,186 @@ impl Cp {
         }
     }
 }
+
+/// A copipe still running, whose stdout and stderr are collected by threads as they come,
+/// so that a test can wait (with a deadline) for a given output.
+pub struct Live {
+    pub child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    err: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// The deadline of every wait in the live tests: generous for a loaded CI machine; waits
+/// end as soon as their condition holds.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+fn collect(
+    mut r: impl std::io::Read + Send + 'static,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    std::thread::JoinHandle<()>,
+) {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let b = buf.clone();
+    let t = std::thread::spawn(move || {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => b.lock().unwrap().extend_from_slice(&chunk[..n]),
+            }
+        }
+    });
+    (buf, t)
+}
+
+impl Cp {
+    /// Start the command with stdout and stderr collected as they come (stdin: the given
+    /// bytes, else nothing).
+    pub fn spawn(mut self) -> Live {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        self.spawn_with_stdin()
+    }
+
+    /// Start the command with the stdin configured by the caller (through
+    /// [`Cp::stdin_from`]), stdout and stderr collected.
+    fn spawn_with_stdin(mut self) -> Live {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("spawn copipe");
+        if let Some(bytes) = self.stdin.take() {
+            let mut sin = child.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                let _ = sin.write_all(&bytes);
+            });
+        }
+        let (out, t1) = collect(child.stdout.take().unwrap());
+        let (err, t2) = collect(child.stderr.take().unwrap());
+        Live {
+            child,
+            out,
+            err,
+            readers: vec![t1, t2],
+        }
+    }
+
+    /// Start the command reading `stdin`, stdout and stderr collected.
+    pub fn spawn_stdin(mut self, stdin: impl Into<Stdio>) -> Live {
+        self.cmd.stdin(stdin);
+        self.spawn_with_stdin()
+    }
+}
+
+impl Live {
+    pub fn out(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    pub fn err(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until stdout satisfies `cond`; fail showing both streams if it does not in time.
+    #[track_caller]
+    pub fn wait_out(&self, what: &str, cond: impl Fn(&str) -> bool) {
+        if !wait_until(DEADLINE, || cond(&self.out())) {
+            panic!(
+                "timed out waiting for stdout {what}\n--- stdout\n{}\n--- stderr\n{}",
+                self.out(),
+                self.err()
+            );
+        }
+    }
+
+    /// Wait until stdout is exactly `want`.
+    #[track_caller]
+    pub fn wait_out_eq(&self, want: &str) {
+        self.wait_out(&format!("== {want:?}"), |o| o == want);
+    }
+
+    /// Wait until stdout ends with `want`.
+    #[track_caller]
+    pub fn wait_out_ends(&self, want: &str) {
+        self.wait_out(&format!("ending in {want:?}"), |o| o.ends_with(want));
+    }
+
+    /// Wait until stderr contains `needle`.
+    #[track_caller]
+    pub fn wait_err(&self, needle: &str) {
+        if !wait_until(DEADLINE, || self.err().contains(needle)) {
+            panic!(
+                "timed out waiting for {needle:?} on stderr\n--- stdout\n{}\n--- stderr\n{}",
+                self.out(),
+                self.err()
+            );
+        }
+    }
+
+    /// Wait until the process has `path` open (Linux: its `/proc/PID/fd` links): the way
+    /// to know that a follower started, before writing what it must see as new.
+    #[track_caller]
+    pub fn wait_open(&self, path: &Path) {
+        let want = path.canonicalize().expect("the file exists");
+        let fds = PathBuf::from(format!("/proc/{}/fd", self.child.id()));
+        let open = || {
+            std::fs::read_dir(&fds).is_ok_and(|dir| {
+                dir.flatten()
+                    .any(|e| std::fs::read_link(e.path()).is_ok_and(|p| p == want))
+            })
+        };
+        if !wait_until(DEADLINE, open) {
+            panic!(
+                "copipe never opened {}\n--- stdout\n{}\n--- stderr\n{}",
+                path.display(),
+                self.out(),
+                self.err()
+            );
+        }
+    }
+
+    /// Send a signal to the process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill with a valid signal number on our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Wait for the process to exit (within the deadline) and return its status code.
+    #[track_caller]
+    pub fn exit_code(&mut self) -> i32 {
+        let mut status = None;
+        let done = wait_until(DEADLINE, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        if !done {
+            panic!(
+                "copipe did not exit in time\n--- stdout\n{}\n--- stderr\n{}",
+                self.out(),
+                self.err()
+            );
+        }
+        for t in self.readers.drain(..) {
+            t.join().unwrap();
+        }
+        status.unwrap().code().unwrap_or(-1)
+    }
+
+    /// End the process with SIGTERM and return its status code.
+    #[track_caller]
+    pub fn stop(&mut self) -> i32 {
+        self.signal(libc::SIGTERM);
+        self.exit_code()
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,888 @@
+//! `follow FILE...` — `tail -F`: emit the last lines of each file (`-n`), then every line
+//! appended to it, following the *name* through rotation, truncation, deletion and
+//! re-creation, and waiting for names that do not exist yet.
+//!
+//! Accepts nothing (a source); emits lines. Invariants:
+//!
+//! * every line appended to a followed name is emitted once, in order, whole: a partial
+//!   last line is held until its newline arrives, and is emitted as it is when its file is
+//!   rotated away, truncated, removed, or when the follow ends (signal, `--pid`, end of
+//!   standard input);
+//! * rotation by rename: the old file is read to its end before the new one is read from
+//!   its start; truncation (copytruncate) is announced on stderr and read from the start;
+//! * each input's [`Origin`] is sent just before its first line after another input's
+//!   (never for an input with nothing new), unless `-q`;
+//! * lines travel as whole-buffer batches; output is flushed only when the source is about
+//!   to wait (see [`Stage::flush`]), never per line;
+//! * the source sleeps in one `poll` (see [`wait`]) woken by file-system notifications, a
+//!   signal, standard output's reader going away, the `--pid` process exiting, a readable
+//!   pipe, or a timeout (the `--poll` interval, or a once-a-second safety check of every
+//!   name); there is no busy loop.
+//!
+//! Problems with one name (permission denied, not a file) are reported once (exit status 2
+//! at the end) and the other names go on being followed; a name that cannot be opened is
+//! retried on every check.
+
+pub mod start;
+pub mod wait;
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Seek, SeekFrom};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{ArgMatches, FromArgMatches, Parser};
+
+use crate::item::{Kind, Origin, Show};
+use crate::pipeline::meter::Meter;
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::source::reader::LineReader;
+use crate::stage::{Flow, Source, Stage};
+
+use start::{Feed, Start, last_lines_offset};
+use wait::{NAMES, Waiter, readable_now};
+
+const LONG_ABOUT: &str = "\
+Follow files as `tail -F` does: show the last lines of each (-n), then every line appended.
+
+The name is followed, not the open file: when a log is rotated (renamed, then created
+again) the old file is read to its end and the new one from its start; a file truncated in
+place (copytruncate) is read again from its start, with a note on stderr; a file that is
+removed, or that does not exist yet (even in a directory that does not exist yet), is waited
+for. A partial last line is held back until its newline arrives (or its file goes away).
+
+File-system notifications (inotify) wake copipe at once; every name is also checked once a
+second. `--poll MS` checks every MS milliseconds instead, for file systems without
+notifications (NFS, some containers).
+
+Output is flushed whenever copipe waits for more input, so matches show up at once; under
+load it stays block-buffered. `-` is standard input, read until its end; a FIFO is followed
+across writers. With several files, a `==> name <==` header shows where the following lines
+come from (`-q`: never; `-v`: even for one file); `--tag` puts `name:` in front of every line
+instead (a `file` field in the records made by `json`).
+
+Ctrl-C ends a follow with exit status 130 and SIGTERM with 0 (2 if an error was reported),
+after pushing held partial lines and flushing every output; a second Ctrl-C kills at once.
+A closed output pipe ends it quietly with 0 even when no line arrives (checked whenever
+standard output is a pipe, as GNU tail does). `--pid PID` ends it once PID has exited and
+what it wrote has been read.";
+
+/// Follow files as `tail -F` does: the last lines, then every appended line.
+#[derive(Parser)]
+#[command(name = "follow", disable_version_flag = true, long_about = LONG_ABOUT)]
+pub struct Args {
+    /// Files to follow; `-` is standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Start with the last N lines of each file (0: only new lines); `+K` starts at line K
+    /// (`+1`: the whole file).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "[+]N",
+        default_value = "10",
+        allow_hyphen_values = true,
+        value_parser = Start::parse
+    )]
+    pub lines: Start,
+    /// Put the file name in front of every line (`name:line`, as `grep -H`); records made
+    /// by `json` get a `file` field.
+    #[arg(short = 'H', long)]
+    pub tag: bool,
+    /// Never show `==> name <==` headers.
+    #[arg(
+        short = 'q',
+        long,
+        visible_alias = "silent",
+        conflicts_with = "verbose"
+    )]
+    pub quiet: bool,
+    /// Show headers even when following one file.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Stop once process PID has exited and everything it wrote has been read.
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    pub pid: Option<i32>,
+    /// Check the files every MS milliseconds instead of using file-system notifications.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll: Option<u64>,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "follow",
+    aliases: &[],
+    role: Role::Source,
+    summary: "like tail -F: the last lines, then appended ones, across rotations",
+    accepts: &[],
+    emits: Emits::Kind(Kind::Line),
+    examples: &[
+        "copipe follow /var/log/app.log : grep -i error",
+        "copipe follow -n 0 --tag a.log b.log : grep -w ERROR : write errors.log",
+        "copipe follow --pid 4242 build.log | grep -m1 FAILED",
+    ],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Source(build),
+};
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+    let a = Args::from_arg_matches(m)?;
+    let show = if a.tag {
+        Show::Tag
+    } else if !a.quiet && (a.verbose || a.files.len() > 1) {
+        Show::Header
+    } else {
+        Show::Hidden
+    };
+    let files = a
+        .files
+        .iter()
+        .map(|p| Followed::new(p, a.lines.skip()))
+        .collect::<Result<_>>()?;
+    Ok(Box::new(Follow {
+        files,
+        start: a.lines,
+        show,
+        pid: a.pid,
+        poll: a.poll.map(Duration::from_millis),
+        reader: LineReader::default(),
+        holder: None,
+        announced: None,
+        meter: cx.meter.clone(),
+        status: cx.status.clone(),
+        streams: Vec::new(),
+    }))
+}
+
+/// Reads of one input per round before the others get their turn (16 MiB with the
+/// reader's 256 KiB buffer): a busy file does not starve the others.
+const READS_PER_ROUND: usize = 64;
+
+/// One followed name.
+struct Followed {
+    /// As the user wrote it (`standard input` for `-`): messages and origins.
+    name: String,
+    path: PathBuf,
+    /// The absolute directory the name lives in (what is watched).
+    dir: PathBuf,
+    stdin: bool,
+    state: State,
+    /// The partial last line while the shared reader serves another input.
+    partial: Vec<u8>,
+    /// Lines still to drop (`-n +K`), for the file open at start only.
+    skip: u64,
+    /// The directory watched for this name (its own, or its nearest existing ancestor).
+    watched: Option<PathBuf>,
+}
+
+enum State {
+    Open(Open),
+    /// Waiting for the name to appear (missing at start, or removed).
+    Missing,
+    /// The name exists but cannot be opened (already reported); retried on every check.
+    Denied,
+    /// Nothing more to read: standard input ended, or the name is not something to follow.
+    Done,
+}
+
+struct Open {
+    file: File,
+    /// Device and inode, to tell when the name points to another file.
+    id: (u64, u64),
+    /// Bytes read from the start of the file (regular files): a smaller size means the
+    /// file was truncated.
+    offset: u64,
+    kind: FileKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// Read with plain reads; end of file means "nothing new yet".
+    Regular,
+    /// A named FIFO, opened non-blocking: when its writer goes away it is opened again, so
+    /// the next writer is followed too.
+    Fifo,
+    /// A pipe or terminal on standard input, a character device: read when `poll` says
+    /// so, until its end.
+    Stream,
+}
+
+impl Followed {
+    fn new(path: &Path, skip: u64) -> Result<Self> {
+        let stdin = path.as_os_str() == "-";
+        let name = if stdin {
+            "standard input".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let abs = std::path::absolute(path)
+            .with_context(|| format!("cannot follow {name}: no current directory"))?;
+        let dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+        Ok(Followed {
+            name,
+            path: path.to_path_buf(),
+            dir,
+            stdin,
+            state: State::Missing,
+            partial: Vec::new(),
+            skip,
+            watched: None,
+        })
+    }
+
+    fn open(&self) -> Option<&Open> {
+        match &self.state {
+            State::Open(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// What one round of reads found.
+#[derive(PartialEq, Eq)]
+enum Round {
+    /// Every input is at its end for now.
+    Idle,
+    /// Some input has more to read right away.
+    Busy,
+    /// Downstream wants nothing more.
+    Stop,
+}
+
+struct Follow {
+    files: Vec<Followed>,
+    start: Start,
+    show: Show,
+    pid: Option<i32>,
+    poll: Option<Duration>,
+    /// One reader for every input; the partial line of the others waits in their
+    /// `partial`.
+    reader: LineReader,
+    /// Whose partial line the reader holds.
+    holder: Option<usize>,
+    /// The input whose origin was sent last.
+    announced: Option<usize>,
+    meter: Meter,
+    status: Status,
+    /// Scratch: the descriptors of the pipes being read, for the wait.
+    streams: Vec<RawFd>,
+}
+
+fn note(msg: std::fmt::Arguments<'_>) {
+    eprintln!("copipe: {msg}");
+}
+
+/// An io error's message without Rust's ` (os error N)` suffix, for notes.
+fn cause(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+impl Source for Follow {
+    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
+        let mut w = Waiter::new(self.poll, self.pid)?;
+        for i in 0..self.files.len() {
+            self.begin(i, &mut w)?;
+        }
+        let tick = w.tick();
+        let mut next_tick = Instant::now() + tick;
+        let mut names = false;
+        let mut ending = false;
+        loop {
+            if names {
+                for i in 0..self.files.len() {
+                    if self.check_name(i, out, &mut w)?.is_stop() {
+                        return Ok(());
+                    }
+                }
+            }
+            let round = self.read_all(out)?;
+            if round == Round::Stop {
+                return Ok(());
+            }
+            let busy = round == Round::Busy;
+            let all_done = self.files.iter().all(|f| matches!(f.state, State::Done));
+            if !busy && (ending || all_done) {
+                self.finish_all(out)?;
+                return Ok(());
+            }
+            let timeout = if busy {
+                Duration::ZERO
+            } else {
+                next_tick.saturating_duration_since(Instant::now())
+            };
+            if !timeout.is_zero() {
+                out.flush()?;
+            }
+            self.streams.clear();
+            self.streams.extend(
+                self.files
+                    .iter()
+                    .filter_map(Followed::open)
+                    .filter(|o| o.kind != FileKind::Regular)
+                    .map(|o| o.file.as_raw_fd()),
+            );
+            let wake = w.wait(timeout, &self.streams)?;
+            if let Some(sig) = wake.signal.or_else(|| w.signal()) {
+                // What is already written is read (one round, so a busy file cannot hold
+                // the stop back), then partial lines are pushed.
+                self.status.interrupt(sig);
+                if self.read_all(out)? != Round::Stop {
+                    self.finish_all(out)?;
+                }
+                return Ok(());
+            }
+            if wake.output_gone {
+                return Err(
+                    anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe))
+                        .context("standard output was closed"),
+                );
+            }
+            names = wake.fs & NAMES != 0;
+            if wake.pid_gone && !ending {
+                // One more look at everything, then end once it is all read.
+                ending = true;
+                names = true;
+            }
+            if Instant::now() >= next_tick {
+                names = true;
+                w.refresh();
+                next_tick = Instant::now() + tick;
+            }
+        }
+    }
+}
+
+impl Follow {
+    /// Open input `i` at start and position it as `-n` says, or start waiting for it.
+    fn begin(&mut self, i: usize, w: &mut Waiter) -> Result<()> {
+        if self.files[i].stdin {
+            let fd = io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .context("cannot use standard input")?;
+            let file = File::from(fd);
+            let meta = file.metadata().context("cannot use standard input")?;
+            let kind = if meta.is_file() {
+                FileKind::Regular
+            } else {
+                FileKind::Stream
+            };
+            let open = Open {
+                file,
+                id: (meta.dev(), meta.ino()),
+                offset: 0,
+                kind,
+            };
+            self.files[i].state = State::Open(open);
+            return self.position(i, &meta);
+        }
+        match open_path(&self.files[i].path) {
+            Ok((file, meta)) => {
+                if let Some(open) = self.admit(i, file, &meta) {
+                    self.files[i].state = State::Open(open);
+                    self.position(i, &meta)?;
+                    let dir = self.files[i].dir.clone();
+                    self.watch(i, w, &dir);
+                }
+            }
+            Err(e) if is_missing(&e) => {
+                let f = &mut self.files[i];
+                f.skip = 0;
+                note(format_args!(
+                    "cannot open {}: {}; waiting for it to appear",
+                    f.name,
+                    cause(&e)
+                ));
+                self.watch_nearest(i, w);
+            }
+            Err(e) => {
+                self.files[i].skip = 0;
+                self.deny(i, e);
+                let dir = self.files[i].dir.clone();
+                self.watch(i, w, &dir);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the first read of the file open at start begins: its last N lines (regular
+    /// files; a pipe has no end yet to count from, so all of it is new), or its start
+    /// (`+K`, with the first K-1 lines skipped as they are read).
+    fn position(&mut self, i: usize, meta: &Metadata) -> Result<()> {
+        let f = &mut self.files[i];
+        let State::Open(open) = &mut f.state else {
+            return Ok(());
+        };
+        if let (Start::Last(n), FileKind::Regular) = (self.start, open.kind) {
+            let size = meta.len();
+            let from = last_lines_offset(&open.file, size, n)
+                .and_then(|off| open.file.seek(SeekFrom::Start(off)))
+                .with_context(|| format!("error reading {}", f.name))?;
+            open.offset = from;
+        }
+        Ok(())
+    }
+
+    /// The open file of input `i`, if it is something that can be followed; otherwise the
+    /// problem is reported and the name given up.
+    fn admit(&mut self, i: usize, file: File, meta: &Metadata) -> Option<Open> {
+        let ft = meta.file_type();
+        let kind = if ft.is_file() || ft.is_block_device() {
+            FileKind::Regular
+        } else if ft.is_fifo() {
+            FileKind::Fifo
+        } else if ft.is_char_device() {
+            FileKind::Stream
+        } else {
+            let f = &mut self.files[i];
+            self.status.soft_error(&anyhow::anyhow!(
+                "cannot follow {}: {}; giving up on this name",
+                f.name,
+                if ft.is_dir() {
+                    "it is a directory"
+                } else {
+                    "not a file that can be read"
+                }
+            ));
+            f.state = State::Done;
+            return None;
+        };
+        Some(Open {
+            file,
+            id: (meta.dev(), meta.ino()),
+            offset: 0,
+            kind,
+        })
+    }
+
+    /// Report that input `i` cannot be opened (once), and retry it on later checks.
+    fn deny(&mut self, i: usize, e: io::Error) {
+        let f = &mut self.files[i];
+        if !matches!(f.state, State::Denied) {
+            self.status
+                .soft_error(&anyhow::Error::new(e).context(format!("cannot open {}", f.name)));
+        }
+        f.state = State::Denied;
+    }
+
+    fn watch(&mut self, i: usize, w: &mut Waiter, dir: &Path) {
+        let f = &mut self.files[i];
+        w.watch(f.watched.as_deref(), dir);
+        f.watched = Some(dir.to_path_buf());
+    }
+
+    /// Watch the nearest existing ancestor of a missing name's directory, so that the
+    /// creation of the directories on the way is seen too.
+    fn watch_nearest(&mut self, i: usize, w: &mut Waiter) {
+        let mut dir = self.files[i].dir.as_path();
+        while !dir.is_dir() {
+            match dir.parent() {
+                Some(p) => dir = p,
+                None => break,
+            }
+        }
+        let dir = dir.to_path_buf();
+        self.watch(i, w, &dir);
+    }
+
+    /// Look at what the name of input `i` points to now, and switch if it changed.
+    fn check_name(&mut self, i: usize, out: &mut dyn Stage, w: &mut Waiter) -> Result<Flow> {
+        let f = &self.files[i];
+        if f.stdin || matches!(f.state, State::Done) {
+            return Ok(Flow::Continue);
+        }
+        let now = std::fs::metadata(&f.path);
+        match (&f.state, now) {
+            (State::Open(o), Ok(m)) if (m.dev(), m.ino()) == o.id => Ok(Flow::Continue),
+            (State::Open(_), Ok(_)) => {
+                // Rotated: the old file first, to its very end.
+                if self.close_input(i, out)?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+                note(format_args!(
+                    "{} has been replaced; following new file",
+                    self.files[i].name
+                ));
+                self.files[i].state = State::Done;
+                self.reopen(i, w);
+                Ok(Flow::Continue)
+            }
+            (State::Open(o), Err(e)) => {
+                let renamed_away = is_missing(&e)
+                    && o.kind == FileKind::Regular
+                    && o.file.metadata().is_ok_and(|m| m.nlink() > 0);
+                if renamed_away {
+                    // Mid-rotation: the writer may still be writing to it until the new
+                    // file appears; keep reading it.
+                    return Ok(Flow::Continue);
+                }
+                if self.close_input(i, out)?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+                note(format_args!(
+                    "{} has become inaccessible: {}; waiting for it to appear",
+                    self.files[i].name,
+                    cause(&e)
+                ));
+                self.watch_nearest(i, w);
+                Ok(Flow::Continue)
+            }
+            (State::Missing | State::Denied, Ok(_)) => {
+                self.reopen(i, w);
+                Ok(Flow::Continue)
+            }
+            (State::Missing | State::Denied, Err(_)) => {
+                self.files[i].state = State::Missing;
+                self.watch_nearest(i, w);
+                Ok(Flow::Continue)
+            }
+            (State::Done, _) => Ok(Flow::Continue),
+        }
+    }
+
+    /// Read the open file of input `i` to its end, push its partial line, and close it.
+    fn close_input(&mut self, i: usize, out: &mut dyn Stage) -> Result<Flow> {
+        let regular = self.files[i]
+            .open()
+            .is_some_and(|o| o.kind == FileKind::Regular);
+        if regular {
+            loop {
+                let (n, flow) = self.fill(i, out)?;
+                if flow.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        let flow = self.finish(i, out)?;
+        self.files[i].state = State::Missing;
+        Ok(flow)
+    }
+
+    /// Open the name of input `i` again, from its start: a file that appeared or became
+    /// readable (said so on stderr), or the new file of a rotation (`Done` before: already
+    /// said).
+    fn reopen(&mut self, i: usize, w: &mut Waiter) {
+        let was = std::mem::replace(&mut self.files[i].state, State::Missing);
+        self.files[i].skip = 0;
+        match open_path(&self.files[i].path) {
+            Ok((file, meta)) => {
+                let Some(open) = self.admit(i, file, &meta) else {
+                    return;
+                };
+                let f = &mut self.files[i];
+                match was {
+                    State::Missing => {
+                        note(format_args!("{} has appeared; following new file", f.name))
+                    }
+                    State::Denied => note(format_args!(
+                        "{} has become accessible; following it",
+                        f.name
+                    )),
+                    _ => {}
+                }
+                f.state = State::Open(open);
+                let dir = f.dir.clone();
+                self.watch(i, w, &dir);
+            }
+            Err(e) if is_missing(&e) => {
+                self.files[i].state = if matches!(was, State::Denied) {
+                    State::Denied
+                } else {
+                    State::Missing
+                };
+                self.watch_nearest(i, w);
+            }
+            Err(e) => {
+                self.files[i].state = was;
+                self.deny(i, e);
+            }
+        }
+    }
+
+    /// Read every open input until it has nothing more (or has had its share of reads).
+    fn read_all(&mut self, out: &mut dyn Stage) -> Result<Round> {
+        let mut round = Round::Idle;
+        for i in 0..self.files.len() {
+            match self.read_input(i, out)? {
+                Round::Stop => return Ok(Round::Stop),
+                Round::Busy => round = Round::Busy,
+                Round::Idle => {}
+            }
+        }
+        Ok(round)
+    }
+
+    fn read_input(&mut self, i: usize, out: &mut dyn Stage) -> Result<Round> {
+        let Some(open) = self.files[i].open() else {
+            return Ok(Round::Idle);
+        };
+        let (kind, fd) = (open.kind, open.file.as_raw_fd());
+        for _ in 0..READS_PER_ROUND {
+            if kind != FileKind::Regular && !readable_now(fd) {
+                return Ok(Round::Idle);
+            }
+            let room = self.reader.room();
+            let (n, flow) = match self.fill(i, out) {
+                Ok(r) => r,
+                Err(e) if would_block(&e) => return Ok(Round::Idle),
+                Err(e) => {
+                    let name = &self.files[i].name;
+                    self.status
+                        .soft_error(&e.context(format!("error reading {name}; giving up on it")));
+                    self.files[i].state = State::Done;
+                    return Ok(Round::Idle);
+                }
+            };
+            if flow.is_stop() {
+                return Ok(Round::Stop);
+            }
+            if n > 0 {
+                // A short read reached the end of what is there: no second read to learn
+                // it (each costs a system call per wake-up on a quiet log).
+                if n < room && kind != FileKind::Stream {
+                    return Ok(Round::Idle);
+                }
+                continue;
+            }
+            match kind {
+                FileKind::Regular => {
+                    if self.truncated(i)? {
+                        if self.finish(i, out)?.is_stop() {
+                            return Ok(Round::Stop);
+                        }
+                        continue;
+                    }
+                }
+                FileKind::Fifo => self.reopen_fifo(i),
+                FileKind::Stream => {
+                    if self.finish(i, out)?.is_stop() {
+                        return Ok(Round::Stop);
+                    }
+                    self.files[i].state = State::Done;
+                }
+            }
+            return Ok(Round::Idle);
+        }
+        Ok(Round::Busy)
+    }
+
+    /// At the end of a regular file: was it truncated below what was read? Then say so and
+    /// go back to its start.
+    fn truncated(&mut self, i: usize) -> Result<bool> {
+        let f = &mut self.files[i];
+        let State::Open(open) = &mut f.state else {
+            return Ok(false);
+        };
+        let size = open
+            .file
+            .metadata()
+            .with_context(|| format!("error reading {}", f.name))?
+            .len();
+        if size >= open.offset {
+            return Ok(false);
+        }
+        note(format_args!("{}: file truncated", f.name));
+        open.file
+            .seek(SeekFrom::Start(0))
+            .with_context(|| format!("error reading {}", f.name))?;
+        open.offset = 0;
+        Ok(true)
+    }
+
+    /// A named FIFO's writer went away: open it again, so that the end of file is not
+    /// reported over and over and the next writer is read.
+    fn reopen_fifo(&mut self, i: usize) {
+        let f = &mut self.files[i];
+        match open_path(&f.path) {
+            Ok((file, meta)) if meta.file_type().is_fifo() => {
+                f.state = State::Open(Open {
+                    file,
+                    id: (meta.dev(), meta.ino()),
+                    offset: 0,
+                    kind: FileKind::Fifo,
+                });
+            }
+            // Replaced by something else, or gone: the next name check sorts it out.
+            _ => f.state = State::Missing,
+        }
+    }
+
+    /// Make the shared reader hold input `i`'s partial line.
+    fn select(&mut self, i: usize) {
+        if self.holder == Some(i) {
+            return;
+        }
+        if let Some(h) = self.holder {
+            self.reader.stash(&mut self.files[h].partial);
+        }
+        let f = &mut self.files[i];
+        self.reader.unstash(&f.partial);
+        f.partial.clear();
+        self.holder = Some(i);
+    }
+
+    /// One read of input `i`, its whole lines pushed: bytes read, and downstream's answer.
+    fn fill(&mut self, i: usize, out: &mut dyn Stage) -> Result<(usize, Flow)> {
+        self.select(i);
+        let announce = self.show != Show::Hidden && self.announced != Some(i);
+        let f = &mut self.files[i];
+        let State::Open(open) = &mut f.state else {
+            return Ok((0, Flow::Continue));
+        };
+        let mut feed = Feed {
+            out,
+            skip: &mut f.skip,
+            origin: announce.then_some(Origin {
+                name: &f.name,
+                show: self.show,
+            }),
+        };
+        let (n, flow) = self.reader.fill(&mut open.file, &mut feed)?;
+        if announce && feed.announced() {
+            self.announced = Some(i);
+        }
+        open.offset += n as u64;
+        self.meter.read(n);
+        Ok((n, flow))
+    }
+
+    /// Push input `i`'s partial line, if any.
+    fn finish(&mut self, i: usize, out: &mut dyn Stage) -> Result<Flow> {
+        if self.holder != Some(i) && self.files[i].partial.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        self.select(i);
+        let announce = self.show != Show::Hidden && self.announced != Some(i);
+        let f = &mut self.files[i];
+        let mut feed = Feed {
+            out,
+            skip: &mut f.skip,
+            origin: announce.then_some(Origin {
+                name: &f.name,
+                show: self.show,
+            }),
+        };
+        let flow = self.reader.finish(&mut feed)?;
+        if announce && feed.announced() {
+            self.announced = Some(i);
+        }
+        Ok(flow)
+    }
+
+    /// The follow ends: push every partial line.
+    fn finish_all(&mut self, out: &mut dyn Stage) -> Result<()> {
+        for i in 0..self.files.len() {
+            if self.finish(i, out)?.is_stop() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Open a name for reading without blocking on a FIFO that has no writer yet.
+fn open_path(path: &Path) -> io::Result<(File, Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
+}
+
+/// The name (or a directory on its way) does not exist.
+fn is_missing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+fn would_block(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::WouldBlock)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::testing::Collect;
+
+    /// A follow of `paths` that ends at once (its `--pid` process is gone).
+    fn follow_once(paths: &[&Path], start: Start, show: Show) -> Collect {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let mut f = Follow {
+            files: paths
+                .iter()
+                .map(|p| Followed::new(p, start.skip()).unwrap())
+                .collect(),
+            start,
+            show,
+            pid: Some(gone.id() as i32),
+            poll: Some(Duration::from_millis(10)),
+            reader: LineReader::with_capacity(4096),
+            holder: None,
+            announced: None,
+            meter: Meter::default(),
+            status: Status::default(),
+            streams: Vec::new(),
+        };
+        let mut c = Collect::default();
+        f.run(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn batches_are_not_flushed_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.log");
+        let text: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&p, &text).unwrap();
+        let c = follow_once(&[&p], Start::From(1), Show::Hidden);
+        assert_eq!(c.lines().len(), 10_000);
+        let flushes = c.calls.iter().filter(|c| c == &b"\0flush").count();
+        assert!(flushes <= 2, "{flushes} flushes for 10,000 lines");
+    }
+
+    #[test]
+    fn origins_only_before_lines_of_another_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, e) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("empty"),
+        );
+        std::fs::write(&a, "a1\na2\na3").unwrap();
+        std::fs::write(&b, "b1\n").unwrap();
+        std::fs::write(&e, "").unwrap();
+        let c = follow_once(&[&e, &a, &b], Start::Last(2), Show::Header);
+        let calls: Vec<String> = c
+            .calls
+            .iter()
+            .filter(|c| c != &b"\0flush")
+            .map(|c| String::from_utf8_lossy(c).replace(dir.path().to_str().unwrap(), ""))
+            .collect();
+        // The empty file never announces itself; a's partial last line comes at the end,
+        // under a's name again.
+        assert_eq!(
+            calls,
+            [
+                "\0origin /a",
+                "a2",
+                "\0origin /b",
+                "b1",
+                "\0origin /a",
+                "a3"
+            ]
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! The one place where `follow` sleeps: a `poll(2)` on a self-wake socket, standard output,
+//! the `--pid` process and the streams being read, with a timeout.
+//!
+//! Everything that can end a wait funnels into that one call:
+//!
+//! * file-system events: notify's thread (inotify on Linux) records what kind of change it
+//!   saw in an atomic ([`DATA`] or [`NAMES`]) and writes one byte into the wake socket
+//!   when that atomic was clear, so a burst of events costs one wake-up;
+//! * SIGINT and SIGTERM: signal-hook's handler records the signal and writes a byte into
+//!   the same socket. A second signal while the first is being handled kills the process
+//!   the default way (a stuck flush can always be interrupted), and so does any signal
+//!   once the source has ended;
+//! * standard output's reader going away: a pipe's write end reports `POLLERR` when its
+//!   read end is closed, so it is polled (with no requested events) whenever standard
+//!   output is a pipe, as GNU tail does since 8.28;
+//! * the `--pid` process exiting: its pidfd becomes readable (Linux ≥ 5.3); elsewhere
+//!   `kill(pid, 0)` is tried after every wake-up, and the caller's timeout is at most a
+//!   second;
+//! * a pipe or FIFO being read becoming readable (or hung up);
+//! * the timeout: the `--poll` interval, or the once-a-second safety check.
+//!
+//! There is no busy loop: without any of these, the process sleeps in `poll`.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use notify::event::{EventKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+
+/// File contents changed somewhere in a watched directory.
+pub const DATA: u8 = 1;
+/// A name changed (created, removed, renamed, attributes): check every followed name.
+pub const NAMES: u8 = 2;
+
+/// What ended a wait. Several things may be true at once.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Wake {
+    /// [`DATA`] and [`NAMES`] bits seen since the last wait.
+    pub fs: u8,
+    /// SIGINT or SIGTERM arrived.
+    pub signal: Option<i32>,
+    /// Standard output is a pipe whose reader has gone.
+    pub output_gone: bool,
+    /// The `--pid` process has exited.
+    pub pid_gone: bool,
+}
+
+/// State shared with notify's thread and the signal handlers.
+struct Shared {
+    fs: AtomicU8,
+    tx: UnixStream,
+}
+
+impl Shared {
+    fn note(&self, bits: u8) {
+        if self.fs.fetch_or(bits, Ordering::SeqCst) == 0 {
+            // Full socket buffer: a wake-up is already pending, which is all we need.
+            let _ = (&self.tx).write(&[1]);
+        }
+    }
+}
+
+/// How the end of the `--pid` process is noticed.
+enum Pid {
+    Fd(OwnedFd),
+    Kill(i32),
+}
+
+/// A watched directory: how many followed names need it, and which directory it was
+/// (a directory removed and made again needs a new watch).
+struct Dir {
+    users: usize,
+    id: Option<(u64, u64)>,
+}
+
+pub struct Waiter {
+    shared: Arc<Shared>,
+    rx: UnixStream,
+    /// Set by the first SIGINT/SIGTERM, which arms the default action for the next one.
+    stopping: Arc<AtomicBool>,
+    signal: Arc<AtomicUsize>,
+    watcher: Option<RecommendedWatcher>,
+    dirs: HashMap<PathBuf, Dir>,
+    /// Polling instead of notifications (`--poll`, or notify could not be used).
+    poll: Option<Duration>,
+    pid: Option<Pid>,
+    stdout_pipe: bool,
+    fds: Vec<libc::pollfd>,
+}
+
+/// The interval of the fallback polling when notifications fail and no `--poll` was given
+/// (tail's default `-s 1`).
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+impl Waiter {
+    /// Install the signal handlers and start the notification thread (unless `poll` is
+    /// given), and watch the `pid` process.
+    pub fn new(poll: Option<Duration>, pid: Option<i32>) -> Result<Self> {
+        let (tx, rx) = UnixStream::pair().context("cannot create a wake-up socket")?;
+        tx.set_nonblocking(true)?;
+        rx.set_nonblocking(true)?;
+        let shared = Arc::new(Shared {
+            fs: AtomicU8::new(0),
+            tx,
+        });
+        let stopping = Arc::new(AtomicBool::new(false));
+        let signal = Arc::new(AtomicUsize::new(0));
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // The order matters: the default action must be armed before the flag is set.
+            signal_hook::flag::register_conditional_default(sig, Arc::clone(&stopping))?;
+            signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
+            signal_hook::flag::register(sig, Arc::clone(&stopping))?;
+            signal_hook::low_level::pipe::register(sig, shared.tx.try_clone()?)?;
+        }
+        let mut w = Waiter {
+            shared,
+            rx,
+            stopping,
+            signal,
+            watcher: None,
+            dirs: HashMap::new(),
+            poll,
+            pid: pid.map(watch_pid),
+            stdout_pipe: is_fifo(1),
+            fds: Vec::new(),
+        };
+        if poll.is_none() {
+            let shared = Arc::clone(&w.shared);
+            let handler = move |ev: notify::Result<notify::Event>| {
+                let bits = match ev {
+                    // Opening and closing (ours included) change nothing.
+                    Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => 0,
+                    Ok(ev) if matches!(ev.kind, EventKind::Modify(ModifyKind::Data(_))) => DATA,
+                    // Names, attributes, overflow (rescan), errors: look at everything.
+                    _ => DATA | NAMES,
+                };
+                if bits != 0 {
+                    shared.note(bits);
+                }
+            };
+            match notify::recommended_watcher(handler) {
+                Ok(watcher) => w.watcher = Some(watcher),
+                Err(e) => w.fall_back(&e),
+            }
+        }
+        Ok(w)
+    }
+
+    /// How often every name is checked even without events: the `--poll` interval, or once
+    /// a second as a safety net under notifications (as GNU tail does).
+    pub fn tick(&self) -> Duration {
+        self.poll.unwrap_or(Duration::from_secs(1))
+    }
+
+    fn fall_back(&mut self, e: &notify::Error) {
+        eprintln!(
+            "copipe: cannot use file-system notifications ({e}); polling every {} ms",
+            FALLBACK_POLL.as_millis()
+        );
+        self.watcher = None;
+        self.dirs.clear();
+        self.poll = Some(FALLBACK_POLL);
+    }
+
+    /// One more followed name needs `dir` watched (and `old`, if any, no longer).
+    pub fn watch(&mut self, old: Option<&Path>, dir: &Path) {
+        if old == Some(dir) {
+            return;
+        }
+        if let Some(old) = old {
+            self.unwatch(old);
+        }
+        if self.watcher.is_none() {
+            return;
+        }
+        if let Some(d) = self.dirs.get_mut(dir) {
+            d.users += 1;
+            return;
+        }
+        self.add(dir, 1);
+    }
+
+    fn add(&mut self, dir: &Path, users: usize) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let id = dir_id(dir);
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.dirs.insert(dir.to_path_buf(), Dir { users, id });
+            }
+            // Gone between the check and the watch: `refresh` watches it again.
+            Err(e) if is_not_found(&e) => {
+                self.dirs.insert(dir.to_path_buf(), Dir { users, id: None });
+            }
+            Err(e) => self.fall_back(&e),
+        }
+    }
+
+    /// A followed name no longer needs `dir` watched.
+    pub fn unwatch(&mut self, dir: &Path) {
+        let Some(d) = self.dirs.get_mut(dir) else {
+            return;
+        };
+        d.users -= 1;
+        if d.users == 0 {
+            self.dirs.remove(dir);
+            if let Some(w) = self.watcher.as_mut() {
+                let _ = w.unwatch(dir);
+            }
+        }
+    }
+
+    /// Re-watch the directories that were removed and made again (or did not exist when
+    /// watched): an inotify watch follows the old directory, not the name.
+    pub fn refresh(&mut self) {
+        let stale: Vec<(PathBuf, usize)> = self
+            .dirs
+            .iter()
+            .filter(|(p, d)| dir_id(p) != d.id)
+            .map(|(p, d)| (p.clone(), d.users))
+            .collect();
+        for (p, users) in stale {
+            self.dirs.remove(&p);
+            if let Some(w) = self.watcher.as_mut() {
+                let _ = w.unwatch(&p);
+            }
+            self.add(&p, users);
+        }
+    }
+
+    /// Sleep until something happens or `timeout` passes (zero: just look). `streams` are
+    /// pipes and FIFOs being read, whose readiness also ends the wait.
+    pub fn wait(&mut self, timeout: Duration, streams: &[RawFd]) -> Result<Wake> {
+        const IN: libc::c_short = libc::POLLIN;
+        self.fds.clear();
+        self.fds.push(pollfd(self.rx.as_raw_fd(), IN));
+        let out_at = self.stdout_pipe.then(|| {
+            self.fds.push(pollfd(1, 0));
+            self.fds.len() - 1
+        });
+        let pid_at = match &self.pid {
+            Some(Pid::Fd(fd)) => {
+                self.fds.push(pollfd(fd.as_raw_fd(), IN));
+                Some(self.fds.len() - 1)
+            }
+            _ => None,
+        };
+        for &fd in streams {
+            self.fds.push(pollfd(fd, IN));
+        }
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Round up so that a sub-millisecond timeout does not spin.
+        let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
+        // SAFETY: `fds` is a valid array of pollfd of the given length.
+        let r = unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(anyhow::Error::new(e).context("poll failed"));
+            }
+        }
+        // Drain the socket first, then take the bits: a byte written after the drain
+        // wakes the next wait, at worst for nothing.
+        // One read is enough: a byte left behind only makes the next wait return at once.
+        let mut sink = [0u8; 256];
+        let _ = (&self.rx).read(&mut sink);
+        let mut wake = Wake {
+            fs: self.shared.fs.swap(0, Ordering::SeqCst),
+            ..Wake::default()
+        };
+        let sig = self.signal.load(Ordering::SeqCst);
+        if sig != 0 {
+            wake.signal = Some(sig as i32);
+        }
+        const GONE: libc::c_short = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
+        wake.output_gone = out_at.is_some_and(|i| self.fds[i].revents & GONE != 0);
+        wake.pid_gone = match &self.pid {
+            Some(Pid::Fd(_)) => pid_at.is_some_and(|i| self.fds[i].revents != 0),
+            Some(Pid::Kill(pid)) => !process_exists(*pid),
+            None => false,
+        };
+        Ok(wake)
+    }
+
+    /// The signal that arrived, if any, without waiting.
+    pub fn signal(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s as i32),
+        }
+    }
+}
+
+impl Drop for Waiter {
+    /// Once the source has ended, SIGINT and SIGTERM take their default action again.
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+fn is_not_found(e: &notify::Error) -> bool {
+    match &e.kind {
+        notify::ErrorKind::PathNotFound => true,
+        notify::ErrorKind::Io(io) => io.kind() == io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+fn dir_id(dir: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// A pidfd for `pid` where the system has them, else the `kill(pid, 0)` check.
+fn watch_pid(pid: i32) -> Pid {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just created and is owned by nobody else.
+            return Pid::Fd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+    }
+    Pid::Kill(pid)
+}
+
+fn process_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether `fd` is a pipe or FIFO.
+pub fn is_fifo(fd: RawFd) -> bool {
+    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO }
+}
+
+/// Whether a read on `fd` would return at once (data, end of file or an error).
+pub fn readable_now(fd: RawFd) -> bool {
+    let mut p = pollfd(fd, libc::POLLIN);
+    // SAFETY: one valid pollfd, zero timeout.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
+}

@@ -544,3 +544,34 @@ fn cat_tag_names_each_line_like_grep_h() {
         "a:x1\nb:x2\nb:x3\n"
     );
 }
+
+#[test]
+fn ctrl_c_on_a_pipe_flushes_the_partial_line_and_the_stats() {
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let mut live = copipe(["--stats", "cat", "-", ":", "grep", "-v", "x"]).spawn_stdin(reader);
+    use std::io::Write;
+    writer.write_all(b"a\nb\npartial").unwrap();
+    // Flushed as soon as copipe waits on its input.
+    live.wait_out_eq("a\nb\n");
+    live.signal(libc::SIGINT);
+    assert_eq!(live.exit_code(), 130);
+    assert_eq!(live.out(), "a\nb\npartial\n");
+    let err = live.err();
+    assert!(err.contains("copipe: stats after"), "{err}");
+    assert!(err.contains("grep -v x"), "{err}");
+    drop(writer);
+}
+
+#[test]
+fn sigterm_ends_an_endless_source_with_whole_lines() {
+    let mut live = copipe(["naturals", ":", "grep", "7"]).spawn();
+    live.wait_out("some output", |o| o.len() > 100_000);
+    assert_eq!(live.stop(), 0);
+    let out = live.out();
+    assert!(out.ends_with('\n'));
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains('7') && last.parse::<u64>().is_ok(),
+        "{last:?}"
+    );
+}

@@ -17,12 +17,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, ValueEnum};
 
-use crate::pipeline::build::{build, check};
+use crate::pipeline::build::{Shared, build, check};
 use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Options, Status};
 use crate::pipeline::run::{is_broken_pipe, run};
+use crate::pipeline::signal::Interrupt;
 use crate::sink::output::Output;
 
 const AFTER_HELP: &str = "\
@@ -166,7 +167,15 @@ fn main_with(cli: Cli) -> Result<i32> {
     } else {
         Meter::default()
     };
-    let mut built = match build(&pipeline, &opts, &stdout, &status, &meter) {
+    let interrupt = Interrupt::install()?;
+    let shared = Shared {
+        opts: &opts,
+        stdout: &stdout,
+        status: &status,
+        meter: &meter,
+        interrupt: &interrupt,
+    };
+    let mut built = match build(&pipeline, &shared) {
         Ok(b) => b,
         Err(e) => return Ok(syntax_error(&e, &words)),
     };

@@ -15,6 +15,7 @@ use crate::stage::{Source, Stage};
 use super::grammar::{Call, Pipeline, SyntaxError};
 use super::meter::Meter;
 use super::registry::{Build, BuildCx, Emits, Options, Role, Status};
+use super::signal::Interrupt;
 use super::stats::{Counted, Counter, Row, Stats};
 
 /// A pipeline ready to run.
@@ -87,6 +88,7 @@ struct Env<'a> {
     stdout: &'a Rc<RefCell<Output>>,
     status: &'a Status,
     meter: &'a Meter,
+    interrupt: &'a Interrupt,
 }
 
 impl<'a> Env<'a> {
@@ -97,24 +99,37 @@ impl<'a> Env<'a> {
             stdout: self.stdout,
             status: self.status,
             meter: self.meter,
+            interrupt: self.interrupt,
             highlight,
         }
     }
 }
 
+/// What a run shares with every stage it builds.
+pub struct Shared<'a> {
+    pub opts: &'a Options,
+    /// Standard output, shared by every `print` and `count`.
+    pub stdout: &'a Rc<RefCell<Output>>,
+    pub status: &'a Status,
+    pub meter: &'a Meter,
+    pub interrupt: &'a Interrupt,
+}
+
 /// Construct the stages of a checked pipeline.
-pub fn build(
-    p: &Pipeline,
-    opts: &Options,
-    stdout: &Rc<RefCell<Output>>,
-    status: &Status,
-    meter: &Meter,
-) -> Result<Built, SyntaxError> {
+pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
+    let &Shared {
+        opts,
+        stdout,
+        status,
+        meter,
+        interrupt,
+    } = shared;
     let env = Env {
         opts,
         stdout,
         status,
         meter,
+        interrupt,
     };
     let source_call = &p.calls[0];
     let source = match source_call.def.build {

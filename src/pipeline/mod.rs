@@ -6,6 +6,7 @@ pub mod grammar;
 pub mod meter;
 pub mod registry;
 pub mod run;
+pub mod signal;
 pub mod stats;
 
 pub use grammar::{Pipeline, SyntaxError};

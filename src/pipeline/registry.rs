@@ -10,6 +10,7 @@ use clap::ArgMatches;
 
 use crate::item::Kind;
 use crate::pipeline::meter::Meter;
+use crate::pipeline::signal::Interrupt;
 use crate::sink::output::Output;
 use crate::stage::{Source, Stage};
 
@@ -198,6 +199,8 @@ pub struct BuildCx<'a> {
     pub status: &'a Status,
     /// What the source reads (sources report into it; `--stats` and the progress bar read it).
     pub meter: &'a Meter,
+    /// Ctrl-C and SIGTERM: sources stop reading when one is pending.
+    pub interrupt: &'a Interrupt,
     /// With colour on: the regexes of the `grep`s upstream whose matches `print` colours.
     pub highlight: &'a [regex::bytes::Regex],
 }

@@ -5,7 +5,8 @@
 //! `tail -f log | copipe grep x` shows matches at once.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -14,6 +15,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::pipeline::signal::{Interrupt, readable_now, wait_readable};
 use crate::source::reader::LineReader;
 use crate::stage::{Source, Stage};
 
@@ -59,6 +61,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         files,
         tag: a.tag,
         meter: cx.meter.clone(),
+        interrupt: cx.interrupt.clone(),
         reader: LineReader::default(),
         status: cx.status.clone(),
     }))
@@ -68,6 +71,7 @@ struct Cat {
     files: Vec<PathBuf>,
     tag: bool,
     meter: Meter,
+    interrupt: Interrupt,
     reader: LineReader,
     status: Status,
 }
@@ -87,32 +91,26 @@ impl Source for Cat {
                     show: Show::Tag,
                 })?;
             }
-            let mut file: Box<dyn Read> = if stdin {
-                Box::new(io::stdin())
+            let opened = if stdin {
+                io::stdin().as_fd().try_clone_to_owned().map(File::from)
             } else {
-                match File::open(&path) {
-                    Ok(f) => match mapped(&f, &self.meter) {
-                        Some(map) => {
-                            if push_mapped(&map, out, &self.meter)? {
-                                return Ok(());
-                            }
-                            continue;
-                        }
-                        None => Box::new(f),
-                    },
-                    Err(e) => {
-                        self.status.soft_error(
-                            &anyhow::Error::new(e).context(format!("cannot read {name}")),
-                        );
-                        continue;
-                    }
+                File::open(&path)
+            };
+            let file = match opened {
+                Ok(f) => f,
+                Err(e) => {
+                    self.status
+                        .soft_error(&anyhow::Error::new(e).context(format!("cannot read {name}")));
+                    continue;
                 }
             };
-            let fd = if stdin { 0 } else { -1 };
-            if self
-                .read_one(&mut *file, fd, out)
-                .with_context(|| format!("error reading {name}"))?
-            {
+            let stop = match mapped(&file, &self.meter) {
+                Some(map) => self.push_mapped(&map, out)?,
+                None => self
+                    .read_one(&file, out)
+                    .with_context(|| format!("error reading {name}"))?,
+            };
+            if stop {
                 return Ok(());
             }
         }
@@ -121,14 +119,25 @@ impl Source for Cat {
 }
 
 impl Cat {
-    /// Read one input to its end; `true` when downstream stopped.
-    fn read_one(&mut self, r: &mut dyn Read, fd: i32, out: &mut dyn Stage) -> Result<bool> {
-        let may_block = fd >= 0 && !is_regular(fd);
+    /// Read one input to its end; `true` when reading must stop (downstream stopped, or a
+    /// signal arrived).
+    fn read_one(&mut self, mut file: &File, out: &mut dyn Stage) -> Result<bool> {
+        let fd = file.as_raw_fd();
+        let may_block = !is_regular(fd);
         loop {
-            if may_block && !readable_now(fd) {
-                out.flush()?;
+            if self.interrupted() {
+                // Push the partial line held, as at the end of the input.
+                let _ = self.reader.finish(out)?;
+                return Ok(true);
             }
-            let (n, flow) = self.reader.fill(r, out)?;
+            if may_block && !readable_now(fd) {
+                // Make what was pushed visible before sleeping on the input.
+                out.flush()?;
+                if !wait_readable(fd, &self.interrupt)? {
+                    continue;
+                }
+            }
+            let (n, flow) = self.reader.fill(&mut file, out)?;
             self.meter.read(n);
             if flow.is_stop() {
                 return Ok(true);
@@ -137,6 +146,61 @@ impl Cat {
                 return Ok(self.reader.finish(out)?.is_stop());
             }
         }
+    }
+
+    /// Whether a signal arrived (then noted for the exit status).
+    fn interrupted(&self) -> bool {
+        match self.interrupt.pending() {
+            Some(sig) => {
+                self.status.interrupt(sig);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Push a mapped file as batches of whole lines; `true` when reading must stop. Pages
+    /// already pushed are released from the process (`MADV_DONTNEED`; they stay in the page
+    /// cache), so the resident size stays that of one batch whatever the file size.
+    fn push_mapped(&self, map: &memmap2::Mmap, out: &mut dyn Stage) -> Result<bool> {
+        const PAGE: usize = 4096;
+        let mut rest: &[u8] = map;
+        let mut released = 0;
+        while !rest.is_empty() {
+            if self.interrupted() {
+                return Ok(true);
+            }
+            let done = map.len() - rest.len();
+            let upto = done / PAGE * PAGE;
+            if upto > released {
+                // SAFETY: no item borrows the pages before `done`: stages only borrow a
+                // batch for the duration of the call that pushed it.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        released,
+                        upto - released,
+                    )
+                };
+                released = upto;
+            }
+            let cut = if rest.len() <= MMAP_BATCH {
+                rest.len()
+            } else {
+                match memchr::memrchr(b'\n', &rest[..MMAP_BATCH]) {
+                    Some(i) => i + 1,
+                    // One line longer than a batch: take it whole.
+                    None => memchr::memchr(b'\n', &rest[MMAP_BATCH..])
+                        .map_or(rest.len(), |i| MMAP_BATCH + i + 1),
+                }
+            };
+            self.meter.read(cut);
+            if out.send_lines(&rest[..cut])?.is_stop() {
+                return Ok(true);
+            }
+            rest = &rest[cut..];
+        }
+        Ok(false)
     }
 }
 
@@ -166,61 +230,8 @@ fn mapped(f: &File, meter: &Meter) -> Option<memmap2::Mmap> {
     Some(map)
 }
 
-/// Push a mapped file as batches of whole lines; `true` when downstream stopped. Pages
-/// already pushed are released from the process (`MADV_DONTNEED`; they stay in the page
-/// cache), so the resident size stays that of one batch whatever the file size.
-fn push_mapped(map: &memmap2::Mmap, out: &mut dyn Stage, meter: &Meter) -> Result<bool> {
-    const PAGE: usize = 4096;
-    let mut rest: &[u8] = map;
-    let mut released = 0;
-    while !rest.is_empty() {
-        let done = map.len() - rest.len();
-        let upto = done / PAGE * PAGE;
-        if upto > released {
-            // SAFETY: no item borrows the pages before `done`: stages only borrow a batch
-            // for the duration of the call that pushed it.
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    released,
-                    upto - released,
-                )
-            };
-            released = upto;
-        }
-        let cut = if rest.len() <= MMAP_BATCH {
-            rest.len()
-        } else {
-            match memchr::memrchr(b'\n', &rest[..MMAP_BATCH]) {
-                Some(i) => i + 1,
-                // One line longer than a batch: take it whole.
-                None => memchr::memchr(b'\n', &rest[MMAP_BATCH..])
-                    .map_or(rest.len(), |i| MMAP_BATCH + i + 1),
-            }
-        };
-        meter.read(cut);
-        if out.send_lines(&rest[..cut])?.is_stop() {
-            return Ok(true);
-        }
-        rest = &rest[cut..];
-    }
-    Ok(false)
-}
-
 fn is_regular(fd: i32) -> bool {
     // SAFETY: fstat writes into a zeroed stat buffer of the right type.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG }
-}
-
-/// Whether a read on `fd` would return at once (data or end of file).
-fn readable_now(fd: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    let r = unsafe { libc::poll(&mut p, 1, 0) };
-    r > 0
 }

@@ -39,11 +39,12 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::pipeline::signal::{Interrupt, readable_now};
 use crate::source::reader::LineReader;
 use crate::stage::{Flow, Source, Stage};
 
 use start::{Feed, Start, last_lines_offset};
-use wait::{NAMES, Waiter, readable_now};
+use wait::{NAMES, Waiter};
 
 const LONG_ABOUT: &str = "\
 Follow files as `tail -F` does: show the last lines of each (-n), then every line appended.
@@ -151,6 +152,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         holder: None,
         announced: None,
         meter: cx.meter.clone(),
+        interrupt: cx.interrupt.clone(),
         status: cx.status.clone(),
         streams: Vec::new(),
     }))
@@ -265,6 +267,7 @@ struct Follow {
     /// The input whose origin was sent last.
     announced: Option<usize>,
     meter: Meter,
+    interrupt: Interrupt,
     status: Status,
     /// Scratch: the descriptors of the pipes being read, for the wait.
     streams: Vec<RawFd>,
@@ -285,7 +288,7 @@ fn cause(e: &io::Error) -> String {
 
 impl Source for Follow {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
-        let mut w = Waiter::new(self.poll, self.pid)?;
+        let mut w = Waiter::new(self.poll, self.pid, self.interrupt.clone())?;
         for i in 0..self.files.len() {
             self.begin(i, &mut w)?;
         }
@@ -833,6 +836,7 @@ mod tests {
             holder: None,
             announced: None,
             meter: Meter::default(),
+            interrupt: Interrupt::none(),
             status: Status::default(),
             streams: Vec::new(),
         };

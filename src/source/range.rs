@@ -9,7 +9,8 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::pipeline::signal::Interrupt;
 use crate::stage::{Source, Stage};
 
 /// Emit the integers from START up to END (excluded), by STEP (default 1), like Python.
@@ -65,7 +66,7 @@ pub const NATURALS: StageDef = StageDef {
     build: Build::Source(build_naturals),
 };
 
-fn build_range(m: &ArgMatches, _cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+fn build_range(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     let a = RangeArgs::from_arg_matches(m)?;
     if a.step == 0 {
         bail!("STEP must not be zero");
@@ -74,15 +75,19 @@ fn build_range(m: &ArgMatches, _cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         next: Some(a.start),
         end: Some(a.end),
         step: a.step,
+        interrupt: cx.interrupt.clone(),
+        status: cx.status.clone(),
     }))
 }
 
-fn build_naturals(m: &ArgMatches, _cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+fn build_naturals(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     let a = NaturalsArgs::from_arg_matches(m)?;
     Ok(Box::new(Counter {
         next: Some(a.from),
         end: None,
         step: 1,
+        interrupt: cx.interrupt.clone(),
+        status: cx.status.clone(),
     }))
 }
 
@@ -90,6 +95,8 @@ struct Counter {
     next: Option<i64>,
     end: Option<i64>,
     step: i64,
+    interrupt: Interrupt,
+    status: Status,
 }
 
 const BATCH: usize = 64 * 1024;
@@ -115,6 +122,10 @@ impl Source for Counter {
                     return Ok(());
                 }
                 buf.clear();
+                if let Some(sig) = self.interrupt.pending() {
+                    self.status.interrupt(sig);
+                    return Ok(());
+                }
             }
         }
         if !buf.is_empty() {

@@ -6,10 +6,8 @@
 //! * file-system events: notify's thread (inotify on Linux) records what kind of change it
 //!   saw in an atomic ([`DATA`] or [`NAMES`]) and writes one byte into the wake socket
 //!   when that atomic was clear, so a burst of events costs one wake-up;
-//! * SIGINT and SIGTERM: signal-hook's handler records the signal and writes a byte into
-//!   the same socket. A second signal while the first is being handled kills the process
-//!   the default way (a stuck flush can always be interrupted), and so does any signal
-//!   once the source has ended;
+//! * SIGINT and SIGTERM: the run's [`Interrupt`] descriptor is polled too (see
+//!   [`crate::pipeline::signal`]);
 //! * standard output's reader going away: a pipe's write end reports `POLLERR` when its
 //!   read end is closed, so it is polled (with no requested events) whenever standard
 //!   output is a pipe, as GNU tail does since 8.28;
@@ -28,10 +26,12 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+
+use crate::pipeline::signal::Interrupt;
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
@@ -84,9 +84,7 @@ struct Dir {
 pub struct Waiter {
     shared: Arc<Shared>,
     rx: UnixStream,
-    /// Set by the first SIGINT/SIGTERM, which arms the default action for the next one.
-    stopping: Arc<AtomicBool>,
-    signal: Arc<AtomicUsize>,
+    interrupt: Interrupt,
     watcher: Option<RecommendedWatcher>,
     dirs: HashMap<PathBuf, Dir>,
     /// Polling instead of notifications (`--poll`, or notify could not be used).
@@ -101,9 +99,9 @@ pub struct Waiter {
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 
 impl Waiter {
-    /// Install the signal handlers and start the notification thread (unless `poll` is
-    /// given), and watch the `pid` process.
-    pub fn new(poll: Option<Duration>, pid: Option<i32>) -> Result<Self> {
+    /// Start the notification thread (unless `poll` is given), and watch the `pid`
+    /// process; `interrupt` ends a wait when a signal arrives.
+    pub fn new(poll: Option<Duration>, pid: Option<i32>, interrupt: Interrupt) -> Result<Self> {
         let (tx, rx) = UnixStream::pair().context("cannot create a wake-up socket")?;
         tx.set_nonblocking(true)?;
         rx.set_nonblocking(true)?;
@@ -111,20 +109,10 @@ impl Waiter {
             fs: AtomicU8::new(0),
             tx,
         });
-        let stopping = Arc::new(AtomicBool::new(false));
-        let signal = Arc::new(AtomicUsize::new(0));
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            // The order matters: the default action must be armed before the flag is set.
-            signal_hook::flag::register_conditional_default(sig, Arc::clone(&stopping))?;
-            signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
-            signal_hook::flag::register(sig, Arc::clone(&stopping))?;
-            signal_hook::low_level::pipe::register(sig, shared.tx.try_clone()?)?;
-        }
         let mut w = Waiter {
             shared,
             rx,
-            stopping,
-            signal,
+            interrupt,
             watcher: None,
             dirs: HashMap::new(),
             poll,
@@ -243,6 +231,9 @@ impl Waiter {
         const IN: libc::c_short = libc::POLLIN;
         self.fds.clear();
         self.fds.push(pollfd(self.rx.as_raw_fd(), IN));
+        if let Some(fd) = self.interrupt.fd() {
+            self.fds.push(pollfd(fd, IN));
+        }
         let out_at = self.stdout_pipe.then(|| {
             self.fds.push(pollfd(1, 0));
             self.fds.len() - 1
@@ -277,10 +268,7 @@ impl Waiter {
             fs: self.shared.fs.swap(0, Ordering::SeqCst),
             ..Wake::default()
         };
-        let sig = self.signal.load(Ordering::SeqCst);
-        if sig != 0 {
-            wake.signal = Some(sig as i32);
-        }
+        wake.signal = self.interrupt.pending();
         const GONE: libc::c_short = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
         wake.output_gone = out_at.is_some_and(|i| self.fds[i].revents & GONE != 0);
         wake.pid_gone = match &self.pid {
@@ -293,17 +281,7 @@ impl Waiter {
 
     /// The signal that arrived, if any, without waiting.
     pub fn signal(&self) -> Option<i32> {
-        match self.signal.load(Ordering::SeqCst) {
-            0 => None,
-            s => Some(s as i32),
-        }
-    }
-}
-
-impl Drop for Waiter {
-    /// Once the source has ended, SIGINT and SIGTERM take their default action again.
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.interrupt.pending()
     }
 }
 
@@ -352,11 +330,4 @@ pub fn is_fifo(fd: RawFd) -> bool {
     // SAFETY: fstat writes into a zeroed stat buffer of the right type.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO }
-}
-
-/// Whether a read on `fd` would return at once (data, end of file or an error).
-pub fn readable_now(fd: RawFd) -> bool {
-    let mut p = pollfd(fd, libc::POLLIN);
-    // SAFETY: one valid pollfd, zero timeout.
-    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }

@@ -23,6 +23,8 @@
 //! at the end) and the other names go on being followed; a name that cannot be opened is
 //! retried on every check.
 
+#[cfg(target_os = "linux")]
+pub mod data;
 pub mod start;
 pub mod wait;
 
@@ -155,6 +157,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         interrupt: cx.interrupt.clone(),
         status: cx.status.clone(),
         streams: Vec::new(),
+        regular: Vec::new(),
+        files_watched: false,
     }))
 }
 
@@ -271,6 +275,10 @@ struct Follow {
     status: Status,
     /// Scratch: the descriptors of the pipes being read, for the wait.
     streams: Vec<RawFd>,
+    /// Scratch: the open regular files (descriptor, (device, inode)), for the wait.
+    regular: Vec<(RawFd, (u64, u64))>,
+    /// Whether the waiter watches open files themselves (see [`Waiter::watches_files`]).
+    files_watched: bool,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -289,6 +297,7 @@ fn cause(e: &io::Error) -> String {
 impl Source for Follow {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
         let mut w = Waiter::new(self.poll, self.pid, self.interrupt.clone())?;
+        self.files_watched = w.watches_files();
         for i in 0..self.files.len() {
             self.begin(i, &mut w)?;
         }
@@ -330,7 +339,24 @@ impl Source for Follow {
                     .filter(|o| o.kind != FileKind::Regular)
                     .map(|o| o.file.as_raw_fd()),
             );
-            let wake = w.wait(timeout, &self.streams)?;
+            self.regular.clear();
+            self.regular.extend(
+                self.files
+                    .iter()
+                    .filter_map(Followed::open)
+                    .filter(|o| o.kind == FileKind::Regular)
+                    .map(|o| (o.file.as_raw_fd(), o.id)),
+            );
+            let wake = w.wait(timeout, &self.streams, &self.regular)?;
+            if self.files_watched && !w.watches_files() {
+                // The files' own watches failed: their directories are watched instead.
+                self.files_watched = false;
+                for i in 0..self.files.len() {
+                    if self.files[i].open().is_some() {
+                        self.watch_open(i, &mut w);
+                    }
+                }
+            }
             if let Some(sig) = wake.signal.or_else(|| w.signal()) {
                 // What is already written is read (one round, so a busy file cannot hold
                 // the stop back), then partial lines are pushed.
@@ -390,8 +416,7 @@ impl Follow {
                 if let Some(open) = self.admit(i, file, &meta) {
                     self.files[i].state = State::Open(open);
                     self.position(i, &meta)?;
-                    let dir = self.files[i].dir.clone();
-                    self.watch(i, w, &dir);
+                    self.watch_open(i, w);
                 }
             }
             Err(e) if is_missing(&e) => {
@@ -408,7 +433,7 @@ impl Follow {
                 self.files[i].skip = 0;
                 self.deny(i, e);
                 let dir = self.files[i].dir.clone();
-                self.watch(i, w, &dir);
+                self.watch(i, w, Some(&dir));
             }
         }
         Ok(())
@@ -474,10 +499,22 @@ impl Follow {
         f.state = State::Denied;
     }
 
-    fn watch(&mut self, i: usize, w: &mut Waiter, dir: &Path) {
+    /// Watch `dir` for input `i` (`None`: no directory needed).
+    fn watch(&mut self, i: usize, w: &mut Waiter, dir: Option<&Path>) {
         let f = &mut self.files[i];
         w.watch(f.watched.as_deref(), dir);
-        f.watched = Some(dir.to_path_buf());
+        f.watched = dir.map(Path::to_path_buf);
+    }
+
+    /// Input `i`'s name leads to its open file: where the files are watched themselves,
+    /// no directory is needed; otherwise its directory tells of renames and removals.
+    fn watch_open(&mut self, i: usize, w: &mut Waiter) {
+        if w.watches_files() {
+            self.watch(i, w, None);
+        } else {
+            let dir = self.files[i].dir.clone();
+            self.watch(i, w, Some(&dir));
+        }
     }
 
     /// Watch the nearest existing ancestor of a missing name's directory, so that the
@@ -491,7 +528,7 @@ impl Follow {
             }
         }
         let dir = dir.to_path_buf();
-        self.watch(i, w, &dir);
+        self.watch(i, w, Some(&dir));
     }
 
     /// Look at what the name of input `i` points to now, and switch if it changed.
@@ -522,7 +559,9 @@ impl Follow {
                     && o.file.metadata().is_ok_and(|m| m.nlink() > 0);
                 if renamed_away {
                     // Mid-rotation: the writer may still be writing to it until the new
-                    // file appears; keep reading it.
+                    // file appears; keep reading it, and watch for the name to come back.
+                    let dir = self.files[i].dir.clone();
+                    self.watch(i, w, Some(&dir));
                     return Ok(Flow::Continue);
                 }
                 if self.close_input(i, out)?.is_stop() {
@@ -593,8 +632,7 @@ impl Follow {
                     _ => {}
                 }
                 f.state = State::Open(open);
-                let dir = f.dir.clone();
-                self.watch(i, w, &dir);
+                self.watch_open(i, w);
             }
             Err(e) if is_missing(&e) => {
                 self.files[i].state = if matches!(was, State::Denied) {
@@ -839,6 +877,8 @@ mod tests {
             interrupt: Interrupt::none(),
             status: Status::default(),
             streams: Vec::new(),
+            regular: Vec::new(),
+            files_watched: false,
         };
         let mut c = Collect::default();
         f.run(&mut c).unwrap();

@@ -14,6 +14,10 @@
 //! * the `--pid` process exiting: its pidfd becomes readable (Linux ≥ 5.3); elsewhere
 //!   `kill(pid, 0)` is tried after every wake-up, and the caller's timeout is at most a
 //!   second;
+//! * on Linux, the open followed files' own inotify watches (appends, renames, removals,
+//!   attribute changes), polled here so that an append wakes the reader directly; notify
+//!   then watches a directory only while a name does not lead to its open file (see
+//!   [`super::data`]);
 //! * a pipe or FIFO being read becoming readable (or hung up);
 //! * the timeout: the `--poll` interval, or the once-a-second safety check.
 //!
@@ -85,6 +89,11 @@ pub struct Waiter {
     shared: Arc<Shared>,
     rx: UnixStream,
     interrupt: Interrupt,
+    /// Linux: the open files' own watches (`None`: notify's directory watches do it all).
+    #[cfg(target_os = "linux")]
+    data: Option<super::data::DataWatch>,
+    /// Drop the watches of closed files at the next wait.
+    prune: bool,
     watcher: Option<RecommendedWatcher>,
     dirs: HashMap<PathBuf, Dir>,
     /// Polling instead of notifications (`--poll`, or notify could not be used).
@@ -113,6 +122,9 @@ impl Waiter {
             shared,
             rx,
             interrupt,
+            #[cfg(target_os = "linux")]
+            data: None,
+            prune: false,
             watcher: None,
             dirs: HashMap::new(),
             poll,
@@ -121,6 +133,10 @@ impl Waiter {
             fds: Vec::new(),
         };
         if poll.is_none() {
+            #[cfg(target_os = "linux")]
+            {
+                w.data = super::data::DataWatch::new().ok();
+            }
             let shared = Arc::clone(&w.shared);
             let handler = move |ev: notify::Result<notify::Event>| {
                 let bits = match ev {
@@ -156,16 +172,38 @@ impl Waiter {
         self.watcher = None;
         self.dirs.clear();
         self.poll = Some(FALLBACK_POLL);
+        #[cfg(target_os = "linux")]
+        {
+            self.data = None;
+        }
     }
 
-    /// One more followed name needs `dir` watched (and `old`, if any, no longer).
-    pub fn watch(&mut self, old: Option<&Path>, dir: &Path) {
-        if old == Some(dir) {
+    /// Whether the open files are watched themselves (Linux), so that a name leading to its
+    /// open file needs no directory watch. May turn false during a run (then say so, and
+    /// watch the directories of every name again).
+    pub fn watches_files(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.data.is_some()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    /// One more followed name needs `dir` watched (`None`: no directory), and `old`, if
+    /// any, no longer.
+    pub fn watch(&mut self, old: Option<&Path>, dir: Option<&Path>) {
+        if old == dir {
             return;
         }
         if let Some(old) = old {
             self.unwatch(old);
         }
+        let Some(dir) = dir else {
+            return;
+        };
         if self.watcher.is_none() {
             return;
         }
@@ -210,6 +248,7 @@ impl Waiter {
     /// Re-watch the directories that were removed and made again (or did not exist when
     /// watched): an inotify watch follows the old directory, not the name.
     pub fn refresh(&mut self) {
+        self.prune = true;
         let stale: Vec<(PathBuf, usize)> = self
             .dirs
             .iter()
@@ -226,11 +265,33 @@ impl Waiter {
     }
 
     /// Sleep until something happens or `timeout` passes (zero: just look). `streams` are
-    /// pipes and FIFOs being read, whose readiness also ends the wait.
-    pub fn wait(&mut self, timeout: Duration, streams: &[RawFd]) -> Result<Wake> {
+    /// pipes and FIFOs being read, whose readiness also ends the wait; `files` the open
+    /// regular files (descriptor, (device, inode)), watched themselves on Linux.
+    pub fn wait(
+        &mut self,
+        timeout: Duration,
+        streams: &[RawFd],
+        files: &[(RawFd, (u64, u64))],
+    ) -> Result<Wake> {
         const IN: libc::c_short = libc::POLLIN;
         self.fds.clear();
         self.fds.push(pollfd(self.rx.as_raw_fd(), IN));
+        #[cfg(target_os = "linux")]
+        let data_at = {
+            let prune = std::mem::take(&mut self.prune);
+            if let Some(Err(e)) = self.data.as_mut().map(|d| d.sync(files, prune)) {
+                eprintln!(
+                    "copipe: cannot watch the followed files themselves ({e}); watching their directories"
+                );
+                self.data = None;
+            }
+            self.data.as_ref().map(|d| {
+                self.fds.push(pollfd(d.fd(), IN));
+                self.fds.len() - 1
+            })
+        };
+        #[cfg(not(target_os = "linux"))]
+        let _ = files;
         if let Some(fd) = self.interrupt.fd() {
             self.fds.push(pollfd(fd, IN));
         }
@@ -262,12 +323,20 @@ impl Waiter {
         // Drain the socket first, then take the bits: a byte written after the drain
         // wakes the next wait, at worst for nothing.
         // One read is enough: a byte left behind only makes the next wait return at once.
-        let mut sink = [0u8; 256];
-        let _ = (&self.rx).read(&mut sink);
+        if self.fds[0].revents != 0 {
+            let mut sink = [0u8; 256];
+            let _ = (&self.rx).read(&mut sink);
+        }
         let mut wake = Wake {
             fs: self.shared.fs.swap(0, Ordering::SeqCst),
             ..Wake::default()
         };
+        #[cfg(target_os = "linux")]
+        if let (Some(i), Some(d)) = (data_at, self.data.as_mut())
+            && self.fds[i].revents != 0
+        {
+            wake.fs |= d.drain();
+        }
         wake.signal = self.interrupt.pending();
         const GONE: libc::c_short = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
         wake.output_gone = out_at.is_some_and(|i| self.fds[i].revents & GONE != 0);

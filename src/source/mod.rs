@@ -3,3 +3,4 @@
 pub mod cat;
 pub mod range;
 pub mod reader;
+pub mod xml;

@@ -1,44 +1,413 @@
-//! The DOCTYPE declaration. For now it is skipped: quoted strings, comments and processing
-//! instructions inside its internal subset are stepped over so that a `>` in them does not
-//! end it.
+//! The DOCTYPE declaration: its syntax, and the general entities of its internal subset.
+//!
+//! `<!DOCTYPE Name (SYSTEM "…" | PUBLIC "…" "…")? [internal subset]? >`. In the internal
+//! subset, entity declarations are read: an internal general entity's replacement text (its
+//! character references expanded, line ends normalized) is kept for expansion in text and
+//! attribute values (see [`super::parser`], which bounds the expansion depth and size and
+//! refuses recursion). External parsed entities are not fetched: they expand to nothing, as
+//! expat does without an external entity handler; unparsed (NDATA) ones may not be
+//! referenced. ELEMENT, ATTLIST and NOTATION declarations are checked for their keyword and
+//! name and skipped (with their quoted strings); comments and PIs are checked as elsewhere;
+//! parameter-entity references must name a declared parameter entity and are not expanded.
+//! Only the first declaration of an entity counts.
 
-use super::parser::{Fail, Parser, Step};
+use std::rc::Rc;
+
+use super::chars::{self, NameEnd, is_space};
+use super::parser::{Entity, Fail, Parser, Ref, Step, parse_ref, utf8};
 use crate::stage::Flow;
 
+fn at<T>(i: usize, msg: impl Into<String>) -> Result<T, Fail> {
+    Err(Fail::At(i, msg.into()))
+}
+
+/// Read-only cursor over the DOCTYPE.
+struct Cur<'a> {
+    d: &'a [u8],
+    i: usize,
+    strict: bool,
+}
+
+/// The data ended inside the DOCTYPE.
+struct Open;
+
+type R<T> = Result<Result<T, Open>, Fail>;
+
+impl<'a> Cur<'a> {
+    fn space(&mut self) -> usize {
+        let s = self.i;
+        while self.i < self.d.len() && is_space(self.d[self.i]) {
+            self.i += 1;
+        }
+        self.i - s
+    }
+
+    fn need_space(&mut self, what: &str) -> R<()> {
+        if self.i >= self.d.len() {
+            return Ok(Err(Open));
+        }
+        if self.space() == 0 {
+            return at(self.i, format!("whitespace is required {what}"));
+        }
+        if self.i >= self.d.len() {
+            return Ok(Err(Open));
+        }
+        Ok(Ok(()))
+    }
+
+    fn name(&mut self, what: &str) -> R<&'a str> {
+        match chars::scan_name(self.d, self.i, self.strict) {
+            NameEnd::At(e) => {
+                let n = utf8(&self.d[self.i..e]);
+                self.i = e;
+                Ok(Ok(n))
+            }
+            NameEnd::Open => Ok(Err(Open)),
+            NameEnd::BadStart => at(self.i, format!("expected {what}")),
+            NameEnd::BadChar(j, c) => at(j, format!("`{c}` cannot be in {what}")),
+        }
+    }
+
+    /// A quoted literal; returns its content.
+    fn literal(&mut self, what: &str) -> R<&'a [u8]> {
+        let Some(&q) = self.d.get(self.i) else {
+            return Ok(Err(Open));
+        };
+        if q != b'"' && q != b'\'' {
+            return at(self.i, format!("expected a quoted {what}"));
+        }
+        let Some(len) = memchr::memchr(q, &self.d[self.i + 1..]) else {
+            return Ok(Err(Open));
+        };
+        let v = &self.d[self.i + 1..self.i + 1 + len];
+        self.i += len + 2;
+        Ok(Ok(v))
+    }
+
+    fn starts(&self, s: &[u8]) -> bool {
+        self.d[self.i..].starts_with(s)
+    }
+
+    /// Whether the data ends before `s` could be told apart.
+    fn maybe(&self, s: &[u8]) -> bool {
+        s.starts_with(&self.d[self.i..])
+    }
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e? {
+            Ok(v) => v,
+            Err(Open) => return Ok(Err(Open)),
+        }
+    };
+}
+
 /// The DOCTYPE at `d[0]`.
-pub(super) fn doctype(p: &Parser, d: &[u8]) -> Result<Step, Fail> {
-    let _ = p;
-    let mut i = 9;
-    let mut subset = false;
-    while i < d.len() {
-        match d[i] {
-            q @ (b'"' | b'\'') => match memchr::memchr(q, &d[i + 1..]) {
-                Some(k) => i += k + 2,
-                None => break,
-            },
-            b'[' if !subset => {
-                subset = true;
-                i += 1;
+pub(super) fn doctype(p: &mut Parser, d: &[u8]) -> Result<Step, Fail> {
+    let strict = p.strict();
+    let mut c = Cur { d, i: 9, strict };
+    match parse(p, &mut c)? {
+        Ok(()) => Ok(Step::Done(c.i, Flow::Continue)),
+        Err(Open) => Ok(Step::More("the DOCTYPE")),
+    }
+}
+
+fn parse(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+    tri!(c.need_space("after <!DOCTYPE"));
+    tri!(c.name("the document element's name after <!DOCTYPE"));
+    let had_space = c.space() > 0;
+    tri!(external_id(c, had_space, false));
+    c.space();
+    match c.d.get(c.i) {
+        None => return Ok(Err(Open)),
+        Some(b'[') => {
+            c.i += 1;
+            tri!(subset(p, c));
+            c.space();
+        }
+        _ => {}
+    }
+    match c.d.get(c.i) {
+        None => Ok(Err(Open)),
+        Some(b'>') => {
+            c.i += 1;
+            Ok(Ok(()))
+        }
+        Some(_) => at(c.i, "expected `>` to end the DOCTYPE"),
+    }
+}
+
+/// `SYSTEM "…"` or `PUBLIC "…" "…"` (optional); `public_only` allows a PUBLIC without a
+/// system literal (NOTATION). Returns whether one was there.
+fn external_id(c: &mut Cur<'_>, had_space: bool, public_only: bool) -> R<bool> {
+    if (c.maybe(b"SYSTEM") || c.maybe(b"PUBLIC")) && c.i + 6 >= c.d.len() {
+        return Ok(Err(Open));
+    }
+    let public = c.starts(b"PUBLIC");
+    if !public && !c.starts(b"SYSTEM") {
+        return Ok(Ok(false));
+    }
+    if !had_space {
+        return at(c.i, "whitespace is required before SYSTEM or PUBLIC");
+    }
+    c.i += 6;
+    tri!(c.need_space("after SYSTEM or PUBLIC"));
+    if public {
+        let start = c.i + 1;
+        let id = tri!(c.literal("public identifier"));
+        if let Some(k) = id
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b" \r\n-'()+,./:=?;!*#@$_%".contains(&b)))
+        {
+            return at(start + k, "character not allowed in a public identifier");
+        }
+        let sp = c.space();
+        if public_only && matches!(c.d.get(c.i), Some(b'>')) {
+            return Ok(Ok(true));
+        }
+        if c.i >= c.d.len() {
+            return Ok(Err(Open));
+        }
+        if sp == 0 {
+            return at(
+                c.i,
+                "whitespace is required between the public and system identifiers",
+            );
+        }
+    }
+    tri!(c.literal("system identifier"));
+    Ok(Ok(true))
+}
+
+fn subset(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+    loop {
+        c.space();
+        let Some(&b) = c.d.get(c.i) else {
+            return Ok(Err(Open));
+        };
+        match b {
+            b']' => {
+                c.i += 1;
+                return Ok(Ok(()));
             }
-            b']' if subset => {
-                subset = false;
-                i += 1;
-            }
-            b'<' if subset && d[i..].starts_with(b"<!--") => {
-                match memchr::memmem::find(&d[i + 4..], b"-->") {
-                    Some(k) => i += 4 + k + 3,
-                    None => break,
+            b'%' => {
+                let s = c.i;
+                c.i += 1;
+                let name = tri!(c.name("a parameter entity name after `%`"));
+                match c.d.get(c.i) {
+                    None => return Ok(Err(Open)),
+                    Some(b';') => c.i += 1,
+                    Some(_) => return at(c.i, "expected `;` after a parameter entity name"),
+                }
+                if !p.parameter_entities.contains(name) {
+                    return at(s, format!("undefined parameter entity %{name};"));
                 }
             }
-            b'<' if subset && d[i..].starts_with(b"<?") => {
-                match memchr::memmem::find(&d[i..], b"?>") {
-                    Some(k) => i += k + 2,
-                    None => break,
+            b'<' => {
+                if c.starts(b"<!--") {
+                    match p.comment(&c.d[c.i..], c.i)? {
+                        Step::Done(n, _) => c.i += n,
+                        Step::More(_) => return Ok(Err(Open)),
+                    }
+                } else if c.starts(b"<?") {
+                    let Some(k) = memchr::memmem::find(&c.d[c.i..], b"?>") else {
+                        return Ok(Err(Open));
+                    };
+                    let s = c.i;
+                    c.i += 2;
+                    let target = tri!(c.name("a processing instruction target"));
+                    if target.eq_ignore_ascii_case("xml") {
+                        return at(
+                            s + 2,
+                            "processing instruction targets named `xml` (in any case) are reserved",
+                        );
+                    }
+                    if s + k > c.i && !is_space(c.d[c.i]) {
+                        return at(
+                            c.i,
+                            "expected whitespace after the processing instruction target",
+                        );
+                    }
+                    c.i = s + k + 2;
+                } else if c.starts(b"<!ENTITY") {
+                    c.i += 8;
+                    tri!(entity_decl(p, c));
+                } else if c.starts(b"<!ELEMENT")
+                    || c.starts(b"<!ATTLIST")
+                    || c.starts(b"<!NOTATION")
+                {
+                    let notation = c.starts(b"<!NOTATION");
+                    c.i += if c.starts(b"<!NOTATION") { 10 } else { 9 };
+                    tri!(c.need_space("after the declaration keyword"));
+                    tri!(c.name("a name in the declaration"));
+                    if notation {
+                        let sp = c.space() > 0;
+                        if !tri!(external_id(c, sp, true)) {
+                            return at(c.i, "a NOTATION needs SYSTEM or PUBLIC");
+                        }
+                        c.space();
+                        match c.d.get(c.i) {
+                            None => return Ok(Err(Open)),
+                            Some(b'>') => c.i += 1,
+                            Some(_) => return at(c.i, "expected `>` to end the declaration"),
+                        }
+                    } else {
+                        tri!(skip_decl(c));
+                    }
+                } else if [
+                    &b"<!--"[..],
+                    b"<!ENTITY",
+                    b"<!ELEMENT",
+                    b"<!ATTLIST",
+                    b"<!NOTATION",
+                ]
+                .iter()
+                .any(|k| c.maybe(k))
+                {
+                    return Ok(Err(Open));
+                } else {
+                    return at(c.i, "unknown declaration in the internal subset");
                 }
             }
-            b'>' if !subset => return Ok(Step::Done(i + 1, Flow::Continue)),
+            _ => return at(c.i, "unexpected character in the internal subset"),
+        }
+    }
+}
+
+/// The rest of an ELEMENT or ATTLIST declaration, up to its `>`, stepping over quoted
+/// strings (attribute defaults).
+fn skip_decl(c: &mut Cur<'_>) -> R<()> {
+    while let Some(&b) = c.d.get(c.i) {
+        match b {
+            b'"' | b'\'' => {
+                let Some(len) = memchr::memchr(b, &c.d[c.i + 1..]) else {
+                    return Ok(Err(Open));
+                };
+                if let Some(k) = c.d[c.i + 1..c.i + 1 + len].iter().position(|&x| x == b'<') {
+                    return at(
+                        c.i + 1 + k,
+                        "`<` is not allowed in an attribute value (write &lt;)",
+                    );
+                }
+                c.i += len + 2;
+            }
+            b'>' => {
+                c.i += 1;
+                return Ok(Ok(()));
+            }
+            b'<' => return at(c.i, "expected `>` to end the declaration"),
+            _ => c.i += 1,
+        }
+    }
+    Ok(Err(Open))
+}
+
+fn entity_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+    tri!(c.need_space("after <!ENTITY"));
+    let pe = c.d.get(c.i) == Some(&b'%');
+    if pe {
+        c.i += 1;
+        tri!(c.need_space("after `%` in a parameter entity declaration"));
+    }
+    let name = tri!(c.name("an entity name"));
+    tri!(c.need_space("after the entity name"));
+    let value_at = c.i + 1;
+    let entity = match c.d.get(c.i) {
+        None => return Ok(Err(Open)),
+        Some(b'"' | b'\'') => {
+            let raw = tri!(c.literal("entity value"));
+            Some(entity_value(raw, value_at, c.strict)?)
+        }
+        Some(_) => {
+            if !tri!(external_id(c, true, false)) {
+                return at(c.i, "expected a quoted entity value, SYSTEM or PUBLIC");
+            }
+            let sp = c.space() > 0;
+            if c.starts(b"NDATA") {
+                if pe {
+                    return at(c.i, "a parameter entity cannot be unparsed (NDATA)");
+                }
+                if !sp {
+                    return at(c.i, "whitespace is required before NDATA");
+                }
+                c.i += 5;
+                tri!(c.need_space("after NDATA"));
+                tri!(c.name("a notation name after NDATA"));
+                None
+            } else {
+                if c.maybe(b"NDATA") && c.i < c.d.len() {
+                    return Ok(Err(Open));
+                }
+                Some(Entity {
+                    text: String::new(),
+                    parse: false,
+                    external: true,
+                })
+            }
+        }
+    };
+    c.space();
+    match c.d.get(c.i) {
+        None => return Ok(Err(Open)),
+        Some(b'>') => c.i += 1,
+        Some(_) => return at(c.i, "expected `>` to end the entity declaration"),
+    }
+    if pe {
+        p.parameter_entities.insert(name.to_string());
+    } else if !p.entities.contains_key(name) {
+        match entity {
+            Some(e) => {
+                p.entities.insert(name.to_string(), Rc::new(e));
+            }
+            None => {
+                p.unparsed.insert(name.to_string());
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// An entity value's replacement text: character references expanded, line ends
+/// normalized; general entity references kept (they are expanded where the entity is
+/// used); parameter entity references refused (not allowed inside declarations in the
+/// internal subset).
+fn entity_value(raw: &[u8], base: usize, strict: bool) -> Result<Entity, Fail> {
+    let mut text = String::with_capacity(raw.len());
+    let mut i = 0;
+    let mut plain = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'%' => {
+                return at(
+                    base + i,
+                    "a parameter entity reference cannot be used inside a declaration in the internal subset",
+                );
+            }
+            b'&' => {
+                text.push_str(utf8(&raw[plain..i]));
+                let (r, len) = parse_ref(raw, i, strict).map_err(|m| Fail::At(base + i, m))?;
+                match r {
+                    Ref::Char(ch) => text.push(ch),
+                    Ref::Named(_) => text.push_str(utf8(&raw[i..i + len])),
+                }
+                i += len;
+                plain = i;
+            }
+            b'\r' => {
+                text.push_str(utf8(&raw[plain..i]));
+                text.push('\n');
+                i += if raw.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                plain = i;
+            }
             _ => i += 1,
         }
     }
-    Ok(Step::More("the DOCTYPE"))
+    text.push_str(utf8(&raw[plain..]));
+    let parse = text.contains(['<', '&']) || text.contains("]]>");
+    Ok(Entity {
+        text,
+        parse,
+        external: false,
+    })
 }

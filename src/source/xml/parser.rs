@@ -11,7 +11,7 @@
 //!
 //! Errors carry the offset of what is wrong; [`super`] turns it into `FILE:LINE:COLUMN`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use anyhow::Result;
@@ -93,6 +93,8 @@ pub struct Entity {
     pub text: String,
     /// Whether the text holds markup or references (and so must be parsed when used).
     pub parse: bool,
+    /// An external parsed entity: not fetched, it expands to nothing in text.
+    pub external: bool,
 }
 
 pub struct Parser {
@@ -111,6 +113,9 @@ pub struct Parser {
     /// Whether anything but the XML declaration was read (for its position check).
     started: bool,
     pub entities: HashMap<String, Rc<Entity>>,
+    /// Unparsed (NDATA) entities and parameter entities declared in the DOCTYPE.
+    pub unparsed: HashSet<String>,
+    pub parameter_entities: HashSet<String>,
     /// Entities being expanded (innermost last), and the bytes expanded so far.
     expanding: Vec<String>,
     expanded: u64,
@@ -135,6 +140,8 @@ impl Parser {
             seen_doctype: false,
             started: false,
             entities: HashMap::new(),
+            unparsed: HashSet::new(),
+            parameter_entities: HashSet::new(),
             expanding: Vec::new(),
             expanded: 0,
         }
@@ -404,9 +411,7 @@ impl Parser {
         text: &mut String,
         out: &mut dyn Stage,
     ) -> Result<Flow, Fail> {
-        let Some(ent) = self.entities.get(name).cloned() else {
-            return at(at_ref, format!("undefined entity &{name};"));
-        };
+        let ent = self.entity(name, at_ref)?;
         self.enter_entity(name, at_ref, ent.text.len())?;
         let r = if !ent.parse {
             text.push_str(&ent.text);
@@ -428,6 +433,24 @@ impl Parser {
         };
         self.expanding.pop();
         r
+    }
+
+    /// The declared entity `name`.
+    fn entity(&self, name: &str, at_ref: usize) -> Result<Rc<Entity>, Fail> {
+        if let Some(e) = self.entities.get(name) {
+            return Ok(e.clone());
+        }
+        if self.unparsed.contains(name) {
+            return at(
+                at_ref,
+                format!("unparsed entity &{name}; cannot be referenced"),
+            );
+        }
+        at(at_ref, format!("undefined entity &{name};"))
+    }
+
+    pub(super) fn strict(&self) -> bool {
+        self.strict
     }
 
     fn enter_entity(&mut self, name: &str, at_ref: usize, len: usize) -> Result<(), Fail> {
@@ -736,9 +759,13 @@ impl Parser {
     }
 
     fn expand_in_attr(&mut self, name: &str, at_ref: usize, vals: &mut String) -> Result<(), Fail> {
-        let Some(ent) = self.entities.get(name).cloned() else {
-            return at(at_ref, format!("undefined entity &{name};"));
-        };
+        let ent = self.entity(name, at_ref)?;
+        if ent.external {
+            return at(
+                at_ref,
+                format!("external entity &{name}; cannot be used in an attribute value"),
+            );
+        }
         self.enter_entity(name, at_ref, ent.text.len())?;
         let r = self
             .attr_value(ent.text.as_bytes(), 0, vals)

@@ -6,10 +6,18 @@
 //! attribute values (see [`super::parser`], which bounds the expansion depth and size and
 //! refuses recursion). External parsed entities are not fetched: they expand to nothing, as
 //! expat does without an external entity handler; unparsed (NDATA) ones may not be
-//! referenced. ELEMENT, ATTLIST and NOTATION declarations are checked for their keyword and
-//! name and skipped (with their quoted strings); comments and PIs are checked as elsewhere;
-//! parameter-entity references must name a declared parameter entity and are not expanded.
-//! Only the first declaration of an entity counts.
+//! referenced. ELEMENT (content models), ATTLIST (types, enumerations, defaults — whose
+//! references must name entities declared before) and NOTATION declarations are checked
+//! against their grammar and not kept; comments and PIs are checked as elsewhere;
+//! parameter-entity references between declarations must name a declared parameter entity
+//! and are not expanded; inside declarations they are refused (XML 1.0's "PEs in Internal
+//! Subset").
+//! Only the first declaration of an entity counts. When the DOCTYPE has an external subset
+//! or parameter-entity references (neither is read), an entity that is not declared may be
+//! declared there: unless the document is `standalone="yes"`, references to it are left out
+//! with a warning instead of being an error (XML 1.0 §4.1, "Entity Declared" is then a
+//! validity constraint; expat does the same). Errors inside external DTDs and external
+//! entities are not seen, since they are not read.
 
 use std::rc::Rc;
 
@@ -117,7 +125,9 @@ fn parse(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
     tri!(c.need_space("after <!DOCTYPE"));
     tri!(c.name("the document element's name after <!DOCTYPE"));
     let had_space = c.space() > 0;
-    tri!(external_id(c, had_space, false));
+    if tri!(external_id(c, had_space, false)) {
+        p.unread_declarations = true;
+    }
     c.space();
     match c.d.get(c.i) {
         None => return Ok(Err(Open)),
@@ -203,6 +213,7 @@ fn subset(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
                 if !p.parameter_entities.contains(name) {
                     return at(s, format!("undefined parameter entity %{name};"));
                 }
+                p.unread_declarations = true;
             }
             b'<' => {
                 if c.starts(b"<!--") {
@@ -233,28 +244,21 @@ fn subset(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
                 } else if c.starts(b"<!ENTITY") {
                     c.i += 8;
                     tri!(entity_decl(p, c));
-                } else if c.starts(b"<!ELEMENT")
-                    || c.starts(b"<!ATTLIST")
-                    || c.starts(b"<!NOTATION")
-                {
-                    let notation = c.starts(b"<!NOTATION");
-                    c.i += if c.starts(b"<!NOTATION") { 10 } else { 9 };
-                    tri!(c.need_space("after the declaration keyword"));
-                    tri!(c.name("a name in the declaration"));
-                    if notation {
-                        let sp = c.space() > 0;
-                        if !tri!(external_id(c, sp, true)) {
-                            return at(c.i, "a NOTATION needs SYSTEM or PUBLIC");
-                        }
-                        c.space();
-                        match c.d.get(c.i) {
-                            None => return Ok(Err(Open)),
-                            Some(b'>') => c.i += 1,
-                            Some(_) => return at(c.i, "expected `>` to end the declaration"),
-                        }
-                    } else {
-                        tri!(skip_decl(c));
+                } else if c.starts(b"<!ELEMENT") {
+                    c.i += 9;
+                    tri!(element_decl(c));
+                } else if c.starts(b"<!ATTLIST") {
+                    c.i += 9;
+                    tri!(attlist_decl(p, c));
+                } else if c.starts(b"<!NOTATION") {
+                    c.i += 10;
+                    tri!(c.need_space("after <!NOTATION"));
+                    tri!(c.name("a notation name"));
+                    let sp = c.space() > 0;
+                    if !tri!(external_id(c, sp, true)) {
+                        return at(c.i, "a NOTATION needs SYSTEM or PUBLIC");
                     }
+                    tri!(end_decl(c));
                 } else if [
                     &b"<!--"[..],
                     b"<!ENTITY",
@@ -275,32 +279,285 @@ fn subset(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
     }
 }
 
-/// The rest of an ELEMENT or ATTLIST declaration, up to its `>`, stepping over quoted
-/// strings (attribute defaults).
-fn skip_decl(c: &mut Cur<'_>) -> R<()> {
-    while let Some(&b) = c.d.get(c.i) {
+/// Optional whitespace, then the `>` that ends a declaration.
+fn end_decl(c: &mut Cur<'_>) -> R<()> {
+    c.space();
+    match c.d.get(c.i) {
+        None => Ok(Err(Open)),
+        Some(b'>') => {
+            c.i += 1;
+            Ok(Ok(()))
+        }
+        Some(b'%') => at(
+            c.i,
+            "a parameter entity reference cannot be used inside a declaration in the internal subset",
+        ),
+        Some(_) => at(c.i, "expected `>` to end the declaration"),
+    }
+}
+
+/// A keyword (a run of ASCII letters, `#` first allowed) at the cursor, not consumed;
+/// `None` when the data ends inside it.
+fn word<'a>(c: &Cur<'a>) -> Option<&'a [u8]> {
+    let s = c.i;
+    let mut j = s;
+    if c.d.get(j) == Some(&b'#') {
+        j += 1;
+    }
+    while j < c.d.len() && c.d[j].is_ascii_alphabetic() {
+        j += 1;
+    }
+    (j < c.d.len()).then(|| &c.d[s..j])
+}
+
+/// Groups nested deeper than this in a content model are refused (they are parsed
+/// recursively).
+const MAX_GROUP_DEPTH: usize = 256;
+
+/// `<!ELEMENT Name contentspec>`: EMPTY, ANY, Mixed or children (XML 1.0 §3.2).
+fn element_decl(c: &mut Cur<'_>) -> R<()> {
+    tri!(c.need_space("after <!ELEMENT"));
+    tri!(c.name("an element name"));
+    tri!(c.need_space("after the element name"));
+    let Some(w) = word(c) else {
+        return Ok(Err(Open));
+    };
+    match w {
+        b"EMPTY" | b"ANY" => c.i += w.len(),
+        b"" if c.d[c.i] == b'(' => tri!(content_model(c)),
+        b"" if c.d[c.i] == b'%' => {
+            return at(
+                c.i,
+                "a parameter entity reference cannot be used inside a declaration in the internal subset",
+            );
+        }
+        _ => return at(c.i, "expected EMPTY, ANY or a content model in parentheses"),
+    }
+    end_decl(c)
+}
+
+fn content_model(c: &mut Cur<'_>) -> R<()> {
+    let open = c.i;
+    c.i += 1;
+    c.space();
+    let Some(w) = word(c) else {
+        return Ok(Err(Open));
+    };
+    if w != b"#PCDATA" {
+        c.i = open;
+        return group(c, 0);
+    }
+    c.i += 7;
+    let mut names = false;
+    loop {
+        c.space();
+        match c.d.get(c.i) {
+            None => return Ok(Err(Open)),
+            Some(b')') => {
+                c.i += 1;
+                break;
+            }
+            Some(b'|') => {
+                c.i += 1;
+                c.space();
+                tri!(c.name("an element name in a mixed content model"));
+                names = true;
+            }
+            Some(_) => return at(c.i, "expected `|` or `)` in a mixed content model"),
+        }
+    }
+    match c.d.get(c.i) {
+        None => Ok(Err(Open)),
+        Some(b'*') => {
+            c.i += 1;
+            Ok(Ok(()))
+        }
+        Some(_) if names => at(
+            c.i,
+            "a mixed content model with element names must end with `)*`",
+        ),
+        Some(_) => Ok(Ok(())),
+    }
+}
+
+/// A choice or sequence in parentheses at the cursor, with its quantifier.
+fn group(c: &mut Cur<'_>, depth: usize) -> R<()> {
+    if depth > MAX_GROUP_DEPTH {
+        return at(
+            c.i,
+            format!("content model groups nested more than {MAX_GROUP_DEPTH} deep"),
+        );
+    }
+    c.i += 1;
+    let mut sep = None;
+    loop {
+        c.space();
+        tri!(content_particle(c, depth));
+        c.space();
+        let Some(&b) = c.d.get(c.i) else {
+            return Ok(Err(Open));
+        };
         match b {
-            b'"' | b'\'' => {
-                let Some(len) = memchr::memchr(b, &c.d[c.i + 1..]) else {
-                    return Ok(Err(Open));
-                };
-                if let Some(k) = c.d[c.i + 1..c.i + 1 + len].iter().position(|&x| x == b'<') {
+            b')' => {
+                c.i += 1;
+                break;
+            }
+            b'|' | b',' => {
+                if sep.is_some_and(|s| s != b) {
                     return at(
-                        c.i + 1 + k,
-                        "`<` is not allowed in an attribute value (write &lt;)",
+                        c.i,
+                        "`|` and `,` cannot be mixed in one group (add parentheses)",
                     );
                 }
-                c.i += len + 2;
+                sep = Some(b);
+                c.i += 1;
             }
-            b'>' => {
+            _ => return at(c.i, "expected `|`, `,` or `)` in a content model"),
+        }
+    }
+    quantifier(c)
+}
+
+fn content_particle(c: &mut Cur<'_>, depth: usize) -> R<()> {
+    match c.d.get(c.i) {
+        None => Ok(Err(Open)),
+        Some(b'(') => group(c, depth + 1),
+        Some(b'#') => at(
+            c.i,
+            "#PCDATA must come first in the outermost group of a mixed content model",
+        ),
+        Some(_) => {
+            tri!(c.name("an element name in a content model"));
+            quantifier(c)
+        }
+    }
+}
+
+fn quantifier(c: &mut Cur<'_>) -> R<()> {
+    match c.d.get(c.i) {
+        None => Ok(Err(Open)),
+        Some(b'?' | b'*' | b'+') => {
+            c.i += 1;
+            Ok(Ok(()))
+        }
+        Some(_) => Ok(Ok(())),
+    }
+}
+
+/// `<!ATTLIST Name AttDef*>` (XML 1.0 §3.3); default values are checked as attribute values
+/// are, with the entities declared so far.
+fn attlist_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+    tri!(c.need_space("after <!ATTLIST"));
+    tri!(c.name("an element name"));
+    loop {
+        let sp = c.space();
+        match c.d.get(c.i) {
+            None => return Ok(Err(Open)),
+            Some(b'>') => {
                 c.i += 1;
                 return Ok(Ok(()));
             }
-            b'<' => return at(c.i, "expected `>` to end the declaration"),
-            _ => c.i += 1,
+            Some(b'%') => {
+                return at(
+                    c.i,
+                    "a parameter entity reference cannot be used inside a declaration in the internal subset",
+                );
+            }
+            Some(_) if sp == 0 => {
+                return at(c.i, "whitespace is required before an attribute definition");
+            }
+            Some(_) => {}
+        }
+        tri!(c.name("an attribute name"));
+        tri!(c.need_space("after the attribute name"));
+        let Some(w) = word(c) else {
+            return Ok(Err(Open));
+        };
+        match w {
+            b"CDATA" | b"ID" | b"IDREF" | b"IDREFS" | b"ENTITY" | b"ENTITIES" | b"NMTOKEN"
+            | b"NMTOKENS" => c.i += w.len(),
+            b"NOTATION" => {
+                c.i += 8;
+                tri!(c.need_space("after NOTATION"));
+                if c.d.get(c.i) != Some(&b'(') {
+                    return at(c.i, "expected `(` and notation names after NOTATION");
+                }
+                tri!(enumeration(c, false));
+            }
+            b"" if c.d[c.i] == b'(' => tri!(enumeration(c, true)),
+            _ => {
+                return at(
+                    c.i,
+                    "expected an attribute type (CDATA, ID, NMTOKEN, …, or an enumeration)",
+                );
+            }
+        }
+        tri!(c.need_space("before the attribute default"));
+        let Some(w) = word(c) else {
+            return Ok(Err(Open));
+        };
+        match w {
+            b"#REQUIRED" | b"#IMPLIED" => c.i += w.len(),
+            b"#FIXED" => {
+                c.i += 6;
+                tri!(c.need_space("after #FIXED"));
+                tri!(default_value(p, c));
+            }
+            b"" if matches!(c.d[c.i], b'"' | b'\'') => tri!(default_value(p, c)),
+            _ => {
+                return at(
+                    c.i,
+                    "expected #REQUIRED, #IMPLIED, #FIXED or a quoted default value",
+                );
+            }
         }
     }
-    Ok(Err(Open))
+}
+
+/// `( a | b | c )` of names (NOTATION) or name tokens.
+fn enumeration(c: &mut Cur<'_>, tokens: bool) -> R<()> {
+    c.i += 1;
+    loop {
+        c.space();
+        if tokens {
+            let s = c.i;
+            let rest = match std::str::from_utf8(&c.d[s..]) {
+                Ok(t) => t,
+                Err(e) => utf8(&c.d[s..s + e.valid_up_to()]),
+            };
+            let n: usize = rest
+                .chars()
+                .take_while(|&ch| chars::is_name_char(ch))
+                .map(char::len_utf8)
+                .sum();
+            if s + n >= c.d.len() {
+                return Ok(Err(Open));
+            }
+            if n == 0 {
+                return at(s, "expected a name token in the enumeration");
+            }
+            c.i += n;
+        } else {
+            tri!(c.name("a notation name"));
+        }
+        c.space();
+        match c.d.get(c.i) {
+            None => return Ok(Err(Open)),
+            Some(b'|') => c.i += 1,
+            Some(b')') => {
+                c.i += 1;
+                return Ok(Ok(()));
+            }
+            Some(_) => return at(c.i, "expected `|` or `)` in the enumeration"),
+        }
+    }
+}
+
+fn default_value(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+    let at_value = c.i + 1;
+    let v = tri!(c.literal("default value"));
+    p.check_attr_default(v, at_value)?;
+    Ok(Ok(()))
 }
 
 fn entity_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {

@@ -116,6 +116,12 @@ pub struct Parser {
     /// Unparsed (NDATA) entities and parameter entities declared in the DOCTYPE.
     pub unparsed: HashSet<String>,
     pub parameter_entities: HashSet<String>,
+    /// The DOCTYPE has an external subset or parameter-entity references, which are not
+    /// read: an undeclared entity may be declared there, so it is not an error (unless the
+    /// document says `standalone="yes"`); it is left out, with a warning, as expat does.
+    pub(super) unread_declarations: bool,
+    standalone: bool,
+    warned: HashSet<String>,
     /// Entities being expanded (innermost last), and the bytes expanded so far.
     expanding: Vec<String>,
     expanded: u64,
@@ -142,6 +148,9 @@ impl Parser {
             entities: HashMap::new(),
             unparsed: HashSet::new(),
             parameter_entities: HashSet::new(),
+            unread_declarations: false,
+            standalone: false,
+            warned: HashSet::new(),
             expanding: Vec::new(),
             expanded: 0,
         }
@@ -436,7 +445,7 @@ impl Parser {
     }
 
     /// The declared entity `name`.
-    fn entity(&self, name: &str, at_ref: usize) -> Result<Rc<Entity>, Fail> {
+    fn entity(&mut self, name: &str, at_ref: usize) -> Result<Rc<Entity>, Fail> {
         if let Some(e) = self.entities.get(name) {
             return Ok(e.clone());
         }
@@ -446,7 +455,26 @@ impl Parser {
                 format!("unparsed entity &{name}; cannot be referenced"),
             );
         }
+        if self.unread_declarations && !self.standalone {
+            if self.warned.insert(name.to_string()) {
+                eprintln!(
+                    "copipe: warning: entity &{name}; is not declared in the internal subset; it may be in the external DTD, which is not read: it is left out"
+                );
+            }
+            return Ok(Rc::new(Entity {
+                text: String::new(),
+                parse: false,
+                external: false,
+            }));
+        }
         at(at_ref, format!("undefined entity &{name};"))
+    }
+
+    /// Check an attribute default value of the DOCTYPE as an attribute value (references
+    /// to declared entities only, no `<`).
+    pub(super) fn check_attr_default(&mut self, raw: &[u8], base: usize) -> Result<(), Fail> {
+        let mut vals = String::new();
+        self.attr_value(raw, base, &mut vals)
     }
 
     pub(super) fn strict(&self) -> bool {
@@ -946,6 +974,12 @@ impl Parser {
             }
             if self.strict {
                 check_xml_decl(&d[target_end..end], target_end)?;
+            }
+            let decl = &d[target_end..end];
+            if let Some(k) = memchr::memmem::find(decl, b"standalone") {
+                let rest = &decl[k + 10..];
+                let v = rest.iter().position(|&b| b == b'"' || b == b'\'');
+                self.standalone = v.is_some_and(|v| rest[v + 1..].starts_with(b"yes"));
             }
         } else if self.strict && target.eq_ignore_ascii_case(b"xml") {
             return at(

@@ -144,6 +144,18 @@ pub fn parse(
     meter: &Meter,
     out: &mut dyn Stage,
 ) -> Result<()> {
+    parse_with_capacity(name, reader, strict, input::CAPACITY, meter, out)
+}
+
+/// [`parse`] with a given initial window size (tests use tiny ones to exercise refills).
+pub fn parse_with_capacity(
+    name: &str,
+    reader: Box<dyn Read>,
+    strict: bool,
+    capacity: usize,
+    meter: &Meter,
+    out: &mut dyn Stage,
+) -> Result<()> {
     let located = |offset: u64, message: String, input: Option<&Input>| {
         let (line, column) = input.map_or((1, 1), |i| i.line_col(offset));
         anyhow::Error::new(XmlError {
@@ -153,7 +165,7 @@ pub fn parse(
             message,
         })
     };
-    let input = match Input::new(reader, strict, meter.clone()) {
+    let input = match Input::with_capacity(reader, strict, capacity, meter.clone()) {
         Ok(i) => i,
         Err(input::InputError::Io(e)) => {
             return Err(anyhow::Error::new(e).context(format!("error reading {name}")));

@@ -885,9 +885,11 @@ impl Parser {
                 Some(e) => Ok(Step::Done(dd + e + 3, Flow::Continue)),
                 None => Ok(Step::More("a comment")),
             },
-            Some(b'-') if d.get(dd + 3) == Some(&b'>') => {
-                at(base + dd, "a comment cannot end with `--->`")
-            }
+            Some(b'-') => match d.get(dd + 3) {
+                None => Ok(Step::More("a comment")),
+                Some(b'>') => at(base + dd, "a comment cannot end with `--->`"),
+                Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
+            },
             Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
         }
     }

@@ -34,8 +34,10 @@ pub enum Type {
 #[derive(Clone, Copy, Debug)]
 struct Node {
     ty: Type,
-    /// The member key (empty for array items and the root).
+    /// The member key (empty for array items and the root), and its hash (to find a member
+    /// by name without comparing strings).
     key: (u32, u32),
+    hash: u32,
     /// The text of a string, number or bool (`true`/`false`).
     text: (u32, u32),
     first: u32,
@@ -49,6 +51,7 @@ impl Node {
         Node {
             ty,
             key,
+            hash: 0,
             text: (0, 0),
             first: NONE,
             last: NONE,
@@ -176,12 +179,12 @@ impl Record {
     /// Add a member `prefix`+`name` (or an array item, when `parent` is an array) of type
     /// `ty`; returns its id. Scalars get their text with [`Record::set_text`].
     pub fn add(&mut self, parent: NodeId, prefix: &str, name: &str, ty: Type) -> NodeId {
-        let key = if self.nodes[parent as usize].ty == Type::Array {
-            (0, 0)
-        } else {
-            self.push_key(prefix, name)
-        };
-        self.link(parent, Node::new(ty, key))
+        let mut node = Node::new(ty, (0, 0));
+        if self.nodes[parent as usize].ty != Type::Array {
+            node.key = self.push_key(prefix, name);
+            node.hash = key_hash(prefix.bytes().chain(name.bytes()));
+        }
+        self.link(parent, node)
     }
 
     /// Add a string member.
@@ -228,6 +231,7 @@ impl Record {
             // holds it.
             let mut moved = self.nodes[existing as usize];
             moved.key = (0, 0);
+            moved.hash = 0;
             moved.next = NONE;
             let moved_id = to_u32(self.nodes.len());
             self.nodes.push(moved);
@@ -242,10 +246,11 @@ impl Record {
     }
 
     fn find_member(&self, parent: NodeId, name: &str) -> Option<NodeId> {
+        let h = key_hash(name.bytes());
         let mut c = self.nodes[parent as usize].first;
         while c != NONE {
             let n = &self.nodes[c as usize];
-            if self.str_at(n.key) == name {
+            if n.hash == h && self.str_at(n.key) == name {
                 return Some(c);
             }
             c = n.next;
@@ -334,6 +339,14 @@ fn type_of(v: &Value) -> Type {
         Value::Array(_) => Type::Array,
         Value::Object(_) => Type::Object,
     }
+}
+
+/// FNV-1a, enough to tell a record's keys apart before comparing them.
+#[inline]
+fn key_hash(bytes: impl Iterator<Item = u8>) -> u32 {
+    bytes.fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -537,12 +550,10 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(b.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
+    while let Some(j) = next_escape(b, start) {
+        let c = b[j];
+        out.extend_from_slice(&b[start..j]);
         let e = ESCAPE[c as usize];
-        if e == 0 {
-            continue;
-        }
-        out.extend_from_slice(&b[start..i]);
         if e == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
@@ -552,10 +563,37 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
             out.push(b'\\');
             out.push(e);
         }
-        start = i + 1;
+        start = j + 1;
     }
     out.extend_from_slice(&b[start..]);
     out.push(b'"');
+}
+
+/// The first byte at or after `i` that needs escaping.
+#[inline]
+fn next_escape(b: &[u8], mut i: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is always available on x86-64; the load reads b[i..i + 16],
+            // which is in bounds.
+            let m = unsafe {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast());
+                let max1f = _mm_set1_epi8(0x1F);
+                let ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, max1f), max1f);
+                let q = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                let bs = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ctl, q), _mm_or_si128(bs, del)))
+            };
+            if m != 0 {
+                return Some(i + m.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+    }
+    (i..b.len()).find(|&j| ESCAPE[b[j] as usize] != 0)
 }
 
 #[cfg(test)]
@@ -576,6 +614,26 @@ mod tests {
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, v);
         assert!(text.contains(r#""x\ny\"\u007f""#), "{text}");
+    }
+
+    #[test]
+    fn escaping_at_every_offset() {
+        for len in 1..40 {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'é', 'x'] {
+                    let mut s: String = "a".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    let mut out = Vec::new();
+                    write_json_str(&mut out, &s);
+                    let back: String = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(back, s);
+                    let want = serde_json::to_string(&s)
+                        .unwrap()
+                        .replace('\u{7f}', "\\u007f");
+                    assert_eq!(String::from_utf8(out).unwrap(), want);
+                }
+            }
+        }
     }
 
     #[test]

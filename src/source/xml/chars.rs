@@ -101,30 +101,31 @@ fn is_delimiter(b: u8) -> bool {
 /// is whatever runs up to a delimiter.
 #[inline]
 pub fn scan_name(b: &[u8], i: usize, strict: bool) -> NameEnd {
-    let mut j = i;
-    // ASCII fast path.
-    while j < b.len() {
-        let c = b[j];
+    let Some(&c0) = b.get(i) else {
+        return NameEnd::Open;
+    };
+    if c0 < 0x80 && ASCII_NAME[c0 as usize] & START == 0 && (strict || is_delimiter(c0)) {
+        return NameEnd::BadStart;
+    }
+    // ASCII fast path: a tight loop over name characters.
+    let mut j = if c0 < 0x80 { i + 1 } else { i };
+    loop {
+        while j < b.len() && b[j] < 0x80 && ASCII_NAME[b[j] as usize] & NAME != 0 {
+            j += 1;
+        }
+        let Some(&c) = b.get(j) else {
+            return NameEnd::Open;
+        };
         if c >= 0x80 {
             break;
         }
-        let class = ASCII_NAME[c as usize];
-        if j == i && class & START == 0 {
-            if is_delimiter(c) || strict {
-                return NameEnd::BadStart;
-            }
-        } else if class & NAME == 0 {
-            if is_delimiter(c) {
-                return NameEnd::At(j);
-            }
-            if strict {
-                return NameEnd::BadChar(j, c as char);
-            }
+        if is_delimiter(c) {
+            return NameEnd::At(j);
+        }
+        if strict {
+            return NameEnd::BadChar(j, c as char);
         }
         j += 1;
-    }
-    if j == b.len() {
-        return NameEnd::Open;
     }
     // Non-ASCII: decode character by character.
     let s = match std::str::from_utf8(&b[j..]) {

@@ -473,25 +473,37 @@ fn bad_message(bad: Bad) -> String {
 /// The first character of valid UTF-8 text that is not an XML `Char`: a C0 control other
 /// than tab, LF, CR; or U+FFFE / U+FFFF (surrogates cannot occur in valid UTF-8).
 pub fn first_illegal_char(b: &[u8]) -> Option<(usize, char)> {
-    // Eight bytes at a time: a word with no byte below 0x20 and no 0xEF byte is clean.
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
-    while i + 8 <= b.len() {
-        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let below_20 = w.wrapping_sub(LO * 0x20) & !w & HI;
-        let x = w ^ (LO * 0xEF);
-        let is_ef = x.wrapping_sub(LO) & !x & HI;
-        if below_20 | is_ef == 0 {
-            i += 8;
-            continue;
-        }
-        for j in i..i + 8 {
-            if let Some(c) = illegal_at(b, j) {
-                return Some((j, c));
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // Sixteen bytes at a time (SSE2 is part of x86-64): a block with no control byte
+        // other than tab/LF/CR and no 0xEF byte (the lead byte of U+Fxxx) is clean.
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is always available on x86-64; the load reads b[i..i + 16],
+            // which is in bounds.
+            let m = unsafe {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast());
+                let max1f = _mm_set1_epi8(0x1F);
+                let ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, max1f), max1f);
+                let ok = _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)),
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)),
+                    ),
+                );
+                let ef = _mm_cmpeq_epi8(v, _mm_set1_epi8(0xEFu8 as i8));
+                _mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(ok, ctl), ef))
+            };
+            if m != 0 {
+                let first = i + m.trailing_zeros() as usize;
+                if let Some(hit) = (first..i + 16).find_map(|j| illegal_at(b, j).map(|c| (j, c))) {
+                    return Some(hit);
+                }
             }
+            i += 16;
         }
-        i += 8;
     }
     (i..b.len()).find_map(|j| illegal_at(b, j).map(|c| (j, c)))
 }
@@ -625,6 +637,29 @@ mod tests {
 
     #[test]
     fn illegal_char_scan() {
+        // Every position of a block and of the scalar tail.
+        for len in 1..40 {
+            for at in 0..len {
+                for bad in [0u8, 1, 8, 0x0b, 0x0c, 0x1f] {
+                    let mut v = vec![b'x'; len];
+                    v[at] = bad;
+                    assert_eq!(
+                        first_illegal_char(&v),
+                        Some((at, bad as char)),
+                        "{len} {at}"
+                    );
+                }
+                let clean = "\t\r\n\u{e9}".repeat(len).into_bytes();
+                assert_eq!(first_illegal_char(&clean), None);
+                let mut v = vec![b'y'; len];
+                v.splice(at..at, "\u{FFFF}".bytes());
+                assert_eq!(first_illegal_char(&v), Some((at, '\u{FFFF}')));
+            }
+        }
+        assert_eq!(
+            first_illegal_char("\u{FFFD}\u{FFEF}\u{F000}abcdefghijklmnop".as_bytes()),
+            None
+        );
         assert_eq!(first_illegal_char(b"abc\tdef\r\nghijklmnop"), None);
         assert_eq!(first_illegal_char(b"abcdefghij\x0bk"), Some((10, '\u{b}')));
         assert_eq!(

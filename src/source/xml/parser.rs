@@ -316,16 +316,29 @@ impl Parser {
 
     /// Character data inside the root: decode references and CRs, check `]]>`, push it.
     fn root_text(&mut self, run: &[u8], base: usize, out: &mut dyn Stage) -> Result<Flow, Fail> {
-        let mut i = 0;
-        while i < run.len() {
-            match run[i] {
-                b'&' | b'\r' => return self.decode_text(run, i, base, out),
-                b']' if self.strict && run[i..].starts_with(b"]]>") => {
-                    return at(base + i, "`]]>` is not allowed in text (write ]]&gt;)");
+        let mut from = 0;
+        while let Some(k) = memchr::memchr3(b'&', b'\r', b']', &run[from..]) {
+            let i = from + k;
+            if run[i] != b']' {
+                // A run that starts with its only CR LF (the usual indentation of CRLF
+                // files) is itself without the CR: no copy.
+                if i == 0
+                    && run.starts_with(b"\r\n")
+                    && memchr::memchr3(b'&', b'\r', b']', &run[2..]).is_none()
+                {
+                    return out
+                        .send(Item::Event(&Event::Text {
+                            text: utf8(&run[1..]),
+                            cdata: false,
+                        }))
+                        .map_err(Fail::Other);
                 }
-                _ => {}
+                return self.decode_text(run, i, base, out);
             }
-            i += 1;
+            if self.strict && run[i..].starts_with(b"]]>") {
+                return at(base + i, "`]]>` is not allowed in text (write ]]&gt;)");
+            }
+            from = i + 1;
         }
         if run.is_empty() {
             return Ok(Flow::Continue);

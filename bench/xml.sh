@@ -52,6 +52,7 @@ time_it "copipe xml : records bus" "$RUNS" "$COPIPE xml $FEED : records bus"
 if "$COPIPE" help xml | grep -q -- --no-check; then
     time_it "copipe xml --no-check : records bus" "$RUNS" "$COPIPE xml --no-check $FEED : records bus"
 fi
+time_it "copipe xml (events only) : discard" "$RUNS" "$COPIPE xml $FEED : discard"
 time_it "copipe ... : where route=22 : fmt" "$RUNS" "$COPIPE xml $FEED : records bus : where route=22 : where direction=North\\ Bound : fmt {route},{id},{latitude},{longitude}"
 
 if have "$PYTHON"; then
@@ -91,7 +92,7 @@ size = int(sys.argv[2])
 cp = float(rows["copipe xml : records bus"])
 print(f"copipe xml : records bus: {size / cp / 1e6:.1f} MB/s")
 for name, t in rows.items():
-    if not name.startswith("copipe"):
+    if not name.startswith("copipe") and not name.startswith("quick-xml"):
         print(f"  {float(t) / cp:6.1f}x faster than {name}")
 if "copipe xml --no-check : records bus" in rows:
     nc = float(rows["copipe xml --no-check : records bus"])

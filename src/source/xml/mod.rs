@@ -45,10 +45,12 @@ use parser::{Fail, Parser};
 /// Parse XML as a stream of SAX events (start, text, end), never building the document.
 ///
 /// The input may be UTF-8, UTF-16 with a byte order mark, or any encoding its XML
-/// declaration names (ISO-8859-1, windows-1252, …); events are UTF-8. Entity references
-/// are decoded, CDATA is text, line ends are normalized to `\n`. Malformed XML is an
-/// error `FILE:LINE:COLUMN: what is wrong`, reported after every event before it.
-/// Put `records NAME` after it to get one JSON record per element.
+/// declaration names (ISO-8859-1, windows-1252, …); events are UTF-8. Entity references are
+/// decoded (internal entities declared in the DOCTYPE too), CDATA is text, line ends are
+/// normalized to `\n`. Well-formedness is checked as strictly as expat does: a document
+/// that is not well-formed is an error `FILE:LINE:COLUMN: which rule is broken`, reported
+/// after every event before it (exit status 2). Put `records NAME` after it to get one JSON
+/// record per element.
 #[derive(ClapParser)]
 #[command(name = "xml", disable_version_flag = true)]
 pub struct Args {

@@ -249,6 +249,36 @@ mod tests {
     }
 
     #[test]
+    fn replacement_text_keeps_its_character_references() {
+        // Line ends are normalized in the document's own text, not in what character
+        // references put into an entity (expat gives the same).
+        let ev = ok("<!DOCTYPE r [<!ENTITY e \"a&#13;&#10;b&amp;\">]><r x=\"&e;\">&e;</r>");
+        assert_eq!(
+            ev[0],
+            r#"{"event":"start","name":"r","attrs":{"x":"a  b&"}}"#
+        );
+        assert_eq!(
+            ev[1..ev.len() - 1].concat(),
+            r#"{"event":"text","text":"a\r\nb&"}"#
+        );
+        let ev = ok("<!DOCTYPE r [<!ENTITY e \"<b>x&#13;y</b><![CDATA[p&#13;q]]>\">]><r>&e;</r>");
+        assert!(
+            ev.contains(&r#"{"event":"text","text":"x\ry"}"#.to_string()),
+            "{ev:?}"
+        );
+        assert!(
+            ev.contains(&r#"{"event":"text","text":"p\rq","cdata":true}"#.to_string()),
+            "{ev:?}"
+        );
+        let ev = ok("<r x='a&#13;&#10;b'>c&#13;<![CDATA[d\r\ne]]></r>");
+        assert_eq!(
+            ev[0],
+            r#"{"event":"start","name":"r","attrs":{"x":"a\r\nb"}}"#
+        );
+        assert_eq!(ev[2], r#"{"event":"text","text":"d\ne","cdata":true}"#);
+    }
+
+    #[test]
     fn errors_have_line_and_column() {
         assert_eq!(
             err("<a>\n  <b></c>\n</a>"),

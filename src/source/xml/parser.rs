@@ -319,26 +319,33 @@ impl Parser {
         let mut from = 0;
         while let Some(k) = memchr::memchr3(b'&', b'\r', b']', &run[from..]) {
             let i = from + k;
-            if run[i] != b']' {
-                // A run that starts with its only CR LF (the usual indentation of CRLF
-                // files) is itself without the CR: no copy.
-                if i == 0
-                    && run.starts_with(b"\r\n")
-                    && memchr::memchr3(b'&', b'\r', b']', &run[2..]).is_none()
-                {
-                    return out
-                        .send(Item::Event(&Event::Text {
-                            text: utf8(&run[1..]),
-                            cdata: false,
-                        }))
-                        .map_err(Fail::Other);
+            match run[i] {
+                b']' => {
+                    if self.strict && run[i..].starts_with(b"]]>") {
+                        return at(base + i, "`]]>` is not allowed in text (write ]]&gt;)");
+                    }
+                    from = i + 1;
                 }
-                return self.decode_text(run, i, base, out);
+                // A CR in an entity's replacement text came from a character reference:
+                // it is kept (line ends were normalized when the entity was declared).
+                b'\r' if !self.literal() => from = i + 1,
+                _ => {
+                    // A run that starts with its only CR LF (the usual indentation of CRLF
+                    // files) is itself without the CR: no copy.
+                    if i == 0
+                        && run.starts_with(b"\r\n")
+                        && memchr::memchr3(b'&', b'\r', b']', &run[2..]).is_none()
+                    {
+                        return out
+                            .send(Item::Event(&Event::Text {
+                                text: utf8(&run[1..]),
+                                cdata: false,
+                            }))
+                            .map_err(Fail::Other);
+                    }
+                    return self.decode_text(run, i, base, out);
+                }
             }
-            if self.strict && run[i..].starts_with(b"]]>") {
-                return at(base + i, "`]]>` is not allowed in text (write ]]&gt;)");
-            }
-            from = i + 1;
         }
         if run.is_empty() {
             return Ok(Flow::Continue);
@@ -408,7 +415,7 @@ impl Parser {
                     i += len;
                     plain = i;
                 }
-                b'\r' => {
+                b'\r' if self.literal() => {
                     text.push_str(utf8(&run[plain..i]));
                     text.push('\n');
                     i += if run.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
@@ -488,6 +495,12 @@ impl Parser {
     pub(super) fn check_attr_default(&mut self, raw: &[u8], base: usize) -> Result<(), Fail> {
         let mut vals = String::new();
         self.attr_value(raw, base, &mut vals)
+    }
+
+    /// Whether the bytes being read are the document's own (not an entity's replacement
+    /// text), whose line ends are normalized.
+    fn literal(&self) -> bool {
+        self.expanding.is_empty()
     }
 
     pub(super) fn strict(&self) -> bool {
@@ -779,7 +792,9 @@ impl Parser {
                 b'\r' | b'\n' | b'\t' => {
                     vals.push_str(utf8(&raw[plain..i]));
                     vals.push(' ');
-                    i += if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+                    // A literal CR LF is one line end; in replacement text each white
+                    // space character (from a character reference) is one space.
+                    i += if self.literal() && raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
                         2
                     } else {
                         1
@@ -915,22 +930,23 @@ impl Parser {
             return Ok(Step::More("a CDATA section"));
         };
         let body = &d[9..9 + k];
-        let flow = if body.contains(&b'\r') {
+        let flow = if self.literal() && body.contains(&b'\r') {
             let mut t = std::mem::take(&mut self.text);
             t.clear();
-            let mut it = body.iter().peekable();
-            let mut plain = Vec::new();
-            while let Some(&b) = it.next() {
-                if b == b'\r' {
-                    plain.push(b'\n');
-                    if it.peek() == Some(&&b'\n') {
-                        it.next();
-                    }
+            let mut plain = 0;
+            let mut i = 0;
+            while let Some(k) = memchr::memchr(b'\r', &body[i..]) {
+                let at = i + k;
+                t.push_str(utf8(&body[plain..at]));
+                t.push('\n');
+                i = if body.get(at + 1) == Some(&b'\n') {
+                    at + 2
                 } else {
-                    plain.push(b);
-                }
+                    at + 1
+                };
+                plain = i;
             }
-            t.push_str(utf8(&plain));
+            t.push_str(utf8(&body[plain..]));
             let f = out.send(Item::Event(&Event::Text {
                 text: &t,
                 cdata: true,

@@ -12,7 +12,11 @@
 //! parameter-entity references between declarations must name a declared parameter entity
 //! and are not expanded; inside declarations they are refused (XML 1.0's "PEs in Internal
 //! Subset").
-//! Only the first declaration of an entity counts. When the DOCTYPE has an external subset
+//! Only the first declaration of an entity or attribute counts. Attribute-list
+//! declarations are applied as XML asks of a non-validating processor: defaults are added
+//! to start tags that lack them, and values of types other than CDATA have their spaces
+//! collapsed. After a parameter-entity reference (not read), later ENTITY and ATTLIST
+//! declarations are checked but not used, unless the document is standalone (XML 1.0 §5.1). When the DOCTYPE has an external subset
 //! or parameter-entity references (neither is read), an entity that is not declared may be
 //! declared there: unless the document is `standalone="yes"`, references to it are left out
 //! with a warning instead of being an error (XML 1.0 §4.1, "Entity Declared" is then a
@@ -214,6 +218,7 @@ fn subset(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
                     return at(s, format!("undefined parameter entity %{name};"));
                 }
                 p.unread_declarations = true;
+                p.pe_skipped = true;
             }
             b'<' => {
                 if c.starts(b"<!--") {
@@ -448,7 +453,7 @@ fn quantifier(c: &mut Cur<'_>) -> R<()> {
 /// are, with the entities declared so far.
 fn attlist_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
     tri!(c.need_space("after <!ATTLIST"));
-    tri!(c.name("an element name"));
+    let element = tri!(c.name("an element name"));
     loop {
         let sp = c.space();
         match c.d.get(c.i) {
@@ -468,11 +473,12 @@ fn attlist_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
             }
             Some(_) => {}
         }
-        tri!(c.name("an attribute name"));
+        let attr = tri!(c.name("an attribute name"));
         tri!(c.need_space("after the attribute name"));
         let Some(w) = word(c) else {
             return Ok(Err(Open));
         };
+        let tokenized = w != b"CDATA";
         match w {
             b"CDATA" | b"ID" | b"IDREF" | b"IDREFS" | b"ENTITY" | b"ENTITIES" | b"NMTOKEN"
             | b"NMTOKENS" => c.i += w.len(),
@@ -497,13 +503,20 @@ fn attlist_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
             return Ok(Err(Open));
         };
         match w {
-            b"#REQUIRED" | b"#IMPLIED" => c.i += w.len(),
+            b"#REQUIRED" | b"#IMPLIED" => {
+                c.i += w.len();
+                p.declare_attribute(element, attr, tokenized, None);
+            }
             b"#FIXED" => {
                 c.i += 6;
                 tri!(c.need_space("after #FIXED"));
-                tri!(default_value(p, c));
+                let v = tri!(default_value(p, c));
+                p.declare_attribute(element, attr, tokenized, Some(v));
             }
-            b"" if matches!(c.d[c.i], b'"' | b'\'') => tri!(default_value(p, c)),
+            b"" if matches!(c.d[c.i], b'"' | b'\'') => {
+                let v = tri!(default_value(p, c));
+                p.declare_attribute(element, attr, tokenized, Some(v));
+            }
             _ => {
                 return at(
                     c.i,
@@ -553,11 +566,11 @@ fn enumeration(c: &mut Cur<'_>, tokens: bool) -> R<()> {
     }
 }
 
-fn default_value(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+/// A quoted default value, normalized as an attribute value.
+fn default_value(p: &mut Parser, c: &mut Cur<'_>) -> R<String> {
     let at_value = c.i + 1;
     let v = tri!(c.literal("default value"));
-    p.check_attr_default(v, at_value)?;
-    Ok(Ok(()))
+    Ok(Ok(p.attr_default(v, at_value)?))
 }
 
 fn entity_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
@@ -612,7 +625,7 @@ fn entity_decl(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
     }
     if pe {
         p.parameter_entities.insert(name.to_string());
-    } else if !p.entities.contains_key(name) {
+    } else if !p.entities.contains_key(name) && p.processes_declarations() {
         match entity {
             Some(e) => {
                 p.entities.insert(name.to_string(), Rc::new(e));

@@ -279,6 +279,24 @@ mod tests {
     }
 
     #[test]
+    fn attribute_list_defaults_and_tokenized_values() {
+        let dtd = "<!DOCTYPE r [<!ENTITY e 'ent'><!ATTLIST r a CDATA ' x &e; ' b NMTOKENS #IMPLIED c (p|q) 'q' d CDATA #REQUIRED><!ATTLIST r a CDATA 'second' z CDATA 'z'>]>";
+        let ev = ok(&format!("{dtd}<r b='  1   2 ' d=' keep  spaces '/>"));
+        assert_eq!(
+            ev[0],
+            r#"{"event":"start","name":"r","attrs":{"b":"1 2","d":" keep  spaces ","a":" x ent ","c":"q","z":"z"}}"#
+        );
+        let ev = ok(&format!("{dtd}<r a='mine' c=' p '/>"));
+        assert_eq!(
+            ev[0],
+            r#"{"event":"start","name":"r","attrs":{"a":"mine","c":"p","z":"z"}}"#
+        );
+        // After a parameter-entity reference that is not read, later ATTLISTs are not used.
+        let ev = ok("<!DOCTYPE r [<!ENTITY % p ''>%p;<!ATTLIST r a CDATA 'x'>]><r/>");
+        assert_eq!(ev[0], r#"{"event":"start","name":"r","attrs":{}}"#);
+    }
+
+    #[test]
     fn errors_have_line_and_column() {
         assert_eq!(
             err("<a>\n  <b></c>\n</a>"),

@@ -84,8 +84,18 @@ enum Span {
 
 #[derive(Clone, Copy)]
 struct AttrSpan {
-    name: (usize, usize),
+    /// The name, in the data; `Vals` for an attribute added from an ATTLIST default.
+    name: Span,
     value: Span,
+}
+
+/// An attribute declared in an ATTLIST: whether its type is not CDATA (its value's spaces
+/// are collapsed), and its default value.
+#[derive(Clone, Debug)]
+pub struct AttDef {
+    pub name: String,
+    pub tokenized: bool,
+    pub default: Option<String>,
 }
 
 /// The replacement text of a general entity declared in the internal subset.
@@ -120,6 +130,11 @@ pub struct Parser {
     /// read: an undeclared entity may be declared there, so it is not an error (unless the
     /// document says `standalone="yes"`); it is left out, with a warning, as expat does.
     pub(super) unread_declarations: bool,
+    /// A parameter-entity reference was seen (and not read): later ENTITY and ATTLIST
+    /// declarations are not used unless the document is standalone.
+    pub(super) pe_skipped: bool,
+    /// The attributes declared per element in the internal subset.
+    attlists: HashMap<String, Rc<Vec<AttDef>>>,
     standalone: bool,
     warned: HashSet<String>,
     /// Entities being expanded (innermost last), and the bytes expanded so far.
@@ -149,6 +164,8 @@ impl Parser {
             unparsed: HashSet::new(),
             parameter_entities: HashSet::new(),
             unread_declarations: false,
+            pe_skipped: false,
+            attlists: HashMap::new(),
             standalone: false,
             warned: HashSet::new(),
             expanding: Vec::new(),
@@ -492,9 +509,73 @@ impl Parser {
 
     /// Check an attribute default value of the DOCTYPE as an attribute value (references
     /// to declared entities only, no `<`).
-    pub(super) fn check_attr_default(&mut self, raw: &[u8], base: usize) -> Result<(), Fail> {
+    pub(super) fn attr_default(&mut self, raw: &[u8], base: usize) -> Result<String, Fail> {
         let mut vals = String::new();
-        self.attr_value(raw, base, &mut vals)
+        self.attr_value(raw, base, &mut vals)?;
+        Ok(vals)
+    }
+
+    /// Whether ENTITY and ATTLIST declarations met now are used.
+    pub(super) fn processes_declarations(&self) -> bool {
+        !self.pe_skipped || self.standalone
+    }
+
+    /// Record an attribute of an ATTLIST (the first declaration of a name counts).
+    pub(super) fn declare_attribute(
+        &mut self,
+        element: &str,
+        attr: &str,
+        tokenized: bool,
+        default: Option<String>,
+    ) {
+        if !self.processes_declarations() {
+            return;
+        }
+        let defs = self.attlists.entry(element.to_string()).or_default();
+        if defs.iter().any(|d| d.name == attr) {
+            return;
+        }
+        let default = default.map(|v| if tokenized { collapse_spaces(&v) } else { v });
+        Rc::make_mut(defs).push(AttDef {
+            name: attr.to_string(),
+            tokenized,
+            default,
+        });
+    }
+
+    /// Apply the ATTLIST of element `name` to the attributes just read: collapse the
+    /// spaces of tokenized values, add the defaults of missing attributes.
+    fn apply_attlist(&mut self, d: &[u8], defs: &[AttDef]) {
+        for def in defs {
+            let found = self
+                .spans
+                .iter()
+                .position(|sp| span_str(d, &self.vals, sp.name) == def.name);
+            match found {
+                Some(k) if def.tokenized => {
+                    let v = span_str(d, &self.vals, self.spans[k].value);
+                    let c = collapse_spaces(v);
+                    if c != v {
+                        let start = self.vals.len();
+                        self.vals.push_str(&c);
+                        self.spans[k].value = Span::Vals(start, self.vals.len());
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(v) = &def.default {
+                        let ns = self.vals.len();
+                        self.vals.push_str(&def.name);
+                        let vs = self.vals.len();
+                        self.vals.push_str(v);
+                        self.spans.push(AttrSpan {
+                            name: Span::Vals(ns, vs),
+                            value: Span::Vals(vs, self.vals.len()),
+                        });
+                    }
+                }
+            }
+        }
     }
 
     /// Whether the bytes being read are the document's own (not an entity's replacement
@@ -642,6 +723,11 @@ impl Parser {
             self.check_unique(d)?;
         }
         let name = utf8(&d[1..name_end]);
+        if !self.attlists.is_empty()
+            && let Some(defs) = self.attlists.get(name).cloned()
+        {
+            self.apply_attlist(d, &defs);
+        }
         if self.ends.len() >= MAX_DEPTH {
             return at(0, format!("elements nested more than {MAX_DEPTH} deep"));
         }
@@ -656,11 +742,8 @@ impl Parser {
         let mut attrs: Vec<Attr<'_>> = recycle(std::mem::take(&mut self.attrs));
         for sp in &self.spans {
             attrs.push(Attr {
-                name: utf8(&d[sp.name.0..sp.name.1]),
-                value: match sp.value {
-                    Span::Data(a, b) => utf8(&d[a..b]),
-                    Span::Vals(a, b) => &self.vals[a..b],
-                },
+                name: span_str(d, &self.vals, sp.name),
+                value: span_str(d, &self.vals, sp.value),
             });
         }
         let flow = out.send(Item::Event(&Event::Start {
@@ -762,7 +845,7 @@ impl Parser {
             Span::Data(vs, ve)
         };
         self.spans.push(AttrSpan {
-            name: (i, name_end),
+            name: Span::Data(i, name_end),
             value,
         });
         Ok(Some(ve + 1))
@@ -832,12 +915,18 @@ impl Parser {
 
     /// Attribute names must be unique in a start tag.
     fn check_unique(&self, d: &[u8]) -> Result<(), Fail> {
-        let name = |s: &AttrSpan| &d[s.name.0..s.name.1];
+        let name = |s: &AttrSpan| match s.name {
+            Span::Data(a, b) => &d[a..b],
+            Span::Vals(..) => unreachable!("defaults are added after this check"),
+        };
+        let pos = |s: &AttrSpan| match s.name {
+            Span::Data(a, _) | Span::Vals(a, _) => a,
+        };
         if self.spans.len() <= 16 {
             for (k, a) in self.spans.iter().enumerate() {
                 if self.spans[..k].iter().any(|b| name(b) == name(a)) {
                     return at(
-                        a.name.0,
+                        pos(a),
                         format!("attribute `{}` appears twice", utf8(name(a))),
                     );
                 }
@@ -845,11 +934,11 @@ impl Parser {
             return Ok(());
         }
         let mut sorted: Vec<&AttrSpan> = self.spans.iter().collect();
-        sorted.sort_by(|a, b| name(a).cmp(name(b)).then(a.name.0.cmp(&b.name.0)));
+        sorted.sort_by(|a, b| name(a).cmp(name(b)).then(pos(a).cmp(&pos(b))));
         for w in sorted.windows(2) {
             if name(w[0]) == name(w[1]) {
                 return at(
-                    w[1].name.0,
+                    pos(w[1]),
                     format!("attribute `{}` appears twice", utf8(name(w[1]))),
                 );
             }
@@ -1042,6 +1131,22 @@ fn in_entity(e: Fail, name: &str, at_ref: usize) -> Fail {
         Fail::At(_, m) => Fail::At(at_ref, format!("in entity &{name};: {m}")),
         e => e,
     }
+}
+
+/// The text of a span of the data or of the decoded values.
+fn span_str<'a>(d: &'a [u8], vals: &'a str, s: Span) -> &'a str {
+    match s {
+        Span::Data(a, b) => utf8(&d[a..b]),
+        Span::Vals(a, b) => &vals[a..b],
+    }
+}
+
+/// A tokenized attribute value: no leading or trailing spaces, one space between tokens.
+fn collapse_spaces(v: &str) -> String {
+    v.split(' ')
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Bytes of an attribute value that need the slow path.

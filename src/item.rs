@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+pub use crate::record::{Record, Type, Val};
 
 /// What kind of item travels on an edge of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,10 +46,6 @@ impl fmt::Display for Kind {
         f.write_str(self.name())
     }
 }
-
-/// A JSON object: the record item. Field order is insertion order (serde_json's
-/// `preserve_order`), so records keep document order.
-pub type Record = Map<String, Value>;
 
 /// One attribute of a start event, already entity-decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,17 +113,13 @@ impl Item<'_> {
 
 /// The value at a dotted path of a record (`stop.name`, split on dots beforehand); a
 /// number steps into an array (`stops.0`).
-pub fn lookup<'r>(rec: &'r Record, path: &[String]) -> Option<&'r serde_json::Value> {
-    let (first, rest) = path.split_first()?;
-    let mut v = rec.get(first)?;
-    for k in rest {
-        v = match v {
-            serde_json::Value::Object(o) => o.get(k)?,
-            serde_json::Value::Array(a) => a.get(k.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(v)
+pub fn lookup<'r>(rec: &'r Record, path: &[String]) -> Option<Val<'r>> {
+    rec.lookup(path)
+}
+
+/// Split a dotted path (`stop.name`) into its steps.
+pub fn split_path(path: &str) -> Vec<String> {
+    path.split('.').map(str::to_string).collect()
 }
 
 /// Iterate over the lines of a batch, without their `\n`.
@@ -204,25 +196,25 @@ pub fn strip_cr(line: &[u8]) -> &[u8] {
 
 /// Write an event as one compact JSON object (its NDJSON form), without a newline.
 pub fn write_event_json(out: &mut Vec<u8>, ev: &Event<'_>) {
-    use serde_json::to_writer;
+    use crate::record::write_json_str;
     match ev {
         Event::Start { name, attrs } => {
             out.extend_from_slice(b"{\"event\":\"start\",\"name\":");
-            to_writer(&mut *out, name).expect("writing to a Vec cannot fail");
+            write_json_str(out, name);
             out.extend_from_slice(b",\"attrs\":{");
             for (i, a) in attrs.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                to_writer(&mut *out, a.name).expect("writing to a Vec cannot fail");
+                write_json_str(out, a.name);
                 out.push(b':');
-                to_writer(&mut *out, a.value).expect("writing to a Vec cannot fail");
+                write_json_str(out, a.value);
             }
             out.extend_from_slice(b"}}");
         }
         Event::Text { text, cdata } => {
             out.extend_from_slice(b"{\"event\":\"text\",\"text\":");
-            to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+            write_json_str(out, text);
             if *cdata {
                 out.extend_from_slice(b",\"cdata\":true");
             }
@@ -230,7 +222,7 @@ pub fn write_event_json(out: &mut Vec<u8>, ev: &Event<'_>) {
         }
         Event::End { name } => {
             out.extend_from_slice(b"{\"event\":\"end\",\"name\":");
-            to_writer(&mut *out, name).expect("writing to a Vec cannot fail");
+            write_json_str(out, name);
             out.push(b'}');
         }
     }
@@ -241,9 +233,7 @@ pub fn write_event_json(out: &mut Vec<u8>, ev: &Event<'_>) {
 pub fn render(out: &mut Vec<u8>, item: &Item<'_>) {
     match item {
         Item::Line(l) => out.extend_from_slice(l),
-        Item::Record(r) => {
-            serde_json::to_writer(&mut *out, r).expect("writing to a Vec cannot fail")
-        }
+        Item::Record(r) => r.write_json(out),
         Item::Event(e) => write_event_json(out, e),
     }
 }

@@ -8,12 +8,14 @@
 //! * [`stage`] — the filters (`grep`, `head`, …);
 //! * [`fanout`] — `tee` and `broadcast`;
 //! * [`sink`] — the stages that end a pipeline (`print`, `write`, `count`, `exec`, …);
+//! * [`item`], [`record`] — what travels: lines, XML events, records;
 //! * [`cli`] — the command line around all of it; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
 pub mod fanout;
 pub mod item;
 pub mod pipeline;
+pub mod record;
 pub mod sink;
 pub mod source;
 pub mod stage;

@@ -136,3 +136,70 @@ pub fn readable_now(fd: RawFd) -> bool {
     // SAFETY: one valid pollfd, zero timeout.
     unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
+
+/// The error an [`Interruptible`] read returns when a signal arrived: the source that gets
+/// it stops as at the end of its input (see [`stopped_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped(pub i32);
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped by signal {}", self.0)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// A reader that a signal stops: before every read it looks for a pending signal, and on a
+/// pipe or terminal it sleeps in [`wait_readable`] rather than in `read`, so that Ctrl-C
+/// wakes it. Either way the read fails with [`Stopped`].
+pub struct Interruptible {
+    file: std::fs::File,
+    interrupt: Interrupt,
+    may_block: bool,
+}
+
+impl Interruptible {
+    pub fn new(file: std::fs::File, interrupt: Interrupt) -> Self {
+        let may_block = file.metadata().map_or(true, |m| !m.is_file());
+        Interruptible {
+            file,
+            interrupt,
+            may_block,
+        }
+    }
+
+    /// The descriptor of an input a read may sleep on (a pipe, a terminal), for a source
+    /// that flushes its output before sleeping; `None` for a regular file.
+    pub fn blocking_fd(&self) -> Option<RawFd> {
+        self.may_block.then(|| self.file.as_raw_fd())
+    }
+}
+
+impl Read for Interruptible {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let stopped = |sig| std::io::Error::other(Stopped(sig));
+        if let Some(sig) = self.interrupt.pending() {
+            return Err(stopped(sig));
+        }
+        if self.may_block
+            && !readable_now(self.file.as_raw_fd())
+            && !wait_readable(self.file.as_raw_fd(), &self.interrupt)
+                .map_err(std::io::Error::other)?
+        {
+            return Err(stopped(self.interrupt.pending().unwrap_or(libc::SIGINT)));
+        }
+        self.file.read(buf)
+    }
+}
+
+/// The signal that stopped a read somewhere in this error's chain, if that is what it is.
+pub fn stopped_by(err: &anyhow::Error) -> Option<i32> {
+    err.chain().find_map(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Stopped>())
+            .or_else(|| c.downcast_ref::<Stopped>())
+            .map(|s| s.0)
+    })
+}

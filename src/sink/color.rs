@@ -4,7 +4,6 @@
 //! so that a coloured line looks the same as grep's.
 
 use regex::bytes::Regex;
-use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::item::{Record, map_lines};
 
@@ -90,32 +89,9 @@ pub fn tag(name: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(RESET);
 }
 
-/// Compact JSON with coloured object keys.
-struct KeyColors;
-
-impl Formatter for KeyColors {
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        CompactFormatter.begin_object_key(writer, first)?;
-        writer.write_all(KEY)
-    }
-
-    fn end_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-    ) -> std::io::Result<()> {
-        writer.write_all(KEY_RESET)
-    }
-}
-
-/// Append a record as compact JSON with its keys coloured.
+/// Append a record as compact JSON with its keys coloured (as jq colours them).
 pub fn record(r: &Record, out: &mut Vec<u8>) {
-    use serde::Serialize;
-    let mut ser = serde_json::Serializer::with_formatter(&mut *out, KeyColors);
-    r.serialize(&mut ser).expect("writing to a Vec cannot fail");
+    r.root().write_json_styled(out, Some((KEY, KEY_RESET)));
 }
 
 #[cfg(test)]
@@ -147,7 +123,7 @@ mod tests {
     #[test]
     fn record_keys() {
         let mut r = Record::new();
-        r.insert("a".into(), serde_json::json!({"b": 1}));
+        r.fill_from_map(serde_json::json!({"a": {"b": 1}}).as_object().unwrap());
         let mut out = Vec::new();
         record(&r, &mut out);
         let s = String::from_utf8(out).unwrap();

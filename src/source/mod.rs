@@ -4,3 +4,4 @@ pub mod cat;
 pub mod follow;
 pub mod range;
 pub mod reader;
+pub mod xml;

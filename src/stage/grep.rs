@@ -16,7 +16,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, Origin, lookup, render};
+use crate::item::{Item, Kind, Origin, lookup, render, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Options, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -195,7 +195,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         );
     }
     let matcher = Matcher::new(&a, cx.opts.crlf)?;
-    let field = a.field.map(|f| f.split('.').map(str::to_string).collect());
+    let field = a.field.as_deref().map(split_path);
     Ok(Box::new(Grep {
         matcher,
         field,
@@ -217,12 +217,14 @@ impl Stage for Grep {
         let selected = match (&item, &self.field) {
             (Item::Line(l), _) => self.matcher.selects(l),
             (Item::Record(r), Some(path)) => match lookup(r, path) {
-                Some(serde_json::Value::String(s)) => self.matcher.selects(s.as_bytes()),
-                Some(v) => {
-                    self.scratch.clear();
-                    serde_json::to_writer(&mut self.scratch, v)?;
-                    self.matcher.selects(&self.scratch)
-                }
+                Some(v) => match v.as_str() {
+                    Some(s) => self.matcher.selects(s.as_bytes()),
+                    None => {
+                        self.scratch.clear();
+                        v.write_json(&mut self.scratch);
+                        self.matcher.selects(&self.scratch)
+                    }
+                },
                 None => self.matcher.invert,
             },
             _ => {

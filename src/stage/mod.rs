@@ -29,12 +29,17 @@
 //! lines (see [`crate::item`]). Its default splits the batch and calls `send` per line, so
 //! only stages that gain from whole-buffer work (grep, head, count, print) override it.
 
+pub mod fmt;
 pub mod grep;
 pub mod head;
+pub mod json;
 pub mod number;
+pub mod records;
 pub mod replace;
+pub mod select;
 pub mod skip;
 pub mod uniq;
+pub mod where_;
 
 use anyhow::Result;
 

@@ -73,14 +73,17 @@ impl Stage for Uniq {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         let fresh = match item {
             Item::Line(l) => self.fresh_line(l),
-            Item::Record(r) => {
-                if self.prev_record.as_ref() == Some(r) {
-                    false
-                } else {
+            Item::Record(r) => match &mut self.prev_record {
+                Some(prev) if prev == r => false,
+                Some(prev) => {
+                    prev.clone_from(r);
+                    true
+                }
+                None => {
                     self.prev_record = Some(r.clone());
                     true
                 }
-            }
+            },
             Item::Event(_) => true,
         };
         if fresh {

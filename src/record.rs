@@ -1,0 +1,698 @@
+//! The record item: a JSON object in flat, reusable storage.
+//!
+//! A [`Record`] keeps its values as nodes in one `Vec` and every key and string in one
+//! `String`, linked as a tree (first child, last child, next sibling). Nothing is allocated
+//! per field: the stage that makes records (`records`, `json`, `select`) clears its record
+//! and refills it, so after the first few records the storage is only reused. Sinks write it
+//! as compact JSON with [`Record::write_json`] in one pass; filters read it through [`Val`]
+//! views (`lookup` of a dotted path, members, array items, scalar text).
+//!
+//! Invariants: node 0 is the root object; object members carry a key, array items do not;
+//! field order is insertion order (document order for XML records); keys may repeat only if
+//! the producer adds them twice (`json` input with duplicate keys keeps the last, like
+//! serde_json). The JSON written is what `jq -c .` writes for the same object: `"`, `\`,
+//! control characters and DEL escaped, nothing else.
+
+use std::fmt;
+
+use serde_json::Value;
+
+const NONE: u32 = u32::MAX;
+
+/// What a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    Null,
+    Bool,
+    /// A JSON number, kept as its text.
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    ty: Type,
+    /// The member key (empty for array items and the root), and its hash (to find a member
+    /// by name without comparing strings).
+    key: (u32, u32),
+    hash: u32,
+    /// The text of a string, number or bool (`true`/`false`).
+    text: (u32, u32),
+    first: u32,
+    last: u32,
+    next: u32,
+    len: u32,
+}
+
+impl Node {
+    fn new(ty: Type, key: (u32, u32)) -> Self {
+        Node {
+            ty,
+            key,
+            hash: 0,
+            text: (0, 0),
+            first: NONE,
+            last: NONE,
+            next: NONE,
+            len: 0,
+        }
+    }
+}
+
+/// Identifies a node of a record while it is being built.
+pub type NodeId = u32;
+
+/// The root object of every record.
+pub const ROOT: NodeId = 0;
+
+/// A JSON object (see the module docs).
+#[derive(Clone)]
+pub struct Record {
+    nodes: Vec<Node>,
+    text: String,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Record {
+    /// An empty object.
+    pub fn new() -> Self {
+        Record {
+            nodes: vec![Node::new(Type::Object, (0, 0))],
+            text: String::new(),
+        }
+    }
+
+    /// Make it an empty object again, keeping the storage.
+    pub fn clear(&mut self) {
+        self.nodes.truncate(1);
+        self.nodes[0] = Node::new(Type::Object, (0, 0));
+        self.text.clear();
+    }
+
+    /// A view of the root object.
+    pub fn root(&self) -> Val<'_> {
+        Val { rec: self, id: 0 }
+    }
+
+    /// The number of top-level fields.
+    pub fn len(&self) -> usize {
+        self.nodes[0].len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The top-level field `key` (the last one, if the key repeats).
+    pub fn get(&self, key: &str) -> Option<Val<'_>> {
+        self.root().get(key)
+    }
+
+    /// The top-level fields in order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, Val<'_>)> {
+        self.root().members()
+    }
+
+    /// The value at a dotted path split beforehand (`stop.name` → `["stop", "name"]`); a
+    /// number steps into an array (`stops.0`).
+    pub fn lookup(&self, path: &[String]) -> Option<Val<'_>> {
+        let mut v = self.root();
+        for k in path {
+            v = match v.ty() {
+                Type::Object => v.get(k)?,
+                Type::Array => v.items().nth(k.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(v)
+    }
+
+    /// Append the compact JSON text of the record to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.root().write_json(out);
+    }
+
+    /// The compact JSON text.
+    pub fn to_json(&self) -> String {
+        let mut v = Vec::new();
+        self.write_json(&mut v);
+        String::from_utf8(v).expect("records hold UTF-8 only")
+    }
+
+    // ----- building -----
+
+    fn push_text(&mut self, s: &str) -> (u32, u32) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        (to_u32(start), to_u32(self.text.len()))
+    }
+
+    fn push_key(&mut self, prefix: &str, name: &str) -> (u32, u32) {
+        let start = self.text.len();
+        self.text.push_str(prefix);
+        self.text.push_str(name);
+        (to_u32(start), to_u32(self.text.len()))
+    }
+
+    fn link(&mut self, parent: NodeId, node: Node) -> NodeId {
+        let id = to_u32(self.nodes.len());
+        self.nodes.push(node);
+        let p = &mut self.nodes[parent as usize];
+        let last = p.last;
+        p.last = id;
+        p.len += 1;
+        if last == NONE {
+            p.first = id;
+        } else {
+            self.nodes[last as usize].next = id;
+        }
+        id
+    }
+
+    /// Add a member `prefix`+`name` (or an array item, when `parent` is an array) of type
+    /// `ty`; returns its id. Scalars get their text with [`Record::set_text`].
+    pub fn add(&mut self, parent: NodeId, prefix: &str, name: &str, ty: Type) -> NodeId {
+        let mut node = Node::new(ty, (0, 0));
+        if self.nodes[parent as usize].ty != Type::Array {
+            node.key = self.push_key(prefix, name);
+            node.hash = key_hash(prefix.bytes().chain(name.bytes()));
+        }
+        self.link(parent, node)
+    }
+
+    /// Add a string member.
+    pub fn add_str(&mut self, parent: NodeId, prefix: &str, name: &str, value: &str) -> NodeId {
+        let id = self.add(parent, prefix, name, Type::String);
+        self.set_text(id, Type::String, value);
+        id
+    }
+
+    /// Make `id` a scalar of type `ty` (string, number or bool) with this text, or null.
+    /// Used on a leaf: any children it had are forgotten.
+    pub fn set_text(&mut self, id: NodeId, ty: Type, text: &str) {
+        let span = if ty == Type::Null {
+            (0, 0)
+        } else {
+            self.push_text(text)
+        };
+        let n = &mut self.nodes[id as usize];
+        n.ty = ty;
+        n.text = span;
+        n.first = NONE;
+        n.last = NONE;
+        n.len = 0;
+    }
+
+    /// The number of members or items of a node.
+    pub fn count(&self, id: NodeId) -> u32 {
+        self.nodes[id as usize].len
+    }
+
+    /// xmltodict's rule for a child element named `name` of object `parent`: the first one
+    /// is a new member; a second one turns that member into an array of both; later ones are
+    /// appended to the array. Returns the id of the new (object) node for the child.
+    pub fn add_child(&mut self, parent: NodeId, name: &str) -> NodeId {
+        let Some(existing) = self.find_member(parent, name) else {
+            return self.add(parent, "", name, Type::Object);
+        };
+        // Only this method makes arrays in a record built from XML, so an array member is
+        // one of repeated children.
+        let array = if self.nodes[existing as usize].ty == Type::Array {
+            existing
+        } else {
+            // Move the existing value into a new node, and make the member an array that
+            // holds it.
+            let mut moved = self.nodes[existing as usize];
+            moved.key = (0, 0);
+            moved.hash = 0;
+            moved.next = NONE;
+            let moved_id = to_u32(self.nodes.len());
+            self.nodes.push(moved);
+            let m = &mut self.nodes[existing as usize];
+            m.ty = Type::Array;
+            m.first = moved_id;
+            m.last = moved_id;
+            m.len = 1;
+            existing
+        };
+        self.link(array, Node::new(Type::Object, (0, 0)))
+    }
+
+    fn find_member(&self, parent: NodeId, name: &str) -> Option<NodeId> {
+        let h = key_hash(name.bytes());
+        let mut c = self.nodes[parent as usize].first;
+        while c != NONE {
+            let n = &self.nodes[c as usize];
+            if n.hash == h && self.str_at(n.key) == name {
+                return Some(c);
+            }
+            c = n.next;
+        }
+        None
+    }
+
+    fn str_at(&self, (s, e): (u32, u32)) -> &str {
+        &self.text[s as usize..e as usize]
+    }
+
+    /// Copy the value `v` (of any record) under `parent` as member `key` (or as an item).
+    pub fn add_copy(&mut self, parent: NodeId, key: &str, v: Val<'_>) -> NodeId {
+        let ty = v.ty();
+        let id = self.add(parent, "", key, ty);
+        match ty {
+            Type::Null => {}
+            Type::Bool | Type::Number | Type::String => {
+                let span = self.push_text(v.text());
+                self.nodes[id as usize].text = span;
+            }
+            Type::Array => {
+                for item in v.items() {
+                    self.add_copy(id, "", item);
+                }
+            }
+            Type::Object => {
+                for (k, m) in v.members() {
+                    self.add_copy(id, k, m);
+                }
+            }
+        }
+        id
+    }
+
+    /// Add the JSON value `v` under `parent` as member `key` (or as an item).
+    pub fn add_value(&mut self, parent: NodeId, key: &str, v: &Value) -> NodeId {
+        let (ty, text): (Type, Option<String>) = match v {
+            Value::Null => (Type::Null, None),
+            Value::Bool(b) => (Type::Bool, Some(b.to_string())),
+            Value::Number(n) => (Type::Number, Some(n.to_string())),
+            Value::String(_) | Value::Array(_) | Value::Object(_) => (type_of(v), None),
+        };
+        let id = self.add(parent, "", key, ty);
+        match v {
+            Value::String(s) => self.set_text(id, Type::String, s),
+            Value::Array(a) => {
+                for item in a {
+                    self.add_value(id, "", item);
+                }
+            }
+            Value::Object(o) => {
+                for (k, m) in o {
+                    self.add_value(id, k, m);
+                }
+            }
+            _ => {
+                if let Some(t) = text {
+                    self.set_text(id, ty, &t);
+                }
+            }
+        }
+        id
+    }
+
+    /// Fill the record (cleared first) from a JSON object's members.
+    pub fn fill_from_map(&mut self, map: &serde_json::Map<String, Value>) {
+        self.clear();
+        for (k, v) in map {
+            self.add_value(ROOT, k, v);
+        }
+    }
+
+    /// The record as a serde_json object (for tests and for code that wants a `Value`).
+    pub fn to_value(&self) -> Value {
+        self.root().to_value()
+    }
+}
+
+fn type_of(v: &Value) -> Type {
+    match v {
+        Value::Null => Type::Null,
+        Value::Bool(_) => Type::Bool,
+        Value::Number(_) => Type::Number,
+        Value::String(_) => Type::String,
+        Value::Array(_) => Type::Array,
+        Value::Object(_) => Type::Object,
+    }
+}
+
+/// FNV-1a, enough to tell a record's keys apart before comparing them.
+#[inline]
+fn key_hash(bytes: impl Iterator<Item = u8>) -> u32 {
+    bytes.fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).expect("a record larger than 4 GiB")
+}
+
+impl From<&serde_json::Map<String, Value>> for Record {
+    fn from(map: &serde_json::Map<String, Value>) -> Self {
+        let mut r = Record::new();
+        r.fill_from_map(map);
+        r
+    }
+}
+
+/// Two records are equal when they have the same fields in the same order with equal
+/// values (the order matters: it is part of what `print` shows).
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.root() == other.root()
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_json())
+    }
+}
+
+/// A borrowed view of one value of a record.
+#[derive(Clone, Copy)]
+pub struct Val<'r> {
+    rec: &'r Record,
+    id: u32,
+}
+
+impl<'r> Val<'r> {
+    fn node(&self) -> &'r Node {
+        &self.rec.nodes[self.id as usize]
+    }
+
+    pub fn ty(&self) -> Type {
+        self.node().ty
+    }
+
+    /// The text of a string, number or bool (`"true"`); empty for null, arrays, objects.
+    pub fn text(&self) -> &'r str {
+        self.rec.str_at(self.node().text)
+    }
+
+    /// The string, if it is one.
+    pub fn as_str(&self) -> Option<&'r str> {
+        (self.ty() == Type::String).then(|| self.text())
+    }
+
+    fn children(&self) -> impl Iterator<Item = Val<'r>> + use<'r> {
+        let rec = self.rec;
+        let mut c = if matches!(self.ty(), Type::Array | Type::Object) {
+            self.node().first
+        } else {
+            NONE
+        };
+        std::iter::from_fn(move || {
+            if c == NONE {
+                return None;
+            }
+            let v = Val { rec, id: c };
+            c = rec.nodes[c as usize].next;
+            Some(v)
+        })
+    }
+
+    /// The members of an object (nothing for other values).
+    pub fn members(&self) -> impl Iterator<Item = (&'r str, Val<'r>)> + use<'r> {
+        let obj = self.ty() == Type::Object;
+        self.children()
+            .filter(move |_| obj)
+            .map(|v| (v.rec.str_at(v.node().key), v))
+    }
+
+    /// The items of an array (nothing for other values).
+    pub fn items(&self) -> impl Iterator<Item = Val<'r>> + use<'r> {
+        let arr = self.ty() == Type::Array;
+        self.children().filter(move |_| arr)
+    }
+
+    /// The member `key` of an object (the last one, if the key repeats).
+    pub fn get(&self, key: &str) -> Option<Val<'r>> {
+        self.members()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .last()
+    }
+
+    /// Append the compact JSON text of the value to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_styled(out, None);
+    }
+
+    /// [`Val::write_json`] with every object key between `key_style`'s two byte strings
+    /// (terminal colours: `print --color`).
+    pub fn write_json_styled(&self, out: &mut Vec<u8>, key_style: Option<(&[u8], &[u8])>) {
+        match self.ty() {
+            Type::Null => out.extend_from_slice(b"null"),
+            Type::Bool | Type::Number => out.extend_from_slice(self.text().as_bytes()),
+            Type::String => write_json_str(out, self.text()),
+            Type::Array => {
+                out.push(b'[');
+                for (i, v) in self.items().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write_json_styled(out, key_style);
+                }
+                out.push(b']');
+            }
+            Type::Object => {
+                out.push(b'{');
+                for (i, (k, v)) in self.members().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    match key_style {
+                        Some((on, off)) => {
+                            out.extend_from_slice(on);
+                            write_json_str(out, k);
+                            out.extend_from_slice(off);
+                        }
+                        None => write_json_str(out, k),
+                    }
+                    out.push(b':');
+                    v.write_json_styled(out, key_style);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+
+    /// The value as text for templates and comparisons: a string as it is, a number or bool
+    /// as written, null as nothing, an array or object as compact JSON.
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        match self.ty() {
+            Type::Null => {}
+            Type::Bool | Type::Number | Type::String => {
+                out.extend_from_slice(self.text().as_bytes())
+            }
+            Type::Array | Type::Object => self.write_json(out),
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self.ty() {
+            Type::Null => Value::Null,
+            Type::Bool => Value::Bool(self.text() == "true"),
+            Type::Number => serde_json::from_str(self.text()).unwrap_or(Value::Null),
+            Type::String => Value::String(self.text().to_string()),
+            Type::Array => Value::Array(self.items().map(|v| v.to_value()).collect()),
+            Type::Object => Value::Object(
+                self.members()
+                    .map(|(k, v)| (k.to_string(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl PartialEq for Val<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        if self.ty() != other.ty() || self.node().len != other.node().len {
+            return false;
+        }
+        match self.ty() {
+            Type::Null => true,
+            Type::Bool | Type::Number | Type::String => self.text() == other.text(),
+            Type::Array => self.items().zip(other.items()).all(|(a, b)| a == b),
+            Type::Object => self
+                .members()
+                .zip(other.members())
+                .all(|((ka, a), (kb, b))| ka == kb && a == b),
+        }
+    }
+}
+
+impl fmt::Debug for Val<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = Vec::new();
+        self.write_json(&mut v);
+        f.write_str(&String::from_utf8_lossy(&v))
+    }
+}
+
+/// Which bytes need escaping in a JSON string: 0 none; `b'u'` as `\u00XX`; else the letter
+/// of a short escape.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[0x7f] = b'u';
+    t
+};
+
+/// Append `s` as a JSON string literal, escaped the way jq writes it.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    while let Some(j) = next_escape(b, start) {
+        let c = b[j];
+        out.extend_from_slice(&b[start..j]);
+        let e = ESCAPE[c as usize];
+        if e == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(c >> 4) as usize]);
+            out.push(HEX[(c & 15) as usize]);
+        } else {
+            out.push(b'\\');
+            out.push(e);
+        }
+        start = j + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+/// The first byte at or after `i` that needs escaping.
+#[inline]
+fn next_escape(b: &[u8], mut i: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is always available on x86-64; the load reads b[i..i + 16],
+            // which is in bounds.
+            let m = unsafe {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast());
+                let max1f = _mm_set1_epi8(0x1F);
+                let ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, max1f), max1f);
+                let q = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                let bs = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ctl, q), _mm_or_si128(bs, del)))
+            };
+            if m != 0 {
+                return Some(i + m.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+    }
+    (i..b.len()).find(|&j| ESCAPE[b[j] as usize] != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(v: Value) -> Record {
+        Record::from(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn round_trips_through_serde_json() {
+        let v = json!({"a": 1, "b": [true, null, "x\ny\"\u{7f}"], "c": {"d": -2.5e3, "e": {}}, "f": []});
+        let r = rec(v.clone());
+        assert_eq!(r.to_value(), v);
+        let text = r.to_json();
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+        assert!(text.contains(r#""x\ny\"\u007f""#), "{text}");
+    }
+
+    #[test]
+    fn escaping_at_every_offset() {
+        for len in 1..40 {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'é', 'x'] {
+                    let mut s: String = "a".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    let mut out = Vec::new();
+                    write_json_str(&mut out, &s);
+                    let back: String = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(back, s);
+                    let want = serde_json::to_string(&s)
+                        .unwrap()
+                        .replace('\u{7f}', "\\u007f");
+                    assert_eq!(String::from_utf8(out).unwrap(), want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn field_order_is_kept() {
+        let mut r = Record::new();
+        r.add_str(ROOT, "", "z", "1");
+        r.add_str(ROOT, "@", "a", "2");
+        assert_eq!(r.to_json(), r#"{"z":"1","@a":"2"}"#);
+    }
+
+    #[test]
+    fn repeated_children_become_arrays_in_place() {
+        let mut r = Record::new();
+        let b1 = r.add_child(ROOT, "b");
+        r.set_text(b1, Type::String, "1");
+        let c = r.add_child(ROOT, "c");
+        r.set_text(c, Type::Null, "");
+        let b2 = r.add_child(ROOT, "b");
+        r.set_text(b2, Type::String, "2");
+        let b3 = r.add_child(ROOT, "b");
+        r.add_str(b3, "@", "k", "v");
+        assert_eq!(r.to_json(), r#"{"b":["1","2",{"@k":"v"}],"c":null}"#);
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn lookup_paths() {
+        let r = rec(json!({"a": {"b": [{"c": "x"}, {"c": "y"}]}, "n": 3}));
+        let p = |s: &str| s.split('.').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(r.lookup(&p("a.b.1.c")).unwrap().as_str(), Some("y"));
+        assert_eq!(r.lookup(&p("n")).unwrap().text(), "3");
+        assert!(r.lookup(&p("a.x")).is_none());
+        assert!(r.lookup(&p("n.x")).is_none());
+    }
+
+    #[test]
+    fn equality_and_reuse() {
+        let a = rec(json!({"a": [1, {"b": null}]}));
+        let mut b = Record::new();
+        b.add_str(ROOT, "", "junk", "junk");
+        b.clear();
+        b.fill_from_map(json!({"a": [1, {"b": null}]}).as_object().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, rec(json!({"a": [1, {"b": 0}]})));
+        let mut c = Record::new();
+        c.add_copy(ROOT, "copy", a.get("a").unwrap());
+        assert_eq!(c.to_json(), r#"{"copy":[1,{"b":null}]}"#);
+    }
+}

@@ -1,0 +1,702 @@
+//! The bytes under the XML tokenizer: a window of UTF-8 text over the input, refilled in big
+//! reads, decoded once, validated once, with line and column tracking for error messages.
+//!
+//! * Encoding: a UTF-8 BOM is skipped; a UTF-16 BOM (or a UTF-16 `<?xml` without one)
+//!   selects UTF-16; otherwise the `encoding` of the XML declaration is read from the first
+//!   bytes: UTF-8 (or none) is used as it is, ISO-8859-1 / Latin-1 / US-ASCII are mapped
+//!   byte for byte, and any other label that encoding_rs knows (windows-1252, …) is decoded
+//!   with it. Everything after this module is UTF-8.
+//! * Validity: the window is checked to be UTF-8 as it arrives (and, in strict mode, to hold
+//!   only XML characters). The tokenizer never sees past the first bad character: the data
+//!   it gets ends there, and when it asks for more it gets the error, with its position. So
+//!   every event before a bad character is still produced.
+//! * Positions: lines count `\n`; columns count characters (not bytes) from 1, in the
+//!   decoded text. Only the current window is kept: when bytes are dropped from its front,
+//!   the line and column reached there are remembered.
+
+use std::io::{self, Read};
+
+use encoding_rs::{DecoderResult, Encoding};
+
+use crate::pipeline::meter::Meter;
+
+/// The size of one read, and the initial size of the window.
+pub const CAPACITY: usize = 128 * 1024;
+
+/// Why the data stops before the end of what was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bad {
+    /// Bytes that are not UTF-8 (or not in the declared encoding).
+    Encoding,
+    /// A character that XML does not allow (a control character, U+FFFE, U+FFFF).
+    Char(char),
+}
+
+enum Decode {
+    Utf8,
+    Latin1,
+    Rs(Box<encoding_rs::Decoder>),
+}
+
+pub struct Input {
+    reader: Box<dyn Read>,
+    decode: Decode,
+    /// Raw bytes not yet decoded (for non-UTF-8 inputs).
+    raw: Vec<u8>,
+    raw_len: usize,
+    raw_eof: bool,
+    /// The window: `buf[pos..valid]` is the data the tokenizer may read.
+    pub buf: Vec<u8>,
+    pub pos: usize,
+    pub valid: usize,
+    /// Bytes in `buf` (decoded, not necessarily validated yet).
+    end: usize,
+    eof: bool,
+    /// The first bad character after `valid`, found at `valid`.
+    bad: Option<Bad>,
+    strict: bool,
+    /// The absolute offset (in decoded bytes) of `buf[0]`.
+    base: u64,
+    /// The line of `buf[0]` (1-based), and the characters before it on that line.
+    line: u64,
+    col: u64,
+    /// Raw bytes read so far.
+    pub read_bytes: usize,
+    /// Told about every read.
+    pub meter: Meter,
+    /// The name of the encoding used.
+    pub encoding: &'static str,
+    /// Whether any byte at all was read.
+    pub any: bool,
+    /// A pipe or terminal the reads may sleep on (see [`Input::would_block`]).
+    pub blocking_fd: Option<std::os::fd::RawFd>,
+}
+
+/// What went wrong while reading, with the offset it happened at.
+pub enum InputError {
+    Io(io::Error),
+    At(u64, String),
+}
+
+impl From<io::Error> for InputError {
+    fn from(e: io::Error) -> Self {
+        InputError::Io(e)
+    }
+}
+
+impl Input {
+    /// Start reading: detect the encoding from the first bytes.
+    pub fn new(reader: Box<dyn Read>, strict: bool, meter: Meter) -> Result<Self, InputError> {
+        Self::with_capacity(reader, strict, CAPACITY, meter)
+    }
+
+    pub fn with_capacity(
+        reader: Box<dyn Read>,
+        strict: bool,
+        capacity: usize,
+        meter: Meter,
+    ) -> Result<Self, InputError> {
+        let capacity = capacity.max(16);
+        let mut inp = Input {
+            reader,
+            decode: Decode::Utf8,
+            raw: vec![0; capacity],
+            raw_len: 0,
+            raw_eof: false,
+            buf: vec![0; capacity],
+            pos: 0,
+            valid: 0,
+            end: 0,
+            eof: false,
+            bad: None,
+            strict,
+            base: 0,
+            line: 1,
+            col: 0,
+            read_bytes: 0,
+            meter,
+            encoding: "UTF-8",
+            any: false,
+            blocking_fd: None,
+        };
+        inp.detect()?;
+        Ok(inp)
+    }
+
+    /// Read the first bytes into `raw` (up to 4 KiB, or to the end of the XML declaration)
+    /// and choose the decoder.
+    fn detect(&mut self) -> Result<(), InputError> {
+        let want = 4096;
+        while self.raw_len < want && !self.raw_eof {
+            self.read_raw()?;
+            let head = &self.raw[..self.raw_len];
+            if head.len() >= 4
+                && (!head.starts_with(b"<?xml") || memchr::memmem::find(head, b"?>").is_some())
+            {
+                break;
+            }
+        }
+        let head = &self.raw[..self.raw_len];
+        let mut skip = 0;
+        let enc: Option<&'static Encoding> = if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            skip = 3;
+            None
+        } else if head.starts_with(&[0xFF, 0xFE]) {
+            skip = 2;
+            Some(encoding_rs::UTF_16LE)
+        } else if head.starts_with(&[0xFE, 0xFF]) {
+            skip = 2;
+            Some(encoding_rs::UTF_16BE)
+        } else if head.starts_with(&[0x3C, 0, 0x3F, 0]) {
+            Some(encoding_rs::UTF_16LE)
+        } else if head.starts_with(&[0, 0x3C, 0, 0x3F]) {
+            Some(encoding_rs::UTF_16BE)
+        } else {
+            match declared_encoding(head) {
+                None => None,
+                Some(label) => {
+                    let l = label.to_ascii_lowercase();
+                    match l.as_str() {
+                        "utf-8" | "utf8" => None,
+                        "iso-8859-1" | "iso8859-1" | "iso_8859-1" | "latin1" | "latin-1" | "l1"
+                        | "iso-ir-100" | "cp819" | "ibm819" | "us-ascii" | "ascii" => {
+                            self.decode = Decode::Latin1;
+                            self.encoding = "ISO-8859-1";
+                            None
+                        }
+                        "utf-16" | "utf-16le" | "utf-16be" => {
+                            return Err(InputError::At(
+                                0,
+                                format!(
+                                    "the XML declaration says encoding \"{label}\", but the input has no UTF-16 byte order mark"
+                                ),
+                            ));
+                        }
+                        _ => match Encoding::for_label(label.as_bytes()) {
+                            Some(e) if e.is_ascii_compatible() => Some(e),
+                            _ => {
+                                return Err(InputError::At(
+                                    0,
+                                    format!("unsupported encoding \"{label}\""),
+                                ));
+                            }
+                        },
+                    }
+                }
+            }
+        };
+        if let Some(e) = enc {
+            self.encoding = e.name();
+            self.decode = Decode::Rs(Box::new(e.new_decoder_without_bom_handling()));
+        }
+        self.raw.copy_within(skip..self.raw_len, 0);
+        self.raw_len -= skip;
+        Ok(())
+    }
+
+    fn read_raw(&mut self) -> Result<usize, InputError> {
+        if self.raw_len == self.raw.len() {
+            let n = self.raw.len() * 2;
+            self.raw.resize(n, 0);
+        }
+        let n = loop {
+            match self.reader.read(&mut self.raw[self.raw_len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if n == 0 {
+            self.raw_eof = true;
+        } else {
+            self.any = true;
+        }
+        self.raw_len += n;
+        self.read_bytes += n;
+        self.meter.read(n);
+        Ok(n)
+    }
+
+    /// The data the tokenizer may read.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.pos..self.valid]
+    }
+
+    /// Whether the data ends at the true end of the input (nothing more will come, and no
+    /// bad character is waiting).
+    pub fn at_eof(&self) -> bool {
+        self.eof && self.bad.is_none() && self.valid == self.end
+    }
+
+    /// The absolute offset of `data()[i]`.
+    pub fn offset(&self, i: usize) -> u64 {
+        self.base + (self.pos + i) as u64
+    }
+
+    /// Whether getting more data would sleep on the input (a pipe with nothing to read
+    /// yet): the parser then flushes what it pushed first.
+    pub fn would_block(&self) -> bool {
+        self.raw_len == 0
+            && self.valid == self.end
+            && self
+                .blocking_fd
+                .is_some_and(|fd| !crate::pipeline::signal::readable_now(fd))
+    }
+
+    /// Get more data after `data()`: `Ok(true)` if some came, `Ok(false)` at the end of the
+    /// input; the error of a bad character when the data stopped at one.
+    pub fn more(&mut self) -> Result<bool, InputError> {
+        loop {
+            if let Some(bad) = self.bad {
+                return Err(InputError::At(
+                    self.base + self.valid as u64,
+                    bad_message(bad),
+                ));
+            }
+            if self.valid < self.end {
+                // Validated data is waiting (a read ended inside a character).
+                let before = self.valid;
+                self.validate();
+                if self.valid > before {
+                    return Ok(true);
+                }
+                if self.bad.is_some() {
+                    continue;
+                }
+            }
+            if self.eof {
+                if self.valid < self.end {
+                    // The input ends inside a character.
+                    self.bad = Some(Bad::Encoding);
+                    continue;
+                }
+                return Ok(false);
+            }
+            self.compact();
+            let before = self.end;
+            self.fill()?;
+            if self.end == before && !self.eof {
+                continue;
+            }
+            self.validate();
+            if self.valid > before {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Drop the consumed front of the window, remembering the line and column reached;
+    /// grow the window when it is full of one unfinished token.
+    fn compact(&mut self) {
+        let pos = self.pos;
+        if pos > 0 {
+            let gone = &self.buf[..pos];
+            let nl = memchr::memchr_iter(b'\n', gone).count() as u64;
+            if nl > 0 {
+                self.line += nl;
+                let last = memchr::memrchr(b'\n', gone).expect("counted");
+                self.col = count_chars(&gone[last + 1..]);
+            } else {
+                self.col += count_chars(gone);
+            }
+            self.buf.copy_within(pos..self.end, 0);
+            self.base += pos as u64;
+            self.end -= pos;
+            self.valid -= pos;
+            self.pos = 0;
+        }
+        if self.buf.len() - self.end < 16 {
+            // One unfinished token fills the window (or too little room is left to decode
+            // one more character into it): grow it.
+            let n = self.buf.len() * 2;
+            self.buf.resize(n, 0);
+        } else if self.buf.len() > CAPACITY && self.end < CAPACITY / 2 {
+            self.buf.truncate(CAPACITY.max(self.end));
+            self.buf.shrink_to_fit();
+        }
+    }
+
+    /// Read and decode into `buf[end..]`.
+    fn fill(&mut self) -> Result<(), InputError> {
+        match &mut self.decode {
+            Decode::Utf8 => {
+                if self.raw_len > 0 {
+                    // The bytes read while detecting the encoding.
+                    let n = self.raw_len.min(self.buf.len() - self.end);
+                    self.buf[self.end..self.end + n].copy_from_slice(&self.raw[..n]);
+                    self.raw.copy_within(n..self.raw_len, 0);
+                    self.raw_len -= n;
+                    self.end += n;
+                    if self.raw_len == 0 {
+                        self.raw = Vec::new();
+                    }
+                    return Ok(());
+                }
+                if self.raw_eof {
+                    self.eof = true;
+                    return Ok(());
+                }
+                let n = loop {
+                    match self.reader.read(&mut self.buf[self.end..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                self.read_bytes += n;
+                self.meter.read(n);
+                if n == 0 {
+                    self.eof = true;
+                } else {
+                    self.any = true;
+                }
+                self.end += n;
+                Ok(())
+            }
+            Decode::Latin1 => {
+                if self.raw_len == 0 {
+                    if self.raw_eof {
+                        self.eof = true;
+                        return Ok(());
+                    }
+                    self.read_raw()?;
+                    return Ok(());
+                }
+                // Each byte is the code point of the same value: 1 or 2 UTF-8 bytes.
+                let room = self.buf.len() - self.end;
+                let mut used = 0;
+                let mut w = self.end;
+                for &b in &self.raw[..self.raw_len] {
+                    if w + 2 > self.end + room {
+                        break;
+                    }
+                    if b < 0x80 {
+                        self.buf[w] = b;
+                        w += 1;
+                    } else {
+                        self.buf[w] = 0xC0 | (b >> 6);
+                        self.buf[w + 1] = 0x80 | (b & 0x3F);
+                        w += 2;
+                    }
+                    used += 1;
+                }
+                self.raw.copy_within(used..self.raw_len, 0);
+                self.raw_len -= used;
+                self.end = w;
+                Ok(())
+            }
+            Decode::Rs(_) => {
+                if self.raw_len == 0 && !self.raw_eof {
+                    self.read_raw()?;
+                    return Ok(());
+                }
+                let last = self.raw_eof;
+                let Decode::Rs(dec) = &mut self.decode else {
+                    unreachable!()
+                };
+                let (res, read, written) = dec.decode_to_utf8_without_replacement(
+                    &self.raw[..self.raw_len],
+                    &mut self.buf[self.end..],
+                    last,
+                );
+                self.raw.copy_within(read..self.raw_len, 0);
+                self.raw_len -= read;
+                self.end += written;
+                match res {
+                    DecoderResult::InputEmpty => {
+                        if last {
+                            self.eof = true;
+                        }
+                    }
+                    DecoderResult::OutputFull => {}
+                    DecoderResult::Malformed(_, _) => {
+                        // Everything decoded before the bad bytes is kept; the data stops
+                        // there.
+                        self.eof = true;
+                        self.validate();
+                        if self.bad.is_none() {
+                            self.bad = Some(Bad::Encoding);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Extend `valid` over the new bytes: UTF-8, and in strict mode XML characters only.
+    fn validate(&mut self) {
+        if self.bad.is_some() || self.valid == self.end {
+            return;
+        }
+        let new = &self.buf[self.valid..self.end];
+        let upto = match std::str::from_utf8(new) {
+            Ok(_) => new.len(),
+            Err(e) => {
+                if e.error_len().is_some() {
+                    self.bad = Some(Bad::Encoding);
+                }
+                e.valid_up_to()
+            }
+        };
+        let upto = if self.strict {
+            match first_illegal_char(&new[..upto]) {
+                Some((i, c)) => {
+                    self.bad = Some(Bad::Char(c));
+                    i
+                }
+                None => upto,
+            }
+        } else {
+            upto
+        };
+        self.valid += upto;
+    }
+
+    /// Line and column (1-based; the column in characters) of an absolute offset inside the
+    /// current window (or at its end).
+    pub fn line_col(&self, offset: u64) -> (u64, u64) {
+        let i = (offset.saturating_sub(self.base) as usize).min(self.end);
+        let before = &self.buf[..i];
+        match memchr::memrchr(b'\n', before) {
+            Some(last) => {
+                let nl = memchr::memchr_iter(b'\n', before).count() as u64;
+                (self.line + nl, count_chars(&before[last + 1..]) + 1)
+            }
+            None => (self.line, self.col + count_chars(before) + 1),
+        }
+    }
+}
+
+fn count_chars(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| (c & 0xC0) != 0x80).count() as u64
+}
+
+fn bad_message(bad: Bad) -> String {
+    match bad {
+        Bad::Encoding => "invalid UTF-8 (or bytes not valid in the declared encoding)".into(),
+        Bad::Char(c) => format!(
+            "character U+{:04X} is not allowed in XML (only tab, CR, LF and U+0020 and up, except U+FFFE and U+FFFF)",
+            c as u32
+        ),
+    }
+}
+
+/// The first character of valid UTF-8 text that is not an XML `Char`: a C0 control other
+/// than tab, LF, CR; or U+FFFE / U+FFFF (surrogates cannot occur in valid UTF-8).
+pub fn first_illegal_char(b: &[u8]) -> Option<(usize, char)> {
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // Sixteen bytes at a time (SSE2 is part of x86-64): a block with no control byte
+        // other than tab/LF/CR and no 0xEF byte (the lead byte of U+Fxxx) is clean.
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is always available on x86-64; the load reads b[i..i + 16],
+            // which is in bounds.
+            let m = unsafe {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast());
+                let max1f = _mm_set1_epi8(0x1F);
+                let ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, max1f), max1f);
+                let ok = _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)),
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)),
+                    ),
+                );
+                let ef = _mm_cmpeq_epi8(v, _mm_set1_epi8(0xEFu8 as i8));
+                _mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(ok, ctl), ef))
+            };
+            if m != 0 {
+                let first = i + m.trailing_zeros() as usize;
+                if let Some(hit) = (first..i + 16).find_map(|j| illegal_at(b, j).map(|c| (j, c))) {
+                    return Some(hit);
+                }
+            }
+            i += 16;
+        }
+    }
+    (i..b.len()).find_map(|j| illegal_at(b, j).map(|c| (j, c)))
+}
+
+#[inline]
+fn illegal_at(b: &[u8], j: usize) -> Option<char> {
+    let c = b[j];
+    if c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r' {
+        return Some(c as char);
+    }
+    if c == 0xEF && b.get(j + 1) == Some(&0xBF) {
+        match b.get(j + 2) {
+            Some(0xBE) => return Some('\u{FFFE}'),
+            Some(0xBF) => return Some('\u{FFFF}'),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The `encoding` pseudo-attribute of an XML declaration at the start of `head`.
+fn declared_encoding(head: &[u8]) -> Option<String> {
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = memchr::memmem::find(head, b"?>")?;
+    let decl = std::str::from_utf8(&head[5..end]).ok()?;
+    let at = decl.find("encoding")?;
+    let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
+    let q = rest.chars().next()?;
+    if q != '"' && q != '\'' {
+        return None;
+    }
+    let rest = &rest[1..];
+    let close = rest.find(q)?;
+    Some(rest[..close].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(bytes: &[u8], cap: usize, strict: bool) -> (String, Option<(u64, String)>) {
+        let mut inp = match Input::with_capacity(
+            Box::new(std::io::Cursor::new(bytes.to_vec())),
+            strict,
+            cap,
+            Meter::default(),
+        ) {
+            Ok(i) => i,
+            Err(InputError::At(o, m)) => return (String::new(), Some((o, m))),
+            Err(InputError::Io(e)) => panic!("{e}"),
+        };
+        let mut got = Vec::new();
+        loop {
+            got.extend_from_slice(inp.data());
+            inp.pos = inp.valid;
+            match inp.more() {
+                Ok(true) => {}
+                Ok(false) => return (String::from_utf8(got).unwrap(), None),
+                Err(InputError::At(o, m)) => {
+                    return (String::from_utf8(got).unwrap(), Some((o, m)));
+                }
+                Err(InputError::Io(e)) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn utf8_with_and_without_bom_at_any_capacity() {
+        for cap in [16, 17, 33, 4096] {
+            assert_eq!(
+                read_all("<a>é€😀</a>".as_bytes(), cap, true).0,
+                "<a>é€😀</a>"
+            );
+            let mut b = vec![0xEF, 0xBB, 0xBF];
+            b.extend_from_slice("<a>é</a>".as_bytes());
+            assert_eq!(read_all(&b, cap, true).0, "<a>é</a>");
+        }
+    }
+
+    #[test]
+    fn utf16_and_latin1_are_decoded() {
+        let text = "<?xml version=\"1.0\"?><a>é€</a>";
+        let mut le = vec![0xFF, 0xFE];
+        let mut be = vec![0xFE, 0xFF];
+        for u in text.encode_utf16() {
+            le.extend_from_slice(&u.to_le_bytes());
+            be.extend_from_slice(&u.to_be_bytes());
+        }
+        assert_eq!(read_all(&le, 16, true).0, text);
+        assert_eq!(read_all(&be, 4096, true).0, text);
+        let (got, err) = read_all(
+            b"<?xml version='1.0' encoding='ISO-8859-1'?><a>\xe9\xff</a>",
+            4096,
+            true,
+        );
+        assert!(err.is_none(), "{:?}", err.map(|e| e.1));
+        assert!(got.ends_with("<a>éÿ</a>"), "{got}");
+        let latin = b"<?xml version='1.0' encoding='ISO-8859-1'?><a>\xe9\xff</a>";
+        assert_eq!(
+            read_all(latin, 16, true).0,
+            "<?xml version='1.0' encoding='ISO-8859-1'?><a>éÿ</a>"
+        );
+        let cp = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a>\x80</a>";
+        assert!(read_all(cp, 4096, true).0.ends_with("<a>€</a>"));
+        assert!(
+            read_all(b"<?xml version='1.0' encoding='klingon'?><a/>", 4096, true)
+                .1
+                .unwrap()
+                .1
+                .contains("unsupported")
+        );
+    }
+
+    #[test]
+    fn bad_bytes_stop_the_data_and_give_their_offset() {
+        let (got, err) = read_all(b"<a>ok\xff</a>", 16, false);
+        assert_eq!(got, "<a>ok");
+        assert_eq!(err.unwrap().0, 5);
+        let (got, err) = read_all(b"<a>ok\x01</a>", 16, true);
+        assert_eq!(got, "<a>ok");
+        assert!(err.unwrap().1.contains("U+0001"));
+        assert!(read_all(b"<a>ok\x01</a>", 16, false).1.is_none());
+        let (_, err) = read_all("<a>\u{FFFF}</a>".as_bytes(), 4096, true);
+        assert_eq!(err.unwrap().0, 3);
+        // Truncated inside a character.
+        let (got, err) = read_all(b"<a>\xc3", 16, false);
+        assert_eq!((got.as_str(), err.unwrap().0), ("<a>", 3));
+    }
+
+    #[test]
+    fn illegal_char_scan() {
+        // Every position of a block and of the scalar tail.
+        for len in 1..40 {
+            for at in 0..len {
+                for bad in [0u8, 1, 8, 0x0b, 0x0c, 0x1f] {
+                    let mut v = vec![b'x'; len];
+                    v[at] = bad;
+                    assert_eq!(
+                        first_illegal_char(&v),
+                        Some((at, bad as char)),
+                        "{len} {at}"
+                    );
+                }
+                let clean = "\t\r\n\u{e9}".repeat(len).into_bytes();
+                assert_eq!(first_illegal_char(&clean), None);
+                let mut v = vec![b'y'; len];
+                v.splice(at..at, "\u{FFFF}".bytes());
+                assert_eq!(first_illegal_char(&v), Some((at, '\u{FFFF}')));
+            }
+        }
+        assert_eq!(
+            first_illegal_char("\u{FFFD}\u{FFEF}\u{F000}abcdefghijklmnop".as_bytes()),
+            None
+        );
+        assert_eq!(first_illegal_char(b"abc\tdef\r\nghijklmnop"), None);
+        assert_eq!(first_illegal_char(b"abcdefghij\x0bk"), Some((10, '\u{b}')));
+        assert_eq!(
+            first_illegal_char("abcdefgh\u{FFFE}".as_bytes()),
+            Some((8, '\u{FFFE}'))
+        );
+        assert_eq!(first_illegal_char("\u{FFFD}\u{FFEF}".as_bytes()), None);
+    }
+
+    #[test]
+    fn line_and_column() {
+        let mut inp = Input::with_capacity(
+            Box::new(std::io::Cursor::new("ab\ncd\u{e9}f\nx".as_bytes().to_vec())),
+            true,
+            16,
+            Meter::default(),
+        )
+        .ok()
+        .unwrap();
+        while inp.more().ok().unwrap() {}
+        assert_eq!(inp.line_col(0), (1, 1));
+        assert_eq!(inp.line_col(4), (2, 2));
+        assert_eq!(inp.line_col(8), (2, 5));
+        assert_eq!(inp.line_col(9), (3, 1));
+        assert_eq!(inp.line_col(10), (3, 2));
+    }
+}

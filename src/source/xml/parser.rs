@@ -1,0 +1,1383 @@
+//! The XML tokenizer and well-formedness checker: one pass over the window of
+//! [`Input`](super::input::Input), pushing SAX events.
+//!
+//! It keeps only the names of the open elements (the current path) and a few reusable
+//! scratch buffers: text and attribute values are borrowed from the window when they need
+//! no decoding, and decoded into scratch space (reused) when they hold references or CRs.
+//! Each token is read from the window; when the window ends inside a token the token is
+//! read again after more input arrives (tokens are small; a window holding one unfinished
+//! token grows). Text longer than the window is pushed in pieces, cut where no reference,
+//! CR or `]]>` can straddle the cut.
+//!
+//! Errors carry the offset of what is wrong; [`super`] turns it into `FILE:LINE:COLUMN`.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use anyhow::Result;
+
+use super::chars::{self, NameEnd, is_space};
+use super::input::{Input, InputError};
+use crate::item::{Attr, Event, Item};
+use crate::stage::{Flow, Stage};
+
+/// Elements nested deeper than this are refused (records and their JSON are written
+/// recursively; this keeps the stack bounded).
+pub const MAX_DEPTH: usize = 4096;
+
+/// Text without a `<` shorter than this waits for more input rather than being pushed in
+/// pieces.
+const PIECE_MIN: usize = 64 * 1024;
+
+/// A failure: a well-formedness error at an offset, or an error from downstream or I/O.
+pub enum Fail {
+    /// At an offset relative to the data being tokenized.
+    At(usize, String),
+    /// At an absolute offset of the input.
+    Abs(u64, String),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Fail {
+    fn from(e: anyhow::Error) -> Self {
+        Fail::Other(e)
+    }
+}
+
+impl From<InputError> for Fail {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Io(e) => Fail::Other(e.into()),
+            InputError::At(o, m) => Fail::Abs(o, m),
+        }
+    }
+}
+
+fn at<T>(i: usize, msg: impl Into<String>) -> Result<T, Fail> {
+    Err(Fail::At(i, msg.into()))
+}
+
+/// What one token did.
+pub(super) enum Step {
+    /// Consumed this many bytes; what the stage said.
+    Done(usize, Flow),
+    /// The data ends inside the token (named for the error at the end of the input).
+    More(&'static str),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    /// Before the root element.
+    Prolog,
+    /// Inside the root element.
+    Root,
+    /// After the root element.
+    Epilog,
+}
+
+/// Where an attribute value is: in the data, or decoded into `vals`.
+#[derive(Clone, Copy)]
+enum Span {
+    Data(usize, usize),
+    Vals(usize, usize),
+}
+
+#[derive(Clone, Copy)]
+struct AttrSpan {
+    /// The name, in the data; `Vals` for an attribute added from an ATTLIST default.
+    name: Span,
+    value: Span,
+}
+
+/// An attribute declared in an ATTLIST: whether its type is not CDATA (its value's spaces
+/// are collapsed), and its default value.
+#[derive(Clone, Debug)]
+pub struct AttDef {
+    pub name: String,
+    pub tokenized: bool,
+    pub default: Option<String>,
+}
+
+/// The replacement text of a general entity declared in the internal subset.
+pub struct Entity {
+    pub text: String,
+    /// Whether the text holds markup or references (and so must be parsed when used).
+    pub parse: bool,
+    /// An external parsed entity: not fetched, it expands to nothing in text.
+    pub external: bool,
+}
+
+pub struct Parser {
+    pub input: Input,
+    strict: bool,
+    state: State,
+    /// The names of the open elements, end to end, and where each ends.
+    names: String,
+    ends: Vec<usize>,
+    /// Decoded text and attribute values (reused).
+    text: String,
+    vals: String,
+    spans: Vec<AttrSpan>,
+    attrs: Vec<Attr<'static>>,
+    seen_doctype: bool,
+    /// Whether anything but the XML declaration was read (for its position check).
+    started: bool,
+    pub entities: HashMap<String, Rc<Entity>>,
+    /// Unparsed (NDATA) entities and parameter entities declared in the DOCTYPE.
+    pub unparsed: HashSet<String>,
+    pub parameter_entities: HashSet<String>,
+    /// The DOCTYPE has an external subset or parameter-entity references, which are not
+    /// read: an undeclared entity may be declared there, so it is not an error (unless the
+    /// document says `standalone="yes"`); it is left out, with a warning, as expat does.
+    pub(super) unread_declarations: bool,
+    /// A parameter-entity reference was seen (and not read): later ENTITY and ATTLIST
+    /// declarations are not used unless the document is standalone.
+    pub(super) pe_skipped: bool,
+    /// The attributes declared per element in the internal subset.
+    attlists: HashMap<String, Rc<Vec<AttDef>>>,
+    standalone: bool,
+    warned: HashSet<String>,
+    /// Entities being expanded (innermost last), and the bytes expanded so far.
+    expanding: Vec<String>,
+    expanded: u64,
+}
+
+/// The expansion limits for entities declared in the document.
+pub const MAX_ENTITY_DEPTH: usize = 16;
+pub const MAX_EXPANDED: u64 = 16 << 20;
+
+impl Parser {
+    pub fn new(input: Input, strict: bool) -> Self {
+        Parser {
+            input,
+            strict,
+            state: State::Prolog,
+            names: String::new(),
+            ends: Vec::new(),
+            text: String::new(),
+            vals: String::new(),
+            spans: Vec::new(),
+            attrs: Vec::new(),
+            seen_doctype: false,
+            started: false,
+            entities: HashMap::new(),
+            unparsed: HashSet::new(),
+            parameter_entities: HashSet::new(),
+            unread_declarations: false,
+            pe_skipped: false,
+            attlists: HashMap::new(),
+            standalone: false,
+            warned: HashSet::new(),
+            expanding: Vec::new(),
+            expanded: 0,
+        }
+    }
+
+    /// Parse the whole input, pushing events into `out`, until it ends or `out` stops.
+    pub fn run(&mut self, out: &mut dyn Stage) -> Result<(), Fail> {
+        loop {
+            if self.input.pos == self.input.valid {
+                if self.input.would_block() {
+                    out.flush()?;
+                }
+                if !self.input.more()? {
+                    return self.finish();
+                }
+                continue;
+            }
+            let buf = std::mem::take(&mut self.input.buf);
+            let eof = self.input.at_eof();
+            let d = &buf[self.input.pos..self.input.valid];
+            let r = self.tokens(d, eof, out);
+            self.input.buf = buf;
+            match r {
+                Ok((n, None)) => self.input.pos += n,
+                Ok((_, Some(Ok(())))) => return Ok(()),
+                Ok((n, Some(Err(what)))) => {
+                    self.input.pos += n;
+                    if eof {
+                        return Err(Fail::Abs(
+                            self.input.offset(0),
+                            format!("the input ends inside {what}"),
+                        ));
+                    }
+                    // At the end of the input, the next round sees `eof` and reports.
+                    if self.input.would_block() {
+                        out.flush()?;
+                    }
+                    self.input.more()?;
+                }
+                Err(Fail::At(i, m)) => return Err(Fail::Abs(self.input.offset(i), m)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Tokenize `d` until it is used up, a token is cut by its end, or `out` stops.
+    /// Returns the bytes consumed, and `Some(Ok)` when `out` stopped, `Some(Err(what))`
+    /// when the data ended inside `what`.
+    #[allow(clippy::type_complexity)]
+    fn tokens(
+        &mut self,
+        d: &[u8],
+        eof: bool,
+        out: &mut dyn Stage,
+    ) -> Result<(usize, Option<Result<(), &'static str>>), Fail> {
+        let mut pos = 0;
+        while pos < d.len() {
+            let rest = &d[pos..];
+            let step = self.token(rest, eof, out).map_err(|e| match e {
+                Fail::At(i, m) => Fail::At(pos + i, m),
+                e => e,
+            })?;
+            match step {
+                Step::Done(n, flow) => {
+                    pos += n;
+                    if flow.is_stop() {
+                        return Ok((pos, Some(Ok(()))));
+                    }
+                }
+                Step::More(what) => return Ok((pos, Some(Err(what)))),
+            }
+        }
+        Ok((pos, None))
+    }
+
+    /// The end of the input: the document must be complete.
+    fn finish(&mut self) -> Result<(), Fail> {
+        let end = self.input.offset(0);
+        match self.state {
+            State::Epilog => Ok(()),
+            State::Prolog if !self.input.any => Err(Fail::Abs(
+                0,
+                "the input is empty: an XML document needs a root element".into(),
+            )),
+            State::Prolog => Err(Fail::Abs(end, "no root element".into())),
+            State::Root => {
+                let open = self.open_name();
+                Err(Fail::Abs(
+                    end,
+                    format!("the input ends inside <{open}> (</{open}> expected)"),
+                ))
+            }
+        }
+    }
+
+    fn open_name(&self) -> &str {
+        let n = self.ends.len();
+        let start = if n >= 2 { self.ends[n - 2] } else { 0 };
+        &self.names[start..self.ends[n - 1]]
+    }
+
+    /// One token at the start of `d`.
+    fn token(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+        let step = if d[0] != b'<' {
+            self.chars(d, eof, out)?
+        } else {
+            self.markup(d, out)?
+        };
+        if let Step::Done(..) = step {
+            self.started = true;
+        }
+        Ok(step)
+    }
+
+    fn markup(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+        const BANG: [&[u8]; 3] = [b"<!--", b"<![CDATA[", b"<!DOCTYPE"];
+        let Some(&c) = d.get(1) else {
+            return Ok(Step::More("markup"));
+        };
+        match c {
+            b'/' => self.end_tag(d, out),
+            b'?' => self.pi(d),
+            b'!' => {
+                if d.starts_with(b"<!--") {
+                    self.comment(d, 0)
+                } else if d.starts_with(b"<![CDATA[") {
+                    self.cdata(d, out)
+                } else if d.starts_with(b"<!DOCTYPE") {
+                    self.doctype(d)
+                } else if BANG.iter().any(|k| k.starts_with(d)) {
+                    Ok(Step::More("markup"))
+                } else {
+                    at(
+                        0,
+                        "unknown markup `<!` (expected <!--, <![CDATA[ or <!DOCTYPE)",
+                    )
+                }
+            }
+            _ => self.start_tag(d, out),
+        }
+    }
+
+    // ----- text -----
+
+    fn chars(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+        let end = match memchr::memchr(b'<', d) {
+            Some(i) => i,
+            None if eof => d.len(),
+            None if d.len() < PIECE_MIN => return Ok(Step::More("text")),
+            None => safe_cut(d),
+        };
+        let run = &d[..end];
+        if self.state != State::Root {
+            if let Some(i) = run.iter().position(|&b| !is_space(b)) {
+                return at(
+                    i,
+                    if self.state == State::Prolog {
+                        "text before the root element"
+                    } else {
+                        "text after the root element (a document has one root element)"
+                    },
+                );
+            }
+            return Ok(Step::Done(end, Flow::Continue));
+        }
+        let flow = self.root_text(run, 0, out)?;
+        Ok(Step::Done(end, flow))
+    }
+
+    /// Character data inside the root: decode references and CRs, check `]]>`, push it.
+    fn root_text(&mut self, run: &[u8], base: usize, out: &mut dyn Stage) -> Result<Flow, Fail> {
+        let mut from = 0;
+        while let Some(k) = memchr::memchr3(b'&', b'\r', b']', &run[from..]) {
+            let i = from + k;
+            match run[i] {
+                b']' => {
+                    if self.strict && run[i..].starts_with(b"]]>") {
+                        return at(base + i, "`]]>` is not allowed in text (write ]]&gt;)");
+                    }
+                    from = i + 1;
+                }
+                // A CR in an entity's replacement text came from a character reference:
+                // it is kept (line ends were normalized when the entity was declared).
+                b'\r' if !self.literal() => from = i + 1,
+                _ => {
+                    // A run that starts with its only CR LF (the usual indentation of CRLF
+                    // files) is itself without the CR: no copy.
+                    if i == 0
+                        && run.starts_with(b"\r\n")
+                        && memchr::memchr3(b'&', b'\r', b']', &run[2..]).is_none()
+                    {
+                        return out
+                            .send(Item::Event(&Event::Text {
+                                text: utf8(&run[1..]),
+                                cdata: false,
+                            }))
+                            .map_err(Fail::Other);
+                    }
+                    return self.decode_text(run, i, base, out);
+                }
+            }
+        }
+        if run.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        out.send(Item::Event(&Event::Text {
+            text: utf8(run),
+            cdata: false,
+        }))
+        .map_err(Fail::Other)
+    }
+
+    /// The slow path of [`Parser::root_text`], from the first `&` or CR at `from`.
+    fn decode_text(
+        &mut self,
+        run: &[u8],
+        from: usize,
+        base: usize,
+        out: &mut dyn Stage,
+    ) -> Result<Flow, Fail> {
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        text.push_str(utf8(&run[..from]));
+        let r = self.decode_text_into(run, from, base, &mut text, out);
+        let r = r.and_then(|flow| {
+            if flow.is_stop() || text.is_empty() {
+                return Ok(flow);
+            }
+            out.send(Item::Event(&Event::Text {
+                text: &text,
+                cdata: false,
+            }))
+            .map_err(Fail::Other)
+        });
+        self.text = text;
+        r
+    }
+
+    fn decode_text_into(
+        &mut self,
+        run: &[u8],
+        from: usize,
+        base: usize,
+        text: &mut String,
+        out: &mut dyn Stage,
+    ) -> Result<Flow, Fail> {
+        let mut i = from;
+        let mut plain = from;
+        while i < run.len() {
+            match run[i] {
+                b'&' => {
+                    text.push_str(utf8(&run[plain..i]));
+                    let (r, len) =
+                        parse_ref(run, i, self.strict).map_err(|m| Fail::At(base + i, m))?;
+                    match r {
+                        Ref::Char(c) => text.push(c),
+                        Ref::Named(name) => {
+                            if let Some(c) = predefined(name) {
+                                text.push(c);
+                            } else {
+                                let flow = self.expand_in_text(name, base + i, text, out)?;
+                                if flow.is_stop() {
+                                    return Ok(flow);
+                                }
+                            }
+                        }
+                    }
+                    i += len;
+                    plain = i;
+                }
+                b'\r' if self.literal() => {
+                    text.push_str(utf8(&run[plain..i]));
+                    text.push('\n');
+                    i += if run.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                    plain = i;
+                }
+                b']' if self.strict && run[i..].starts_with(b"]]>") => {
+                    return at(base + i, "`]]>` is not allowed in text (write ]]&gt;)");
+                }
+                _ => i += 1,
+            }
+        }
+        text.push_str(utf8(&run[plain..]));
+        Ok(Flow::Continue)
+    }
+
+    /// A reference to a declared entity in text: its replacement text is appended to
+    /// `text`, or parsed as content when it holds markup (the text so far is pushed first).
+    fn expand_in_text(
+        &mut self,
+        name: &str,
+        at_ref: usize,
+        text: &mut String,
+        out: &mut dyn Stage,
+    ) -> Result<Flow, Fail> {
+        let ent = self.entity(name, at_ref)?;
+        self.enter_entity(name, at_ref, ent.text.len())?;
+        let r = if !ent.parse {
+            text.push_str(&ent.text);
+            Ok(Flow::Continue)
+        } else {
+            let mut flow = Flow::Continue;
+            if !text.is_empty() {
+                flow = out
+                    .send(Item::Event(&Event::Text { text, cdata: false }))
+                    .map_err(Fail::Other)?;
+                text.clear();
+            }
+            if flow.is_stop() {
+                Ok(flow)
+            } else {
+                self.parse_entity_content(name, ent.text.as_bytes(), out)
+                    .map_err(|e| in_entity(e, name, at_ref))
+            }
+        };
+        self.expanding.pop();
+        r
+    }
+
+    /// The declared entity `name`.
+    fn entity(&mut self, name: &str, at_ref: usize) -> Result<Rc<Entity>, Fail> {
+        if let Some(e) = self.entities.get(name) {
+            return Ok(e.clone());
+        }
+        if self.unparsed.contains(name) {
+            return at(
+                at_ref,
+                format!("unparsed entity &{name}; cannot be referenced"),
+            );
+        }
+        if self.unread_declarations && !self.standalone {
+            if self.warned.insert(name.to_string()) {
+                eprintln!(
+                    "copipe: warning: entity &{name}; is not declared in the internal subset; it may be in the external DTD, which is not read: it is left out"
+                );
+            }
+            return Ok(Rc::new(Entity {
+                text: String::new(),
+                parse: false,
+                external: false,
+            }));
+        }
+        at(at_ref, format!("undefined entity &{name};"))
+    }
+
+    /// Check an attribute default value of the DOCTYPE as an attribute value (references
+    /// to declared entities only, no `<`).
+    pub(super) fn attr_default(&mut self, raw: &[u8], base: usize) -> Result<String, Fail> {
+        let mut vals = String::new();
+        self.attr_value(raw, base, &mut vals)?;
+        Ok(vals)
+    }
+
+    /// Whether ENTITY and ATTLIST declarations met now are used.
+    pub(super) fn processes_declarations(&self) -> bool {
+        !self.pe_skipped || self.standalone
+    }
+
+    /// Record an attribute of an ATTLIST (the first declaration of a name counts).
+    pub(super) fn declare_attribute(
+        &mut self,
+        element: &str,
+        attr: &str,
+        tokenized: bool,
+        default: Option<String>,
+    ) {
+        if !self.processes_declarations() {
+            return;
+        }
+        let defs = self.attlists.entry(element.to_string()).or_default();
+        if defs.iter().any(|d| d.name == attr) {
+            return;
+        }
+        let default = default.map(|v| if tokenized { collapse_spaces(&v) } else { v });
+        Rc::make_mut(defs).push(AttDef {
+            name: attr.to_string(),
+            tokenized,
+            default,
+        });
+    }
+
+    /// Apply the ATTLIST of element `name` to the attributes just read: collapse the
+    /// spaces of tokenized values, add the defaults of missing attributes.
+    fn apply_attlist(&mut self, d: &[u8], defs: &[AttDef]) {
+        for def in defs {
+            let found = self
+                .spans
+                .iter()
+                .position(|sp| span_str(d, &self.vals, sp.name) == def.name);
+            match found {
+                Some(k) if def.tokenized => {
+                    let v = span_str(d, &self.vals, self.spans[k].value);
+                    let c = collapse_spaces(v);
+                    if c != v {
+                        let start = self.vals.len();
+                        self.vals.push_str(&c);
+                        self.spans[k].value = Span::Vals(start, self.vals.len());
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(v) = &def.default {
+                        let ns = self.vals.len();
+                        self.vals.push_str(&def.name);
+                        let vs = self.vals.len();
+                        self.vals.push_str(v);
+                        self.spans.push(AttrSpan {
+                            name: Span::Vals(ns, vs),
+                            value: Span::Vals(vs, self.vals.len()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the bytes being read are the document's own (not an entity's replacement
+    /// text), whose line ends are normalized.
+    fn literal(&self) -> bool {
+        self.expanding.is_empty()
+    }
+
+    pub(super) fn strict(&self) -> bool {
+        self.strict
+    }
+
+    fn enter_entity(&mut self, name: &str, at_ref: usize, len: usize) -> Result<(), Fail> {
+        if self.expanding.iter().any(|n| n == name) {
+            return at(
+                at_ref,
+                format!("entity &{name}; refers to itself (recursive entity)"),
+            );
+        }
+        if self.expanding.len() >= MAX_ENTITY_DEPTH {
+            return at(
+                at_ref,
+                format!("entities nested more than {MAX_ENTITY_DEPTH} deep (at &{name};)"),
+            );
+        }
+        self.expanded += len as u64;
+        if self.expanded > MAX_EXPANDED {
+            return at(
+                at_ref,
+                format!(
+                    "entity expansion exceeds {} MiB (at &{name};)",
+                    MAX_EXPANDED >> 20
+                ),
+            );
+        }
+        self.expanding.push(name.to_string());
+        Ok(())
+    }
+
+    /// Parse an entity's replacement text as content: it must be balanced (every element it
+    /// opens closes inside it).
+    fn parse_entity_content(
+        &mut self,
+        name: &str,
+        body: &[u8],
+        out: &mut dyn Stage,
+    ) -> Result<Flow, Fail> {
+        let depth = self.ends.len();
+        let mut pos = 0;
+        while pos < body.len() {
+            let rest = &body[pos..];
+            let step = if rest[0] == b'<' {
+                if rest.starts_with(b"</") && self.ends.len() == depth {
+                    return at(
+                        pos,
+                        format!("entity &{name}; closes an element it did not open"),
+                    );
+                }
+                self.token(rest, true, out)?
+            } else {
+                let end = memchr::memchr(b'<', rest).unwrap_or(rest.len());
+                Step::Done(end, self.root_text(&rest[..end], 0, out)?)
+            };
+            match step {
+                Step::Done(n, flow) => {
+                    pos += n;
+                    if flow.is_stop() {
+                        return Ok(flow);
+                    }
+                }
+                Step::More(what) => return at(pos, format!("entity &{name}; ends inside {what}")),
+            }
+        }
+        if self.ends.len() != depth {
+            return at(
+                body.len(),
+                format!("entity &{name}; leaves <{}> open", self.open_name()),
+            );
+        }
+        Ok(Flow::Continue)
+    }
+
+    // ----- tags -----
+
+    fn start_tag(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+        let name_end = match chars::scan_name(d, 1, self.strict) {
+            NameEnd::At(e) => e,
+            NameEnd::Open => return Ok(Step::More("a start tag")),
+            NameEnd::BadStart => {
+                return at(
+                    1,
+                    format!("{} cannot start an element name", show_char(d, 1)),
+                );
+            }
+            NameEnd::BadChar(i, c) => {
+                return at(i, format!("{} cannot be in an element name", show_c(c)));
+            }
+        };
+        if self.state == State::Epilog {
+            return at(
+                0,
+                format!(
+                    "a second root element <{}> (a document has one root element)",
+                    utf8(&d[1..name_end])
+                ),
+            );
+        }
+        self.spans.clear();
+        self.vals.clear();
+        let mut i = name_end;
+        let empty;
+        loop {
+            let ws = i;
+            while i < d.len() && is_space(d[i]) {
+                i += 1;
+            }
+            let Some(&c) = d.get(i) else {
+                return Ok(Step::More("a start tag"));
+            };
+            if c == b'>' {
+                empty = false;
+                i += 1;
+                break;
+            }
+            if c == b'/' {
+                match d.get(i + 1) {
+                    None => return Ok(Step::More("a start tag")),
+                    Some(b'>') => {
+                        empty = true;
+                        i += 2;
+                        break;
+                    }
+                    Some(_) => return at(i, "expected `>` after `/` in a start tag"),
+                }
+            }
+            if i == ws {
+                return at(i, "whitespace is required between attributes");
+            }
+            match self.attribute(d, i)? {
+                Some(e) => i = e,
+                None => return Ok(Step::More("a start tag")),
+            }
+        }
+        if self.strict && self.spans.len() > 1 {
+            self.check_unique(d)?;
+        }
+        let name = utf8(&d[1..name_end]);
+        if !self.attlists.is_empty()
+            && let Some(defs) = self.attlists.get(name).cloned()
+        {
+            self.apply_attlist(d, &defs);
+        }
+        if self.ends.len() >= MAX_DEPTH {
+            return at(0, format!("elements nested more than {MAX_DEPTH} deep"));
+        }
+        self.state = State::Root;
+        self.names.push_str(name);
+        self.ends.push(self.names.len());
+
+        if self.spans.is_empty() {
+            let flow = out.send(Item::Event(&Event::Start { name, attrs: &[] }));
+            return self.after_start(name, empty, i, flow, out);
+        }
+        let mut attrs: Vec<Attr<'_>> = recycle(std::mem::take(&mut self.attrs));
+        for sp in &self.spans {
+            attrs.push(Attr {
+                name: span_str(d, &self.vals, sp.name),
+                value: span_str(d, &self.vals, sp.value),
+            });
+        }
+        let flow = out.send(Item::Event(&Event::Start {
+            name,
+            attrs: &attrs,
+        }));
+        self.attrs = recycle(attrs);
+        self.after_start(name, empty, i, flow, out)
+    }
+
+    /// After a start tag was pushed: an empty element ends at once.
+    fn after_start(
+        &mut self,
+        name: &str,
+        empty: bool,
+        len: usize,
+        mut flow: Result<Flow>,
+        out: &mut dyn Stage,
+    ) -> Result<Step, Fail> {
+        if empty {
+            if matches!(flow, Ok(Flow::Continue)) {
+                flow = out.send(Item::Event(&Event::End { name }));
+            }
+            self.pop();
+        }
+        Ok(Step::Done(len, flow?))
+    }
+
+    fn pop(&mut self) {
+        self.ends.pop();
+        self.names.truncate(self.ends.last().copied().unwrap_or(0));
+        if self.ends.is_empty() && self.expanding.is_empty() {
+            self.state = State::Epilog;
+        }
+    }
+
+    /// One attribute at `d[i]`: its end, or `None` when the data ends inside it.
+    fn attribute(&mut self, d: &[u8], i: usize) -> Result<Option<usize>, Fail> {
+        let name_end = match chars::scan_name(d, i, self.strict) {
+            NameEnd::At(e) => e,
+            NameEnd::Open => return Ok(None),
+            NameEnd::BadStart => {
+                return at(
+                    i,
+                    format!("{} cannot start an attribute name", show_char(d, i)),
+                );
+            }
+            NameEnd::BadChar(j, c) => {
+                return at(j, format!("{} cannot be in an attribute name", show_c(c)));
+            }
+        };
+        let mut j = name_end;
+        while j < d.len() && is_space(d[j]) {
+            j += 1;
+        }
+        match d.get(j) {
+            None => return Ok(None),
+            Some(b'=') => j += 1,
+            Some(_) => {
+                return at(
+                    j,
+                    format!(
+                        "expected `=` after attribute name `{}`",
+                        utf8(&d[i..name_end])
+                    ),
+                );
+            }
+        }
+        while j < d.len() && is_space(d[j]) {
+            j += 1;
+        }
+        let q = match d.get(j) {
+            None => return Ok(None),
+            Some(&q @ (b'"' | b'\'')) => q,
+            Some(_) => {
+                return at(
+                    j,
+                    format!(
+                        "the value of attribute `{}` must be quoted",
+                        utf8(&d[i..name_end])
+                    ),
+                );
+            }
+        };
+        let vs = j + 1;
+        let Some(len) = memchr::memchr(q, &d[vs..]) else {
+            return Ok(None);
+        };
+        let ve = vs + len;
+        let raw = &d[vs..ve];
+        let value = if raw.iter().any(|&b| ATTR_SPECIAL[b as usize]) {
+            let start = self.vals.len();
+            let mut vals = std::mem::take(&mut self.vals);
+            let r = self.attr_value(raw, vs, &mut vals);
+            self.vals = vals;
+            r?;
+            Span::Vals(start, self.vals.len())
+        } else {
+            Span::Data(vs, ve)
+        };
+        self.spans.push(AttrSpan {
+            name: Span::Data(i, name_end),
+            value,
+        });
+        Ok(Some(ve + 1))
+    }
+
+    /// Normalize an attribute value (XML 1.0 §3.3.3): references decoded, each white space
+    /// character a space, `<` refused.
+    fn attr_value(&mut self, raw: &[u8], base: usize, vals: &mut String) -> Result<(), Fail> {
+        let mut plain = 0;
+        let mut i = 0;
+        while i < raw.len() {
+            match raw[i] {
+                b'&' => {
+                    vals.push_str(utf8(&raw[plain..i]));
+                    let (r, len) =
+                        parse_ref(raw, i, self.strict).map_err(|m| Fail::At(base + i, m))?;
+                    match r {
+                        Ref::Char(c) => vals.push(c),
+                        Ref::Named(name) => match predefined(name) {
+                            Some(c) => vals.push(c),
+                            None => self.expand_in_attr(name, base + i, vals)?,
+                        },
+                    }
+                    i += len;
+                    plain = i;
+                }
+                b'\r' | b'\n' | b'\t' => {
+                    vals.push_str(utf8(&raw[plain..i]));
+                    vals.push(' ');
+                    // A literal CR LF is one line end; in replacement text each white
+                    // space character (from a character reference) is one space.
+                    i += if self.literal() && raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
+                    plain = i;
+                }
+                b'<' => {
+                    return at(
+                        base + i,
+                        "`<` is not allowed in an attribute value (write &lt;)",
+                    );
+                }
+                _ => i += 1,
+            }
+        }
+        vals.push_str(utf8(&raw[plain..]));
+        Ok(())
+    }
+
+    fn expand_in_attr(&mut self, name: &str, at_ref: usize, vals: &mut String) -> Result<(), Fail> {
+        let ent = self.entity(name, at_ref)?;
+        if ent.external {
+            return at(
+                at_ref,
+                format!("external entity &{name}; cannot be used in an attribute value"),
+            );
+        }
+        self.enter_entity(name, at_ref, ent.text.len())?;
+        let r = self
+            .attr_value(ent.text.as_bytes(), 0, vals)
+            .map_err(|e| in_entity(e, name, at_ref));
+        self.expanding.pop();
+        r
+    }
+
+    /// Attribute names must be unique in a start tag.
+    fn check_unique(&self, d: &[u8]) -> Result<(), Fail> {
+        let name = |s: &AttrSpan| match s.name {
+            Span::Data(a, b) => &d[a..b],
+            Span::Vals(..) => unreachable!("defaults are added after this check"),
+        };
+        let pos = |s: &AttrSpan| match s.name {
+            Span::Data(a, _) | Span::Vals(a, _) => a,
+        };
+        if self.spans.len() <= 16 {
+            for (k, a) in self.spans.iter().enumerate() {
+                if self.spans[..k].iter().any(|b| name(b) == name(a)) {
+                    return at(
+                        pos(a),
+                        format!("attribute `{}` appears twice", utf8(name(a))),
+                    );
+                }
+            }
+            return Ok(());
+        }
+        let mut sorted: Vec<&AttrSpan> = self.spans.iter().collect();
+        sorted.sort_by(|a, b| name(a).cmp(name(b)).then(pos(a).cmp(&pos(b))));
+        for w in sorted.windows(2) {
+            if name(w[0]) == name(w[1]) {
+                return at(
+                    pos(w[1]),
+                    format!("attribute `{}` appears twice", utf8(name(w[1]))),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn end_tag(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+        let name_end = match chars::scan_name(d, 2, self.strict) {
+            NameEnd::At(e) => e,
+            NameEnd::Open => return Ok(Step::More("an end tag")),
+            NameEnd::BadStart => {
+                return at(
+                    2,
+                    format!("{} cannot start an element name", show_char(d, 2)),
+                );
+            }
+            NameEnd::BadChar(i, c) => {
+                return at(i, format!("{} cannot be in an element name", show_c(c)));
+            }
+        };
+        let mut i = name_end;
+        while i < d.len() && is_space(d[i]) {
+            i += 1;
+        }
+        match d.get(i) {
+            None => return Ok(Step::More("an end tag")),
+            Some(b'>') => {}
+            Some(_) => return at(i, "expected `>` to close the end tag"),
+        }
+        let name = utf8(&d[2..name_end]);
+        if self.ends.is_empty() {
+            return at(0, format!("end tag </{name}> without a matching start tag"));
+        }
+        if self.open_name() != name {
+            return at(
+                0,
+                format!(
+                    "mismatched end tag: </{}> expected, found </{name}>",
+                    self.open_name()
+                ),
+            );
+        }
+        let flow = out.send(Item::Event(&Event::End { name }));
+        self.pop();
+        Ok(Step::Done(i + 1, flow?))
+    }
+
+    // ----- other markup -----
+
+    /// `<!-- … -->`, at `d[0]`; `base` is for errors. Also used inside the DOCTYPE.
+    pub(super) fn comment(&self, d: &[u8], base: usize) -> Result<Step, Fail> {
+        let Some(k) = memchr::memmem::find(&d[4..], b"--") else {
+            return Ok(Step::More("a comment"));
+        };
+        let dd = 4 + k;
+        match d.get(dd + 2) {
+            None => Ok(Step::More("a comment")),
+            Some(b'>') => Ok(Step::Done(dd + 3, Flow::Continue)),
+            Some(_) if !self.strict => match memchr::memmem::find(&d[dd..], b"-->") {
+                Some(e) => Ok(Step::Done(dd + e + 3, Flow::Continue)),
+                None => Ok(Step::More("a comment")),
+            },
+            Some(b'-') => match d.get(dd + 3) {
+                None => Ok(Step::More("a comment")),
+                Some(b'>') => at(base + dd, "a comment cannot end with `--->`"),
+                Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
+            },
+            Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
+        }
+    }
+
+    fn cdata(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+        if self.state != State::Root {
+            return at(0, "a CDATA section is only allowed inside the root element");
+        }
+        let Some(k) = memchr::memmem::find(&d[9..], b"]]>") else {
+            return Ok(Step::More("a CDATA section"));
+        };
+        let body = &d[9..9 + k];
+        let flow = if self.literal() && body.contains(&b'\r') {
+            let mut t = std::mem::take(&mut self.text);
+            t.clear();
+            let mut plain = 0;
+            let mut i = 0;
+            while let Some(k) = memchr::memchr(b'\r', &body[i..]) {
+                let at = i + k;
+                t.push_str(utf8(&body[plain..at]));
+                t.push('\n');
+                i = if body.get(at + 1) == Some(&b'\n') {
+                    at + 2
+                } else {
+                    at + 1
+                };
+                plain = i;
+            }
+            t.push_str(utf8(&body[plain..]));
+            let f = out.send(Item::Event(&Event::Text {
+                text: &t,
+                cdata: true,
+            }));
+            self.text = t;
+            f
+        } else if body.is_empty() {
+            Ok(Flow::Continue)
+        } else {
+            out.send(Item::Event(&Event::Text {
+                text: utf8(body),
+                cdata: true,
+            }))
+        };
+        Ok(Step::Done(9 + k + 3, flow?))
+    }
+
+    /// A processing instruction, or the XML declaration at the very start.
+    fn pi(&mut self, d: &[u8]) -> Result<Step, Fail> {
+        let target_end = match chars::scan_name(d, 2, self.strict) {
+            NameEnd::At(e) => e,
+            NameEnd::Open => return Ok(Step::More("a processing instruction")),
+            NameEnd::BadStart => {
+                return at(
+                    2,
+                    format!(
+                        "{} cannot start a processing instruction target",
+                        show_char(d, 2)
+                    ),
+                );
+            }
+            NameEnd::BadChar(i, c) => {
+                return at(
+                    i,
+                    format!("{} cannot be in a processing instruction target", show_c(c)),
+                );
+            }
+        };
+        let Some(k) = memchr::memmem::find(&d[target_end..], b"?>") else {
+            return Ok(Step::More("a processing instruction"));
+        };
+        let end = target_end + k;
+        let target = &d[2..target_end];
+        if end > target_end && !is_space(d[target_end]) {
+            return at(
+                target_end,
+                "expected whitespace after the processing instruction target",
+            );
+        }
+        if target == b"xml" {
+            if self.started || !self.expanding.is_empty() {
+                return at(
+                    0,
+                    "the XML declaration is only allowed at the very start of the input",
+                );
+            }
+            if self.strict {
+                check_xml_decl(&d[target_end..end], target_end)?;
+            }
+            let decl = &d[target_end..end];
+            if let Some(k) = memchr::memmem::find(decl, b"standalone") {
+                let rest = &decl[k + 10..];
+                let v = rest.iter().position(|&b| b == b'"' || b == b'\'');
+                self.standalone = v.is_some_and(|v| rest[v + 1..].starts_with(b"yes"));
+            }
+        } else if self.strict && target.eq_ignore_ascii_case(b"xml") {
+            return at(
+                2,
+                "processing instruction targets named `xml` (in any case) are reserved",
+            );
+        }
+        Ok(Step::Done(end + 2, Flow::Continue))
+    }
+
+    fn doctype(&mut self, d: &[u8]) -> Result<Step, Fail> {
+        if self.state != State::Prolog {
+            return at(0, "a DOCTYPE is only allowed before the root element");
+        }
+        if self.seen_doctype {
+            return at(0, "a second DOCTYPE (only one is allowed)");
+        }
+        let step = super::dtd::doctype(self, d)?;
+        if let Step::Done(..) = step {
+            self.seen_doctype = true;
+        }
+        Ok(step)
+    }
+}
+
+fn in_entity(e: Fail, name: &str, at_ref: usize) -> Fail {
+    match e {
+        Fail::At(_, m) if m.contains("entity &") => Fail::At(at_ref, m),
+        Fail::At(_, m) => Fail::At(at_ref, format!("in entity &{name};: {m}")),
+        e => e,
+    }
+}
+
+/// The text of a span of the data or of the decoded values.
+fn span_str<'a>(d: &'a [u8], vals: &'a str, s: Span) -> &'a str {
+    match s {
+        Span::Data(a, b) => utf8(&d[a..b]),
+        Span::Vals(a, b) => &vals[a..b],
+    }
+}
+
+/// A tokenized attribute value: no leading or trailing spaces, one space between tokens.
+fn collapse_spaces(v: &str) -> String {
+    v.split(' ')
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Bytes of an attribute value that need the slow path.
+static ATTR_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'&' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\t' as usize] = true;
+    t
+};
+
+/// A reference, parsed.
+pub(super) enum Ref<'a> {
+    Char(char),
+    Named(&'a str),
+}
+
+/// Parse the reference at `b[i]` (an `&`): what it names and its length.
+pub(super) fn parse_ref(b: &[u8], i: usize, strict: bool) -> Result<(Ref<'_>, usize), String> {
+    let rest = &b[i + 1..];
+    if rest.first() == Some(&b'#') {
+        let (hex, digits) = match rest.get(1) {
+            Some(b'x') => (true, &rest[2..]),
+            _ => (false, &rest[1..]),
+        };
+        let n = digits
+            .iter()
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count();
+        if n == 0 || digits.get(n) != Some(&b';') {
+            return Err(if hex {
+                "bad character reference: expected &#xHEX; (hex digits, then `;`)".into()
+            } else {
+                "bad character reference: expected &#DIGITS; or &#xHEX;".into()
+            });
+        }
+        let text = utf8(&digits[..n]);
+        let v = u32::from_str_radix(text, if hex { 16 } else { 10 }).unwrap_or(u32::MAX);
+        let c = char::from_u32(v)
+            .filter(|&c| !strict || chars::is_xml_char(c))
+            .ok_or_else(|| {
+                format!(
+                    "character reference &#{}{text}; names a character not allowed in XML",
+                    if hex { "x" } else { "" }
+                )
+            })?;
+        let len = 1 + (rest.len() - digits.len()) + n + 1;
+        return Ok((Ref::Char(c), len));
+    }
+    match chars::scan_name(rest, 0, strict) {
+        NameEnd::At(e) if rest[e] == b';' => Ok((Ref::Named(utf8(&rest[..e])), e + 2)),
+        _ => Err("`&` must start a reference such as &amp; or &#38;".into()),
+    }
+}
+
+pub(super) fn predefined(name: &str) -> Option<char> {
+    Some(match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => return None,
+    })
+}
+
+/// Check the content of an XML declaration (after `<?xml`): version, then optional
+/// encoding, then optional standalone, each `name = "value"`.
+fn check_xml_decl(b: &[u8], base: usize) -> Result<(), Fail> {
+    let mut i = 0;
+    let mut seen = 0; // 1 version, 2 encoding, 3 standalone
+    loop {
+        let ws = i;
+        while i < b.len() && is_space(b[i]) {
+            i += 1;
+        }
+        if i == b.len() {
+            if seen == 0 {
+                return at(
+                    base + i,
+                    "the XML declaration needs a version (version=\"1.0\")",
+                );
+            }
+            return Ok(());
+        }
+        if i == ws {
+            return at(
+                base + i,
+                "whitespace is required between the XML declaration's fields",
+            );
+        }
+        let ns = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let name = &b[ns..i];
+        let order = match name {
+            b"version" => 1,
+            b"encoding" => 2,
+            b"standalone" => 3,
+            _ => {
+                return at(
+                    base + ns,
+                    format!(
+                        "unknown field `{}` in the XML declaration (version, encoding, standalone)",
+                        utf8(name)
+                    ),
+                );
+            }
+        };
+        if order == 1 && seen != 0 || order != 1 && seen == 0 {
+            return at(base + ns, "the XML declaration must start with version");
+        }
+        if order <= seen {
+            return at(
+                base + ns,
+                "the XML declaration's fields must come in the order version, encoding, standalone, once each",
+            );
+        }
+        seen = order;
+        while i < b.len() && is_space(b[i]) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b'=') {
+            return at(base + i, "expected `=` in the XML declaration");
+        }
+        i += 1;
+        while i < b.len() && is_space(b[i]) {
+            i += 1;
+        }
+        let q = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            _ => return at(base + i, "XML declaration values must be quoted"),
+        };
+        let vs = i + 1;
+        let Some(len) = b[vs..].iter().position(|&c| c == q) else {
+            return at(base + i, "unterminated value in the XML declaration");
+        };
+        let v = &b[vs..vs + len];
+        let ok = match order {
+            1 => v.len() >= 3 && v.starts_with(b"1.") && v[2..].iter().all(u8::is_ascii_digit),
+            2 => {
+                v.first().is_some_and(u8::is_ascii_alphabetic)
+                    && v.iter()
+                        .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+            }
+            _ => v == b"yes" || v == b"no",
+        };
+        if !ok {
+            let what = [
+                "version (1.x)",
+                "encoding name",
+                "standalone value (yes or no)",
+            ][order - 1];
+            return at(
+                base + vs,
+                format!("bad {what} `{}` in the XML declaration", utf8(v)),
+            );
+        }
+        i = vs + len + 1;
+    }
+}
+
+/// Where to cut a long text that has no `<` yet: well before the end, and never inside a
+/// reference, a CR LF, a `]]>` or a character.
+fn safe_cut(d: &[u8]) -> usize {
+    let mut k = d.len() - 1024;
+    if let Some(a) = memchr::memrchr(b'&', &d[..k])
+        && !d[a..k].contains(&b';')
+    {
+        k = a;
+    }
+    while k > 0 && matches!(d[k - 1], b'\r' | b']') {
+        k -= 1;
+    }
+    while k > 0 && (d[k] & 0xC0) == 0x80 {
+        k -= 1;
+    }
+    k
+}
+
+/// The text of a slice of the window. Every slice the tokenizer takes starts and ends at
+/// an ASCII delimiter or at a character boundary of valid UTF-8 (the input checks it).
+#[inline]
+pub(super) fn utf8(b: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(b).is_ok(), "cut inside a character");
+    // SAFETY: the window holds valid UTF-8 (see `Input::validate`), and the slices taken
+    // from it are cut at ASCII bytes or character boundaries, so they are valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(b) }
+}
+
+fn show_c(c: char) -> String {
+    if c.is_control() || c.is_whitespace() {
+        format!("character U+{:04X}", c as u32)
+    } else {
+        format!("`{c}`")
+    }
+}
+
+fn show_char(d: &[u8], i: usize) -> String {
+    match std::str::from_utf8(&d[i..])
+        .ok()
+        .or_else(|| {
+            let e = std::str::from_utf8(&d[i..]).err()?;
+            std::str::from_utf8(&d[i..i + e.valid_up_to()]).ok()
+        })
+        .and_then(|s| s.chars().next())
+    {
+        Some(c) => show_c(c),
+        None => "the end of the input".into(),
+    }
+}
+
+/// Reuse the allocation of a vector of attributes for borrows of another lifetime.
+fn recycle<'b>(mut v: Vec<Attr<'_>>) -> Vec<Attr<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
+}

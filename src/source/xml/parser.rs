@@ -13,8 +13,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::LazyLock;
 
 use anyhow::Result;
+use memchr::memmem::Finder;
 
 use super::chars::{self, NameEnd, is_space};
 use super::input::{Input, InputError};
@@ -28,6 +30,13 @@ pub const MAX_DEPTH: usize = 4096;
 /// Text without a `<` shorter than this waits for more input rather than being pushed in
 /// pieces.
 const PIECE_MIN: usize = 64 * 1024;
+
+/// The searchers for the ends of comments, CDATA sections and PIs, built once: building a
+/// `memmem` finder for every section showed in profiles.
+static DASHES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"--"));
+static COMMENT_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"-->"));
+static CDATA_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"]]>"));
+static PI_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"?>"));
 
 /// A failure: a well-formedness error at an offset, or an error from downstream or I/O.
 pub enum Fail {
@@ -997,14 +1006,14 @@ impl Parser {
 
     /// `<!-- … -->`, at `d[0]`; `base` is for errors. Also used inside the DOCTYPE.
     pub(super) fn comment(&self, d: &[u8], base: usize) -> Result<Step, Fail> {
-        let Some(k) = memchr::memmem::find(&d[4..], b"--") else {
+        let Some(k) = DASHES.find(&d[4..]) else {
             return Ok(Step::More("a comment"));
         };
         let dd = 4 + k;
         match d.get(dd + 2) {
             None => Ok(Step::More("a comment")),
             Some(b'>') => Ok(Step::Done(dd + 3, Flow::Continue)),
-            Some(_) if !self.strict => match memchr::memmem::find(&d[dd..], b"-->") {
+            Some(_) if !self.strict => match COMMENT_END.find(&d[dd..]) {
                 Some(e) => Ok(Step::Done(dd + e + 3, Flow::Continue)),
                 None => Ok(Step::More("a comment")),
             },
@@ -1021,7 +1030,7 @@ impl Parser {
         if self.state != State::Root {
             return at(0, "a CDATA section is only allowed inside the root element");
         }
-        let Some(k) = memchr::memmem::find(&d[9..], b"]]>") else {
+        let Some(k) = CDATA_END.find(&d[9..]) else {
             return Ok(Step::More("a CDATA section"));
         };
         let body = &d[9..9 + k];
@@ -1080,7 +1089,7 @@ impl Parser {
                 );
             }
         };
-        let Some(k) = memchr::memmem::find(&d[target_end..], b"?>") else {
+        let Some(k) = PI_END.find(&d[target_end..]) else {
             return Ok(Step::More("a processing instruction"));
         };
         let end = target_end + k;

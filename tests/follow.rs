@@ -617,3 +617,17 @@ fn head_downstream_ends_the_follow() {
     assert_eq!(cp.exit_code(), 0);
     assert_eq!(cp.out(), "1\n2\n3\n");
 }
+
+#[test]
+fn a_failing_sink_ends_the_follow_instead_of_dropping_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.log"), numbers(1, 5)).unwrap();
+    fs::write(dir.path().join("b.log"), numbers(1, 5)).unwrap();
+    // With two files, a stage's error taken for a read error would leave the follow
+    // running on the other file; it must end the run instead.
+    let mut cp = follow(dir.path(), ["a.log", "b.log", ":", "write", "/dev/full"]);
+    assert_eq!(cp.exit_code(), 2);
+    let err = cp.err();
+    assert!(err.contains("error writing to /dev/full"), "{err}");
+    assert!(!err.contains("giving up"), "{err}");
+}

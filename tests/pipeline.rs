@@ -575,3 +575,10 @@ fn sigterm_ends_an_endless_source_with_whole_lines() {
         "{last:?}"
     );
 }
+
+#[test]
+fn a_failing_sink_is_not_blamed_on_the_input() {
+    let r = copipe(["cat", &app(), ":", "write", "/dev/full"]).run();
+    r.code(2).err_has("error writing to /dev/full");
+    assert!(!r.err.contains("error reading"), "{}", r.err);
+}

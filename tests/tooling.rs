@@ -350,3 +350,19 @@ fn bash_completes_stage_names_after_a_separator() {
     assert_eq!(complete("cat app.log : grep --ignore"), ["--ignore-case"]);
     assert_eq!(complete("--color al"), ["always"]);
 }
+
+#[test]
+fn explain_shows_why_a_pipeline_is_refused() {
+    let r = copipe(["--explain", "xml", "feed.xml", ":", "number", ":", "count"]).run();
+    r.code(2)
+        .err_has("`number` takes lines, but receives events from `xml`");
+    let out = r.stdout();
+    assert!(
+        out.contains("│ events\nnumber                              filter: pushed coroutine   ✗ rejected\n│ ?\ncount"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rejected: the pipeline does not type-check"),
+        "{out}"
+    );
+}

@@ -45,6 +45,8 @@ fn check_calls(
     mut from: &'static str,
 ) -> Result<(), SyntaxError> {
     for call in calls {
+        // Known even when refused: `--explain` shows what arrives.
+        call.input = Some(kind);
         if !call.def.accepts(kind) {
             let what = call.def.accepts_text();
             return Err(SyntaxError::new(
@@ -57,7 +59,6 @@ fn check_calls(
                 call.word_index(),
             ));
         }
-        call.input = Some(kind);
         for b in &mut call.branches {
             check_calls(&mut b.calls, kind, call.def.name)?;
         }

@@ -9,14 +9,14 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, wait_readable};
-use crate::source::reader::LineReader;
+use crate::source::reader::{LineReader, ReadError};
 use crate::stage::{Source, Stage};
 
 /// Read files in order and emit their lines (`-` or no file: standard input).
@@ -106,9 +106,14 @@ impl Source for Cat {
             };
             let stop = match mapped(&file, &self.meter) {
                 Some(map) => self.push_mapped(&map, out)?,
-                None => self
-                    .read_one(&file, out)
-                    .with_context(|| format!("error reading {name}"))?,
+                None => match self.read_one(&file, out) {
+                    Ok(stop) => stop,
+                    // Only a failed read is about this input; a stage's error is its own.
+                    Err(e) if ReadError::is(&e) => {
+                        return Err(e.context(format!("error reading {name}")));
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             if stop {
                 return Ok(());

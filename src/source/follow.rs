@@ -42,7 +42,7 @@ use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now};
-use crate::source::reader::LineReader;
+use crate::source::reader::{LineReader, ReadError};
 use crate::stage::{Flow, Source, Stage};
 
 use start::{Feed, Start, last_lines_offset};
@@ -159,6 +159,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         streams: Vec::new(),
         regular: Vec::new(),
         files_watched: false,
+        recheck: false,
     }))
 }
 
@@ -279,6 +280,8 @@ struct Follow {
     regular: Vec<(RawFd, (u64, u64))>,
     /// Whether the waiter watches open files themselves (see [`Waiter::watches_files`]).
     files_watched: bool,
+    /// A directory watch was added: check the names again without sleeping.
+    recheck: bool,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -317,7 +320,8 @@ impl Source for Follow {
             if round == Round::Stop {
                 return Ok(());
             }
-            let busy = round == Round::Busy;
+            let recheck = std::mem::take(&mut self.recheck);
+            let busy = round == Round::Busy || recheck;
             let all_done = self.files.iter().all(|f| matches!(f.state, State::Done));
             if !busy && (ending || all_done) {
                 self.finish_all(out)?;
@@ -372,7 +376,7 @@ impl Source for Follow {
                         .context("standard output was closed"),
                 );
             }
-            names = wake.fs & NAMES != 0;
+            names = recheck || wake.fs & NAMES != 0;
             if wake.pid_gone && !ending {
                 // One more look at everything, then end once it is all read.
                 ending = true;
@@ -499,9 +503,14 @@ impl Follow {
         f.state = State::Denied;
     }
 
-    /// Watch `dir` for input `i` (`None`: no directory needed).
+    /// Watch `dir` for input `i` (`None`: no directory needed). A new watch sees only
+    /// what happens from now on, so the names are checked once more right after it: a file
+    /// created in between is not left for the next safety check.
     fn watch(&mut self, i: usize, w: &mut Waiter, dir: Option<&Path>) {
         let f = &mut self.files[i];
+        if dir.is_some() && f.watched.as_deref() != dir {
+            self.recheck = true;
+        }
         w.watch(f.watched.as_deref(), dir);
         f.watched = dir.map(Path::to_path_buf);
     }
@@ -595,7 +604,17 @@ impl Follow {
             .is_some_and(|o| o.kind == FileKind::Regular);
         if regular {
             loop {
-                let (n, flow) = self.fill(i, out)?;
+                let (n, flow) = match self.fill(i, out) {
+                    Ok(r) => r,
+                    // The old file cannot be read to its end: say so, and go on with the name.
+                    Err(e) if ReadError::is(&e) => {
+                        let name = &self.files[i].name;
+                        self.status
+                            .soft_error(&e.context(format!("error reading {name} to its end")));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 if flow.is_stop() {
                     return Ok(Flow::Stop);
                 }
@@ -675,13 +694,15 @@ impl Follow {
             let (n, flow) = match self.fill(i, out) {
                 Ok(r) => r,
                 Err(e) if would_block(&e) => return Ok(Round::Idle),
-                Err(e) => {
+                // Only a failed read is about this input; a stage's error ends the run.
+                Err(e) if ReadError::is(&e) => {
                     let name = &self.files[i].name;
                     self.status
                         .soft_error(&e.context(format!("error reading {name}; giving up on it")));
                     self.files[i].state = State::Done;
                     return Ok(Round::Idle);
                 }
+                Err(e) => return Err(e),
             };
             if flow.is_stop() {
                 return Ok(Round::Stop);
@@ -845,11 +866,9 @@ fn is_missing(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
 }
 
+/// A read of a non-blocking FIFO found nothing to read.
 fn would_block(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::WouldBlock)
-    })
+    ReadError::io(e).is_some_and(|io| io.kind() == io::ErrorKind::WouldBlock)
 }
 
 #[cfg(test)]
@@ -879,6 +898,7 @@ mod tests {
             streams: Vec::new(),
             regular: Vec::new(),
             files_watched: false,
+            recheck: false,
         };
         let mut c = Collect::default();
         f.run(&mut c).unwrap();

@@ -12,6 +12,34 @@ use crate::stage::{Flow, Stage};
 /// The read size: big enough that per-read costs vanish, small enough to stay in L2.
 pub const CAPACITY: usize = 256 * 1024;
 
+/// The input itself could not be read (as opposed to a stage downstream failing).
+#[derive(Debug)]
+pub struct ReadError(pub io::Error);
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl ReadError {
+    /// Whether `err` is a failed read (and not an error of a stage downstream).
+    pub fn is(err: &anyhow::Error) -> bool {
+        err.downcast_ref::<ReadError>().is_some()
+    }
+
+    /// The io error of a failed read.
+    pub fn io(err: &anyhow::Error) -> Option<&io::Error> {
+        err.downcast_ref::<ReadError>().map(|r| &r.0)
+    }
+}
+
 /// A reusable line reader.
 pub struct LineReader {
     buf: Vec<u8>,
@@ -38,7 +66,9 @@ impl LineReader {
 
     /// Read once from `r` (at most one buffer) and push the complete lines. Returns the
     /// number of bytes read (0 at end of input) and what the stage said. On end of input the
-    /// partial line is *not* pushed: call [`LineReader::finish`] for that.
+    /// partial line is *not* pushed: call [`LineReader::finish`] for that. A failed read is
+    /// a [`ReadError`], so that callers tell it apart from an error of a stage downstream
+    /// (a full disk is not a reason to give up on an input).
     pub fn fill(&mut self, r: &mut dyn Read, out: &mut dyn Stage) -> Result<(usize, Flow)> {
         if self.tail == self.buf.len() {
             let n = self.buf.len() * 2;
@@ -48,7 +78,7 @@ impl LineReader {
             match r.read(&mut self.buf[self.tail..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(anyhow::Error::new(ReadError(e))),
             }
         };
         if n == 0 {

@@ -120,10 +120,13 @@ impl Stage for Json {
     fn close(&mut self) -> Result<()> {
         if self.skipped > 0 {
             eprintln!(
-                "copipe: json: skipped {} line{} that {} not JSON objects",
+                "copipe: json: skipped {} {}",
                 self.skipped,
-                if self.skipped == 1 { "" } else { "s" },
-                if self.skipped == 1 { "was" } else { "were" }
+                if self.skipped == 1 {
+                    "line that was not a JSON object"
+                } else {
+                    "lines that were not JSON objects"
+                }
             );
         }
         self.next.close()

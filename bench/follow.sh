@@ -10,7 +10,9 @@
 #               median and p99 of append -> output.
 #   throughput  a writer appends 1 MB writes as fast as it can for 10 s (at most
 #               TPUT_MAX_MB, default 3000): lines out per second until the last line
-#               arrived, all lines counted and checked in order.
+#               arrived, all lines counted and checked in order. With two CPUs or more,
+#               the writer is pinned to one and the follower and the reader to another
+#               (THROUGHPUT_PIN=0 leaves them free).
 #   rotation    200,000 lines/s in 1 ms batches, renamed to app.log.1 every second (one
 #               more batch goes to the renamed file before app.log is created again), for
 #               30 s: lines lost and duplicated, by sequence number.
@@ -79,7 +81,8 @@ for name, r in (("copipe", tp_c), ("tail", tp_t)):
     if r:
         print(f"throughput  {name:<6} {r['lines_per_s'] / 1e6:.2f} M lines/s ({r['mb_per_s']:.0f} MB/s), "
               f"{r['received']}/{r['written']} lines, in order: {r['in_order']}, "
-              f"{r['lag_after_writer_ms']:.0f} ms behind the writer at its end, {r['cpu_ms']:.0f} ms CPU")
+              f"{r['lag_after_writer_ms']:.0f} ms behind the writer at its end, {r['cpu_ms']:.0f} ms CPU"
+              + (", writer and follower on separate CPUs" if r.get("pinned") else ""))
 if tp_c and tp_t:
     print(f"            ratio copipe/tail lines out per second: {ratio(tp_c['lines_per_s'], tp_t['lines_per_s'])} (higher is better)")
 for name in ("copipe", "tail"):

@@ -209,12 +209,39 @@ def latency(cmd, secs, rate=1000):
         }
 
 
+def pinned(cpu):
+    """A preexec_fn that pins a child process to one CPU (None: leave it free)."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def throughput_cpus():
+    """With two CPUs or more, the writer gets CPU 0 and the follower and this reader CPU 1:
+    on a 2-core machine a follower that keeps up would otherwise slow the writer it is
+    measured against (and one that falls behind would look faster). THROUGHPUT_PIN=0
+    leaves everything free."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if os.environ.get("THROUGHPUT_PIN", "1") == "0" or len(cpus) < 2:
+        return None, None
+    return cpus[0], cpus[1]
+
+
 def throughput(cmd, secs):
     max_mb = int(os.environ.get("TPUT_MAX_MB", "3000"))
+    writer_cpu, follower_cpu = throughput_cpus()
+    if follower_cpu is not None:
+        os.sched_setaffinity(0, {follower_cpu})
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "app.log")
         open(path, "w").close()
-        p = start(cmd, [path])
+        p = subprocess.Popen(
+            cmd + [path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=pinned(follower_cpu),
+        )
+        wait_open(p.pid, [path])
         got = {"lines": 0, "chunk": -1, "bad_chunks": 0, "last_t": 0}
 
         def on_chunk(data, t):
@@ -233,6 +260,7 @@ def throughput(cmd, secs):
         writer = subprocess.Popen(
             [sys.executable, HERE, "write-fast", path, str(secs), str(max_mb)],
             stdout=subprocess.PIPE,
+            preexec_fn=pinned(writer_cpu),
         )
         r = Lines(p)
         while writer.poll() is None:
@@ -255,6 +283,7 @@ def throughput(cmd, secs):
             "writer_lines_per_s": w["lines"] / ((t_writer_done - t0) / 1e9),
             "lag_after_writer_ms": max(0, got["last_t"] - t_writer_done) / 1e6,
             "cpu_ms": cpu / 1e6,
+            "pinned": follower_cpu is not None,
         }
 
 

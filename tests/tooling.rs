@@ -366,3 +366,28 @@ fn explain_shows_why_a_pipeline_is_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn colour_marks_record_keys_as_jq_does() {
+    let xml = fixture("buses.xml").display().to_string();
+    let r = copipe([
+        "--color=always",
+        "xml",
+        &xml,
+        ":",
+        "records",
+        "bus",
+        ":",
+        "head",
+        "1",
+    ])
+    .run();
+    r.code(0);
+    let out = r.stdout();
+    assert!(
+        out.starts_with("{\x1b[34;1m\"id\"\x1b[0m:\"1485\","),
+        "{out:?}"
+    );
+    let plain = copipe(["xml", &xml, ":", "records", "bus", ":", "head", "1"]).run();
+    assert!(plain.stdout().starts_with("{\"id\":\"1485\","));
+}

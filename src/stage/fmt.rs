@@ -9,7 +9,7 @@
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin, Record, split_path};
+use crate::item::{Item, Kind, Record, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -163,17 +163,7 @@ impl Stage for Fmt {
         self.next.send(Item::Line(&self.line))
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }
 
 #[cfg(test)]

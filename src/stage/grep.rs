@@ -16,7 +16,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, Origin, lookup, render, split_path};
+use crate::item::{Item, Kind, lookup, render, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Options, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -245,17 +245,7 @@ impl Stage for Grep {
         self.matcher.runs(batch, |run| next.send_lines(run))
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }
 
 #[cfg(test)]

@@ -86,6 +86,31 @@ pub trait Stage {
     fn close(&mut self) -> Result<()>;
 }
 
+/// The calls a filter passes on to `self.next` untouched, written once: `pass_on!(origin,
+/// flush, close)` in its `impl Stage` (a filter that must do something in one of them writes
+/// that one itself). Passing `close` on is the step Beazley's coroutines forget.
+#[macro_export]
+macro_rules! pass_on {
+    ($($call:ident),+ $(,)?) => {
+        $( $crate::pass_on!(@one $call); )+
+    };
+    (@one origin) => {
+        fn origin(&mut self, origin: $crate::item::Origin<'_>) -> ::anyhow::Result<()> {
+            self.next.origin(origin)
+        }
+    };
+    (@one flush) => {
+        fn flush(&mut self) -> ::anyhow::Result<()> {
+            self.next.flush()
+        }
+    };
+    (@one close) => {
+        fn close(&mut self) -> ::anyhow::Result<()> {
+            self.next.close()
+        }
+    };
+}
+
 /// A pulled generator: reads its input and pushes it into `out` until the input ends or
 /// `out` returns [`Flow::Stop`]. It does not close `out`; the engine does.
 pub trait Source {
@@ -127,6 +152,11 @@ pub mod testing {
     }
 
     impl Collect {
+        /// One that a test can box into a stage and still read afterwards.
+        pub fn shared() -> std::rc::Rc<std::cell::RefCell<Collect>> {
+            std::rc::Rc::new(std::cell::RefCell::new(Collect::default()))
+        }
+
         pub fn stopping_after(limit: usize) -> Self {
             Collect {
                 limit,
@@ -176,6 +206,21 @@ pub mod testing {
         fn close(&mut self) -> Result<()> {
             self.calls.push(b"\0close".to_vec());
             Ok(())
+        }
+    }
+
+    impl Stage for std::rc::Rc<std::cell::RefCell<Collect>> {
+        fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+            self.borrow_mut().send(item)
+        }
+        fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+            self.borrow_mut().origin(origin)
+        }
+        fn flush(&mut self) -> Result<()> {
+            self.borrow_mut().flush()
+        }
+        fn close(&mut self) -> Result<()> {
+            self.borrow_mut().close()
         }
     }
 }

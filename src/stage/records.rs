@@ -19,7 +19,7 @@
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Event, Item, Kind, Origin};
+use crate::item::{Event, Item, Kind};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{NodeId, ROOT, Record, Type};
 use crate::stage::{Flow, Stage};
@@ -185,17 +185,7 @@ impl Stage for Records {
         }
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }
 
 fn is_space(b: u8) -> bool {
@@ -220,28 +210,10 @@ mod tests {
     use crate::pipeline::meter::Meter;
     use crate::stage::testing::Collect;
 
-    /// The records of a document, as JSON lines. `Collect` is boxed into the stage, so
-    /// the results come back through a shared cell.
+    /// The records of a document, as JSON lines (the boxed collector is shared).
     fn records(doc: &str, target: Target) -> Vec<String> {
-        use std::cell::RefCell;
-        use std::rc::Rc;
-        struct Shared(Rc<RefCell<Collect>>);
-        impl Stage for Shared {
-            fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-                self.0.borrow_mut().send(item)
-            }
-            fn origin(&mut self, o: Origin<'_>) -> Result<()> {
-                self.0.borrow_mut().origin(o)
-            }
-            fn flush(&mut self) -> Result<()> {
-                Ok(())
-            }
-            fn close(&mut self) -> Result<()> {
-                Ok(())
-            }
-        }
-        let c = Rc::new(RefCell::new(Collect::default()));
-        let mut r = Records::new(target, Box::new(Shared(c.clone())));
+        let c = Collect::shared();
+        let mut r = Records::new(target, Box::new(c.clone()));
         crate::source::xml::parse(
             "t.xml",
             Box::new(std::io::Cursor::new(doc.as_bytes().to_vec())),

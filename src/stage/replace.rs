@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, Origin, map_lines};
+use crate::item::{Item, Kind, map_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -140,15 +140,5 @@ impl Stage for Replace {
         self.next.send_lines(&self.buf)
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }

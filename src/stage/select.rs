@@ -8,7 +8,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin, Record, split_path};
+use crate::item::{Item, Kind, Record, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::ROOT;
 use crate::stage::{Flow, Stage};
@@ -72,17 +72,7 @@ impl Stage for Select {
         self.next.send(Item::Record(&self.out))
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin, split_after_lines};
+use crate::item::{Item, Kind, split_after_lines};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -63,15 +63,5 @@ impl Stage for Skip {
         }
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }

@@ -8,7 +8,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin, Record, strip_cr};
+use crate::item::{Item, Kind, Record, strip_cr};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -112,15 +112,5 @@ impl Stage for Uniq {
         Ok(Flow::Continue)
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::Regex;
 
-use crate::item::{Item, Kind, Origin, Type, Val, split_path};
+use crate::item::{Item, Kind, Type, Val, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -251,17 +251,7 @@ impl Stage for Where {
         }
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.next.close()
-    }
+    crate::pass_on!(origin, flush, close);
 }
 
 #[cfg(test)]

@@ -90,9 +90,9 @@ pub fn compile(t: &str) -> Result<Vec<Part>> {
                     parts.push(Part::Lit(std::mem::take(&mut lit)));
                 }
                 parts.push(Part::Field(name.to_string(), split_path(name)));
-                for _ in 0..close + 1 {
-                    it.next();
-                }
+                // Past the `}` (`close` counts bytes; the iterator walks characters).
+                let after = i + 1 + close;
+                while it.next_if(|&(j, _)| j <= after).is_some() {}
             }
             '}' => bail!(
                 "unmatched `}}` at character {} of the template (write `}}}}` for a brace)",
@@ -190,6 +190,9 @@ mod tests {
         assert_eq!(fmt("x{nope}y", v.clone(), false).unwrap(), "xy");
         assert_eq!(fmt("x{nope}y", v.clone(), true).unwrap_err(), "nope");
         assert_eq!(fmt("{ id }", v, false).unwrap(), "7");
+        // A name with non-ASCII letters: nothing after its `}` is lost.
+        let v = json!({"café": "1", "ünï": {"çà": 2}});
+        assert_eq!(fmt("{café}|{ünï.çà}!", v, false).unwrap(), "1|2!");
     }
 
     #[test]

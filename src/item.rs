@@ -68,9 +68,8 @@ pub enum Event<'a> {
     End { name: &'a str },
 }
 
-/// Where the items that follow come from, announced by a source that reads several inputs
-/// (`follow a.log b.log`, `cat --tag a b`) whenever it switches input. See
-/// [`crate::stage::Stage::origin`].
+/// Where the items that follow come from, announced by a source that reads files (`cat`,
+/// `follow`) whenever it switches input. See [`crate::stage::Stage::origin`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin<'a> {
     /// The input's name as the user wrote it (`standard input` for `-`).
@@ -109,12 +108,6 @@ impl Item<'_> {
             Item::Record(_) => Kind::Record,
         }
     }
-}
-
-/// The value at a dotted path of a record (`stop.name`, split on dots beforehand); a
-/// number steps into an array (`stops.0`).
-pub fn lookup<'r>(rec: &'r Record, path: &[String]) -> Option<Val<'r>> {
-    rec.lookup(path)
 }
 
 /// Split a dotted path (`stop.name`) into its steps.

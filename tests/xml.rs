@@ -336,6 +336,8 @@ fn json_parses_lines_into_records() {
     .out("1:A\n3:\n");
     let r = copipe(["cat", &fx("xml/bad.ndjson"), ":", "json"]).run();
     r.code(2).out("{\"id\":\"1\"}\n").err_has(":2: not JSON");
+    // The error names the file it is in, not `standard input`.
+    r.err_has(&format!("json: {}:2: not JSON", fx("xml/bad.ndjson")));
     copipe(["cat", &fx("xml/bad.ndjson"), ":", "json", "--skip-bad"])
         .run()
         .code(0)
@@ -350,6 +352,13 @@ fn json_parses_lines_into_records() {
         .run()
         .code(2)
         .out("{\"file\":\"a\",\"x\":1}\n{\"file\":\"b\",\"x\":2}\n")
+        .err_has("json: b:2: not JSON");
+    // Untagged, the records are left as they are, and errors still name their input.
+    copipe(["cat", "a", "b", ":", "json"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .out("{\"x\":1}\n{\"file\":\"old\",\"x\":2}\n")
         .err_has("json: b:2: not JSON");
 }
 

@@ -85,12 +85,10 @@ impl Source for Cat {
             } else {
                 path.display().to_string()
             };
-            if self.tag {
-                out.origin(Origin {
-                    name: &name,
-                    show: Show::Tag,
-                })?;
-            }
+            out.origin(Origin {
+                name: &name,
+                show: if self.tag { Show::Tag } else { Show::Hidden },
+            })?;
             let opened = if stdin {
                 io::stdin().as_fd().try_clone_to_owned().map(File::from)
             } else {

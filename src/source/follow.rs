@@ -11,7 +11,7 @@
 //! * rotation by rename: the old file is read to its end before the new one is read from
 //!   its start; truncation (copytruncate) is announced on stderr and read from the start;
 //! * each input's [`Origin`] is sent just before its first line after another input's
-//!   (never for an input with nothing new), unless `-q`;
+//!   (never for an input with nothing new), with `Show::Hidden` under `-q` or for one file;
 //! * lines travel as whole-buffer batches; output is flushed only when the source is about
 //!   to wait (see [`Stage::flush`]), never per line;
 //! * the source sleeps in one `poll` (see [`wait`]) woken by file-system notifications, a
@@ -795,7 +795,7 @@ impl Follow {
     /// One read of input `i`, its whole lines pushed: bytes read, and downstream's answer.
     fn fill(&mut self, i: usize, out: &mut dyn Stage) -> Result<(usize, Flow)> {
         self.select(i);
-        let announce = self.show != Show::Hidden && self.announced != Some(i);
+        let announce = self.announced != Some(i);
         let f = &mut self.files[i];
         let State::Open(open) = &mut f.state else {
             return Ok((0, Flow::Continue));
@@ -823,7 +823,7 @@ impl Follow {
             return Ok(Flow::Continue);
         }
         self.select(i);
-        let announce = self.show != Show::Hidden && self.announced != Some(i);
+        let announce = self.announced != Some(i);
         let f = &mut self.files[i];
         let mut feed = Feed {
             out,

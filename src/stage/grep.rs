@@ -16,7 +16,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, lookup, render, split_path};
+use crate::item::{Item, Kind, render, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Options, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -216,7 +216,7 @@ impl Stage for Grep {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         let selected = match (&item, &self.field) {
             (Item::Line(l), _) => self.matcher.selects(l),
-            (Item::Record(r), Some(path)) => match lookup(r, path) {
+            (Item::Record(r), Some(path)) => match r.lookup(path) {
                 Some(v) => match v.as_str() {
                     Some(s) => self.matcher.selects(s.as_bytes()),
                     None => {

@@ -5,7 +5,8 @@
 //! `--skip-bad`, is dropped and counted (the count is reported on stderr at the end). When
 //! the source shows origins as tags (`cat --tag`, `follow --tag`), each record gets the
 //! input's name as a first field `file` (replacing a `file` field of the line, if any); the
-//! origin is passed on too. Line numbers restart with each input.
+//! origin is passed on too. Line numbers restart with each input, which errors name (the
+//! sources that read files announce each one).
 
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -43,7 +44,7 @@ pub const DEF: StageDef = StageDef {
     build: Build::Filter(build),
 };
 
-fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
     Ok(Box::new(Json {
         skip_bad: a.skip_bad,
@@ -52,7 +53,6 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         line: 0,
         skipped: 0,
         rec: Record::new(),
-        status: cx.status.clone(),
         next,
     }))
 }
@@ -66,7 +66,6 @@ struct Json {
     line: u64,
     skipped: u64,
     rec: Record,
-    status: crate::pipeline::registry::Status,
     next: Box<dyn Stage>,
 }
 
@@ -139,7 +138,6 @@ impl Json {
             self.skipped += 1;
             return Ok(Flow::Continue);
         }
-        let _ = &self.status;
         bail!("json: {}:{}: {why}", self.origin, self.line)
     }
 }

@@ -15,11 +15,11 @@
 //! * `close` is called exactly once on every stage, whether or not it stopped, after the
 //!   last `send`. A filter flushes what it holds, then closes the stage after it; a fan-out
 //!   closes every branch. Sinks flush their output in `close` and report write errors there.
-//! * `origin` announces that the items that follow come from another input of a source
-//!   that reads several (a followed file, one of `cat --tag`'s files); it is sent before the
-//!   first item of each input, only when the source shows origins. Filters pass it on
-//!   untouched; sinks that write lines show it as a header or a tag (see
-//!   [`crate::item::Show`]); `json` keeps the name for a `file` field.
+//! * `origin` announces the input the items that follow come from (a file of `cat`, a
+//!   followed file); a source reading files sends it before the first item of each input,
+//!   with how sinks are to show it ([`crate::item::Show`]: not at all, a header, a tag).
+//!   Filters pass it on untouched; sinks that write lines show it as asked; `json` names
+//!   the input in its errors, and puts the name in a `file` field when it is a tag.
 //! * `flush` is a hint that the source is about to wait for input (a followed file with no
 //!   new data): everything buffered must be made visible now. Filters pass it on.
 //! * An `Err` from any call aborts the run: the error is reported, every stage is still

@@ -46,9 +46,14 @@ impl Labels {
         self.name.extend_from_slice(origin.name.as_bytes());
     }
 
+    /// Whether lines are labelled at all.
+    pub fn shows(&self) -> bool {
+        self.show != Show::Hidden
+    }
+
     /// [`Labels::label`] for one line (without its newline; it may be empty).
     pub fn label_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> bool {
-        if self.show == Show::Hidden {
+        if !self.shows() {
             return false;
         }
         let mut one = std::mem::take(&mut self.one);

@@ -95,6 +95,11 @@ impl Printer {
         self
     }
 
+    /// Whether lines are written otherwise than as they are (colour, labels).
+    fn decorates(&self) -> bool {
+        self.painter.as_ref().is_some_and(Painter::is_active) || self.labels.shows()
+    }
+
     /// Write whole lines, decorated as asked (colour, then origin labels).
     fn write_lines(&mut self, batch: &[u8]) -> Result<()> {
         let mut bytes = batch;
@@ -131,6 +136,11 @@ impl Stage for Printer {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         self.status.mark_delivered();
         match item {
+            Item::Line(l) if !self.decorates() => self.out.with(|o| {
+                o.write_all(l)?;
+                o.write_all(b"\n")?;
+                o.pushed()
+            })?,
             Item::Line(l) => {
                 // One line is a one-line batch (its newline makes an empty line a line).
                 let mut one = std::mem::take(&mut self.one);

@@ -102,7 +102,12 @@ impl Source for Cat {
                     continue;
                 }
             };
-            let stop = match mapped(&file, &self.meter) {
+            if let Ok(meta) = file.metadata()
+                && meta.is_file()
+            {
+                self.meter.expect(meta.len());
+            }
+            let stop = match mapped(&file) {
                 Some(map) => self.push_mapped(&map, out)?,
                 None => match self.read_one(&file, out) {
                     Ok(stop) => stop,
@@ -215,13 +220,9 @@ const MMAP_MIN: u64 = 4 << 20;
 /// vanish, small enough that `head` stops the source within a few MB.
 const MMAP_BATCH: usize = 1 << 20;
 
-/// Map a big regular file, or `None` to read it normally. The size of a regular file is
-/// announced to the meter either way.
-fn mapped(f: &File, meter: &Meter) -> Option<memmap2::Mmap> {
+/// Map a big regular file, or `None` to read it normally.
+fn mapped(f: &File) -> Option<memmap2::Mmap> {
     let meta = f.metadata().ok()?;
-    if meta.is_file() {
-        meter.expect(meta.len());
-    }
     if !meta.is_file() || meta.len() < MMAP_MIN {
         return None;
     }

@@ -33,10 +33,6 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn display_name(&self) -> &str {
-        self.def.name
-    }
-
     /// The stage as written (`grep -i error`), or what an implicit stage stands for; for
     /// `--explain` and `--stats`.
     pub fn label(&self) -> String {

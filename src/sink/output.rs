@@ -75,10 +75,6 @@ impl Output {
             .flush()
             .with_context(|| format!("error writing to {}", self.name))
     }
-
-    pub fn is_line_buffered(&self) -> bool {
-        self.line_buffered
-    }
 }
 
 /// When standard output is a pipe, ask for a 1 MiB pipe buffer (Linux `F_SETPIPE_SZ`; the

@@ -130,11 +130,6 @@ impl LineReader {
         flow
     }
 
-    /// Forget the held partial line without pushing it.
-    pub fn reset(&mut self) {
-        self.tail = 0;
-    }
-
     /// Move the held partial line into `into` (replacing its contents) and hold nothing:
     /// one reader can then serve several inputs (`follow a b`), each keeping its own partial
     /// line between reads. Copies only the partial line.

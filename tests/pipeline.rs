@@ -582,3 +582,18 @@ fn a_failing_sink_is_not_blamed_on_the_input() {
     r.code(2).err_has("error writing to /dev/full");
     assert!(!r.err.contains("error reading"), "{}", r.err);
 }
+
+#[test]
+fn an_input_that_cannot_be_read_is_reported_and_the_rest_is_read() {
+    // Opening a directory works; reading it fails: the same as a file that cannot be
+    // opened, as grep does.
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::write(dir.path().join("b"), "b1\n").unwrap();
+    copipe(["cat", "sub", "b", ":", "count"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .out("1\n")
+        .err_has("error reading sub: Is a directory");
+}

@@ -1,6 +1,6 @@
 //! `cat [FILE|-]...` — read files in order (`-` or no file: standard input) and emit their
 //! lines. Each file's unterminated last line is still a line. A file that cannot be opened
-//! is reported and skipped (exit status 2 at the end), as grep does. When reading from a
+//! or read is reported and skipped (exit status 2 at the end), as grep does. When reading from a
 //! pipe or terminal would block, downstream output is flushed first, so
 //! `tail -f log | copipe grep x` shows matches at once.
 
@@ -111,9 +111,16 @@ impl Source for Cat {
                 Some(map) => self.push_mapped(&map, out)?,
                 None => match self.read_one(&file, out) {
                     Ok(stop) => stop,
-                    // Only a failed read is about this input; a stage's error is its own.
+                    // A failed read is this input's problem, as a failed open is: reported,
+                    // what was read of it kept, and the next input read (status 2 at the
+                    // end, as grep does). A stage's error is its own and ends the run.
                     Err(e) if ReadError::is(&e) => {
-                        return Err(e.context(format!("error reading {name}")));
+                        self.status
+                            .soft_error(&e.context(format!("error reading {name}")));
+                        if self.reader.finish(out)?.is_stop() {
+                            return Ok(());
+                        }
+                        continue;
                     }
                     Err(e) => return Err(e),
                 },

@@ -13,6 +13,9 @@
 #               arrived, all lines counted and checked in order. With two CPUs or more,
 #               the writer is pinned to one and the follower and the reader to another
 #               (THROUGHPUT_PIN=0 leaves them free).
+#   catchup     the follower's own capacity: the file (CATCHUP_MB, default 1000) is
+#               written first, then read from line 1 (`-n +1`) into the pipe with nothing
+#               else running: lines per second until the last line arrived.
 #   rotation    200,000 lines/s in 1 ms batches, renamed to app.log.1 every second (one
 #               more batch goes to the renamed file before app.log is created again), for
 #               30 s: lines lost and duplicated, by sequence number.
@@ -25,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CASES=("$@")
-[ ${#CASES[@]} -eq 0 ] && CASES=(latency throughput rotation idle)
+[ ${#CASES[@]} -eq 0 ] && CASES=(latency throughput catchup rotation idle)
 WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
 mkdir -p "$WORK"
 RESULTS="$WORK/follow-results.jsonl"
@@ -46,6 +49,7 @@ secs_for() {
     case $1 in
         latency) echo "${LAT_SECS:-10}" ;;
         throughput) echo "${TPUT_SECS:-10}" ;;
+        catchup) echo 0 ;;
         rotation) echo "${ROT_SECS:-30}" ;;
         idle) echo "${IDLE_SECS:-10}" ;;
     esac
@@ -85,6 +89,13 @@ for name, r in (("copipe", tp_c), ("tail", tp_t)):
               + (", writer and follower on separate CPUs" if r.get("pinned") else ""))
 if tp_c and tp_t:
     print(f"            ratio copipe/tail lines out per second: {ratio(tp_c['lines_per_s'], tp_t['lines_per_s'])} (higher is better)")
+cu_c, cu_t = pick(["catchup_lines_per_s"], "copipe"), pick(["catchup_lines_per_s"], "tail")
+for name, r in (("copipe", cu_c), ("tail", cu_t)):
+    if r:
+        print(f"catch-up    {name:<6} {r['catchup_lines_per_s'] / 1e6:.2f} M lines/s ({r['catchup_mb_per_s']:.0f} MB/s), "
+              f"{r['catchup_received']}/{r['catchup_written']} lines, {r['cpu_ms']:.0f} ms CPU")
+if cu_c and cu_t:
+    print(f"            ratio copipe/tail lines out per second: {ratio(cu_c['catchup_lines_per_s'], cu_t['catchup_lines_per_s'])} (higher is better)")
 for name in ("copipe", "tail"):
     r = pick(["rotations"], name)
     if r:

@@ -287,6 +287,47 @@ def throughput(cmd, secs):
         }
 
 
+def catchup(cmd, secs):
+    """The follower's own capacity: the file (CATCHUP_MB, default 1000) is written first,
+    then the follower reads it from its first line (`-n +1` in place of `-n 0`) into the
+    pipe while nothing else runs: lines per second until the last line arrived. Unlike
+    `throughput`, no writer shares the machine or the file with it."""
+    max_mb = int(os.environ.get("CATCHUP_MB", "1000"))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "app.log")
+        writer = subprocess.run(
+            [sys.executable, HERE, "write-fast", path, "3600", str(max_mb)],
+            stdout=subprocess.PIPE,
+            check=True,
+        )
+        w = json.loads(writer.stdout)
+        from_start = [
+            "+1" if a == "0" and i > 0 and cmd[i - 1] == "-n" else a for i, a in enumerate(cmd)
+        ]
+        got = {"lines": 0, "last_t": 0}
+
+        def on_chunk(data, t):
+            got["lines"] += data.count(b"\n")
+            got["last_t"] = t
+
+        t0 = now_ns()
+        p = subprocess.Popen(from_start + [path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        r = Lines(p)
+        end = time.time() + 120
+        while got["lines"] < w["lines"] and time.time() < end:
+            r.pump(on_chunk, 0.5)
+        cpu = cpu_ns(p.pid)
+        stop(p)
+        elapsed = (got["last_t"] - t0) / 1e9
+        return {
+            "catchup_written": w["lines"],
+            "catchup_received": got["lines"],
+            "catchup_lines_per_s": got["lines"] / elapsed,
+            "catchup_mb_per_s": w["bytes"] / 1e6 / elapsed,
+            "cpu_ms": cpu / 1e6,
+        }
+
+
 def rotation(cmd, secs, rate=200_000):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "app.log")
@@ -358,7 +399,13 @@ def main():
     if what == "write-rotating":
         return write_rotating(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     name, secs, cmd = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-    run = {"latency": latency, "throughput": throughput, "rotation": rotation, "idle": idle}
+    run = {
+        "latency": latency,
+        "throughput": throughput,
+        "catchup": catchup,
+        "rotation": rotation,
+        "idle": idle,
+    }
     result = run[what](cmd, secs)
     result["tool"] = name
     print(json.dumps(result))

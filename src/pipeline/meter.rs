@@ -26,7 +26,18 @@ pub struct Meter(Rc<Inner>);
 struct Inner {
     bytes: Cell<u64>,
     expected: Cell<u64>,
+    /// A source that parsed its input in parts on several threads: the threads, the parts
+    /// taken as the threads parsed them, and the parts parsed again in order.
+    parts: Cell<Option<Parts>>,
     progress: Option<RefCell<Progress>>,
+}
+
+/// How an input was parsed in parts (see [`Meter::parts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parts {
+    pub threads: usize,
+    pub parallel: u64,
+    pub again: u64,
 }
 
 #[derive(Debug)]
@@ -73,6 +84,15 @@ impl Meter {
     /// The bytes read so far.
     pub fn bytes(&self) -> u64 {
         self.0.bytes.get()
+    }
+
+    /// Note how the input was parsed in parts (shown by `--stats`).
+    pub fn set_parts(&self, parts: Parts) {
+        self.0.parts.set(Some(parts));
+    }
+
+    pub fn parts(&self) -> Option<Parts> {
+        self.0.parts.get()
     }
 
     /// The bytes announced with [`Meter::expect`] so far.

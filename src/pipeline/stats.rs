@@ -48,6 +48,12 @@ impl Stage for Counted {
     fn close(&mut self) -> Result<()> {
         self.inner.close()
     }
+
+    fn records_plan(&mut self) -> Option<crate::stage::records::RecordsPlan<'_>> {
+        let mut plan = self.inner.records_plan()?;
+        plan.counters.push(self.count.clone());
+        Some(plan)
+    }
 }
 
 /// One stage of the report.
@@ -99,6 +105,13 @@ impl Stats {
                 let _ = write!(s, "  {} read", human_bytes(bytes as f64));
                 if secs > 0.0 {
                     let _ = write!(s, ", {}/s", human_bytes(bytes as f64 / secs));
+                }
+                if let Some(p) = meter.parts() {
+                    let _ = write!(
+                        s,
+                        "; {} parts parsed by {} threads, {} again in order",
+                        p.parallel, p.threads, p.again
+                    );
                 }
             }
             s.push('\n');

@@ -84,6 +84,13 @@ pub trait Stage {
 
     /// End of stream: flush, release, pass the close on. Called exactly once.
     fn close(&mut self) -> Result<()>;
+
+    /// Whether this is a `records` stage (seen through wrappers that only count), that a
+    /// source may do the work of, in parallel, pushing the records to the stage after it
+    /// (the `xml` source does for a big file). Other stages say `None`.
+    fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
+        None
+    }
 }
 
 /// The calls a filter passes on to `self.next` untouched, written once: `pass_on!(origin,
@@ -132,6 +139,9 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     }
     fn close(&mut self) -> Result<()> {
         (**self).close()
+    }
+    fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
+        (**self).records_plan()
     }
 }
 

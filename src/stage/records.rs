@@ -94,7 +94,48 @@ pub struct Records {
     frames: Vec<Frame>,
     /// The text of the open elements, end to end (each frame's from its `text` on).
     text: String,
+    /// Where finished records go instead of `next`, in a speculative parse of a part of the
+    /// document (see `source::xml::parallel`).
+    batch: Option<Batch>,
     next: Box<dyn Stage>,
+}
+
+/// Records kept in order, their storage reused from batch to batch.
+#[derive(Default)]
+pub struct Batch {
+    recs: Vec<Record>,
+    len: usize,
+}
+
+impl Batch {
+    /// The records, in order.
+    pub fn records(&self) -> &[Record] {
+        &self.recs[..self.len]
+    }
+
+    /// Empty it, keeping the storage.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Move `rec` in, leaving an empty record (storage from an earlier batch) in its place.
+    fn take(&mut self, rec: &mut Record) {
+        if self.len == self.recs.len() {
+            self.recs.push(Record::new());
+        }
+        std::mem::swap(&mut self.recs[self.len], rec);
+        self.len += 1;
+        rec.clear();
+    }
+}
+
+/// What a source that builds records itself (in parallel, from parts of its input) needs
+/// from the `records` stage after it: see [`Stage::records_plan`].
+pub struct RecordsPlan<'a> {
+    pub records: &'a mut Records,
+    /// Counters of the items pushed into `records` (`--stats`): the source adds the
+    /// events of the parts it turned into records itself.
+    pub counters: Vec<crate::pipeline::stats::Counter>,
 }
 
 impl Records {
@@ -105,8 +146,55 @@ impl Records {
             rec: Record::new(),
             frames: Vec::new(),
             text: String::new(),
+            batch: None,
             next,
         }
+    }
+
+    /// A `records` that keeps its records in a [`Batch`] (for a speculative parse of part
+    /// of a document, where the depth there is assumed to be `depth`).
+    pub fn batched(target: Target, depth: usize) -> Self {
+        let mut r = Records::new(target, Box::new(Nowhere));
+        r.batch = Some(Batch::default());
+        r.depth = depth;
+        r
+    }
+
+    /// Start a new part at `depth`, with an empty batch (given back by its consumer).
+    pub fn restart(&mut self, depth: usize, batch: Batch) {
+        self.depth = depth;
+        self.frames.clear();
+        self.text.clear();
+        self.rec.clear();
+        self.batch = Some(batch);
+    }
+
+    /// The batch of a speculative parse.
+    pub fn take_batch(&mut self) -> Batch {
+        self.batch.take().unwrap_or_default()
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The depth in the document (the root element is 1).
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    pub fn set_depth(&mut self, depth: usize) {
+        self.depth = depth;
+    }
+
+    /// Whether no record is being built (between records).
+    pub fn idle(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// The stage records go to.
+    pub fn next_stage(&mut self) -> &mut dyn Stage {
+        &mut *self.next
     }
 
     fn starts_record(&self, name: &str) -> bool {
@@ -133,6 +221,10 @@ impl Records {
         }
         self.text.truncate(f.text);
         if !is_record {
+            return Ok(Flow::Continue);
+        }
+        if let Some(batch) = &mut self.batch {
+            batch.take(&mut self.rec);
             return Ok(Flow::Continue);
         }
         let flow = self.next.send(Item::Record(&self.rec));
@@ -176,7 +268,8 @@ impl Stage for Records {
                 Ok(Flow::Continue)
             }
             Event::End { .. } => {
-                self.depth -= 1;
+                // (Only a speculative parse can close elements it did not see open.)
+                self.depth = self.depth.saturating_sub(1);
                 if self.frames.is_empty() {
                     return Ok(Flow::Continue);
                 }
@@ -185,7 +278,32 @@ impl Stage for Records {
         }
     }
 
+    fn records_plan(&mut self) -> Option<RecordsPlan<'_>> {
+        Some(RecordsPlan {
+            records: self,
+            counters: Vec::new(),
+        })
+    }
+
     crate::pass_on!(origin, flush, close);
+}
+
+/// The `next` of a batched `records`, which never pushes.
+struct Nowhere;
+
+impl Stage for Nowhere {
+    fn send(&mut self, _item: Item<'_>) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+    fn origin(&mut self, _origin: crate::item::Origin<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn is_space(b: u8) -> bool {

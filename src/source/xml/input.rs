@@ -70,6 +70,9 @@ pub struct Input {
     pub any: bool,
     /// A pipe or terminal the reads may sleep on (see [`Input::would_block`]).
     pub blocking_fd: Option<std::os::fd::RawFd>,
+    /// The bytes of a byte order mark skipped at the start (decoded offset 0 is this raw
+    /// offset).
+    pub skipped: usize,
 }
 
 /// What went wrong while reading, with the offset it happened at.
@@ -118,9 +121,66 @@ impl Input {
             encoding: "UTF-8",
             any: false,
             blocking_fd: None,
+            skipped: 0,
         };
         inp.detect()?;
         Ok(inp)
+    }
+
+    /// An input with nothing in it, for a parser that is given its data directly.
+    pub fn empty() -> Self {
+        Input {
+            reader: Box::new(io::empty()),
+            decode: Decode::Utf8,
+            raw: Vec::new(),
+            raw_len: 0,
+            raw_eof: true,
+            buf: Vec::new(),
+            pos: 0,
+            valid: 0,
+            end: 0,
+            eof: true,
+            bad: None,
+            strict: false,
+            base: 0,
+            line: 1,
+            col: 0,
+            read_bytes: 0,
+            meter: Meter::default(),
+            encoding: "UTF-8",
+            any: false,
+            blocking_fd: None,
+            skipped: 0,
+        }
+    }
+
+    /// Whether the input is UTF-8 read as it is (no decoder between the bytes read and the
+    /// data): offsets in the data are offsets in the input, less [`Input::skipped`].
+    pub fn is_plain_utf8(&self) -> bool {
+        matches!(self.decode, Decode::Utf8) && self.raw_len == 0
+    }
+
+    /// Continue at offset `to` (ahead of `data()`), reading from `reader`, which is
+    /// positioned there: the bytes in between were parsed elsewhere. They hold `newlines`
+    /// line ends, and `tail` characters after the last one (or in all, if none).
+    pub fn jump(&mut self, to: u64, newlines: u64, tail: u64, reader: Box<dyn Read>) {
+        debug_assert!(self.is_plain_utf8() && to >= self.offset(0));
+        let (line, col) = self.line_col(self.offset(0));
+        if newlines > 0 {
+            self.line = line + newlines;
+            self.col = tail;
+        } else {
+            self.line = line;
+            self.col = col - 1 + tail;
+        }
+        self.reader = reader;
+        self.base = to;
+        self.pos = 0;
+        self.valid = 0;
+        self.end = 0;
+        self.eof = false;
+        self.raw_eof = false;
+        self.bad = None;
     }
 
     /// Read the first bytes into `raw` (up to 4 KiB, or to the end of the XML declaration)
@@ -191,6 +251,7 @@ impl Input {
         }
         self.raw.copy_within(skip..self.raw_len, 0);
         self.raw_len -= skip;
+        self.skipped = skip;
         Ok(())
     }
 
@@ -469,7 +530,8 @@ impl Input {
     }
 }
 
-fn count_chars(b: &[u8]) -> u64 {
+/// The characters in UTF-8 text.
+pub fn count_chars(b: &[u8]) -> u64 {
     b.iter().filter(|&&c| (c & 0xC0) != 0x80).count() as u64
 }
 

@@ -24,6 +24,7 @@
 pub mod chars;
 mod dtd;
 pub mod input;
+mod parallel;
 pub mod parser;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, RawFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser as ClapParser};
@@ -38,7 +40,7 @@ use clap::{ArgMatches, FromArgMatches, Parser as ClapParser};
 use crate::item::Kind;
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interruptible, stopped_by};
+use crate::pipeline::signal::{Interrupt, Interruptible, stopped_by};
 use crate::stage::{Source, Stage};
 
 use input::Input;
@@ -64,6 +66,15 @@ pub struct Args {
     /// Structure (nesting, one root, references, quoting) is still checked.
     #[arg(long)]
     pub no_check: bool,
+    /// Threads that parse a big file (2 MB and more) into records, when `records` comes
+    /// next: the file is cut at the record elements and the parts are parsed at once, the
+    /// records still coming out in order (default: the number of CPUs; 1 parses in one
+    /// thread). Output, errors and their positions are the same either way.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// The size of the parts a file is cut into (for tests).
+    #[arg(long, hide = true, value_name = "BYTES")]
+    pub part_size: Option<usize>,
 }
 
 pub const DEF: StageDef = StageDef {
@@ -97,16 +108,26 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             ("standard input".to_string(), File::from(fd))
         }
     };
+    let mut size = None;
     if let Ok(meta) = file.metadata()
         && meta.is_file()
     {
         cx.meter.expect(meta.len());
+        size = Some(meta.len());
     }
-    let reader = Interruptible::new(file, cx.interrupt.clone());
+    let threads = a.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
     Ok(Box::new(Xml {
         name,
-        blocking_fd: reader.blocking_fd(),
-        reader: Some(Box::new(reader)),
+        file: Some(file),
+        size,
+        split: parallel::Split {
+            threads,
+            part: a.part_size.unwrap_or(parallel::PART).max(64),
+        },
+        interrupt: cx.interrupt.clone(),
         strict: !a.no_check,
         meter: cx.meter.clone(),
         status: cx.status.clone(),
@@ -136,26 +157,60 @@ impl std::error::Error for XmlError {}
 
 struct Xml {
     name: String,
-    reader: Option<Box<dyn Read>>,
-    /// A pipe or terminal the reads may sleep on: output is flushed before.
-    blocking_fd: Option<RawFd>,
+    file: Option<File>,
+    /// The size of a regular file.
+    size: Option<u64>,
+    split: parallel::Split,
+    interrupt: Interrupt,
     strict: bool,
     meter: Meter,
     status: Status,
 }
 
+impl Xml {
+    /// The file mapped, when it is a regular file big enough to parse in parts.
+    fn mapped(&self, file: &File) -> Option<Arc<memmap2::Mmap>> {
+        if !self.split.worth_it(self.size?) {
+            return None;
+        }
+        // SAFETY: the map is read-only. As for `cat` (and ripgrep), a file truncated by
+        // another process while it is mapped can fault; `xml FILE` is for files at rest.
+        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Some(Arc::new(map))
+    }
+}
+
 impl Source for Xml {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
-        let reader = self.reader.take().expect("a source runs once");
-        let r = parse_input(
-            &self.name,
-            reader,
-            self.strict,
-            input::CAPACITY,
-            &self.meter,
-            self.blocking_fd,
-            out,
-        );
+        let file = self.file.take().expect("a source runs once");
+        let name = self.name.clone();
+        let located = |fail: Fail, input: Option<&Input>| located(&name, fail, input);
+        let map = self.mapped(&file);
+        let r = match (map, out.records_plan()) {
+            (Some(map), Some(plan)) => parallel::parse(
+                map,
+                self.strict,
+                self.split,
+                &self.meter,
+                &self.interrupt,
+                plan,
+                &located,
+            ),
+            _ => {
+                let reader = Interruptible::new(file, self.interrupt.clone());
+                let blocking_fd = reader.blocking_fd();
+                parse_input(
+                    &self.name,
+                    Box::new(reader),
+                    self.strict,
+                    input::CAPACITY,
+                    &self.meter,
+                    blocking_fd,
+                    out,
+                )
+            }
+        };
         match r {
             // Ctrl-C or SIGTERM: what was pushed stays pushed; the run ends cleanly.
             Err(e) if let Some(sig) = stopped_by(&e) => {
@@ -163,6 +218,31 @@ impl Source for Xml {
                 Ok(())
             }
             r => r,
+        }
+    }
+}
+
+/// A parser failure as an error: `FILE:LINE:COLUMN: message` for a well-formedness error
+/// (`input` gives the position), else the error with the file named when it is a read error.
+fn located(name: &str, fail: Fail, input: Option<&Input>) -> anyhow::Error {
+    let at = |offset: u64, message: String| {
+        let (line, column) = input.map_or((1, 1), |i| i.line_col(offset));
+        anyhow::Error::new(XmlError {
+            file: name.to_string(),
+            line,
+            column,
+            message,
+        })
+    };
+    match fail {
+        Fail::Abs(o, m) => at(o, m),
+        Fail::At(i, m) => at(input.map_or(i as u64, |inp| inp.offset(i)), m),
+        Fail::Other(e) => {
+            if e.downcast_ref::<io::Error>().is_some() && e.chain().count() == 1 {
+                e.context(format!("error reading {name}"))
+            } else {
+                e
+            }
         }
     }
 }
@@ -200,37 +280,14 @@ fn parse_input(
     blocking_fd: Option<RawFd>,
     out: &mut dyn Stage,
 ) -> Result<()> {
-    let located = |offset: u64, message: String, input: Option<&Input>| {
-        let (line, column) = input.map_or((1, 1), |i| i.line_col(offset));
-        anyhow::Error::new(XmlError {
-            file: name.to_string(),
-            line,
-            column,
-            message,
-        })
-    };
     let input = match Input::with_capacity(reader, strict, capacity, meter.clone()) {
         Ok(i) => i,
-        Err(input::InputError::Io(e)) => {
-            return Err(anyhow::Error::new(e).context(format!("error reading {name}")));
-        }
-        Err(input::InputError::At(o, m)) => return Err(located(o, m, None)),
+        Err(e) => return Err(located(name, e.into(), None)),
     };
     let mut input = input;
     input.blocking_fd = blocking_fd;
     let mut p = Parser::new(input, strict);
-    match p.run(out) {
-        Ok(()) => Ok(()),
-        Err(Fail::Abs(o, m)) => Err(located(o, m, Some(&p.input))),
-        Err(Fail::At(i, m)) => Err(located(p.input.offset(i), m, Some(&p.input))),
-        Err(Fail::Other(e)) => {
-            if e.downcast_ref::<io::Error>().is_some() && e.chain().count() == 1 {
-                Err(e.context(format!("error reading {name}")))
-            } else {
-                Err(e)
-            }
-        }
-    }
+    p.run(out).map_err(|e| located(name, e, Some(&p.input)))
 }
 
 #[cfg(test)]

@@ -149,6 +149,35 @@ pub struct Parser {
     /// Entities being expanded (innermost last), and the bytes expanded so far.
     expanding: Vec<String>,
     expanded: u64,
+    /// A speculative parse of a part of the document (see [`super::parallel`]): the
+    /// elements open where it starts are unknown, so an end tag with no open element is
+    /// noted in `popped` (to be checked against the real path later) rather than refused.
+    speculative: bool,
+    pub(super) popped: Vec<String>,
+    /// The deepest `ends.len()` reached in a speculative parse.
+    pub(super) deepest: usize,
+}
+
+/// Where [`Parser::run_to`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// The next token starts exactly at the offset asked for.
+    At,
+    /// A token runs over the offset: the offset is not the start of a token.
+    Past,
+    /// The input ended (the document is complete).
+    Ended,
+    /// The stage pushed to asked for nothing more.
+    Stopped,
+}
+
+/// What a speculative parser needs from the DOCTYPE (see [`Parser::declarations`]); it
+/// can be sent to another thread.
+#[derive(Clone)]
+pub struct Declarations {
+    strict: bool,
+    entities: Vec<(String, String, bool, bool)>,
+    attlists: Vec<(String, Vec<AttDef>)>,
 }
 
 /// The expansion limits for entities declared in the document.
@@ -179,29 +208,176 @@ impl Parser {
             warned: HashSet::new(),
             expanding: Vec::new(),
             expanded: 0,
+            speculative: false,
+            popped: Vec::new(),
+            deepest: 0,
         }
+    }
+
+    /// The declarations a speculative parser of the rest of the document needs, or `None`
+    /// when the document cannot be parsed in parts: it is not inside its root element yet,
+    /// or its DOCTYPE refers to declarations that are not read (which makes undeclared
+    /// entities warnings, to be given once and in order).
+    pub fn declarations(&self) -> Option<Declarations> {
+        if self.state != State::Root || self.unread_declarations || !self.expanding.is_empty() {
+            return None;
+        }
+        Some(Declarations {
+            strict: self.strict,
+            entities: self
+                .entities
+                .iter()
+                .map(|(k, e)| (k.clone(), e.text.clone(), e.parse, e.external))
+                .collect(),
+            attlists: self
+                .attlists
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_ref().clone()))
+                .collect(),
+        })
+    }
+
+    /// A parser for a part of the document that starts at the start of a token inside the
+    /// root element, with the open elements there unknown (see `speculative`).
+    pub fn speculative(decl: &Declarations) -> Self {
+        let mut p = Parser::new(Input::empty(), decl.strict);
+        p.state = State::Root;
+        p.started = true;
+        p.seen_doctype = true;
+        p.speculative = true;
+        for (k, text, parse, external) in &decl.entities {
+            let e = Entity {
+                text: text.clone(),
+                parse: *parse,
+                external: *external,
+            };
+            p.entities.insert(k.clone(), Rc::new(e));
+        }
+        for (k, v) in &decl.attlists {
+            p.attlists.insert(k.clone(), Rc::new(v.clone()));
+        }
+        p
+    }
+
+    /// Parse `d[..limit]` speculatively, from the start of a token: `Ok(true)` when the
+    /// tokens end exactly at `limit`, `Ok(false)` when one runs over it (or `d` ends inside
+    /// one); an error is a well-formedness error or a stop from `out`, either way the part
+    /// is not used. The parser is reset first.
+    pub fn parse_part(
+        &mut self,
+        d: &[u8],
+        limit: usize,
+        out: &mut dyn Stage,
+    ) -> Result<bool, Fail> {
+        debug_assert!(self.speculative);
+        self.names.clear();
+        self.ends.clear();
+        self.popped.clear();
+        self.deepest = 0;
+        self.expanded = 0;
+        self.expanding.clear();
+        match self.tokens(d, false, limit, out)? {
+            (n, None) => Ok(n == limit),
+            (_, Some(Ok(()))) => Err(Fail::Other(anyhow::anyhow!("stopped"))),
+            (_, Some(Err(_))) => Ok(false),
+        }
+    }
+
+    /// The names of the elements open at the end of a speculative part, outermost first.
+    pub fn open_names(&self) -> Vec<String> {
+        let mut v = Vec::with_capacity(self.ends.len());
+        let mut start = 0;
+        for &e in &self.ends {
+            v.push(self.names[start..e].to_string());
+            start = e;
+        }
+        v
+    }
+
+    /// The bytes of entity text expanded so far.
+    pub fn expanded(&self) -> u64 {
+        self.expanded
+    }
+
+    /// The number of open elements.
+    pub fn depth(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether a speculative part whose parse closed `popped` (innermost first), left
+    /// `open` open, went `deepest` deep and expanded `expanded` bytes of entities can follow
+    /// the tokens read so far: the closed elements are the innermost open ones here, the
+    /// root stays open, and no limit is crossed.
+    pub fn can_adopt(&self, popped: &[String], deepest: usize, expanded: u64) -> bool {
+        if self.state != State::Root
+            || !self.expanding.is_empty()
+            || popped.len() >= self.ends.len()
+            || self.ends.len() - popped.len() + deepest > MAX_DEPTH
+            || self.expanded + expanded > MAX_EXPANDED
+        {
+            return false;
+        }
+        let mut n = self.ends.len();
+        for name in popped {
+            let start = if n >= 2 { self.ends[n - 2] } else { 0 };
+            if &self.names[start..self.ends[n - 1]] != name {
+                return false;
+            }
+            n -= 1;
+        }
+        true
+    }
+
+    /// Take on the effect of an adopted part (see [`Parser::can_adopt`]): close `popped`
+    /// elements, open `open`. The input is moved past the part by the caller.
+    pub fn adopt(&mut self, popped: usize, open: &[String], expanded: u64) {
+        for _ in 0..popped {
+            self.ends.pop();
+            self.names.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+        for name in open {
+            self.names.push_str(name);
+            self.ends.push(self.names.len());
+        }
+        self.expanded += expanded;
     }
 
     /// Parse the whole input, pushing events into `out`, until it ends or `out` stops.
     pub fn run(&mut self, out: &mut dyn Stage) -> Result<(), Fail> {
+        self.run_to(u64::MAX, out).map(|_| ())
+    }
+
+    /// Parse until the next token would start at or after offset `stop_at`, the input
+    /// ends (then the document must be complete), or `out` stops.
+    pub fn run_to(&mut self, stop_at: u64, out: &mut dyn Stage) -> Result<Reach, Fail> {
         loop {
+            let here = self.input.offset(0);
+            if here >= stop_at {
+                return Ok(if here == stop_at {
+                    Reach::At
+                } else {
+                    Reach::Past
+                });
+            }
             if self.input.pos == self.input.valid {
                 if self.input.would_block() {
                     out.flush()?;
                 }
                 if !self.input.more()? {
-                    return self.finish();
+                    self.finish()?;
+                    return Ok(Reach::Ended);
                 }
                 continue;
             }
             let buf = std::mem::take(&mut self.input.buf);
             let eof = self.input.at_eof();
             let d = &buf[self.input.pos..self.input.valid];
-            let r = self.tokens(d, eof, out);
+            let limit = (stop_at - here).min(d.len() as u64) as usize;
+            let r = self.tokens(d, eof, limit, out);
             self.input.buf = buf;
             match r {
                 Ok((n, None)) => self.input.pos += n,
-                Ok((_, Some(Ok(())))) => return Ok(()),
+                Ok((_, Some(Ok(())))) => return Ok(Reach::Stopped),
                 Ok((n, Some(Err(what)))) => {
                     self.input.pos += n;
                     if eof {
@@ -222,18 +398,19 @@ impl Parser {
         }
     }
 
-    /// Tokenize `d` until it is used up, a token is cut by its end, or `out` stops.
-    /// Returns the bytes consumed, and `Some(Ok)` when `out` stopped, `Some(Err(what))`
-    /// when the data ended inside `what`.
+    /// Tokenize `d` until `limit` (at most `d.len()`) is reached or passed, a token is cut
+    /// by the end of `d`, or `out` stops. Returns the bytes consumed, and `Some(Ok)` when
+    /// `out` stopped, `Some(Err(what))` when the data ended inside `what`.
     #[allow(clippy::type_complexity)]
     fn tokens(
         &mut self,
         d: &[u8],
         eof: bool,
+        limit: usize,
         out: &mut dyn Stage,
     ) -> Result<(usize, Option<Result<(), &'static str>>), Fail> {
         let mut pos = 0;
-        while pos < d.len() {
+        while pos < limit {
             let rest = &d[pos..];
             let step = self.token(rest, eof, out).map_err(|e| match e {
                 Fail::At(i, m) => Fail::At(pos + i, m),
@@ -322,6 +499,27 @@ impl Parser {
     // ----- text -----
 
     fn chars(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+        // Most text is short (a value, the indentation between tags): find its end and
+        // whether it needs decoding in one byte loop, without the set-up of a vector search.
+        if self.state == State::Root {
+            let mut special = false;
+            for (i, &c) in d.iter().take(SHORT_TEXT).enumerate() {
+                if c == b'<' {
+                    if special {
+                        break;
+                    }
+                    if i > 0 {
+                        let flow = out.send(Item::Event(&Event::Text {
+                            text: utf8(&d[..i]),
+                            cdata: false,
+                        }))?;
+                        return Ok(Step::Done(i, flow));
+                    }
+                    break;
+                }
+                special |= TEXT_SPECIAL[c as usize];
+            }
+        }
         let end = match memchr::memchr(b'<', d) {
             Some(i) => i,
             None if eof => d.len(),
@@ -749,6 +947,9 @@ impl Parser {
         self.state = State::Root;
         self.names.push_str(name);
         self.ends.push(self.names.len());
+        if self.speculative {
+            self.deepest = self.deepest.max(self.ends.len());
+        }
 
         if self.spans.is_empty() {
             let flow = out.send(Item::Event(&Event::Start { name, attrs: &[] }));
@@ -790,7 +991,7 @@ impl Parser {
     fn pop(&mut self) {
         self.ends.pop();
         self.names.truncate(self.ends.last().copied().unwrap_or(0));
-        if self.ends.is_empty() && self.expanding.is_empty() {
+        if self.ends.is_empty() && self.expanding.is_empty() && !self.speculative {
             self.state = State::Epilog;
         }
     }
@@ -986,6 +1187,12 @@ impl Parser {
         }
         let name = utf8(&d[2..name_end]);
         if self.ends.is_empty() {
+            if self.speculative && self.expanding.is_empty() {
+                // An element open before the part began: checked when the part is adopted.
+                self.popped.push(name.to_string());
+                let flow = out.send(Item::Event(&Event::End { name }));
+                return Ok(Step::Done(i + 1, flow?));
+            }
             return at(0, format!("end tag </{name}> without a matching start tag"));
         }
         if self.open_name() != name {
@@ -1165,6 +1372,18 @@ fn collapse_spaces(v: &str) -> String {
 }
 
 /// Bytes of an attribute value that need the slow path.
+/// Text up to this long is scanned byte by byte (see [`Parser::chars`]).
+const SHORT_TEXT: usize = 48;
+
+/// The bytes that make text need decoding or checking: references, CRs, `]` (of `]]>`).
+static TEXT_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'&' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
+
 static ATTR_SPECIAL: [bool; 256] = {
     let mut t = [false; 256];
     t[b'&' as usize] = true;

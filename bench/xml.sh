@@ -3,7 +3,8 @@
 # Beazley's Python SAX coroutine pipeline, xmltodict streaming (item_depth=2),
 # `xq -c '.buses.bus[]'`, `xmlstarlet sel`; quick-xml's bare event loop (criterion) as the
 # ceiling; `copipe xml --no-check` (issue 6: without the strict well-formedness checks) if
-# this copipe has it; and copipe's peak RSS on a 500 MB feed.
+# this copipe has it; and copipe's peak RSS on a 500 MB feed. copipe parses a big file on
+# every CPU (`xml --threads`, default the number of CPUs); `--threads 1` is timed too.
 #
 #   bench/xml.sh                      # 64 MB feed, peers that are installed
 #   SIZE_MB=128 RUNS=5 PEER_RUNS=2 PYTHON=/tmp/venv/bin/python XQ=/tmp/venv/bin/xq bench/xml.sh
@@ -49,6 +50,9 @@ time_it() {
 }
 
 time_it "copipe xml : records bus" "$RUNS" "$COPIPE xml $FEED : records bus"
+if "$COPIPE" help xml | grep -q -- --threads; then
+    time_it "copipe xml --threads 1 : records bus" "$RUNS" "$COPIPE xml --threads 1 $FEED : records bus"
+fi
 if "$COPIPE" help xml | grep -q -- --no-check; then
     time_it "copipe xml --no-check : records bus" "$RUNS" "$COPIPE xml --no-check $FEED : records bus"
 fi
@@ -85,22 +89,32 @@ CEIL=$(COPIPE_BENCH_FEED=$FEED cargo bench -q --bench xml_ceiling -- --noplot "q
 echo "quick-xml event loop: $CEIL"
 
 echo
-python3 - "$RESULTS" "$SIZE" "$CEIL" <<'PY'
+python3 - "$RESULTS" "$SIZE" "$CEIL" "$(nproc)" <<'PY'
 import re, sys
 rows = dict(l.rstrip("\n").split("\t") for l in open(sys.argv[1]))
 size = int(sys.argv[2])
+nproc = sys.argv[4]
 cp = float(rows["copipe xml : records bus"])
 print(f"copipe xml : records bus: {size / cp / 1e6:.1f} MB/s")
 for name, t in rows.items():
     if not name.startswith("copipe") and not name.startswith("quick-xml"):
         print(f"  {float(t) / cp:6.1f}x faster than {name}")
+one = rows.get("copipe xml --threads 1 : records bus")
+if one:
+    one = float(one)
+    print(f"copipe xml --threads 1 : records bus: {size / one / 1e6:.1f} MB/s ({one / cp:.2f}x slower than {nproc} threads)")
+    for name, t in rows.items():
+        if not name.startswith("copipe") and not name.startswith("quick-xml"):
+            print(f"  {float(t) / one:6.1f}x faster than {name}")
 if "copipe xml --no-check : records bus" in rows:
     nc = float(rows["copipe xml --no-check : records bus"])
     print(f"  strict checks keep {nc / cp * 100:.0f}% of the --no-check throughput")
 m = re.search(r"\[\S+ \S+ (\S+) (\S+)", sys.argv[3])
 if m:
     mid = float(m.group(1)) * {"GiB/s": 1024**3, "MiB/s": 1024**2, "KiB/s": 1024}[m.group(2)]
-    print(f"  {size / cp / mid * 100:.0f}% of quick-xml's bare event loop ({mid / 1e6:.0f} MB/s)")
+    print(f"  {size / cp / mid * 100:.0f}% of quick-xml's bare event loop ({mid / 1e6:.0f} MB/s, one thread)")
+    if one:
+        print(f"  one thread: {size / one / mid * 100:.0f}% of it")
 PY
 
 if [ "$BIG_MB" -gt 0 ]; then

@@ -182,7 +182,8 @@ impl Record {
         let mut node = Node::new(ty, (0, 0));
         if self.nodes[parent as usize].ty != Type::Array {
             node.key = self.push_key(prefix, name);
-            node.hash = key_hash(prefix.bytes().chain(name.bytes()));
+            let (a, b) = node.key;
+            node.hash = key_hash(&self.text.as_bytes()[a as usize..b as usize]);
         }
         self.link(parent, node)
     }
@@ -219,8 +220,11 @@ impl Record {
     /// is a new member; a second one turns that member into an array of both; later ones are
     /// appended to the array. Returns the id of the new (object) node for the child.
     pub fn add_child(&mut self, parent: NodeId, name: &str) -> NodeId {
-        let Some(existing) = self.find_member(parent, name) else {
-            return self.add(parent, "", name, Type::Object);
+        let h = key_hash(name.as_bytes());
+        let Some(existing) = self.find_member(parent, name, h) else {
+            let mut node = Node::new(Type::Object, self.push_key("", name));
+            node.hash = h;
+            return self.link(parent, node);
         };
         // Only this method makes arrays in a record built from XML, so an array member is
         // one of repeated children.
@@ -245,8 +249,7 @@ impl Record {
         self.link(array, Node::new(Type::Object, (0, 0)))
     }
 
-    fn find_member(&self, parent: NodeId, name: &str) -> Option<NodeId> {
-        let h = key_hash(name.bytes());
+    fn find_member(&self, parent: NodeId, name: &str, h: u32) -> Option<NodeId> {
         let mut c = self.nodes[parent as usize].first;
         while c != NONE {
             let n = &self.nodes[c as usize];
@@ -343,10 +346,18 @@ fn type_of(v: &Value) -> Type {
 
 /// FNV-1a, enough to tell a record's keys apart before comparing them.
 #[inline]
-fn key_hash(bytes: impl Iterator<Item = u8>) -> u32 {
-    bytes.fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+fn key_hash(b: &[u8]) -> u32 {
+    // In constant time: the length and the first and last (up to) eight bytes. Keys that
+    // collide are told apart by comparing them.
+    let n = b.len();
+    let eight = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("eight bytes"));
+    let (head, tail) = if n >= 8 {
+        (eight(&b[..8]), eight(&b[n - 8..]))
+    } else {
+        (b.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c)), 0)
+    };
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 32) as u32
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -616,6 +627,22 @@ mod tests {
 
     fn rec(v: Value) -> Record {
         Record::from(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn children_whose_keys_hash_alike_stay_apart() {
+        // Same length, same first and last eight bytes: the same hash.
+        let (a, b) = ("aaaaaaaaXbbbbbbbb", "aaaaaaaaYbbbbbbbb");
+        assert_eq!(key_hash(a.as_bytes()), key_hash(b.as_bytes()));
+        let mut r = Record::new();
+        for name in [a, b, a, "x", b, "x"] {
+            let id = r.add_child(ROOT, name);
+            r.set_text(id, Type::String, name);
+        }
+        assert_eq!(
+            r.to_json(),
+            format!(r#"{{"{a}":["{a}","{a}"],"{b}":["{b}","{b}"],"x":["x","x"]}}"#)
+        );
     }
 
     #[test]

@@ -549,8 +549,9 @@ fn adopt(
 /// Give the pages of the map before `upto` back (they stay in the page cache): the resident
 /// size stays that of the parts in flight, whatever the size of the file.
 fn release(map: &memmap2::Mmap, released: &mut usize, upto: usize) {
-    const PAGE: usize = 4096;
-    let upto = upto / PAGE * PAGE;
+    // In steps of 8 MiB: each release interrupts the other threads (to flush their TLBs).
+    const STEP: usize = 8 << 20;
+    let upto = upto / STEP * STEP;
     if upto <= *released {
         return;
     }

@@ -501,21 +501,23 @@ impl Parser {
     fn chars(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
         // Most text is short (a value, the indentation between tags): find its end and
         // whether it needs decoding in one byte loop, without the set-up of a vector search.
+        // A CR LF that starts the text (the indentation of CRLF files) is a line end: the
+        // text is the rest.
         if self.state == State::Root {
+            let from = usize::from(d.starts_with(b"\r\n") && self.literal());
             let mut special = false;
-            for (i, &c) in d.iter().take(SHORT_TEXT).enumerate() {
+            let short = d.len().min(SHORT_TEXT);
+            for i in from..short {
+                let c = d[i];
                 if c == b'<' {
                     if special {
                         break;
                     }
-                    if i > 0 {
-                        let flow = out.send(Item::Event(&Event::Text {
-                            text: utf8(&d[..i]),
-                            cdata: false,
-                        }))?;
-                        return Ok(Step::Done(i, flow));
-                    }
-                    break;
+                    let flow = out.send(Item::Event(&Event::Text {
+                        text: utf8(&d[from..i]),
+                        cdata: false,
+                    }))?;
+                    return Ok(Step::Done(i, flow));
                 }
                 special |= TEXT_SPECIAL[c as usize];
             }

@@ -459,17 +459,34 @@ impl<'r> Val<'r> {
     /// [`Val::write_json`] with every object key between `key_style`'s two byte strings
     /// (terminal colours: `print --color`).
     pub fn write_json_styled(&self, out: &mut Vec<u8>, key_style: Option<(&[u8], &[u8])>) {
+        // One vector scan of all the record's text tells whether any key or string needs
+        // escaping; usually none does, and each is then copied without a look.
+        let plain = next_escape(self.rec.text.as_bytes(), 0).is_none();
+        out.reserve(self.rec.text.len() + 8 * self.rec.nodes.len());
+        self.write_styled(out, key_style, plain);
+    }
+
+    fn write_styled(&self, out: &mut Vec<u8>, key_style: Option<(&[u8], &[u8])>, plain: bool) {
+        let string = |out: &mut Vec<u8>, s: &str| {
+            if plain {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            } else {
+                write_json_str(out, s);
+            }
+        };
         match self.ty() {
             Type::Null => out.extend_from_slice(b"null"),
             Type::Bool | Type::Number => out.extend_from_slice(self.text().as_bytes()),
-            Type::String => write_json_str(out, self.text()),
+            Type::String => string(out, self.text()),
             Type::Array => {
                 out.push(b'[');
                 for (i, v) in self.items().enumerate() {
                     if i > 0 {
                         out.push(b',');
                     }
-                    v.write_json_styled(out, key_style);
+                    v.write_styled(out, key_style, plain);
                 }
                 out.push(b']');
             }
@@ -482,20 +499,19 @@ impl<'r> Val<'r> {
                     match key_style {
                         Some((on, off)) => {
                             out.extend_from_slice(on);
-                            write_json_str(out, k);
+                            string(out, k);
                             out.extend_from_slice(off);
                         }
-                        None => write_json_str(out, k),
+                        None => string(out, k),
                     }
                     out.push(b':');
-                    v.write_json_styled(out, key_style);
+                    v.write_styled(out, key_style, plain);
                 }
                 out.push(b'}');
             }
         }
     }
 
-    /// The value as text for templates and comparisons: a string as it is, a number or bool
     /// as written, null as nothing, an array or object as compact JSON.
     pub fn write_text(&self, out: &mut Vec<u8>) {
         match self.ty() {
@@ -654,6 +670,28 @@ mod tests {
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, v);
         assert!(text.contains(r#""x\ny\"\u007f""#), "{text}");
+    }
+
+    #[test]
+    fn records_with_and_without_anything_to_escape() {
+        // The plain copy (nothing to escape anywhere in the record) and the escaping path
+        // (one key or value needs it) write what serde_json writes.
+        for v in [
+            json!({"a": "x", "b": {"c": ["y", "z"], "d": null}}),
+            json!({"a": "x", "b": {"c": ["y", "q\"uote"], "d": null}}),
+            json!({"a": "x", "k\ney": {"c": ["y", "z"]}}),
+            json!({"a": "tab\there", "n": 1, "t": true}),
+        ] {
+            let r = rec(v.clone());
+            assert_eq!(r.to_json(), serde_json::to_string(&v).unwrap());
+            let mut styled = Vec::new();
+            r.root().write_json_styled(&mut styled, Some((b"<", b">")));
+            let unstyled = String::from_utf8(styled)
+                .unwrap()
+                .replace("<\"", "\"")
+                .replace("\">", "\"");
+            assert_eq!(unstyled, r.to_json());
+        }
     }
 
     #[test]

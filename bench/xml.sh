@@ -37,15 +37,17 @@ export LC_ALL=C.UTF-8
 
 RESULTS="$WORK/xml-results.tsv"
 : > "$RESULTS"
-# time NAME RUNS COMMAND: the median seconds of COMMAND, output into a pipe.
+# time NAME RUNS COMMAND: the median seconds of COMMAND, output into a pipe. Every run's
+# time is kept in $RESULTS; a name timed twice gets the median of all its runs.
 time_it() {
     local name=$1 runs=$2 cmd=$3 json="$WORK/xml-case.json"
     hyperfine -N --output=pipe --warmup "$([ "$runs" -gt 2 ] && echo 1 || echo 0)" --runs "$runs" \
         --export-json "$json" "$cmd" > /dev/null 2>&1 \
         || hyperfine --output=pipe --runs "$runs" --export-json "$json" "$cmd" > /dev/null
-    local med
+    local med times
     med=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$json")
-    printf '%s\t%s\n' "$name" "$med" >> "$RESULTS"
+    times=$(python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["results"][0]["times"])))' "$json")
+    printf '%s\t%s\n' "$name" "$times" >> "$RESULTS"
     printf '%-34s %8.3f s  %7.1f MB/s\n' "$name" "$med" "$(python3 -c "print($SIZE / $med / 1e6)")"
 }
 
@@ -82,6 +84,9 @@ else
     echo "note: xmlstarlet not installed, skipped (apt-get install xmlstarlet)"
 fi
 
+# copipe again, after the peers: the machine may have been busier during one of the two.
+time_it "copipe xml : records bus" "$RUNS" "$COPIPE xml $FEED : records bus"
+
 echo
 echo "ceiling: quick-xml's bare event loop over the same bytes (criterion)..."
 CEIL=$(COPIPE_BENCH_FEED=$FEED cargo bench -q --bench xml_ceiling -- --noplot "quick-xml" 2>/dev/null \
@@ -91,11 +96,16 @@ echo "quick-xml event loop: $CEIL"
 echo
 python3 - "$RESULTS" "$SIZE" "$CEIL" "$(nproc)" <<'PY'
 import re, sys
-rows = dict(l.rstrip("\n").split("\t") for l in open(sys.argv[1]))
+import statistics
+runs = {}
+for l in open(sys.argv[1]):
+    name, times = l.rstrip("\n").split("\t")
+    runs.setdefault(name, []).extend(float(t) for t in times.split(","))
+rows = {name: statistics.median(t) for name, t in runs.items()}
 size = int(sys.argv[2])
 nproc = sys.argv[4]
 cp = float(rows["copipe xml : records bus"])
-print(f"copipe xml : records bus: {size / cp / 1e6:.1f} MB/s")
+print(f"copipe xml : records bus: {size / cp / 1e6:.1f} MB/s (median of {len(runs['copipe xml : records bus'])} runs, before and after the peers)")
 for name, t in rows.items():
     if not name.startswith("copipe") and not name.startswith("quick-xml"):
         print(f"  {float(t) / cp:6.1f}x faster than {name}")

@@ -254,6 +254,64 @@ fn errors_in_parts_are_the_errors_of_one_thread() {
 }
 
 #[test]
+fn a_byte_order_mark_and_other_encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    // UTF-8 with a BOM: cut in parts, offsets shifted by the BOM (errors too).
+    let mut doc = b"\xEF\xBB\xBF".to_vec();
+    doc.extend(document(3, 300, true));
+    let file = dir.path().join("bom.xml");
+    fs::write(&file, &doc).unwrap();
+    let want = run(&file, 1, 64, &["records", "bus"], false);
+    want.code(0);
+    let got = run(&file, 2, 128, &["records", "bus"], true);
+    same(
+        &want,
+        &Run {
+            err: String::new(),
+            ..got
+        },
+        "BOM",
+    );
+    let got = run(&file, 2, 128, &["records", "bus"], true);
+    assert!(parts(&got.err).is_some_and(|(p, _)| p > 10), "{}", got.err);
+    let cut = doc.len() * 2 / 3;
+    doc.insert(cut, b'&');
+    fs::write(&file, &doc).unwrap();
+    let want = run(&file, 1, 64, &["records", "bus"], false);
+    want.code(2);
+    same(
+        &want,
+        &run(&file, 2, 128, &["records", "bus"], false),
+        "BOM, error",
+    );
+
+    // ISO-8859-1: decoded as it is read, so one thread.
+    let text = String::from_utf8(document(4, 300, false)).unwrap();
+    let latin1: Vec<u8> = text
+        .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"")
+        .replace("日本", "")
+        .replace("&#x263A;", "")
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect();
+    let file = dir.path().join("latin1.xml");
+    fs::write(&file, &latin1).unwrap();
+    let want = run(&file, 1, 64, &["records", "bus"], false);
+    want.code(0);
+    assert!(want.stdout().contains("café"));
+    let got = run(&file, 2, 64, &["records", "bus"], true);
+    assert!(parts(&got.err).is_none(), "{}", got.err);
+    same(
+        &want,
+        &Run {
+            err: String::new(),
+            ..got
+        },
+        "ISO-8859-1",
+    );
+}
+
+#[test]
 fn head_stops_and_keeps_the_order() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("feed.xml");

@@ -1,5 +1,5 @@
 //! The XML tokenizer and well-formedness checker: one pass over the window of
-//! [`Input`](super::input::Input), pushing SAX events.
+//! [`Input`], pushing SAX events.
 //!
 //! It keeps only the names of the open elements (the current path) and a few reusable
 //! scratch buffers: text and attribute values are borrowed from the window when they need

@@ -546,20 +546,37 @@ fn cat_tag_names_each_line_like_grep_h() {
 }
 
 #[test]
-fn ctrl_c_on_a_pipe_flushes_the_partial_line_and_the_stats() {
+fn ctrl_c_on_a_pipe_does_not_emit_the_unfinished_line() {
     let (reader, mut writer) = std::io::pipe().unwrap();
     let mut live = copipe(["--stats", "cat", "-", ":", "grep", "-v", "x"]).spawn_stdin(reader);
     use std::io::Write;
-    writer.write_all(b"a\nb\npartial").unwrap();
+    // `78166550` is being written: only `78` of it has arrived when Ctrl-C comes.
+    writer.write_all(b"a\nb\n78").unwrap();
     // Flushed as soon as copipe waits on its input.
     live.wait_out_eq("a\nb\n");
     live.signal(libc::SIGINT);
     assert_eq!(live.exit_code(), 130);
-    assert_eq!(live.out(), "a\nb\npartial\n");
+    // The fragment is no line: not pushed, but said; the stats are still printed.
+    assert_eq!(live.out(), "a\nb\n");
     let err = live.err();
+    assert!(
+        err.contains(
+            "copipe: interrupted: 2 bytes of an unfinished line in standard input not emitted"
+        ),
+        "{err}"
+    );
     assert!(err.contains("copipe: stats after"), "{err}");
     assert!(err.contains("grep -v x"), "{err}");
     drop(writer);
+}
+
+#[test]
+fn the_last_line_of_a_pipe_without_newline_is_still_a_line() {
+    copipe(["cat", "-"])
+        .stdin("a\n78166550")
+        .run()
+        .code(0)
+        .out("a\n78166550\n");
 }
 
 #[test]

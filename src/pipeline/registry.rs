@@ -179,8 +179,8 @@ impl Status {
     pub fn soft_errors(&self) -> u32 {
         self.0.soft_errors.get()
     }
-    /// The source ended early because of this signal (SIGINT, SIGTERM), after pushing what
-    /// it held; the run still closes every stage. The exit status then says so (see `cli`).
+    /// The source ended early because of this signal (SIGINT, SIGTERM), after pushing its
+    /// whole lines; the run still closes every stage. The exit status then says so (see `cli`).
     pub fn interrupt(&self, signal: i32) {
         self.0.interrupted.set(Some(signal));
     }

@@ -1,5 +1,5 @@
-//! Ctrl-C (SIGINT) and SIGTERM for every pipeline: the source stops reading, pushes what it
-//! holds (a partial last line), and the engine closes every stage, so buffered output is
+//! Ctrl-C (SIGINT) and SIGTERM for every pipeline: the source stops reading (a partial line
+//! it holds is not pushed: see [`report_unfinished`]), and the engine closes every stage, so buffered output is
 //! flushed and `--stats` is printed; the exit status is then 130 after SIGINT and 0 after
 //! SIGTERM (see `cli`). A second signal while the first is handled kills the process the
 //! default way, so a stuck write can always be interrupted; so does any signal once the run
@@ -190,6 +190,18 @@ impl Read for Interruptible {
             return Err(stopped(self.interrupt.pending().unwrap_or(libc::SIGINT)));
         }
         self.file.read(buf)
+    }
+}
+
+/// Say on stderr that a signal stopped the reading of `name` in the middle of a line: the
+/// `bytes` read of it are not pushed, since a fragment is a line only at the real end of
+/// its input (nothing is said when there was none).
+pub fn report_unfinished(bytes: usize, name: &str) {
+    if bytes > 0 {
+        let unit = if bytes == 1 { "byte" } else { "bytes" };
+        eprintln!(
+            "copipe: interrupted: {bytes} {unit} of an unfinished line in {name} not emitted"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! `cat [FILE|-]...` — read files in order (`-` or no file: standard input) and emit their
-//! lines. Each file's unterminated last line is still a line. A file that cannot be opened
+//! lines. Each file's unterminated last line is still a line (but not a fragment held when a
+//! signal stops the reading: that is said on stderr, not pushed). A file that cannot be opened
 //! or read is reported and skipped (exit status 2 at the end), as grep does. When reading from a
 //! pipe or terminal would block, downstream output is flushed first, so
 //! `tail -f log | copipe grep x` shows matches at once.
@@ -15,7 +16,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, readable_now, wait_readable};
+use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
 use crate::source::reader::{LineReader, ReadError};
 use crate::stage::{Source, Stage};
 
@@ -23,6 +24,8 @@ use crate::stage::{Source, Stage};
 ///
 /// Lines are bytes: invalid UTF-8 passes through untouched, a `\r` before the newline is
 /// kept (see the global `--crlf`), and a last line without a newline is still a line.
+/// Ctrl-C or SIGTERM in the middle of a line (a pipe that has not sent its newline yet)
+/// does not make the fragment a line: stderr says how many bytes were left unfinished.
 /// `cat` is the implicit source of a pipeline that starts with a filter.
 #[derive(Parser)]
 #[command(name = "cat", disable_version_flag = true)]
@@ -109,7 +112,7 @@ impl Source for Cat {
             }
             let stop = match mapped(&file) {
                 Some(map) => self.push_mapped(&map, out)?,
-                None => match self.read_one(&file, out) {
+                None => match self.read_one(&file, &name, out) {
                     Ok(stop) => stop,
                     // A failed read is this input's problem, as a failed open is: reported,
                     // what was read of it kept, and the next input read (status 2 at the
@@ -136,13 +139,14 @@ impl Source for Cat {
 impl Cat {
     /// Read one input to its end; `true` when reading must stop (downstream stopped, or a
     /// signal arrived).
-    fn read_one(&mut self, mut file: &File, out: &mut dyn Stage) -> Result<bool> {
+    fn read_one(&mut self, mut file: &File, name: &str, out: &mut dyn Stage) -> Result<bool> {
         let fd = file.as_raw_fd();
         let may_block = !is_regular(fd);
         loop {
             if self.interrupted() {
-                // Push the partial line held, as at the end of the input.
-                let _ = self.reader.finish(out)?;
+                // Not the end of the input: the partial line held is a fragment of a line
+                // whose rest was never read, not a line. Said, not pushed.
+                report_unfinished(self.reader.abandon(), name);
                 return Ok(true);
             }
             if may_block && !readable_now(fd) {

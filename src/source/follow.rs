@@ -41,7 +41,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, readable_now};
+use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished};
 use crate::source::reader::{LineReader, ReadError};
 use crate::stage::{Flow, Source, Stage};
 
@@ -55,7 +55,8 @@ The name is followed, not the open file: when a log is rotated (renamed, then cr
 again) the old file is read to its end and the new one from its start; a file truncated in
 place (copytruncate) is read again from its start, with a note on stderr; a file that is
 removed, or that does not exist yet (even in a directory that does not exist yet), is waited
-for. A partial last line is held back until its newline arrives (or its file goes away).
+for. A partial last line is held back until its newline arrives (or its file goes away, or the
+follow ends with `--pid` or at the end of standard input).
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
@@ -68,7 +69,8 @@ come from (`-q`: never; `-v`: even for one file); `--tag` puts `name:` in front 
 instead (a `file` field in the records made by `json`).
 
 Ctrl-C ends a follow with exit status 130 and SIGTERM with 0 (2 if an error was reported),
-after pushing held partial lines and flushing every output; a second Ctrl-C kills at once.
+after flushing every output. A partial line held then is not emitted (its newline was never
+written): stderr says how many bytes of it were left.
 A closed output pipe ends it quietly with 0 even when no line arrives (checked whenever
 standard output is a pipe, as GNU tail does). `--pid PID` ends it once PID has exited and
 what it wrote has been read.";
@@ -363,10 +365,11 @@ impl Source for Follow {
             }
             if let Some(sig) = wake.signal.or_else(|| w.signal()) {
                 // What is already written is read (one round, so a busy file cannot hold
-                // the stop back), then partial lines are pushed.
+                // the stop back); the partial lines are not the end of their files, so
+                // they are said, not pushed.
                 self.status.interrupt(sig);
                 if self.read_all(out)? != Round::Stop {
-                    self.finish_all(out)?;
+                    self.abandon_all();
                 }
                 return Ok(());
             }
@@ -838,6 +841,19 @@ impl Follow {
             self.announced = Some(i);
         }
         Ok(flow)
+    }
+
+    /// A signal ends the follow: drop every partial line, saying so (their rest was never
+    /// written yet, so they are no lines).
+    fn abandon_all(&mut self) {
+        for i in 0..self.files.len() {
+            let bytes = if self.holder == Some(i) {
+                self.reader.abandon()
+            } else {
+                std::mem::take(&mut self.files[i].partial).len()
+            };
+            report_unfinished(bytes, &self.files[i].name);
+        }
     }
 
     /// The follow ends: push every partial line.

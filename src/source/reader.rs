@@ -130,6 +130,12 @@ impl LineReader {
         flow
     }
 
+    /// Drop the held partial line without pushing it (the input was interrupted: the rest
+    /// of that line was never read, so it is no line); returns how many bytes it had.
+    pub fn abandon(&mut self) -> usize {
+        std::mem::take(&mut self.tail)
+    }
+
     /// Move the held partial line into `into` (replacing its contents) and hold nothing:
     /// one reader can then serve several inputs (`follow a b`), each keeping its own partial
     /// line between reads. Copies only the partial line.

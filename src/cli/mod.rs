@@ -23,7 +23,7 @@ use crate::pipeline::grammar::{self, SyntaxError};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Options, Status};
 use crate::pipeline::run::{is_broken_pipe, run};
-use crate::pipeline::signal::Interrupt;
+use crate::pipeline::signal::{Interrupt, abandoned_by};
 use crate::sink::output::Output;
 
 const AFTER_HELP: &str = "\
@@ -156,10 +156,13 @@ fn main_with(cli: Cli) -> Result<i32> {
     if let Err(e) = checked {
         return Ok(syntax_error(&e, &words));
     }
+    // Before the outputs are made: their writes are interruptible.
+    let interrupt = Interrupt::install()?;
     // Standard output is line-buffered on a terminal too; files and child processes only
     // with `--line-buffered` (they are flushed whenever the source waits anyway).
     let stdout = Rc::new(RefCell::new(Output::stdout(
         opts.line_buffered || stdout_tty,
+        &interrupt,
     )?));
     let status = Status::default();
     let meter = if opts.progress {
@@ -167,7 +170,6 @@ fn main_with(cli: Cli) -> Result<i32> {
     } else {
         Meter::default()
     };
-    let interrupt = Interrupt::install()?;
     let shared = Shared {
         opts: &opts,
         stdout: &stdout,
@@ -187,9 +189,24 @@ fn main_with(cli: Cli) -> Result<i32> {
     if let Some(stats) = stats {
         eprint!("{}", stats.report(&meter, started.elapsed()));
     }
+    // A signal that came while the chain was closing (waiting for an `exec` child, say)
+    // interrupted the run too.
+    if let Some(sig) = interrupt.pending() {
+        status.interrupt(sig);
+    }
     match ran {
         Ok(()) => {}
-        Err(e) if is_broken_pipe(&e) => return Ok(0),
+        // A write given up after Ctrl-C: the run was interrupted (said, and 130).
+        Err(e) if let Some(sig) = abandoned_by(&e) => {
+            status.interrupt(sig);
+            eprintln!("copipe: {e:#}");
+        }
+        // The reader went away: quietly 0, unless a signal had already ended the run.
+        Err(e) if is_broken_pipe(&e) => {
+            if status.interrupted().is_none() {
+                return Ok(0);
+            }
+        }
         Err(e) => {
             eprintln!("copipe: {e:#}");
             return Ok(2);

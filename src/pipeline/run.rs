@@ -5,6 +5,7 @@
 use anyhow::Result;
 
 use super::build::Built;
+use super::signal::abandoned_by;
 
 /// Run a built pipeline to its end. The first error wins; the chain is closed regardless.
 pub fn run(built: Built) -> Result<()> {
@@ -17,7 +18,9 @@ pub fn run(built: Built) -> Result<()> {
     let closed = chain.close();
     match (ran, closed) {
         (Err(e), Err(c)) => {
-            if !is_broken_pipe(&c) {
+            // (The same write given up twice, in the run and in the close, is said once.)
+            let said = abandoned_by(&c).is_some() && abandoned_by(&e).is_some();
+            if !is_broken_pipe(&c) && !said {
                 eprintln!("copipe: {c:#}");
             }
             Err(e)

@@ -2,19 +2,27 @@
 //! it holds is not pushed: see [`report_unfinished`]), and the engine closes every stage, so buffered output is
 //! flushed and `--stats` is printed; the exit status is then 130 after SIGINT and 0 after
 //! SIGTERM (see `cli`). A second signal while the first is handled kills the process the
-//! default way, so a stuck write can always be interrupted; so does any signal once the run
+//! default way (an `exec` child with it, see `sink::exec`); so does any signal once the run
 //! is over.
 //!
 //! Sources look at [`Interrupt::pending`] between reads; one that sleeps (on a pipe, on a
 //! followed file) adds [`Interrupt::fd`] to its `poll`: it becomes readable when a signal
 //! arrives.
+//!
+//! Writes are interruptible too ([`InterruptibleWriter`]): into a pipe, a FIFO or a child
+//! process that does not read, copipe sleeps in a `poll` on the output and the signal
+//! descriptor, never in `write`. After a signal the output is still flushed into a reader
+//! that reads, but one that does not is given up [`WRITE_GRACE`] after the signal
+//! ([`Abandoned`]): the first Ctrl-C always ends copipe.
 
-use std::io::Read;
+use std::cell::Cell;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -30,6 +38,9 @@ struct Inner {
     stopping: Arc<AtomicBool>,
     /// Readable once a signal arrived (signal-hook writes a byte into its other end).
     rx: Option<UnixStream>,
+    /// When the signal was first seen (the grace periods of writes and children count
+    /// from it).
+    seen: Cell<Option<Instant>>,
 }
 
 impl Interrupt {
@@ -51,6 +62,7 @@ impl Interrupt {
             signal,
             stopping,
             rx: Some(rx),
+            seen: Cell::new(None),
         })))
     }
 
@@ -60,6 +72,7 @@ impl Interrupt {
             signal: Arc::new(AtomicUsize::new(0)),
             stopping: Arc::new(AtomicBool::new(true)),
             rx: None,
+            seen: Cell::new(None),
         }))
     }
 
@@ -67,8 +80,19 @@ impl Interrupt {
     pub fn pending(&self) -> Option<i32> {
         match self.0.signal.load(Ordering::SeqCst) {
             0 => None,
-            s => Some(s as i32),
+            s => {
+                if self.0.seen.get().is_none() {
+                    self.0.seen.set(Some(Instant::now()));
+                }
+                Some(s as i32)
+            }
         }
+    }
+
+    /// When the pending signal was first seen (`None`: no signal).
+    pub fn since(&self) -> Option<Instant> {
+        self.pending()?;
+        self.0.seen.get()
     }
 
     /// A descriptor that becomes readable when a signal arrives, for a source's `poll`
@@ -193,6 +217,225 @@ impl Read for Interruptible {
     }
 }
 
+/// How long after a signal a write still waits for a reader that does not read.
+pub const WRITE_GRACE: Duration = Duration::from_millis(250);
+
+/// The error of a write given up because a signal arrived and the reader did not read
+/// within [`WRITE_GRACE`]: the run then ends as interrupted (see [`abandoned_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abandoned(pub i32);
+
+impl std::fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.0 {
+            libc::SIGINT => "Ctrl-C",
+            libc::SIGTERM => "SIGTERM",
+            _ => "a signal",
+        };
+        write!(
+            f,
+            "interrupted ({what}) while the reader was not reading: the rest of the output is dropped"
+        )
+    }
+}
+
+impl std::error::Error for Abandoned {}
+
+/// The signal of an [`Abandoned`] write somewhere in this error's chain.
+pub fn abandoned_by(err: &anyhow::Error) -> Option<i32> {
+    err.chain().find_map(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Abandoned>())
+            .or_else(|| c.downcast_ref::<Abandoned>())
+            .map(|a| a.0)
+    })
+}
+
+/// How an [`InterruptibleWriter`] waits for its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waits {
+    /// A regular file or a device that does not make writers wait: plain writes.
+    Never,
+    /// A descriptor of our own in non-blocking mode: write, and on `EAGAIN` poll.
+    NonBlocking,
+    /// A blocking descriptor shared with others (a terminal, a socket): poll until it is
+    /// writable before each write. (A write larger than the room left may still block
+    /// once started; only a pipe or FIFO made non-blocking is safe from that.)
+    PollFirst,
+}
+
+/// A writer that a signal can stop: it never sleeps in `write` on an output that may make
+/// it wait (a pipe, a FIFO, a socket, a terminal) but in a `poll` that the signal
+/// descriptor wakes too. Until a signal arrives it waits for the reader as long as it
+/// takes; after one, only until [`WRITE_GRACE`] has passed, then the write fails with
+/// [`Abandoned`].
+pub struct InterruptibleWriter<W> {
+    inner: W,
+    waits: Waits,
+    interrupt: Interrupt,
+}
+
+impl<W: Write + AsRawFd> InterruptibleWriter<W> {
+    /// A descriptor shared with other processes (standard output): its mode is left alone.
+    pub fn shared(inner: W, interrupt: Interrupt) -> Self {
+        let fd = inner.as_raw_fd();
+        let waits = match file_type(fd) {
+            libc::S_IFIFO | libc::S_IFSOCK if nonblocking(fd) => Waits::NonBlocking,
+            libc::S_IFIFO | libc::S_IFSOCK => Waits::PollFirst,
+            // SAFETY: isatty on any descriptor.
+            libc::S_IFCHR if unsafe { libc::isatty(fd) } == 1 => Waits::PollFirst,
+            _ => Waits::Never,
+        };
+        InterruptibleWriter {
+            inner,
+            waits,
+            interrupt,
+        }
+    }
+
+    /// A descriptor of copipe's own (a FIFO it opened, a child's stdin): a pipe, FIFO or
+    /// socket is put in non-blocking mode.
+    pub fn own(inner: W, interrupt: Interrupt) -> Self {
+        let fd = inner.as_raw_fd();
+        if matches!(file_type(fd), libc::S_IFIFO | libc::S_IFSOCK) {
+            set_nonblocking(fd);
+        }
+        Self::shared(inner, interrupt)
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// Be stopped by `interrupt` from now on.
+    pub fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.interrupt = interrupt;
+    }
+
+    /// Sleep until the output is writable; after a signal, no later than [`WRITE_GRACE`]
+    /// after it (then [`Abandoned`]).
+    fn wait(&self) -> io::Result<()> {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.inner.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.interrupt.fd().unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        loop {
+            let timeout = match self.interrupt.since() {
+                None => -1,
+                Some(seen) => {
+                    let left = (seen + WRITE_GRACE).saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let sig = self.interrupt.pending().unwrap_or(libc::SIGINT);
+                        return Err(io::Error::other(Abandoned(sig)));
+                    }
+                    // Rounded up, so that a wake-up is never early.
+                    left.as_millis().min(i32::MAX as u128) as i32 + 1
+                }
+            };
+            fds[0].revents = 0;
+            fds[1].revents = 0;
+            // SAFETY: a valid array of two pollfd; a negative fd is ignored by poll.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+                continue;
+            }
+            if fds[0].revents != 0 {
+                // Writable, or an error that the write will report.
+                return Ok(());
+            }
+            if fds[1].revents != 0 {
+                self.interrupt.drain();
+            }
+        }
+    }
+}
+
+impl<W: Write + AsRawFd> Write for InterruptibleWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.waits == Waits::PollFirst {
+            self.wait()?;
+        }
+        loop {
+            match self.inner.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if self.waits != Waits::Never {
+                        self.wait()?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.waits != Waits::Never => {
+                    self.wait()?;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The `S_IFMT` bits of a descriptor's mode (0 when `fstat` fails).
+fn file_type(fd: RawFd) -> libc::mode_t {
+    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return 0;
+    }
+    st.st_mode & libc::S_IFMT
+}
+
+fn nonblocking(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL on any descriptor.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK != 0
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: F_GETFL/F_SETFL on a descriptor whose open file description is ours alone.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// A private, non-blocking open file description of the pipe or FIFO that `fd` writes
+/// to (Linux: opened again through `/proc/self/fd`), so that standard output can be written
+/// without blocking while the description that copipe shares with its shell and its
+/// children stays as it is. `None` for anything else, or when that fails.
+pub fn reopen_pipe(fd: RawFd) -> Option<std::fs::File> {
+    if file_type(fd) != libc::S_IFIFO {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(format!("/proc/self/fd/{fd}"))
+            .ok()
+            .filter(|f| file_type(f.as_raw_fd()) == libc::S_IFIFO)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 /// Say on stderr that a signal stopped the reading of `name` in the middle of a line: the
 /// `bytes` read of it are not pushed, since a fragment is a line only at the real end of
 /// its input (nothing is said when there was none).
@@ -214,4 +457,56 @@ pub fn stopped_by(err: &anyhow::Error) -> Option<i32> {
             .or_else(|| c.downcast_ref::<Stopped>())
             .map(|s| s.0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pipe: (read end, write end).
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        let (r, w) = std::io::pipe().unwrap();
+        (
+            std::fs::File::from(std::os::fd::OwnedFd::from(r)),
+            std::fs::File::from(std::os::fd::OwnedFd::from(w)),
+        )
+    }
+
+    #[test]
+    fn a_non_blocking_write_waits_for_a_slow_reader_and_loses_nothing() {
+        let (mut r, w) = pipe();
+        let mut w = InterruptibleWriter::own(w, Interrupt::none());
+        assert!(nonblocking(w.get_ref().as_raw_fd()));
+        let data: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut chunk = vec![0u8; 7000];
+            loop {
+                std::thread::sleep(Duration::from_micros(50));
+                match r.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            got
+        });
+        w.write_all(&data).unwrap();
+        drop(w);
+        assert!(reader.join().unwrap() == data);
+    }
+
+    #[test]
+    fn only_pipes_fifos_sockets_and_terminals_are_waited_on() {
+        let (_r, w) = pipe();
+        assert_eq!(
+            InterruptibleWriter::shared(w, Interrupt::none()).waits,
+            Waits::PollFirst
+        );
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(
+            InterruptibleWriter::own(file, Interrupt::none()).waits,
+            Waits::Never
+        );
+    }
 }

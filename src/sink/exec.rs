@@ -3,20 +3,34 @@
 //! shares copipe's standard output. When the child stops reading, this branch stops (it is
 //! not an error); when the stream ends its stdin is closed and copipe waits for it. A child
 //! that exits with a non-zero status, or is killed, is an error (exit status 2).
+//!
+//! Ctrl-C or SIGTERM: writes to a child that does not read are given up (see
+//! [`InterruptibleWriter`]), its stdin is closed, and it is given until [`TERM_AFTER`]
+//! after the signal to end; then it gets SIGTERM, and SIGKILL at [`KILL_AFTER`]. It is
+//! always reaped, and its status is then no error. Should copipe itself be killed (a second
+//! Ctrl-C kills at once), the child is killed with it (Linux: `PR_SET_PDEATHSIG`).
 
 use std::io::{self, BufWriter, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin, render};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::pipeline::signal::{Interrupt, InterruptibleWriter};
 use crate::sink::label::Labels;
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
 
 /// Feed items to the standard input of a command run by `sh -c`.
+///
+/// Ctrl-C or SIGTERM closes the command's standard input; a command that has not ended
+/// half a second after the signal gets SIGTERM (SIGKILL a quarter of a second later), and
+/// copipe waits for it. Its exit status is then no error. A second Ctrl-C kills copipe and
+/// the command at once.
 #[derive(Parser)]
 #[command(name = "exec", disable_version_flag = true)]
 pub struct Args {
@@ -42,16 +56,15 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let command = a.command.join(" ");
     // What copipe already wrote must come before what the child writes.
     cx.stdout.borrow_mut().flush()?;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(&command)
-        .stdin(Stdio::piped())
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(&command).stdin(Stdio::piped());
+    die_with_parent(&mut cmd);
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start `{command}`"))?;
-    let stdin = child
-        .stdin
-        .take()
-        .map(|s| BufWriter::with_capacity(64 * 1024, s));
+    let stdin = child.stdin.take().map(|s| {
+        BufWriter::with_capacity(64 * 1024, InterruptibleWriter::own(s, cx.interrupt.clone()))
+    });
     Ok(Box::new(Exec {
         command,
         child,
@@ -61,19 +74,123 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         line_buffered: cx.opts.line_buffered,
         stdout: cx.stdout.clone(),
         status: cx.status.clone(),
+        interrupt: cx.interrupt.clone(),
     }))
+}
+
+/// Linux: the child gets SIGKILL if copipe dies without waiting for it (killed by a second
+/// Ctrl-C, or by SIGKILL), so that it never outlives copipe unseen.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl, getppid and raise are async-signal-safe; nothing is allocated.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // copipe died before the prctl: end now, as it would have made us.
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
+/// After a signal, the child is sent SIGTERM when it has not ended this long after it.
+pub const TERM_AFTER: Duration = Duration::from_millis(500);
+/// And SIGKILL this long after the signal.
+pub const KILL_AFTER: Duration = Duration::from_millis(750);
+
+/// Wait for `child` to end. Until a signal arrives, as long as it takes; after one, it
+/// gets SIGTERM at [`TERM_AFTER`] and SIGKILL at [`KILL_AFTER`] after the signal. Always
+/// reaped. Returns its status and whether a signal was seen.
+fn wait_child(child: &mut Child, interrupt: &Interrupt) -> io::Result<(ExitStatus, bool)> {
+    let pidfd = pidfd_open(child.id());
+    let (mut termed, mut killed) = (false, false);
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok((st, interrupt.pending().is_some()));
+        }
+        let now = Instant::now();
+        let mut timeout: Option<Duration> = None;
+        if let Some(seen) = interrupt.since() {
+            let (term_at, kill_at) = (seen + TERM_AFTER, seen + KILL_AFTER);
+            if !termed && now >= term_at {
+                // SAFETY: kill on our own child, not yet reaped (so its pid is still ours).
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                termed = true;
+            }
+            if !killed && now >= kill_at {
+                let _ = child.kill();
+                killed = true;
+            }
+            timeout = if !termed {
+                Some(term_at - now)
+            } else if !killed {
+                Some(kill_at.saturating_duration_since(now))
+            } else {
+                None
+            };
+        }
+        if pidfd.is_none() {
+            // No descriptor to wait on: look again every few milliseconds.
+            let step = Duration::from_millis(10);
+            timeout = Some(timeout.map_or(step, |t| t.min(step)));
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: interrupt.fd().unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
+        // SAFETY: a valid array of two pollfd; a negative fd is ignored by poll.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if r > 0 && fds[1].revents != 0 {
+            interrupt.drain();
+        }
+    }
+}
+
+/// A descriptor that becomes readable when the process ends (Linux ≥ 5.3), if available.
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: the pidfd_open system call; a non-negative result is a new descriptor.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just opened and is owned here.
+            return Some(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+    }
+    let _ = pid;
+    None
 }
 
 struct Exec {
     command: String,
     child: Child,
     /// `None` once the child has stopped reading.
-    stdin: Option<BufWriter<ChildStdin>>,
+    stdin: Option<BufWriter<InterruptibleWriter<ChildStdin>>>,
     scratch: Vec<u8>,
     labels: Labels,
     line_buffered: bool,
     stdout: std::rc::Rc<std::cell::RefCell<Output>>,
     status: Status,
+    interrupt: Interrupt,
 }
 
 impl Exec {
@@ -166,15 +283,16 @@ impl Stage for Exec {
     }
 
     fn close(&mut self) -> Result<()> {
-        self.flush()?;
+        // Whatever fails here, the child is still waited for (and ended after a signal).
+        let flushed = self.flush();
         drop(self.stdin.take());
         // Our own buffered output goes before whatever the child still prints.
-        self.stdout.borrow_mut().flush()?;
-        let status = self
-            .child
-            .wait()
+        let flushed = flushed.and_then(|()| self.stdout.borrow_mut().flush());
+        let (status, signalled) = wait_child(&mut self.child, &self.interrupt)
             .with_context(|| format!("cannot wait for `{}`", self.command))?;
-        if !status.success() {
+        flushed?;
+        // After Ctrl-C or SIGTERM the child's end is ours (or the terminal's): no error.
+        if !status.success() && !signalled {
             match status.code() {
                 Some(c) => bail!("`{}` exited with status {c}", self.command),
                 None => bail!("`{}` was killed by a signal ({status})", self.command),

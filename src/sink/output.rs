@@ -5,35 +5,53 @@
 //! written through its own descriptor, not through `std::io::stdout()`, whose line buffering
 //! would turn every line into a write call. Errors keep the `io::Error` as their source so
 //! `main` can recognise a closed pipe.
+//!
+//! Writes into a pipe, a FIFO or a terminal are interruptible ([`InterruptibleWriter`]):
+//! Ctrl-C ends copipe even while the reader does not read. Standard output, when it is a
+//! pipe or FIFO, is written through a non-blocking description of its own, opened again,
+//! so that the one shared with the shell and `exec` children stays blocking.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::pipeline::signal::{Interrupt, InterruptibleWriter, reopen_pipe};
+
 const CAPACITY: usize = 64 * 1024;
 
 pub struct Output {
-    w: BufWriter<File>,
+    w: BufWriter<InterruptibleWriter<File>>,
     line_buffered: bool,
     name: String,
 }
 
 impl Output {
-    /// Standard output (a duplicate of descriptor 1).
-    pub fn stdout(line_buffered: bool) -> Result<Self> {
+    /// Standard output (a duplicate of descriptor 1, or the same pipe opened again).
+    pub fn stdout(line_buffered: bool, interrupt: &Interrupt) -> Result<Self> {
         let fd: OwnedFd = io::stdout()
             .as_fd()
             .try_clone_to_owned()
             .context("cannot use standard output")?;
         grow_pipe(&fd);
+        let w = match reopen_pipe(fd.as_raw_fd()) {
+            Some(own) => InterruptibleWriter::own(own, interrupt.clone()),
+            None => InterruptibleWriter::shared(File::from(fd), interrupt.clone()),
+        };
         Ok(Output {
-            w: BufWriter::with_capacity(CAPACITY, File::from(fd)),
+            w: BufWriter::with_capacity(CAPACITY, w),
             line_buffered,
             name: "standard output".into(),
         })
+    }
+
+    /// Writes into a pipe or FIFO that does not read are stopped by `interrupt` (see
+    /// [`InterruptibleWriter`]).
+    pub fn interruptible(mut self, interrupt: &Interrupt) -> Self {
+        self.w.get_mut().set_interrupt(interrupt.clone());
+        self
     }
 
     /// A file opened for appending (or truncated first).
@@ -49,7 +67,7 @@ impl Output {
             .open(path)
             .with_context(|| format!("cannot open {} for writing", path.display()))?;
         Ok(Output {
-            w: BufWriter::with_capacity(CAPACITY, f),
+            w: BufWriter::with_capacity(CAPACITY, InterruptibleWriter::own(f, Interrupt::none())),
             line_buffered,
             name: path.display().to_string(),
         })

@@ -38,6 +38,6 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
-    let out = Output::file(&a.file, a.truncate, cx.opts.line_buffered)?;
+    let out = Output::file(&a.file, a.truncate, cx.opts.line_buffered)?.interruptible(cx.interrupt);
     Ok(Box::new(Printer::new(Target::Own(out), cx.status.clone())))
 }

@@ -69,8 +69,8 @@ come from (`-q`: never; `-v`: even for one file); `--tag` puts `name:` in front 
 instead (a `file` field in the records made by `json`).
 
 Ctrl-C ends a follow with exit status 130 and SIGTERM with 0 (2 if an error was reported),
-after flushing every output. A partial line held then is not emitted (its newline was never
-written): stderr says how many bytes of it were left.
+after flushing every output; a second Ctrl-C kills at once. A partial line held then is not
+emitted (its newline was never written): stderr says how many bytes of it were left.
 A closed output pipe ends it quietly with 0 even when no line arrives (checked whenever
 standard output is a pipe, as GNU tail does). `--pid PID` ends it once PID has exited and
 what it wrote has been read.";

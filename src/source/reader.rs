@@ -204,6 +204,18 @@ mod tests {
     }
 
     #[test]
+    fn an_abandoned_partial_line_is_not_pushed() {
+        let mut r = LineReader::with_capacity(8);
+        let mut c = Collect::default();
+        let mut src: &[u8] = b"a\n78";
+        while r.fill(&mut src, &mut c).unwrap().0 > 0 {}
+        assert_eq!(r.abandon(), 2);
+        assert!(!r.has_partial());
+        let _ = r.finish(&mut c).unwrap();
+        assert_eq!(c.strings(), ["a"]);
+    }
+
+    #[test]
     fn long_lines_grow_then_shrink() {
         let mut input = vec![b'x'; 10_000];
         input.push(b'\n');

@@ -232,6 +232,151 @@ fn shorter_rewrite_with_printf() {
     assert_eq!(cp.stop(), 0);
 }
 
+/// Run `act` while copipe is stopped (SIGSTOP, seen to take effect in `/proc`), so that
+/// everything it does lands between two looks of copipe's, as on a loaded machine.
+fn while_stopped(cp: &Live, act: impl FnOnce()) {
+    let stat = format!("/proc/{}/stat", cp.child.id());
+    let state = || {
+        let s = fs::read_to_string(&stat).unwrap_or_default();
+        s.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .unwrap_or('?')
+    };
+    cp.signal(libc::SIGSTOP);
+    assert!(
+        wait_until(DEADLINE, || state() == 'T'),
+        "copipe never stopped"
+    );
+    act();
+    cp.signal(libc::SIGCONT);
+}
+
+#[test]
+fn a_truncation_and_a_longer_write_landing_together_are_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "10:03 old\n").unwrap();
+    let mut cp = follow(dir.path(), ["app.log"]);
+    cp.wait_out_eq("10:03 old\n");
+    // The size goes 10 -> 0 -> 25 between two looks: never smaller than what was read.
+    while_stopped(&cp, || {
+        OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&f, "10:04 after copytruncate\n");
+    });
+    cp.wait_out_eq("10:03 old\n10:04 after copytruncate\n");
+    cp.wait_err("copipe: app.log: file truncated");
+    // The same length, other first bytes.
+    while_stopped(&cp, || fs::write(&f, "10:05 same length, other\n").unwrap());
+    cp.wait_out_eq("10:03 old\n10:04 after copytruncate\n10:05 same length, other\n");
+    // Appends after that are appends; the first bytes known grow with the file.
+    append(&f, "more\n");
+    cp.wait_out_ends("other\nmore\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(
+        cp.out(),
+        "10:03 old\n10:04 after copytruncate\n10:05 same length, other\nmore\n"
+    );
+    assert_eq!(
+        cp.err().matches("file truncated").count(),
+        2,
+        "{}",
+        cp.err()
+    );
+}
+
+#[test]
+fn a_short_file_that_grows_is_not_taken_for_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "a").unwrap();
+    let mut cp = follow(dir.path(), ["app.log"]);
+    cp.wait_open(&f);
+    // Its first bytes are only known as far as the file went: growing past them, one
+    // write at a time and several at once, is an append.
+    append(&f, "b\n");
+    cp.wait_out_eq("ab\n");
+    while_stopped(&cp, || {
+        for i in 0..40 {
+            append(&f, &format!("line {i}\n"));
+        }
+    });
+    cp.wait_out_ends("line 39\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(
+        cp.out(),
+        format!(
+            "ab\n{}",
+            (0..40).map(|i| format!("line {i}\n")).collect::<String>()
+        )
+    );
+    assert_eq!(cp.err(), "");
+}
+
+/// README's cookbook recipe 1, run as written: each `$` command in a shell (while copipe is
+/// stopped, so that a command's writes land together), then what the recipe shows — lines
+/// on standard output, `copipe:` notes on standard error.
+#[test]
+fn readme_cookbook_follow_recipe_works_as_written() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("**1. Follow a log across rotation and truncation")
+        .expect("cookbook recipe 1 in README.md");
+    let block: Vec<&str> = readme[start..]
+        .lines()
+        .skip(1)
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| &l[4..])
+        .collect();
+    let (first, steps) = block.split_first().unwrap();
+    let args: Vec<&str> = first
+        .strip_prefix("$ copipe ")
+        .and_then(|c| c.strip_suffix(" &"))
+        .expect("the recipe starts copipe in the background")
+        .split_whitespace()
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "09:59 ERROR from before\n").unwrap();
+    let mut cp = copipe(&args).dir(dir.path()).spawn();
+    cp.wait_open(&log);
+    let (mut out, mut err) = (String::new(), String::new());
+    let mut commands = 0;
+    for line in steps {
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            // What the previous command showed has come, and only that.
+            cp.wait_out_eq(&out);
+            while_stopped(&cp, || {
+                let ok = std::process::Command::new("sh")
+                    .args(["-c", cmd])
+                    .current_dir(dir.path())
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "{cmd}");
+            });
+            commands += 1;
+        } else if line.starts_with("copipe: ") {
+            err.push_str(line);
+            err.push('\n');
+            cp.wait_err(line);
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(commands >= 4, "the recipe was read: {block:?}");
+    cp.wait_out_eq(&out);
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.out(), out);
+    assert_eq!(cp.err(), err);
+}
+
 // 4. Deletion, re-creation, names that do not exist yet.
 
 #[test]

@@ -31,7 +31,7 @@ pub mod wait;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -53,9 +53,10 @@ Follow files as `tail -F` does: show the last lines of each (-n), then every lin
 
 The name is followed, not the open file: when a log is rotated (renamed, then created
 again) the old file is read to its end and the new one from its start; a file truncated in
-place (copytruncate) is read again from its start, with a note on stderr; a file that is
-removed, or that does not exist yet (even in a directory that does not exist yet), is waited
-for. A partial last line is held back until its newline arrives (or its file goes away).
+place (copytruncate) is read again from its start, with a note on stderr — told by a smaller
+size, or by first bytes (up to 256) other than before, so a truncation followed at once by a
+longer write is seen too; a file that is removed, or that does not exist yet (even in a
+directory that does not exist yet), is waited for. A partial last line is held back until its newline arrives (or its file goes away).
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
@@ -202,6 +203,51 @@ struct Open {
     /// file was truncated.
     offset: u64,
     kind: FileKind,
+    /// The file's first bytes as last seen (regular files, up to [`HEAD`]): other bytes
+    /// there mean that it was truncated and written again, even if it is not smaller.
+    head: Head,
+}
+
+/// How many of a regular file's first bytes are compared after each wake-up.
+const HEAD: usize = 256;
+
+/// The first bytes of a regular file as seen so far (fewer than [`HEAD`] while the file
+/// is shorter).
+struct Head {
+    bytes: [u8; HEAD],
+    len: usize,
+}
+
+impl Head {
+    const EMPTY: Head = Head {
+        bytes: [0; HEAD],
+        len: 0,
+    };
+
+    /// The first bytes of `file` now.
+    fn of(file: &File) -> io::Result<Head> {
+        let mut h = Head::EMPTY;
+        h.len = read_head(file, &mut h.bytes)?;
+        Ok(h)
+    }
+
+    /// Compare with `now`, the file's first bytes read again: only the prefix both know is
+    /// compared (a short file that grew, or a file now shorter, is not "other bytes").
+    /// Whether they differ; otherwise what is known grows to what `now` holds.
+    fn changed(&mut self, now: &[u8]) -> bool {
+        let known = self.len.min(now.len());
+        if self.bytes[..known] != now[..known] {
+            return true;
+        }
+        self.bytes[..now.len()].copy_from_slice(now);
+        self.len = now.len();
+        false
+    }
+
+    fn set(&mut self, now: &[u8]) {
+        self.bytes[..now.len()].copy_from_slice(now);
+        self.len = now.len();
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -307,6 +353,8 @@ impl Source for Follow {
         let tick = w.tick();
         let mut next_tick = Instant::now() + tick;
         let mut names = false;
+        // The files' first bytes were just read when they were opened.
+        let mut verify = false;
         let mut ending = false;
         loop {
             if names {
@@ -316,7 +364,7 @@ impl Source for Follow {
                     }
                 }
             }
-            let round = self.read_all(out)?;
+            let round = self.read_all(out, verify)?;
             if round == Round::Stop {
                 return Ok(());
             }
@@ -365,7 +413,7 @@ impl Source for Follow {
                 // What is already written is read (one round, so a busy file cannot hold
                 // the stop back), then partial lines are pushed.
                 self.status.interrupt(sig);
-                if self.read_all(out)? != Round::Stop {
+                if self.read_all(out, true)? != Round::Stop {
                     self.finish_all(out)?;
                 }
                 return Ok(());
@@ -387,6 +435,9 @@ impl Source for Follow {
                 w.refresh();
                 next_tick = Instant::now() + tick;
             }
+            // A file changed (or may have: the periodic check): one look at its first
+            // bytes before reading on.
+            verify = wake.fs != 0 || names;
         }
     }
 }
@@ -406,11 +457,17 @@ impl Follow {
             } else {
                 FileKind::Stream
             };
+            let head = if kind == FileKind::Regular {
+                Head::of(&file).context("error reading standard input")?
+            } else {
+                Head::EMPTY
+            };
             let open = Open {
                 file,
                 id: (meta.dev(), meta.ino()),
                 offset: 0,
                 kind,
+                head,
             };
             self.files[i].state = State::Open(open);
             return self.position(i, &meta);
@@ -485,11 +542,17 @@ impl Follow {
             f.state = State::Done;
             return None;
         };
+        // Unreadable now: the first read says so.
+        let head = match kind {
+            FileKind::Regular => Head::of(&file).unwrap_or(Head::EMPTY),
+            _ => Head::EMPTY,
+        };
         Some(Open {
             file,
             id: (meta.dev(), meta.ino()),
             offset: 0,
             kind,
+            head,
         })
     }
 
@@ -669,10 +732,12 @@ impl Follow {
     }
 
     /// Read every open input until it has nothing more (or has had its share of reads).
-    fn read_all(&mut self, out: &mut dyn Stage) -> Result<Round> {
+    /// With `verify` (after a wake-up by the files or a check of the names), the first
+    /// bytes of each regular file are compared with those seen before reading on.
+    fn read_all(&mut self, out: &mut dyn Stage, verify: bool) -> Result<Round> {
         let mut round = Round::Idle;
         for i in 0..self.files.len() {
-            match self.read_input(i, out)? {
+            match self.read_input(i, out, verify)? {
                 Round::Stop => return Ok(Round::Stop),
                 Round::Busy => round = Round::Busy,
                 Round::Idle => {}
@@ -681,11 +746,20 @@ impl Follow {
         Ok(round)
     }
 
-    fn read_input(&mut self, i: usize, out: &mut dyn Stage) -> Result<Round> {
+    fn read_input(&mut self, i: usize, out: &mut dyn Stage, verify: bool) -> Result<Round> {
         let Some(open) = self.files[i].open() else {
             return Ok(Round::Idle);
         };
         let (kind, fd) = (open.kind, open.file.as_raw_fd());
+        // Before reading on: bytes past the old end may belong to a new content (truncated
+        // and written again longer, between two looks) and must not be taken for an append.
+        if verify
+            && kind == FileKind::Regular
+            && self.truncated(i, true)?
+            && self.finish(i, out)?.is_stop()
+        {
+            return Ok(Round::Stop);
+        }
         for _ in 0..READS_PER_ROUND {
             if kind != FileKind::Regular && !readable_now(fd) {
                 return Ok(Round::Idle);
@@ -717,7 +791,7 @@ impl Follow {
             }
             match kind {
                 FileKind::Regular => {
-                    if self.truncated(i)? {
+                    if self.truncated(i, false)? {
                         if self.finish(i, out)?.is_stop() {
                             return Ok(Round::Stop);
                         }
@@ -737,19 +811,40 @@ impl Follow {
         Ok(Round::Busy)
     }
 
-    /// At the end of a regular file: was it truncated below what was read? Then say so and
-    /// go back to its start.
-    fn truncated(&mut self, i: usize) -> Result<bool> {
+    /// Was input `i`'s regular file truncated since it was last read? Then say so and go
+    /// back to its start. At its end (`content` false) a size below what was read says so.
+    /// After a wake-up (`content`), first bytes other than those seen there before say so:
+    /// a truncation followed at once by a longer write (`: > f; echo longer >> f`) never
+    /// shows a smaller size. A rewrite of the same length or longer that begins with the
+    /// same [`HEAD`] bytes cannot be told from an append (nor can GNU tail).
+    fn truncated(&mut self, i: usize, content: bool) -> Result<bool> {
         let f = &mut self.files[i];
         let State::Open(open) = &mut f.state else {
             return Ok(false);
         };
-        let size = open
-            .file
-            .metadata()
-            .with_context(|| format!("error reading {}", f.name))?
-            .len();
-        if size >= open.offset {
+        let rewritten = if content {
+            let mut now = [0u8; HEAD];
+            let n = read_head(&open.file, &mut now)
+                .with_context(|| format!("error reading {}", f.name))?;
+            let changed = open.head.changed(&now[..n]);
+            if changed {
+                open.head.set(&now[..n]);
+            }
+            // Nothing read yet: the new content is read from its start anyway.
+            changed && open.offset > 0
+        } else {
+            let size = open
+                .file
+                .metadata()
+                .with_context(|| format!("error reading {}", f.name))?
+                .len();
+            if size < open.offset {
+                // What is there now is what will be read: known from here on.
+                open.head = Head::EMPTY;
+            }
+            size < open.offset
+        };
+        if !rewritten {
             return Ok(false);
         }
         note(format_args!("{}: file truncated", f.name));
@@ -771,6 +866,7 @@ impl Follow {
                     id: (meta.dev(), meta.ino()),
                     offset: 0,
                     kind: FileKind::Fifo,
+                    head: Head::EMPTY,
                 });
             }
             // Replaced by something else, or gone: the next name check sorts it out.
@@ -861,6 +957,20 @@ fn open_path(path: &Path) -> io::Result<(File, Metadata)> {
     Ok((file, meta))
 }
 
+/// Read the first bytes of `file` into `buf` (as many as there are, up to its length).
+fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// The name (or a directory on its way) does not exist.
 fn is_missing(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
@@ -903,6 +1013,21 @@ mod tests {
         let mut c = Collect::default();
         f.run(&mut c).unwrap();
         c
+    }
+
+    #[test]
+    fn head_compares_only_the_prefix_both_know() {
+        let mut h = Head::EMPTY;
+        assert!(!h.changed(b"ab"));
+        // Grown: an append, and now more is known.
+        assert!(!h.changed(b"abcd"));
+        assert_eq!(&h.bytes[..h.len], b"abcd");
+        // Other bytes where some were known: rewritten.
+        assert!(h.changed(b"abXd"));
+        assert!(h.changed(b"aX"));
+        // Shorter with the same bytes: for the size to tell.
+        assert!(!h.changed(b"ab"));
+        assert_eq!(h.len, 2);
     }
 
     #[test]

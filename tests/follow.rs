@@ -716,6 +716,41 @@ fn an_unreadable_name_is_reported_and_the_others_are_followed() {
 }
 
 #[test]
+fn a_name_replaced_by_a_directory_is_followed_again_once_it_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "1\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "app.log", "other.log"]);
+    cp.wait_out_eq("1\n");
+    fs::remove_file(&f).unwrap();
+    fs::create_dir(&f).unwrap();
+    cp.wait_err("cannot follow app.log: it is a directory");
+    // Names are checked again (other.log appears, and is followed) while app.log is still
+    // a directory: said once, not at every check.
+    append(&dir.path().join("other.log"), "o1\n");
+    cp.wait_out_eq("1\no1\n");
+    cp.wait_err("other.log has appeared");
+    fs::remove_dir(&f).unwrap();
+    fs::write(&f, "2\n3\n").unwrap();
+    cp.wait_out_eq("1\no1\n2\n3\n");
+    append(&f, "4\n");
+    cp.wait_out_eq("1\no1\n2\n3\n4\n");
+    // A directory in the way was reported: exit status 2.
+    assert_eq!(cp.stop(), 2);
+    let err = cp.err();
+    assert_eq!(
+        err.matches("it is a directory").count(),
+        1,
+        "said once: {err}"
+    );
+    assert!(
+        err.contains("app.log has appeared; following new file"),
+        "{err}"
+    );
+    assert!(!err.contains("app.log has been replaced"), "{err}");
+}
+
+#[test]
 fn permission_denied_is_reported_and_retried() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {

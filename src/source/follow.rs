@@ -19,9 +19,9 @@
 //!   pipe, or a timeout (the `--poll` interval, or a once-a-second safety check of every
 //!   name); there is no busy loop.
 //!
-//! Problems with one name (permission denied, not a file) are reported once (exit status 2
-//! at the end) and the other names go on being followed; a name that cannot be opened is
-//! retried on every check.
+//! Problems with one name (permission denied, a directory) are reported once (exit status 2
+//! at the end) and the other names go on being followed; a name that cannot be opened, or
+//! that is a directory, is retried on every check.
 
 #[cfg(target_os = "linux")]
 pub mod data;
@@ -56,7 +56,9 @@ again) the old file is read to its end and the new one from its start; a file tr
 place (copytruncate) is read again from its start, with a note on stderr — told by a smaller
 size, or by first bytes (up to 256) other than before, so a truncation followed at once by a
 longer write is seen too; a file that is removed, or that does not exist yet (even in a
-directory that does not exist yet), is waited for. A partial last line is held back until its newline arrives (or its file goes away).
+directory that does not exist yet), is waited for. A name that cannot be opened, or that is a
+directory, is reported once and tried again at every check. A partial last line is held
+back until its newline arrives (or its file goes away).
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
@@ -183,15 +185,19 @@ struct Followed {
     skip: u64,
     /// The directory watched for this name (its own, or its nearest existing ancestor).
     watched: Option<PathBuf>,
+    /// That the name is a directory (or something else that cannot be followed) was said:
+    /// not again until a file has been followed there.
+    said_unfollowable: bool,
 }
 
 enum State {
     Open(Open),
     /// Waiting for the name to appear (missing at start, or removed).
     Missing,
-    /// The name exists but cannot be opened (already reported); retried on every check.
+    /// The name exists but cannot be opened, or is a directory (already reported);
+    /// retried on every check.
     Denied,
-    /// Nothing more to read: standard input ended, or the name is not something to follow.
+    /// Nothing more to read: standard input ended, or reading the file failed.
     Done,
 }
 
@@ -282,6 +288,7 @@ impl Followed {
             partial: Vec::new(),
             skip,
             watched: None,
+            said_unfollowable: false,
         })
     }
 
@@ -473,13 +480,18 @@ impl Follow {
             return self.position(i, &meta);
         }
         match open_path(&self.files[i].path) {
-            Ok((file, meta)) => {
-                if let Some(open) = self.admit(i, file, &meta) {
+            Ok((file, meta)) => match self.admit(i, file, &meta) {
+                Some(open) => {
                     self.files[i].state = State::Open(open);
                     self.position(i, &meta)?;
                     self.watch_open(i, w);
                 }
-            }
+                None => {
+                    self.files[i].skip = 0;
+                    let dir = self.files[i].dir.clone();
+                    self.watch(i, w, Some(&dir));
+                }
+            },
             Err(e) if is_missing(&e) => {
                 let f = &mut self.files[i];
                 f.skip = 0;
@@ -519,29 +531,28 @@ impl Follow {
     }
 
     /// The open file of input `i`, if it is something that can be followed; otherwise the
-    /// problem is reported and the name given up.
+    /// problem is reported (once) and the name is retried on later checks (`Denied`): a
+    /// directory may be removed and a file created in its place.
     fn admit(&mut self, i: usize, file: File, meta: &Metadata) -> Option<Open> {
         let ft = meta.file_type();
-        let kind = if ft.is_file() || ft.is_block_device() {
-            FileKind::Regular
-        } else if ft.is_fifo() {
-            FileKind::Fifo
-        } else if ft.is_char_device() {
-            FileKind::Stream
-        } else {
+        let Some(kind) = kind_of(ft) else {
             let f = &mut self.files[i];
-            self.status.soft_error(&anyhow::anyhow!(
-                "cannot follow {}: {}; giving up on this name",
-                f.name,
-                if ft.is_dir() {
-                    "it is a directory"
-                } else {
-                    "not a file that can be read"
-                }
-            ));
-            f.state = State::Done;
+            if !f.said_unfollowable {
+                f.said_unfollowable = true;
+                self.status.soft_error(&anyhow::anyhow!(
+                    "cannot follow {}: {}; following it again once it is a file",
+                    f.name,
+                    if ft.is_dir() {
+                        "it is a directory"
+                    } else {
+                        "not a file that can be read"
+                    }
+                ));
+            }
+            f.state = State::Denied;
             return None;
         };
+        self.files[i].said_unfollowable = false;
         // Unreadable now: the first read says so.
         let head = match kind {
             FileKind::Regular => Head::of(&file).unwrap_or(Head::EMPTY),
@@ -612,15 +623,18 @@ impl Follow {
         let now = std::fs::metadata(&f.path);
         match (&f.state, now) {
             (State::Open(o), Ok(m)) if (m.dev(), m.ino()) == o.id => Ok(Flow::Continue),
-            (State::Open(_), Ok(_)) => {
+            (State::Open(_), Ok(m)) => {
                 // Rotated: the old file first, to its very end.
                 if self.close_input(i, out)?.is_stop() {
                     return Ok(Flow::Stop);
                 }
-                note(format_args!(
-                    "{} has been replaced; following new file",
-                    self.files[i].name
-                ));
+                // A directory in its place is said by `admit`.
+                if kind_of(m.file_type()).is_some() {
+                    note(format_args!(
+                        "{} has been replaced; following new file",
+                        self.files[i].name
+                    ));
+                }
                 self.files[i].state = State::Done;
                 self.reopen(i, w);
                 Ok(Flow::Continue)
@@ -645,6 +659,10 @@ impl Follow {
                     cause(&e)
                 ));
                 self.watch_nearest(i, w);
+                Ok(Flow::Continue)
+            }
+            // Still the directory already reported: nothing to open.
+            (State::Denied, Ok(m)) if f.said_unfollowable && kind_of(m.file_type()).is_none() => {
                 Ok(Flow::Continue)
             }
             (State::Missing | State::Denied, Ok(_)) => {
@@ -697,14 +715,22 @@ impl Follow {
     fn reopen(&mut self, i: usize, w: &mut Waiter) {
         let was = std::mem::replace(&mut self.files[i].state, State::Missing);
         self.files[i].skip = 0;
+        // A directory was there before: the file in its place is a new one.
+        let was_unfollowable = self.files[i].said_unfollowable;
         match open_path(&self.files[i].path) {
             Ok((file, meta)) => {
                 let Some(open) = self.admit(i, file, &meta) else {
+                    // Watched, so that its removal is seen.
+                    let dir = self.files[i].dir.clone();
+                    self.watch(i, w, Some(&dir));
                     return;
                 };
                 let f = &mut self.files[i];
                 match was {
                     State::Missing => {
+                        note(format_args!("{} has appeared; following new file", f.name))
+                    }
+                    State::Denied if was_unfollowable => {
                         note(format_args!("{} has appeared; following new file", f.name))
                     }
                     State::Denied => note(format_args!(
@@ -944,6 +970,19 @@ impl Follow {
             }
         }
         Ok(())
+    }
+}
+
+/// How a file of type `ft` is read, if it can be followed at all (not a directory).
+fn kind_of(ft: std::fs::FileType) -> Option<FileKind> {
+    if ft.is_file() || ft.is_block_device() {
+        Some(FileKind::Regular)
+    } else if ft.is_fifo() {
+        Some(FileKind::Fifo)
+    } else if ft.is_char_device() {
+        Some(FileKind::Stream)
+    } else {
+        None
     }
 }
 

@@ -775,6 +775,107 @@ fn permission_denied_is_reported_and_retried() {
     assert_eq!(cp.stop(), 2);
 }
 
+// 12. The open-file limit.
+
+/// `copipe follow -n 0 -q f000 … f199` (each file holding one old line), started with the
+/// open-file limit `soft`/`hard` (`ulimit -Sn`/`-Hn`).
+fn follow_200_files_with_limit(
+    dir: &Path,
+    soft: libc::rlim_t,
+    hard: libc::rlim_t,
+) -> (Live, Vec<std::path::PathBuf>) {
+    use std::os::unix::process::CommandExt;
+    let files: Vec<_> = (0..200).map(|i| dir.join(format!("f{i:03}"))).collect();
+    for (i, f) in files.iter().enumerate() {
+        fs::write(f, format!("old {i}\n")).unwrap();
+    }
+    let mut args = vec!["follow".to_string(), "-n".into(), "0".into(), "-q".into()];
+    args.extend((0..200).map(|i| format!("f{i:03}")));
+    let cp = copipe(args).dir(dir).configure(|cmd| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    (cp.spawn(), files)
+}
+
+#[test]
+fn files_beyond_the_open_file_limit_are_reported_once_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cp, files) = follow_200_files_with_limit(dir.path(), 64, 64);
+    let said =
+        "files cannot be opened yet: Too many open files (the open-file limit is 64); retrying";
+    cp.wait_err(said);
+    // The files that could be opened are followed.
+    cp.wait_open(&files[0]);
+    append(&files[0], "new 0\n");
+    cp.wait_out_eq("new 0\n");
+    // Every file gets a line while most cannot be opened; the first ten are then removed,
+    // which gives back their descriptors: at the next check (once a second) some of the
+    // others are opened, from where `-n 0` put them at start: their new line comes, their
+    // old one does not.
+    for (i, f) in files.iter().enumerate().skip(1) {
+        append(f, &format!("new {i}\n"));
+    }
+    cp.wait_out("with the lines of the files that could be opened", |o| {
+        o.contains("new 20\n")
+    });
+    let before = cp.out().lines().count();
+    assert!(before < 200, "all files were open: {before}");
+    for f in &files[..10] {
+        fs::remove_file(f).unwrap();
+    }
+    cp.wait_out("with lines of files opened later", |o| {
+        o.lines().count() > before
+    });
+    // Said once: not at every check (two of them pass here).
+    assert!(!wait_until(std::time::Duration::from_millis(2500), || {
+        cp.err().matches(said).count() > 1
+    }));
+    assert_eq!(cp.stop(), 2);
+    let out = cp.out();
+    assert!(!out.contains("old"), "{out}");
+    let mut seen: Vec<&str> = out.lines().collect();
+    let n = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "a line repeated: {out}");
+    let err = cp.err();
+    assert_eq!(err.matches("Too many open files").count(), 1, "{err}");
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let hard = lim.rlim_max.min(4096);
+    if hard < 400 {
+        eprintln!("skipped: the hard open-file limit is {}", lim.rlim_max);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cp, files) = follow_200_files_with_limit(dir.path(), 64, hard);
+    cp.wait_open(&files[199]);
+    append(&files[199], "last\n");
+    cp.wait_out_eq("last\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.err(), "");
+}
+
 #[test]
 fn bad_arguments_are_rejected_before_anything_runs() {
     copipe(["follow"]).run().code(2);

@@ -57,8 +57,11 @@ place (copytruncate) is read again from its start, with a note on stderr — tol
 size, or by first bytes (up to 256) other than before, so a truncation followed at once by a
 longer write is seen too; a file that is removed, or that does not exist yet (even in a
 directory that does not exist yet), is waited for. A name that cannot be opened, or that is a
-directory, is reported once and tried again at every check. A partial last line is held
-back until its newline arrives (or its file goes away).
+directory, is reported once and tried again at every check. Files beyond the open-file
+limit (copipe first raises its soft limit to the hard one) are counted in one message and
+tried again every second; one still the same file is then read from where -n put it at
+start, so nothing written meanwhile is lost. A partial last line is held back until its
+newline arrives (or its file goes away).
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
@@ -163,6 +166,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         regular: Vec::new(),
         files_watched: false,
         recheck: false,
+        out_of_fds: false,
+        said_starved: false,
     }))
 }
 
@@ -199,6 +204,18 @@ enum State {
     Denied,
     /// Nothing more to read: standard input ended, or reading the file failed.
     Done,
+    /// No descriptor left to open it (the open-file limit): tried again at every check of
+    /// the names, all such names said together once (see [`Follow::tell_starved`]).
+    Starved(Option<AtStart>),
+}
+
+/// What a file that could not be opened at start was then (`stat` needs no descriptor):
+/// when it can be opened, and is still that file, reading starts where `-n` would have
+/// put it at start, so that nothing written in between is lost.
+#[derive(Clone, Copy)]
+struct AtStart {
+    id: (u64, u64),
+    size: u64,
 }
 
 struct Open {
@@ -220,20 +237,23 @@ const HEAD: usize = 256;
 /// The first bytes of a regular file as seen so far (fewer than [`HEAD`] while the file
 /// is shorter).
 struct Head {
-    bytes: [u8; HEAD],
+    /// Boxed: one allocation per file opened, and the state of a name stays small.
+    bytes: Box<[u8; HEAD]>,
     len: usize,
 }
 
 impl Head {
-    const EMPTY: Head = Head {
-        bytes: [0; HEAD],
-        len: 0,
-    };
+    fn empty() -> Head {
+        Head {
+            bytes: Box::new([0; HEAD]),
+            len: 0,
+        }
+    }
 
     /// The first bytes of `file` now.
     fn of(file: &File) -> io::Result<Head> {
-        let mut h = Head::EMPTY;
-        h.len = read_head(file, &mut h.bytes)?;
+        let mut h = Head::empty();
+        h.len = read_head(file, &mut h.bytes[..])?;
         Ok(h)
     }
 
@@ -335,6 +355,11 @@ struct Follow {
     files_watched: bool,
     /// A directory watch was added: check the names again without sleeping.
     recheck: bool,
+    /// An open failed for want of a descriptor during this check of the names: the
+    /// other starved names wait for the next one.
+    out_of_fds: bool,
+    /// The starved names were reported (again once they have all been opened).
+    said_starved: bool,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -357,6 +382,7 @@ impl Source for Follow {
         for i in 0..self.files.len() {
             self.begin(i, &mut w)?;
         }
+        self.tell_starved();
         let tick = w.tick();
         let mut next_tick = Instant::now() + tick;
         let mut names = false;
@@ -365,11 +391,13 @@ impl Source for Follow {
         let mut ending = false;
         loop {
             if names {
+                self.out_of_fds = false;
                 for i in 0..self.files.len() {
                     if self.check_name(i, out, &mut w)?.is_stop() {
                         return Ok(());
                     }
                 }
+                self.tell_starved();
             }
             let round = self.read_all(out, verify)?;
             if round == Round::Stop {
@@ -467,7 +495,7 @@ impl Follow {
             let head = if kind == FileKind::Regular {
                 Head::of(&file).context("error reading standard input")?
             } else {
-                Head::EMPTY
+                Head::empty()
             };
             let open = Open {
                 file,
@@ -492,6 +520,17 @@ impl Follow {
                     self.watch(i, w, Some(&dir));
                 }
             },
+            Err(e) if is_out_of_fds(&e) => {
+                let f = &mut self.files[i];
+                let at_start = std::fs::metadata(&f.path)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| AtStart {
+                        id: (m.dev(), m.ino()),
+                        size: m.len(),
+                    });
+                f.state = State::Starved(at_start);
+            }
             Err(e) if is_missing(&e) => {
                 let f = &mut self.files[i];
                 f.skip = 0;
@@ -555,8 +594,8 @@ impl Follow {
         self.files[i].said_unfollowable = false;
         // Unreadable now: the first read says so.
         let head = match kind {
-            FileKind::Regular => Head::of(&file).unwrap_or(Head::EMPTY),
-            _ => Head::EMPTY,
+            FileKind::Regular => Head::of(&file).unwrap_or_else(|_| Head::empty()),
+            _ => Head::empty(),
         };
         Some(Open {
             file,
@@ -620,6 +659,12 @@ impl Follow {
         if f.stdin || matches!(f.state, State::Done) {
             return Ok(Flow::Continue);
         }
+        if let State::Starved(at_start) = f.state {
+            if !self.out_of_fds {
+                self.open_starved(i, at_start, w)?;
+            }
+            return Ok(Flow::Continue);
+        }
         let now = std::fs::metadata(&f.path);
         match (&f.state, now) {
             (State::Open(o), Ok(m)) if (m.dev(), m.ino()) == o.id => Ok(Flow::Continue),
@@ -674,7 +719,89 @@ impl Follow {
                 self.watch_nearest(i, w);
                 Ok(Flow::Continue)
             }
-            (State::Done, _) => Ok(Flow::Continue),
+            (State::Done | State::Starved(_), _) => Ok(Flow::Continue),
+        }
+    }
+
+    /// Try again to open input `i`, which could not be opened for want of a descriptor.
+    /// Still the file seen at start: read from where `-n` would have started then.
+    fn open_starved(&mut self, i: usize, at_start: Option<AtStart>, w: &mut Waiter) -> Result<()> {
+        let (file, meta) = match open_path(&self.files[i].path) {
+            Ok(r) => r,
+            Err(e) if is_out_of_fds(&e) => {
+                self.out_of_fds = true;
+                return Ok(());
+            }
+            Err(e) if is_missing(&e) => {
+                let f = &mut self.files[i];
+                f.skip = 0;
+                f.state = State::Missing;
+                note(format_args!(
+                    "cannot open {}: {}; waiting for it to appear",
+                    f.name,
+                    cause(&e)
+                ));
+                self.watch_nearest(i, w);
+                return Ok(());
+            }
+            Err(e) => {
+                self.files[i].skip = 0;
+                self.files[i].state = State::Missing;
+                self.deny(i, e);
+                let dir = self.files[i].dir.clone();
+                self.watch(i, w, Some(&dir));
+                return Ok(());
+            }
+        };
+        let Some(open) = self.admit(i, file, &meta) else {
+            self.files[i].skip = 0;
+            let dir = self.files[i].dir.clone();
+            self.watch(i, w, Some(&dir));
+            return Ok(());
+        };
+        let same = at_start.filter(|a| a.id == open.id && meta.len() >= a.size);
+        self.files[i].state = State::Open(open);
+        match (same, self.start) {
+            (Some(a), Start::Last(n)) => {
+                let f = &mut self.files[i];
+                let State::Open(open) = &mut f.state else {
+                    unreachable!()
+                };
+                let from = last_lines_offset(&open.file, a.size, n)
+                    .and_then(|off| open.file.seek(SeekFrom::Start(off)))
+                    .with_context(|| format!("error reading {}", f.name))?;
+                open.offset = from;
+            }
+            // `+K`: the lines still to skip count from the start.
+            (Some(_), Start::From(_)) => {}
+            // Another file by now: all of it is new.
+            (None, _) => self.files[i].skip = 0,
+        }
+        self.watch_open(i, w);
+        Ok(())
+    }
+
+    /// Say once how many names cannot be opened for want of descriptors (and once more
+    /// when they all could be).
+    fn tell_starved(&mut self) {
+        let n = self
+            .files
+            .iter()
+            .filter(|f| matches!(f.state, State::Starved(_)))
+            .count();
+        if n > 0 && !self.said_starved {
+            self.said_starved = true;
+            let limit = open_file_limit()
+                .map_or(String::new(), |l| format!(" (the open-file limit is {l})"));
+            let files = if n == 1 { "file" } else { "files" };
+            self.status.soft_error(&anyhow::anyhow!(
+                "{n} {files} cannot be opened yet: Too many open files{limit}; retrying"
+            ));
+        } else if n == 0 && self.said_starved {
+            self.said_starved = false;
+            note(format_args!(
+                "every file that could not be opened is followed now"
+            ));
         }
     }
 
@@ -741,6 +868,10 @@ impl Follow {
                 }
                 f.state = State::Open(open);
                 self.watch_open(i, w);
+            }
+            Err(e) if is_out_of_fds(&e) => {
+                // A new file: read from its start once it can be opened.
+                self.files[i].state = State::Starved(None);
             }
             Err(e) if is_missing(&e) => {
                 self.files[i].state = if matches!(was, State::Denied) {
@@ -866,7 +997,7 @@ impl Follow {
                 .len();
             if size < open.offset {
                 // What is there now is what will be read: known from here on.
-                open.head = Head::EMPTY;
+                open.head.len = 0;
             }
             size < open.offset
         };
@@ -892,7 +1023,7 @@ impl Follow {
                     id: (meta.dev(), meta.ino()),
                     offset: 0,
                     kind: FileKind::Fifo,
-                    head: Head::EMPTY,
+                    head: Head::empty(),
                 });
             }
             // Replaced by something else, or gone: the next name check sorts it out.
@@ -1010,6 +1141,22 @@ fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The open failed for want of a descriptor (this process's limit, or the system's).
+fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The soft limit on open files (`ulimit -n`), if there is one.
+fn open_file_limit() -> Option<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
 /// The name (or a directory on its way) does not exist.
 fn is_missing(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
@@ -1048,6 +1195,8 @@ mod tests {
             regular: Vec::new(),
             files_watched: false,
             recheck: false,
+            out_of_fds: false,
+            said_starved: false,
         };
         let mut c = Collect::default();
         f.run(&mut c).unwrap();
@@ -1056,7 +1205,7 @@ mod tests {
 
     #[test]
     fn head_compares_only_the_prefix_both_know() {
-        let mut h = Head::EMPTY;
+        let mut h = Head::empty();
         assert!(!h.changed(b"ab"));
         // Grown: an append, and now more is known.
         assert!(!h.changed(b"abcd"));

@@ -492,10 +492,10 @@ impl Follow {
             } else {
                 FileKind::Stream
             };
-            let head = if kind == FileKind::Regular {
-                Head::of(&file).context("error reading standard input")?
-            } else {
-                Head::empty()
+            // Unreadable now: the first read says so.
+            let head = match kind {
+                FileKind::Regular => Head::of(&file).unwrap_or_else(|_| Head::empty()),
+                _ => Head::empty(),
             };
             let open = Open {
                 file,

@@ -824,19 +824,35 @@ fn files_beyond_the_open_file_limit_are_reported_once_and_retried() {
     // which gives back their descriptors: at the next check (once a second) some of the
     // others are opened, from where `-n 0` put them at start: their new line comes, their
     // old one does not.
+    // Which files copipe holds open (its /proc/PID/fd links): no more until some close.
+    let fds = format!("/proc/{}/fd", cp.child.id());
+    let held = || -> std::collections::BTreeSet<usize> {
+        fs::read_dir(&fds)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| fs::read_link(e.path()).ok())
+            .filter_map(|p| {
+                let name = p.file_name()?.to_str()?.to_owned();
+                name.strip_prefix('f')?.parse().ok()
+            })
+            .collect()
+    };
+    let opened = held();
+    assert!(opened.len() > 10 && opened.len() < 200, "{opened:?}");
     for (i, f) in files.iter().enumerate().skip(1) {
         append(f, &format!("new {i}\n"));
     }
-    cp.wait_out("with the lines of the files that could be opened", |o| {
-        o.contains("new 20\n")
-    });
-    let before = cp.out().lines().count();
-    assert!(before < 200, "all files were open: {before}");
+    let got = |o: &str| -> std::collections::BTreeSet<usize> {
+        o.lines()
+            .filter_map(|l| l.strip_prefix("new ")?.parse().ok())
+            .collect()
+    };
+    cp.wait_out("with the new line of every open file", |o| got(o) == opened);
     for f in &files[..10] {
         fs::remove_file(f).unwrap();
     }
-    cp.wait_out("with lines of files opened later", |o| {
-        o.lines().count() > before
+    cp.wait_out("with the line of a file opened later", |o| {
+        !got(o).is_subset(&opened)
     });
     // Said once: not at every check (two of them pass here).
     assert!(!wait_until(std::time::Duration::from_millis(2500), || {

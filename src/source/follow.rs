@@ -981,8 +981,10 @@ impl Follow {
         };
         let rewritten = if content {
             let mut now = [0u8; HEAD];
-            let n = read_head(&open.file, &mut now)
-                .with_context(|| format!("error reading {}", f.name))?;
+            // Unreadable: the read that follows reports it, for this file alone.
+            let Ok(n) = read_head(&open.file, &mut now) else {
+                return Ok(false);
+            };
             let changed = open.head.changed(&now[..n]);
             if changed {
                 open.head.set(&now[..n]);

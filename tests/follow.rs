@@ -232,6 +232,151 @@ fn shorter_rewrite_with_printf() {
     assert_eq!(cp.stop(), 0);
 }
 
+/// Run `act` while copipe is stopped (SIGSTOP, seen to take effect in `/proc`), so that
+/// everything it does lands between two looks of copipe's, as on a loaded machine.
+fn while_stopped(cp: &Live, act: impl FnOnce()) {
+    let stat = format!("/proc/{}/stat", cp.child.id());
+    let state = || {
+        let s = fs::read_to_string(&stat).unwrap_or_default();
+        s.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .unwrap_or('?')
+    };
+    cp.signal(libc::SIGSTOP);
+    assert!(
+        wait_until(DEADLINE, || state() == 'T'),
+        "copipe never stopped"
+    );
+    act();
+    cp.signal(libc::SIGCONT);
+}
+
+#[test]
+fn a_truncation_and_a_longer_write_landing_together_are_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "10:03 old\n").unwrap();
+    let mut cp = follow(dir.path(), ["app.log"]);
+    cp.wait_out_eq("10:03 old\n");
+    // The size goes 10 -> 0 -> 25 between two looks: never smaller than what was read.
+    while_stopped(&cp, || {
+        OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&f, "10:04 after copytruncate\n");
+    });
+    cp.wait_out_eq("10:03 old\n10:04 after copytruncate\n");
+    cp.wait_err("copipe: app.log: file truncated");
+    // The same length, other first bytes.
+    while_stopped(&cp, || fs::write(&f, "10:05 same length, other\n").unwrap());
+    cp.wait_out_eq("10:03 old\n10:04 after copytruncate\n10:05 same length, other\n");
+    // Appends after that are appends; the first bytes known grow with the file.
+    append(&f, "more\n");
+    cp.wait_out_ends("other\nmore\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(
+        cp.out(),
+        "10:03 old\n10:04 after copytruncate\n10:05 same length, other\nmore\n"
+    );
+    assert_eq!(
+        cp.err().matches("file truncated").count(),
+        2,
+        "{}",
+        cp.err()
+    );
+}
+
+#[test]
+fn a_short_file_that_grows_is_not_taken_for_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "a").unwrap();
+    let mut cp = follow(dir.path(), ["app.log"]);
+    cp.wait_open(&f);
+    // Its first bytes are only known as far as the file went: growing past them, one
+    // write at a time and several at once, is an append.
+    append(&f, "b\n");
+    cp.wait_out_eq("ab\n");
+    while_stopped(&cp, || {
+        for i in 0..40 {
+            append(&f, &format!("line {i}\n"));
+        }
+    });
+    cp.wait_out_ends("line 39\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(
+        cp.out(),
+        format!(
+            "ab\n{}",
+            (0..40).map(|i| format!("line {i}\n")).collect::<String>()
+        )
+    );
+    assert_eq!(cp.err(), "");
+}
+
+/// README's cookbook recipe 1, run as written: each `$` command in a shell (while copipe is
+/// stopped, so that a command's writes land together), then what the recipe shows — lines
+/// on standard output, `copipe:` notes on standard error.
+#[test]
+fn readme_cookbook_follow_recipe_works_as_written() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("**1. Follow a log across rotation and truncation")
+        .expect("cookbook recipe 1 in README.md");
+    let block: Vec<&str> = readme[start..]
+        .lines()
+        .skip(1)
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| &l[4..])
+        .collect();
+    let (first, steps) = block.split_first().unwrap();
+    let args: Vec<&str> = first
+        .strip_prefix("$ copipe ")
+        .and_then(|c| c.strip_suffix(" &"))
+        .expect("the recipe starts copipe in the background")
+        .split_whitespace()
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "09:59 ERROR from before\n").unwrap();
+    let mut cp = copipe(&args).dir(dir.path()).spawn();
+    cp.wait_open(&log);
+    let (mut out, mut err) = (String::new(), String::new());
+    let mut commands = 0;
+    for line in steps {
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            // What the previous command showed has come, and only that.
+            cp.wait_out_eq(&out);
+            while_stopped(&cp, || {
+                let ok = std::process::Command::new("sh")
+                    .args(["-c", cmd])
+                    .current_dir(dir.path())
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "{cmd}");
+            });
+            commands += 1;
+        } else if line.starts_with("copipe: ") {
+            err.push_str(line);
+            err.push('\n');
+            cp.wait_err(line);
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(commands >= 4, "the recipe was read: {block:?}");
+    cp.wait_out_eq(&out);
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.out(), out);
+    assert_eq!(cp.err(), err);
+}
+
 // 4. Deletion, re-creation, names that do not exist yet.
 
 #[test]
@@ -602,6 +747,41 @@ fn an_unreadable_name_is_reported_and_the_others_are_followed() {
 }
 
 #[test]
+fn a_name_replaced_by_a_directory_is_followed_again_once_it_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "1\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "app.log", "other.log"]);
+    cp.wait_out_eq("1\n");
+    fs::remove_file(&f).unwrap();
+    fs::create_dir(&f).unwrap();
+    cp.wait_err("cannot follow app.log: it is a directory");
+    // Names are checked again (other.log appears, and is followed) while app.log is still
+    // a directory: said once, not at every check.
+    append(&dir.path().join("other.log"), "o1\n");
+    cp.wait_out_eq("1\no1\n");
+    cp.wait_err("other.log has appeared");
+    fs::remove_dir(&f).unwrap();
+    fs::write(&f, "2\n3\n").unwrap();
+    cp.wait_out_eq("1\no1\n2\n3\n");
+    append(&f, "4\n");
+    cp.wait_out_eq("1\no1\n2\n3\n4\n");
+    // A directory in the way was reported: exit status 2.
+    assert_eq!(cp.stop(), 2);
+    let err = cp.err();
+    assert_eq!(
+        err.matches("it is a directory").count(),
+        1,
+        "said once: {err}"
+    );
+    assert!(
+        err.contains("app.log has appeared; following new file"),
+        "{err}"
+    );
+    assert!(!err.contains("app.log has been replaced"), "{err}");
+}
+
+#[test]
 fn permission_denied_is_reported_and_retried() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -624,6 +804,123 @@ fn permission_denied_is_reported_and_retried() {
     cp.wait_out_eq("g1\ng2\ns1\n");
     cp.wait_err("secret.log has become accessible");
     assert_eq!(cp.stop(), 2);
+}
+
+// 12. The open-file limit.
+
+/// `copipe follow -n 0 -q f000 … f199` (each file holding one old line), started with the
+/// open-file limit `soft`/`hard` (`ulimit -Sn`/`-Hn`).
+fn follow_200_files_with_limit(
+    dir: &Path,
+    soft: libc::rlim_t,
+    hard: libc::rlim_t,
+) -> (Live, Vec<std::path::PathBuf>) {
+    use std::os::unix::process::CommandExt;
+    let files: Vec<_> = (0..200).map(|i| dir.join(format!("f{i:03}"))).collect();
+    for (i, f) in files.iter().enumerate() {
+        fs::write(f, format!("old {i}\n")).unwrap();
+    }
+    let mut args = vec!["follow".to_string(), "-n".into(), "0".into(), "-q".into()];
+    args.extend((0..200).map(|i| format!("f{i:03}")));
+    let cp = copipe(args).dir(dir).configure(|cmd| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    (cp.spawn(), files)
+}
+
+#[test]
+fn files_beyond_the_open_file_limit_are_reported_once_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cp, files) = follow_200_files_with_limit(dir.path(), 64, 64);
+    let said =
+        "files cannot be opened yet: Too many open files (the open-file limit is 64); retrying";
+    cp.wait_err(said);
+    // The files that could be opened are followed.
+    cp.wait_open(&files[0]);
+    append(&files[0], "new 0\n");
+    cp.wait_out_eq("new 0\n");
+    // Every file gets a line while most cannot be opened; the first ten are then removed,
+    // which gives back their descriptors: at the next check (once a second) some of the
+    // others are opened, from where `-n 0` put them at start: their new line comes, their
+    // old one does not.
+    // Which files copipe holds open (its /proc/PID/fd links): no more until some close.
+    let fds = format!("/proc/{}/fd", cp.child.id());
+    let held = || -> std::collections::BTreeSet<usize> {
+        fs::read_dir(&fds)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| fs::read_link(e.path()).ok())
+            .filter_map(|p| {
+                let name = p.file_name()?.to_str()?.to_owned();
+                name.strip_prefix('f')?.parse().ok()
+            })
+            .collect()
+    };
+    let opened = held();
+    assert!(opened.len() > 10 && opened.len() < 200, "{opened:?}");
+    for (i, f) in files.iter().enumerate().skip(1) {
+        append(f, &format!("new {i}\n"));
+    }
+    let got = |o: &str| -> std::collections::BTreeSet<usize> {
+        o.lines()
+            .filter_map(|l| l.strip_prefix("new ")?.parse().ok())
+            .collect()
+    };
+    cp.wait_out("with the new line of every open file", |o| got(o) == opened);
+    for f in &files[..10] {
+        fs::remove_file(f).unwrap();
+    }
+    cp.wait_out("with the line of a file opened later", |o| {
+        !got(o).is_subset(&opened)
+    });
+    // Said once: not at every check (two of them pass here).
+    assert!(!wait_until(std::time::Duration::from_millis(2500), || {
+        cp.err().matches(said).count() > 1
+    }));
+    assert_eq!(cp.stop(), 2);
+    let out = cp.out();
+    assert!(!out.contains("old"), "{out}");
+    let mut seen: Vec<&str> = out.lines().collect();
+    let n = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "a line repeated: {out}");
+    let err = cp.err();
+    assert_eq!(err.matches("Too many open files").count(), 1, "{err}");
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let hard = lim.rlim_max.min(4096);
+    if hard < 400 {
+        eprintln!("skipped: the hard open-file limit is {}", lim.rlim_max);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cp, files) = follow_200_files_with_limit(dir.path(), 64, hard);
+    cp.wait_open(&files[199]);
+    append(&files[199], "last\n");
+    cp.wait_out_eq("last\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.err(), "");
 }
 
 #[test]

@@ -19,9 +19,9 @@
 //!   pipe, or a timeout (the `--poll` interval, or a once-a-second safety check of every
 //!   name); there is no busy loop.
 //!
-//! Problems with one name (permission denied, not a file) are reported once (exit status 2
-//! at the end) and the other names go on being followed; a name that cannot be opened is
-//! retried on every check.
+//! Problems with one name (permission denied, a directory) are reported once (exit status 2
+//! at the end) and the other names go on being followed; a name that cannot be opened, or
+//! that is a directory, is retried on every check.
 
 #[cfg(target_os = "linux")]
 pub mod data;
@@ -31,7 +31,7 @@ pub mod wait;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -53,10 +53,16 @@ Follow files as `tail -F` does: show the last lines of each (-n), then every lin
 
 The name is followed, not the open file: when a log is rotated (renamed, then created
 again) the old file is read to its end and the new one from its start; a file truncated in
-place (copytruncate) is read again from its start, with a note on stderr; a file that is
-removed, or that does not exist yet (even in a directory that does not exist yet), is waited
-for. A partial last line is held back until its newline arrives (or its file goes away, or the
-follow ends with `--pid` or at the end of standard input).
+place (copytruncate) is read again from its start, with a note on stderr — told by a smaller
+size, or by first bytes (up to 256) other than before, so a truncation followed at once by a
+longer write is seen too; a file that is removed, or that does not exist yet (even in a
+directory that does not exist yet), is waited for. A name that cannot be opened, or that is a
+directory, is reported once and tried again at every check. Files beyond the open-file
+limit (copipe first raises its soft limit to the hard one) are counted in one message and
+tried again every second; one still the same file is then read from where -n put it at
+start, so nothing written meanwhile is lost. A partial last line is held back until its
+newline arrives (or its file goes away, or the follow ends with `--pid` or at the end of
+standard input).
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
@@ -162,6 +168,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         regular: Vec::new(),
         files_watched: false,
         recheck: false,
+        out_of_fds: false,
+        said_starved: false,
     }))
 }
 
@@ -184,16 +192,32 @@ struct Followed {
     skip: u64,
     /// The directory watched for this name (its own, or its nearest existing ancestor).
     watched: Option<PathBuf>,
+    /// That the name is a directory (or something else that cannot be followed) was said:
+    /// not again until a file has been followed there.
+    said_unfollowable: bool,
 }
 
 enum State {
     Open(Open),
     /// Waiting for the name to appear (missing at start, or removed).
     Missing,
-    /// The name exists but cannot be opened (already reported); retried on every check.
+    /// The name exists but cannot be opened, or is a directory (already reported);
+    /// retried on every check.
     Denied,
-    /// Nothing more to read: standard input ended, or the name is not something to follow.
+    /// Nothing more to read: standard input ended, or reading the file failed.
     Done,
+    /// No descriptor left to open it (the open-file limit): tried again at every check of
+    /// the names, all such names said together once (see [`Follow::tell_starved`]).
+    Starved(Option<AtStart>),
+}
+
+/// What a file that could not be opened at start was then (`stat` needs no descriptor):
+/// when it can be opened, and is still that file, reading starts where `-n` would have
+/// put it at start, so that nothing written in between is lost.
+#[derive(Clone, Copy)]
+struct AtStart {
+    id: (u64, u64),
+    size: u64,
 }
 
 struct Open {
@@ -204,6 +228,54 @@ struct Open {
     /// file was truncated.
     offset: u64,
     kind: FileKind,
+    /// The file's first bytes as last seen (regular files, up to [`HEAD`]): other bytes
+    /// there mean that it was truncated and written again, even if it is not smaller.
+    head: Head,
+}
+
+/// How many of a regular file's first bytes are compared after each wake-up.
+const HEAD: usize = 256;
+
+/// The first bytes of a regular file as seen so far (fewer than [`HEAD`] while the file
+/// is shorter).
+struct Head {
+    /// Boxed: one allocation per file opened, and the state of a name stays small.
+    bytes: Box<[u8; HEAD]>,
+    len: usize,
+}
+
+impl Head {
+    fn empty() -> Head {
+        Head {
+            bytes: Box::new([0; HEAD]),
+            len: 0,
+        }
+    }
+
+    /// The first bytes of `file` now.
+    fn of(file: &File) -> io::Result<Head> {
+        let mut h = Head::empty();
+        h.len = read_head(file, &mut h.bytes[..])?;
+        Ok(h)
+    }
+
+    /// Compare with `now`, the file's first bytes read again: only the prefix both know is
+    /// compared (a short file that grew, or a file now shorter, is not "other bytes").
+    /// Whether they differ; otherwise what is known grows to what `now` holds.
+    fn changed(&mut self, now: &[u8]) -> bool {
+        let known = self.len.min(now.len());
+        if self.bytes[..known] != now[..known] {
+            return true;
+        }
+        self.bytes[..now.len()].copy_from_slice(now);
+        self.len = now.len();
+        false
+    }
+
+    fn set(&mut self, now: &[u8]) {
+        self.bytes[..now.len()].copy_from_slice(now);
+        self.len = now.len();
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -238,6 +310,7 @@ impl Followed {
             partial: Vec::new(),
             skip,
             watched: None,
+            said_unfollowable: false,
         })
     }
 
@@ -284,6 +357,11 @@ struct Follow {
     files_watched: bool,
     /// A directory watch was added: check the names again without sleeping.
     recheck: bool,
+    /// An open failed for want of a descriptor during this check of the names: the
+    /// other starved names wait for the next one.
+    out_of_fds: bool,
+    /// The starved names were reported (again once they have all been opened).
+    said_starved: bool,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -306,19 +384,24 @@ impl Source for Follow {
         for i in 0..self.files.len() {
             self.begin(i, &mut w)?;
         }
+        self.tell_starved();
         let tick = w.tick();
         let mut next_tick = Instant::now() + tick;
         let mut names = false;
+        // The files' first bytes were just read when they were opened.
+        let mut verify = false;
         let mut ending = false;
         loop {
             if names {
+                self.out_of_fds = false;
                 for i in 0..self.files.len() {
                     if self.check_name(i, out, &mut w)?.is_stop() {
                         return Ok(());
                     }
                 }
+                self.tell_starved();
             }
-            let round = self.read_all(out)?;
+            let round = self.read_all(out, verify)?;
             if round == Round::Stop {
                 return Ok(());
             }
@@ -368,7 +451,7 @@ impl Source for Follow {
                 // the stop back); the partial lines are not the end of their files, so
                 // they are said, not pushed.
                 self.status.interrupt(sig);
-                if self.read_all(out)? != Round::Stop {
+                if self.read_all(out, true)? != Round::Stop {
                     self.abandon_all();
                 }
                 return Ok(());
@@ -390,6 +473,9 @@ impl Source for Follow {
                 w.refresh();
                 next_tick = Instant::now() + tick;
             }
+            // A file changed (or may have: the periodic check): one look at its first
+            // bytes before reading on.
+            verify = wake.fs != 0 || names;
         }
     }
 }
@@ -409,22 +495,44 @@ impl Follow {
             } else {
                 FileKind::Stream
             };
+            // Unreadable now: the first read says so.
+            let head = match kind {
+                FileKind::Regular => Head::of(&file).unwrap_or_else(|_| Head::empty()),
+                _ => Head::empty(),
+            };
             let open = Open {
                 file,
                 id: (meta.dev(), meta.ino()),
                 offset: 0,
                 kind,
+                head,
             };
             self.files[i].state = State::Open(open);
             return self.position(i, &meta);
         }
         match open_path(&self.files[i].path) {
-            Ok((file, meta)) => {
-                if let Some(open) = self.admit(i, file, &meta) {
+            Ok((file, meta)) => match self.admit(i, file, &meta) {
+                Some(open) => {
                     self.files[i].state = State::Open(open);
                     self.position(i, &meta)?;
                     self.watch_open(i, w);
                 }
+                None => {
+                    self.files[i].skip = 0;
+                    let dir = self.files[i].dir.clone();
+                    self.watch(i, w, Some(&dir));
+                }
+            },
+            Err(e) if is_out_of_fds(&e) => {
+                let f = &mut self.files[i];
+                let at_start = std::fs::metadata(&f.path)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| AtStart {
+                        id: (m.dev(), m.ino()),
+                        size: m.len(),
+                    });
+                f.state = State::Starved(at_start);
             }
             Err(e) if is_missing(&e) => {
                 let f = &mut self.files[i];
@@ -465,34 +573,39 @@ impl Follow {
     }
 
     /// The open file of input `i`, if it is something that can be followed; otherwise the
-    /// problem is reported and the name given up.
+    /// problem is reported (once) and the name is retried on later checks (`Denied`): a
+    /// directory may be removed and a file created in its place.
     fn admit(&mut self, i: usize, file: File, meta: &Metadata) -> Option<Open> {
         let ft = meta.file_type();
-        let kind = if ft.is_file() || ft.is_block_device() {
-            FileKind::Regular
-        } else if ft.is_fifo() {
-            FileKind::Fifo
-        } else if ft.is_char_device() {
-            FileKind::Stream
-        } else {
+        let Some(kind) = kind_of(ft) else {
             let f = &mut self.files[i];
-            self.status.soft_error(&anyhow::anyhow!(
-                "cannot follow {}: {}; giving up on this name",
-                f.name,
-                if ft.is_dir() {
-                    "it is a directory"
-                } else {
-                    "not a file that can be read"
-                }
-            ));
-            f.state = State::Done;
+            if !f.said_unfollowable {
+                f.said_unfollowable = true;
+                self.status.soft_error(&anyhow::anyhow!(
+                    "cannot follow {}: {}; following it again once it is a file",
+                    f.name,
+                    if ft.is_dir() {
+                        "it is a directory"
+                    } else {
+                        "not a file that can be read"
+                    }
+                ));
+            }
+            f.state = State::Denied;
             return None;
+        };
+        self.files[i].said_unfollowable = false;
+        // Unreadable now: the first read says so.
+        let head = match kind {
+            FileKind::Regular => Head::of(&file).unwrap_or_else(|_| Head::empty()),
+            _ => Head::empty(),
         };
         Some(Open {
             file,
             id: (meta.dev(), meta.ino()),
             offset: 0,
             kind,
+            head,
         })
     }
 
@@ -549,18 +662,27 @@ impl Follow {
         if f.stdin || matches!(f.state, State::Done) {
             return Ok(Flow::Continue);
         }
+        if let State::Starved(at_start) = f.state {
+            if !self.out_of_fds {
+                self.open_starved(i, at_start, w)?;
+            }
+            return Ok(Flow::Continue);
+        }
         let now = std::fs::metadata(&f.path);
         match (&f.state, now) {
             (State::Open(o), Ok(m)) if (m.dev(), m.ino()) == o.id => Ok(Flow::Continue),
-            (State::Open(_), Ok(_)) => {
+            (State::Open(_), Ok(m)) => {
                 // Rotated: the old file first, to its very end.
                 if self.close_input(i, out)?.is_stop() {
                     return Ok(Flow::Stop);
                 }
-                note(format_args!(
-                    "{} has been replaced; following new file",
-                    self.files[i].name
-                ));
+                // A directory in its place is said by `admit`.
+                if kind_of(m.file_type()).is_some() {
+                    note(format_args!(
+                        "{} has been replaced; following new file",
+                        self.files[i].name
+                    ));
+                }
                 self.files[i].state = State::Done;
                 self.reopen(i, w);
                 Ok(Flow::Continue)
@@ -587,6 +709,10 @@ impl Follow {
                 self.watch_nearest(i, w);
                 Ok(Flow::Continue)
             }
+            // Still the directory already reported: nothing to open.
+            (State::Denied, Ok(m)) if f.said_unfollowable && kind_of(m.file_type()).is_none() => {
+                Ok(Flow::Continue)
+            }
             (State::Missing | State::Denied, Ok(_)) => {
                 self.reopen(i, w);
                 Ok(Flow::Continue)
@@ -596,7 +722,89 @@ impl Follow {
                 self.watch_nearest(i, w);
                 Ok(Flow::Continue)
             }
-            (State::Done, _) => Ok(Flow::Continue),
+            (State::Done | State::Starved(_), _) => Ok(Flow::Continue),
+        }
+    }
+
+    /// Try again to open input `i`, which could not be opened for want of a descriptor.
+    /// Still the file seen at start: read from where `-n` would have started then.
+    fn open_starved(&mut self, i: usize, at_start: Option<AtStart>, w: &mut Waiter) -> Result<()> {
+        let (file, meta) = match open_path(&self.files[i].path) {
+            Ok(r) => r,
+            Err(e) if is_out_of_fds(&e) => {
+                self.out_of_fds = true;
+                return Ok(());
+            }
+            Err(e) if is_missing(&e) => {
+                let f = &mut self.files[i];
+                f.skip = 0;
+                f.state = State::Missing;
+                note(format_args!(
+                    "cannot open {}: {}; waiting for it to appear",
+                    f.name,
+                    cause(&e)
+                ));
+                self.watch_nearest(i, w);
+                return Ok(());
+            }
+            Err(e) => {
+                self.files[i].skip = 0;
+                self.files[i].state = State::Missing;
+                self.deny(i, e);
+                let dir = self.files[i].dir.clone();
+                self.watch(i, w, Some(&dir));
+                return Ok(());
+            }
+        };
+        let Some(open) = self.admit(i, file, &meta) else {
+            self.files[i].skip = 0;
+            let dir = self.files[i].dir.clone();
+            self.watch(i, w, Some(&dir));
+            return Ok(());
+        };
+        let same = at_start.filter(|a| a.id == open.id && meta.len() >= a.size);
+        self.files[i].state = State::Open(open);
+        match (same, self.start) {
+            (Some(a), Start::Last(n)) => {
+                let f = &mut self.files[i];
+                let State::Open(open) = &mut f.state else {
+                    unreachable!()
+                };
+                let from = last_lines_offset(&open.file, a.size, n)
+                    .and_then(|off| open.file.seek(SeekFrom::Start(off)))
+                    .with_context(|| format!("error reading {}", f.name))?;
+                open.offset = from;
+            }
+            // `+K`: the lines still to skip count from the start.
+            (Some(_), Start::From(_)) => {}
+            // Another file by now: all of it is new.
+            (None, _) => self.files[i].skip = 0,
+        }
+        self.watch_open(i, w);
+        Ok(())
+    }
+
+    /// Say once how many names cannot be opened for want of descriptors (and once more
+    /// when they all could be).
+    fn tell_starved(&mut self) {
+        let n = self
+            .files
+            .iter()
+            .filter(|f| matches!(f.state, State::Starved(_)))
+            .count();
+        if n > 0 && !self.said_starved {
+            self.said_starved = true;
+            let limit = open_file_limit()
+                .map_or(String::new(), |l| format!(" (the open-file limit is {l})"));
+            let files = if n == 1 { "file" } else { "files" };
+            self.status.soft_error(&anyhow::anyhow!(
+                "{n} {files} cannot be opened yet: Too many open files{limit}; retrying"
+            ));
+        } else if n == 0 && self.said_starved {
+            self.said_starved = false;
+            note(format_args!(
+                "every file that could not be opened is followed now"
+            ));
         }
     }
 
@@ -637,14 +845,22 @@ impl Follow {
     fn reopen(&mut self, i: usize, w: &mut Waiter) {
         let was = std::mem::replace(&mut self.files[i].state, State::Missing);
         self.files[i].skip = 0;
+        // A directory was there before: the file in its place is a new one.
+        let was_unfollowable = self.files[i].said_unfollowable;
         match open_path(&self.files[i].path) {
             Ok((file, meta)) => {
                 let Some(open) = self.admit(i, file, &meta) else {
+                    // Watched, so that its removal is seen.
+                    let dir = self.files[i].dir.clone();
+                    self.watch(i, w, Some(&dir));
                     return;
                 };
                 let f = &mut self.files[i];
                 match was {
                     State::Missing => {
+                        note(format_args!("{} has appeared; following new file", f.name))
+                    }
+                    State::Denied if was_unfollowable => {
                         note(format_args!("{} has appeared; following new file", f.name))
                     }
                     State::Denied => note(format_args!(
@@ -655,6 +871,10 @@ impl Follow {
                 }
                 f.state = State::Open(open);
                 self.watch_open(i, w);
+            }
+            Err(e) if is_out_of_fds(&e) => {
+                // A new file: read from its start once it can be opened.
+                self.files[i].state = State::Starved(None);
             }
             Err(e) if is_missing(&e) => {
                 self.files[i].state = if matches!(was, State::Denied) {
@@ -672,10 +892,12 @@ impl Follow {
     }
 
     /// Read every open input until it has nothing more (or has had its share of reads).
-    fn read_all(&mut self, out: &mut dyn Stage) -> Result<Round> {
+    /// With `verify` (after a wake-up by the files or a check of the names), the first
+    /// bytes of each regular file are compared with those seen before reading on.
+    fn read_all(&mut self, out: &mut dyn Stage, verify: bool) -> Result<Round> {
         let mut round = Round::Idle;
         for i in 0..self.files.len() {
-            match self.read_input(i, out)? {
+            match self.read_input(i, out, verify)? {
                 Round::Stop => return Ok(Round::Stop),
                 Round::Busy => round = Round::Busy,
                 Round::Idle => {}
@@ -684,11 +906,20 @@ impl Follow {
         Ok(round)
     }
 
-    fn read_input(&mut self, i: usize, out: &mut dyn Stage) -> Result<Round> {
+    fn read_input(&mut self, i: usize, out: &mut dyn Stage, verify: bool) -> Result<Round> {
         let Some(open) = self.files[i].open() else {
             return Ok(Round::Idle);
         };
         let (kind, fd) = (open.kind, open.file.as_raw_fd());
+        // Before reading on: bytes past the old end may belong to a new content (truncated
+        // and written again longer, between two looks) and must not be taken for an append.
+        if verify
+            && kind == FileKind::Regular
+            && self.truncated(i, true)?
+            && self.finish(i, out)?.is_stop()
+        {
+            return Ok(Round::Stop);
+        }
         for _ in 0..READS_PER_ROUND {
             if kind != FileKind::Regular && !readable_now(fd) {
                 return Ok(Round::Idle);
@@ -720,7 +951,7 @@ impl Follow {
             }
             match kind {
                 FileKind::Regular => {
-                    if self.truncated(i)? {
+                    if self.truncated(i, false)? {
                         if self.finish(i, out)?.is_stop() {
                             return Ok(Round::Stop);
                         }
@@ -740,19 +971,42 @@ impl Follow {
         Ok(Round::Busy)
     }
 
-    /// At the end of a regular file: was it truncated below what was read? Then say so and
-    /// go back to its start.
-    fn truncated(&mut self, i: usize) -> Result<bool> {
+    /// Was input `i`'s regular file truncated since it was last read? Then say so and go
+    /// back to its start. At its end (`content` false) a size below what was read says so.
+    /// After a wake-up (`content`), first bytes other than those seen there before say so:
+    /// a truncation followed at once by a longer write (`: > f; echo longer >> f`) never
+    /// shows a smaller size. A rewrite of the same length or longer that begins with the
+    /// same [`HEAD`] bytes cannot be told from an append (nor can GNU tail).
+    fn truncated(&mut self, i: usize, content: bool) -> Result<bool> {
         let f = &mut self.files[i];
         let State::Open(open) = &mut f.state else {
             return Ok(false);
         };
-        let size = open
-            .file
-            .metadata()
-            .with_context(|| format!("error reading {}", f.name))?
-            .len();
-        if size >= open.offset {
+        let rewritten = if content {
+            let mut now = [0u8; HEAD];
+            // Unreadable: the read that follows reports it, for this file alone.
+            let Ok(n) = read_head(&open.file, &mut now) else {
+                return Ok(false);
+            };
+            let changed = open.head.changed(&now[..n]);
+            if changed {
+                open.head.set(&now[..n]);
+            }
+            // Nothing read yet: the new content is read from its start anyway.
+            changed && open.offset > 0
+        } else {
+            let size = open
+                .file
+                .metadata()
+                .with_context(|| format!("error reading {}", f.name))?
+                .len();
+            if size < open.offset {
+                // What is there now is what will be read: known from here on.
+                open.head.len = 0;
+            }
+            size < open.offset
+        };
+        if !rewritten {
             return Ok(false);
         }
         note(format_args!("{}: file truncated", f.name));
@@ -774,6 +1028,7 @@ impl Follow {
                     id: (meta.dev(), meta.ino()),
                     offset: 0,
                     kind: FileKind::Fifo,
+                    head: Head::empty(),
                 });
             }
             // Replaced by something else, or gone: the next name check sorts it out.
@@ -867,6 +1122,19 @@ impl Follow {
     }
 }
 
+/// How a file of type `ft` is read, if it can be followed at all (not a directory).
+fn kind_of(ft: std::fs::FileType) -> Option<FileKind> {
+    if ft.is_file() || ft.is_block_device() {
+        Some(FileKind::Regular)
+    } else if ft.is_fifo() {
+        Some(FileKind::Fifo)
+    } else if ft.is_char_device() {
+        Some(FileKind::Stream)
+    } else {
+        None
+    }
+}
+
 /// Open a name for reading without blocking on a FIFO that has no writer yet.
 fn open_path(path: &Path) -> io::Result<(File, Metadata)> {
     let file = OpenOptions::new()
@@ -875,6 +1143,36 @@ fn open_path(path: &Path) -> io::Result<(File, Metadata)> {
         .open(path)?;
     let meta = file.metadata()?;
     Ok((file, meta))
+}
+
+/// Read the first bytes of `file` into `buf` (as many as there are, up to its length).
+fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The open failed for want of a descriptor (this process's limit, or the system's).
+fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The soft limit on open files (`ulimit -n`), if there is one.
+fn open_file_limit() -> Option<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
 }
 
 /// The name (or a directory on its way) does not exist.
@@ -915,10 +1213,27 @@ mod tests {
             regular: Vec::new(),
             files_watched: false,
             recheck: false,
+            out_of_fds: false,
+            said_starved: false,
         };
         let mut c = Collect::default();
         f.run(&mut c).unwrap();
         c
+    }
+
+    #[test]
+    fn head_compares_only_the_prefix_both_know() {
+        let mut h = Head::empty();
+        assert!(!h.changed(b"ab"));
+        // Grown: an append, and now more is known.
+        assert!(!h.changed(b"abcd"));
+        assert_eq!(&h.bytes[..h.len], b"abcd");
+        // Other bytes where some were known: rewritten.
+        assert!(h.changed(b"abXd"));
+        assert!(h.changed(b"aX"));
+        // Shorter with the same bytes: for the size to tell.
+        assert!(!h.changed(b"ab"));
+        assert_eq!(h.len, 2);
     }
 
     #[test]

@@ -102,6 +102,12 @@ impl Cp {
         self
     }
 
+    /// Set on the underlying command what these helpers do not (e.g. a `pre_exec`).
+    pub fn configure(mut self, f: impl FnOnce(&mut Command)) -> Self {
+        f(&mut self.cmd);
+        self
+    }
+
     /// The underlying command, for tests that need to drive the child themselves.
     pub fn command(self) -> Command {
         self.cmd

@@ -614,3 +614,43 @@ fn an_input_that_cannot_be_read_is_reported_and_the_rest_is_read() {
         .out("1\n")
         .err_has("error reading sub: Is a directory");
 }
+
+/// copipe raises its own soft open-file limit (for `follow` of many files), but a child of
+/// `exec` gets the limit copipe was started with.
+#[test]
+fn exec_children_get_the_open_file_limit_copipe_was_given() {
+    use std::os::unix::process::CommandExt;
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    if hard.rlim_max < 200 {
+        eprintln!("skipped: the hard open-file limit is {}", hard.rlim_max);
+        return;
+    }
+    let max = hard.rlim_max;
+    let run = copipe(["range", "1", "2", ":", "exec", "ulimit -n; cat >/dev/null"])
+        .configure(|cmd| {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: 100,
+                        rlim_max: max,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+        .run();
+    run.code(0);
+    assert_eq!(run.stdout().trim(), "100");
+}

@@ -96,7 +96,7 @@ pub struct Cli {
 
 /// Run copipe with the process arguments; returns the exit status.
 pub fn main() -> i32 {
-    raise_open_file_limit();
+    crate::pipeline::rlimit::raise_open_files();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -267,30 +267,4 @@ fn syntax_error(e: &SyntaxError, words: &[String]) -> i32 {
     }
     eprintln!("copipe: {}", grammar::pointed(e, words));
     2
-}
-
-/// Raise the soft limit on open files (`ulimit -n`, often 1024) to the hard limit, as Go
-/// programs and other servers of many files do: `follow` of thousands of logs needs a
-/// descriptor for each. Only this process and its children are concerned; failure leaves
-/// the limit as it was (what then cannot be opened is reported by the stage).
-fn raise_open_file_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the rlimit it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
-        || lim.rlim_cur >= lim.rlim_max
-    {
-        return;
-    }
-    let soft = lim.rlim_cur;
-    lim.rlim_cur = lim.rlim_max;
-    // SAFETY: setrlimit reads the rlimit it is given.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        // macOS refuses more than OPEN_MAX (10240) when the hard limit is unlimited.
-        lim.rlim_cur = lim.rlim_max.min(10240).max(soft);
-        // SAFETY: as above.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    }
 }

@@ -5,6 +5,7 @@ pub mod explain;
 pub mod grammar;
 pub mod meter;
 pub mod registry;
+pub mod rlimit;
 pub mod run;
 pub mod signal;
 pub mod stats;

@@ -59,6 +59,16 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(&command).stdin(Stdio::piped());
     die_with_parent(&mut cmd);
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: it only reads an atomic and calls setrlimit; nothing is allocated.
+        unsafe {
+            cmd.pre_exec(|| {
+                crate::pipeline::rlimit::restore_open_files_in_child();
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start `{command}`"))?;

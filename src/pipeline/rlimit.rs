@@ -1,0 +1,59 @@
+//! The open-file limit: copipe raises its soft limit (`ulimit -n`, often 1024) to the hard
+//! limit at start, as Go programs and other servers of many files do — `follow` of thousands
+//! of logs needs a descriptor for each — and gives children it starts (`exec`) the limit it
+//! was given, so that a program using `select(2)` is not handed more than it can take.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The soft limit copipe was started with, when it raised it (`u64::MAX`: not raised).
+static ORIGINAL: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Raise the soft limit on open files to the hard limit. Failure leaves the limit as it was
+/// (what then cannot be opened is reported by the stage that opens it).
+pub fn raise_open_files() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur >= lim.rlim_max
+    {
+        return;
+    }
+    let soft = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: setrlimit reads the rlimit it is given.
+    let mut ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0;
+    if !ok {
+        // macOS refuses more than OPEN_MAX (10240) when the hard limit is unlimited.
+        lim.rlim_cur = lim.rlim_max.min(10240).max(soft);
+        // SAFETY: as above.
+        ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0;
+    }
+    if ok && lim.rlim_cur != soft {
+        // rlim_t is u64 on Linux but not everywhere.
+        #[allow(clippy::unnecessary_cast)]
+        ORIGINAL.store(soft as u64, Ordering::Relaxed);
+    }
+}
+
+/// Put back the soft limit copipe was started with. Called in a child between `fork` and
+/// `exec`: it only reads an atomic and calls setrlimit (async-signal-safe).
+pub fn restore_open_files_in_child() {
+    let soft = ORIGINAL.load(Ordering::Relaxed);
+    if soft == u64::MAX {
+        return;
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit on a stack rlimit; nothing is allocated.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = soft as libc::rlim_t;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

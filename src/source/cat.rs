@@ -16,6 +16,7 @@ use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, wait_readable};
+use crate::source::map::{SafeMap, Truncated};
 use crate::source::reader::{LineReader, ReadError};
 use crate::stage::{Source, Stage};
 
@@ -23,7 +24,9 @@ use crate::stage::{Source, Stage};
 ///
 /// Lines are bytes: invalid UTF-8 passes through untouched, a `\r` before the newline is
 /// kept (see the global `--crlf`), and a last line without a newline is still a line.
-/// `cat` is the implicit source of a pipeline that starts with a filter.
+/// `cat` is the implicit source of a pipeline that starts with a filter. A file truncated
+/// by another process while it is read (logrotate's copytruncate) is read up to its new
+/// end, then reported as `FILE: file truncated while being read` (exit status 2).
 #[derive(Parser)]
 #[command(name = "cat", disable_version_flag = true)]
 pub struct Args {
@@ -108,7 +111,16 @@ impl Source for Cat {
                 self.meter.expect(meta.len());
             }
             let stop = match mapped(&file) {
-                Some(map) => self.push_mapped(&map, out)?,
+                Some(map) => match self.push_mapped(&map, out) {
+                    Ok(stop) => stop,
+                    // The file shrank under the map: what was still there is pushed, the
+                    // rest is reported (status 2) and the next input read.
+                    Err(e) if Truncated::is(&e) => {
+                        self.status.soft_error(&Truncated::of(&name));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
                 None => match self.read_one(&file, out) {
                     Ok(stop) => stop,
                     // A failed read is this input's problem, as a failed open is: reported,
@@ -177,21 +189,30 @@ impl Cat {
     /// Push a mapped file as batches of whole lines; `true` when reading must stop. Pages
     /// already pushed are released from the process (`MADV_DONTNEED`; they stay in the page
     /// cache), so the resident size stays that of one batch whatever the file size.
-    fn push_mapped(&self, map: &memmap2::Mmap, out: &mut dyn Stage) -> Result<bool> {
+    ///
+    /// A file that shrinks meanwhile (see [`SafeMap`]) is read up to its new end, then this
+    /// fails with [`Truncated`]: each batch is clamped to the size the file has before it is
+    /// pushed, and checked after. A batch being pushed at the very moment of the truncation
+    /// may carry NUL bytes in place of the vanished ones; a sink that writes it straight
+    /// from the map fails with `EFAULT`, which is the same truncation.
+    fn push_mapped(&self, map: &SafeMap, out: &mut dyn Stage) -> Result<bool> {
         const PAGE: usize = 4096;
-        let mut rest: &[u8] = map;
+        let mut done = 0;
         let mut released = 0;
-        while !rest.is_empty() {
+        loop {
             if self.interrupted() {
                 return Ok(true);
             }
-            let done = map.len() - rest.len();
+            let end = map.available();
+            if done >= end {
+                break;
+            }
             let upto = done / PAGE * PAGE;
             if upto > released {
                 // SAFETY: no item borrows the pages before `done`: stages only borrow a
                 // batch for the duration of the call that pushed it.
                 let _ = unsafe {
-                    map.unchecked_advise_range(
+                    map.map().unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,
                         released,
                         upto - released,
@@ -199,6 +220,7 @@ impl Cat {
                 };
                 released = upto;
             }
+            let rest = &map[done..end];
             let cut = if rest.len() <= MMAP_BATCH {
                 rest.len()
             } else {
@@ -209,11 +231,28 @@ impl Cat {
                         .map_or(rest.len(), |i| MMAP_BATCH + i + 1),
                 }
             };
+            // Finding the cut read the batch: were those still the file's bytes?
+            if !map.intact(done + cut) {
+                return Err(anyhow::Error::new(Truncated));
+            }
             self.meter.read(cut);
-            if out.send_lines(&rest[..cut])?.is_stop() {
+            let flow = match out.send_lines(&rest[..cut]) {
+                Ok(flow) => flow,
+                Err(e) if Truncated::is_efault(&e) && !map.intact(done + cut) => {
+                    return Err(anyhow::Error::new(Truncated));
+                }
+                Err(e) => return Err(e),
+            };
+            if !map.intact(done + cut) {
+                return Err(anyhow::Error::new(Truncated));
+            }
+            if flow.is_stop() {
                 return Ok(true);
             }
-            rest = &rest[cut..];
+            done += cut;
+        }
+        if done < map.len() {
+            return Err(anyhow::Error::new(Truncated));
         }
         Ok(false)
     }
@@ -228,17 +267,12 @@ const MMAP_MIN: u64 = 4 << 20;
 const MMAP_BATCH: usize = 1 << 20;
 
 /// Map a big regular file, or `None` to read it normally.
-fn mapped(f: &File) -> Option<memmap2::Mmap> {
+fn mapped(f: &File) -> Option<SafeMap> {
     let meta = f.metadata().ok()?;
     if !meta.is_file() || meta.len() < MMAP_MIN {
         return None;
     }
-    // SAFETY: the map is read-only and lives only while this source pushes it. As for
-    // ripgrep, a file truncated by another process while it is mapped can fault; `cat` is
-    // for files at rest (`follow` reads growing and rotating files with read()).
-    let map = unsafe { memmap2::Mmap::map(f) }.ok()?;
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Some(map)
+    SafeMap::new(f)
 }
 
 fn is_regular(fd: i32) -> bool {

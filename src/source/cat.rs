@@ -17,7 +17,9 @@ use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, wait_readable};
 use crate::source::map::{SafeMap, Truncated};
-use crate::source::reader::{LineReader, ReadError};
+use crate::source::reader::{
+    Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
+};
 use crate::stage::{Source, Stage};
 
 /// Read files in order and emit their lines (`-` or no file: standard input).
@@ -65,7 +67,9 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         tag: a.tag,
         meter: cx.meter.clone(),
         interrupt: cx.interrupt.clone(),
-        reader: LineReader::default(),
+        reader: LineReader::default().max_line(cx.opts.max_line()),
+        max_line: cx.opts.max_line(),
+        current: String::new(),
         status: cx.status.clone(),
     }))
 }
@@ -76,6 +80,10 @@ struct Cat {
     meter: Meter,
     interrupt: Interrupt,
     reader: LineReader,
+    /// `--max-line`.
+    max_line: usize,
+    /// The name of the input being read, for the warning about cut lines.
+    current: String,
     status: Status,
 }
 
@@ -110,6 +118,8 @@ impl Source for Cat {
             {
                 self.meter.expect(meta.len());
             }
+            self.current = name.clone();
+            self.reader.start_input();
             let stop = match mapped(&file) {
                 Some(map) => match self.push_mapped(&map, out) {
                     Ok(stop) => stop,
@@ -164,7 +174,9 @@ impl Cat {
                     continue;
                 }
             }
-            let (n, flow) = self.reader.fill(&mut file, out)?;
+            let filled = self.reader.fill(&mut file, out);
+            self.note_cuts(file);
+            let (n, flow) = filled?;
             self.meter.read(n);
             if flow.is_stop() {
                 return Ok(true);
@@ -173,6 +185,13 @@ impl Cat {
                 return Ok(self.reader.finish(out)?.is_stop());
             }
         }
+    }
+
+    /// Report the lines of the current input that `--max-line` cut.
+    fn note_cuts(&mut self, file: &File) {
+        let cuts = self.reader.take_cuts();
+        let line_of = |at| place_in(file, at);
+        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
     }
 
     /// Whether a signal arrived (then noted for the exit status).
@@ -196,9 +215,29 @@ impl Cat {
     /// may carry NUL bytes in place of the vanished ones; a sink that writes it straight
     /// from the map fails with `EFAULT`, which is the same truncation.
     fn push_mapped(&self, map: &SafeMap, out: &mut dyn Stage) -> Result<bool> {
+        let mut cuts = Cuts::default();
+        let r = self.push_mapped_capped(map, &mut cuts, out);
+        // The line number of the first cut, counted in the map only now.
+        let line_of = |at: u64| Place::Line(count_newlines(&map[..at as usize]) + 1);
+        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
+        r
+    }
+
+    /// [`Cat::push_mapped`], lines longer than `--max-line` cut as the read path cuts them
+    /// (the output never depends on whether a file was mapped). The first cut's line
+    /// number is counted from the map only then.
+    fn push_mapped_capped(
+        &self,
+        map: &SafeMap,
+        cuts: &mut Cuts,
+        out: &mut dyn Stage,
+    ) -> Result<bool> {
         const PAGE: usize = 4096;
+        let max = self.max_line;
         let mut done = 0;
         let mut released = 0;
+        // The rest of a cut line is being dropped.
+        let mut skipping = false;
         loop {
             if self.interrupted() {
                 return Ok(true);
@@ -221,14 +260,49 @@ impl Cat {
                 released = upto;
             }
             let rest = &map[done..end];
+            if skipping {
+                let chunk = &rest[..rest.len().min(MMAP_BATCH)];
+                let skipped = match memchr::memchr(b'\n', chunk) {
+                    Some(i) => {
+                        skipping = false;
+                        i + 1
+                    }
+                    None => chunk.len(),
+                };
+                done += skipped;
+                self.meter.read(skipped);
+                continue;
+            }
             let cut = if rest.len() <= MMAP_BATCH {
                 rest.len()
             } else {
                 match memchr::memrchr(b'\n', &rest[..MMAP_BATCH]) {
                     Some(i) => i + 1,
-                    // One line longer than a batch: take it whole.
-                    None => memchr::memchr(b'\n', &rest[MMAP_BATCH..])
-                        .map_or(rest.len(), |i| MMAP_BATCH + i + 1),
+                    // One line longer than a batch: whole if it fits in `--max-line`.
+                    None => {
+                        let reach = rest.len().min(max.saturating_add(1));
+                        match memchr::memchr(b'\n', &rest[MMAP_BATCH.min(reach)..reach]) {
+                            Some(i) => MMAP_BATCH.min(reach) + i + 1,
+                            None if reach == rest.len() => rest.len(),
+                            // Longer: its first `max` bytes, the rest dropped.
+                            None => {
+                                if !map.intact(done + max) {
+                                    return Err(anyhow::Error::new(Truncated));
+                                }
+                                if cuts.count == 0 {
+                                    cuts.at = Some(done as u64);
+                                }
+                                cuts.count += 1;
+                                self.meter.read(max);
+                                if out.send_lines(&rest[..max])?.is_stop() {
+                                    return Ok(true);
+                                }
+                                done += max;
+                                skipping = true;
+                                continue;
+                            }
+                        }
+                    }
                 }
             };
             // Finding the cut read the batch: were those still the file's bytes?
@@ -236,7 +310,14 @@ impl Cat {
                 return Err(anyhow::Error::new(Truncated));
             }
             self.meter.read(cut);
-            let flow = match out.send_lines(&rest[..cut]) {
+            let batch = &rest[..cut];
+            let sent = if batch.len() > max {
+                let base = (cuts.count == 0).then_some(done as u64);
+                send_capped(batch, max, base, cuts, out)
+            } else {
+                out.send_lines(batch)
+            };
+            let flow = match sent {
                 Ok(flow) => flow,
                 Err(e) if Truncated::is_efault(&e) && !map.intact(done + cut) => {
                     return Err(anyhow::Error::new(Truncated));

@@ -124,7 +124,7 @@ fn line_at(file: &std::fs::File, at: u64) -> Option<u64> {
 /// `16M`, `64K`, `1000 bytes`: a size as `--max-line` takes it.
 pub fn size_text(n: usize) -> String {
     for (shift, unit) in [(30, 'G'), (20, 'M'), (10, 'K')] {
-        if n >= 1 << shift && n % (1 << shift) == 0 {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }

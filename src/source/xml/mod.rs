@@ -58,7 +58,8 @@ use parser::{Fail, Parser};
 /// normalized to `\n`. Well-formedness is checked as strictly as expat does: a document
 /// that is not well-formed is an error `FILE:LINE:COLUMN: which rule is broken`, reported
 /// after every event before it (exit status 2). Put `records NAME` after it to get one JSON
-/// record per element.
+/// record per element. A file truncated by another process while it is parsed is reported as
+/// `FILE: file truncated while being read` (exit status 2), after the records before it.
 #[derive(ClapParser)]
 #[command(name = "xml", disable_version_flag = true)]
 pub struct Args {

@@ -218,7 +218,7 @@ impl Cat {
         let mut cuts = Cuts::default();
         let r = self.push_mapped_capped(map, &mut cuts, out);
         // The line number of the first cut, counted in the map only now.
-        let line_of = |at: u64| Place::Line(count_newlines(&map[..at as usize]) + 1);
+        let line_of = |at: u64| Place::Line(newlines_before(map, at as usize) + 1);
         note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
         r
     }
@@ -337,6 +337,25 @@ impl Cat {
         }
         Ok(false)
     }
+}
+
+/// The newlines of the map before `at`, counted in steps whose pages are released after
+/// them (the resident size stays small even at the end of a huge file).
+fn newlines_before(map: &SafeMap, at: usize) -> u64 {
+    const STEP: usize = 8 << 20;
+    let mut n = 0;
+    let mut from = 0;
+    while from < at {
+        let to = at.min(from + STEP);
+        n += count_newlines(&map[from..to]);
+        // SAFETY: nothing borrows these pages any more (the batches were pushed).
+        let _ = unsafe {
+            map.map()
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+        };
+        from = to;
+    }
+    n
 }
 
 /// Regular files of at least this size are memory-mapped instead of read (ripgrep does the

@@ -29,6 +29,8 @@ struct Inner {
     /// A source that parsed its input in parts on several threads: the threads, the parts
     /// taken as the threads parsed them, and the parts parsed again in order.
     parts: Cell<Option<Parts>>,
+    /// Lines cut by `--max-line`.
+    cut: Cell<u64>,
     progress: Option<RefCell<Progress>>,
 }
 
@@ -84,6 +86,16 @@ impl Meter {
     /// The bytes read so far.
     pub fn bytes(&self) -> u64 {
         self.0.bytes.get()
+    }
+
+    /// `n` more lines were cut by `--max-line` (shown by `--stats`).
+    pub fn cut_lines(&self, n: u64) {
+        self.0.cut.set(self.0.cut.get() + n);
+    }
+
+    /// The lines cut by `--max-line` so far.
+    pub fn lines_cut(&self) -> u64 {
+        self.0.cut.get()
     }
 
     /// Note how the input was parsed in parts (shown by `--stats`).

@@ -148,6 +148,16 @@ pub struct Options {
     pub progress: bool,
     /// `--stats`: count the items in and out of every stage.
     pub stats: bool,
+    /// `--max-line BYTES`: lines longer than this are cut (`None`: the default,
+    /// [`crate::source::reader::MAX_LINE`]).
+    pub max_line: Option<usize>,
+}
+
+impl Options {
+    /// The longest line a source passes on whole (`--max-line`).
+    pub fn max_line(&self) -> usize {
+        self.max_line.unwrap_or(crate::source::reader::MAX_LINE)
+    }
 }
 
 /// What the exit status is made of: whether an item reached a sink (0 rather than 1), and

@@ -106,6 +106,9 @@ impl Stats {
                 if secs > 0.0 {
                     let _ = write!(s, ", {}/s", human_bytes(bytes as f64 / secs));
                 }
+                if meter.lines_cut() > 0 {
+                    let _ = write!(s, "; {} long lines cut (--max-line)", meter.lines_cut());
+                }
                 if let Some(p) = meter.parts() {
                     let _ = write!(
                         s,

@@ -110,9 +110,13 @@ impl Printer {
         if self.labels.label(bytes, &mut self.scratch) {
             bytes = &self.scratch;
         }
+        // Whether the batch ends its last line, asked before writing it: a batch of a
+        // mapped file may vanish during the write (the file truncated), and a zero read
+        // after it must not add a newline the file never had.
+        let terminated = bytes.last() == Some(&b'\n');
         self.out.with(|o| {
             o.write_all(bytes)?;
-            if bytes.last() != Some(&b'\n') {
+            if !terminated {
                 o.write_all(b"\n")?;
             }
             o.pushed()

@@ -17,7 +17,10 @@ use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
-use crate::source::reader::{LineReader, ReadError};
+use crate::source::map::{SafeMap, Truncated};
+use crate::source::reader::{
+    Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
+};
 use crate::stage::{Source, Stage};
 
 /// Read files in order and emit their lines (`-` or no file: standard input).
@@ -26,7 +29,9 @@ use crate::stage::{Source, Stage};
 /// kept (see the global `--crlf`), and a last line without a newline is still a line.
 /// Ctrl-C or SIGTERM in the middle of a line (a pipe that has not sent its newline yet)
 /// does not make the fragment a line: stderr says how many bytes were left unfinished.
-/// `cat` is the implicit source of a pipeline that starts with a filter.
+/// `cat` is the implicit source of a pipeline that starts with a filter. A file truncated
+/// by another process while it is read (logrotate's copytruncate) is read up to its new
+/// end, then reported as `FILE: file truncated while being read` (exit status 2).
 #[derive(Parser)]
 #[command(name = "cat", disable_version_flag = true)]
 pub struct Args {
@@ -65,7 +70,9 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         tag: a.tag,
         meter: cx.meter.clone(),
         interrupt: cx.interrupt.clone(),
-        reader: LineReader::default(),
+        reader: LineReader::default().max_line(cx.opts.max_line()),
+        max_line: cx.opts.max_line(),
+        current: String::new(),
         status: cx.status.clone(),
     }))
 }
@@ -76,6 +83,10 @@ struct Cat {
     meter: Meter,
     interrupt: Interrupt,
     reader: LineReader,
+    /// `--max-line`.
+    max_line: usize,
+    /// The name of the input being read, for the warning about cut lines.
+    current: String,
     status: Status,
 }
 
@@ -110,8 +121,19 @@ impl Source for Cat {
             {
                 self.meter.expect(meta.len());
             }
+            self.current = name.clone();
+            self.reader.start_input();
             let stop = match mapped(&file) {
-                Some(map) => self.push_mapped(&map, out)?,
+                Some(map) => match self.push_mapped(&map, out) {
+                    Ok(stop) => stop,
+                    // The file shrank under the map: what was still there is pushed, the
+                    // rest is reported (status 2) and the next input read.
+                    Err(e) if Truncated::is(&e) => {
+                        self.status.soft_error(&Truncated::of(&name));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
                 None => match self.read_one(&file, &name, out) {
                     Ok(stop) => stop,
                     // A failed read is this input's problem, as a failed open is: reported,
@@ -156,7 +178,9 @@ impl Cat {
                     continue;
                 }
             }
-            let (n, flow) = self.reader.fill(&mut file, out)?;
+            let filled = self.reader.fill(&mut file, out);
+            self.note_cuts(file);
+            let (n, flow) = filled?;
             self.meter.read(n);
             if flow.is_stop() {
                 return Ok(true);
@@ -165,6 +189,13 @@ impl Cat {
                 return Ok(self.reader.finish(out)?.is_stop());
             }
         }
+    }
+
+    /// Report the lines of the current input that `--max-line` cut.
+    fn note_cuts(&mut self, file: &File) {
+        let cuts = self.reader.take_cuts();
+        let line_of = |at| place_in(file, at);
+        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
     }
 
     /// Whether a signal arrived (then noted for the exit status).
@@ -181,21 +212,50 @@ impl Cat {
     /// Push a mapped file as batches of whole lines; `true` when reading must stop. Pages
     /// already pushed are released from the process (`MADV_DONTNEED`; they stay in the page
     /// cache), so the resident size stays that of one batch whatever the file size.
-    fn push_mapped(&self, map: &memmap2::Mmap, out: &mut dyn Stage) -> Result<bool> {
+    ///
+    /// A file that shrinks meanwhile (see [`SafeMap`]) is read up to its new end, then this
+    /// fails with [`Truncated`]: each batch is clamped to the size the file has before it is
+    /// pushed, and checked after. A batch being pushed at the very moment of the truncation
+    /// may carry NUL bytes in place of the vanished ones; a sink that writes it straight
+    /// from the map fails with `EFAULT`, which is the same truncation.
+    fn push_mapped(&self, map: &SafeMap, out: &mut dyn Stage) -> Result<bool> {
+        let mut cuts = Cuts::default();
+        let r = self.push_mapped_capped(map, &mut cuts, out);
+        // The line number of the first cut, counted in the map only now.
+        let line_of = |at: u64| Place::Line(newlines_before(map, at as usize) + 1);
+        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
+        r
+    }
+
+    /// [`Cat::push_mapped`], lines longer than `--max-line` cut as the read path cuts them
+    /// (the output never depends on whether a file was mapped). The first cut's line
+    /// number is counted from the map only then.
+    fn push_mapped_capped(
+        &self,
+        map: &SafeMap,
+        cuts: &mut Cuts,
+        out: &mut dyn Stage,
+    ) -> Result<bool> {
         const PAGE: usize = 4096;
-        let mut rest: &[u8] = map;
+        let max = self.max_line;
+        let mut done = 0;
         let mut released = 0;
-        while !rest.is_empty() {
+        // The rest of a cut line is being dropped.
+        let mut skipping = false;
+        loop {
             if self.interrupted() {
                 return Ok(true);
             }
-            let done = map.len() - rest.len();
+            let end = map.available();
+            if done >= end {
+                break;
+            }
             let upto = done / PAGE * PAGE;
             if upto > released {
                 // SAFETY: no item borrows the pages before `done`: stages only borrow a
                 // batch for the duration of the call that pushed it.
                 let _ = unsafe {
-                    map.unchecked_advise_range(
+                    map.map().unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,
                         released,
                         upto - released,
@@ -203,24 +263,103 @@ impl Cat {
                 };
                 released = upto;
             }
+            let rest = &map[done..end];
+            if skipping {
+                let chunk = &rest[..rest.len().min(MMAP_BATCH)];
+                let skipped = match memchr::memchr(b'\n', chunk) {
+                    Some(i) => {
+                        skipping = false;
+                        i + 1
+                    }
+                    None => chunk.len(),
+                };
+                done += skipped;
+                self.meter.read(skipped);
+                continue;
+            }
             let cut = if rest.len() <= MMAP_BATCH {
                 rest.len()
             } else {
                 match memchr::memrchr(b'\n', &rest[..MMAP_BATCH]) {
                     Some(i) => i + 1,
-                    // One line longer than a batch: take it whole.
-                    None => memchr::memchr(b'\n', &rest[MMAP_BATCH..])
-                        .map_or(rest.len(), |i| MMAP_BATCH + i + 1),
+                    // One line longer than a batch: whole if it fits in `--max-line`.
+                    None => {
+                        let reach = rest.len().min(max.saturating_add(1));
+                        match memchr::memchr(b'\n', &rest[MMAP_BATCH.min(reach)..reach]) {
+                            Some(i) => MMAP_BATCH.min(reach) + i + 1,
+                            None if reach == rest.len() => rest.len(),
+                            // Longer: its first `max` bytes, the rest dropped.
+                            None => {
+                                if !map.intact(done + max) {
+                                    return Err(anyhow::Error::new(Truncated));
+                                }
+                                if cuts.count == 0 {
+                                    cuts.at = Some(done as u64);
+                                }
+                                cuts.count += 1;
+                                self.meter.read(max);
+                                if out.send_lines(&rest[..max])?.is_stop() {
+                                    return Ok(true);
+                                }
+                                done += max;
+                                skipping = true;
+                                continue;
+                            }
+                        }
+                    }
                 }
             };
+            // Finding the cut read the batch: were those still the file's bytes?
+            if !map.intact(done + cut) {
+                return Err(anyhow::Error::new(Truncated));
+            }
             self.meter.read(cut);
-            if out.send_lines(&rest[..cut])?.is_stop() {
+            let batch = &rest[..cut];
+            let sent = if batch.len() > max {
+                let base = (cuts.count == 0).then_some(done as u64);
+                send_capped(batch, max, base, cuts, out)
+            } else {
+                out.send_lines(batch)
+            };
+            let flow = match sent {
+                Ok(flow) => flow,
+                Err(e) if Truncated::is_efault(&e) && !map.intact(done + cut) => {
+                    return Err(anyhow::Error::new(Truncated));
+                }
+                Err(e) => return Err(e),
+            };
+            if !map.intact(done + cut) {
+                return Err(anyhow::Error::new(Truncated));
+            }
+            if flow.is_stop() {
                 return Ok(true);
             }
-            rest = &rest[cut..];
+            done += cut;
+        }
+        if done < map.len() {
+            return Err(anyhow::Error::new(Truncated));
         }
         Ok(false)
     }
+}
+
+/// The newlines of the map before `at`, counted in steps whose pages are released after
+/// them (the resident size stays small even at the end of a huge file).
+fn newlines_before(map: &SafeMap, at: usize) -> u64 {
+    const STEP: usize = 8 << 20;
+    let mut n = 0;
+    let mut from = 0;
+    while from < at {
+        let to = at.min(from + STEP);
+        n += count_newlines(&map[from..to]);
+        // SAFETY: nothing borrows these pages any more (the batches were pushed).
+        let _ = unsafe {
+            map.map()
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+        };
+        from = to;
+    }
+    n
 }
 
 /// Regular files of at least this size are memory-mapped instead of read (ripgrep does the
@@ -232,17 +371,12 @@ const MMAP_MIN: u64 = 4 << 20;
 const MMAP_BATCH: usize = 1 << 20;
 
 /// Map a big regular file, or `None` to read it normally.
-fn mapped(f: &File) -> Option<memmap2::Mmap> {
+fn mapped(f: &File) -> Option<SafeMap> {
     let meta = f.metadata().ok()?;
     if !meta.is_file() || meta.len() < MMAP_MIN {
         return None;
     }
-    // SAFETY: the map is read-only and lives only while this source pushes it. As for
-    // ripgrep, a file truncated by another process while it is mapped can fault; `cat` is
-    // for files at rest (`follow` reads growing and rotating files with read()).
-    let map = unsafe { memmap2::Mmap::map(f) }.ok()?;
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Some(map)
+    SafeMap::new(f)
 }
 
 fn is_regular(fd: i32) -> bool {

@@ -42,7 +42,7 @@ use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished};
-use crate::source::reader::{LineReader, ReadError};
+use crate::source::reader::{Held, LineReader, Place, ReadError, note_cuts};
 use crate::stage::{Flow, Source, Stage};
 
 use start::{Feed, Start, last_lines_offset};
@@ -158,7 +158,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         show,
         pid: a.pid,
         poll: a.poll.map(Duration::from_millis),
-        reader: LineReader::default(),
+        reader: LineReader::default().max_line(cx.opts.max_line()),
+        max_line: cx.opts.max_line(),
         holder: None,
         announced: None,
         meter: cx.meter.clone(),
@@ -187,7 +188,7 @@ struct Followed {
     stdin: bool,
     state: State,
     /// The partial last line while the shared reader serves another input.
-    partial: Vec<u8>,
+    partial: Held,
     /// Lines still to drop (`-n +K`), for the file open at start only.
     skip: u64,
     /// The directory watched for this name (its own, or its nearest existing ancestor).
@@ -307,7 +308,7 @@ impl Followed {
             dir,
             stdin,
             state: State::Missing,
-            partial: Vec::new(),
+            partial: Held::default(),
             skip,
             watched: None,
             said_unfollowable: false,
@@ -342,6 +343,8 @@ struct Follow {
     /// One reader for every input; the partial line of the others waits in their
     /// `partial`.
     reader: LineReader,
+    /// `--max-line`: a longer line is cut, its partial line never held longer.
+    max_line: usize,
     /// Whose partial line the reader holds.
     holder: Option<usize>,
     /// The input whose origin was sent last.
@@ -1045,7 +1048,7 @@ impl Follow {
             self.reader.stash(&mut self.files[h].partial);
         }
         let f = &mut self.files[i];
-        self.reader.unstash(&f.partial);
+        self.reader.unstash(&mut f.partial);
         f.partial.clear();
         self.holder = Some(i);
     }
@@ -1066,7 +1069,13 @@ impl Follow {
                 show: self.show,
             }),
         };
-        let (n, flow) = self.reader.fill(&mut open.file, &mut feed)?;
+        let filled = self.reader.fill(&mut open.file, &mut feed);
+        // Not placed: a followed file may have been rotated or truncated since.
+        let cuts = self.reader.take_cuts();
+        note_cuts(cuts, &f.name, self.max_line, &self.meter, |_| {
+            Place::Unknown
+        });
+        let (n, flow) = filled?;
         if announce && feed.announced() {
             self.announced = Some(i);
         }
@@ -1105,7 +1114,7 @@ impl Follow {
             let bytes = if self.holder == Some(i) {
                 self.reader.abandon()
             } else {
-                std::mem::take(&mut self.files[i].partial).len()
+                self.files[i].partial.abandon()
             };
             report_unfinished(bytes, &self.files[i].name);
         }
@@ -1204,6 +1213,7 @@ mod tests {
             pid: Some(gone.id() as i32),
             poll: Some(Duration::from_millis(10)),
             reader: LineReader::with_capacity(4096),
+            max_line: crate::source::reader::MAX_LINE,
             holder: None,
             announced: None,
             meter: Meter::default(),

@@ -44,6 +44,7 @@ use crate::item::Kind;
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, Interruptible, stopped_by};
+use crate::source::map::{SafeMap, Truncated};
 use crate::stage::{Source, Stage};
 
 use input::Input;
@@ -57,7 +58,8 @@ use parser::{Fail, Parser};
 /// normalized to `\n`. Well-formedness is checked as strictly as expat does: a document
 /// that is not well-formed is an error `FILE:LINE:COLUMN: which rule is broken`, reported
 /// after every event before it (exit status 2). Put `records NAME` after it to get one JSON
-/// record per element.
+/// record per element. A file truncated by another process while it is parsed is reported as
+/// `FILE: file truncated while being read` (exit status 2), after the records before it.
 #[derive(ClapParser)]
 #[command(name = "xml", disable_version_flag = true)]
 pub struct Args {
@@ -172,15 +174,12 @@ struct Xml {
 
 impl Xml {
     /// The file mapped, when it is a regular file big enough to parse in parts.
-    fn mapped(&self, file: &File) -> Option<Arc<memmap2::Mmap>> {
+    fn mapped(&self, file: &File) -> Option<Arc<SafeMap>> {
         if !self.split.worth_it(self.size?) {
             return None;
         }
-        // SAFETY: the map is read-only. As for `cat` (and ripgrep), a file truncated by
-        // another process while it is mapped can fault; `xml FILE` is for files at rest.
-        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Some(Arc::new(map))
+        // A file truncated while it is parsed is reported as such (see `parallel`).
+        SafeMap::new(file).map(Arc::new)
     }
 }
 
@@ -238,6 +237,8 @@ fn located(name: &str, fail: Fail, input: Option<&Input>) -> anyhow::Error {
         })
     };
     match fail {
+        // The mapped file shrank under the parse (see `parallel`).
+        Fail::Other(e) if Truncated::is(&e) => Truncated::of(name),
         Fail::Abs(o, m) => at(o, m),
         Fail::At(i, m) => at(input.map_or(i as u64, |inp| inp.offset(i)), m),
         Fail::Other(e) => {

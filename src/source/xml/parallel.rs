@@ -38,6 +38,7 @@ use crate::item::{Item, Origin};
 use crate::pipeline::meter::{Meter, Parts};
 use crate::pipeline::signal::{Interrupt, Stopped};
 use crate::pipeline::stats::Counter;
+use crate::source::map::{SafeMap, Truncated};
 use crate::stage::records::{Batch, Records, RecordsPlan, Target};
 use crate::stage::{Flow, Stage};
 
@@ -60,9 +61,11 @@ impl Split {
     }
 }
 
-/// Reads the mapped file for the main parser; a pending signal stops it.
+/// Reads the mapped file for the main parser; a pending signal stops it. It copies, then
+/// checks that the file still held the bytes copied: a file truncated under the parse ends
+/// it with [`Truncated`], and no zero put in place of a vanished page reaches the parser.
 struct MapReader {
-    map: Arc<memmap2::Mmap>,
+    map: Arc<SafeMap>,
     pos: usize,
     interrupt: Interrupt,
 }
@@ -72,9 +75,16 @@ impl Read for MapReader {
         if let Some(sig) = self.interrupt.pending() {
             return Err(io::Error::other(Stopped(sig)));
         }
-        let rest = &self.map[self.pos.min(self.map.len())..];
+        let end = self.map.available();
+        if self.pos >= end && end < self.map.len() {
+            return Err(io::Error::other(Truncated));
+        }
+        let rest = &self.map[self.pos.min(end)..end];
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
+        if !self.map.intact(self.pos + n) {
+            return Err(io::Error::other(Truncated));
+        }
         self.pos += n;
         Ok(n)
     }
@@ -331,7 +341,7 @@ fn parse_part(
 /// parser failure an error with its position.
 #[allow(clippy::too_many_arguments)]
 pub fn parse(
-    map: Arc<memmap2::Mmap>,
+    map: Arc<SafeMap>,
     strict: bool,
     split: Split,
     meter: &Meter,
@@ -377,7 +387,7 @@ pub fn parse(
 fn run(
     p: &mut Parser,
     seq: &mut Counting<'_>,
-    map: &Arc<memmap2::Mmap>,
+    map: &Arc<SafeMap>,
     split: Split,
     strict: bool,
     interrupt: &Interrupt,
@@ -481,7 +491,9 @@ fn run(
             };
             let reach = p.run_to((part.start - skipped) as u64, seq)?;
             let stop = match reach {
-                Reach::At if adoptable(p, seq.records, &part) => {
+                // The part was parsed from the map: adopted only if the file still holds
+                // it (a truncated file is then read, and reported, by the main parser).
+                Reach::At if adoptable(p, seq.records, &part) && map.intact(part.end + 1) => {
                     parts.parallel += 1;
                     meter.set_parts(parts);
                     let reader = MapReader {
@@ -500,7 +512,7 @@ fn run(
             let at = p.input.offset(0) as usize + skipped;
             meter.read(at - *metered);
             *metered = at;
-            release(map, &mut released, at);
+            release(map.map(), &mut released, at);
             pool.give_back(part.batch);
             meter.set_parts(parts);
             if stop {

@@ -1,0 +1,223 @@
+//! Big files are read through a memory map; one truncated by another process while it is
+//! read (logrotate's `copytruncate`) must never kill copipe with SIGBUS: what was read is
+//! kept and flushed, the truncation is reported, and the exit status is 2.
+//!
+//! The reader is held in the middle of the file by a full output pipe that the test stops
+//! reading, so the truncation lands while the file is being read, every time.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// 8 MiB of numbered lines (mapped: at least 4 MiB).
+fn log_lines() -> Vec<u8> {
+    let mut s = Vec::new();
+    let mut i = 0;
+    while s.len() < 8 << 20 {
+        s.extend_from_slice(format!("line {i} x some text to make it longer\n").as_bytes());
+        i += 1;
+    }
+    s
+}
+
+/// Start `args` with stdout a pipe, read the first 64 KiB of it (the file is being read and
+/// the pipe soon full), truncate `file` to nothing, then read the rest.
+fn truncate_while_reading(args: &[&str], dir: &Path, file: &Path) -> (Vec<u8>, String, i32) {
+    let mut cmd = copipe(args).dir(dir).command();
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn copipe");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut out = vec![0; 64 * 1024];
+    stdout.read_exact(&mut out).expect("the first 64 KiB");
+    OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    stdout.read_to_end(&mut out).unwrap();
+    finish(child, out)
+}
+
+fn finish(mut child: Child, out: Vec<u8>) -> (Vec<u8>, String, i32) {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    // Killed by a signal (SIGBUS) has no code.
+    let code = status
+        .code()
+        .unwrap_or_else(|| panic!("killed: {status:?}\n{err}"));
+    (out, err, code)
+}
+
+/// `out` is the beginning of `data`: nothing invented (no NUL for a vanished page).
+fn check_prefix(data: &[u8], out: &[u8], run: usize) {
+    let same = data.iter().zip(out).take_while(|(a, b)| a == b).count();
+    assert!(
+        same == out.len(),
+        "run {run}: the output ({} bytes) differs from the file at byte {same}: {:?}",
+        out.len(),
+        String::from_utf8_lossy(&out[same.saturating_sub(40)..(same + 40).min(out.len())])
+    );
+}
+
+#[test]
+fn cat_of_a_file_truncated_while_read_keeps_what_was_read_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let data = log_lines();
+    for run in 0..50 {
+        std::fs::write(&file, &data).unwrap();
+        let (out, err, code) = truncate_while_reading(&["cat", "app.log"], dir.path(), &file);
+        assert_eq!(code, 2, "run {run}: {err}");
+        assert_eq!(
+            err, "copipe: app.log: file truncated while being read\n",
+            "run {run}"
+        );
+        assert!(out.len() < data.len(), "run {run}: all read");
+        check_prefix(&data, &out, run);
+    }
+}
+
+#[test]
+fn cat_into_a_filter_survives_a_truncation_at_any_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let data = log_lines();
+    let total = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    let mut truncated = 0;
+    for run in 0..50u64 {
+        std::fs::write(&file, &data).unwrap();
+        let mut cmd = copipe(["cat", "app.log", ":", "grep", "x", ":", "count"])
+            .dir(dir.path())
+            .command();
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn copipe");
+        std::thread::sleep(Duration::from_micros(run * 400));
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        let (out, err, code) = finish(child, out);
+        let n: u64 = String::from_utf8(out).unwrap().trim().parse().unwrap();
+        assert!(n <= total, "run {run}: {n} lines of {total}");
+        match code {
+            2 => {
+                assert_eq!(err, "copipe: app.log: file truncated while being read\n");
+                truncated += 1;
+            }
+            // Read before the truncation, or truncated before it was opened.
+            0 | 1 => assert!(err.is_empty(), "run {run}: {err}"),
+            c => panic!("run {run}: exit {c}: {err}"),
+        }
+    }
+    eprintln!("{truncated} of 50 runs truncated while reading");
+}
+
+#[test]
+fn write_from_a_map_that_vanished_reports_the_truncation_not_a_bad_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let fifo = dir.path().join("out");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path and mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let data = log_lines();
+    for run in 0..10 {
+        std::fs::write(&file, &data).unwrap();
+        let mut cmd = copipe(["cat", "app.log", ":", "write", "out"])
+            .dir(dir.path())
+            .command();
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let child = cmd.spawn().expect("spawn copipe");
+        let mut reader = File::open(&fifo).unwrap();
+        let mut out = vec![0; 64 * 1024];
+        reader.read_exact(&mut out).unwrap();
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        reader.read_to_end(&mut out).unwrap();
+        let (out, err, code) = finish(child, out);
+        assert_eq!(code, 2, "run {run}: {err}");
+        assert_eq!(
+            err, "copipe: app.log: file truncated while being read\n",
+            "run {run}"
+        );
+        check_prefix(&data, &out, run);
+    }
+}
+
+/// A document of `n` records.
+fn buses(n: usize) -> Vec<u8> {
+    let mut s = String::from("<?xml version=\"1.0\"?>\n<buses>\n");
+    for i in 0..n {
+        s += &format!(
+            "<bus id=\"{i}\"><route>{}</route><dir>North Bound</dir><lat>41.{i}</lat></bus>\n",
+            i % 90
+        );
+    }
+    s += "</buses>\n";
+    s.into_bytes()
+}
+
+#[test]
+fn xml_in_parts_of_a_file_truncated_while_parsed_reports_the_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("buses.xml");
+    let data = buses(100_000);
+    for run in 0..50 {
+        std::fs::write(&file, &data).unwrap();
+        let (out, err, code) = truncate_while_reading(
+            &[
+                "xml",
+                "--threads",
+                "3",
+                "--part-size",
+                "65536",
+                "buses.xml",
+                ":",
+                "records",
+                "bus",
+            ],
+            dir.path(),
+            &file,
+        );
+        assert_eq!(code, 2, "run {run}: {err}");
+        assert_eq!(
+            err, "copipe: buses.xml: file truncated while being read\n",
+            "run {run}"
+        );
+        // Whole records, in order, from the first.
+        let out = String::from_utf8(out).unwrap();
+        for (i, line) in out.lines().enumerate() {
+            assert!(
+                line.starts_with(&format!("{{\"@id\":\"{i}\",")) && line.ends_with('}'),
+                "run {run}: record {i}: {line}"
+            );
+        }
+    }
+}

@@ -1,21 +1,28 @@
 //! The record item: a JSON object in flat, reusable storage.
 //!
 //! A [`Record`] keeps its values as nodes in one `Vec` and every key and string in one
-//! `String`, linked as a tree (first child, last child, next sibling). Nothing is allocated
-//! per field: the stage that makes records (`records`, `json`, `select`) clears its record
-//! and refills it, so after the first few records the storage is only reused. Sinks write it
-//! as compact JSON with [`Record::write_json`] in one pass; filters read it through [`Val`]
-//! views (`lookup` of a dotted path, members, array items, scalar text).
+//! `String`, linked as a tree (parent, first child, last child, next sibling). Nothing is
+//! allocated per field: the stage that makes records (`records`, `json`, `select`) clears
+//! its record and refills it, so after the first few records the storage is only reused.
+//! `json` parses a line straight into it ([`JsonParser`]). Sinks write it as compact JSON
+//! with [`Record::write_json`] in one pass; filters read it through [`Val`] views (`lookup`
+//! of a dotted path, members, array items, scalar text). Every walk over a record is a loop
+//! ([`Val::walk`]), never a recursion, so any depth of nesting is safe.
 //!
 //! Invariants: node 0 is the root object; object members carry a key, array items do not;
 //! field order is insertion order (document order for XML records); keys may repeat only if
-//! the producer adds them twice (`json` input with duplicate keys keeps the last, like
-//! serde_json). The JSON written is what `jq -c .` writes for the same object: `"`, `\`,
-//! control characters and DEL escaped, nothing else.
+//! the producer adds them twice (`json` input with a repeated key keeps its first place and
+//! its last value, like jq and serde_json). A number is kept as its text, as written. The
+//! JSON written is what `jq -c .` writes for the same object: `"`, `\`, control characters
+//! and DEL escaped, nothing else; numbers as they were written.
 
 use std::fmt;
 
 use serde_json::Value;
+
+mod parse;
+
+pub use parse::{JsonError, Parser as JsonParser};
 
 const NONE: u32 = u32::MAX;
 
@@ -179,6 +186,30 @@ impl Record {
             self.nodes[last as usize].next = id;
         }
         id
+    }
+
+    /// Link a new null node under `parent`, with this key (already in the text).
+    fn new_node(&mut self, parent: NodeId, key: (u32, u32), hash: u32) -> NodeId {
+        let mut node = Node::new(Type::Null, key);
+        node.hash = hash;
+        self.link(parent, node)
+    }
+
+    /// Add a string member `key` in front of the other top-level fields.
+    pub fn prepend_str(&mut self, key: &str, value: &str) {
+        let mut node = Node::new(Type::String, self.push_text(key));
+        node.hash = key_hash(key.as_bytes());
+        node.text = self.push_text(value);
+        node.parent = ROOT;
+        let id = to_u32(self.nodes.len());
+        let root = &mut self.nodes[0];
+        node.next = root.first;
+        root.first = id;
+        if root.last == NONE {
+            root.last = id;
+        }
+        root.len += 1;
+        self.nodes.push(node);
     }
 
     /// Add a member `prefix`+`name` (or an array item, when `parent` is an array) of type

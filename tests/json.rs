@@ -1,0 +1,135 @@
+//! The `json` stage and the record stages after it, through the real binary on real files.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> String {
+    let p = dir.join(name);
+    fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn json_accepts_a_byte_order_mark_at_the_start_of_each_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.ndjson",
+        b"\xEF\xBB\xBF{\"a\":1}\n{\"a\":2}\n",
+    );
+    let b = write(dir.path(), "b.ndjson", b"\xEF\xBB\xBF{\"b\":1}\n");
+    copipe(["cat", &a, &b, ":", "json"])
+        .run()
+        .code(0)
+        .out("{\"a\":1}\n{\"a\":2}\n{\"b\":1}\n");
+    copipe(["json"])
+        .stdin(b"\xEF\xBB\xBF{\"s\":1}\n".to_vec())
+        .run()
+        .code(0)
+        .out("{\"s\":1}\n");
+    // Anywhere else it is no JSON, and said so.
+    let c = write(
+        dir.path(),
+        "c.ndjson",
+        b"{\"a\":1}\n\xEF\xBB\xBF{\"a\":2}\n",
+    );
+    copipe(["cat", &c, ":", "json"])
+        .run()
+        .code(2)
+        .out("{\"a\":1}\n")
+        .err_has("c.ndjson:2:1: not JSON: expected a value, found U+FEFF (a byte order mark");
+}
+
+#[test]
+fn json_keeps_numbers_as_written() {
+    let line = r#"{"huge":1e400,"tiny":-1e-400,"big":123456789012345678901234567890,"id":9007199254740993,"one":1.0,"e":1E5,"z":-0}"#;
+    copipe(["json"])
+        .stdin(format!("{line}\n"))
+        .run()
+        .code(0)
+        .out(&format!("{line}\n"));
+    copipe(["json", ":", "fmt", "{huge} {big} {one}"])
+        .stdin(format!("{line}\n"))
+        .run()
+        .code(0)
+        .out("1e400 123456789012345678901234567890 1.0\n");
+}
+
+#[test]
+fn json_names_a_lone_surrogate_and_its_column() {
+    copipe(["json"])
+        .stdin("{\"ok\":\"\\ud83d\\ude00\"}\n{\"s\":\"ab\\ud800\"}\n")
+        .run()
+        .code(2)
+        .out("{\"ok\":\"😀\"}\n")
+        .err_has(
+            "json: standard input:2:9: not JSON: lone surrogate `\\ud800` in a string: a high \
+             surrogate (\\ud800-\\udbff) must be followed by a low one",
+        );
+    copipe(["json"])
+        .stdin("{\"s\":\"\\udc00\"}\n")
+        .run()
+        .code(2)
+        .err_has("standard input:1:7: not JSON: lone surrogate `\\udc00`");
+    copipe(["json", "--skip-bad"])
+        .stdin("{\"s\":\"\\ud800\"}\n{\"a\":1}\n")
+        .run()
+        .code(0)
+        .out("{\"a\":1}\n")
+        .err_has("skipped 1 line that was not a JSON object");
+}
+
+#[test]
+fn json_errors_name_input_line_and_column_after_flushing_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "app.ndjson",
+        "{\"a\":1}\n\n{\"é\":\"x\" \"b\":2}\n{\"a\":3}\n",
+    );
+    copipe(["cat", &f, ":", "json"])
+        .run()
+        .code(2)
+        .out("{\"a\":1}\n")
+        .err_has("app.ndjson:3:10: not JSON: expected `,` or `}` after a member, found `\"`");
+    let g = write(dir.path(), "bad.ndjson", b"{\"a\":\"\xff\"}\n");
+    copipe(["cat", &g, ":", "json"])
+        .run()
+        .code(2)
+        .err_has("bad.ndjson:1:7: not JSON: invalid UTF-8");
+    copipe(["json"])
+        .stdin("[1,2]\n")
+        .run()
+        .code(2)
+        .err_has("json: standard input:1: expected a JSON object, found an array");
+}
+
+#[test]
+fn cat_tag_keeps_a_records_own_file_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.ndjson",
+        "{\"x\":1}\n{\"file\":\"mine.txt\",\"x\":2}\n{\"x\":3,\"file\":null}\n",
+    );
+    let r = copipe(["cat", "--tag", &a, ":", "json"]).run();
+    r.code(0).out(&format!(
+        "{{\"file\":\"{a}\",\"x\":1}}\n{{\"file\":\"mine.txt\",\"x\":2}}\n{{\"x\":3,\"file\":null}}\n"
+    ));
+    // One warning, at the first such record.
+    r.err_has("a.ndjson:2: the record has a field `file` of its own: it is kept");
+    assert_eq!(r.err.matches("of its own").count(), 1, "{}", r.err);
+}
+
+#[test]
+fn json_repeated_keys_keep_the_first_place_and_the_last_value() {
+    copipe(["json", ":", "where", "a=3"])
+        .stdin("{\"a\":1,\"b\":2,\"a\":3}\n{\"a\":3,\"a\":1}\n")
+        .run()
+        .code(0)
+        .out("{\"a\":3,\"b\":2}\n");
+}

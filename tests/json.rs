@@ -60,6 +60,27 @@ fn json_keeps_numbers_as_written() {
 }
 
 #[test]
+fn where_compares_integers_beyond_53_bits_exactly() {
+    let input =
+        "{\"id\":9007199254740992}\n{\"id\":9007199254740993}\n{\"id\":18446744073709551617}\n";
+    copipe(["json", ":", "where", "id=9007199254740992"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("{\"id\":9007199254740992}\n");
+    copipe(["json", ":", "where", "id>9007199254740992"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("{\"id\":9007199254740993}\n{\"id\":18446744073709551617}\n");
+    copipe(["json", ":", "where", "id=18446744073709551617.0"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("{\"id\":18446744073709551617}\n");
+}
+
+#[test]
 fn json_names_a_lone_surrogate_and_its_column() {
     copipe(["json"])
         .stdin("{\"ok\":\"\\ud83d\\ude00\"}\n{\"s\":\"ab\\ud800\"}\n")
@@ -123,6 +144,52 @@ fn cat_tag_keeps_a_records_own_file_field() {
     // One warning, at the first such record.
     r.err_has("a.ndjson:2: the record has a field `file` of its own: it is kept");
     assert_eq!(r.err.matches("of its own").count(), 1, "{}", r.err);
+}
+
+#[test]
+fn deeply_nested_json_does_not_overflow_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1_000_000;
+    let deep = format!("{{\"a\":{}1{},\"b\":2}}", "[".repeat(n), "]".repeat(n));
+    let f = write(dir.path(), "deep.ndjson", format!("{deep}\n{{\"b\":3}}\n"));
+    let r = copipe([
+        "cat", &f, ":", "json", ":", "where", "a=1", ":", "select", "a", "b", ":", "print",
+    ])
+    .run();
+    r.code(0);
+    assert_eq!(r.out.len(), deep.len() + 1, "{}", r.err);
+    assert!(r.stdout().starts_with("{\"a\":[[[[") && r.stdout().ends_with("]]]],\"b\":2}\n"));
+    // Objects too, through fmt and grep.
+    let objs = format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+    let g = write(dir.path(), "objs.ndjson", format!("{objs}\n"));
+    let r = copipe([
+        "cat", &g, ":", "json", ":", "grep", "-F", "1}", ":", "fmt", "{a}",
+    ])
+    .run();
+    r.code(0);
+    assert_eq!(r.out.len(), objs.len() - 6 + 1, "{}", r.err);
+    // A top-level array 100,000 deep is a clear error, not a crash.
+    let h = write(
+        dir.path(),
+        "arr.ndjson",
+        format!(
+            "{{\"ok\":1}}\n{}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+    );
+    copipe(["cat", &h, ":", "json"])
+        .run()
+        .code(2)
+        .out("{\"ok\":1}\n")
+        .err_has("arr.ndjson:2: expected a JSON object, found an array");
+    // Records 200 deep pass whole.
+    let d200 = format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200));
+    copipe(["json", ":", "where", "a.a.a?", ":", "print"])
+        .stdin(format!("{d200}\n"))
+        .run()
+        .code(0)
+        .out(&format!("{d200}\n"));
 }
 
 #[test]

@@ -389,9 +389,33 @@ fn reference(line: &[u8]) -> Result<Option<Value>, String> {
         at = (at + e.column())
             .saturating_sub(1)
             .min(b.len().saturating_sub(1));
+        // A number follows a byte that cannot be in one; its end is where JSON's number
+        // grammar ends (not where the number-like bytes do: `1e400e`).
         let num = |c: &u8| c.is_ascii_digit() || b"+-.eE".contains(c);
         let start = at - b[..at].iter().rev().take_while(|c| num(c)).count();
-        let end = at + b[at..].iter().take_while(|c| num(c)).count();
+        let mut end = start;
+        let digits = |end: &mut usize| {
+            let s = *end;
+            while b.get(*end).is_some_and(u8::is_ascii_digit) {
+                *end += 1;
+            }
+            *end > s
+        };
+        if b.get(end) == Some(&b'-') {
+            end += 1;
+        }
+        digits(&mut end);
+        if b.get(end) == Some(&b'.') {
+            end += 1;
+            digits(&mut end);
+        }
+        if let Some(b'e' | b'E') = b.get(end) {
+            end += 1;
+            if let Some(b'+' | b'-') = b.get(end) {
+                end += 1;
+            }
+            digits(&mut end);
+        }
         b.splice(start..end, *b"0");
         patched = true;
     }
@@ -731,4 +755,18 @@ fn fuzz_ndjson_through_json_where_select_print() {
         }
     }
     assert_eq!(out.len(), want, "{}", r.err);
+}
+
+#[test]
+fn the_reference_tells_a_number_beyond_f64_from_garbage() {
+    // Found by the first long run: `1e400e` was taken for a number out of range only.
+    assert!(reference(b"1e400e").is_err());
+    assert!(reference(b"[1e400]").unwrap().is_none());
+    assert!(
+        reference(b"{\"a\":-1e400,\"b\":[2E+999]}")
+            .unwrap()
+            .is_none()
+    );
+    assert!(reference(b"{\"a\":1e400 x}").is_err());
+    assert!(reference(b"{\"a\":1}").unwrap().is_some());
 }

@@ -416,6 +416,11 @@ fn reference(line: &[u8]) -> Result<Option<Value>, String> {
             }
             digits(&mut end);
         }
+        if end == start || b.get(end).is_some_and(num) {
+            // No number, or one followed by more of one (`1e4001.5`): not JSON anyway, and
+            // a `0` in its place could make it some.
+            return Err(format!("{e}, and then no JSON number"));
+        }
         b.splice(start..end, *b"0");
         patched = true;
     }
@@ -769,4 +774,7 @@ fn the_reference_tells_a_number_beyond_f64_from_garbage() {
     );
     assert!(reference(b"{\"a\":1e400 x}").is_err());
     assert!(reference(b"{\"a\":1}").unwrap().is_some());
+    // And the second: a number beyond f64 followed by more of a number.
+    assert!(reference(b"{\"a\":1e4001.7976931348623157e308}").is_err());
+    assert!(reference(b"[1e400-1]").is_err());
 }

@@ -938,6 +938,31 @@ mod tests {
         assert_eq!(c.to_json(), r#"{"copy":[1,{"b":null}]}"#);
     }
     #[test]
+    fn a_value_moved_into_an_array_keeps_its_children_reachable() {
+        // <r><b><c>1</c><d><e>2</e></d></b><b>3</b></r>: the first b (with children) moves
+        // into a new array; writing and copying walk up through the moved node.
+        let mut r = Record::new();
+        let b1 = r.add_child(ROOT, "b");
+        let c = r.add_child(b1, "c");
+        r.set_text(c, Type::String, "1");
+        let d = r.add_child(b1, "d");
+        let e = r.add_child(d, "e");
+        r.set_text(e, Type::String, "2");
+        let b2 = r.add_child(ROOT, "b");
+        r.set_text(b2, Type::String, "3");
+        r.add_str(ROOT, "", "z", "4");
+        let want = r#"{"b":[{"c":"1","d":{"e":"2"}},"3"],"z":"4"}"#;
+        assert_eq!(r.to_json(), want);
+        let mut copy = Record::new();
+        for (k, v) in r.fields() {
+            copy.add_copy(ROOT, k, v);
+        }
+        assert_eq!(copy.to_json(), want);
+        assert_eq!(copy, r);
+        assert_eq!(r.to_value(), serde_json::from_str::<Value>(want).unwrap());
+    }
+
+    #[test]
     fn walks_over_a_deep_record_take_no_stack() {
         // A million nested arrays and objects: writing, copying and comparing are loops.
         let mut r = Record::new();

@@ -169,14 +169,13 @@ fn value() -> impl Strategy<Value = J> {
         number().prop_map(J::Num),
         chars().prop_map(J::Str),
     ];
-    let tree = leaf.prop_recursive(6, 48, 6, |inner| {
+    leaf.prop_recursive(6, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(J::Arr),
             prop::collection::vec((key(), inner.clone()), 0..6).prop_map(J::Obj),
             (1u16..3000, any::<bool>(), inner).prop_map(|(d, o, v)| J::Deep(d, o, Box::new(v))),
         ]
-    });
-    tree
+    })
 }
 
 /// A top-level object.
@@ -216,7 +215,7 @@ fn write_str(out: &mut String, s: &[Ch]) {
                     let mut units = [0u16; 2];
                     for u in c.encode_utf16(&mut units) {
                         // Upper or lower case hex digits, both are JSON.
-                        if (c as u32) % 2 == 0 {
+                        if (c as u32).is_multiple_of(2) {
                             let _ = write!(out, "\\u{:04x}", u);
                         } else {
                             let _ = write!(out, "\\u{:04X}", u);
@@ -308,7 +307,10 @@ const TOKENS: &[&[u8]] = &[
     b"\t",
 ];
 
-fn mutate(line: &[u8], edits: &[(u8, u16, u16, usize)]) -> Vec<u8> {
+/// An edit: what (insert a token, delete, flip a bit, repeat a chunk, cut), where, which.
+type Edit = (u8, u16, u16, usize);
+
+fn mutate(line: &[u8], edits: &[Edit]) -> Vec<u8> {
     let mut d = line.to_vec();
     for &(op, a, b, t) in edits {
         let len = d.len().max(1);
@@ -351,7 +353,7 @@ fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
             1..5,
         ),
     )
-        .prop_map(|(l, edits): (Vec<u8>, Vec<(u8, u16, u16, usize)>)| mutate(&l, &edits));
+        .prop_map(|(l, edits): (Vec<u8>, Vec<Edit>)| mutate(&l, &edits));
     let soup = prop::collection::vec(any::<usize>(), 0..30).prop_map(|ts| {
         ts.into_iter()
             .flat_map(|t| TOKENS[t % TOKENS.len()].iter().copied())

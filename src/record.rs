@@ -1,21 +1,28 @@
 //! The record item: a JSON object in flat, reusable storage.
 //!
 //! A [`Record`] keeps its values as nodes in one `Vec` and every key and string in one
-//! `String`, linked as a tree (first child, last child, next sibling). Nothing is allocated
-//! per field: the stage that makes records (`records`, `json`, `select`) clears its record
-//! and refills it, so after the first few records the storage is only reused. Sinks write it
-//! as compact JSON with [`Record::write_json`] in one pass; filters read it through [`Val`]
-//! views (`lookup` of a dotted path, members, array items, scalar text).
+//! `String`, linked as a tree (parent, first child, last child, next sibling). Nothing is
+//! allocated per field: the stage that makes records (`records`, `json`, `select`) clears
+//! its record and refills it, so after the first few records the storage is only reused.
+//! `json` parses a line straight into it ([`JsonParser`]). Sinks write it as compact JSON
+//! with [`Record::write_json`] in one pass; filters read it through [`Val`] views (`lookup`
+//! of a dotted path, members, array items, scalar text). Every walk over a record is a loop
+//! ([`Val::walk`]), never a recursion, so any depth of nesting is safe.
 //!
 //! Invariants: node 0 is the root object; object members carry a key, array items do not;
 //! field order is insertion order (document order for XML records); keys may repeat only if
-//! the producer adds them twice (`json` input with duplicate keys keeps the last, like
-//! serde_json). The JSON written is what `jq -c .` writes for the same object: `"`, `\`,
-//! control characters and DEL escaped, nothing else.
+//! the producer adds them twice (`json` input with a repeated key keeps its first place and
+//! its last value, like jq and serde_json). A number is kept as its text, as written. The
+//! JSON written is what `jq -c .` writes for the same object: `"`, `\`, control characters
+//! and DEL escaped, nothing else; numbers as they were written.
 
 use std::fmt;
 
 use serde_json::Value;
+
+mod parse;
+
+pub use parse::{JsonError, Parser as JsonParser};
 
 const NONE: u32 = u32::MAX;
 
@@ -44,6 +51,9 @@ struct Node {
     last: u32,
     next: u32,
     len: u32,
+    /// The containing array or object (`NONE` for the root): with it every walk over a
+    /// record is a loop, whatever its depth, and never a recursion.
+    parent: u32,
 }
 
 impl Node {
@@ -57,6 +67,7 @@ impl Node {
             last: NONE,
             next: NONE,
             len: 0,
+            parent: NONE,
         }
     }
 }
@@ -161,8 +172,9 @@ impl Record {
         (to_u32(start), to_u32(self.text.len()))
     }
 
-    fn link(&mut self, parent: NodeId, node: Node) -> NodeId {
+    fn link(&mut self, parent: NodeId, mut node: Node) -> NodeId {
         let id = to_u32(self.nodes.len());
+        node.parent = parent;
         self.nodes.push(node);
         let p = &mut self.nodes[parent as usize];
         let last = p.last;
@@ -174,6 +186,30 @@ impl Record {
             self.nodes[last as usize].next = id;
         }
         id
+    }
+
+    /// Link a new null node under `parent`, with this key (already in the text).
+    fn new_node(&mut self, parent: NodeId, key: (u32, u32), hash: u32) -> NodeId {
+        let mut node = Node::new(Type::Null, key);
+        node.hash = hash;
+        self.link(parent, node)
+    }
+
+    /// Add a string member `key` in front of the other top-level fields.
+    pub fn prepend_str(&mut self, key: &str, value: &str) {
+        let mut node = Node::new(Type::String, self.push_text(key));
+        node.hash = key_hash(key.as_bytes());
+        node.text = self.push_text(value);
+        node.parent = ROOT;
+        let id = to_u32(self.nodes.len());
+        let root = &mut self.nodes[0];
+        node.next = root.first;
+        root.first = id;
+        if root.last == NONE {
+            root.last = id;
+        }
+        root.len += 1;
+        self.nodes.push(node);
     }
 
     /// Add a member `prefix`+`name` (or an array item, when `parent` is an array) of type
@@ -237,8 +273,14 @@ impl Record {
             moved.key = (0, 0);
             moved.hash = 0;
             moved.next = NONE;
+            moved.parent = existing;
             let moved_id = to_u32(self.nodes.len());
             self.nodes.push(moved);
+            let mut c = moved.first;
+            while c != NONE {
+                self.nodes[c as usize].parent = moved_id;
+                c = self.nodes[c as usize].next;
+            }
             let m = &mut self.nodes[existing as usize];
             m.ty = Type::Array;
             m.first = moved_id;
@@ -267,26 +309,34 @@ impl Record {
 
     /// Copy the value `v` (of any record) under `parent` as member `key` (or as an item).
     pub fn add_copy(&mut self, parent: NodeId, key: &str, v: Val<'_>) -> NodeId {
-        let ty = v.ty();
-        let id = self.add(parent, "", key, ty);
-        match ty {
-            Type::Null => {}
-            Type::Bool | Type::Number | Type::String => {
-                let span = self.push_text(v.text());
-                self.nodes[id as usize].text = span;
-            }
-            Type::Array => {
-                for item in v.items() {
-                    self.add_copy(id, "", item);
+        // A loop over `v`'s nodes in document order (no recursion, whatever the depth);
+        // `into` is the copy of the innermost open array or object.
+        let mut top = NONE;
+        let mut into = parent;
+        for step in v.walk() {
+            match step {
+                Step::Open(x) => {
+                    let ty = x.ty();
+                    let id = if top == NONE {
+                        self.add(into, "", key, ty)
+                    } else {
+                        self.add(into, "", x.key(), ty)
+                    };
+                    if matches!(ty, Type::Bool | Type::Number | Type::String) {
+                        let span = self.push_text(x.text());
+                        self.nodes[id as usize].text = span;
+                    }
+                    if top == NONE {
+                        top = id;
+                    }
+                    if matches!(ty, Type::Array | Type::Object) {
+                        into = id;
+                    }
                 }
-            }
-            Type::Object => {
-                for (k, m) in v.members() {
-                    self.add_copy(id, k, m);
-                }
+                Step::Close(_) => into = self.nodes[into as usize].parent,
             }
         }
-        id
+        top
     }
 
     /// Add the JSON value `v` under `parent` as member `key` (or as an item).
@@ -476,26 +526,23 @@ impl<'r> Val<'r> {
                 write_json_str(out, s);
             }
         };
-        match self.ty() {
-            Type::Null => out.extend_from_slice(b"null"),
-            Type::Bool | Type::Number => out.extend_from_slice(self.text().as_bytes()),
-            Type::String => string(out, self.text()),
-            Type::Array => {
-                out.push(b'[');
-                for (i, v) in self.items().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    v.write_styled(out, key_style, plain);
+        let nodes = &self.rec.nodes;
+        for step in self.walk() {
+            let v = match step {
+                Step::Open(v) => v,
+                Step::Close(v) => {
+                    out.push(if v.ty() == Type::Array { b']' } else { b'}' });
+                    continue;
                 }
-                out.push(b']');
-            }
-            Type::Object => {
-                out.push(b'{');
-                for (i, (k, v)) in self.members().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
+            };
+            let n = v.node();
+            if v.id != self.id {
+                let p = &nodes[n.parent as usize];
+                if p.first != v.id {
+                    out.push(b',');
+                }
+                if p.ty == Type::Object {
+                    let k = self.rec.str_at(n.key);
                     match key_style {
                         Some((on, off)) => {
                             out.extend_from_slice(on);
@@ -505,14 +552,20 @@ impl<'r> Val<'r> {
                         None => string(out, k),
                     }
                     out.push(b':');
-                    v.write_styled(out, key_style, plain);
                 }
-                out.push(b'}');
+            }
+            match n.ty {
+                Type::Null => out.extend_from_slice(b"null"),
+                Type::Bool | Type::Number => out.extend_from_slice(v.text().as_bytes()),
+                Type::String => string(out, v.text()),
+                Type::Array => out.push(b'['),
+                Type::Object => out.push(b'{'),
             }
         }
     }
 
-    /// as written, null as nothing, an array or object as compact JSON.
+    /// The text of a scalar: a string as it is, a number or bool as written, null as
+    /// nothing; an array or object as compact JSON.
     pub fn write_text(&self, out: &mut Vec<u8>) {
         match self.ty() {
             Type::Null => {}
@@ -523,35 +576,159 @@ impl<'r> Val<'r> {
         }
     }
 
+    /// The value as a serde_json value (built in a loop, whatever the depth; but a
+    /// serde_json value thousands of levels deep overflows the stack when it is dropped).
     pub fn to_value(&self) -> Value {
-        match self.ty() {
-            Type::Null => Value::Null,
-            Type::Bool => Value::Bool(self.text() == "true"),
-            Type::Number => serde_json::from_str(self.text()).unwrap_or(Value::Null),
-            Type::String => Value::String(self.text().to_string()),
-            Type::Array => Value::Array(self.items().map(|v| v.to_value()).collect()),
-            Type::Object => Value::Object(
-                self.members()
-                    .map(|(k, v)| (k.to_string(), v.to_value()))
-                    .collect(),
-            ),
+        // The arrays and objects being built, innermost last, with their keys.
+        let mut open: Vec<(&str, Value)> = Vec::new();
+        let mut done = None;
+        for step in self.walk() {
+            let (key, v) = match step {
+                Step::Open(x) => {
+                    let v = match x.ty() {
+                        Type::Null => Value::Null,
+                        Type::Bool => Value::Bool(x.text() == "true"),
+                        Type::Number => serde_json::from_str(x.text()).unwrap_or(Value::Null),
+                        Type::String => Value::String(x.text().to_string()),
+                        Type::Array => {
+                            open.push((x.key(), Value::Array(Vec::new())));
+                            continue;
+                        }
+                        Type::Object => {
+                            open.push((x.key(), Value::Object(serde_json::Map::new())));
+                            continue;
+                        }
+                    };
+                    (x.key(), v)
+                }
+                Step::Close(_) => open.pop().expect("a close follows its open"),
+            };
+            match open.last_mut() {
+                Some((_, Value::Array(a))) => a.push(v),
+                Some((_, Value::Object(o))) => {
+                    o.insert(key.to_string(), v);
+                }
+                _ => done = Some(v),
+            }
+        }
+        done.expect("a walk opens its start")
+    }
+
+    /// The member key of this value (empty for an array item or the root).
+    pub fn key(&self) -> &'r str {
+        self.rec.str_at(self.node().key)
+    }
+
+    /// This value and everything in it, in document order, in a loop (see [`Walk`]).
+    pub fn walk(&self) -> Walk<'r> {
+        Walk {
+            rec: self.rec,
+            start: self.id,
+            at: At::Open(self.id),
+            opened: self.id,
+        }
+    }
+}
+
+/// A step of a [`Walk`].
+#[derive(Clone, Copy, Debug)]
+pub enum Step<'r> {
+    /// A value: a scalar, or the start of an array or object (whose items follow, then its
+    /// `Close`).
+    Open(Val<'r>),
+    /// The end of an array or object.
+    Close(Val<'r>),
+}
+
+#[derive(Clone, Copy)]
+enum At {
+    Open(u32),
+    Close(u32),
+    /// Past the subtree of this node: its next sibling or its parent's close follows.
+    After(u32),
+    Done,
+}
+
+/// The values of a subtree in document order, without recursion (each node knows its
+/// parent): the way every walk over a record stays in constant stack space, whatever its
+/// depth.
+pub struct Walk<'r> {
+    rec: &'r Record,
+    start: u32,
+    at: At,
+    /// The node of the last `Open`, for [`Walk::skip_contents`].
+    opened: u32,
+}
+
+impl Walk<'_> {
+    /// Skip the contents of the array or object just opened (its `Close` is skipped too).
+    pub fn skip_contents(&mut self) {
+        self.at = At::After(self.opened);
+    }
+}
+
+impl<'r> Iterator for Walk<'r> {
+    type Item = Step<'r>;
+
+    fn next(&mut self) -> Option<Step<'r>> {
+        let nodes = &self.rec.nodes;
+        let val = |id| Val { rec: self.rec, id };
+        loop {
+            match self.at {
+                At::Open(id) => {
+                    let n = &nodes[id as usize];
+                    self.at = match n.ty {
+                        Type::Array | Type::Object if n.first != NONE => At::Open(n.first),
+                        Type::Array | Type::Object => At::Close(id),
+                        _ => At::After(id),
+                    };
+                    self.opened = id;
+                    return Some(Step::Open(val(id)));
+                }
+                At::Close(id) => {
+                    self.at = At::After(id);
+                    return Some(Step::Close(val(id)));
+                }
+                At::After(id) => {
+                    if id == self.start {
+                        self.at = At::Done;
+                        return None;
+                    }
+                    let n = &nodes[id as usize];
+                    self.at = if n.next != NONE {
+                        At::Open(n.next)
+                    } else {
+                        At::Close(n.parent)
+                    };
+                }
+                At::Done => return None,
+            }
         }
     }
 }
 
 impl PartialEq for Val<'_> {
     fn eq(&self, other: &Self) -> bool {
-        if self.ty() != other.ty() || self.node().len != other.node().len {
-            return false;
-        }
-        match self.ty() {
-            Type::Null => true,
-            Type::Bool | Type::Number | Type::String => self.text() == other.text(),
-            Type::Array => self.items().zip(other.items()).all(|(a, b)| a == b),
-            Type::Object => self
-                .members()
-                .zip(other.members())
-                .all(|((ka, a), (kb, b))| ka == kb && a == b),
+        // Both walks in step: the same values (type, key, size, text) in the same order.
+        let (mut a, mut b) = (self.walk(), other.walk());
+        let mut first = true;
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(Step::Open(x)), Some(Step::Open(y))) => {
+                    let same = x.ty() == y.ty()
+                        && x.node().len == y.node().len
+                        && (first || x.key() == y.key())
+                        && (matches!(x.ty(), Type::Null | Type::Array | Type::Object)
+                            || x.text() == y.text());
+                    if !same {
+                        return false;
+                    }
+                }
+                (Some(Step::Close(_)), Some(Step::Close(_))) => {}
+                _ => return false,
+            }
+            first = false;
         }
     }
 }
@@ -759,5 +936,64 @@ mod tests {
         let mut c = Record::new();
         c.add_copy(ROOT, "copy", a.get("a").unwrap());
         assert_eq!(c.to_json(), r#"{"copy":[1,{"b":null}]}"#);
+    }
+    #[test]
+    fn a_value_moved_into_an_array_keeps_its_children_reachable() {
+        // <r><b><c>1</c><d><e>2</e></d></b><b>3</b></r>: the first b (with children) moves
+        // into a new array; writing and copying walk up through the moved node.
+        let mut r = Record::new();
+        let b1 = r.add_child(ROOT, "b");
+        let c = r.add_child(b1, "c");
+        r.set_text(c, Type::String, "1");
+        let d = r.add_child(b1, "d");
+        let e = r.add_child(d, "e");
+        r.set_text(e, Type::String, "2");
+        let b2 = r.add_child(ROOT, "b");
+        r.set_text(b2, Type::String, "3");
+        r.add_str(ROOT, "", "z", "4");
+        let want = r#"{"b":[{"c":"1","d":{"e":"2"}},"3"],"z":"4"}"#;
+        assert_eq!(r.to_json(), want);
+        let mut copy = Record::new();
+        for (k, v) in r.fields() {
+            copy.add_copy(ROOT, k, v);
+        }
+        assert_eq!(copy.to_json(), want);
+        assert_eq!(copy, r);
+        assert_eq!(r.to_value(), serde_json::from_str::<Value>(want).unwrap());
+    }
+
+    #[test]
+    fn walks_over_a_deep_record_take_no_stack() {
+        // A million nested arrays and objects: writing, copying and comparing are loops.
+        let mut r = Record::new();
+        let mut at = r.add(ROOT, "", "a", Type::Array);
+        for i in 0..1_000_000 {
+            let ty = if i % 2 == 0 {
+                Type::Object
+            } else {
+                Type::Array
+            };
+            at = r.add(at, "", "k", ty);
+        }
+        r.add_str(at, "", "", "x");
+        r.add_str(ROOT, "", "b", "y");
+        let json = r.to_json();
+        assert!(json.starts_with(r#"{"a":[{"k":[{"k":["#), "{}", &json[..40]);
+        assert!(json.contains(r#"{"k":["x"]}]}"#));
+        assert!(
+            json.ends_with(r#"]}]}],"b":"y"}"#),
+            "{}",
+            &json[json.len() - 40..]
+        );
+        let mut c = Record::new();
+        c.add_copy(ROOT, "a", r.get("a").unwrap());
+        c.add_copy(ROOT, "b", r.get("b").unwrap());
+        assert_eq!(c.to_json(), json);
+        assert_eq!(c, r);
+        c.add_str(at.min(3), "", "z", "different");
+        assert_ne!(c, r);
+        let mut out = Vec::new();
+        r.get("a").unwrap().write_text(&mut out);
+        assert_eq!(out.len(), json.len() - r#"{"a":,"b":"y"}"#.len());
     }
 }

@@ -335,15 +335,16 @@ fn json_parses_lines_into_records() {
     .code(0)
     .out("1:A\n3:\n");
     let r = copipe(["cat", &fx("xml/bad.ndjson"), ":", "json"]).run();
-    r.code(2).out("{\"id\":\"1\"}\n").err_has(":2: not JSON");
+    r.code(2).out("{\"id\":\"1\"}\n").err_has(":2:1: not JSON");
     // The error names the file it is in, not `standard input`.
-    r.err_has(&format!("json: {}:2: not JSON", fx("xml/bad.ndjson")));
+    r.err_has(&format!("json: {}:2:1: not JSON", fx("xml/bad.ndjson")));
     copipe(["cat", &fx("xml/bad.ndjson"), ":", "json", "--skip-bad"])
         .run()
         .code(0)
         .out("{\"id\":\"1\"}\n{\"id\":\"4\"}\n")
         .err_has("skipped 2 lines");
-    // Tagged origins become a first `file` field; line numbers restart per input.
+    // Tagged origins become a first `file` field, except in a record with a `file` of its
+    // own, which is kept; line numbers restart per input.
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a"), "{\"x\":1}\n").unwrap();
     fs::write(dir.path().join("b"), "{\"file\":\"old\",\"x\":2}\nbad\n").unwrap();
@@ -351,15 +352,16 @@ fn json_parses_lines_into_records() {
         .dir(dir.path())
         .run()
         .code(2)
-        .out("{\"file\":\"a\",\"x\":1}\n{\"file\":\"b\",\"x\":2}\n")
-        .err_has("json: b:2: not JSON");
+        .out("{\"file\":\"a\",\"x\":1}\n{\"file\":\"old\",\"x\":2}\n")
+        .err_has("json: b:1: the record has a field `file` of its own")
+        .err_has("json: b:2:1: not JSON");
     // Untagged, the records are left as they are, and errors still name their input.
     copipe(["cat", "a", "b", ":", "json"])
         .dir(dir.path())
         .run()
         .code(2)
         .out("{\"x\":1}\n{\"file\":\"old\",\"x\":2}\n")
-        .err_has("json: b:2: not JSON");
+        .err_has("json: b:2:1: not JSON");
 }
 
 #[test]

@@ -1,10 +1,14 @@
 //! `json` — parse each line as a JSON object into a record.
 //!
-//! Accepts lines; emits records. Blank lines are skipped. A line that is not a JSON object
-//! is an error naming the input and line number (`json: app.ndjson:3: …`), or, with
-//! `--skip-bad`, is dropped and counted (the count is reported on stderr at the end). When
-//! the source shows origins as tags (`cat --tag`, `follow --tag`), each record gets the
-//! input's name as a first field `file` (replacing a `file` field of the line, if any); the
+//! Accepts lines; emits records. Blank lines are skipped, and so is a UTF-8 byte order mark
+//! at the start of an input. A line that is not a JSON object is an error naming the input,
+//! line and column (`json: app.ndjson:3:14: not JSON: …`), or, with `--skip-bad`, is
+//! dropped and counted (the count is reported on stderr at the end). Lines are parsed
+//! straight into the record's storage (`record::JsonParser`): numbers keep their text as
+//! written (`1e400`, 30-digit integers), a repeated key keeps its first place and last
+//! value, any depth takes no stack. When the source shows origins as tags (`cat --tag`,
+//! `follow --tag`), each record gets the input's name as a first field `file` — unless it
+//! has a `file` field of its own, which is kept as it is (a warning says so, once); the
 //! origin is passed on too. Line numbers restart with each input, which errors name (the
 //! sources that read files announce each one).
 
@@ -13,14 +17,20 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin, Show};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
-use crate::record::{ROOT, Record};
+use crate::record::{JsonParser, Record, Type};
+
+/// A UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 use crate::stage::{Flow, Stage};
 
 /// Parse each line as a JSON object (NDJSON) into a record.
 ///
-/// A line that is not a JSON object is an error, or is skipped and counted with
-/// `--skip-bad`. Blank lines are skipped. After `cat --tag` or `follow --tag`, records get
-/// a first field `file` with the input's name.
+/// A line that is not a JSON object is an error naming the input, line and column, or is
+/// skipped and counted with `--skip-bad`. Blank lines are skipped, and so is a byte order
+/// mark at the start of an input. Numbers keep their text as written (`1e400`, integers of
+/// any size); a repeated key keeps its first place and its last value. After `cat --tag` or
+/// `follow --tag`, records get a first field `file` with the input's name, unless they have
+/// a `file` field of their own: that one is kept (and a warning says so, once).
 #[derive(Parser)]
 #[command(name = "json", disable_version_flag = true)]
 pub struct Args {
@@ -52,6 +62,8 @@ fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<
         tag: None,
         line: 0,
         skipped: 0,
+        warned: false,
+        parser: JsonParser::new(),
         rec: Record::new(),
         next,
     }))
@@ -65,42 +77,57 @@ struct Json {
     tag: Option<String>,
     line: u64,
     skipped: u64,
+    /// Whether a record's own `file` field has been reported (once).
+    warned: bool,
+    parser: JsonParser,
     rec: Record,
     next: Box<dyn Stage>,
 }
 
 impl Stage for Json {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        let Item::Line(line) = item else {
+        let Item::Line(mut line) = item else {
             return self.next.send(item);
         };
         self.line += 1;
+        // A byte order mark at the start of an input is no part of the JSON (jq skips it).
+        let mut skipped = 0;
+        if self.line == 1
+            && let Some(rest) = line.strip_prefix(BOM)
+        {
+            line = rest;
+            skipped = BOM.len();
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(Flow::Continue);
         }
-        let map = match serde_json::from_slice::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(other) => {
-                let what = match other {
-                    serde_json::Value::Array(_) => "an array",
-                    serde_json::Value::String(_) => "a string",
-                    serde_json::Value::Number(_) => "a number",
-                    serde_json::Value::Bool(_) => "a boolean",
-                    _ => "null",
-                };
-                return self.bad(format!("expected a JSON object, found {what}"));
-            }
-            Err(e) => return self.bad(format!("not JSON: {e}")),
-        };
-        self.rec.clear();
-        if let Some(t) = &self.tag {
-            self.rec.add_str(ROOT, "", "file", t);
+        if let Err(e) = self.parser.parse(line, &mut self.rec) {
+            let at = e.column(line) + usize::from(skipped > 0);
+            return self.bad(format!(":{at}: not JSON: {}", e.what));
         }
-        for (k, v) in &map {
-            if self.tag.is_some() && k == "file" {
-                continue;
+        let what = match self.rec.root().ty() {
+            Type::Object => None,
+            Type::Array => Some("an array"),
+            Type::String => Some("a string"),
+            Type::Number => Some("a number"),
+            Type::Bool => Some("a boolean"),
+            Type::Null => Some("null"),
+        };
+        if let Some(what) = what {
+            return self.bad(format!(": expected a JSON object, found {what}"));
+        }
+        if let Some(t) = &self.tag {
+            if self.rec.get("file").is_none() {
+                self.rec.prepend_str("file", t);
+            } else if !self.warned {
+                // The record's own `file` is data; the tag is only a convenience.
+                self.warned = true;
+                eprintln!(
+                    "copipe: json: {}:{}: the record has a field `file` of its own: it is kept, \
+                     and the input's name is not added (nor to later such records)",
+                    self.origin, self.line
+                );
             }
-            self.rec.add_value(ROOT, k, v);
         }
         self.next.send(Item::Record(&self.rec))
     }
@@ -133,11 +160,12 @@ impl Stage for Json {
 }
 
 impl Json {
+    /// A bad line: `why` follows the line number (`:COLUMN: …` or `: …`).
     fn bad(&mut self, why: String) -> Result<Flow> {
         if self.skip_bad {
             self.skipped += 1;
             return Ok(Flow::Continue);
         }
-        bail!("json: {}:{}: {why}", self.origin, self.line)
+        bail!("json: {}:{}{why}", self.origin, self.line)
     }
 }

@@ -6,7 +6,8 @@
 //! `FIELD?` keeps records that have the field. FIELD is a dotted path (`stop.name`,
 //! `stops.0`); a step that is not an index goes into every element of an array.
 //!
-//! Comparison: numeric when both sides are numbers (`22` = `22.0`), else as strings
+//! Comparison: numeric when both sides are numbers (`22` = `22.0`), exactly, by their
+//! decimal digits (integers of any size, `1e400`; no rounding to f64), else as strings
 //! (bytewise). A string, number or bool field compares by its text; null by the empty
 //! string; an object by its compact JSON. On an array the condition holds when it holds
 //! for any element. `!=` and `!~` are the negations of `=` and `~` (so a record without the
@@ -21,11 +22,13 @@ use regex::Regex;
 
 use crate::item::{Item, Kind, Type, Val, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::record::Step;
 use crate::stage::{Flow, Stage};
 
 /// Keep records whose FIELD compares with VALUE (= != ~ !~ < <= > >=), or that have FIELD?.
 ///
-/// Numeric comparison when both sides are numbers, else string comparison. On an array the
+/// Numeric comparison when both sides are numbers (exact, at any size or precision), else
+/// string comparison. On an array the
 /// condition holds if it holds for any element. `!=` is "not =". FIELD may be a dotted
 /// path. Write the condition as one word (`route=22`, `'direction=North Bound'`) or three
 /// (`route = 22`).
@@ -92,7 +95,8 @@ pub struct Condition {
     path: Vec<String>,
     op: Op,
     value: String,
-    number: Option<f64>,
+    /// The value's number, if it is one.
+    number: Option<Decimal>,
     regex: Option<Regex>,
 }
 
@@ -140,7 +144,7 @@ impl Condition {
         Ok(Condition {
             path: split_path(&field),
             op,
-            number: parse_number(&value),
+            number: Decimal::parse(&value),
             value,
             regex,
         })
@@ -157,18 +161,20 @@ impl Condition {
         }
     }
 
+    /// Whether `op` holds for `v`, or for an element of `v` if it is an array (of arrays…).
     fn any(&self, v: Val<'_>, op: Op, scratch: &mut Vec<u8>) -> bool {
-        if v.ty() == Type::Array {
-            return v.items().any(|i| self.any(i, op, scratch));
-        }
+        elements(v, |e| self.test(e, op, scratch))
+    }
+
+    fn test(&self, v: Val<'_>, op: Op, scratch: &mut Vec<u8>) -> bool {
         scratch.clear();
         v.write_text(scratch);
         let text = std::str::from_utf8(scratch).unwrap_or("");
         if op == Op::Match {
             return self.regex.as_ref().is_some_and(|r| r.is_match(text));
         }
-        let ord = match (self.number, parse_number(text)) {
-            (Some(b), Some(a)) => a.partial_cmp(&b).unwrap_or(Ordering::Less),
+        let ord = match (&self.number, Decimal::parse(text)) {
+            (Some(b), Some(a)) => a.of(text).cmp(&b.of(&self.value)),
             _ => text.cmp(self.value.as_str()),
         };
         match op {
@@ -182,8 +188,37 @@ impl Condition {
     }
 }
 
+/// Whether `f` holds for `v`, or, if `v` is an array, for one of its elements that is not
+/// an array (nested arrays are looked into, in a loop: any depth takes no stack).
+fn elements(v: Val<'_>, mut f: impl FnMut(Val<'_>) -> bool) -> bool {
+    if v.ty() != Type::Array {
+        return f(v);
+    }
+    let mut walk = v.walk();
+    while let Some(step) = walk.next() {
+        if let Step::Open(e) = step {
+            match e.ty() {
+                Type::Array => {}
+                Type::Object => {
+                    walk.skip_contents();
+                    if f(e) {
+                        return true;
+                    }
+                }
+                _ => {
+                    if f(e) {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
 /// Whether `f` holds for some value at `path` under `v`. A step that is not an index goes
-/// into every element of an array (`stops.name` on `{"stops": [{"name": …}, …]}`).
+/// into every element of an array (`stops.name` on `{"stops": [{"name": …}, …]}`). Each
+/// call takes a step of the path, so the depth of the calls is bounded by the path's.
 fn at_path(v: Val<'_>, path: &[String], f: &mut dyn FnMut(Val<'_>) -> bool) -> bool {
     let Some((k, rest)) = path.split_first() else {
         return f(v);
@@ -192,49 +227,156 @@ fn at_path(v: Val<'_>, path: &[String], f: &mut dyn FnMut(Val<'_>) -> bool) -> b
         Type::Object => v.get(k).is_some_and(|m| at_path(m, rest, f)),
         Type::Array => match k.parse::<usize>() {
             Ok(i) => v.items().nth(i).is_some_and(|m| at_path(m, rest, f)),
-            Err(_) => v.items().any(|m| at_path(m, path, f)),
+            // The objects among the elements (of nested arrays too) take the step.
+            Err(_) => elements(v, |m| m.ty() == Type::Object && at_path(m, path, f)),
         },
         _ => false,
     }
 }
 
-/// A number in JSON's syntax (leading/trailing spaces allowed), as f64.
-fn parse_number(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let b = t.as_bytes();
-    let mut i = 0;
-    if b.first() == Some(&b'-') || b.first() == Some(&b'+') {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let s = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i > s
-    };
-    let int = digits(&mut i);
-    let mut frac = false;
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        frac = digits(&mut i);
-    }
-    if !int && !frac {
-        return None;
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+/// A number in JSON's syntax, leniently (leading/trailing spaces, a `+` sign, `1.`, `.5`):
+/// where its sign, digits and exponent are in its text. Two numbers compare by their exact
+/// decimal values, whatever their size or precision (`9007199254740993` is more than
+/// `9007199254740992`, `1e400` than `1e399`, and `22` = `22.0` = `2.2e1`); no f64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Decimal {
+    neg: bool,
+    /// The byte ranges of the integer digits and of the fraction digits.
+    int: (usize, usize),
+    frac: (usize, usize),
+    /// The exponent (saturated far beyond any digit count).
+    exp: i64,
+}
+
+/// A [`Decimal`] with its text.
+struct Num<'a> {
+    d: Decimal,
+    text: &'a [u8],
+}
+
+impl Decimal {
+    fn parse(s: &str) -> Option<Decimal> {
+        let b = s.as_bytes();
+        let start = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+        let end = b.len()
+            - b[start..]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_whitespace())
+                .count();
+        let mut i = start;
+        let neg = b.get(i) == Some(&b'-');
+        if matches!(b.get(i), Some(b'-' | b'+')) {
             i += 1;
         }
-        if !digits(&mut i) {
+        let digits = |i: &mut usize| {
+            let s = *i;
+            while *i < end && b[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            (s, *i)
+        };
+        let int = digits(&mut i);
+        let mut frac = (i, i);
+        if i < end && b[i] == b'.' {
+            i += 1;
+            frac = digits(&mut i);
+        }
+        if int.0 == int.1 && frac.0 == frac.1 {
             return None;
         }
+        let mut exp = 0i64;
+        if i < end && (b[i] == b'e' || b[i] == b'E') {
+            i += 1;
+            let eneg = i < end && b[i] == b'-';
+            if i < end && (b[i] == b'-' || b[i] == b'+') {
+                i += 1;
+            }
+            let (s, e) = digits(&mut i);
+            if s == e {
+                return None;
+            }
+            for &c in &b[s..e] {
+                exp = (exp * 10 + i64::from(c - b'0')).min(1 << 60);
+            }
+            if eneg {
+                exp = -exp;
+            }
+        }
+        if i != end {
+            return None;
+        }
+        Some(Decimal {
+            neg,
+            int,
+            frac,
+            exp,
+        })
     }
-    if i != b.len() {
-        return None;
+
+    fn of<'a>(&self, text: &'a str) -> Num<'a> {
+        Num {
+            d: *self,
+            text: text.as_bytes(),
+        }
     }
-    t.parse().ok()
+}
+
+impl Num<'_> {
+    /// The significant digits (the integer and fraction digits without leading and
+    /// trailing zeros) as a function of k (the k-th from the most significant), their
+    /// count, and the power of ten of the first; None for zero.
+    fn digits(&self) -> Option<(impl Fn(usize) -> u8 + '_, usize, i64)> {
+        let d = &self.d;
+        let int = &self.text[d.int.0..d.int.1];
+        let frac = &self.text[d.frac.0..d.frac.1];
+        let all = int.len() + frac.len();
+        let at = move |k: usize| {
+            if k < int.len() {
+                int[k]
+            } else {
+                frac[k - int.len()]
+            }
+        };
+        let lead = (0..all).take_while(|&k| at(k) == b'0').count();
+        if lead == all {
+            return None;
+        }
+        let trail = (lead..all).rev().take_while(|&k| at(k) == b'0').count();
+        let n = all - lead - trail;
+        let top = (int.len() as i64 - 1 - lead as i64).saturating_add(d.exp);
+        Some((move |k: usize| at(lead + k), n, top))
+    }
+
+    fn cmp(&self, other: &Num<'_>) -> Ordering {
+        let (a, b) = (self.digits(), other.digits());
+        let sign = |zero: bool, neg: bool| match (zero, neg) {
+            (true, _) => 0,
+            (false, true) => -1,
+            (false, false) => 1,
+        };
+        let (sa, sb) = (
+            sign(a.is_none(), self.d.neg),
+            sign(b.is_none(), other.d.neg),
+        );
+        if sa != sb {
+            return sa.cmp(&sb);
+        }
+        let (Some((da, na, ta)), Some((db, nb, tb))) = (a, b) else {
+            return Ordering::Equal; // both zero
+        };
+        let magnitude = ta.cmp(&tb).then_with(|| {
+            (0..na.min(nb))
+                .map(|k| da(k).cmp(&db(k)))
+                .find(|o| o.is_ne())
+                .unwrap_or(na.cmp(&nb))
+        });
+        if sa < 0 {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
+    }
 }
 
 struct Where {
@@ -321,11 +463,92 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(parse_number("22"), Some(22.0));
-        assert_eq!(parse_number(" -1.5e3 "), Some(-1500.0));
-        assert_eq!(parse_number("inf"), None);
-        assert_eq!(parse_number("1."), Some(1.0));
-        assert_eq!(parse_number("."), None);
-        assert_eq!(parse_number("0x10"), None);
+        let d = |s: &str| Decimal::parse(s).is_some();
+        assert!(d("22") && d(" -1.5e3 ") && d("1.") && d(".5") && d("+3") && d("1e400"));
+        assert!(!d("inf") && !d(".") && !d("0x10") && !d("1e") && !d("") && !d("-"));
+    }
+
+    fn cmp(a: &str, b: &str) -> Ordering {
+        let (x, y) = (Decimal::parse(a).unwrap(), Decimal::parse(b).unwrap());
+        x.of(a).cmp(&y.of(b))
+    }
+
+    #[test]
+    fn numbers_compare_exactly_at_any_size() {
+        use Ordering::*;
+        for (a, b, want) in [
+            ("9007199254740993", "9007199254740992", Greater),
+            ("18446744073709551617", "18446744073709551616", Greater),
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567890.0",
+                Equal,
+            ),
+            ("-9007199254740993", "-9007199254740992", Less),
+            ("22", "22.0", Equal),
+            ("22", "2.2e1", Equal),
+            ("220e-1", "22", Equal),
+            ("0", "-0.0", Equal),
+            ("0", "0e99", Equal),
+            ("-1", "0", Less),
+            ("0.1", "0.09", Greater),
+            ("1e400", "1e399", Greater),
+            ("1e400", "1.7976931348623157e308", Greater),
+            ("-1e400", "-1e399", Less),
+            ("1e-400", "0", Greater),
+            ("0.30000000000000001", "0.3", Greater),
+            (" 7 ", "7", Equal),
+            ("1.5", "1.25", Greater),
+            ("100", "99.999999999999999999", Greater),
+        ] {
+            assert_eq!(cmp(a, b), want, "{a} vs {b}");
+            assert_eq!(cmp(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn where_compares_integers_beyond_64_bits_exactly() {
+        let mut r = Record::new();
+        let mut p = crate::record::JsonParser::new();
+        p.parse(
+            br#"{"id":9007199254740993,"big":123456789012345678901234567891}"#,
+            &mut r,
+        )
+        .unwrap();
+        let holds = |c: &str| {
+            Condition::parse(&[c.to_string()])
+                .unwrap()
+                .holds(&r, &mut Vec::new())
+        };
+        assert!(!holds("id=9007199254740992"));
+        assert!(holds("id=9007199254740993"));
+        assert!(holds("id>9007199254740992"));
+        assert!(holds("big>123456789012345678901234567890"));
+        assert!(!holds("big=123456789012345678901234567890"));
+    }
+
+    #[test]
+    fn deeply_nested_arrays_take_no_stack() {
+        let n = 1_000_000;
+        let t = format!(
+            r#"{{"a":{}1{},"b":{}{{"c":2}}{}}}"#,
+            "[".repeat(n),
+            "]".repeat(n),
+            "[".repeat(n),
+            "]".repeat(n)
+        );
+        let mut r = Record::new();
+        crate::record::JsonParser::new()
+            .parse(t.as_bytes(), &mut r)
+            .unwrap();
+        let holds = |c: &str| {
+            Condition::parse(&[c.to_string()])
+                .unwrap()
+                .holds(&r, &mut Vec::new())
+        };
+        assert!(holds("a=1"));
+        assert!(!holds("a=2"));
+        assert!(holds("b.c=2"));
+        assert!(holds("b.c?"));
     }
 }

@@ -34,8 +34,11 @@ mkdir -p "$WORK"
 RESULTS="$WORK/follow-results.jsonl"
 : > "$RESULTS"
 
-cargo build --release -q
-COPIPE=$PWD/target/release/copipe
+# COPIPE=path times another build of copipe (e.g. the one before a change).
+if [ -z "${COPIPE:-}" ]; then
+    cargo build --release -q
+    COPIPE=$PWD/target/release/copipe
+fi
 HELPER=$PWD/bench/follow_bench.py
 command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
 HAVE_TAIL=1

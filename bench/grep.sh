@@ -18,8 +18,13 @@ WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
 mkdir -p "$WORK"
 BIG="$WORK/big-${SIZE_MB}.log"
 
-cargo build --release -q
-COPIPE=$PWD/target/release/copipe
+# COPIPE=path times another build; BEFORE=path adds an older build to every case, timed in
+# the same hyperfine run (ratio after/before), for the before/after figures of a change.
+if [ -z "${COPIPE:-}" ]; then
+    cargo build --release -q
+    COPIPE=$PWD/target/release/copipe
+fi
+BEFORE=${BEFORE:-}
 
 if [ ! -s "$BIG" ]; then
     echo "building $BIG (${SIZE_MB} MB)..." >&2
@@ -64,6 +69,7 @@ RESULTS="$WORK/results.txt"
 for case in "${CASES[@]}"; do
     IFS='|' read -r name cargs gargs rargs <<< "$case"
     cmds=("$COPIPE cat $BIG : $cargs")
+    [ -n "$BEFORE" ] && cmds+=("$BEFORE cat $BIG : $cargs")
     have grep && cmds+=("grep $gargs $BIG")
     have rg && cmds+=("rg --no-filename --no-line-number $rargs $BIG")
     json="$WORK/case.json"
@@ -75,15 +81,16 @@ for case in "${CASES[@]}"; do
         kb=$( { /usr/bin/time -f '%M' sh -c "$c | cat > /dev/null"; } 2>&1 >/dev/null | tail -1 )
         rss+=("$kb")
     done
-    python3 - "$json" "$name" "$SIZE" "${rss[@]}" >> "$RESULTS" <<'EOF'
+    python3 - "$json" "$name" "$SIZE" "$BEFORE" "${rss[@]}" >> "$RESULTS" <<'EOF'
 import json, sys
 data = json.load(open(sys.argv[1]))["results"]
-name, size, rss = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+name, size, before, rss = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 med = [r["median"] for r in data]
 cp = med[0]
 row = f"{name:<14} copipe {cp:6.3f}s ({size / cp / 1e6:6.0f} MB/s, {int(rss[0]) // 1024:3d} MB RSS)"
 for i, m in enumerate(med[1:]):
-    label = "grep" if "grep " in data[i + 1]["command"].split()[0] + " " else "rg"
+    prog = data[i + 1]["command"].split()[0]
+    label = "before" if before and prog == before else "grep" if prog == "grep" else "rg"
     row += f" | {label} {m:6.3f}s ({int(rss[i + 1]) // 1024:3d} MB) ratio {cp / m:4.2f}x"
 print(row)
 EOF

@@ -25,8 +25,11 @@ WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
 mkdir -p "$WORK"
 FEED="$WORK/feed-$SIZE_MB.xml"
 
-cargo build --release -q
-COPIPE=$PWD/target/release/copipe
+# COPIPE=path times another build of copipe (e.g. the one before a change).
+if [ -z "${COPIPE:-}" ]; then
+    cargo build --release -q
+    COPIPE=$PWD/target/release/copipe
+fi
 [ -s "$FEED" ] || python3 bench/gen-buses.py "$FEED" "$SIZE_MB"
 SIZE=$(stat -c %s "$FEED")
 echo "input: $FEED, $((SIZE / 1024 / 1024)) MB, $(grep -c '<bus>' "$FEED") buses"

@@ -6,6 +6,7 @@ pub mod grammar;
 pub mod meter;
 pub mod registry;
 pub mod run;
+pub mod same_file;
 pub mod signal;
 pub mod stats;
 

@@ -36,8 +36,9 @@ A pipeline is a source, then filters, then a sink, separated by `:` (or a quoted
   copipe -f pipeline.txt
 
 Without a source the pipeline reads standard input (`cat -`); without a sink it prints.
-`{ … }` holds a branch of `tee` or `broadcast`; branches nest. A literal `:`, `|`, `{` or
-`}` is written as an option's value (`grep -e :`).
+`{ … }` holds a branch of `tee` or `broadcast`; branches nest (up to 64 deep, 512
+stages in all). A literal `:`, `|`, `{` or `}` is written as an option's value
+(`grep -e :`).
 
 `copipe help stages` lists the stages; `copipe help STAGE` explains one;
 `copipe --explain PIPELINE` shows how a pipeline is put together without running it.

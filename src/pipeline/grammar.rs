@@ -158,9 +158,20 @@ pub(crate) fn takes_value(cmd: &clap::Command, word: &str) -> bool {
     false
 }
 
+/// The deepest nesting of `{ branch }` a pipeline may have. Every walk over the tree
+/// (parse, check, build, `--explain`, `--stats`, dropping it) recurses once per level, so
+/// this bound (with [`MAX_STAGES`]) is what keeps any input from overflowing the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most stages a pipeline may have, branches included (implicit ones not counted). An
+/// item is pushed from stage to stage by nested calls, so this bounds the stack a run uses.
+pub const MAX_STAGES: usize = 512;
+
 struct Parser<'w> {
     words: &'w [String],
     pos: usize,
+    /// Stages parsed so far.
+    stages: usize,
 }
 
 /// Parse the words of a whole pipeline. Adds the implicit stdin source and print sink.
@@ -171,7 +182,11 @@ pub fn parse(words: &[String]) -> Result<Pipeline, SyntaxError> {
             None,
         ));
     }
-    let mut p = Parser { words, pos: 0 };
+    let mut p = Parser {
+        words,
+        pos: 0,
+        stages: 0,
+    };
     let mut pipeline = p.pipeline(0)?;
     if p.pos < words.len() {
         return Err(SyntaxError::new(
@@ -234,6 +249,13 @@ impl Parser<'_> {
             }
             Some(w) => w.as_str(),
         };
+        self.stages += 1;
+        if self.stages > MAX_STAGES {
+            return Err(SyntaxError::new(
+                format!("too many stages: a pipeline has at most {MAX_STAGES}"),
+                Some(at),
+            ));
+        }
         let def = registry::find(name).ok_or_else(|| {
             let hint = match registry::suggest(name) {
                 Some(s) => format!(" (did you mean `{s}`?)"),
@@ -267,6 +289,12 @@ impl Parser<'_> {
                 ));
             }
             let open = self.pos;
+            if depth >= MAX_DEPTH {
+                return Err(SyntaxError::new(
+                    format!("branches nested too deeply: at most {MAX_DEPTH} levels of {{ … }}"),
+                    Some(open),
+                ));
+            }
             self.pos += 1;
             if self.words.get(self.pos).is_some_and(|w| w == "}") {
                 return Err(SyntaxError::new("empty branch `{ }`", Some(open)));
@@ -453,38 +481,72 @@ pub fn render_words(words: &[String]) -> (String, Vec<usize>) {
             line.push(' ');
         }
         cols.push(line.chars().count());
-        let shown = if is_special(w) {
-            w.clone()
-        } else {
-            shlex::try_quote(w)
-                .map(|c| c.into_owned())
-                .unwrap_or_else(|_| w.clone())
-        };
-        line.push_str(&shown);
+        line.push_str(&shown(w));
     }
     (line, cols)
 }
 
-/// Format an error with the pipeline and a caret under the word it is about.
+/// How many characters of the pipeline an error shows on each side of the word it points
+/// at; a longer pipeline is cut, with `…` where words are left out.
+const CONTEXT: usize = 60;
+
+/// A word as it is shown in an error message or a label (quoted if the shell would need it).
+fn shown(w: &str) -> String {
+    if is_special(w) {
+        w.to_string()
+    } else {
+        shlex::try_quote(w)
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|_| w.to_string())
+    }
+}
+
+/// Format an error with the pipeline and a caret under the word it is about. Only the words
+/// around that one are shown when the pipeline is long.
 pub fn pointed(err: &SyntaxError, words: &[String]) -> String {
-    let (line, cols) = render_words(words);
-    let (col, width) = match err.at {
-        Some(i) if i < words.len() => {
-            let w = &words[i];
-            let shown = if is_special(w) {
-                w.chars().count()
-            } else {
-                shlex::try_quote(w).map(|c| c.chars().count()).unwrap_or(1)
-            };
-            (cols[i], shown.max(1))
+    let target = err.at.filter(|&i| i < words.len());
+    let n = words.len();
+    // The window of words [lo, hi) to show: the target (or the end) and its neighbours.
+    let centre = target.unwrap_or(n);
+    let width = |i: usize| shown(&words[i]).chars().count() + 1;
+    let (mut lo, mut hi) = (centre, (centre + 1).min(n));
+    let mut left = 0;
+    while lo > 0 && left + width(lo - 1) <= CONTEXT {
+        lo -= 1;
+        left += width(lo);
+    }
+    let mut right = 0;
+    while hi < n && right + width(hi) <= CONTEXT {
+        right += width(hi);
+        hi += 1;
+    }
+    let mut line = String::new();
+    if lo > 0 {
+        line.push('…');
+    }
+    let (mut col, mut caret) = (0, 1);
+    for (i, w) in words.iter().enumerate().take(hi).skip(lo) {
+        if !line.is_empty() {
+            line.push(' ');
         }
-        _ => (line.chars().count() + 1, 1),
-    };
+        let text = shown(w);
+        if Some(i) == target {
+            col = line.chars().count();
+            caret = text.chars().count().max(1);
+        }
+        line.push_str(&text);
+    }
+    if hi < n {
+        line.push_str(" …");
+    }
+    if target.is_none() {
+        col = line.chars().count() + 1;
+    }
     format!(
         "{}\n  {line}\n  {}{}",
         err.message,
         " ".repeat(col),
-        "^".repeat(width)
+        "^".repeat(caret)
     )
 }
 
@@ -577,5 +639,63 @@ mod tests {
             text.ends_with("  cat f : gerp ion\n          ^^^^"),
             "{text}"
         );
+    }
+
+    fn nested(levels: usize) -> Vec<String> {
+        let mut w = words("range 1 3 :");
+        for _ in 0..levels {
+            w.extend(["tee".to_string(), "{".to_string()]);
+        }
+        w.push("count".into());
+        w.extend(std::iter::repeat_n("}".to_string(), levels));
+        w
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_at_its_brace() {
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        for levels in [MAX_DEPTH + 1, 100_000] {
+            let e = parse(&nested(levels)).err().expect("too deep");
+            assert!(e.message.contains("nested too deeply"), "{}", e.message);
+            // The `{` that opens level MAX_DEPTH + 1: words `range 1 3 :` then `tee {` pairs.
+            assert_eq!(e.at, Some(4 + 2 * MAX_DEPTH + 1));
+        }
+    }
+
+    #[test]
+    fn more_stages_than_the_limit_are_refused_at_the_first_extra_one() {
+        let chain = |n: usize| {
+            let mut w = words("range 1 3");
+            for _ in 1..n {
+                w.extend([":".to_string(), "count".to_string()]);
+            }
+            w
+        };
+        // `count` ends a pipeline, so the chain is long but ill-formed; only the limit
+        // must be reported for one stage too many.
+        let e = parse(&chain(MAX_STAGES + 1)).err().unwrap();
+        assert!(e.message.contains("too many stages"), "{}", e.message);
+        assert_eq!(e.at, Some(2 * (MAX_STAGES + 1)));
+        let e = parse(&chain(MAX_STAGES)).err().unwrap();
+        assert!(e.message.contains("ends a pipeline"), "{}", e.message);
+    }
+
+    #[test]
+    fn long_pipelines_are_shown_around_the_error() {
+        let mut w = words("range 1 3");
+        for _ in 0..200 {
+            w.extend(words(": grep x"));
+        }
+        w.extend(words(": gerp y : count"));
+        let e = parse(&w).err().unwrap();
+        let text = pointed(&e, &w);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[1].starts_with("  … "), "{text}");
+        assert!(lines[1].ends_with(": gerp y : count"), "{text}");
+        let col = lines[2].find('^').unwrap();
+        let under: String = lines[1].chars().skip(col).take(4).collect();
+        assert_eq!(under, "gerp", "{text}");
+        assert!(lines[1].chars().count() < 2 * CONTEXT + 20, "{text}");
     }
 }

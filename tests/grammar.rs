@@ -104,3 +104,126 @@ fn long_chains_are_an_error_not_a_stack_overflow() {
     ok.push_str(" : count");
     copipe([ok]).run().code(0).out("1\n");
 }
+
+mod not_utf8 {
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::common::*;
+
+    fn os(bytes: &[u8]) -> OsString {
+        OsStr::from_bytes(bytes).to_os_string()
+    }
+
+    fn args(words: &[&[u8]]) -> Vec<OsString> {
+        words.iter().map(|w| os(w)).collect()
+    }
+
+    #[test]
+    fn file_names_that_are_not_utf8_can_be_read_and_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let name = os(b"bad\xffname.txt");
+        std::fs::write(d.join(&name), b"a\xff\nb\n").unwrap();
+        copipe(args(&[b"cat", b"bad\xffname.txt", b":", b"count"]))
+            .dir(d)
+            .run()
+            .code(0)
+            .out("2\n");
+        copipe(args(&[
+            b"cat",
+            b"bad\xffname.txt",
+            b":",
+            b"write",
+            b"\xff.out",
+        ]))
+        .dir(d)
+        .run()
+        .code(0);
+        assert_eq!(
+            std::fs::read(d.join(os(b"\xff.out"))).unwrap(),
+            b"a\xff\nb\n"
+        );
+        std::fs::write(d.join(os(b"\xfe.xml")), "<a>x</a>").unwrap();
+        copipe(args(&[b"xml", b"\xfe.xml", b":", b"count"]))
+            .dir(d)
+            .run()
+            .code(0)
+            .out("3\n");
+        copipe(args(&[
+            b"follow",
+            b"-n",
+            b"+1",
+            b"bad\xffname.txt",
+            b":",
+            b"head",
+            b"2",
+        ]))
+        .dir(d)
+        .run()
+        .code(0)
+        .out("a\u{fffd}\nb\n");
+        // As one quoted string and in a pipeline file.
+        copipe(args(&[b"cat 'bad\xffname.txt' : count"]))
+            .dir(d)
+            .run()
+            .code(0)
+            .out("2\n");
+        std::fs::write(d.join("p.pipe"), b"# bytes\ncat bad\xffname.txt : count\n").unwrap();
+        copipe(["-f", "p.pipe"]).dir(d).run().code(0).out("2\n");
+    }
+
+    #[test]
+    fn a_missing_file_that_is_not_utf8_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        copipe(args(&[b"cat", b"no\xffpe", b":", b"count"]))
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .err_has("copipe: ")
+            .err_has("no\u{fffd}pe");
+    }
+
+    #[test]
+    fn grep_patterns_that_are_not_utf8_match_their_bytes() {
+        let input = b"caf\xe9\nplain\n\xff\xfe\n".to_vec();
+        let run = copipe(args(&[b"grep", b"-F", b"\xe9"]))
+            .stdin(input.clone())
+            .run();
+        run.code(0);
+        assert_eq!(run.out, b"caf\xe9\n");
+        let run = copipe(args(&[b"grep", b"-e", b"^\xff\xfe$"]))
+            .stdin(input.clone())
+            .run();
+        run.code(0);
+        assert_eq!(run.out, b"\xff\xfe\n");
+        copipe(args(&[b"grep", b"-F", b"\xfa"]))
+            .stdin(input)
+            .run()
+            .code(1);
+    }
+
+    #[test]
+    fn errors_about_words_that_are_not_utf8_keep_the_copipe_prefix() {
+        // An unknown stage, shown as the shell would write it, with the caret under it.
+        let run = copipe(args(&[b"cat", b":", b"\xffx"])).run();
+        run.code(2)
+            .err_has("copipe: unknown stage `$'\\xffx'`")
+            .err_has("  cat : $'\\xffx'\n        ^^^^^^^^");
+        // A stage option that must be text.
+        copipe(args(&[b"cat", b":", b"head", b"\xff"]))
+            .run()
+            .code(2)
+            .err_has("copipe: head: ");
+        // Options of copipe itself.
+        copipe(args(&[b"--color", b"\xff", b"cat"]))
+            .run()
+            .code(2)
+            .err_has("copipe: invalid value");
+        copipe(["--color=nope", "cat"])
+            .run()
+            .code(2)
+            .err_has("copipe: invalid value 'nope' for '--color <WHEN>'");
+        copipe(args(&[b"help", b"\xff"])).run().code(2);
+    }
+}

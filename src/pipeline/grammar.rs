@@ -6,16 +6,19 @@
 //! value (`grep -e :`) is an ordinary argument. Every error names the word it is about, so it
 //! can be shown with a caret under that word.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use clap::ArgMatches;
 
 use super::registry::{self, Role, StageDef};
 
-/// One word of the pipeline text and where it stands.
+/// One word of the pipeline text and where it stands. Words are bytes, as Linux hands
+/// them over: a file name or a pattern need not be UTF-8.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Word {
-    pub text: String,
+    pub text: OsString,
     /// Index in the word list (for carets in error messages).
     pub index: usize,
 }
@@ -40,8 +43,10 @@ impl Call {
             None if self.def.role == Role::Source => "cat - (implicit: standard input)".into(),
             None => format!("{} (implicit)", self.def.name),
             Some(name) => {
-                let mut words = vec![name.text.clone()];
-                words.extend(self.args.iter().map(|w| w.text.clone()));
+                let words: Vec<&OsStr> = std::iter::once(&name.text)
+                    .chain(self.args.iter().map(|w| &w.text))
+                    .map(OsString::as_os_str)
+                    .collect();
                 render_words(&words).0
             }
         }
@@ -88,12 +93,14 @@ impl std::error::Error for SyntaxError {}
 
 /// Split one pipeline string (or pipeline file) into words with shell-like quoting.
 /// `#` starts a comment that runs to the end of the line (outside quotes, at a word start).
-pub fn split_text(text: &str) -> Result<Vec<String>, String> {
+/// The text is bytes: words that are not UTF-8 stay as they are.
+pub fn split_text(text: impl AsRef<[u8]>) -> Result<Vec<OsString>, String> {
     let mut words = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in text.as_ref().split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = strip_comment(line);
-        match shlex::split(line) {
-            Some(w) => words.extend(w),
+        match shlex::bytes::split(line) {
+            Some(w) => words.extend(w.into_iter().map(OsString::from_vec)),
             None => return Err(format!("line {}: unbalanced quotes", n + 1)),
         }
     }
@@ -101,36 +108,40 @@ pub fn split_text(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// The part of a line before a `#` that starts a word outside quotes.
-fn strip_comment(line: &str) -> &str {
+fn strip_comment(line: &[u8]) -> &[u8] {
     let (mut single, mut double, mut escaped) = (false, false, false);
     let mut prev_space = true;
-    for (i, c) in line.char_indices() {
+    for (i, &c) in line.iter().enumerate() {
         if escaped {
             escaped = false;
-        } else if c == '\\' && !single {
+        } else if c == b'\\' && !single {
             escaped = true;
-        } else if c == '\'' && !double {
+        } else if c == b'\'' && !double {
             single = !single;
-        } else if c == '"' && !single {
+        } else if c == b'"' && !single {
             double = !double;
-        } else if c == '#' && !single && !double && prev_space {
+        } else if c == b'#' && !single && !double && prev_space {
             return &line[..i];
         }
-        prev_space = c.is_whitespace();
+        prev_space = c.is_ascii_whitespace();
     }
     line
 }
 
-pub(crate) fn is_separator(s: &str) -> bool {
+pub(crate) fn is_separator(s: &OsStr) -> bool {
     s == ":" || s == "|"
 }
 
-fn is_special(s: &str) -> bool {
+fn is_special(s: &OsStr) -> bool {
     is_separator(s) || s == "{" || s == "}"
 }
 
 /// Whether `word` is an option of `cmd` that takes its value in the next word.
-pub(crate) fn takes_value(cmd: &clap::Command, word: &str) -> bool {
+pub(crate) fn takes_value(cmd: &clap::Command, word: &OsStr) -> bool {
+    // Options are ASCII: a word that is not UTF-8 is a value.
+    let Some(word) = word.to_str() else {
+        return false;
+    };
     let wants = |a: &clap::Arg| a.get_action().takes_values();
     if let Some(long) = word.strip_prefix("--") {
         if long.is_empty() || long.contains('=') {
@@ -168,14 +179,14 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_STAGES: usize = 512;
 
 struct Parser<'w> {
-    words: &'w [String],
+    words: &'w [OsString],
     pos: usize,
     /// Stages parsed so far.
     stages: usize,
 }
 
 /// Parse the words of a whole pipeline. Adds the implicit stdin source and print sink.
-pub fn parse(words: &[String]) -> Result<Pipeline, SyntaxError> {
+pub fn parse(words: &[OsString]) -> Result<Pipeline, SyntaxError> {
     if words.is_empty() {
         return Err(SyntaxError::new(
             "empty pipeline: give at least one stage (try `copipe --help`)",
@@ -198,7 +209,13 @@ pub fn parse(words: &[String]) -> Result<Pipeline, SyntaxError> {
     Ok(pipeline)
 }
 
-impl Parser<'_> {
+impl<'w> Parser<'w> {
+    /// The word at `i` as text (`None` past the end; a word that is not UTF-8 is never
+    /// special, and reads as U+FFFD here).
+    fn text(&self, i: usize) -> Option<&'w str> {
+        self.words.get(i).map(|w| w.to_str().unwrap_or("\u{FFFD}"))
+    }
+
     fn word(&self, i: usize) -> Word {
         Word {
             text: self.words[i].clone(),
@@ -210,12 +227,12 @@ impl Parser<'_> {
         let mut calls = Vec::new();
         loop {
             calls.push(self.call(depth)?);
-            match self.words.get(self.pos).map(String::as_str) {
+            match self.text(self.pos) {
                 None => break,
                 Some("}") => break,
-                Some(s) if is_separator(s) => {
+                Some(s) if is_separator(s.as_ref()) => {
                     self.pos += 1;
-                    match self.words.get(self.pos).map(String::as_str) {
+                    match self.text(self.pos) {
                         None => {
                             return Err(SyntaxError::new(
                                 format!("`{s}` must be followed by a stage"),
@@ -239,15 +256,15 @@ impl Parser<'_> {
 
     fn call(&mut self, depth: usize) -> Result<Call, SyntaxError> {
         let at = self.pos;
-        let name = match self.words.get(at) {
+        let name = match self.text(at) {
             None => return Err(SyntaxError::new("expected a stage name", None)),
-            Some(w) if is_special(w) => {
+            Some(w) if is_special(w.as_ref()) => {
                 return Err(SyntaxError::new(
                     format!("expected a stage name, found `{w}`"),
                     Some(at),
                 ));
             }
-            Some(w) => w.as_str(),
+            Some(w) => w,
         };
         self.stages += 1;
         if self.stages > MAX_STAGES {
@@ -261,6 +278,7 @@ impl Parser<'_> {
                 Some(s) => format!(" (did you mean `{s}`?)"),
                 None => " (`copipe help stages` lists them)".into(),
             };
+            let name = show(&self.words[at]);
             SyntaxError::new(format!("unknown stage `{name}`{hint}"), Some(at))
         })?;
         self.pos += 1;
@@ -276,7 +294,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 continue;
             }
-            if w != "{" {
+            if w.as_os_str() != "{" {
                 break;
             }
             if def.role != Role::FanOut {
@@ -296,11 +314,11 @@ impl Parser<'_> {
                 ));
             }
             self.pos += 1;
-            if self.words.get(self.pos).is_some_and(|w| w == "}") {
+            if self.text(self.pos) == Some("}") {
                 return Err(SyntaxError::new("empty branch `{ }`", Some(open)));
             }
             let branch = self.pipeline(depth + 1)?;
-            if self.words.get(self.pos).map(String::as_str) != Some("}") {
+            if self.text(self.pos) != Some("}") {
                 return Err(SyntaxError::new(
                     "unbalanced braces: this `{` is never closed",
                     Some(open),
@@ -337,7 +355,7 @@ fn parse_args(
     args: &[Word],
     at: usize,
 ) -> Result<ArgMatches, SyntaxError> {
-    let argv = std::iter::once(def.name.to_string()).chain(args.iter().map(|w| w.text.clone()));
+    let argv = std::iter::once(OsString::from(def.name)).chain(args.iter().map(|w| w.text.clone()));
     cmd.clone().try_get_matches_from(argv).map_err(|e| {
         use clap::error::ErrorKind;
         let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
@@ -358,7 +376,10 @@ fn parse_args(
         let word = bad_value
             .and_then(|v| {
                 args.iter()
-                    .find(|w| w.text == v || w.text.ends_with(&format!("={v}")))
+                    .find(|w| {
+                        let t = w.text.to_string_lossy();
+                        t == v || t.ends_with(&format!("={v}"))
+                    })
                     .map(|w| w.index)
             })
             .or_else(|| {
@@ -366,7 +387,8 @@ fn parse_args(
                     let flag = c.split([' ', '=']).next().unwrap_or("").to_string();
                     args.iter()
                         .find(|w| {
-                            w.text == flag || (flag.starts_with('-') && w.text.starts_with(&flag))
+                            let t = w.text.to_string_lossy();
+                            t == flag || (flag.starts_with('-') && t.starts_with(&flag))
                         })
                         .map(|w| w.index)
                 })
@@ -473,7 +495,7 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
 }
 
 /// The words shown in an error message, one line, with the column each word starts at.
-pub fn render_words(words: &[String]) -> (String, Vec<usize>) {
+pub fn render_words<W: AsRef<OsStr>>(words: &[W]) -> (String, Vec<usize>) {
     let mut line = String::new();
     let mut cols = Vec::with_capacity(words.len());
     for (i, w) in words.iter().enumerate() {
@@ -481,7 +503,7 @@ pub fn render_words(words: &[String]) -> (String, Vec<usize>) {
             line.push(' ');
         }
         cols.push(line.chars().count());
-        line.push_str(&shown(w));
+        line.push_str(&show(w.as_ref()));
     }
     (line, cols)
 }
@@ -490,25 +512,47 @@ pub fn render_words(words: &[String]) -> (String, Vec<usize>) {
 /// at; a longer pipeline is cut, with `…` where words are left out.
 const CONTEXT: usize = 60;
 
-/// A word as it is shown in an error message or a label (quoted if the shell would need it).
-fn shown(w: &str) -> String {
+/// A word as it is shown in an error message or a label: quoted if the shell would need
+/// it, and as bash's `$'…'` with `\xHH` escapes if it is not UTF-8 (so it can be pasted
+/// back into a shell).
+pub fn show(w: &OsStr) -> String {
+    let Some(text) = w.to_str() else {
+        let mut s = String::from("$'");
+        for chunk in w.as_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\'' | '\\' => {
+                        s.push('\\');
+                        s.push(c);
+                    }
+                    c if c.is_control() => s.extend(c.escape_default()),
+                    c => s.push(c),
+                }
+            }
+            for b in chunk.invalid() {
+                s.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        s.push('\'');
+        return s;
+    };
     if is_special(w) {
-        w.to_string()
+        text.to_string()
     } else {
-        shlex::try_quote(w)
+        shlex::try_quote(text)
             .map(|c| c.into_owned())
-            .unwrap_or_else(|_| w.to_string())
+            .unwrap_or_else(|_| text.to_string())
     }
 }
 
 /// Format an error with the pipeline and a caret under the word it is about. Only the words
 /// around that one are shown when the pipeline is long.
-pub fn pointed(err: &SyntaxError, words: &[String]) -> String {
+pub fn pointed(err: &SyntaxError, words: &[OsString]) -> String {
     let target = err.at.filter(|&i| i < words.len());
     let n = words.len();
     // The window of words [lo, hi) to show: the target (or the end) and its neighbours.
     let centre = target.unwrap_or(n);
-    let width = |i: usize| shown(&words[i]).chars().count() + 1;
+    let width = |i: usize| show(&words[i]).chars().count() + 1;
     let (mut lo, mut hi) = (centre, (centre + 1).min(n));
     let mut left = 0;
     while lo > 0 && left + width(lo - 1) <= CONTEXT {
@@ -529,7 +573,7 @@ pub fn pointed(err: &SyntaxError, words: &[String]) -> String {
         if !line.is_empty() {
             line.push(' ');
         }
-        let text = shown(w);
+        let text = show(w);
         if Some(i) == target {
             col = line.chars().count();
             caret = text.chars().count().max(1);
@@ -554,7 +598,7 @@ pub fn pointed(err: &SyntaxError, words: &[String]) -> String {
 mod tests {
     use super::*;
 
-    fn words(s: &str) -> Vec<String> {
+    fn words(s: &str) -> Vec<OsString> {
         split_text(s).unwrap()
     }
 
@@ -596,7 +640,11 @@ mod tests {
     fn separator_as_option_value() {
         let p = parse(&words("grep -e : -e '|' -v : count")).unwrap();
         assert_eq!(names(&p), ["cat", "grep", "count"]);
-        let args: Vec<&str> = p.calls[1].args.iter().map(|w| w.text.as_str()).collect();
+        let args: Vec<&str> = p.calls[1]
+            .args
+            .iter()
+            .map(|w| w.text.to_str().unwrap())
+            .collect();
         assert_eq!(args, ["-e", ":", "-e", "|", "-v"]);
     }
 
@@ -641,13 +689,13 @@ mod tests {
         );
     }
 
-    fn nested(levels: usize) -> Vec<String> {
+    fn nested(levels: usize) -> Vec<OsString> {
         let mut w = words("range 1 3 :");
         for _ in 0..levels {
-            w.extend(["tee".to_string(), "{".to_string()]);
+            w.extend(words("tee {"));
         }
         w.push("count".into());
-        w.extend(std::iter::repeat_n("}".to_string(), levels));
+        w.extend(std::iter::repeat_n("}".into(), levels));
         w
     }
 
@@ -667,7 +715,7 @@ mod tests {
         let chain = |n: usize| {
             let mut w = words("range 1 3");
             for _ in 1..n {
-                w.extend([":".to_string(), "count".to_string()]);
+                w.extend(words(": count"));
             }
             w
         };

@@ -512,36 +512,44 @@ pub fn render_words<W: AsRef<OsStr>>(words: &[W]) -> (String, Vec<usize>) {
 /// at; a longer pipeline is cut, with `…` where words are left out.
 const CONTEXT: usize = 60;
 
-/// A word as it is shown in an error message or a label: quoted if the shell would need
-/// it, and as bash's `$'…'` with `\xHH` escapes if it is not UTF-8 (so it can be pasted
-/// back into a shell).
+/// A word as it is shown in an error message or a label, on one line: quoted if the shell
+/// would need it, and as bash's `$'…'` with escapes (`\n`, `\xHH`) if it is not UTF-8 or
+/// holds a control character (so it can be pasted back into a shell).
 pub fn show(w: &OsStr) -> String {
-    let Some(text) = w.to_str() else {
-        let mut s = String::from("$'");
-        for chunk in w.as_bytes().utf8_chunks() {
-            for c in chunk.valid().chars() {
-                match c {
-                    '\'' | '\\' => {
-                        s.push('\\');
-                        s.push(c);
-                    }
-                    c if c.is_control() => s.extend(c.escape_default()),
-                    c => s.push(c),
-                }
-            }
-            for b in chunk.invalid() {
-                s.push_str(&format!("\\x{b:02x}"));
+    match w.to_str() {
+        Some(text) if !text.chars().any(char::is_control) => {
+            if is_special(w) {
+                text.to_string()
+            } else {
+                shlex::try_quote(text)
+                    .map(|c| c.into_owned())
+                    .unwrap_or_else(|_| text.to_string())
             }
         }
-        s.push('\'');
-        return s;
-    };
-    if is_special(w) {
-        text.to_string()
-    } else {
-        shlex::try_quote(text)
-            .map(|c| c.into_owned())
-            .unwrap_or_else(|_| text.to_string())
+        _ => {
+            let mut s = String::from("$'");
+            for chunk in w.as_bytes().utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    match c {
+                        '\'' | '\\' => {
+                            s.push('\\');
+                            s.push(c);
+                        }
+                        '\n' => s.push_str("\\n"),
+                        '\t' => s.push_str("\\t"),
+                        '\r' => s.push_str("\\r"),
+                        c if c.is_ascii_control() => s.push_str(&format!("\\x{:02x}", c as u32)),
+                        c if c.is_control() => s.push_str(&format!("\\u{:04x}", c as u32)),
+                        c => s.push(c),
+                    }
+                }
+                for b in chunk.invalid() {
+                    s.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            s.push('\'');
+            s
+        }
     }
 }
 
@@ -745,5 +753,22 @@ mod tests {
         let under: String = lines[1].chars().skip(col).take(4).collect();
         assert_eq!(under, "gerp", "{text}");
         assert!(lines[1].chars().count() < 2 * CONTEXT + 20, "{text}");
+    }
+
+    #[test]
+    fn words_with_control_characters_are_shown_on_one_line() {
+        let w = vec![
+            OsString::from("tee"),
+            OsString::from("{"),
+            OsString::from("cat"),
+            OsString::from("a\nb\t'\u{1b}"),
+            OsString::from("}"),
+        ];
+        let e = parse(&w).err().unwrap();
+        let text = pointed(&e, &w);
+        assert!(
+            text.ends_with("\n  tee { cat $'a\\nb\\t\\'\\x1b' }\n        ^^^"),
+            "{text}"
+        );
     }
 }

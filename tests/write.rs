@@ -170,3 +170,22 @@ fn write_to_other_files_still_works() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn write_is_not_refused_for_a_source_that_reads_no_file() {
+    // `range` reads nothing: standard input being the output file does not matter.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("f"), TEXT).unwrap();
+    let (code, err) = bounded(
+        copipe(["range", "1", "3", ":", "write", "f"])
+            .dir(d)
+            .command(),
+        Stdio::from(fs::File::open(d.join("f")).unwrap()),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("f")).unwrap(),
+        format!("{TEXT}1\n2\n")
+    );
+}

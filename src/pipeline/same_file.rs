@@ -94,11 +94,16 @@ pub fn refuse_outputs_that_are_inputs(p: &Pipeline) -> Result<(), SyntaxError> {
 /// The files the source reads: the values of its `files` or `file` argument (`cat`,
 /// `follow`, `xml`); none given is standard input. Other sources read no file.
 fn inputs(source: &Call) -> Vec<Input> {
-    let m = &source.matches;
-    let paths: Vec<&Path> = match m
-        .try_get_many::<PathBuf>("files")
-        .or_else(|_| m.try_get_many::<PathBuf>("file"))
-    {
+    // Ask only for an argument the source has: without debug assertions clap answers "not
+    // given" for an argument that does not exist, which would read as standard input.
+    let cmd = (source.def.command)();
+    let Some(id) = ["files", "file"]
+        .into_iter()
+        .find(|id| cmd.get_arguments().any(|a| a.get_id() == *id))
+    else {
+        return Vec::new();
+    };
+    let paths: Vec<&Path> = match source.matches.try_get_many::<PathBuf>(id) {
         Ok(Some(v)) => v.map(PathBuf::as_path).collect(),
         Ok(None) => vec![Path::new("-")],
         Err(_) => return Vec::new(),

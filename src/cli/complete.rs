@@ -119,7 +119,7 @@ pub fn complete(words: &[String]) -> Vec<Candidate> {
     // The global options come first; the pipeline starts at the first other word.
     let mut i = 0;
     while i < before.len() && before[i].starts_with('-') {
-        i += 1 + usize::from(takes_value(&top, &before[i]) && !before[i].contains('='));
+        i += 1 + usize::from(takes_value(&top, before[i].as_ref()) && !before[i].contains('='));
     }
     let cands = if i > before.len() {
         // The word under the cursor is the value of a global option.
@@ -180,7 +180,7 @@ fn in_pipeline(rest: &[String], cur: &str) -> Vec<Candidate> {
             value_next = false;
             continue;
         }
-        if is_separator(w) {
+        if is_separator(w.as_ref()) {
             want_stage = true;
         } else if w == "{" {
             fanouts.push(stage);
@@ -188,7 +188,7 @@ fn in_pipeline(rest: &[String], cur: &str) -> Vec<Candidate> {
         } else if w == "}" {
             stage = fanouts.pop().flatten();
         } else if let Some(def) = stage {
-            value_next = takes_value(&(def.command)(), w);
+            value_next = takes_value(&(def.command)(), w.as_ref());
         }
     }
     if want_stage {

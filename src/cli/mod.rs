@@ -9,6 +9,7 @@ pub mod complete;
 pub mod help;
 
 use std::cell::RefCell;
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -36,8 +37,9 @@ A pipeline is a source, then filters, then a sink, separated by `:` (or a quoted
   copipe -f pipeline.txt
 
 Without a source the pipeline reads standard input (`cat -`); without a sink it prints.
-`{ … }` holds a branch of `tee` or `broadcast`; branches nest. A literal `:`, `|`, `{` or
-`}` is written as an option's value (`grep -e :`).
+`{ … }` holds a branch of `tee` or `broadcast`; branches nest (up to 64 deep, 512
+stages in all). A literal `:`, `|`, `{` or `}` is written as an option's value
+(`grep -e :`).
 
 `copipe help stages` lists the stages; `copipe help STAGE` explains one;
 `copipe --explain PIPELINE` shows how a pipeline is put together without running it.
@@ -91,13 +93,13 @@ pub struct Cli {
     #[arg(long)]
     pub no_progress: bool,
     /// The pipeline: stages separated by `:` or `|` (one quoted word is split like a shell
-    /// would).
+    /// would). Words need not be UTF-8 (file names, grep patterns).
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "PIPELINE"
     )]
-    pub pipeline: Vec<String>,
+    pub pipeline: Vec<OsString>,
 }
 
 /// A size in bytes: a number, with an optional suffix K, M or G (powers of 1024; `KB`,
@@ -128,11 +130,18 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
 /// Run copipe with the process arguments; returns the exit status.
 pub fn main() -> i32 {
     crate::pipeline::rlimit::raise_open_files();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // clap's own errors in copipe's form: `copipe: what`, then clap's hints.
+            let text = e.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprint!("copipe: {text}");
+            return 2;
+        }
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            return 0;
         }
     };
     match main_with(cli) {
@@ -147,16 +156,23 @@ pub fn main() -> i32 {
 
 fn main_with(cli: Cli) -> Result<i32> {
     if cli.file.is_none() {
-        match cli.pipeline.first().map(String::as_str) {
+        // `help` and `completions` take names, which are UTF-8 (anything else matches none).
+        let rest = || -> Vec<String> {
+            cli.pipeline[1..]
+                .iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect()
+        };
+        match cli.pipeline.first().map(|w| w.to_str()) {
             None => {
                 let mut err = std::io::stderr();
                 writeln!(err, "copipe: no pipeline given\n")?;
                 write!(err, "{}", Cli::command().render_help())?;
                 return Ok(2);
             }
-            Some("help") => return help::help(&cli.pipeline[1..]),
-            Some("completions") => return complete::completions(&cli.pipeline[1..]),
-            Some(complete::HIDDEN) => return complete::candidates(&cli.pipeline[1..]),
+            Some(Some("help")) => return help::help(&rest()),
+            Some(Some("completions")) => return complete::completions(&rest()),
+            Some(Some(complete::HIDDEN)) => return complete::candidates(&rest()),
             _ => {}
         }
     }
@@ -274,9 +290,9 @@ fn use_color(choice: ColorChoice, stdout_tty: bool) -> bool {
 }
 
 /// The pipeline words from a file, one quoted string, or argv.
-fn words(cli: &Cli) -> Result<Vec<String>> {
+fn words(cli: &Cli) -> Result<Vec<OsString>> {
     if let Some(path) = &cli.file {
-        let text = std::fs::read_to_string(path)
+        let text = std::fs::read(path)
             .with_context(|| format!("cannot read pipeline file {}", path.display()))?;
         let mut words =
             grammar::split_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -284,15 +300,15 @@ fn words(cli: &Cli) -> Result<Vec<String>> {
         return Ok(words);
     }
     if let [one] = cli.pipeline.as_slice()
-        && one.chars().any(char::is_whitespace)
+        && one.as_encoded_bytes().iter().any(u8::is_ascii_whitespace)
     {
-        return grammar::split_text(one)
+        return grammar::split_text(one.as_encoded_bytes())
             .map_err(|e| anyhow::anyhow!("in the pipeline string: {e}"));
     }
     Ok(cli.pipeline.clone())
 }
 
-fn syntax_error(e: &SyntaxError, words: &[String]) -> i32 {
+fn syntax_error(e: &SyntaxError, words: &[OsString]) -> i32 {
     if e.help {
         print!("{}", e.message);
         return 0;

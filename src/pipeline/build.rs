@@ -132,6 +132,8 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         meter,
         interrupt,
     };
+    // Before the source opens its files and before a `write --truncate` empties one.
+    super::same_file::refuse_outputs_that_are_inputs(p)?;
     let source_call = &p.calls[0];
     let source = match source_call.def.build {
         Build::Source(f) => f(&source_call.matches, &env.cx(Kind::Line, &[]))

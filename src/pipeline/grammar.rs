@@ -6,16 +6,19 @@
 //! value (`grep -e :`) is an ordinary argument. Every error names the word it is about, so it
 //! can be shown with a caret under that word.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use clap::ArgMatches;
 
 use super::registry::{self, Role, StageDef};
 
-/// One word of the pipeline text and where it stands.
+/// One word of the pipeline text and where it stands. Words are bytes, as Linux hands
+/// them over: a file name or a pattern need not be UTF-8.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Word {
-    pub text: String,
+    pub text: OsString,
     /// Index in the word list (for carets in error messages).
     pub index: usize,
 }
@@ -40,8 +43,10 @@ impl Call {
             None if self.def.role == Role::Source => "cat - (implicit: standard input)".into(),
             None => format!("{} (implicit)", self.def.name),
             Some(name) => {
-                let mut words = vec![name.text.clone()];
-                words.extend(self.args.iter().map(|w| w.text.clone()));
+                let words: Vec<&OsStr> = std::iter::once(&name.text)
+                    .chain(self.args.iter().map(|w| &w.text))
+                    .map(OsString::as_os_str)
+                    .collect();
                 render_words(&words).0
             }
         }
@@ -88,12 +93,14 @@ impl std::error::Error for SyntaxError {}
 
 /// Split one pipeline string (or pipeline file) into words with shell-like quoting.
 /// `#` starts a comment that runs to the end of the line (outside quotes, at a word start).
-pub fn split_text(text: &str) -> Result<Vec<String>, String> {
+/// The text is bytes: words that are not UTF-8 stay as they are.
+pub fn split_text(text: impl AsRef<[u8]>) -> Result<Vec<OsString>, String> {
     let mut words = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in text.as_ref().split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = strip_comment(line);
-        match shlex::split(line) {
-            Some(w) => words.extend(w),
+        match shlex::bytes::split(line) {
+            Some(w) => words.extend(w.into_iter().map(OsString::from_vec)),
             None => return Err(format!("line {}: unbalanced quotes", n + 1)),
         }
     }
@@ -101,36 +108,40 @@ pub fn split_text(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// The part of a line before a `#` that starts a word outside quotes.
-fn strip_comment(line: &str) -> &str {
+fn strip_comment(line: &[u8]) -> &[u8] {
     let (mut single, mut double, mut escaped) = (false, false, false);
     let mut prev_space = true;
-    for (i, c) in line.char_indices() {
+    for (i, &c) in line.iter().enumerate() {
         if escaped {
             escaped = false;
-        } else if c == '\\' && !single {
+        } else if c == b'\\' && !single {
             escaped = true;
-        } else if c == '\'' && !double {
+        } else if c == b'\'' && !double {
             single = !single;
-        } else if c == '"' && !single {
+        } else if c == b'"' && !single {
             double = !double;
-        } else if c == '#' && !single && !double && prev_space {
+        } else if c == b'#' && !single && !double && prev_space {
             return &line[..i];
         }
-        prev_space = c.is_whitespace();
+        prev_space = c.is_ascii_whitespace();
     }
     line
 }
 
-pub(crate) fn is_separator(s: &str) -> bool {
+pub(crate) fn is_separator(s: &OsStr) -> bool {
     s == ":" || s == "|"
 }
 
-fn is_special(s: &str) -> bool {
+fn is_special(s: &OsStr) -> bool {
     is_separator(s) || s == "{" || s == "}"
 }
 
 /// Whether `word` is an option of `cmd` that takes its value in the next word.
-pub(crate) fn takes_value(cmd: &clap::Command, word: &str) -> bool {
+pub(crate) fn takes_value(cmd: &clap::Command, word: &OsStr) -> bool {
+    // Options are ASCII: a word that is not UTF-8 is a value.
+    let Some(word) = word.to_str() else {
+        return false;
+    };
     let wants = |a: &clap::Arg| a.get_action().takes_values();
     if let Some(long) = word.strip_prefix("--") {
         if long.is_empty() || long.contains('=') {
@@ -158,20 +169,35 @@ pub(crate) fn takes_value(cmd: &clap::Command, word: &str) -> bool {
     false
 }
 
+/// The deepest nesting of `{ branch }` a pipeline may have. Every walk over the tree
+/// (parse, check, build, `--explain`, `--stats`, dropping it) recurses once per level, so
+/// this bound (with [`MAX_STAGES`]) is what keeps any input from overflowing the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most stages a pipeline may have, branches included (implicit ones not counted). An
+/// item is pushed from stage to stage by nested calls, so this bounds the stack a run uses.
+pub const MAX_STAGES: usize = 512;
+
 struct Parser<'w> {
-    words: &'w [String],
+    words: &'w [OsString],
     pos: usize,
+    /// Stages parsed so far.
+    stages: usize,
 }
 
 /// Parse the words of a whole pipeline. Adds the implicit stdin source and print sink.
-pub fn parse(words: &[String]) -> Result<Pipeline, SyntaxError> {
+pub fn parse(words: &[OsString]) -> Result<Pipeline, SyntaxError> {
     if words.is_empty() {
         return Err(SyntaxError::new(
             "empty pipeline: give at least one stage (try `copipe --help`)",
             None,
         ));
     }
-    let mut p = Parser { words, pos: 0 };
+    let mut p = Parser {
+        words,
+        pos: 0,
+        stages: 0,
+    };
     let mut pipeline = p.pipeline(0)?;
     if p.pos < words.len() {
         return Err(SyntaxError::new(
@@ -183,7 +209,13 @@ pub fn parse(words: &[String]) -> Result<Pipeline, SyntaxError> {
     Ok(pipeline)
 }
 
-impl Parser<'_> {
+impl<'w> Parser<'w> {
+    /// The word at `i` as text (`None` past the end; a word that is not UTF-8 is never
+    /// special, and reads as U+FFFD here).
+    fn text(&self, i: usize) -> Option<&'w str> {
+        self.words.get(i).map(|w| w.to_str().unwrap_or("\u{FFFD}"))
+    }
+
     fn word(&self, i: usize) -> Word {
         Word {
             text: self.words[i].clone(),
@@ -195,12 +227,12 @@ impl Parser<'_> {
         let mut calls = Vec::new();
         loop {
             calls.push(self.call(depth)?);
-            match self.words.get(self.pos).map(String::as_str) {
+            match self.text(self.pos) {
                 None => break,
                 Some("}") => break,
-                Some(s) if is_separator(s) => {
+                Some(s) if is_separator(s.as_ref()) => {
                     self.pos += 1;
-                    match self.words.get(self.pos).map(String::as_str) {
+                    match self.text(self.pos) {
                         None => {
                             return Err(SyntaxError::new(
                                 format!("`{s}` must be followed by a stage"),
@@ -224,21 +256,29 @@ impl Parser<'_> {
 
     fn call(&mut self, depth: usize) -> Result<Call, SyntaxError> {
         let at = self.pos;
-        let name = match self.words.get(at) {
+        let name = match self.text(at) {
             None => return Err(SyntaxError::new("expected a stage name", None)),
-            Some(w) if is_special(w) => {
+            Some(w) if is_special(w.as_ref()) => {
                 return Err(SyntaxError::new(
                     format!("expected a stage name, found `{w}`"),
                     Some(at),
                 ));
             }
-            Some(w) => w.as_str(),
+            Some(w) => w,
         };
+        self.stages += 1;
+        if self.stages > MAX_STAGES {
+            return Err(SyntaxError::new(
+                format!("too many stages: a pipeline has at most {MAX_STAGES}"),
+                Some(at),
+            ));
+        }
         let def = registry::find(name).ok_or_else(|| {
             let hint = match registry::suggest(name) {
                 Some(s) => format!(" (did you mean `{s}`?)"),
                 None => " (`copipe help stages` lists them)".into(),
             };
+            let name = show(&self.words[at]);
             SyntaxError::new(format!("unknown stage `{name}`{hint}"), Some(at))
         })?;
         self.pos += 1;
@@ -254,7 +294,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 continue;
             }
-            if w != "{" {
+            if w.as_os_str() != "{" {
                 break;
             }
             if def.role != Role::FanOut {
@@ -267,12 +307,18 @@ impl Parser<'_> {
                 ));
             }
             let open = self.pos;
+            if depth >= MAX_DEPTH {
+                return Err(SyntaxError::new(
+                    format!("branches nested too deeply: at most {MAX_DEPTH} levels of {{ … }}"),
+                    Some(open),
+                ));
+            }
             self.pos += 1;
-            if self.words.get(self.pos).is_some_and(|w| w == "}") {
+            if self.text(self.pos) == Some("}") {
                 return Err(SyntaxError::new("empty branch `{ }`", Some(open)));
             }
             let branch = self.pipeline(depth + 1)?;
-            if self.words.get(self.pos).map(String::as_str) != Some("}") {
+            if self.text(self.pos) != Some("}") {
                 return Err(SyntaxError::new(
                     "unbalanced braces: this `{` is never closed",
                     Some(open),
@@ -309,7 +355,7 @@ fn parse_args(
     args: &[Word],
     at: usize,
 ) -> Result<ArgMatches, SyntaxError> {
-    let argv = std::iter::once(def.name.to_string()).chain(args.iter().map(|w| w.text.clone()));
+    let argv = std::iter::once(OsString::from(def.name)).chain(args.iter().map(|w| w.text.clone()));
     cmd.clone().try_get_matches_from(argv).map_err(|e| {
         use clap::error::ErrorKind;
         let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
@@ -330,7 +376,10 @@ fn parse_args(
         let word = bad_value
             .and_then(|v| {
                 args.iter()
-                    .find(|w| w.text == v || w.text.ends_with(&format!("={v}")))
+                    .find(|w| {
+                        let t = w.text.to_string_lossy();
+                        t == v || t.ends_with(&format!("={v}"))
+                    })
                     .map(|w| w.index)
             })
             .or_else(|| {
@@ -338,7 +387,8 @@ fn parse_args(
                     let flag = c.split([' ', '=']).next().unwrap_or("").to_string();
                     args.iter()
                         .find(|w| {
-                            w.text == flag || (flag.starts_with('-') && w.text.starts_with(&flag))
+                            let t = w.text.to_string_lossy();
+                            t == flag || (flag.starts_with('-') && t.starts_with(&flag))
                         })
                         .map(|w| w.index)
                 })
@@ -445,7 +495,7 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
 }
 
 /// The words shown in an error message, one line, with the column each word starts at.
-pub fn render_words(words: &[String]) -> (String, Vec<usize>) {
+pub fn render_words<W: AsRef<OsStr>>(words: &[W]) -> (String, Vec<usize>) {
     let mut line = String::new();
     let mut cols = Vec::with_capacity(words.len());
     for (i, w) in words.iter().enumerate() {
@@ -453,38 +503,102 @@ pub fn render_words(words: &[String]) -> (String, Vec<usize>) {
             line.push(' ');
         }
         cols.push(line.chars().count());
-        let shown = if is_special(w) {
-            w.clone()
-        } else {
-            shlex::try_quote(w)
-                .map(|c| c.into_owned())
-                .unwrap_or_else(|_| w.clone())
-        };
-        line.push_str(&shown);
+        line.push_str(&show(w.as_ref()));
     }
     (line, cols)
 }
 
-/// Format an error with the pipeline and a caret under the word it is about.
-pub fn pointed(err: &SyntaxError, words: &[String]) -> String {
-    let (line, cols) = render_words(words);
-    let (col, width) = match err.at {
-        Some(i) if i < words.len() => {
-            let w = &words[i];
-            let shown = if is_special(w) {
-                w.chars().count()
+/// How many characters of the pipeline an error shows on each side of the word it points
+/// at; a longer pipeline is cut, with `…` where words are left out.
+const CONTEXT: usize = 60;
+
+/// A word as it is shown in an error message or a label, on one line: quoted if the shell
+/// would need it, and as bash's `$'…'` with escapes (`\n`, `\xHH`) if it is not UTF-8 or
+/// holds a control character (so it can be pasted back into a shell).
+pub fn show(w: &OsStr) -> String {
+    match w.to_str() {
+        Some(text) if !text.chars().any(char::is_control) => {
+            if is_special(w) {
+                text.to_string()
             } else {
-                shlex::try_quote(w).map(|c| c.chars().count()).unwrap_or(1)
-            };
-            (cols[i], shown.max(1))
+                shlex::try_quote(text)
+                    .map(|c| c.into_owned())
+                    .unwrap_or_else(|_| text.to_string())
+            }
         }
-        _ => (line.chars().count() + 1, 1),
-    };
+        _ => {
+            let mut s = String::from("$'");
+            for chunk in w.as_bytes().utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    match c {
+                        '\'' | '\\' => {
+                            s.push('\\');
+                            s.push(c);
+                        }
+                        '\n' => s.push_str("\\n"),
+                        '\t' => s.push_str("\\t"),
+                        '\r' => s.push_str("\\r"),
+                        c if c.is_ascii_control() => s.push_str(&format!("\\x{:02x}", c as u32)),
+                        c if c.is_control() => s.push_str(&format!("\\u{:04x}", c as u32)),
+                        c => s.push(c),
+                    }
+                }
+                for b in chunk.invalid() {
+                    s.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            s.push('\'');
+            s
+        }
+    }
+}
+
+/// Format an error with the pipeline and a caret under the word it is about. Only the words
+/// around that one are shown when the pipeline is long.
+pub fn pointed(err: &SyntaxError, words: &[OsString]) -> String {
+    let target = err.at.filter(|&i| i < words.len());
+    let n = words.len();
+    // The window of words [lo, hi) to show: the target (or the end) and its neighbours.
+    let centre = target.unwrap_or(n);
+    let width = |i: usize| show(&words[i]).chars().count() + 1;
+    let (mut lo, mut hi) = (centre, (centre + 1).min(n));
+    let mut left = 0;
+    while lo > 0 && left + width(lo - 1) <= CONTEXT {
+        lo -= 1;
+        left += width(lo);
+    }
+    let mut right = 0;
+    while hi < n && right + width(hi) <= CONTEXT {
+        right += width(hi);
+        hi += 1;
+    }
+    let mut line = String::new();
+    if lo > 0 {
+        line.push('…');
+    }
+    let (mut col, mut caret) = (0, 1);
+    for (i, w) in words.iter().enumerate().take(hi).skip(lo) {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        let text = show(w);
+        if Some(i) == target {
+            col = line.chars().count();
+            caret = text.chars().count().max(1);
+        }
+        line.push_str(&text);
+    }
+    if hi < n {
+        line.push_str(" …");
+    }
+    if target.is_none() {
+        col = line.chars().count() + 1;
+    }
     format!(
         "{}\n  {line}\n  {}{}",
         err.message,
         " ".repeat(col),
-        "^".repeat(width)
+        "^".repeat(caret)
     )
 }
 
@@ -492,7 +606,7 @@ pub fn pointed(err: &SyntaxError, words: &[String]) -> String {
 mod tests {
     use super::*;
 
-    fn words(s: &str) -> Vec<String> {
+    fn words(s: &str) -> Vec<OsString> {
         split_text(s).unwrap()
     }
 
@@ -534,7 +648,11 @@ mod tests {
     fn separator_as_option_value() {
         let p = parse(&words("grep -e : -e '|' -v : count")).unwrap();
         assert_eq!(names(&p), ["cat", "grep", "count"]);
-        let args: Vec<&str> = p.calls[1].args.iter().map(|w| w.text.as_str()).collect();
+        let args: Vec<&str> = p.calls[1]
+            .args
+            .iter()
+            .map(|w| w.text.to_str().unwrap())
+            .collect();
         assert_eq!(args, ["-e", ":", "-e", "|", "-v"]);
     }
 
@@ -575,6 +693,81 @@ mod tests {
         let text = pointed(&e, &w);
         assert!(
             text.ends_with("  cat f : gerp ion\n          ^^^^"),
+            "{text}"
+        );
+    }
+
+    fn nested(levels: usize) -> Vec<OsString> {
+        let mut w = words("range 1 3 :");
+        for _ in 0..levels {
+            w.extend(words("tee {"));
+        }
+        w.push("count".into());
+        w.extend(std::iter::repeat_n("}".into(), levels));
+        w
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_at_its_brace() {
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        for levels in [MAX_DEPTH + 1, 100_000] {
+            let e = parse(&nested(levels)).err().expect("too deep");
+            assert!(e.message.contains("nested too deeply"), "{}", e.message);
+            // The `{` that opens level MAX_DEPTH + 1: words `range 1 3 :` then `tee {` pairs.
+            assert_eq!(e.at, Some(4 + 2 * MAX_DEPTH + 1));
+        }
+    }
+
+    #[test]
+    fn more_stages_than_the_limit_are_refused_at_the_first_extra_one() {
+        let chain = |n: usize| {
+            let mut w = words("range 1 3");
+            for _ in 1..n {
+                w.extend(words(": count"));
+            }
+            w
+        };
+        // `count` ends a pipeline, so the chain is long but ill-formed; only the limit
+        // must be reported for one stage too many.
+        let e = parse(&chain(MAX_STAGES + 1)).err().unwrap();
+        assert!(e.message.contains("too many stages"), "{}", e.message);
+        assert_eq!(e.at, Some(2 * (MAX_STAGES + 1)));
+        let e = parse(&chain(MAX_STAGES)).err().unwrap();
+        assert!(e.message.contains("ends a pipeline"), "{}", e.message);
+    }
+
+    #[test]
+    fn long_pipelines_are_shown_around_the_error() {
+        let mut w = words("range 1 3");
+        for _ in 0..200 {
+            w.extend(words(": grep x"));
+        }
+        w.extend(words(": gerp y : count"));
+        let e = parse(&w).err().unwrap();
+        let text = pointed(&e, &w);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[1].starts_with("  … "), "{text}");
+        assert!(lines[1].ends_with(": gerp y : count"), "{text}");
+        let col = lines[2].find('^').unwrap();
+        let under: String = lines[1].chars().skip(col).take(4).collect();
+        assert_eq!(under, "gerp", "{text}");
+        assert!(lines[1].chars().count() < 2 * CONTEXT + 20, "{text}");
+    }
+
+    #[test]
+    fn words_with_control_characters_are_shown_on_one_line() {
+        let w = vec![
+            OsString::from("tee"),
+            OsString::from("{"),
+            OsString::from("cat"),
+            OsString::from("a\nb\t'\u{1b}"),
+            OsString::from("}"),
+        ];
+        let e = parse(&w).err().unwrap();
+        let text = pointed(&e, &w);
+        assert!(
+            text.ends_with("\n  tee { cat $'a\\nb\\t\\'\\x1b' }\n        ^^^"),
             "{text}"
         );
     }

@@ -7,6 +7,7 @@ pub mod meter;
 pub mod registry;
 pub mod rlimit;
 pub mod run;
+pub mod same_file;
 pub mod signal;
 pub mod stats;
 

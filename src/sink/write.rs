@@ -14,6 +14,10 @@ use crate::sink::print::{Printer, Target};
 use crate::stage::Stage;
 
 /// Append each item to FILE, one per line (records and events as NDJSON).
+///
+/// FILE must not be a file the source reads (the same file, through a link or as
+/// redirected standard input too): the pipeline is refused before anything is read or
+/// emptied, as GNU cat refuses "input file is output file".
 #[derive(Parser)]
 #[command(name = "write", disable_version_flag = true)]
 pub struct Args {
@@ -35,6 +39,12 @@ pub const DEF: StageDef = StageDef {
     command: <Args as clap::CommandFactory>::command,
     build: Build::Sink(build),
 };
+
+/// The file a `write` writes to (checked against the source's inputs before anything is
+/// opened: see `pipeline::same_file`).
+pub fn target(m: &ArgMatches) -> Option<&PathBuf> {
+    m.try_get_one::<PathBuf>("file").ok().flatten()
+}
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;

@@ -11,6 +11,10 @@
 //! multi-line mode, each hit is widened to its line, and runs of consecutive selected lines
 //! are passed on as one sub-batch — no per-line call when nothing matches.
 
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 use memchr::{memchr, memrchr};
@@ -26,15 +30,19 @@ use crate::stage::{Flow, Stage};
 /// `(?i)` flags, no backreferences. Several patterns (several `-e`, or a pattern with
 /// newlines) select an item that matches any of them. On records the compact JSON text is
 /// matched, or the value of one field with `--field`.
+///
+/// A pattern need not be UTF-8 (Linux arguments are bytes): with -F it matches its bytes;
+/// without, each byte that is not UTF-8 matches itself, literally (so it must not stand
+/// inside a `[…]` class or after a `\`).
 #[derive(Parser)]
 #[command(name = "grep", disable_version_flag = true)]
 pub struct Args {
     /// The pattern (when no -e is given).
     #[arg(required_unless_present = "regexp", value_name = "PATTERN")]
-    pub pattern: Option<String>,
+    pub pattern: Option<OsString>,
     /// A pattern; repeat for several (an item matching any is kept).
     #[arg(short = 'e', long = "regexp", value_name = "PATTERN", action = clap::ArgAction::Append, allow_hyphen_values = true)]
-    pub regexp: Vec<String>,
+    pub regexp: Vec<OsString>,
     /// Ignore case.
     #[arg(short = 'i', long)]
     pub ignore_case: bool,
@@ -84,24 +92,17 @@ pub struct Matcher {
 impl Matcher {
     /// Compile grep's options into one regex.
     pub fn new(a: &Args, crlf: bool) -> Result<Self> {
-        let mut pats: Vec<&str> = Vec::new();
+        let mut pats: Vec<&[u8]> = Vec::new();
         for p in a.pattern.iter().chain(&a.regexp) {
             // A pattern with newlines is several patterns, as in grep.
-            pats.extend(p.split('\n'));
+            pats.extend(p.as_bytes().split(|&b| b == b'\n'));
         }
         if pats.is_empty() {
             bail!("no pattern given");
         }
         let alts: Vec<String> = pats
             .iter()
-            .map(|p| {
-                let p = if a.fixed_strings {
-                    regex::escape(p)
-                } else {
-                    (*p).to_string()
-                };
-                format!("(?:{p})")
-            })
+            .map(|p| format!("(?:{})", regex_source(p, a.fixed_strings)))
             .collect();
         let mut body = alts.join("|");
         if a.line_regexp {
@@ -114,7 +115,12 @@ impl Matcher {
             .multi_line(true)
             .crlf(crlf)
             .build()
-            .with_context(|| format!("bad pattern {:?}", pats.join("\n")))?;
+            .with_context(|| {
+                format!(
+                    "bad pattern {:?}",
+                    String::from_utf8_lossy(&pats.join(&b'\n'))
+                )
+            })?;
         Ok(Matcher {
             re,
             invert: a.invert_match,
@@ -175,6 +181,24 @@ impl Matcher {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// The regex syntax of one pattern given as bytes: with `fixed`, every character stands for
+/// itself; without, the UTF-8 parts are regex syntax. Either way a byte that is not UTF-8
+/// becomes `(?-u:\xHH)`, which matches exactly that byte.
+fn regex_source(p: &[u8], fixed: bool) -> String {
+    let mut s = String::with_capacity(p.len());
+    for chunk in p.utf8_chunks() {
+        if fixed {
+            s.push_str(&regex::escape(chunk.valid()));
+        } else {
+            s.push_str(chunk.valid());
+        }
+        for b in chunk.invalid() {
+            let _ = write!(s, r"(?-u:\x{b:02X})");
+        }
+    }
+    s
 }
 
 /// The regex whose matches `print` colours for this grep: none with `-v` or `--field`.
@@ -354,5 +378,26 @@ mod tests {
             })
             .unwrap();
         assert_eq!((flow, calls), (Flow::Stop, 1));
+    }
+
+    fn matcher_os(args: &[&[u8]]) -> Matcher {
+        use std::os::unix::ffi::OsStrExt;
+        let argv = std::iter::once(&b"grep"[..])
+            .chain(args.iter().copied())
+            .map(|a| std::ffi::OsStr::from_bytes(a).to_os_string());
+        Matcher::new(&Args::try_parse_from(argv).unwrap(), false).unwrap()
+    }
+
+    #[test]
+    fn patterns_that_are_not_utf8_match_their_bytes() {
+        let m = matcher_os(&[b"-F", b"\xff"]);
+        assert_eq!(strs(both(&m, b"a\xffb\nab\n\xc3\xbf\n")), ["a\u{fffd}b"]);
+        let m = matcher_os(&[b"-F", b"a.\xfe("]);
+        assert_eq!(both(&m, b"a.\xfe(\nab\xfe(\n").len(), 1);
+        // Without -F the UTF-8 parts are a regex and the other bytes literal.
+        let m = matcher_os(&[b"^a.\xff+$"]);
+        assert_eq!(both(&m, b"ax\xff\xff\nax\xfe\na\xff\n").len(), 1);
+        let m = matcher_os(&[b"-i", b"-e", b"X\xff", b"-e", b"\xc3"]);
+        assert_eq!(both(&m, b"x\xff\n\xc3\xa9\n\xc4\n").len(), 2);
     }
 }

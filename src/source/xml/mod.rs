@@ -74,13 +74,17 @@ pub struct Args {
     /// Threads that parse a big file (2 MB and more) into records, when `records` comes
     /// next: the file is cut at the record elements and the parts are parsed at once, the
     /// records still coming out in order (default: the number of CPUs; 1 parses in one
-    /// thread). Output, errors and their positions are the same either way.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// thread; at most 256). Output, errors and their positions are the same either way.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
     pub threads: Option<u32>,
     /// The size of the parts a file is cut into (for tests).
     #[arg(long, hide = true, value_name = "BYTES")]
     pub part_size: Option<usize>,
 }
+
+/// The most parsing threads `--threads` accepts (and the default uses): each has buffers of
+/// its own, and past the number of cores more threads only cost memory.
+pub const MAX_THREADS: u32 = 256;
 
 pub const DEF: StageDef = StageDef {
     name: "xml",
@@ -121,7 +125,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         size = Some(meta.len());
     }
     let threads = a.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS as usize)),
         |n| n as usize,
     );
     Ok(Box::new(Xml {

@@ -73,6 +73,9 @@ pub struct Input {
     /// The bytes of a byte order mark skipped at the start (decoded offset 0 is this raw
     /// offset).
     pub skipped: usize,
+    /// An offset whose line and column were noted (see [`Input::mark`]): the start of a
+    /// comment or PI that is dropped as it is read, for the error at the end of the input.
+    mark: Option<(u64, u64, u64)>,
 }
 
 /// What went wrong while reading, with the offset it happened at.
@@ -122,6 +125,7 @@ impl Input {
             any: false,
             blocking_fd: None,
             skipped: 0,
+            mark: None,
         };
         inp.detect()?;
         Ok(inp)
@@ -151,6 +155,7 @@ impl Input {
             any: false,
             blocking_fd: None,
             skipped: 0,
+            mark: None,
         }
     }
 
@@ -347,6 +352,34 @@ impl Input {
         }
     }
 
+    /// [`Input::more`], then more reads while they do not sleep, until the data is at least
+    /// `want` bytes long: called when the data ends inside a token, so that a token that is
+    /// tokenized again from its start each time more arrives (the DOCTYPE, a tag's white
+    /// space and attributes) is read again only after its data doubled, which keeps the
+    /// work linear in its length. A bad character stops the reads (the data before it is
+    /// tokenized first; the error comes at the next call).
+    pub fn more_toward(&mut self, want: usize) -> Result<bool, InputError> {
+        if !self.more()? {
+            return Ok(false);
+        }
+        while self.valid - self.pos < want && self.bad.is_none() && !self.eof && !self.would_block()
+        {
+            match self.more() {
+                Ok(true) => {}
+                Ok(false) | Err(InputError::At(..)) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Note the line and column of `offset` (in the window now), so that
+    /// [`Input::line_col`] still gives them after the window moved past it.
+    pub fn mark(&mut self, offset: u64) {
+        let (line, col) = self.line_col(offset);
+        self.mark = Some((offset, line, col));
+    }
+
     /// Drop the consumed front of the window, remembering the line and column reached;
     /// grow the window when it is full of one unfinished token.
     fn compact(&mut self) {
@@ -518,6 +551,11 @@ impl Input {
     /// Line and column (1-based; the column in characters) of an absolute offset inside the
     /// current window (or at its end).
     pub fn line_col(&self, offset: u64) -> (u64, u64) {
+        if let Some((o, line, col)) = self.mark
+            && o == offset
+        {
+            return (line, col);
+        }
         let i = (offset.saturating_sub(self.base) as usize).min(self.end);
         let before = &self.buf[..i];
         match memchr::memrchr(b'\n', before) {

@@ -177,6 +177,47 @@ fn encodings_are_decoded_to_utf8() {
 }
 
 #[test]
+fn utf16_without_a_byte_order_mark_gets_a_hint() {
+    // With an XML declaration it is recognized (`<?` in UTF-16); without one, the NUL
+    // bytes would be "character U+0000 is not allowed": say what it probably is instead.
+    let dir = tempfile::tempdir().unwrap();
+    let text = "<bus><id>1</id></bus>\n";
+    for (name, bytes) in [
+        (
+            "UTF-16LE",
+            text.encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            "UTF-16BE",
+            text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.xml"));
+        fs::write(&path, &bytes).unwrap();
+        copipe(["xml", path.to_str().unwrap(), ":", "records", "bus"])
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "{name}.xml:1:1: the input looks like UTF-16 without a byte order mark"
+            ))
+            .err_has(&format!("iconv -f {name} -t UTF-8"));
+        copipe(["xml", "-"])
+            .stdin(bytes)
+            .run()
+            .code(2)
+            .err_has("standard input:1:1: the input looks like UTF-16");
+    }
+    // A UTF-8 document is not mistaken for one.
+    copipe(["xml", "-", ":", "records", "bus"])
+        .stdin("<bus><id>1</id></bus>\n")
+        .run()
+        .code(0)
+        .out("{\"id\":\"1\"}\n");
+}
+
+#[test]
 fn malformed_xml_reports_file_line_column_after_the_records_before_it() {
     let cases = [
         (

@@ -216,6 +216,15 @@ impl Input {
             Some(encoding_rs::UTF_16LE)
         } else if head.starts_with(&[0, 0x3C, 0, 0x3F]) {
             Some(encoding_rs::UTF_16BE)
+        } else if let Some(utf16) = utf16_without_bom(head) {
+            // No XML declaration to go by, and the first NUL byte would be refused as a
+            // character: say what the input probably is.
+            return Err(InputError::At(
+                0,
+                format!(
+                    "the input looks like UTF-16 without a byte order mark (ASCII characters alternating with NUL bytes); convert it with iconv -f {utf16} -t UTF-8 (or add a byte order mark)"
+                ),
+            ));
         } else {
             match declared_encoding(head) {
                 None => None,
@@ -566,6 +575,24 @@ impl Input {
             None => (self.line, self.col + count_chars(before) + 1),
         }
     }
+}
+
+/// `UTF-16LE` or `UTF-16BE` when `head` starts like UTF-16 text without a byte order mark:
+/// two ASCII characters (the first a `<` or white space), each with a NUL byte before or
+/// after it. No UTF-8 (or other ASCII-compatible) XML can start so: NUL is not an XML
+/// character.
+fn utf16_without_bom(head: &[u8]) -> Option<&'static str> {
+    let lead = |c: u8| c == b'<' || is_space_byte(c);
+    let ascii = |c: u8| (0x20..0x7F).contains(&c) || is_space_byte(c);
+    match head {
+        [a, 0, b, 0, ..] if lead(*a) && ascii(*b) => Some("UTF-16LE"),
+        [0, a, 0, b, ..] if lead(*a) && ascii(*b) => Some("UTF-16BE"),
+        _ => None,
+    }
+}
+
+fn is_space_byte(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// The characters in UTF-8 text.

@@ -303,6 +303,55 @@ fn entity_expansion_is_bounded() {
 }
 
 #[test]
+fn external_entities_are_left_out_with_a_positioned_warning() {
+    // Never read (nothing of /etc/passwd comes out), and said so once per entity, with
+    // where it is first referenced; in text and inside another entity's replacement text.
+    let doc = "<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\"><!ENTITY f \"[&e;]\">]>\n<r>\n  <bus><id>&e;1</id></bus>\n  <bus><id>&e;2&f;</id></bus>\n</r>\n";
+    let want = "{\"id\":\"1\"}\n{\"id\":\"2[]\"}\n";
+    let r = copipe(["xml", "-", ":", "records", "bus"]).stdin(doc).run();
+    r.code(0).out(want);
+    let warning =
+        "copipe: warning: standard input:3:12: entity &e; is an external entity, which is not read";
+    assert!(r.err.contains(warning), "{}", r.err);
+    assert_eq!(r.err.matches("warning").count(), 1, "{}", r.err);
+    // A file big enough to be parsed in parts: the same, in one thread (the warning
+    // comes once and in order).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ext.xml");
+    let mut big = String::from("<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<r>\n");
+    for i in 0..100_000 {
+        big.push_str(&format!("  <bus><id>{i}</id></bus>\n"));
+    }
+    big.push_str("  <bus><id>&e;x</id></bus>\n</r>\n");
+    fs::write(&path, &big).unwrap();
+    let r = copipe([
+        "xml",
+        path.to_str().unwrap(),
+        ":",
+        "records",
+        "bus",
+        ":",
+        "count",
+    ])
+    .run();
+    r.code(0).out("100001\n");
+    assert!(
+        r.err.contains(&format!(
+            "copipe: warning: {}:100003:12: entity &e; is an external entity",
+            path.display()
+        )),
+        "{}",
+        r.err
+    );
+    // The undeclared entity of a document with an external DTD gets a position too.
+    copipe(["xml", "-"])
+        .stdin("<!DOCTYPE r SYSTEM \"r.dtd\">\n<r>&u;&u;</r>")
+        .run()
+        .code(0)
+        .err_has("copipe: warning: standard input:2:4: entity &u; is not declared in the internal subset");
+}
+
+#[test]
 fn empty_input_is_an_error_that_says_so() {
     copipe(["xml", &fx("xml/empty.xml")])
         .run()

@@ -290,6 +290,7 @@ fn parse_input(
     let mut input = input;
     input.blocking_fd = blocking_fd;
     let mut p = Parser::new(input, strict);
+    p.file = Some(name.into());
     p.run(out).map_err(|e| located(name, e, Some(&p.input)))
 }
 

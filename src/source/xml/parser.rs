@@ -192,8 +192,14 @@ pub struct Parser {
     partial_start: u64,
     /// Where a partial comment or PI started in the data given to [`Parser::tokens`].
     partial_rel: Option<usize>,
-    /// The absolute offset of the token being read.
+    /// The document's name, for warnings (`FILE:LINE:COLUMN`).
+    pub(super) file: Option<Rc<str>>,
+    /// The absolute offset of the token being read, and of the reference whose
+    /// replacement text is being read (for warnings).
     token_at: u64,
+    outer_ref: u64,
+    /// Warnings to print once the token is read (at an absolute offset).
+    warnings: Vec<(u64, String)>,
 }
 
 /// Where [`Parser::run_to`] stopped.
@@ -254,7 +260,10 @@ impl Parser {
             partial: Partial::None,
             partial_start: 0,
             partial_rel: None,
+            file: None,
             token_at: 0,
+            outer_ref: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -267,7 +276,9 @@ impl Parser {
             || self.unread_declarations
             || !self.expanding.is_empty()
             || self.partial != Partial::None
+            || self.entities.values().any(|e| e.external)
         {
+            // (A reference to an external entity is a warning, given once and in order.)
             return None;
         }
         Some(Declarations {
@@ -426,6 +437,9 @@ impl Parser {
             self.token_at = here;
             let r = self.tokens(d, eof, limit, out);
             self.input.buf = buf;
+            if !self.warnings.is_empty() {
+                self.print_warnings();
+            }
             if let Some(rel) = self.partial_rel.take() {
                 // A comment or PI started here and is dropped as it is read: note where.
                 self.partial_start = self.input.offset(rel);
@@ -487,6 +501,29 @@ impl Parser {
             }
         }
         Ok((pos, None))
+    }
+
+    /// Print the warnings noted while reading tokens: `copipe: warning: FILE:LINE:COLUMN: …`.
+    fn print_warnings(&mut self) {
+        for (offset, message) in std::mem::take(&mut self.warnings) {
+            let (line, column) = self.input.line_col(offset);
+            let file = self.file.as_deref().unwrap_or("standard input");
+            eprintln!("copipe: warning: {file}:{line}:{column}: {message}");
+        }
+    }
+
+    /// Warn, once per entity, that a reference at `at_ref` (token-relative, or in the
+    /// replacement text of the entity referenced at `outer_ref`) is left out.
+    fn warn_left_out(&mut self, name: &str, at_ref: usize, why: &str) {
+        if self.warned.insert(name.to_string()) {
+            let offset = if self.expanding.is_empty() {
+                self.token_at + at_ref as u64
+            } else {
+                self.outer_ref
+            };
+            self.warnings
+                .push((offset, format!("entity &{name}; {why}: it is left out")));
+        }
     }
 
     /// The error for an input that ends inside `what`, at the start of `what`.
@@ -751,6 +788,13 @@ impl Parser {
         out: &mut dyn Stage,
     ) -> Result<Flow, Fail> {
         let ent = self.entity(name, at_ref)?;
+        if ent.external {
+            self.warn_left_out(
+                name,
+                at_ref,
+                "is an external entity, which is not read (external entities are never fetched)",
+            );
+        }
         self.enter_entity(name, at_ref, ent.text.len())?;
         let r = if !ent.parse {
             text.push_str(&ent.text);
@@ -786,11 +830,11 @@ impl Parser {
             );
         }
         if self.unread_declarations && !self.standalone {
-            if self.warned.insert(name.to_string()) {
-                eprintln!(
-                    "copipe: warning: entity &{name}; is not declared in the internal subset; it may be in the external DTD, which is not read: it is left out"
-                );
-            }
+            self.warn_left_out(
+                name,
+                at_ref,
+                "is not declared in the internal subset; it may be in the external DTD, which is not read",
+            );
             return Ok(Rc::new(Entity {
                 text: String::new(),
                 parse: false,
@@ -903,6 +947,9 @@ impl Parser {
                     MAX_EXPANDED >> 20
                 ),
             );
+        }
+        if self.expanding.is_empty() {
+            self.outer_ref = self.token_at + at_ref as u64;
         }
         self.expanding.push(name.to_string());
         Ok(())

@@ -352,6 +352,38 @@ fn external_entities_are_left_out_with_a_positioned_warning() {
 }
 
 #[test]
+fn nesting_deeper_than_4096_is_a_positioned_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4096 deep is accepted, records of it included (they are built recursively).
+    let ok = dir.path().join("ok.xml");
+    fs::write(
+        &ok,
+        format!("{}x{}", "<a>".repeat(4096), "</a>".repeat(4096)),
+    )
+    .unwrap();
+    copipe(["xml", ok.to_str().unwrap(), ":", "count"])
+        .run()
+        .code(0)
+        .out("8193\n");
+    let r = copipe(["xml", "-", ":", "records", "a", ":", "count"])
+        .stdin(fs::read(&ok).unwrap())
+        .run();
+    r.code(0).out("1\n");
+    // One more is an error at the start tag that goes too deep, after the events before
+    // it (the root, its text, 4095 starts); a million more is the same error (nothing recurses per level).
+    let deep = dir.path().join("deep.xml");
+    fs::write(&deep, format!("<r>\n{}", "<a>".repeat(1_000_000))).unwrap();
+    copipe(["xml", deep.to_str().unwrap(), ":", "count"])
+        .run()
+        .code(2)
+        .out("4097\n")
+        .err_has(&format!(
+            "{}:2:12286: elements nested more than 4096 deep",
+            deep.display()
+        ));
+}
+
+#[test]
 fn empty_input_is_an_error_that_says_so() {
     copipe(["xml", &fx("xml/empty.xml")])
         .run()

@@ -53,10 +53,12 @@ use parser::{Fail, Parser};
 ///
 /// The input may be UTF-8, UTF-16 with a byte order mark, or any encoding its XML
 /// declaration names (ISO-8859-1, windows-1252, …); events are UTF-8. Entity references are
-/// decoded (internal entities declared in the DOCTYPE too), CDATA is text, line ends are
-/// normalized to `\n`. Well-formedness is checked as strictly as expat does: a document
-/// that is not well-formed is an error `FILE:LINE:COLUMN: which rule is broken`, reported
-/// after every event before it (exit status 2). Put `records NAME` after it to get one JSON
+/// decoded (internal entities declared in the DOCTYPE too; external ones are never read: a
+/// reference to one is left out, with a warning `FILE:LINE:COLUMN`), CDATA is text, line
+/// ends are normalized to `\n`. Well-formedness is checked as strictly as expat does: a
+/// document that is not well-formed is an error `FILE:LINE:COLUMN: which rule is broken`,
+/// reported after every event before it (exit status 2). Elements may nest at most 4096
+/// deep: a deeper one is such an error too. Put `records NAME` after it to get one JSON
 /// record per element.
 #[derive(ClapParser)]
 #[command(name = "xml", disable_version_flag = true)]

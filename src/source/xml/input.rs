@@ -73,9 +73,10 @@ pub struct Input {
     /// The bytes of a byte order mark skipped at the start (decoded offset 0 is this raw
     /// offset).
     pub skipped: usize,
-    /// An offset whose line and column were noted (see [`Input::mark`]): the start of a
-    /// comment or PI that is dropped as it is read, for the error at the end of the input.
-    mark: Option<(u64, u64, u64)>,
+    /// Offsets whose line and column were noted (see [`Input::mark`]): the starts of a
+    /// comment or PI and of a DOCTYPE that are dropped as they are read, for the error at
+    /// the end of the input.
+    marks: [Option<(u64, u64, u64)>; 2],
 }
 
 /// What went wrong while reading, with the offset it happened at.
@@ -125,7 +126,7 @@ impl Input {
             any: false,
             blocking_fd: None,
             skipped: 0,
-            mark: None,
+            marks: [None; 2],
         };
         inp.detect()?;
         Ok(inp)
@@ -155,7 +156,7 @@ impl Input {
             any: false,
             blocking_fd: None,
             skipped: 0,
-            mark: None,
+            marks: [None; 2],
         }
     }
 
@@ -382,11 +383,11 @@ impl Input {
         Ok(true)
     }
 
-    /// Note the line and column of `offset` (in the window now), so that
-    /// [`Input::line_col`] still gives them after the window moved past it.
-    pub fn mark(&mut self, offset: u64) {
+    /// Note the line and column of `offset` (in the window now) in `slot` (0 or 1), so
+    /// that [`Input::line_col`] still gives them after the window moved past it.
+    pub fn mark(&mut self, slot: usize, offset: u64) {
         let (line, col) = self.line_col(offset);
-        self.mark = Some((offset, line, col));
+        self.marks[slot] = Some((offset, line, col));
     }
 
     /// Drop the consumed front of the window, remembering the line and column reached;
@@ -560,9 +561,7 @@ impl Input {
     /// Line and column (1-based; the column in characters) of an absolute offset inside the
     /// current window (or at its end).
     pub fn line_col(&self, offset: u64) -> (u64, u64) {
-        if let Some((o, line, col)) = self.mark
-            && o == offset
-        {
+        if let Some(&(_, line, col)) = self.marks.iter().flatten().find(|m| m.0 == offset) {
             return (line, col);
         }
         let i = (offset.saturating_sub(self.base) as usize).min(self.end);

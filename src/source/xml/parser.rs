@@ -192,6 +192,12 @@ pub struct Parser {
     partial_start: u64,
     /// Where a partial comment or PI started in the data given to [`Parser::tokens`].
     partial_rel: Option<usize>,
+    /// Inside the internal subset of the DOCTYPE, whose declarations, comments and PIs are
+    /// tokens of their own (so that it is not held whole); where the DOCTYPE started
+    /// (absolute, and in the data given to [`Parser::tokens`]).
+    pub(super) in_subset: bool,
+    doctype_start: u64,
+    doctype_rel: Option<usize>,
     /// The document's name, for warnings (`FILE:LINE:COLUMN`).
     pub(super) file: Option<Rc<str>>,
     /// The absolute offset of the token being read, and of the reference whose
@@ -260,6 +266,9 @@ impl Parser {
             partial: Partial::None,
             partial_start: 0,
             partial_rel: None,
+            in_subset: false,
+            doctype_start: 0,
+            doctype_rel: None,
             file: None,
             token_at: 0,
             outer_ref: 0,
@@ -414,11 +423,13 @@ impl Parser {
         loop {
             let here = self.input.offset(0);
             if here >= stop_at {
-                return Ok(if here == stop_at && self.partial == Partial::None {
-                    Reach::At
-                } else {
-                    Reach::Past
-                });
+                return Ok(
+                    if here == stop_at && self.partial == Partial::None && !self.in_subset {
+                        Reach::At
+                    } else {
+                        Reach::Past
+                    },
+                );
             }
             if self.input.pos == self.input.valid {
                 if self.input.would_block() {
@@ -443,7 +454,11 @@ impl Parser {
             if let Some(rel) = self.partial_rel.take() {
                 // A comment or PI started here and is dropped as it is read: note where.
                 self.partial_start = self.input.offset(rel);
-                self.input.mark(self.partial_start);
+                self.input.mark(0, self.partial_start);
+            }
+            if let Some(rel) = self.doctype_rel.take() {
+                self.doctype_start = self.input.offset(rel);
+                self.input.mark(1, self.doctype_start);
             }
             match r {
                 Ok((n, None)) => self.input.pos += n,
@@ -483,6 +498,7 @@ impl Parser {
             let rest = &d[pos..];
             self.token_at = base + pos as u64;
             let partial = self.partial;
+            let in_subset = self.in_subset;
             let step = self.token(rest, eof, out).map_err(|e| match e {
                 Fail::At(i, m) => Fail::At(pos + i, m),
                 e => e,
@@ -491,6 +507,9 @@ impl Parser {
                 Step::Done(n, flow) => {
                     if partial == Partial::None && self.partial != Partial::None {
                         self.partial_rel = Some(pos);
+                    }
+                    if !in_subset && self.in_subset {
+                        self.doctype_rel = Some(pos);
                     }
                     pos += n;
                     if flow.is_stop() {
@@ -528,6 +547,12 @@ impl Parser {
 
     /// The error for an input that ends inside `what`, at the start of `what`.
     fn ends_inside(&self, what: &str) -> Fail {
+        if self.in_subset {
+            return Fail::Abs(
+                self.doctype_start,
+                "the input ends inside the DOCTYPE".into(),
+            );
+        }
         let at = match self.partial {
             Partial::None => self.input.offset(0),
             _ => self.partial_start,
@@ -538,6 +563,9 @@ impl Parser {
     /// The end of the input: the document must be complete.
     fn finish(&mut self) -> Result<(), Fail> {
         let end = self.input.offset(0);
+        if self.in_subset {
+            return Err(self.ends_inside("the DOCTYPE"));
+        }
         match self.partial {
             Partial::None => {}
             Partial::Comment => return Err(self.ends_inside("a comment")),
@@ -571,6 +599,9 @@ impl Parser {
         self.hint = std::mem::take(&mut self.resume);
         if self.partial != Partial::None {
             return self.partial_rest(d);
+        }
+        if self.in_subset {
+            return super::dtd::subset_item(self, d);
         }
         let step = if d[0] != b'<' {
             self.chars(d, eof, out)?
@@ -1332,9 +1363,9 @@ impl Parser {
 
     // ----- other markup -----
 
-    /// A comment at `d[0]` outside the DOCTYPE. When the data ends inside it, what was
+    /// A comment at `d[0]` (in the DOCTYPE too). When the data ends inside it, what was
     /// checked is dropped (outside entities; see [`Partial`]), or the scan resumes there.
-    fn comment_top(&mut self, d: &[u8]) -> Result<Step, Fail> {
+    pub(super) fn comment_top(&mut self, d: &[u8]) -> Result<Step, Fail> {
         let from = self.resume_from(4);
         match comment_body(d, from, self.strict)? {
             Body::End(n) => Ok(Step::Done(n, Flow::Continue)),
@@ -1420,28 +1451,6 @@ impl Parser {
         chars::scan_name_from(d, i, self.resume_from(i), self.strict)
     }
 
-    /// `<!-- … -->`, at `d[0]`; `base` is for errors. Also used inside the DOCTYPE.
-    pub(super) fn comment(&self, d: &[u8], base: usize) -> Result<Step, Fail> {
-        let Some(k) = DASHES.find(&d[4..]) else {
-            return Ok(Step::More("a comment"));
-        };
-        let dd = 4 + k;
-        match d.get(dd + 2) {
-            None => Ok(Step::More("a comment")),
-            Some(b'>') => Ok(Step::Done(dd + 3, Flow::Continue)),
-            Some(_) if !self.strict => match COMMENT_END.find(&d[dd..]) {
-                Some(e) => Ok(Step::Done(dd + e + 3, Flow::Continue)),
-                None => Ok(Step::More("a comment")),
-            },
-            Some(b'-') => match d.get(dd + 3) {
-                None => Ok(Step::More("a comment")),
-                Some(b'>') => at(base + dd, "a comment cannot end with `--->`"),
-                Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
-            },
-            Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
-        }
-    }
-
     fn cdata(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
         if self.state != State::Root {
             return at(0, "a CDATA section is only allowed inside the root element");
@@ -1489,7 +1498,7 @@ impl Parser {
     }
 
     /// A processing instruction, or the XML declaration at the very start.
-    fn pi(&mut self, d: &[u8]) -> Result<Step, Fail> {
+    pub(super) fn pi(&mut self, d: &[u8]) -> Result<Step, Fail> {
         const WHAT: &str = "a processing instruction";
         let target_end = match self.name_at(d, 2) {
             NameEnd::At(e) => e,
@@ -2079,6 +2088,13 @@ mod tests {
             big("<!--", "ab-c->d>", "-->\n<r/>"),
             big("<r><?pi ", "ab?c>d>?", "?></r>"),
             big("<?pi ", "ab?c>d>?", "?><r/>"),
+            big("<!DOCTYPE r [<!--", "ab-c->d>", "-->]><r/>"),
+            big("<!DOCTYPE r [<?pi ", "ab?c>d>?", "?>]><r/>"),
+            big(
+                "<!DOCTYPE r [",
+                "<!ELEMENT r ANY> <?p x?><!--y-->",
+                "]><r/>",
+            ),
         ] {
             let (_, err, room) = parse_piped(&doc, 4096, CAPACITY_FOR_TESTS);
             assert_eq!(err, None);
@@ -2091,7 +2107,23 @@ mod tests {
         // Whatever the reads and window, the same error at the same line and column; an
         // unfinished comment or PI is reported where it starts, though its start was
         // dropped long before.
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 13] = [
+            (
+                b"\n<!DOCTYPE r [\n <!-- ab\n cdefghijklmnopq",
+                "2:1: the input ends inside the DOCTYPE",
+            ),
+            (
+                b"\n<!DOCTYPE r [\n <!ELEMENT r ANY> <?pi abcdefghijklmnopq",
+                "2:1: the input ends inside the DOCTYPE",
+            ),
+            (
+                b"\n<!DOCTYPE r [\n <!ELEMENT r ANY> ]  ",
+                "2:1: the input ends inside the DOCTYPE",
+            ),
+            (
+                b"<!DOCTYPE r [\n <!-- ab\n c -- d --> ]><r/>",
+                "3:4: `--` is not allowed inside a comment",
+            ),
             (
                 b"<r>\n <!-- ab\n c -- d --></r>",
                 "3:4: `--` is not allowed inside a comment",

@@ -5,8 +5,8 @@
 //! character references expanded, line ends normalized) is kept for expansion in text and
 //! attribute values (see [`super::parser`], which bounds the expansion depth and size and
 //! refuses recursion). External parsed entities are not fetched: they expand to nothing, as
-//! expat does without an external entity handler (with a warning, once per entity); unparsed (NDATA) ones may not be
-//! referenced. ELEMENT (content models), ATTLIST (types, enumerations, defaults — whose
+//! expat does without an external entity handler (with a warning, once per entity);
+//! unparsed (NDATA) ones may not be referenced. ELEMENT (content models), ATTLIST (types, enumerations, defaults — whose
 //! references must name entities declared before) and NOTATION declarations are checked
 //! against their grammar and not kept; comments and PIs are checked as elsewhere;
 //! parameter-entity references between declarations must name a declared parameter entity

@@ -123,7 +123,10 @@ pub(super) fn doctype(p: &mut Parser, d: &[u8]) -> Result<Step, Fail> {
     let mut c = Cur { d, i: 9, strict };
     match head(p, &mut c)? {
         Ok(subset) => {
-            p.in_subset = subset;
+            if subset {
+                p.in_subset = true;
+                p.started(super::parser::STARTED_SUBSET);
+            }
             Ok(Step::Done(c.i, Flow::Continue))
         }
         Err(Open) => Ok(Step::More("the DOCTYPE")),

@@ -91,6 +91,10 @@ struct Resume {
     space: bool,
 }
 
+/// What a token started, for [`Parser::settle`].
+const STARTED_PARTIAL: u8 = 1;
+pub(super) const STARTED_SUBSET: u8 = 2;
+
 /// A comment or PI whose start was consumed (and dropped) before its end was seen: the data
 /// starts inside it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -200,12 +204,19 @@ pub struct Parser {
     doctype_rel: Option<usize>,
     /// The document's name, for warnings (`FILE:LINE:COLUMN`).
     pub(super) file: Option<Rc<str>>,
-    /// The absolute offset of the token being read, and of the reference whose
-    /// replacement text is being read (for warnings).
-    token_at: u64,
-    outer_ref: u64,
-    /// Warnings to print once the token is read (at an absolute offset).
-    warnings: Vec<(u64, String)>,
+    /// The offset of the reference whose replacement text is being read (in the token).
+    outer_ref: usize,
+    /// Warnings to print once the tokens are read, at an offset in the current token (the
+    /// last `warnings.len() - settled` of them) or in the data given to
+    /// [`Parser::tokens`].
+    warnings: Vec<(usize, String)>,
+    settled: usize,
+    /// Something else than plain tokens is going on, to be seen to before and after the
+    /// next token ([`Parser::token_special`], [`Parser::settle`]): a partial comment or PI,
+    /// the internal subset, a retry of a token (with its [`Resume`]), warnings or starts
+    /// (`STARTED_*` in `started_here`) to place. Keeps the tokens' hot path to one test.
+    special: bool,
+    started_here: u8,
 }
 
 /// Where [`Parser::run_to`] stopped.
@@ -270,9 +281,11 @@ impl Parser {
             doctype_start: 0,
             doctype_rel: None,
             file: None,
-            token_at: 0,
             outer_ref: 0,
             warnings: Vec::new(),
+            settled: 0,
+            special: false,
+            started_here: 0,
         }
     }
 
@@ -345,6 +358,7 @@ impl Parser {
         self.expanded = 0;
         self.expanding.clear();
         self.resume = Resume::default();
+        self.special = false;
         match self.tokens(d, false, limit, out)? {
             (n, None) => Ok(n == limit),
             (_, Some(Ok(()))) => Err(Fail::Other(anyhow::anyhow!("stopped"))),
@@ -445,7 +459,6 @@ impl Parser {
             let eof = self.input.at_eof();
             let d = &buf[self.input.pos..self.input.valid];
             let limit = (stop_at - here).min(d.len() as u64) as usize;
-            self.token_at = here;
             let r = self.tokens(d, eof, limit, out);
             self.input.buf = buf;
             if !self.warnings.is_empty() {
@@ -493,39 +506,69 @@ impl Parser {
         out: &mut dyn Stage,
     ) -> Result<(usize, Option<Result<(), &'static str>>), Fail> {
         let mut pos = 0;
-        let base = self.token_at;
         while pos < limit {
             let rest = &d[pos..];
-            self.token_at = base + pos as u64;
-            let partial = self.partial;
-            let in_subset = self.in_subset;
-            let step = self.token(rest, eof, out).map_err(|e| match e {
-                Fail::At(i, m) => Fail::At(pos + i, m),
-                e => e,
-            })?;
+            let step = match self.token(rest, eof, out) {
+                Ok(step) => step,
+                Err(e) => {
+                    if self.special {
+                        self.settle(pos);
+                    }
+                    return Err(match e {
+                        Fail::At(i, m) => Fail::At(pos + i, m),
+                        e => e,
+                    });
+                }
+            };
             match step {
                 Step::Done(n, flow) => {
-                    if partial == Partial::None && self.partial != Partial::None {
-                        self.partial_rel = Some(pos);
-                    }
-                    if !in_subset && self.in_subset {
-                        self.doctype_rel = Some(pos);
+                    if self.special {
+                        self.settle(pos);
                     }
                     pos += n;
                     if flow.is_stop() {
                         return Ok((pos, Some(Ok(()))));
                     }
                 }
-                Step::More(what) => return Ok((pos, Some(Err(what)))),
+                Step::More(what) => {
+                    // Tried again with its `Resume` when more data came.
+                    self.settle(pos);
+                    self.special = true;
+                    return Ok((pos, Some(Err(what))));
+                }
             }
         }
         Ok((pos, None))
     }
 
+    /// After a token at `d[pos]` when [`Parser::special`] was set: place what it started
+    /// and the warnings it gave in the data, and see whether the next token is plain.
+    fn settle(&mut self, pos: usize) {
+        if self.started_here & STARTED_PARTIAL != 0 {
+            self.partial_rel = Some(pos);
+        }
+        if self.started_here & STARTED_SUBSET != 0 {
+            self.doctype_rel = Some(pos);
+        }
+        self.started_here = 0;
+        for w in &mut self.warnings[self.settled..] {
+            w.0 += pos;
+        }
+        self.settled = self.warnings.len();
+        self.special = self.partial != Partial::None || self.in_subset;
+    }
+
+    /// Note that a partial comment or PI, or the internal subset, starts with this token.
+    pub(super) fn started(&mut self, what: u8) {
+        self.started_here |= what;
+        self.special = true;
+    }
+
     /// Print the warnings noted while reading tokens: `copipe: warning: FILE:LINE:COLUMN: …`.
     fn print_warnings(&mut self) {
-        for (offset, message) in std::mem::take(&mut self.warnings) {
-            let (line, column) = self.input.line_col(offset);
+        self.settled = 0;
+        for (rel, message) in std::mem::take(&mut self.warnings) {
+            let (line, column) = self.input.line_col(self.input.offset(rel));
             let file = self.file.as_deref().unwrap_or("standard input");
             eprintln!("copipe: warning: {file}:{line}:{column}: {message}");
         }
@@ -536,12 +579,13 @@ impl Parser {
     fn warn_left_out(&mut self, name: &str, at_ref: usize, why: &str) {
         if self.warned.insert(name.to_string()) {
             let offset = if self.expanding.is_empty() {
-                self.token_at + at_ref as u64
+                at_ref
             } else {
                 self.outer_ref
             };
             self.warnings
                 .push((offset, format!("entity &{name}; {why}: it is left out")));
+            self.special = true;
         }
     }
 
@@ -595,14 +639,32 @@ impl Parser {
     }
 
     /// One token at the start of `d`.
+    #[inline]
     fn token(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+        if self.special {
+            return self.token_special(d, eof, out);
+        }
+        self.token_plain(d, eof, out)
+    }
+
+    /// A token when [`Parser::special`] is set: the rest of a partial comment or PI, an
+    /// item of the internal subset, or a token tried again, resuming its scans.
+    #[inline(never)]
+    fn token_special(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
         self.hint = std::mem::take(&mut self.resume);
-        if self.partial != Partial::None {
-            return self.partial_rest(d);
-        }
-        if self.in_subset {
-            return super::dtd::subset_item(self, d);
-        }
+        let r = if self.partial != Partial::None {
+            self.partial_rest(d)
+        } else if self.in_subset {
+            super::dtd::subset_item(self, d)
+        } else {
+            self.token_plain(d, eof, out)
+        };
+        self.hint = Resume::default();
+        r
+    }
+
+    /// A token in the document's content or prolog (or in an entity's replacement text).
+    fn token_plain(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
         let step = if d[0] != b'<' {
             self.chars(d, eof, out)?
         } else {
@@ -980,7 +1042,7 @@ impl Parser {
             );
         }
         if self.expanding.is_empty() {
-            self.outer_ref = self.token_at + at_ref as u64;
+            self.outer_ref = at_ref;
         }
         self.expanding.push(name.to_string());
         Ok(())
@@ -1005,7 +1067,7 @@ impl Parser {
                         format!("entity &{name}; closes an element it did not open"),
                     );
                 }
-                self.token(rest, true, out)?
+                self.token_plain(rest, true, out)?
             } else {
                 let end = memchr::memchr(b'<', rest).unwrap_or(rest.len());
                 Step::Done(end, self.root_text(&rest[..end], 0, out)?)
@@ -1371,6 +1433,7 @@ impl Parser {
             Body::End(n) => Ok(Step::Done(n, Flow::Continue)),
             Body::Need(k) if self.streams() => {
                 self.partial = Partial::Comment;
+                self.started(STARTED_PARTIAL);
                 Ok(Step::Done(k, Flow::Continue))
             }
             Body::Need(k) => Ok(self.more_at(4, k, "a comment")),
@@ -1405,7 +1468,7 @@ impl Parser {
     /// earlier try of the same token found no end in (see [`Resume`]).
     #[inline]
     fn resume_from(&self, from: usize) -> usize {
-        if self.hint.from == from && self.hint.to > from && !self.hint.space {
+        if self.hint.to > from && self.hint.from == from && !self.hint.space {
             self.hint.to
         } else {
             from
@@ -1427,7 +1490,7 @@ impl Parser {
     /// stopped; when it is the end of the data, that is noted for the next try.
     #[inline]
     fn spaces(&mut self, d: &[u8], i: usize) -> usize {
-        let mut j = if self.hint.space && self.hint.from == i && self.hint.to > i {
+        let mut j = if self.hint.to > i && self.hint.from == i && self.hint.space {
             self.hint.to
         } else {
             i
@@ -1529,6 +1592,7 @@ impl Parser {
             {
                 // Not the XML declaration, and well begun: dropped as it is read.
                 self.partial = Partial::Pi;
+                self.started(STARTED_PARTIAL);
                 return Ok(Step::Done(k, Flow::Continue));
             }
             let to = d.len().saturating_sub(1).max(target_end);

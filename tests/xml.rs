@@ -177,6 +177,47 @@ fn encodings_are_decoded_to_utf8() {
 }
 
 #[test]
+fn utf16_without_a_byte_order_mark_gets_a_hint() {
+    // With an XML declaration it is recognized (`<?` in UTF-16); without one, the NUL
+    // bytes would be "character U+0000 is not allowed": say what it probably is instead.
+    let dir = tempfile::tempdir().unwrap();
+    let text = "<bus><id>1</id></bus>\n";
+    for (name, bytes) in [
+        (
+            "UTF-16LE",
+            text.encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            "UTF-16BE",
+            text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.xml"));
+        fs::write(&path, &bytes).unwrap();
+        copipe(["xml", path.to_str().unwrap(), ":", "records", "bus"])
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "{name}.xml:1:1: the input looks like UTF-16 without a byte order mark"
+            ))
+            .err_has(&format!("iconv -f {name} -t UTF-8"));
+        copipe(["xml", "-"])
+            .stdin(bytes)
+            .run()
+            .code(2)
+            .err_has("standard input:1:1: the input looks like UTF-16");
+    }
+    // A UTF-8 document is not mistaken for one.
+    copipe(["xml", "-", ":", "records", "bus"])
+        .stdin("<bus><id>1</id></bus>\n")
+        .run()
+        .code(0)
+        .out("{\"id\":\"1\"}\n");
+}
+
+#[test]
 fn malformed_xml_reports_file_line_column_after_the_records_before_it() {
     let cases = [
         (
@@ -259,6 +300,87 @@ fn entity_expansion_is_bounded() {
     assert_eq!(r.stdout(), "{\"id\":\"1\"}\n");
     r.err_has("billion-laughs.xml:14:33: ")
         .err_has("entity expansion exceeds 16 MiB");
+}
+
+#[test]
+fn external_entities_are_left_out_with_a_positioned_warning() {
+    // Never read (nothing of /etc/passwd comes out), and said so once per entity, with
+    // where it is first referenced; in text and inside another entity's replacement text.
+    let doc = "<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\"><!ENTITY f \"[&e;]\">]>\n<r>\n  <bus><id>&e;1</id></bus>\n  <bus><id>&e;2&f;</id></bus>\n</r>\n";
+    let want = "{\"id\":\"1\"}\n{\"id\":\"2[]\"}\n";
+    let r = copipe(["xml", "-", ":", "records", "bus"]).stdin(doc).run();
+    r.code(0).out(want);
+    let warning =
+        "copipe: warning: standard input:3:12: entity &e; is an external entity, which is not read";
+    assert!(r.err.contains(warning), "{}", r.err);
+    assert_eq!(r.err.matches("warning").count(), 1, "{}", r.err);
+    // A file big enough to be parsed in parts: the same, in one thread (the warning
+    // comes once and in order).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ext.xml");
+    let mut big = String::from("<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<r>\n");
+    for i in 0..100_000 {
+        big.push_str(&format!("  <bus><id>{i}</id></bus>\n"));
+    }
+    big.push_str("  <bus><id>&e;x</id></bus>\n</r>\n");
+    fs::write(&path, &big).unwrap();
+    let r = copipe([
+        "xml",
+        path.to_str().unwrap(),
+        ":",
+        "records",
+        "bus",
+        ":",
+        "count",
+    ])
+    .run();
+    r.code(0).out("100001\n");
+    assert!(
+        r.err.contains(&format!(
+            "copipe: warning: {}:100003:12: entity &e; is an external entity",
+            path.display()
+        )),
+        "{}",
+        r.err
+    );
+    // The undeclared entity of a document with an external DTD gets a position too.
+    copipe(["xml", "-"])
+        .stdin("<!DOCTYPE r SYSTEM \"r.dtd\">\n<r>&u;&u;</r>")
+        .run()
+        .code(0)
+        .err_has("copipe: warning: standard input:2:4: entity &u; is not declared in the internal subset");
+}
+
+#[test]
+fn nesting_deeper_than_4096_is_a_positioned_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4096 deep is accepted, records of it included (they are built recursively).
+    let ok = dir.path().join("ok.xml");
+    fs::write(
+        &ok,
+        format!("{}x{}", "<a>".repeat(4096), "</a>".repeat(4096)),
+    )
+    .unwrap();
+    copipe(["xml", ok.to_str().unwrap(), ":", "count"])
+        .run()
+        .code(0)
+        .out("8193\n");
+    let r = copipe(["xml", "-", ":", "records", "a", ":", "count"])
+        .stdin(fs::read(&ok).unwrap())
+        .run();
+    r.code(0).out("1\n");
+    // One more is an error at the start tag that goes too deep, after the events before
+    // it (the root, its text, 4095 starts); a million more is the same error (nothing recurses per level).
+    let deep = dir.path().join("deep.xml");
+    fs::write(&deep, format!("<r>\n{}", "<a>".repeat(1_000_000))).unwrap();
+    copipe(["xml", deep.to_str().unwrap(), ":", "count"])
+        .run()
+        .code(2)
+        .out("4097\n")
+        .err_has(&format!(
+            "{}:2:12286: elements nested more than 4096 deep",
+            deep.display()
+        ));
 }
 
 #[test]

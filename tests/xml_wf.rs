@@ -201,3 +201,50 @@ fn no_check_skips_the_character_checks_but_not_the_structure() {
         .code(2)
         .err_has("standard input:1:10: attribute `a` appears twice");
 }
+
+/// A reader that hands out 1 to 7 bytes per read.
+struct Trickle(Vec<u8>, usize);
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (1 + self.1 % 7).min(buf.len()).min(self.0.len() - self.1);
+        buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+        self.1 += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn errors_are_the_same_whatever_the_reads_and_the_window() {
+    // Every not-wf document (and every wf one) gives the same error, at the same line and
+    // column, and the same number of events, when read a few bytes at a time into a
+    // 16-byte window: each token is cut by the end of the data at every offset, and tried
+    // again from where the last try stopped.
+    let mut docs = corpus("xml/not-wf");
+    docs.extend(corpus("xml/wf"));
+    for p in &docs {
+        let bytes = std::fs::read(p).unwrap();
+        for strict in [true, false] {
+            let mut whole = Count(0);
+            let a = parse(
+                "doc",
+                Box::new(std::io::Cursor::new(bytes.clone())),
+                strict,
+                &Meter::default(),
+                &mut whole,
+            );
+            let mut bits = Count(0);
+            let b = copipe::source::xml::parse_with_capacity(
+                "doc",
+                Box::new(Trickle(bytes.clone(), 0)),
+                strict,
+                16,
+                &Meter::default(),
+                &mut bits,
+            );
+            let err = |r: Result<()>| r.err().map(|e| format!("{e:#}"));
+            assert_eq!(err(a), err(b), "{} (strict {strict})", p.display());
+            assert_eq!(whole.0, bits.0, "{} (strict {strict})", p.display());
+        }
+    }
+}

@@ -101,6 +101,16 @@ fn is_delimiter(b: u8) -> bool {
 /// is whatever runs up to a delimiter.
 #[inline]
 pub fn scan_name(b: &[u8], i: usize, strict: bool) -> NameEnd {
+    scan_name_from(b, i, i, strict)
+}
+
+/// [`scan_name`] of the name starting at `b[i]`, resumed at `b[from]`: `b[i..from]` is
+/// already known to be the start of a name (an earlier scan returned [`NameEnd::Open`] on
+/// data ending at `from`), so the scan goes on from there instead of from the start (a long
+/// name arriving in many reads is scanned once). `from` is `i` or a character boundary
+/// after it.
+#[inline]
+pub fn scan_name_from(b: &[u8], i: usize, from: usize, strict: bool) -> NameEnd {
     let Some(&c0) = b.get(i) else {
         return NameEnd::Open;
     };
@@ -108,7 +118,13 @@ pub fn scan_name(b: &[u8], i: usize, strict: bool) -> NameEnd {
         return NameEnd::BadStart;
     }
     // ASCII fast path: a tight loop over name characters.
-    let mut j = if c0 < 0x80 { i + 1 } else { i };
+    let mut j = if from > i {
+        from
+    } else if c0 < 0x80 {
+        i + 1
+    } else {
+        i
+    };
     loop {
         while j < b.len() && b[j] < 0x80 && ASCII_NAME[b[j] as usize] & NAME != 0 {
             j += 1;

@@ -5,8 +5,8 @@
 //! character references expanded, line ends normalized) is kept for expansion in text and
 //! attribute values (see [`super::parser`], which bounds the expansion depth and size and
 //! refuses recursion). External parsed entities are not fetched: they expand to nothing, as
-//! expat does without an external entity handler; unparsed (NDATA) ones may not be
-//! referenced. ELEMENT (content models), ATTLIST (types, enumerations, defaults — whose
+//! expat does without an external entity handler (with a warning, once per entity);
+//! unparsed (NDATA) ones may not be referenced. ELEMENT (content models), ATTLIST (types, enumerations, defaults — whose
 //! references must name entities declared before) and NOTATION declarations are checked
 //! against their grammar and not kept; comments and PIs are checked as elsewhere;
 //! parameter-entity references between declarations must name a declared parameter entity
@@ -115,17 +115,26 @@ macro_rules! tri {
     };
 }
 
-/// The DOCTYPE at `d[0]`.
+/// The DOCTYPE at `d[0]`: the whole of it, or up to the `[` of its internal subset, whose
+/// items then come one token at a time ([`subset_item`], with `in_subset` set): the subset
+/// is never held whole, and its comments and PIs are dropped as they are read.
 pub(super) fn doctype(p: &mut Parser, d: &[u8]) -> Result<Step, Fail> {
     let strict = p.strict();
     let mut c = Cur { d, i: 9, strict };
-    match parse(p, &mut c)? {
-        Ok(()) => Ok(Step::Done(c.i, Flow::Continue)),
+    match head(p, &mut c)? {
+        Ok(subset) => {
+            if subset {
+                p.in_subset = true;
+                p.started(super::parser::STARTED_SUBSET);
+            }
+            Ok(Step::Done(c.i, Flow::Continue))
+        }
         Err(Open) => Ok(Step::More("the DOCTYPE")),
     }
 }
 
-fn parse(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+/// The DOCTYPE up to its end or the `[` of its internal subset (then `true`).
+fn head(p: &mut Parser, c: &mut Cur<'_>) -> R<bool> {
     tri!(c.need_space("after <!DOCTYPE"));
     tri!(c.name("the document element's name after <!DOCTYPE"));
     let had_space = c.space() > 0;
@@ -134,21 +143,59 @@ fn parse(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
     }
     c.space();
     match c.d.get(c.i) {
-        None => return Ok(Err(Open)),
+        None => Ok(Err(Open)),
         Some(b'[') => {
             c.i += 1;
-            tri!(subset(p, c));
-            c.space();
+            Ok(Ok(true))
         }
-        _ => {}
-    }
-    match c.d.get(c.i) {
-        None => Ok(Err(Open)),
         Some(b'>') => {
             c.i += 1;
-            Ok(Ok(()))
+            Ok(Ok(false))
         }
         Some(_) => at(c.i, "expected `>` to end the DOCTYPE"),
+    }
+}
+
+/// One item of the internal subset at `d[0]`: white space, a parameter-entity reference,
+/// a comment, a PI, a declaration, or the `]` and `>` that end the DOCTYPE.
+pub(super) fn subset_item(p: &mut Parser, d: &[u8]) -> Result<Step, Fail> {
+    const WHAT: &str = "the DOCTYPE";
+    let strict = p.strict();
+    let mut c = Cur { d, i: 0, strict };
+    if c.space() > 0 {
+        return Ok(Step::Done(c.i, Flow::Continue));
+    }
+    if d[0] == b']' {
+        c.i = 1;
+        c.space();
+        return match d.get(c.i) {
+            None => Ok(Step::More(WHAT)),
+            Some(b'>') => {
+                p.in_subset = false;
+                Ok(Step::Done(c.i + 1, Flow::Continue))
+            }
+            Some(_) => at(c.i, "expected `>` to end the DOCTYPE"),
+        };
+    }
+    if d.starts_with(b"<!--") {
+        return p.comment_top(d);
+    }
+    if d.starts_with(b"<?") {
+        c.i = 2;
+        match c.name("a processing instruction target")? {
+            Err(Open) => return Ok(Step::More(WHAT)),
+            Ok(target) if target.eq_ignore_ascii_case("xml") => {
+                return at(
+                    2,
+                    "processing instruction targets named `xml` (in any case) are reserved",
+                );
+            }
+            Ok(_) => return p.pi(d),
+        }
+    }
+    match item(p, &mut c)? {
+        Ok(()) => Ok(Step::Done(c.i, Flow::Continue)),
+        Err(Open) => Ok(Step::More(WHAT)),
     }
 }
 
@@ -194,94 +241,62 @@ fn external_id(c: &mut Cur<'_>, had_space: bool, public_only: bool) -> R<bool> {
     Ok(Ok(true))
 }
 
-fn subset(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
-    loop {
-        c.space();
-        let Some(&b) = c.d.get(c.i) else {
-            return Ok(Err(Open));
-        };
-        match b {
-            b']' => {
-                c.i += 1;
-                return Ok(Ok(()));
+/// A parameter-entity reference or a declaration at the cursor.
+fn item(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
+    match c.d[c.i] {
+        b'%' => {
+            let s = c.i;
+            c.i += 1;
+            let name = tri!(c.name("a parameter entity name after `%`"));
+            match c.d.get(c.i) {
+                None => return Ok(Err(Open)),
+                Some(b';') => c.i += 1,
+                Some(_) => return at(c.i, "expected `;` after a parameter entity name"),
             }
-            b'%' => {
-                let s = c.i;
-                c.i += 1;
-                let name = tri!(c.name("a parameter entity name after `%`"));
-                match c.d.get(c.i) {
-                    None => return Ok(Err(Open)),
-                    Some(b';') => c.i += 1,
-                    Some(_) => return at(c.i, "expected `;` after a parameter entity name"),
-                }
-                if !p.parameter_entities.contains(name) {
-                    return at(s, format!("undefined parameter entity %{name};"));
-                }
-                p.unread_declarations = true;
-                p.pe_skipped = true;
+            if !p.parameter_entities.contains(name) {
+                return at(s, format!("undefined parameter entity %{name};"));
             }
-            b'<' => {
-                if c.starts(b"<!--") {
-                    match p.comment(&c.d[c.i..], c.i)? {
-                        Step::Done(n, _) => c.i += n,
-                        Step::More(_) => return Ok(Err(Open)),
-                    }
-                } else if c.starts(b"<?") {
-                    let Some(k) = memchr::memmem::find(&c.d[c.i..], b"?>") else {
-                        return Ok(Err(Open));
-                    };
-                    let s = c.i;
-                    c.i += 2;
-                    let target = tri!(c.name("a processing instruction target"));
-                    if target.eq_ignore_ascii_case("xml") {
-                        return at(
-                            s + 2,
-                            "processing instruction targets named `xml` (in any case) are reserved",
-                        );
-                    }
-                    if s + k > c.i && !is_space(c.d[c.i]) {
-                        return at(
-                            c.i,
-                            "expected whitespace after the processing instruction target",
-                        );
-                    }
-                    c.i = s + k + 2;
-                } else if c.starts(b"<!ENTITY") {
-                    c.i += 8;
-                    tri!(entity_decl(p, c));
-                } else if c.starts(b"<!ELEMENT") {
-                    c.i += 9;
-                    tri!(element_decl(c));
-                } else if c.starts(b"<!ATTLIST") {
-                    c.i += 9;
-                    tri!(attlist_decl(p, c));
-                } else if c.starts(b"<!NOTATION") {
-                    c.i += 10;
-                    tri!(c.need_space("after <!NOTATION"));
-                    tri!(c.name("a notation name"));
-                    let sp = c.space() > 0;
-                    if !tri!(external_id(c, sp, true)) {
-                        return at(c.i, "a NOTATION needs SYSTEM or PUBLIC");
-                    }
-                    tri!(end_decl(c));
-                } else if [
-                    &b"<!--"[..],
-                    b"<!ENTITY",
-                    b"<!ELEMENT",
-                    b"<!ATTLIST",
-                    b"<!NOTATION",
-                ]
-                .iter()
-                .any(|k| c.maybe(k))
-                {
-                    return Ok(Err(Open));
-                } else {
-                    return at(c.i, "unknown declaration in the internal subset");
-                }
-            }
-            _ => return at(c.i, "unexpected character in the internal subset"),
+            p.unread_declarations = true;
+            p.pe_skipped = true;
         }
+        b'<' => {
+            if c.starts(b"<!ENTITY") {
+                c.i += 8;
+                tri!(entity_decl(p, c));
+            } else if c.starts(b"<!ELEMENT") {
+                c.i += 9;
+                tri!(element_decl(c));
+            } else if c.starts(b"<!ATTLIST") {
+                c.i += 9;
+                tri!(attlist_decl(p, c));
+            } else if c.starts(b"<!NOTATION") {
+                c.i += 10;
+                tri!(c.need_space("after <!NOTATION"));
+                tri!(c.name("a notation name"));
+                let sp = c.space() > 0;
+                if !tri!(external_id(c, sp, true)) {
+                    return at(c.i, "a NOTATION needs SYSTEM or PUBLIC");
+                }
+                tri!(end_decl(c));
+            } else if [
+                &b"<!--"[..],
+                b"<?",
+                b"<!ENTITY",
+                b"<!ELEMENT",
+                b"<!ATTLIST",
+                b"<!NOTATION",
+            ]
+            .iter()
+            .any(|k| c.maybe(k))
+            {
+                return Ok(Err(Open));
+            } else {
+                return at(c.i, "unknown declaration in the internal subset");
+            }
+        }
+        _ => return at(c.i, "unexpected character in the internal subset"),
     }
+    Ok(Ok(()))
 }
 
 /// Optional whitespace, then the `>` that ends a declaration.

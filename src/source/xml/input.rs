@@ -73,6 +73,10 @@ pub struct Input {
     /// The bytes of a byte order mark skipped at the start (decoded offset 0 is this raw
     /// offset).
     pub skipped: usize,
+    /// Offsets whose line and column were noted (see [`Input::mark`]): the starts of a
+    /// comment or PI and of a DOCTYPE that are dropped as they are read, for the error at
+    /// the end of the input.
+    marks: [Option<(u64, u64, u64)>; 2],
 }
 
 /// What went wrong while reading, with the offset it happened at.
@@ -122,6 +126,7 @@ impl Input {
             any: false,
             blocking_fd: None,
             skipped: 0,
+            marks: [None; 2],
         };
         inp.detect()?;
         Ok(inp)
@@ -151,6 +156,7 @@ impl Input {
             any: false,
             blocking_fd: None,
             skipped: 0,
+            marks: [None; 2],
         }
     }
 
@@ -211,6 +217,15 @@ impl Input {
             Some(encoding_rs::UTF_16LE)
         } else if head.starts_with(&[0, 0x3C, 0, 0x3F]) {
             Some(encoding_rs::UTF_16BE)
+        } else if let Some(utf16) = utf16_without_bom(head) {
+            // No XML declaration to go by, and the first NUL byte would be refused as a
+            // character: say what the input probably is.
+            return Err(InputError::At(
+                0,
+                format!(
+                    "the input looks like UTF-16 without a byte order mark (ASCII characters alternating with NUL bytes); convert it with iconv -f {utf16} -t UTF-8 (or add a byte order mark)"
+                ),
+            ));
         } else {
             match declared_encoding(head) {
                 None => None,
@@ -345,6 +360,34 @@ impl Input {
                 return Ok(true);
             }
         }
+    }
+
+    /// [`Input::more`], then more reads while they do not sleep, until the data is at least
+    /// `want` bytes long: called when the data ends inside a token, so that a token that is
+    /// tokenized again from its start each time more arrives (the DOCTYPE, a tag's white
+    /// space and attributes) is read again only after its data doubled, which keeps the
+    /// work linear in its length. A bad character stops the reads (the data before it is
+    /// tokenized first; the error comes at the next call).
+    pub fn more_toward(&mut self, want: usize) -> Result<bool, InputError> {
+        if !self.more()? {
+            return Ok(false);
+        }
+        while self.valid - self.pos < want && self.bad.is_none() && !self.eof && !self.would_block()
+        {
+            match self.more() {
+                Ok(true) => {}
+                Ok(false) | Err(InputError::At(..)) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Note the line and column of `offset` (in the window now) in `slot` (0 or 1), so
+    /// that [`Input::line_col`] still gives them after the window moved past it.
+    pub fn mark(&mut self, slot: usize, offset: u64) {
+        let (line, col) = self.line_col(offset);
+        self.marks[slot] = Some((offset, line, col));
     }
 
     /// Drop the consumed front of the window, remembering the line and column reached;
@@ -518,6 +561,9 @@ impl Input {
     /// Line and column (1-based; the column in characters) of an absolute offset inside the
     /// current window (or at its end).
     pub fn line_col(&self, offset: u64) -> (u64, u64) {
+        if let Some(&(_, line, col)) = self.marks.iter().flatten().find(|m| m.0 == offset) {
+            return (line, col);
+        }
         let i = (offset.saturating_sub(self.base) as usize).min(self.end);
         let before = &self.buf[..i];
         match memchr::memrchr(b'\n', before) {
@@ -528,6 +574,24 @@ impl Input {
             None => (self.line, self.col + count_chars(before) + 1),
         }
     }
+}
+
+/// `UTF-16LE` or `UTF-16BE` when `head` starts like UTF-16 text without a byte order mark:
+/// two ASCII characters (the first a `<` or white space), each with a NUL byte before or
+/// after it. No UTF-8 (or other ASCII-compatible) XML can start so: NUL is not an XML
+/// character.
+fn utf16_without_bom(head: &[u8]) -> Option<&'static str> {
+    let lead = |c: u8| c == b'<' || is_space_byte(c);
+    let ascii = |c: u8| (0x20..0x7F).contains(&c) || is_space_byte(c);
+    match head {
+        [a, 0, b, 0, ..] if lead(*a) && ascii(*b) => Some("UTF-16LE"),
+        [0, a, 0, b, ..] if lead(*a) && ascii(*b) => Some("UTF-16BE"),
+        _ => None,
+    }
+}
+
+fn is_space_byte(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// The characters in UTF-8 text.

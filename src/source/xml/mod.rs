@@ -54,12 +54,14 @@ use parser::{Fail, Parser};
 ///
 /// The input may be UTF-8, UTF-16 with a byte order mark, or any encoding its XML
 /// declaration names (ISO-8859-1, windows-1252, …); events are UTF-8. Entity references are
-/// decoded (internal entities declared in the DOCTYPE too), CDATA is text, line ends are
-/// normalized to `\n`. Well-formedness is checked as strictly as expat does: a document
-/// that is not well-formed is an error `FILE:LINE:COLUMN: which rule is broken`, reported
-/// after every event before it (exit status 2). Put `records NAME` after it to get one JSON
-/// record per element. A file truncated by another process while it is parsed is reported as
-/// `FILE: file truncated while being read` (exit status 2), after the records before it.
+/// decoded (internal entities declared in the DOCTYPE too; external ones are never read: a
+/// reference to one is left out, with a warning `FILE:LINE:COLUMN`), CDATA is text, line
+/// ends are normalized to `\n`. Well-formedness is checked as strictly as expat does: a
+/// document that is not well-formed is an error `FILE:LINE:COLUMN: which rule is broken`,
+/// reported after every event before it (exit status 2). Elements may nest at most 4096
+/// deep: a deeper one is such an error too. Put `records NAME` after it to get one JSON
+/// record per element. A file truncated by another process while it is parsed is reported
+/// as `FILE: file truncated while being read` (exit status 2), after the records before it.
 #[derive(ClapParser)]
 #[command(name = "xml", disable_version_flag = true)]
 pub struct Args {
@@ -295,6 +297,7 @@ fn parse_input(
     let mut input = input;
     input.blocking_fd = blocking_fd;
     let mut p = Parser::new(input, strict);
+    p.file = Some(name.into());
     p.run(out).map_err(|e| located(name, e, Some(&p.input)))
 }
 

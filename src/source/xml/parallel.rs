@@ -362,6 +362,10 @@ pub fn parse(
         counters: &counters,
     };
     let mut p = Parser::new(input, strict);
+    // The file's name, for warnings: the one `located` puts in its errors.
+    p.file = located(Fail::Abs(0, String::new()), None)
+        .downcast_ref::<super::XmlError>()
+        .map(|e| e.file.as_str().into());
     let mut metered = 0;
     let r = run(
         &mut p,

@@ -5,9 +5,15 @@
 //! scratch buffers: text and attribute values are borrowed from the window when they need
 //! no decoding, and decoded into scratch space (reused) when they hold references or CRs.
 //! Each token is read from the window; when the window ends inside a token the token is
-//! read again after more input arrives (tokens are small; a window holding one unfinished
-//! token grows). Text longer than the window is pushed in pieces, cut where no reference,
-//! CR or `]]>` can straddle the cut.
+//! read again after more input arrives (a window holding one unfinished token grows). So
+//! that a long token costs time linear in its length however it arrives (a 200 MB
+//! attribute value through a pipe that gives 64 KiB a read), the scan that ran out of data
+//! (a name, an attribute value, the end of a CDATA section or PI) notes where it got to
+//! ([`Resume`]) and the next try goes on from there; and any other unfinished token is
+//! tried again only once its data has doubled ([`Input::more_toward`]). Comments and PIs,
+//! which are not pushed, are not held either: outside entities, a long one is checked and
+//! dropped as it passes ([`Partial`]). Text longer than the window is pushed in pieces, cut
+//! where no reference, CR or `]]>` can straddle the cut.
 //!
 //! Errors carry the offset of what is wrong; [`super`] turns it into `FILE:LINE:COLUMN`.
 
@@ -72,6 +78,30 @@ pub(super) enum Step {
     Done(usize, Flow),
     /// The data ends inside the token (named for the error at the end of the input).
     More(&'static str),
+}
+
+/// A scan inside the token at the start of the data that ran out of data: the scan that
+/// starts at `from` (token-relative) found no end in `..to`. The token is tokenized again
+/// from its start when more data came, and that scan then resumes at `to`.
+#[derive(Clone, Copy, Default)]
+struct Resume {
+    from: usize,
+    to: usize,
+    /// A run of white space (which may start where a name does, after none).
+    space: bool,
+}
+
+/// What a token started, for [`Parser::settle`].
+const STARTED_PARTIAL: u8 = 1;
+pub(super) const STARTED_SUBSET: u8 = 2;
+
+/// A comment or PI whose start was consumed (and dropped) before its end was seen: the data
+/// starts inside it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Partial {
+    None,
+    Comment,
+    Pi,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -156,6 +186,37 @@ pub struct Parser {
     pub(super) popped: Vec<String>,
     /// The deepest `ends.len()` reached in a speculative parse.
     pub(super) deepest: usize,
+    /// Where the last try of the unfinished token got to (set with [`Step::More`]), and
+    /// what the current token may resume from (taken from it when the token starts).
+    resume: Resume,
+    hint: Resume,
+    /// Inside a comment or PI being dropped as it is read; `partial_start` is where it
+    /// started (absolute), for the error at the end of the input.
+    partial: Partial,
+    partial_start: u64,
+    /// Where a partial comment or PI started in the data given to [`Parser::tokens`].
+    partial_rel: Option<usize>,
+    /// Inside the internal subset of the DOCTYPE, whose declarations, comments and PIs are
+    /// tokens of their own (so that it is not held whole); where the DOCTYPE started
+    /// (absolute, and in the data given to [`Parser::tokens`]).
+    pub(super) in_subset: bool,
+    doctype_start: u64,
+    doctype_rel: Option<usize>,
+    /// The document's name, for warnings (`FILE:LINE:COLUMN`).
+    pub(super) file: Option<Rc<str>>,
+    /// The offset of the reference whose replacement text is being read (in the token).
+    outer_ref: usize,
+    /// Warnings to print once the tokens are read, at an offset in the current token (the
+    /// last `warnings.len() - settled` of them) or in the data given to
+    /// [`Parser::tokens`].
+    warnings: Vec<(usize, String)>,
+    settled: usize,
+    /// Something else than plain tokens is going on, to be seen to before and after the
+    /// next token ([`Parser::token_special`], [`Parser::settle`]): a partial comment or PI,
+    /// the internal subset, a retry of a token (with its [`Resume`]), warnings or starts
+    /// (`STARTED_*` in `started_here`) to place. Keeps the tokens' hot path to one test.
+    special: bool,
+    started_here: u8,
 }
 
 /// Where [`Parser::run_to`] stopped.
@@ -211,6 +272,20 @@ impl Parser {
             speculative: false,
             popped: Vec::new(),
             deepest: 0,
+            resume: Resume::default(),
+            hint: Resume::default(),
+            partial: Partial::None,
+            partial_start: 0,
+            partial_rel: None,
+            in_subset: false,
+            doctype_start: 0,
+            doctype_rel: None,
+            file: None,
+            outer_ref: 0,
+            warnings: Vec::new(),
+            settled: 0,
+            special: false,
+            started_here: 0,
         }
     }
 
@@ -219,7 +294,13 @@ impl Parser {
     /// or its DOCTYPE refers to declarations that are not read (which makes undeclared
     /// entities warnings, to be given once and in order).
     pub fn declarations(&self) -> Option<Declarations> {
-        if self.state != State::Root || self.unread_declarations || !self.expanding.is_empty() {
+        if self.state != State::Root
+            || self.unread_declarations
+            || !self.expanding.is_empty()
+            || self.partial != Partial::None
+            || self.entities.values().any(|e| e.external)
+        {
+            // (A reference to an external entity is a warning, given once and in order.)
             return None;
         }
         Some(Declarations {
@@ -276,6 +357,8 @@ impl Parser {
         self.deepest = 0;
         self.expanded = 0;
         self.expanding.clear();
+        self.resume = Resume::default();
+        self.special = false;
         match self.tokens(d, false, limit, out)? {
             (n, None) => Ok(n == limit),
             (_, Some(Ok(()))) => Err(Fail::Other(anyhow::anyhow!("stopped"))),
@@ -311,6 +394,7 @@ impl Parser {
     pub fn can_adopt(&self, popped: &[String], deepest: usize, expanded: u64) -> bool {
         if self.state != State::Root
             || !self.expanding.is_empty()
+            || self.partial != Partial::None
             || popped.len() >= self.ends.len()
             || self.ends.len() - popped.len() + deepest > MAX_DEPTH
             || self.expanded + expanded > MAX_EXPANDED
@@ -353,11 +437,13 @@ impl Parser {
         loop {
             let here = self.input.offset(0);
             if here >= stop_at {
-                return Ok(if here == stop_at {
-                    Reach::At
-                } else {
-                    Reach::Past
-                });
+                return Ok(
+                    if here == stop_at && self.partial == Partial::None && !self.in_subset {
+                        Reach::At
+                    } else {
+                        Reach::Past
+                    },
+                );
             }
             if self.input.pos == self.input.valid {
                 if self.input.would_block() {
@@ -375,22 +461,32 @@ impl Parser {
             let limit = (stop_at - here).min(d.len() as u64) as usize;
             let r = self.tokens(d, eof, limit, out);
             self.input.buf = buf;
+            if !self.warnings.is_empty() {
+                self.print_warnings();
+            }
+            if let Some(rel) = self.partial_rel.take() {
+                // A comment or PI started here and is dropped as it is read: note where.
+                self.partial_start = self.input.offset(rel);
+                self.input.mark(0, self.partial_start);
+            }
+            if let Some(rel) = self.doctype_rel.take() {
+                self.doctype_start = self.input.offset(rel);
+                self.input.mark(1, self.doctype_start);
+            }
             match r {
                 Ok((n, None)) => self.input.pos += n,
                 Ok((_, Some(Ok(())))) => return Ok(Reach::Stopped),
                 Ok((n, Some(Err(what)))) => {
                     self.input.pos += n;
                     if eof {
-                        return Err(Fail::Abs(
-                            self.input.offset(0),
-                            format!("the input ends inside {what}"),
-                        ));
+                        return Err(self.ends_inside(what));
                     }
                     // At the end of the input, the next round sees `eof` and reports.
                     if self.input.would_block() {
                         out.flush()?;
                     }
-                    self.input.more()?;
+                    let had = self.input.valid - self.input.pos;
+                    self.input.more_toward(had.saturating_mul(2))?;
                 }
                 Err(Fail::At(i, m)) => return Err(Fail::Abs(self.input.offset(i), m)),
                 Err(e) => return Err(e),
@@ -412,26 +508,113 @@ impl Parser {
         let mut pos = 0;
         while pos < limit {
             let rest = &d[pos..];
-            let step = self.token(rest, eof, out).map_err(|e| match e {
-                Fail::At(i, m) => Fail::At(pos + i, m),
-                e => e,
-            })?;
+            let step = match self.token(rest, eof, out) {
+                Ok(step) => step,
+                Err(e) => {
+                    if self.special {
+                        self.settle(pos);
+                    }
+                    return Err(match e {
+                        Fail::At(i, m) => Fail::At(pos + i, m),
+                        e => e,
+                    });
+                }
+            };
             match step {
                 Step::Done(n, flow) => {
+                    if self.special {
+                        self.settle(pos);
+                    }
                     pos += n;
                     if flow.is_stop() {
                         return Ok((pos, Some(Ok(()))));
                     }
                 }
-                Step::More(what) => return Ok((pos, Some(Err(what)))),
+                Step::More(what) => {
+                    // Tried again with its `Resume` when more data came.
+                    self.settle(pos);
+                    self.special = true;
+                    return Ok((pos, Some(Err(what))));
+                }
             }
         }
         Ok((pos, None))
     }
 
+    /// After a token at `d[pos]` when [`Parser::special`] was set: place what it started
+    /// and the warnings it gave in the data, and see whether the next token is plain.
+    fn settle(&mut self, pos: usize) {
+        if self.started_here & STARTED_PARTIAL != 0 {
+            self.partial_rel = Some(pos);
+        }
+        if self.started_here & STARTED_SUBSET != 0 {
+            self.doctype_rel = Some(pos);
+        }
+        self.started_here = 0;
+        for w in &mut self.warnings[self.settled..] {
+            w.0 += pos;
+        }
+        self.settled = self.warnings.len();
+        self.special = self.partial != Partial::None || self.in_subset;
+    }
+
+    /// Note that a partial comment or PI, or the internal subset, starts with this token.
+    pub(super) fn started(&mut self, what: u8) {
+        self.started_here |= what;
+        self.special = true;
+    }
+
+    /// Print the warnings noted while reading tokens: `copipe: warning: FILE:LINE:COLUMN: …`.
+    fn print_warnings(&mut self) {
+        self.settled = 0;
+        for (rel, message) in std::mem::take(&mut self.warnings) {
+            let (line, column) = self.input.line_col(self.input.offset(rel));
+            let file = self.file.as_deref().unwrap_or("standard input");
+            eprintln!("copipe: warning: {file}:{line}:{column}: {message}");
+        }
+    }
+
+    /// Warn, once per entity, that a reference at `at_ref` (token-relative, or in the
+    /// replacement text of the entity referenced at `outer_ref`) is left out.
+    fn warn_left_out(&mut self, name: &str, at_ref: usize, why: &str) {
+        if self.warned.insert(name.to_string()) {
+            let offset = if self.expanding.is_empty() {
+                at_ref
+            } else {
+                self.outer_ref
+            };
+            self.warnings
+                .push((offset, format!("entity &{name}; {why}: it is left out")));
+            self.special = true;
+        }
+    }
+
+    /// The error for an input that ends inside `what`, at the start of `what`.
+    fn ends_inside(&self, what: &str) -> Fail {
+        if self.in_subset {
+            return Fail::Abs(
+                self.doctype_start,
+                "the input ends inside the DOCTYPE".into(),
+            );
+        }
+        let at = match self.partial {
+            Partial::None => self.input.offset(0),
+            _ => self.partial_start,
+        };
+        Fail::Abs(at, format!("the input ends inside {what}"))
+    }
+
     /// The end of the input: the document must be complete.
     fn finish(&mut self) -> Result<(), Fail> {
         let end = self.input.offset(0);
+        if self.in_subset {
+            return Err(self.ends_inside("the DOCTYPE"));
+        }
+        match self.partial {
+            Partial::None => {}
+            Partial::Comment => return Err(self.ends_inside("a comment")),
+            Partial::Pi => return Err(self.ends_inside("a processing instruction")),
+        }
         match self.state {
             State::Epilog => Ok(()),
             State::Prolog if !self.input.any => Err(Fail::Abs(
@@ -456,7 +639,32 @@ impl Parser {
     }
 
     /// One token at the start of `d`.
+    #[inline]
     fn token(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+        if self.special {
+            return self.token_special(d, eof, out);
+        }
+        self.token_plain(d, eof, out)
+    }
+
+    /// A token when [`Parser::special`] is set: the rest of a partial comment or PI, an
+    /// item of the internal subset, or a token tried again, resuming its scans.
+    #[inline(never)]
+    fn token_special(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+        self.hint = std::mem::take(&mut self.resume);
+        let r = if self.partial != Partial::None {
+            self.partial_rest(d)
+        } else if self.in_subset {
+            super::dtd::subset_item(self, d)
+        } else {
+            self.token_plain(d, eof, out)
+        };
+        self.hint = Resume::default();
+        r
+    }
+
+    /// A token in the document's content or prolog (or in an entity's replacement text).
+    fn token_plain(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
         let step = if d[0] != b'<' {
             self.chars(d, eof, out)?
         } else {
@@ -478,7 +686,7 @@ impl Parser {
             b'?' => self.pi(d),
             b'!' => {
                 if d.starts_with(b"<!--") {
-                    self.comment(d, 0)
+                    self.comment_top(d)
                 } else if d.starts_with(b"<![CDATA[") {
                     self.cdata(d, out)
                 } else if d.starts_with(b"<!DOCTYPE") {
@@ -673,6 +881,13 @@ impl Parser {
         out: &mut dyn Stage,
     ) -> Result<Flow, Fail> {
         let ent = self.entity(name, at_ref)?;
+        if ent.external {
+            self.warn_left_out(
+                name,
+                at_ref,
+                "is an external entity, which is not read (external entities are never fetched)",
+            );
+        }
         self.enter_entity(name, at_ref, ent.text.len())?;
         let r = if !ent.parse {
             text.push_str(&ent.text);
@@ -708,11 +923,11 @@ impl Parser {
             );
         }
         if self.unread_declarations && !self.standalone {
-            if self.warned.insert(name.to_string()) {
-                eprintln!(
-                    "copipe: warning: entity &{name}; is not declared in the internal subset; it may be in the external DTD, which is not read: it is left out"
-                );
-            }
+            self.warn_left_out(
+                name,
+                at_ref,
+                "is not declared in the internal subset; it may be in the external DTD, which is not read",
+            );
             return Ok(Rc::new(Entity {
                 text: String::new(),
                 parse: false,
@@ -826,6 +1041,9 @@ impl Parser {
                 ),
             );
         }
+        if self.expanding.is_empty() {
+            self.outer_ref = at_ref;
+        }
         self.expanding.push(name.to_string());
         Ok(())
     }
@@ -849,7 +1067,7 @@ impl Parser {
                         format!("entity &{name}; closes an element it did not open"),
                     );
                 }
-                self.token(rest, true, out)?
+                self.token_plain(rest, true, out)?
             } else {
                 let end = memchr::memchr(b'<', rest).unwrap_or(rest.len());
                 Step::Done(end, self.root_text(&rest[..end], 0, out)?)
@@ -876,9 +1094,9 @@ impl Parser {
     // ----- tags -----
 
     fn start_tag(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
-        let name_end = match chars::scan_name(d, 1, self.strict) {
+        let name_end = match self.name_at(d, 1) {
             NameEnd::At(e) => e,
-            NameEnd::Open => return Ok(Step::More("a start tag")),
+            NameEnd::Open => return Ok(self.more_at(1, d.len(), "a start tag")),
             NameEnd::BadStart => {
                 return at(
                     1,
@@ -904,9 +1122,7 @@ impl Parser {
         let empty;
         loop {
             let ws = i;
-            while i < d.len() && is_space(d[i]) {
-                i += 1;
-            }
+            i = self.spaces(d, i);
             let Some(&c) = d.get(i) else {
                 return Ok(Step::More("a start tag"));
             };
@@ -1000,9 +1216,12 @@ impl Parser {
 
     /// One attribute at `d[i]`: its end, or `None` when the data ends inside it.
     fn attribute(&mut self, d: &[u8], i: usize) -> Result<Option<usize>, Fail> {
-        let name_end = match chars::scan_name(d, i, self.strict) {
+        let name_end = match self.name_at(d, i) {
             NameEnd::At(e) => e,
-            NameEnd::Open => return Ok(None),
+            NameEnd::Open => {
+                self.more_at(i, d.len(), "");
+                return Ok(None);
+            }
             NameEnd::BadStart => {
                 return at(
                     i,
@@ -1013,13 +1232,10 @@ impl Parser {
                 return at(j, format!("{} cannot be in an attribute name", show_c(c)));
             }
         };
-        let mut j = name_end;
-        while j < d.len() && is_space(d[j]) {
-            j += 1;
-        }
+        let mut j = self.spaces(d, name_end);
         match d.get(j) {
             None => return Ok(None),
-            Some(b'=') => j += 1,
+            Some(b'=') => j = self.spaces(d, j + 1),
             Some(_) => {
                 return at(
                     j,
@@ -1029,9 +1245,6 @@ impl Parser {
                     ),
                 );
             }
-        }
-        while j < d.len() && is_space(d[j]) {
-            j += 1;
         }
         let q = match d.get(j) {
             None => return Ok(None),
@@ -1047,10 +1260,12 @@ impl Parser {
             }
         };
         let vs = j + 1;
-        let Some(len) = memchr::memchr(q, &d[vs..]) else {
+        let from = self.resume_from(vs);
+        let Some(len) = memchr::memchr(q, &d[from..]) else {
+            self.more_at(vs, d.len(), "");
             return Ok(None);
         };
-        let ve = vs + len;
+        let ve = from + len;
         let raw = &d[vs..ve];
         let value = if raw.iter().any(|&b| ATTR_SPECIAL[b as usize]) {
             let start = self.vals.len();
@@ -1165,9 +1380,9 @@ impl Parser {
     }
 
     fn end_tag(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
-        let name_end = match chars::scan_name(d, 2, self.strict) {
+        let name_end = match self.name_at(d, 2) {
             NameEnd::At(e) => e,
-            NameEnd::Open => return Ok(Step::More("an end tag")),
+            NameEnd::Open => return Ok(self.more_at(2, d.len(), "an end tag")),
             NameEnd::BadStart => {
                 return at(
                     2,
@@ -1178,10 +1393,7 @@ impl Parser {
                 return at(i, format!("{} cannot be in an element name", show_c(c)));
             }
         };
-        let mut i = name_end;
-        while i < d.len() && is_space(d[i]) {
-            i += 1;
-        }
+        let i = self.spaces(d, name_end);
         match d.get(i) {
             None => return Ok(Step::More("an end tag")),
             Some(b'>') => {}
@@ -1213,35 +1425,106 @@ impl Parser {
 
     // ----- other markup -----
 
-    /// `<!-- … -->`, at `d[0]`; `base` is for errors. Also used inside the DOCTYPE.
-    pub(super) fn comment(&self, d: &[u8], base: usize) -> Result<Step, Fail> {
-        let Some(k) = DASHES.find(&d[4..]) else {
-            return Ok(Step::More("a comment"));
-        };
-        let dd = 4 + k;
-        match d.get(dd + 2) {
-            None => Ok(Step::More("a comment")),
-            Some(b'>') => Ok(Step::Done(dd + 3, Flow::Continue)),
-            Some(_) if !self.strict => match COMMENT_END.find(&d[dd..]) {
-                Some(e) => Ok(Step::Done(dd + e + 3, Flow::Continue)),
-                None => Ok(Step::More("a comment")),
-            },
-            Some(b'-') => match d.get(dd + 3) {
-                None => Ok(Step::More("a comment")),
-                Some(b'>') => at(base + dd, "a comment cannot end with `--->`"),
-                Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
-            },
-            Some(_) => at(base + dd, "`--` is not allowed inside a comment"),
+    /// A comment at `d[0]` (in the DOCTYPE too). When the data ends inside it, what was
+    /// checked is dropped (outside entities; see [`Partial`]), or the scan resumes there.
+    pub(super) fn comment_top(&mut self, d: &[u8]) -> Result<Step, Fail> {
+        let from = self.resume_from(4);
+        match comment_body(d, from, self.strict)? {
+            Body::End(n) => Ok(Step::Done(n, Flow::Continue)),
+            Body::Need(k) if self.streams() => {
+                self.partial = Partial::Comment;
+                self.started(STARTED_PARTIAL);
+                Ok(Step::Done(k, Flow::Continue))
+            }
+            Body::Need(k) => Ok(self.more_at(4, k, "a comment")),
         }
+    }
+
+    /// The rest of a comment or PI whose start was dropped: it is dropped as it passes.
+    fn partial_rest(&mut self, d: &[u8]) -> Result<Step, Fail> {
+        let (body, what) = match self.partial {
+            Partial::Comment => (comment_body(d, 0, self.strict)?, "a comment"),
+            Partial::Pi => (pi_body(d, 0), "a processing instruction"),
+            Partial::None => unreachable!("only inside a comment or PI"),
+        };
+        match body {
+            Body::End(n) => {
+                self.partial = Partial::None;
+                Ok(Step::Done(n, Flow::Continue))
+            }
+            Body::Need(0) => Ok(Step::More(what)),
+            Body::Need(k) => Ok(Step::Done(k, Flow::Continue)),
+        }
+    }
+
+    /// Whether a comment or PI cut by the end of the data may be consumed in parts: in the
+    /// document's own text read by [`Parser::run_to`] (not in an entity's replacement
+    /// text, not in a speculative part).
+    fn streams(&self) -> bool {
+        self.expanding.is_empty() && !self.speculative
+    }
+
+    /// Where the scan that starts at `from` in the current token begins: after what an
+    /// earlier try of the same token found no end in (see [`Resume`]).
+    #[inline]
+    fn resume_from(&self, from: usize) -> usize {
+        if self.hint.to > from && self.hint.from == from && !self.hint.space {
+            self.hint.to
+        } else {
+            from
+        }
+    }
+
+    /// The data ends inside the current token, in the scan that starts at `from`, with no
+    /// end of it in `..to`: noted for the next try.
+    fn more_at(&mut self, from: usize, to: usize, what: &'static str) -> Step {
+        self.resume = Resume {
+            from,
+            to,
+            space: false,
+        };
+        Step::More(what)
+    }
+
+    /// The end of the white space from `d[i]` on, resumed where an earlier try of the token
+    /// stopped; when it is the end of the data, that is noted for the next try.
+    #[inline]
+    fn spaces(&mut self, d: &[u8], i: usize) -> usize {
+        let mut j = if self.hint.to > i && self.hint.from == i && self.hint.space {
+            self.hint.to
+        } else {
+            i
+        };
+        while j < d.len() && is_space(d[j]) {
+            j += 1;
+        }
+        if j == d.len() {
+            self.resume = Resume {
+                from: i,
+                to: j,
+                space: true,
+            };
+        }
+        j
+    }
+
+    /// The name starting at `d[i]`, resumed where an earlier try of the token stopped.
+    #[inline]
+    fn name_at(&self, d: &[u8], i: usize) -> NameEnd {
+        chars::scan_name_from(d, i, self.resume_from(i), self.strict)
     }
 
     fn cdata(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
         if self.state != State::Root {
             return at(0, "a CDATA section is only allowed inside the root element");
         }
-        let Some(k) = CDATA_END.find(&d[9..]) else {
-            return Ok(Step::More("a CDATA section"));
+        let from = self.resume_from(9);
+        let Some(k) = CDATA_END.find(&d[from..]) else {
+            // A `]]>` may straddle the end of the data.
+            let to = d.len().saturating_sub(2).max(9);
+            return Ok(self.more_at(9, to, "a CDATA section"));
         };
+        let k = from - 9 + k;
         let body = &d[9..9 + k];
         let flow = if self.literal() && body.contains(&b'\r') {
             let mut t = std::mem::take(&mut self.text);
@@ -1278,10 +1561,11 @@ impl Parser {
     }
 
     /// A processing instruction, or the XML declaration at the very start.
-    fn pi(&mut self, d: &[u8]) -> Result<Step, Fail> {
-        let target_end = match chars::scan_name(d, 2, self.strict) {
+    pub(super) fn pi(&mut self, d: &[u8]) -> Result<Step, Fail> {
+        const WHAT: &str = "a processing instruction";
+        let target_end = match self.name_at(d, 2) {
             NameEnd::At(e) => e,
-            NameEnd::Open => return Ok(Step::More("a processing instruction")),
+            NameEnd::Open => return Ok(self.more_at(2, d.len(), WHAT)),
             NameEnd::BadStart => {
                 return at(
                     2,
@@ -1298,11 +1582,23 @@ impl Parser {
                 );
             }
         };
-        let Some(k) = PI_END.find(&d[target_end..]) else {
-            return Ok(Step::More("a processing instruction"));
-        };
-        let end = target_end + k;
         let target = &d[2..target_end];
+        let from = self.resume_from(target_end);
+        let Some(k) = PI_END.find(&d[from..]) else {
+            if self.streams()
+                && !target.eq_ignore_ascii_case(b"xml")
+                && is_space(d[target_end])
+                && let Body::Need(k) = pi_body(d, target_end)
+            {
+                // Not the XML declaration, and well begun: dropped as it is read.
+                self.partial = Partial::Pi;
+                self.started(STARTED_PARTIAL);
+                return Ok(Step::Done(k, Flow::Continue));
+            }
+            let to = d.len().saturating_sub(1).max(target_end);
+            return Ok(self.more_at(target_end, to, WHAT));
+        };
+        let end = from + k;
         if end > target_end && !is_space(d[target_end]) {
             return at(
                 target_end,
@@ -1362,6 +1658,55 @@ fn span_str<'a>(d: &'a [u8], vals: &'a str, s: Span) -> &'a str {
     match s {
         Span::Data(a, b) => utf8(&d[a..b]),
         Span::Vals(a, b) => &vals[a..b],
+    }
+}
+
+/// How far the body of a comment or PI goes in the data.
+enum Body {
+    /// It ends before this offset (its end delimiter included).
+    End(usize),
+    /// The data ends inside it; everything before this offset is checked (the rest may be
+    /// the start of its end delimiter).
+    Need(usize),
+}
+
+/// The body of a comment from `d[from]` (after `<!--`, or anywhere in its body): up to
+/// `-->`, with no `--` before it in strict mode (errors are relative to `d`).
+fn comment_body(d: &[u8], from: usize, strict: bool) -> Result<Body, Fail> {
+    let Some(k) = DASHES.find(&d[from..]) else {
+        // A `--` may straddle the end of the data.
+        return Ok(Body::Need(
+            if d.last() == Some(&b'-') {
+                d.len() - 1
+            } else {
+                d.len()
+            }
+            .max(from),
+        ));
+    };
+    let dd = from + k;
+    match d.get(dd + 2) {
+        None => Ok(Body::Need(dd)),
+        Some(b'>') => Ok(Body::End(dd + 3)),
+        Some(_) if !strict => match COMMENT_END.find(&d[dd..]) {
+            Some(e) => Ok(Body::End(dd + e + 3)),
+            None => Ok(Body::Need(d.len().saturating_sub(2).max(dd))),
+        },
+        Some(b'-') => match d.get(dd + 3) {
+            None => Ok(Body::Need(dd)),
+            Some(b'>') => at(dd, "a comment cannot end with `--->`"),
+            Some(_) => at(dd, "`--` is not allowed inside a comment"),
+        },
+        Some(_) => at(dd, "`--` is not allowed inside a comment"),
+    }
+}
+
+/// The body of a PI from `d[from]`: up to `?>`.
+fn pi_body(d: &[u8], from: usize) -> Body {
+    match PI_END.find(&d[from..]) {
+        Some(k) => Body::End(from + k + 2),
+        None if d.last() == Some(&b'?') => Body::Need((d.len() - 1).max(from)),
+        None => Body::Need(d.len()),
     }
 }
 
@@ -1610,4 +1955,281 @@ fn recycle<'b>(mut v: Vec<Attr<'_>>) -> Vec<Attr<'b>> {
     v.into_iter()
         .map(|_| unreachable!("the vector is empty"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::item::Origin;
+    use crate::pipeline::meter::Meter;
+
+    /// A reader that hands out `step` bytes per read, as a pipe fed in small writes does,
+    /// and notes the most room it was ever given (how big the window grew).
+    struct Pipe {
+        data: Vec<u8>,
+        pos: usize,
+        step: usize,
+        room: Rc<Cell<usize>>,
+    }
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.room.set(self.room.get().max(buf.len()));
+            let n = self.step.min(buf.len()).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// The events (their kinds and text lengths) and the error of a parse of `doc` read
+    /// `step` bytes at a time, from a window of `cap` bytes, as if each read emptied a
+    /// pipe (the tokenizer tries the unfinished token again after every read); and the
+    /// most room the window offered a read.
+    fn parse_piped(doc: &[u8], step: usize, cap: usize) -> (Vec<String>, Option<String>, usize) {
+        struct Ev(Vec<String>);
+        impl Stage for Ev {
+            fn send(&mut self, item: Item<'_>) -> anyhow::Result<Flow> {
+                if let Item::Event(e) = item {
+                    self.0.push(match e {
+                        Event::Start { name, attrs } => format!(
+                            "start {} {:?}",
+                            name.len(),
+                            attrs.iter().map(|a| a.value.len()).collect::<Vec<_>>()
+                        ),
+                        Event::Text { text, cdata } => format!("text {} {cdata}", text.len()),
+                        Event::End { name } => format!("end {}", name.len()),
+                    });
+                }
+                Ok(Flow::Continue)
+            }
+            fn origin(&mut self, _: Origin<'_>) -> anyhow::Result<()> {
+                Ok(())
+            }
+            fn flush(&mut self) -> anyhow::Result<()> {
+                Ok(())
+            }
+            fn close(&mut self) -> anyhow::Result<()> {
+                Ok(())
+            }
+        }
+        let room = Rc::new(Cell::new(0));
+        let pipe = Pipe {
+            data: doc.to_vec(),
+            pos: 0,
+            step,
+            room: room.clone(),
+        };
+        // A pipe with nothing in it: every read "would block" next, so no read waits for
+        // more data before the tokenizer tries again.
+        let (empty, _writer) = std::io::pipe().unwrap();
+        let mut input = Input::with_capacity(Box::new(pipe), true, cap, Meter::default())
+            .ok()
+            .unwrap();
+        input.blocking_fd = Some(empty.as_raw_fd());
+        let mut p = Parser::new(input, true);
+        let mut ev = Ev(Vec::new());
+        let err = match p.run(&mut ev) {
+            Ok(()) => None,
+            Err(Fail::Abs(o, m)) => {
+                let (line, col) = p.input.line_col(o);
+                Some(format!("{line}:{col}: {m}"))
+            }
+            Err(Fail::At(..)) => unreachable!("run gives absolute offsets"),
+            Err(Fail::Other(e)) => Some(format!("{e:#}")),
+        };
+        (ev.0, err, room.get())
+    }
+
+    const BIG: usize = 4 << 20;
+
+    fn big(head: &str, fill: &str, tail: &str) -> Vec<u8> {
+        let mut v = head.as_bytes().to_vec();
+        v.extend(fill.as_bytes().iter().cycle().take(BIG));
+        v.extend_from_slice(tail.as_bytes());
+        v
+    }
+
+    #[test]
+    fn long_tokens_from_a_pipe_take_linear_time() {
+        // 4 MiB in 4 KiB reads is 1024 tries of the unfinished token: rescanning it from
+        // its start each time is some 2 GiB of scanning (minutes in a debug build);
+        // resuming where the last try stopped is 4 MiB.
+        let cases = [
+            (
+                big("<r a='", "abcdefg\"", "'/>"),
+                vec!["start 1 [4194304]".to_string(), "end 1".into()],
+            ),
+            (
+                big("<r><![CDATA[", "ab]c>d]>", "]]></r>"),
+                vec![
+                    "start 1 []".into(),
+                    "text 4194304 true".into(),
+                    "end 1".into(),
+                ],
+            ),
+            (
+                big("<r><", "abcdefgh", "/></r>"),
+                vec![
+                    "start 1 []".into(),
+                    "start 4194304 []".into(),
+                    "end 4194304".into(),
+                    "end 1".into(),
+                ],
+            ),
+            (
+                big("<r><!--", "ab-c->d>", "--></r>"),
+                vec!["start 1 []".into(), "end 1".into()],
+            ),
+            (
+                big("<r><?pi ", "ab?c>d>?", "?></r>"),
+                vec!["start 1 []".into(), "end 1".into()],
+            ),
+            (
+                big("<r><p a", "\t\r\n ", "= '1'/></r>"),
+                vec![
+                    "start 1 []".into(),
+                    "start 1 [1]".into(),
+                    "end 1".into(),
+                    "end 1".into(),
+                ],
+            ),
+            (
+                big("<r><p a=", "\t\r\n ", "'1'/></r>"),
+                vec![
+                    "start 1 []".into(),
+                    "start 1 [1]".into(),
+                    "end 1".into(),
+                    "end 1".into(),
+                ],
+            ),
+            (
+                big("<r><p></p", "\t\r\n ", "></r>"),
+                vec![
+                    "start 1 []".into(),
+                    "start 1 []".into(),
+                    "end 1".into(),
+                    "end 1".into(),
+                ],
+            ),
+            (
+                big("<r><p a='1' ", "\t\r\n ", "/></r>"),
+                vec![
+                    "start 1 []".into(),
+                    "start 1 [1]".into(),
+                    "end 1".into(),
+                    "end 1".into(),
+                ],
+            ),
+        ];
+        for (doc, want) in cases {
+            let t = Instant::now();
+            let (ev, err, _) = parse_piped(&doc, 4096, CAPACITY_FOR_TESTS);
+            assert_eq!(err, None, "{}", utf8(&doc[..12]));
+            assert_eq!(ev, want, "{}", utf8(&doc[..12]));
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "{}: {:?}",
+                utf8(&doc[..12]),
+                t.elapsed()
+            );
+        }
+    }
+
+    const CAPACITY_FOR_TESTS: usize = super::super::input::CAPACITY;
+
+    #[test]
+    fn comments_and_pis_are_not_held() {
+        // The window stays at its size while a 4 MiB comment or PI passes through it.
+        for doc in [
+            big("<r><!--", "ab-c->d>", "--></r>"),
+            big("<!--", "ab-c->d>", "-->\n<r/>"),
+            big("<r><?pi ", "ab?c>d>?", "?></r>"),
+            big("<?pi ", "ab?c>d>?", "?><r/>"),
+            big("<!DOCTYPE r [<!--", "ab-c->d>", "-->]><r/>"),
+            big("<!DOCTYPE r [<?pi ", "ab?c>d>?", "?>]><r/>"),
+            big(
+                "<!DOCTYPE r [",
+                "<!ELEMENT r ANY> <?p x?><!--y-->",
+                "]><r/>",
+            ),
+        ] {
+            let (_, err, room) = parse_piped(&doc, 4096, CAPACITY_FOR_TESTS);
+            assert_eq!(err, None);
+            assert!(room <= CAPACITY_FOR_TESTS, "the window grew to {room}");
+        }
+    }
+
+    #[test]
+    fn errors_in_long_tokens_keep_their_positions_across_reads() {
+        // Whatever the reads and window, the same error at the same line and column; an
+        // unfinished comment or PI is reported where it starts, though its start was
+        // dropped long before.
+        let cases: [(&[u8], &str); 13] = [
+            (
+                b"\n<!DOCTYPE r [\n <!-- ab\n cdefghijklmnopq",
+                "2:1: the input ends inside the DOCTYPE",
+            ),
+            (
+                b"\n<!DOCTYPE r [\n <!ELEMENT r ANY> <?pi abcdefghijklmnopq",
+                "2:1: the input ends inside the DOCTYPE",
+            ),
+            (
+                b"\n<!DOCTYPE r [\n <!ELEMENT r ANY> ]  ",
+                "2:1: the input ends inside the DOCTYPE",
+            ),
+            (
+                b"<!DOCTYPE r [\n <!-- ab\n c -- d --> ]><r/>",
+                "3:4: `--` is not allowed inside a comment",
+            ),
+            (
+                b"<r>\n <!-- ab\n c -- d --></r>",
+                "3:4: `--` is not allowed inside a comment",
+            ),
+            (
+                b"<r>\n <!-- ab\n c ---></r>",
+                "3:4: a comment cannot end with `--->`",
+            ),
+            (
+                b"<r>\n <!-- ab\n cdefghijklmnopq",
+                "2:2: the input ends inside a comment",
+            ),
+            (
+                b"<r>\n <!-- ab\n cdefghijklmnopq-",
+                "2:2: the input ends inside a comment",
+            ),
+            (
+                b"<r>\n <?pi ab\n cdefghijklmnopq?",
+                "2:2: the input ends inside a processing instruction",
+            ),
+            (
+                b"<r>\n <![CDATA[ ab\n cdefghijklmnopq]]",
+                "2:2: the input ends inside a CDATA section",
+            ),
+            (
+                b"<r>\n <a b='ab\n cdefghijklmnopq",
+                "2:2: the input ends inside a start tag",
+            ),
+            (
+                b"<r>\n <a b='ab\n cdefg<hijklmnopq'/>",
+                "3:7: `<` is not allowed in an attribute value (write &lt;)",
+            ),
+            (
+                "<r>\n <abcdefghijklmnop\u{d7}q/>".as_bytes(),
+                "2:19: `×` cannot be in an element name",
+            ),
+        ];
+        for (doc, want) in cases {
+            for (step, cap) in [(1, 16), (3, 16), (7, 64), (4096, CAPACITY_FOR_TESTS)] {
+                let (_, err, _) = parse_piped(doc, step, cap);
+                assert_eq!(err.as_deref(), Some(want), "{} ({step}, {cap})", utf8(doc));
+            }
+        }
+    }
 }

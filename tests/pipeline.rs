@@ -654,3 +654,28 @@ fn exec_children_get_the_open_file_limit_copipe_was_given() {
     run.code(0);
     assert_eq!(run.stdout().trim(), "100");
 }
+
+/// Standard input redirected from a big file that a command before copipe has partly read
+/// is read from where it stands (the mapped fast path used to map it from its start).
+#[test]
+fn standard_input_partly_read_by_a_command_before_is_read_from_where_it_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.log");
+    let mut text = String::new();
+    for i in 0..600_000 {
+        text.push_str(&format!("line {i:07}\n"));
+    }
+    assert!(text.len() > 4 << 20, "bigger than the mapping threshold");
+    std::fs::write(&big, &text).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{{ head -c 13 >/dev/null; \"$0\" cat : head 1; }} < '{}'",
+            big.display()
+        ))
+        .arg(bin())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line 0000001\n");
+}

@@ -371,9 +371,16 @@ const MMAP_MIN: u64 = 4 << 20;
 const MMAP_BATCH: usize = 1 << 20;
 
 /// Map a big regular file, or `None` to read it normally.
+/// A file not read from its start (standard input redirected from a file that a command
+/// before copipe has partly read: `(read first; copipe cat) < big.log`) is read from where
+/// it stands, not mapped.
 fn mapped(f: &File) -> Option<SafeMap> {
     let meta = f.metadata().ok()?;
     if !meta.is_file() || meta.len() < MMAP_MIN {
+        return None;
+    }
+    // SAFETY: lseek on a descriptor that `f` owns; SEEK_CUR with 0 moves nothing.
+    if unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_CUR) } != 0 {
         return None;
     }
     SafeMap::new(f)

@@ -216,6 +216,7 @@ pub fn all() -> &'static [StageDef] {
         source::xml::DEF,
         stage::records::DEF,
         stage::json::DEF,
+        stage::parse::DEF,
         stage::where_::DEF,
         stage::select::DEF,
         stage::fmt::DEF,

@@ -217,6 +217,8 @@ pub fn all() -> &'static [StageDef] {
         stage::records::DEF,
         stage::json::DEF,
         stage::parse::DEF,
+        stage::kv::LOGFMT,
+        stage::kv::KV,
         stage::where_::DEF,
         stage::select::DEF,
         stage::fmt::DEF,

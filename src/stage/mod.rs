@@ -33,6 +33,7 @@ pub mod fmt;
 pub mod grep;
 pub mod head;
 pub mod json;
+pub mod kv;
 pub mod lineparse;
 pub mod number;
 pub mod parse;

@@ -219,6 +219,8 @@ pub fn all() -> &'static [StageDef] {
         stage::parse::DEF,
         stage::kv::LOGFMT,
         stage::kv::KV,
+        stage::csv::CSV,
+        stage::csv::TSV,
         stage::where_::DEF,
         stage::select::DEF,
         stage::fmt::DEF,

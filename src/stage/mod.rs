@@ -29,6 +29,7 @@
 //! lines (see [`crate::item`]). Its default splits the batch and calls `send` per line, so
 //! only stages that gain from whole-buffer work (grep, head, count, print) override it.
 
+pub mod combined;
 pub mod csv;
 pub mod fmt;
 pub mod grep;

@@ -221,6 +221,7 @@ pub fn all() -> &'static [StageDef] {
         stage::kv::KV,
         stage::csv::CSV,
         stage::csv::TSV,
+        stage::syslog::DEF,
         stage::combined::DEF,
         stage::where_::DEF,
         stage::select::DEF,

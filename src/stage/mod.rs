@@ -43,6 +43,7 @@ pub mod records;
 pub mod replace;
 pub mod select;
 pub mod skip;
+pub mod syslog;
 pub mod uniq;
 pub mod where_;
 

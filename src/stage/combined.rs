@@ -302,7 +302,7 @@ impl Stage for Combined {
     }
 
     fn close(&mut self) -> Result<()> {
-        self.lines.report("were not access log lines");
+        self.lines.report("did not parse");
         self.next.close()
     }
 }

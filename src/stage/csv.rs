@@ -218,6 +218,11 @@ impl Csv {
                 ReadRecordResult::OutputFull => {
                     if self.out.len() >= self.max_size {
                         let from = self.open.unwrap_or(self.lines.line);
+                        // The row is given up: nothing of it is left to close at the end.
+                        self.parser.reset();
+                        self.n_out = 0;
+                        self.n_ends = 0;
+                        self.open = None;
                         bail!(
                             "{}: {}:{}: the row that begins on line {from} is larger than {} bytes (--max-size): is a quote left open?",
                             self.lines.stage,

@@ -427,7 +427,7 @@ impl Stage for Syslog {
     }
 
     fn close(&mut self) -> Result<()> {
-        self.lines.report("were not syslog lines");
+        self.lines.report("did not parse");
         self.next.close()
     }
 }

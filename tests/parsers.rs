@@ -236,14 +236,14 @@ fn tricky_csv(rows: usize) -> String {
         for _ in 0..3 {
             k = k.wrapping_mul(2_654_435_761).wrapping_add(r) % 1_000_003;
             let c = cells[k % cells.len()];
-            if c.contains([',', '"', '\n', '\r']) || k % 3 == 0 {
+            if c.contains([',', '"', '\n', '\r']) || k.is_multiple_of(3) {
                 fields.push(format!("\"{}\"", c.replace('"', "\"\"")));
             } else {
                 fields.push(c.to_string());
             }
         }
         s.push_str(&fields.join(","));
-        s.push_str(if r % 2 == 0 { "\r\n" } else { "\n" });
+        s.push_str(if r.is_multiple_of(2) { "\r\n" } else { "\n" });
     }
     s
 }

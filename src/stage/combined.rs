@@ -284,10 +284,10 @@ impl Stage for Combined {
         let line = self.lines.count(line);
         let text = to_text(line, &mut self.scratch);
         self.lines.start(&mut self.rec);
-        if let Err(why) = Self::fill(&mut self.rec, &mut self.buf, text) {
-            if !self.lines.misfit(&mut self.rec, text, why)? {
-                return Ok(Flow::Continue);
-            }
+        if let Err(why) = Self::fill(&mut self.rec, &mut self.buf, text)
+            && !self.lines.misfit(&mut self.rec, text, why)?
+        {
+            return Ok(Flow::Continue);
         }
         self.next.send(Item::Record(&self.rec))
     }

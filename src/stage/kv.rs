@@ -184,9 +184,7 @@ impl Pairs {
                 return Some(k + 1);
             }
             // A backslash.
-            let Some(&e) = b.get(k + 1) else {
-                return None;
-            };
+            let &e = b.get(k + 1)?;
             match e {
                 b'"' => buf.push('"'),
                 b'\\' => buf.push('\\'),
@@ -374,10 +372,9 @@ impl Stage for Kv {
             &mut self.seen,
             &mut self.rec,
             skip_file,
-        ) {
-            if !self.lines.misfit(&mut self.rec, text, why)? {
-                return Ok(Flow::Continue);
-            }
+        ) && !self.lines.misfit(&mut self.rec, text, why)?
+        {
+            return Ok(Flow::Continue);
         }
         self.next.send(Item::Record(&self.rec))
     }

@@ -137,7 +137,7 @@ run() {
         cmds+=("$cmd")
         labels+=("$label")
     done
-    local json="$WORK/case.json"
+    local json="$WORK/parsers-case.json"
     hyperfine -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
     python3 - "$json" "$name" "$(stat -c %s "$input")" "${labels[@]}" >> "$RESULTS" <<'EOF'
 import json, sys

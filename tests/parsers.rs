@@ -417,3 +417,25 @@ count  status  method
 ";
     assert!(out.starts_with(want), "{out}");
 }
+
+#[test]
+fn hostile_lines_are_one_record_or_a_count_never_a_panic() {
+    for c in [b'"', b'[', b'\\', b'=', b',', b'<', b' '] {
+        let mut line = vec![c; 100_000];
+        line.push(b'\n');
+        for stage in [
+            &["parse", "--keep", r"^(?P<a>.*?)(?P<b>x)?$"][..],
+            &["logfmt", "--keep"],
+            &["kv", "--keep", "--sep", ","],
+            &["csv", "--no-header"],
+            &["syslog", "--keep"],
+            &["combined", "--keep"],
+        ] {
+            let r = copipe(stage).stdin(line.clone()).run();
+            assert!(r.code == 0 || r.code == 1, "{:?} on {:?}: {}", stage, c as char, r.err);
+            assert!(!r.err.contains("panicked"), "{stage:?}: {}", r.err);
+            let n = json_lines(&r.stdout()).len();
+            assert!(n <= 1, "{stage:?} on {:?}: {n} records", c as char);
+        }
+    }
+}

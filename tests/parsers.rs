@@ -432,7 +432,13 @@ fn hostile_lines_are_one_record_or_a_count_never_a_panic() {
             &["combined", "--keep"],
         ] {
             let r = copipe(stage).stdin(line.clone()).run();
-            assert!(r.code == 0 || r.code == 1, "{:?} on {:?}: {}", stage, c as char, r.err);
+            assert!(
+                r.code == 0 || r.code == 1,
+                "{:?} on {:?}: {}",
+                stage,
+                c as char,
+                r.err
+            );
             assert!(!r.err.contains("panicked"), "{stage:?}: {}", r.err);
             let n = json_lines(&r.stdout()).len();
             assert!(n <= 1, "{stage:?} on {:?}: {n} records", c as char);

@@ -246,6 +246,10 @@ impl Csv {
                     if flow.is_stop() {
                         return Ok(flow);
                     }
+                    if input.is_empty() && !at_end {
+                        // (An empty input would tell the parser that the input ended.)
+                        return Ok(Flow::Continue);
+                    }
                 }
                 ReadRecordResult::End => return Ok(Flow::Continue),
             }
@@ -316,6 +320,21 @@ impl Csv {
         }
         self.feed(&[])
     }
+    /// One line: `fed` is the line with its newline, or without when it has none (then one
+    /// is fed after it: every line ends a row unless a quote is open).
+    fn line(&mut self, line: &[u8], fed: &[u8]) -> Result<Flow> {
+        self.lines.line += 1;
+        if self.open.is_none() && line.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        if self.feed(fed)?.is_stop() || (fed.len() == line.len() && self.feed(b"\n")?.is_stop()) {
+            return Ok(Flow::Stop);
+        }
+        if self.n_out > 0 || self.n_ends > 0 {
+            self.open.get_or_insert(self.lines.line);
+        }
+        Ok(Flow::Continue)
+    }
 }
 
 impl Stage for Csv {
@@ -323,15 +342,20 @@ impl Stage for Csv {
         let Item::Line(line) = item else {
             return self.next.send(item);
         };
-        self.lines.line += 1;
-        if self.open.is_none() && line.is_empty() {
-            return Ok(Flow::Continue);
-        }
-        if self.feed(line)?.is_stop() || self.feed(b"\n")?.is_stop() {
-            return Ok(Flow::Stop);
-        }
-        if self.n_out > 0 || self.n_ends > 0 {
-            self.open.get_or_insert(self.lines.line);
+        self.line(line, line)
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        // Each line is fed with its newline, in one call to the parser.
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            let (fed, tail) = rest.split_at(n);
+            rest = tail;
+            let line = fed.strip_suffix(b"\n").unwrap_or(fed);
+            if self.line(line, fed)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
         }
         Ok(Flow::Continue)
     }
@@ -363,12 +387,29 @@ mod tests {
 
     fn run_with(sep: u8, c: Common, input: &[u8]) -> Result<Vec<String>> {
         let out = Collect::shared();
-        let mut p = Csv::new("csv", sep, c, Box::new(out.clone()));
+        let mut p = Csv::new("csv", sep, c.clone(), Box::new(out.clone()));
         for l in crate::item::lines(input) {
             let _ = p.send(Item::Line(l))?;
         }
         p.close()?;
         let got = out.borrow().strings();
+        // The same input in batches (of every size) makes the same records.
+        for size in [1, 2, 3, 7, 64, usize::MAX] {
+            let batched = Collect::shared();
+            let mut p = Csv::new("csv", sep, c.clone(), Box::new(batched.clone()));
+            let mut rest = input;
+            while !rest.is_empty() {
+                // Batches of whole lines, of about `size` bytes.
+                let mut end = rest.len().min(size);
+                while end < rest.len() && rest[end - 1] != b'\n' {
+                    end += 1;
+                }
+                let _ = p.send_lines(&rest[..end])?;
+                rest = &rest[end..];
+            }
+            p.close()?;
+            assert_eq!(batched.borrow().strings(), got, "batches of {size}");
+        }
         Ok(got)
     }
 

@@ -13,6 +13,7 @@
 # (hyperfine --output=pipe). Prints median wall times (RUNS, default 3), mean CPU times
 # (user + system: the fairer figure on a loaded machine) and speed-ups by both.
 # Peers that are not installed are skipped with a note (apt-get install jq miller).
+# ONLY=csv (or parse, logfmt) runs the cases whose name has that word.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -130,6 +131,7 @@ RESULTS="$WORK/parsers-results.txt"
 run() {
     local name=$1 input=$2 ours=$3
     shift 3
+    [[ -z ${ONLY:-} || $name == *"$ONLY"* ]] || return 0
     local cmds=("$ours") labels=("copipe")
     for peer in "$@"; do
         local label=${peer%%=*} cmd=${peer#*=}

@@ -262,9 +262,9 @@ impl Kv {
         Ok(Kv {
             pairs: Pairs {
                 pair: pair.to_string(),
-                sep: sep
-                    .filter(|s| !s.bytes().all(Pairs::is_ws))
-                    .map(str::to_string),
+                // `--sep ' '` is the default (runs of spaces and tabs); any other string,
+                // a tab included, is matched as written.
+                sep: sep.filter(|s| *s != " ").map(str::to_string),
             },
             lines: Lines::new(stage, bad),
             scratch: String::new(),
@@ -486,6 +486,10 @@ mod tests {
             got,
             [r#"{"a":"1","b":"2","c":true,"d":"x,y"}"#, r#"{"k":"v:w"}"#]
         );
+        let got = run("=", Some("\t"), Bad::Strict, &[b"a=x y\tb=2\t c = 3 "]).unwrap();
+        assert_eq!(got, [r#"{"a":"x y","b":"2","c":"3"}"#]);
+        let got = run("=", Some(" "), Bad::Strict, &[b"a=x  b=2\tc"]).unwrap();
+        assert_eq!(got, [r#"{"a":"x","b":"2","c":true}"#]);
         let got = run("=>", Some(" ; "), Bad::Strict, &[b"a=>1 ; b=>x y"]).unwrap();
         assert_eq!(got, [r#"{"a":"1","b":"x y"}"#]);
         assert!(run("=", Some("="), Bad::Drop, &[]).is_err());

@@ -346,7 +346,7 @@ fn bash_completes_stage_names_after_a_separator() {
             .collect()
     };
     assert_eq!(complete("cat app.log : gr"), ["grep"]);
-    assert_eq!(complete("cat app.log : tee { co"), ["count"]);
+    assert_eq!(complete("cat app.log : tee { cou"), ["count"]);
     assert_eq!(complete("cat app.log : grep --ignore"), ["--ignore-case"]);
     assert_eq!(complete("--color al"), ["always"]);
 }

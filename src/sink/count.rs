@@ -1,37 +1,82 @@
 //! `count` — count the items that reach it and print the number on standard output when the
 //! stream ends (like `grep -c` and `wc -l`). With no item the exit status is 1, as `grep -c`.
+//!
+//! `count --by FIELD...` counts records per distinct value of the fields (a tuple when
+//! several): at the end, one row per distinct value, by count (descending; ties in the order
+//! first seen), as NDJSON records `{"path":"/x","count":3}` into a pipe or a file, and as
+//! aligned text on a terminal (`--json` keeps NDJSON there). A missing field counts as null;
+//! values keep their JSON type (`"22"` and `22` are two values). Memory: one entry per
+//! distinct value; nothing is allocated for a value already seen.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::io::IsTerminal;
 use std::rc::Rc;
 
-use anyhow::Result;
-use clap::{ArgMatches, Parser};
+use anyhow::{Result, bail};
+use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin, count_lines};
+use crate::item::{Item, Kind, Origin, count_lines, split_path};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::record::write_json_str;
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
 
-/// Print the number of items received, once the stream ends.
+/// Print the number of items received, once the stream ends; or, with --by, the number of
+/// records per distinct value of some fields.
+///
+/// `count --by FIELD...` (records only) prints one row per distinct value (or tuple of
+/// values) of the fields, sorted by count, highest first (ties in the order first seen):
+/// NDJSON records such as {"path":"/x","count":3} into a pipe or file, aligned columns on a
+/// terminal. A record without the field counts under null. FIELD may be a dotted path.
 #[derive(Parser)]
 #[command(name = "count", disable_version_flag = true)]
-pub struct Args {}
+pub struct Args {
+    /// Count per distinct value of these fields (records only).
+    #[arg(long, num_args = 1.., value_name = "FIELD")]
+    pub by: Vec<String>,
+    /// With --by: write NDJSON even on a terminal.
+    #[arg(long, requires = "by")]
+    pub json: bool,
+}
 
 pub const DEF: StageDef = StageDef {
     name: "count",
     aliases: &["wc"],
     role: Role::Sink,
-    summary: "print the number of items at the end",
+    summary: "print the number of items at the end (--by FIELD...: per distinct value)",
     accepts: Kind::ALL,
     emits: Emits::Nothing,
-    examples: &["copipe cat words.txt : grep 'ion$' : count"],
+    examples: &[
+        "copipe cat words.txt : grep 'ion$' : count",
+        "copipe cat access.log : combined : where status>=500 : count --by path",
+    ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Sink(build),
 };
 
-fn build(_m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
-    Ok(Box::new(Count {
-        n: 0,
+fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
+    let a = Args::from_arg_matches(m)?;
+    if a.by.is_empty() {
+        return Ok(Box::new(Count {
+            n: 0,
+            out: cx.stdout.clone(),
+            status: cx.status.clone(),
+        }));
+    }
+    if cx.input != Kind::Record {
+        bail!(
+            "count --by needs records, and receives {}: put a parser before it (json, parse, csv …)",
+            cx.input.plural()
+        );
+    }
+    Ok(Box::new(CountBy {
+        paths: a.by.iter().map(|p| split_path(p)).collect(),
+        names: a.by,
+        text: !a.json && std::io::stdout().is_terminal(),
+        seen: HashMap::new(),
+        key: Vec::new(),
         out: cx.stdout.clone(),
         status: cx.status.clone(),
     }))
@@ -72,4 +117,129 @@ impl Stage for Count {
         out.write_all(b"\n")?;
         out.flush()
     }
+}
+
+/// `count --by`.
+struct CountBy {
+    names: Vec<String>,
+    paths: Vec<Vec<String>>,
+    /// Aligned text rather than NDJSON.
+    text: bool,
+    /// The JSON texts of the values, each followed by a NUL (which JSON text never holds),
+    /// → (count, order first seen).
+    seen: HashMap<Vec<u8>, (u64, u64)>,
+    key: Vec<u8>,
+    out: Rc<RefCell<Output>>,
+    status: Status,
+}
+
+impl Stage for CountBy {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let Item::Record(rec) = item else {
+            return Ok(Flow::Continue);
+        };
+        self.key.clear();
+        for p in &self.paths {
+            match rec.lookup(p) {
+                Some(v) => v.write_json(&mut self.key),
+                None => self.key.extend_from_slice(b"null"),
+            }
+            self.key.push(0);
+        }
+        let order = self.seen.len() as u64;
+        match self.seen.get_mut(self.key.as_slice()) {
+            Some(e) => e.0 += 1,
+            None => {
+                if let Entry::Vacant(v) = self.seen.entry(self.key.clone()) {
+                    v.insert((1, order));
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if !self.seen.is_empty() {
+            self.status.mark_delivered();
+        }
+        let mut rows: Vec<(&[u8], u64, u64)> = self
+            .seen
+            .iter()
+            .map(|(k, &(n, o))| (k.as_slice(), n, o))
+            .collect();
+        rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+        let mut buf = Vec::new();
+        if self.text {
+            // Columns: the count, right-aligned, then each field's value as text.
+            let cells: Vec<(String, Vec<String>)> = rows
+                .iter()
+                .map(|(k, n, _)| (n.to_string(), values(k).into_iter().map(as_text).collect()))
+                .collect();
+            let mut widths: Vec<usize> = self.names.iter().map(|n| n.chars().count()).collect();
+            let mut nw = "count".len();
+            for (n, vs) in &cells {
+                nw = nw.max(n.len());
+                for (w, v) in widths.iter_mut().zip(vs) {
+                    *w = (*w).max(v.chars().count());
+                }
+            }
+            let mut line = |count: &str, vs: &[String]| {
+                let mut s = format!("{count:>nw$}");
+                for (i, (v, w)) in vs.iter().zip(&widths).enumerate() {
+                    s.push_str("  ");
+                    if i + 1 == vs.len() {
+                        s.push_str(v);
+                    } else {
+                        s.push_str(&format!("{v:<w$}"));
+                    }
+                }
+                s.push('\n');
+                buf.extend_from_slice(s.as_bytes());
+            };
+            line("count", &self.names);
+            for (n, vs) in &cells {
+                line(n, vs);
+            }
+        } else {
+            let mut digits = itoa::Buffer::new();
+            for (k, n, _) in &rows {
+                buf.push(b'{');
+                for (name, v) in self.names.iter().zip(values(k)) {
+                    write_json_str(&mut buf, name);
+                    buf.push(b':');
+                    buf.extend_from_slice(v);
+                    buf.push(b',');
+                }
+                buf.extend_from_slice(b"\"count\":");
+                buf.extend_from_slice(digits.format(*n).as_bytes());
+                buf.extend_from_slice(b"}\n");
+            }
+        }
+        let mut out = self.out.borrow_mut();
+        out.write_all(&buf)?;
+        out.flush()
+    }
+}
+
+/// A value's JSON text as a person reads it: a string without its quotes and escapes.
+fn as_text(json: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::from_utf8_lossy(json).into_owned(),
+    }
+}
+
+/// The values of a key (each followed by a NUL).
+fn values(k: &[u8]) -> Vec<&[u8]> {
+    let mut v: Vec<&[u8]> = k.split(|&b| b == 0).collect();
+    v.pop();
+    v
 }

@@ -29,15 +29,21 @@
 //! lines (see [`crate::item`]). Its default splits the batch and calls `send` per line, so
 //! only stages that gain from whole-buffer work (grep, head, count, print) override it.
 
+pub mod combined;
+pub mod csv;
 pub mod fmt;
 pub mod grep;
 pub mod head;
 pub mod json;
+pub mod kv;
+pub mod lineparse;
 pub mod number;
+pub mod parse;
 pub mod records;
 pub mod replace;
 pub mod select;
 pub mod skip;
+pub mod syslog;
 pub mod uniq;
 pub mod where_;
 

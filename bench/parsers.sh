@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# The line parsers against their peers, measured side by side in the same run:
+#
+#   bench/parsers.sh [LOGHUB_DIR]        e.g. bench/parsers.sh ../shared/data/loghub
+#
+# * parse REGEX over a loghub-like log vs `jq -cR 'capture(RE)'` and a Python re + json loop;
+# * csv → NDJSON vs `mlr --icsv --ojsonl cat` and Python csv + json;
+# * logfmt → NDJSON vs `mlr --idkvp --ifs ' ' --ips '=' --ojsonl cat` (lines without quoted
+#   spaces, so that Miller's key=value reader, which has no quotes, makes the same fields).
+#
+# The peers are slow, so every tool reads the same slice (SLICE_MB, default 50); copipe
+# alone also reads the whole 1 GB log (SIZE_MB) for its throughput. Output goes into a pipe
+# (hyperfine --output=pipe). Prints median wall times (RUNS, default 3), mean CPU times
+# (user + system: the fairer figure on a loaded machine) and speed-ups by both.
+# Peers that are not installed are skipped with a note (apt-get install jq miller).
+# ONLY=csv (or parse, logfmt) runs the cases whose name has that word.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SRC=${1:-}
+SIZE_MB=${SIZE_MB:-1024}
+SLICE_MB=${SLICE_MB:-50}
+RUNS=${RUNS:-3}
+WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
+mkdir -p "$WORK"
+
+cargo build --release -q
+COPIPE=$PWD/target/release/copipe
+export LC_ALL=C.UTF-8
+
+have() { command -v "$1" >/dev/null 2>&1; }
+have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+have python3 || echo "note: python3 not installed, its cases are skipped"
+have jq || echo "note: jq not installed, skipped (apt-get install jq)"
+have mlr || echo "note: Miller not installed, skipped (apt-get install miller)"
+
+# The logs: the 1 GB one of bench/grep.sh (built the same way: the loghub logs repeated, or
+# log-like lines generated without them), and a slice of it.
+BIG="$WORK/big-${SIZE_MB}.log"
+if [ ! -s "$BIG" ]; then
+    echo "building $BIG (${SIZE_MB} MB)..." >&2
+    if [ -n "$SRC" ]; then
+        cat "$SRC"/*.log | tr -d '\r' > "$WORK/one-round.log"
+    else
+        "$COPIPE" naturals : head 200000 : replace '^(\d+)$' \
+            '2015-07-29 19:04:${1} - INFO  [QuorumPeer:/0.0.0.0:2181:Follower@${1}] - Got zxid 0x${1} expected 0x1 session ${1}' \
+            > "$WORK/one-round.log"
+    fi
+    : > "$BIG.part"
+    while [ "$(stat -c %s "$BIG.part")" -lt $((SIZE_MB * 1024 * 1024)) ]; do
+        cat "$WORK/one-round.log" >> "$BIG.part"
+    done
+    mv "$BIG.part" "$BIG"
+fi
+LOG="$WORK/slice-${SLICE_MB}.log"
+[ -s "$LOG" ] || head -c $((SLICE_MB * 1024 * 1024)) "$BIG" | sed '$d' > "$LOG"
+
+# A CSV of the same size: quoted fields with commas, doubled quotes and, now and then, a
+# line break inside quotes.
+CSV="$WORK/slice-${SLICE_MB}.csv"
+if [ ! -s "$CSV" ]; then
+    python3 - "$CSV" $((SLICE_MB * 1024 * 1024)) <<'EOF'
+import sys, random
+path, size = sys.argv[1], int(sys.argv[2])
+random.seed(1)
+cities = ["London", "Paris", "Malmö", "New York, NY", "São Paulo", "Tokyo"]
+with open(path, "w", newline="") as f:
+    f.write("id,name,city,price,note\r\n")
+    i, n = 0, 0
+    rows = []
+    while n < size:
+        i += 1
+        note = random.choice(['plain', '"said ""hi"""', '"two\nlines"', '', 'ok'])
+        city = random.choice(cities)
+        city = f'"{city}"' if "," in city else city
+        row = f"{i},name{i % 977},{city},{random.randint(1, 99999) / 100},{note}\r\n"
+        rows.append(row)
+        n += len(row)
+        if len(rows) == 10000:
+            f.write("".join(rows)); rows = []
+    f.write("".join(rows))
+EOF
+fi
+
+LOGFMT="$WORK/slice-${SLICE_MB}.logfmt"
+if [ ! -s "$LOGFMT" ]; then
+    python3 - "$LOGFMT" $((SLICE_MB * 1024 * 1024)) <<'EOF'
+import sys, random
+path, size = sys.argv[1], int(sys.argv[2])
+random.seed(2)
+levels = ["info", "info", "info", "debug", "warn", "error"]
+with open(path, "w") as f:
+    i, n, rows = 0, 0, []
+    while n < size:
+        i += 1
+        row = (f"time=2026-12-01T02:{i // 60 % 60:02d}:{i % 60:02d}Z level={random.choice(levels)} "
+               f"msg=request_done path=/api/users/{i % 5000} status={random.choice([200, 200, 304, 404, 500])} "
+               f"dur={random.randint(1, 9999) / 10}ms user=u{i % 313} req={i:x}\n")
+        rows.append(row)
+        n += len(row)
+        if len(rows) == 10000:
+            f.write("".join(rows)); rows = []
+    f.write("".join(rows))
+EOF
+fi
+
+RE='^(?<a>\S+) (?<b>\S+) (?<c>\S+) (?<rest>.*)$'
+PYRE=${RE//(?</(?P<}
+cat > "$WORK/py_re.py" <<'EOF'
+import json, re, sys
+rx = re.compile(sys.argv[1])
+out = sys.stdout
+dumps = json.dumps
+for line in sys.stdin:
+    m = rx.search(line.rstrip("\n"))
+    if m:
+        out.write(dumps({k: v for k, v in m.groupdict().items() if v is not None}, ensure_ascii=False) + "\n")
+EOF
+cat > "$WORK/py_csv.py" <<'EOF'
+import csv, json, sys
+out = sys.stdout
+dumps = json.dumps
+for row in csv.DictReader(sys.stdin):
+    out.write(dumps(row, ensure_ascii=False) + "\n")
+EOF
+PY="python3 -X utf8"
+
+RESULTS="$WORK/parsers-results.txt"
+: > "$RESULTS"
+# name | input | copipe command | peers (label=command;…)
+run() {
+    local name=$1 input=$2 ours=$3
+    shift 3
+    [[ -z ${ONLY:-} || $name == *"$ONLY"* ]] || return 0
+    local cmds=("$ours") labels=("copipe")
+    for peer in "$@"; do
+        local label=${peer%%=*} cmd=${peer#*=}
+        have "${cmd%% *}" || { echo "note: $label skipped"; continue; }
+        cmds+=("$cmd")
+        labels+=("$label")
+    done
+    local json="$WORK/parsers-case.json"
+    hyperfine -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
+    python3 - "$json" "$name" "$(stat -c %s "$input")" "${labels[@]}" >> "$RESULTS" <<'EOF'
+import json, sys
+data = json.load(open(sys.argv[1]))["results"]
+name, size, labels = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+med = [r["median"] for r in data]
+# CPU time (user + system, means): on a loaded machine the wall time is mostly waiting.
+cpu = [r["user"] + r["system"] for r in data]
+row = f"{name:<18} copipe {med[0]:7.3f}s wall, {cpu[0]:6.3f}s CPU ({size / cpu[0] / 1e6:4.0f} MB/s of CPU)"
+for label, m, c in zip(labels[1:], med[1:], cpu[1:]):
+    row += f" | {label} {m:7.3f}s wall, {c:6.3f}s CPU: copipe {m / med[0]:5.1f}x faster (wall), {c / cpu[0]:5.1f}x (CPU)"
+print(row)
+EOF
+    tail -1 "$RESULTS"
+}
+
+echo "slice: $((SLICE_MB)) MB each; $(wc -l < "$LOG") log lines, $(wc -l < "$LOGFMT") logfmt lines"
+run "parse REGEX" "$LOG" "$COPIPE cat $LOG : parse '$RE'" \
+    "jq=jq -cR --arg re '$RE' 'capture(\$re)' $LOG" \
+    "python-re=$PY $WORK/py_re.py '$PYRE' < $LOG"
+run "csv -> ndjson" "$CSV" "$COPIPE cat $CSV : csv" \
+    "mlr=mlr --icsv --ojsonl cat $CSV" \
+    "python-csv=$PY $WORK/py_csv.py < $CSV"
+run "logfmt -> ndjson" "$LOGFMT" "$COPIPE cat $LOGFMT : logfmt" \
+    "mlr=mlr --idkvp --ifs ' ' --ips '=' --ojsonl cat $LOGFMT"
+run "parse REGEX, 1 GB" "$BIG" "$COPIPE cat $BIG : parse '$RE'"
+echo
+echo "medians of $RUNS runs, output into a pipe; the machine's load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,518 @@
+//! `logfmt` and `kv` — key=value pairs on a line become the fields of a record.
+//!
+//! Accepts lines; emits records. `logfmt` reads `level=info msg="a b" dur=1.2ms`: pairs
+//! separated by runs of spaces or tabs, `=` between key and value. `kv` is the same reader
+//! with the separators chosen: `--pair` between key and value (default `=`), `--sep`
+//! between pairs (default: runs of whitespace; another string is matched as written and the
+//! whitespace around each pair is trimmed, so `a=1, b=2` reads with `--sep ,`).
+//!
+//! The rules, the same for both:
+//! * a value (or a key) in double quotes may hold separators and the escapes `\"`, `\\`,
+//!   `\n`, `\t`, `\r` (any other backslash is kept as written); an unquoted value runs to
+//!   the next separator and is kept as written;
+//! * a bare key (no `=`) is `true`, a key with an empty value (`k=`) is `""`, as Vector and
+//!   go-logfmt do; other values are strings;
+//! * a repeated key gathers its values into an array, in order, in the place of its first
+//!   occurrence (`a=1 a=2` → `{"a":["1","2"]}`), as Vector does;
+//! * a blank line is skipped; a line with an unterminated quote or a pair without a key
+//!   (`=v`) does not fit: dropped and counted, kept with `--keep`, an error with `--strict`;
+//! * one trailing `\r` is removed; invalid UTF-8 becomes U+FFFD.
+//!
+//! Per line: one pass, no allocation (the record, and one buffer for unescaped text, are
+//! reused). Repeated keys are found by a scan of the fields so far (a hash set once a line
+//! has more than 32 fields, so that a hostile line is not quadratic).
+
+use std::collections::HashSet;
+
+use anyhow::{Result, bail};
+use clap::{ArgMatches, FromArgMatches, Parser};
+
+use crate::item::{Item, Kind, Origin};
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::record::{ROOT, Record, Type};
+use crate::stage::lineparse::{Bad, BadArgs, Lines, to_text};
+use crate::stage::{Flow, Stage};
+
+/// Parse logfmt lines (level=info msg="a b" dur=1.2ms) into records.
+///
+/// Pairs are separated by spaces or tabs; a value in double quotes may hold spaces and the
+/// escapes \" \\ \n \t \r. A bare key (no =) becomes true, `k=` the empty string; other
+/// values are strings. A repeated key gathers its values into an array, in order. A blank
+/// line is skipped; a line with an unterminated quote or a pair without a key is dropped
+/// and counted (--keep: kept as {"message": LINE}; --strict: an error naming input and
+/// line). One trailing CR is removed; invalid UTF-8 becomes U+FFFD. After `cat --tag`,
+/// records get a first field `file`.
+#[derive(Parser)]
+#[command(name = "logfmt", disable_version_flag = true)]
+pub struct LogfmtArgs {
+    #[command(flatten)]
+    pub bad: BadArgs,
+}
+
+/// Parse key=value lines, with chosen separators, into records.
+///
+/// --pair is the string between a key and its value (default =); --sep the string between
+/// pairs (default: runs of spaces and tabs; another string is matched as written, and the
+/// spaces around each pair are trimmed). Otherwise the rules are logfmt's: values in double
+/// quotes may hold separators and the escapes \" \\ \n \t \r; a bare key becomes true, `k=`
+/// the empty string, other values strings; a repeated key gathers its values into an
+/// array; a blank line is skipped; a line with an unterminated quote or a pair without a
+/// key is dropped and counted (--keep, --strict). Invalid UTF-8 becomes U+FFFD.
+#[derive(Parser)]
+#[command(name = "kv", disable_version_flag = true)]
+pub struct KvArgs {
+    /// Between a key and its value.
+    #[arg(long, value_name = "STR", default_value = "=")]
+    pub pair: String,
+    /// Between pairs (default: runs of spaces and tabs).
+    #[arg(long, value_name = "STR")]
+    pub sep: Option<String>,
+    #[command(flatten)]
+    pub bad: BadArgs,
+}
+
+pub const LOGFMT: StageDef = StageDef {
+    name: "logfmt",
+    aliases: &[],
+    role: Role::Filter,
+    summary: "lines → records: logfmt (level=info msg=\"a b\")",
+    accepts: &[Kind::Line],
+    emits: Emits::Kind(Kind::Record),
+    examples: &[
+        "copipe follow app.log : logfmt : where level=error : select time msg",
+        "copipe cat fixtures/parse/app.logfmt : logfmt : count --by level",
+    ],
+    command: <LogfmtArgs as clap::CommandFactory>::command,
+    build: Build::Filter(build_logfmt),
+};
+
+pub const KV: StageDef = StageDef {
+    name: "kv",
+    aliases: &["keyvalue"],
+    role: Role::Filter,
+    summary: "lines → records: key=value pairs with chosen separators (--pair, --sep)",
+    accepts: &[Kind::Line],
+    emits: Emits::Kind(Kind::Record),
+    examples: &[
+        "copipe cat settings.txt : kv --pair : --sep ';'",
+        "copipe cat audit.log : kv : where type=USER_LOGIN",
+    ],
+    command: <KvArgs as clap::CommandFactory>::command,
+    build: Build::Filter(build_kv),
+};
+
+fn build_logfmt(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+    let a = LogfmtArgs::from_arg_matches(m)?;
+    Ok(Box::new(Kv::new("logfmt", "=", None, a.bad.into(), next)?))
+}
+
+fn build_kv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+    let a = KvArgs::from_arg_matches(m)?;
+    Ok(Box::new(Kv::new(
+        "kv",
+        &a.pair,
+        a.sep.as_deref(),
+        a.bad.into(),
+        next,
+    )?))
+}
+
+/// The reader of pairs (no record: see [`Kv`]).
+struct Pairs {
+    pair: String,
+    /// `None`: runs of spaces and tabs.
+    sep: Option<String>,
+}
+
+/// One piece of a pair, as found.
+enum Piece {
+    /// `text[a..b]`, as written.
+    Raw(usize, usize),
+    /// Quoted, unescaped into the buffer at `[a..b]`.
+    Unescaped(usize, usize),
+}
+
+impl Pairs {
+    fn is_ws(b: u8) -> bool {
+        b == b' ' || b == b'\t'
+    }
+
+    /// Whether a separator starts at `i`, and its length.
+    fn sep_at(&self, t: &[u8], i: usize) -> Option<usize> {
+        match &self.sep {
+            None => Self::is_ws(t[i]).then_some(1),
+            Some(s) => t[i..].starts_with(s.as_bytes()).then_some(s.len()),
+        }
+    }
+
+    fn skip_seps(&self, t: &[u8], mut i: usize) -> usize {
+        while i < t.len() {
+            if let Some(n) = self.sep_at(t, i) {
+                i += n;
+            } else if self.sep.is_some() && Self::is_ws(t[i]) {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        i
+    }
+
+    /// An unquoted piece from `i`: up to a separator (or the pair string, for a key).
+    fn raw(&self, t: &[u8], i: usize, key: bool) -> usize {
+        let p = self.pair.as_bytes();
+        let mut j = i;
+        while j < t.len() {
+            if self.sep_at(t, j).is_some() || (key && t[j..].starts_with(p)) {
+                break;
+            }
+            j += 1;
+        }
+        j
+    }
+
+    /// A quoted piece, `t[i]` being the opening quote: unescaped onto `buf`; returns the
+    /// index after the closing quote, or `None` if it is unterminated.
+    fn quoted(t: &str, i: usize, buf: &mut String) -> Option<usize> {
+        let b = t.as_bytes();
+        let mut j = i + 1;
+        let mut run = j;
+        loop {
+            let k = j + memchr::memchr2(b'"', b'\\', &b[j..])?;
+            buf.push_str(&t[run..k]);
+            if b[k] == b'"' {
+                return Some(k + 1);
+            }
+            // A backslash.
+            let &e = b.get(k + 1)?;
+            match e {
+                b'"' => buf.push('"'),
+                b'\\' => buf.push('\\'),
+                b'n' => buf.push('\n'),
+                b't' => buf.push('\t'),
+                b'r' => buf.push('\r'),
+                _ => {
+                    // Kept as written: the backslash, and the character after it is copied
+                    // with the next run.
+                    buf.push('\\');
+                    j = k + 1;
+                    run = j;
+                    continue;
+                }
+            }
+            j = k + 2;
+            run = j;
+        }
+    }
+
+    fn piece(
+        &self,
+        t: &str,
+        i: usize,
+        key: bool,
+        buf: &mut String,
+    ) -> Result<(Piece, usize), &'static str> {
+        if t.as_bytes().get(i) == Some(&b'"') {
+            let a = buf.len();
+            let end = Self::quoted(t, i, buf).ok_or("a quote is not closed")?;
+            Ok((Piece::Unescaped(a, buf.len()), end))
+        } else {
+            let j = self.raw(t.as_bytes(), i, key);
+            let mut e = j;
+            if self.sep.is_some() {
+                // Trim the spaces before the next separator or pair string.
+                while e > i && Self::is_ws(t.as_bytes()[e - 1]) {
+                    e -= 1;
+                }
+            }
+            Ok((Piece::Raw(i, e), j))
+        }
+    }
+}
+
+struct Kv {
+    pairs: Pairs,
+    lines: Lines,
+    scratch: String,
+    /// Unescaped quoted text of the current line.
+    buf: String,
+    /// Key hashes of a line with many fields.
+    seen: HashSet<u64>,
+    rec: Record,
+    next: Box<dyn Stage>,
+}
+
+impl Kv {
+    fn new(
+        stage: &'static str,
+        pair: &str,
+        sep: Option<&str>,
+        bad: Bad,
+        next: Box<dyn Stage>,
+    ) -> Result<Self> {
+        if pair.is_empty() {
+            bail!("{stage}: --pair is empty");
+        }
+        if sep.is_some_and(str::is_empty) {
+            bail!("{stage}: --sep is empty");
+        }
+        if sep == Some(pair) {
+            bail!("{stage}: --pair and --sep are the same");
+        }
+        Ok(Kv {
+            pairs: Pairs {
+                pair: pair.to_string(),
+                // `--sep ' '` is the default (runs of spaces and tabs); any other string,
+                // a tab included, is matched as written.
+                sep: sep.filter(|s| *s != " ").map(str::to_string),
+            },
+            lines: Lines::new(stage, bad),
+            scratch: String::new(),
+            buf: String::new(),
+            seen: HashSet::new(),
+            rec: Record::new(),
+            next,
+        })
+    }
+
+    /// Fill `rec` from the pairs of `t`, or say why the line does not fit.
+    fn fill(
+        pairs: &Pairs,
+        t: &str,
+        buf: &mut String,
+        seen: &mut HashSet<u64>,
+        rec: &mut Record,
+        skip_file: bool,
+    ) -> Result<(), &'static str> {
+        let b = t.as_bytes();
+        let p = pairs.pair.as_bytes();
+        buf.clear();
+        seen.clear();
+        let mut i = pairs.skip_seps(b, 0);
+        while i < b.len() {
+            let (key, j) = pairs.piece(t, i, true, buf)?;
+            let (ty, val, j) = if b[j..].starts_with(p) {
+                let mut v = j + p.len();
+                if pairs.sep.is_some() {
+                    while v < b.len() && Pairs::is_ws(b[v]) {
+                        v += 1;
+                    }
+                }
+                if v >= b.len() || pairs.sep_at(b, v).is_some() {
+                    (Type::String, Piece::Raw(v, v), v)
+                } else {
+                    let (val, e) = pairs.piece(t, v, false, buf)?;
+                    (Type::String, val, e)
+                }
+            } else {
+                (Type::Bool, Piece::Raw(0, 0), j)
+            };
+            let text = |pc: &Piece| match *pc {
+                Piece::Raw(a, e) => &t[a..e],
+                Piece::Unescaped(a, e) => &buf[a..e],
+            };
+            let k = text(&key);
+            if k.is_empty() {
+                return Err("a pair has no key");
+            }
+            if !(skip_file && k == "file") {
+                let v = if ty == Type::Bool { "true" } else { text(&val) };
+                add_field(rec, seen, k, ty, v);
+            }
+            // (After a quoted piece, something else than a separator is read as the next
+            // pair.)
+            i = pairs.skip_seps(b, j);
+        }
+        Ok(())
+    }
+}
+
+/// Add a field; a repeated key gathers its values into an array.
+fn add_field(rec: &mut Record, seen: &mut HashSet<u64>, k: &str, ty: Type, v: &str) {
+    const SCAN: usize = 32;
+    let id = if rec.len() < SCAN {
+        rec.add_child(ROOT, k)
+    } else {
+        if seen.is_empty() {
+            for (name, _) in rec.fields() {
+                seen.insert(hash(name));
+            }
+        }
+        if seen.insert(hash(k)) {
+            rec.add(ROOT, "", k, ty)
+        } else {
+            rec.add_child(ROOT, k)
+        }
+    };
+    rec.set_text(id, ty, v);
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    thread_local!(static STATE: RandomState = RandomState::new());
+    STATE.with(|st| st.hash_one(s))
+}
+
+impl Stage for Kv {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let Item::Line(line) = item else {
+            return self.next.send(item);
+        };
+        let line = self.lines.count(line);
+        let text = to_text(line, &mut self.scratch);
+        if text.bytes().all(|c| c.is_ascii_whitespace()) {
+            return Ok(Flow::Continue);
+        }
+        self.lines.start(&mut self.rec);
+        let skip_file = self.lines.tag.is_some();
+        if let Err(why) = Self::fill(
+            &self.pairs,
+            text,
+            &mut self.buf,
+            &mut self.seen,
+            &mut self.rec,
+            skip_file,
+        ) && !self.lines.misfit(&mut self.rec, text, why)?
+        {
+            return Ok(Flow::Continue);
+        }
+        self.next.send(Item::Record(&self.rec))
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.lines.origin(&origin);
+        self.next.origin(origin)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.next.flush()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.lines.report("did not parse");
+        self.next.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::testing::Collect;
+
+    fn run(pair: &str, sep: Option<&str>, bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
+        let out = Collect::shared();
+        let mut p = Kv::new("kv", pair, sep, bad, Box::new(out.clone()))?;
+        for l in lines {
+            let _ = p.send(Item::Line(l))?;
+        }
+        p.close()?;
+        let got = out.borrow().strings();
+        Ok(got)
+    }
+
+    fn logfmt(line: &str) -> String {
+        let got = run("=", None, Bad::Keep, &[line.as_bytes()]).unwrap();
+        assert_eq!(got.len(), 1, "{line:?}: {got:?}");
+        got[0].clone()
+    }
+
+    #[test]
+    fn logfmt_lines() {
+        assert_eq!(
+            logfmt(r#"level=info msg="a b" dur=1.2ms"#),
+            r#"{"level":"info","msg":"a b","dur":"1.2ms"}"#
+        );
+        assert_eq!(logfmt("  a=1\t\tb=2  "), r#"{"a":"1","b":"2"}"#);
+        assert_eq!(logfmt("debug a= b"), r#"{"debug":true,"a":"","b":true}"#);
+        assert_eq!(logfmt(r#"a="" b="x=y""#), r#"{"a":"","b":"x=y"}"#);
+        assert_eq!(logfmt("a=x=y"), r#"{"a":"x=y"}"#);
+        assert_eq!(logfmt("é=ü"), r#"{"é":"ü"}"#);
+        assert_eq!(logfmt(r#""a key"=1"#), r#"{"a key":"1"}"#);
+    }
+
+    #[test]
+    fn escapes_in_quotes() {
+        assert_eq!(
+            logfmt(r#"m="say \"hi\"\n\tC:\\dir \x""#),
+            r#"{"m":"say \"hi\"\n\tC:\\dir \\x"}"#
+        );
+        assert_eq!(logfmt(r#"m="\\""#), r#"{"m":"\\"}"#);
+        // Unquoted values are as written.
+        assert_eq!(logfmt(r#"p=C:\dir"#), r#"{"p":"C:\\dir"}"#);
+    }
+
+    #[test]
+    fn repeated_keys_gather_into_an_array() {
+        assert_eq!(logfmt("a=1 b=2 a=3 a"), r#"{"a":["1","3",true],"b":"2"}"#);
+        // Beyond the scanned fields too.
+        let line: String = (0..100)
+            .map(|i| format!("k{} ", i % 40))
+            .collect::<String>()
+            + "z=1";
+        let got: serde_json::Value = serde_json::from_str(&logfmt(&line)).unwrap();
+        let o = got.as_object().unwrap();
+        assert_eq!(o.len(), 41);
+        assert_eq!(o["k0"].as_array().unwrap().len(), 3);
+        assert_eq!(o["k39"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn lines_that_do_not_fit() {
+        let got = run(
+            "=",
+            None,
+            Bad::Drop,
+            &[b"a=1", b"", b"  ", b"a=\"open", b"=v", b"b=\"x\\"],
+        )
+        .unwrap();
+        assert_eq!(got, [r#"{"a":"1"}"#]);
+        assert_eq!(logfmt("m=\"open"), r#"{"message":"m=\"open"}"#);
+        let e = run("=", None, Bad::Strict, &[b"a=1", b"=2"]).unwrap_err();
+        assert_eq!(e.to_string(), "kv: standard input:2: a pair has no key");
+        let e = run("=", None, Bad::Strict, &[b"a=\"1"]).unwrap_err();
+        assert_eq!(e.to_string(), "kv: standard input:1: a quote is not closed");
+    }
+
+    #[test]
+    fn chosen_separators() {
+        let got = run(
+            ":",
+            Some(","),
+            Bad::Strict,
+            &[b"a: 1, b:2 ,,c , d:\"x,y\"", b"k:v:w"],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [r#"{"a":"1","b":"2","c":true,"d":"x,y"}"#, r#"{"k":"v:w"}"#]
+        );
+        let got = run("=", Some("\t"), Bad::Strict, &[b"a=x y\tb=2\t c = 3 "]).unwrap();
+        assert_eq!(got, [r#"{"a":"x y","b":"2","c":"3"}"#]);
+        let got = run("=", Some(" "), Bad::Strict, &[b"a=x  b=2\tc"]).unwrap();
+        assert_eq!(got, [r#"{"a":"x","b":"2","c":true}"#]);
+        let got = run("=>", Some(" ; "), Bad::Strict, &[b"a=>1 ; b=>x y"]).unwrap();
+        assert_eq!(got, [r#"{"a":"1","b":"x y"}"#]);
+        assert!(run("=", Some("="), Bad::Drop, &[]).is_err());
+        assert!(run("", None, Bad::Drop, &[]).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_crlf_and_hostile_lines() {
+        assert_eq!(
+            run("=", None, Bad::Drop, &[b"a=\xff\r"]).unwrap(),
+            ["{\"a\":\"\u{FFFD}\"}"]
+        );
+        let quotes = vec![b'"'; 1 << 20];
+        let got = run("=", None, Bad::Drop, &[&quotes]).unwrap();
+        assert!(got.is_empty() || got[0].starts_with('{'));
+        let mut eqs = b"a".to_vec();
+        eqs.extend(std::iter::repeat_n(b'=', 1 << 20));
+        let got = run("=", None, Bad::Drop, &[&eqs]).unwrap();
+        assert_eq!(got.len(), 1);
+        let many: Vec<u8> = (0..200_000)
+            .flat_map(|i| format!("k{i}=v ").into_bytes())
+            .collect();
+        let got = run("=", None, Bad::Drop, &[&many]).unwrap();
+        assert!(got[0].ends_with(r#""k199999":"v"}"#));
+    }
+}

@@ -1,0 +1,200 @@
+//! What the line parsers (`parse`, `logfmt`, `kv`, `csv`, `tsv`, `syslog`, `combined`)
+//! share: the input's name and line number for messages, the `file` field after
+//! `cat --tag`, invalid UTF-8 made U+FFFD without allocating per line, and the policy for a
+//! line the format does not fit (dropped and counted, kept as `{"message": line}`, or an
+//! error).
+//!
+//! Invariants: every line sent is counted (line numbers restart with each input, as the
+//! sources that read files announce each one); a dropped line is counted and the count is
+//! reported on stderr when the stage closes (`copipe: parse: 12 lines did not match`); a
+//! kept or parsed line is exactly one record; an error names the stage, input and line.
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use crate::item::{Origin, Show};
+use crate::record::{ROOT, Record};
+
+/// `--keep` and `--strict`: what happens to a line the format does not fit.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct BadArgs {
+    /// Keep a line that does not fit as a record {"message": LINE} instead of dropping it.
+    #[arg(long, conflicts_with = "strict")]
+    pub keep: bool,
+    /// Stop with an error (exit status 2) naming the input and line at the first line that
+    /// does not fit, instead of dropping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// What to do with a line that does not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bad {
+    Drop,
+    Keep,
+    Strict,
+}
+
+impl From<BadArgs> for Bad {
+    fn from(a: BadArgs) -> Self {
+        if a.strict {
+            Bad::Strict
+        } else if a.keep {
+            Bad::Keep
+        } else {
+            Bad::Drop
+        }
+    }
+}
+
+/// Where the lines come from, and what was made of them.
+pub struct Lines {
+    /// The stage's name, for messages.
+    pub stage: &'static str,
+    /// The current input's name.
+    pub origin: String,
+    /// The name for the `file` field, when origins are shown as tags.
+    pub tag: Option<String>,
+    /// The current line's number in its input (1 for the first).
+    pub line: u64,
+    /// Lines that did not fit and were dropped.
+    pub dropped: u64,
+    pub bad: Bad,
+}
+
+impl Lines {
+    pub fn new(stage: &'static str, bad: Bad) -> Self {
+        Lines {
+            stage,
+            origin: "standard input".into(),
+            tag: None,
+            line: 0,
+            dropped: 0,
+            bad,
+        }
+    }
+
+    /// A new input starts.
+    pub fn origin(&mut self, origin: &Origin<'_>) {
+        self.origin.clear();
+        self.origin.push_str(origin.name);
+        self.tag = (origin.show == Show::Tag).then(|| origin.name.to_string());
+        self.line = 0;
+    }
+
+    /// Count a line and return it without one trailing `\r` (of a CRLF file); make it text
+    /// with [`to_text`].
+    pub fn count<'a>(&mut self, line: &'a [u8]) -> &'a [u8] {
+        self.line += 1;
+        crate::item::strip_cr(line)
+    }
+
+    /// Start a record: cleared, with the `file` field first when origins are tags.
+    pub fn start(&self, rec: &mut Record) {
+        rec.clear();
+        if let Some(t) = &self.tag {
+            rec.add_str(ROOT, "", "file", t);
+        }
+    }
+
+    /// A line did not fit, for this reason: `Ok(true)` if the caller is to send it as
+    /// `{"message": line}` (made in `rec`), `Ok(false)` if it was dropped, or the error.
+    pub fn misfit(&mut self, rec: &mut Record, text: &str, why: &str) -> Result<bool> {
+        match self.bad {
+            Bad::Drop => {
+                self.dropped += 1;
+                Ok(false)
+            }
+            Bad::Keep => {
+                self.start(rec);
+                rec.add_str(ROOT, "", "message", text);
+                Ok(true)
+            }
+            Bad::Strict => bail!("{}: {}:{}: {why}", self.stage, self.origin, self.line),
+        }
+    }
+
+    /// The note at the end about dropped lines (`what`: "did not match", …).
+    pub fn report(&self, what: &str) {
+        if self.dropped > 0 {
+            eprintln!(
+                "copipe: {}: {} {} {what}",
+                self.stage,
+                self.dropped,
+                if self.dropped == 1 { "line" } else { "lines" }
+            );
+        }
+    }
+}
+
+/// `bytes` as UTF-8, with every invalid sequence replaced by U+FFFD (as
+/// `String::from_utf8_lossy`), the copy, when one is needed, made in `scratch`.
+pub fn to_text<'a>(bytes: &'a [u8], scratch: &'a mut String) -> &'a str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => {
+            scratch.clear();
+            for chunk in bytes.utf8_chunks() {
+                scratch.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    scratch.push('\u{FFFD}');
+                }
+            }
+            scratch
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let mut s = String::new();
+        assert_eq!(to_text(b"a\xffb\xe2\x82", &mut s), "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(
+            to_text(b"\xc3\xa9t\xc3\xa9", &mut s),
+            "\u{e9}t\u{e9}",
+            "valid text is unchanged"
+        );
+        for bytes in [&b"\xf0\x9f\x98"[..], b"\xed\xa0\x80", b"\xc0\xaf", b""] {
+            assert_eq!(
+                to_text(bytes, &mut s),
+                String::from_utf8_lossy(bytes),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_lines_and_strips_one_cr() {
+        let mut l = Lines::new("t", Bad::Drop);
+        assert_eq!(l.count(b"a\r"), b"a");
+        assert_eq!(l.count(b"b\r\r"), b"b\r");
+        assert_eq!(l.line, 2);
+        l.origin(&Origin {
+            name: "f",
+            show: Show::Tag,
+        });
+        assert_eq!(l.line, 0);
+        let mut r = Record::new();
+        l.start(&mut r);
+        assert_eq!(r.to_json(), r#"{"file":"f"}"#);
+    }
+
+    #[test]
+    fn misfits_by_policy() {
+        let mut r = Record::new();
+        let mut l = Lines::new("t", Bad::Drop);
+        assert!(!l.misfit(&mut r, "x", "no").unwrap());
+        assert_eq!(l.dropped, 1);
+        let mut l = Lines::new("t", Bad::Keep);
+        assert!(l.misfit(&mut r, "x\"y", "no").unwrap());
+        assert_eq!(r.to_json(), r#"{"message":"x\"y"}"#);
+        let mut l = Lines::new("t", Bad::Strict);
+        l.count(b"x");
+        let e = l.misfit(&mut r, "x", "does not match").unwrap_err();
+        assert_eq!(e.to_string(), "t: standard input:1: does not match");
+    }
+}

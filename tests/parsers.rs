@@ -1,0 +1,447 @@
+//! The line parsers (`parse`, `logfmt`, `kv`, `csv`, `tsv`, `syslog`, `combined`) and
+//! `count --by`, run as the real binary on the files in `fixtures/parse/` (the `.log` ones
+//! are samples of the loghub Linux, Mac and OpenSSH logs) and on generated files; CSV is
+//! also checked against Python's csv module when python3 is there.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::*;
+
+fn p(name: &str) -> String {
+    fixture(&format!("parse/{name}")).display().to_string()
+}
+
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+#[test]
+fn parse_makes_named_groups_fields_and_counts_the_lines_that_do_not_match() {
+    let r = copipe([
+        "cat",
+        &fixture("app.log").display().to_string(),
+        ":",
+        "parse",
+        r"^(?P<date>\S+) (?P<time>\S+) - (?P<level>[A-Z]+) +\[(?P<thread>[^\]]+)\] - (?P<msg>.*)$",
+        ":",
+        "where",
+        "level=WARN",
+        ":",
+        "head",
+        "1",
+    ])
+    .run();
+    r.code(0);
+    let recs = json_lines(&r.stdout());
+    let keys: Vec<&String> = recs[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["date", "time", "level", "thread", "msg"]);
+    let r = copipe(["parse", r"^(?P<n>\d+)(?: (?P<opt>x))?$"])
+        .stdin("1\nno\n2 x\nnope\n")
+        .run();
+    r.code(0)
+        .out("{\"n\":\"1\"}\n{\"n\":\"2\",\"opt\":\"x\"}\n")
+        .err_has("copipe: parse: 2 lines did not match");
+}
+
+#[test]
+fn parse_shows_the_dropped_lines_in_stats() {
+    let r = copipe(["--stats", "parse", r"^(?P<n>\d+)$"])
+        .stdin("1\nx\ny\n")
+        .run();
+    r.code(0);
+    let row = r
+        .err
+        .lines()
+        .find(|l| l.trim_start().starts_with("parse"))
+        .unwrap();
+    let nums: Vec<&str> = row.split_whitespace().rev().take(2).collect();
+    assert_eq!(nums, ["1", "3"], "{}", r.err);
+}
+
+#[test]
+fn parse_keep_and_strict() {
+    copipe(["parse", "--keep", r"^(?P<n>\d+)$"])
+        .stdin("1\nx \"y\"\n")
+        .run()
+        .code(0)
+        .out("{\"n\":\"1\"}\n{\"message\":\"x \\\"y\\\"\"}\n");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.log"), "1\n2\nthree\n4\n").unwrap();
+    copipe(["cat", "a.log", ":", "parse", "--strict", r"^(?P<n>\d+)$"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .out("{\"n\":\"1\"}\n{\"n\":\"2\"}\n")
+        .err_has("parse: a.log:3: the line does not match");
+}
+
+#[test]
+fn parsers_make_invalid_utf8_replacement_characters() {
+    let f = fixture("invalid-utf8.txt").display().to_string();
+    let lines = String::from_utf8_lossy(&fs::read(&f).unwrap())
+        .lines()
+        .count();
+    let r = copipe(["cat", &f, ":", "parse", "(?P<all>.*)"]).run();
+    r.code(0);
+    let recs = json_lines(&r.stdout());
+    assert_eq!(recs.len(), lines);
+    assert!(
+        recs.iter()
+            .any(|v| v["all"].as_str().unwrap().contains('\u{FFFD}'))
+    );
+    for stage in [
+        &["logfmt"][..],
+        &["kv"],
+        &["csv", "--no-header"],
+        &["tsv", "--no-header"],
+        &["syslog", "--keep"],
+        &["combined", "--keep"],
+    ] {
+        let mut args = vec!["cat", &f, ":"];
+        args.extend_from_slice(stage);
+        let r = copipe(&args).run();
+        assert!(r.code == 0 || r.code == 1, "{stage:?}: {}", r.err);
+        assert!(!r.err.contains("panicked"), "{stage:?}: {}", r.err);
+        json_lines(&r.stdout());
+    }
+}
+
+#[test]
+fn logfmt_fixture() {
+    let r = copipe(["cat", &p("app.logfmt"), ":", "logfmt"]).run();
+    r.code(0).err_has("copipe: logfmt: 1 line did not parse");
+    let recs = json_lines(&r.stdout());
+    assert_eq!(recs.len(), 5);
+    assert_eq!(recs[2]["msg"], "db timeout: \"users\" after 5s");
+    assert_eq!(recs[2]["retry"], true);
+    assert_eq!(recs[3]["tag"], serde_json::json!(["a", "b"]));
+    copipe(["cat", &p("app.logfmt"), ":", "logfmt", "--strict"])
+        .run()
+        .code(2)
+        .err_has("logfmt: ")
+        .err_has("app.logfmt:5: a quote is not closed");
+    copipe(["cat", &p("app.logfmt"), ":", "logfmt", ":", "count", "--by", "level"])
+        .run()
+        .code(0)
+        .out("{\"level\":\"info\",\"count\":2}\n{\"level\":\"debug\",\"count\":1}\n{\"level\":\"error\",\"count\":1}\n{\"level\":\"warn\",\"count\":1}\n");
+}
+
+#[test]
+fn kv_with_chosen_separators() {
+    copipe(["kv", "--pair", ":", "--sep", ";"])
+        .stdin("host: a.example; port:8080;debug; note:\"x;y\"\n")
+        .run()
+        .code(0)
+        .out("{\"host\":\"a.example\",\"port\":\"8080\",\"debug\":true,\"note\":\"x;y\"}\n");
+}
+
+#[test]
+fn csv_fixture_with_quotes_newlines_crlf_and_unicode() {
+    let r = copipe(["cat", &p("people.csv"), ":", "csv"]).run();
+    r.code(0);
+    let recs = json_lines(&r.stdout());
+    assert_eq!(recs.len(), 6);
+    assert_eq!(recs[0]["note"], "first programmer, \"the\" one");
+    assert_eq!(recs[2]["name"], "Chen\nWei");
+    assert_eq!(recs[2]["note"], "two\r\nlines");
+    assert_eq!(recs[5]["city"], "Paris");
+    copipe([
+        "cat",
+        &p("people.csv"),
+        ":",
+        "csv",
+        ":",
+        "where",
+        "age>40",
+        ":",
+        "fmt",
+        "{name} {age}",
+    ])
+    .run()
+    .code(0)
+    .out("Dana 41\nÉmile 52\n");
+}
+
+#[test]
+fn csv_each_input_has_its_header_and_strict_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.csv"), "x,y\n1,2\n").unwrap();
+    fs::write(dir.path().join("b.csv"), "y,z\n3,4\n5,6,7\n").unwrap();
+    copipe(["cat", "a.csv", "b.csv", ":", "csv"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("{\"x\":\"1\",\"y\":\"2\"}\n{\"y\":\"3\",\"z\":\"4\"}\n{\"y\":\"5\",\"z\":\"6\",\"3\":\"7\"}\n");
+    copipe(["cat", "a.csv", "b.csv", ":", "csv", "--strict"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .out("{\"x\":\"1\",\"y\":\"2\"}\n{\"y\":\"3\",\"z\":\"4\"}\n")
+        .err_has("csv: b.csv:3: 3 cells, the header has 2");
+}
+
+#[test]
+fn csv_a_runaway_quote_is_an_error_with_the_line_it_began_on() {
+    let mut body = String::from("a,b\n1,2\n3,\"open\n");
+    for _ in 0..2000 {
+        body.push_str("0123456789012345678901234567890123456789\n");
+    }
+    copipe(["csv", "--max-size", "10000"])
+        .stdin(body)
+        .run()
+        .code(2)
+        .out("{\"a\":\"1\",\"b\":\"2\"}\n")
+        .err_has("the row that begins on line 3 is larger than 10000 bytes");
+}
+
+#[test]
+fn tsv_and_given_fields() {
+    copipe(["tsv"])
+        .stdin("a\tb\n1\t\"x\ty\"\n")
+        .run()
+        .code(0)
+        .out("{\"a\":\"1\",\"b\":\"x\\ty\"}\n");
+    copipe(["csv", "--sep", ";", "--fields", "id,name"])
+        .stdin("1;Ann\n2;\"B;b\"\n")
+        .run()
+        .code(0)
+        .out("{\"id\":\"1\",\"name\":\"Ann\"}\n{\"id\":\"2\",\"name\":\"B;b\"}\n");
+}
+
+/// Tricky CSV, generated: quotes, doubled quotes, separators and line breaks in fields,
+/// CRLF and LF, empty fields, Unicode.
+fn tricky_csv(rows: usize) -> String {
+    let cells = [
+        "plain",
+        "",
+        "with,comma",
+        "with \"quote\"",
+        "two\nlines",
+        "crlf\r\ninside",
+        "é ü 漢字 🎉",
+        " spaced ",
+        "\"",
+        ",",
+        "trailing\n",
+    ];
+    let mut s = String::from("c1,c2,c3\r\n");
+    let mut k = 7usize;
+    for r in 0..rows {
+        let mut fields = Vec::new();
+        for _ in 0..3 {
+            k = k.wrapping_mul(2_654_435_761).wrapping_add(r) % 1_000_003;
+            let c = cells[k % cells.len()];
+            if c.contains([',', '"', '\n', '\r']) || k.is_multiple_of(3) {
+                fields.push(format!("\"{}\"", c.replace('"', "\"\"")));
+            } else {
+                fields.push(c.to_string());
+            }
+        }
+        s.push_str(&fields.join(","));
+        s.push_str(if r.is_multiple_of(2) { "\r\n" } else { "\n" });
+    }
+    s
+}
+
+#[test]
+fn csv_agrees_with_pythons_csv_module() {
+    let Ok(py) = Command::new("python3").arg("--version").output() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    if !py.status.success() {
+        eprintln!("skipped: python3 does not run");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.csv");
+    fs::write(&f, tricky_csv(500)).unwrap();
+    let ours = copipe(["cat", "t.csv", ":", "csv"]).dir(dir.path()).run();
+    ours.code(0);
+    let theirs = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import csv, json, sys\n\
+             with open(sys.argv[1], newline='', encoding='utf-8') as f:\n\
+             \x20   for row in csv.DictReader(f):\n\
+             \x20       print(json.dumps(row, ensure_ascii=False, separators=(',', ':')))\n",
+        )
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    let (a, b) = (
+        json_lines(&ours.stdout()),
+        json_lines(&String::from_utf8(theirs.stdout).unwrap()),
+    );
+    assert_eq!(a.len(), 500);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn syslog_reads_every_line_of_the_loghub_samples() {
+    for name in ["linux.log", "mac.log", "openssh.log"] {
+        let lines = fs::read_to_string(p(name)).unwrap().lines().count();
+        let r = copipe(["cat", &p(name), ":", "syslog", "--strict"]).run();
+        r.code(0);
+        let recs = json_lines(&r.stdout());
+        assert_eq!(recs.len(), lines, "{name}");
+        for v in &recs {
+            assert!(
+                v["time"].is_string() && v["host"].is_string() && v["message"].is_string(),
+                "{name}: {v}"
+            );
+        }
+    }
+    let r = copipe(["cat", &p("linux.log"), ":", "head", "1", ":", "syslog"]).run();
+    r.code(0).out(
+        "{\"time\":\"Jun 14 15:16:01\",\"host\":\"combo\",\"app\":\"sshd(pam_unix)\",\"pid\":19939,\"message\":\"authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4 \"}\n",
+    );
+    copipe([
+        "cat",
+        &p("openssh.log"),
+        ":",
+        "syslog",
+        ":",
+        "where",
+        "app=sshd",
+        ":",
+        "count",
+    ])
+    .run()
+    .code(0)
+    .out("40\n");
+    copipe([
+        "cat",
+        &p("mac.log"),
+        ":",
+        "syslog",
+        ":",
+        "where",
+        "app=Microsoft Word",
+        ":",
+        "count",
+    ])
+    .run()
+    .code(0)
+    .out("1\n");
+}
+
+#[test]
+fn syslog_with_priority() {
+    copipe(["syslog"])
+        .stdin("<38>Feb  5 17:32:18 web1 sshd[42]: Accepted publickey\n<86>1 2026-12-01T02:10:01Z web1 cron - - - done\n")
+        .run()
+        .code(0)
+        .out("{\"priority\":38,\"facility\":\"auth\",\"severity\":\"info\",\"facility_code\":4,\"severity_code\":6,\"time\":\"Feb  5 17:32:18\",\"host\":\"web1\",\"app\":\"sshd\",\"pid\":42,\"message\":\"Accepted publickey\"}\n{\"priority\":86,\"facility\":\"authpriv\",\"severity\":\"info\",\"facility_code\":10,\"severity_code\":6,\"version\":1,\"time\":\"2026-12-01T02:10:01Z\",\"host\":\"web1\",\"app\":\"cron\",\"message\":\"done\"}\n");
+}
+
+#[test]
+fn combined_fixture_errors_by_path() {
+    let r = copipe([
+        "cat",
+        &p("access.log"),
+        ":",
+        "combined",
+        ":",
+        "where",
+        "status>=500",
+        ":",
+        "count",
+        "--by",
+        "path",
+    ])
+    .run();
+    r.code(0)
+        .out("{\"path\":\"/api/users?id=7\",\"count\":3}\n{\"path\":\"/api/users?id=8\",\"count\":1}\n")
+        .err_has("copipe: combined: 1 line did not parse");
+    let r = copipe(["cat", &p("access.log"), ":", "combined", ":", "head", "1"]).run();
+    let v = &json_lines(&r.stdout())[0];
+    assert_eq!(v["timestamp"], "2000-10-10T13:55:36-07:00");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["size"], 2326);
+    assert!(v.get("ident").is_none());
+}
+
+#[test]
+fn count_by_sorts_by_count_then_first_seen_and_keeps_types() {
+    copipe(["json", ":", "count", "--by", "a", "b"])
+        .stdin("{\"a\":1,\"b\":\"x\"}\n{\"a\":\"1\",\"b\":\"x\"}\n{\"a\":2}\n{\"a\":2}\n{\"a\":1,\"b\":\"x\"}\n{\"a\":\"1\",\"b\":\"x\"}\n{\"a\":3}\n")
+        .run()
+        .code(0)
+        .out("{\"a\":1,\"b\":\"x\",\"count\":2}\n{\"a\":\"1\",\"b\":\"x\",\"count\":2}\n{\"a\":2,\"b\":null,\"count\":2}\n{\"a\":3,\"b\":null,\"count\":1}\n");
+    copipe(["json", ":", "count", "--by", "a"])
+        .stdin("")
+        .run()
+        .code(1)
+        .out("");
+    copipe(["count", "--by", "a"])
+        .stdin("x\n")
+        .run()
+        .code(2)
+        .err_has("count --by needs records");
+}
+
+#[test]
+fn count_by_on_a_terminal_is_aligned_text() {
+    let r = copipe([
+        "cat",
+        &p("access.log"),
+        ":",
+        "combined",
+        ":",
+        "count",
+        "--by",
+        "status",
+        "method",
+    ])
+    .run_in_pty(Tty {
+        stdout: true,
+        stderr: false,
+    });
+    let out = r.stdout().replace("\r\n", "\n");
+    let want = "\
+count  status  method
+    3  200     GET
+    3  500     GET
+    1  302     POST
+    1  503     GET
+    1  304     GET
+    1  400     null
+    1  408     null
+";
+    assert!(out.starts_with(want), "{out}");
+}
+
+#[test]
+fn hostile_lines_are_one_record_or_a_count_never_a_panic() {
+    for c in [b'"', b'[', b'\\', b'=', b',', b'<', b' '] {
+        let mut line = vec![c; 100_000];
+        line.push(b'\n');
+        for stage in [
+            &["parse", "--keep", r"^(?P<a>.*?)(?P<b>x)?$"][..],
+            &["logfmt", "--keep"],
+            &["kv", "--keep", "--sep", ","],
+            &["csv", "--no-header"],
+            &["syslog", "--keep"],
+            &["combined", "--keep"],
+        ] {
+            let r = copipe(stage).stdin(line.clone()).run();
+            assert!(
+                r.code == 0 || r.code == 1,
+                "{:?} on {:?}: {}",
+                stage,
+                c as char,
+                r.err
+            );
+            assert!(!r.err.contains("panicked"), "{stage:?}: {}", r.err);
+            let n = json_lines(&r.stdout()).len();
+            assert!(n <= 1, "{stage:?} on {:?}: {n} records", c as char);
+        }
+    }
+}

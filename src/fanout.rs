@@ -111,6 +111,15 @@ impl Stage for FanOut {
         Ok(())
     }
 
+    fn tick(&mut self, now: std::time::Instant) -> Result<()> {
+        for (s, active) in &mut self.consumers {
+            if *active {
+                s.tick(now)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Close every consumer, even after an error in one of them; report the first error.
     fn close(&mut self) -> Result<()> {
         let mut first = Ok(());

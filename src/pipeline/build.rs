@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use regex::bytes::Regex;
 
+use crate::engine::timer::Timers;
 use crate::fanout::FanOut;
 use crate::item::Kind;
 use crate::sink::output::Output;
@@ -24,6 +25,9 @@ pub struct Built {
     pub chain: Box<dyn Stage>,
     /// The counters of `--stats`, when asked for.
     pub stats: Option<Stats>,
+    /// How the source was built, to build it again on a thread of its own when the
+    /// pipeline runs on the scheduler (see [`crate::engine`]).
+    pub source_def: (crate::engine::bridge::SourceFn, clap::ArgMatches),
 }
 
 /// Check that every stage receives a kind of item it accepts; records the kinds in the tree.
@@ -90,6 +94,7 @@ struct Env<'a> {
     status: &'a Status,
     meter: &'a Meter,
     interrupt: &'a Interrupt,
+    timers: &'a Timers,
 }
 
 impl<'a> Env<'a> {
@@ -101,6 +106,7 @@ impl<'a> Env<'a> {
             status: self.status,
             meter: self.meter,
             interrupt: self.interrupt,
+            timers: self.timers,
             highlight,
         }
     }
@@ -114,6 +120,7 @@ pub struct Shared<'a> {
     pub status: &'a Status,
     pub meter: &'a Meter,
     pub interrupt: &'a Interrupt,
+    pub timers: &'a Timers,
 }
 
 /// Construct the stages of a checked pipeline.
@@ -124,6 +131,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         status,
         meter,
         interrupt,
+        timers,
     } = shared;
     let env = Env {
         opts,
@@ -131,13 +139,15 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         status,
         meter,
         interrupt,
+        timers,
     };
     let source_call = &p.calls[0];
-    let source = match source_call.def.build {
-        Build::Source(f) => f(&source_call.matches, &env.cx(Kind::Line, &[]))
-            .map_err(|e| at_call(source_call, e))?,
+    let source_fn = match source_call.def.build {
+        Build::Source(f) => f,
         _ => unreachable!("the first stage is a source"),
     };
+    let source = source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
+        .map_err(|e| at_call(source_call, e))?;
     let mut rows = Vec::new();
     let chain = build_chain(&p.calls[1..], &env, &[], &mut rows)?;
     let stats = opts.stats.then(|| {
@@ -155,6 +165,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         source,
         chain,
         stats,
+        source_def: (source_fn, source_call.matches.clone()),
     })
 }
 

@@ -12,15 +12,15 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 
-/// The signals of one run. Cloning shares it.
+/// The signals of one run. Cloning shares it, across threads too (a source run behind the
+/// scheduler's thread bridge).
 #[derive(Clone)]
-pub struct Interrupt(Rc<Inner>);
+pub struct Interrupt(Arc<Inner>);
 
 struct Inner {
     /// The signal that arrived (0: none).
@@ -47,7 +47,7 @@ impl Interrupt {
             signal_hook::flag::register(sig, Arc::clone(&stopping))?;
             signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
         }
-        Ok(Interrupt(Rc::new(Inner {
+        Ok(Interrupt(Arc::new(Inner {
             signal,
             stopping,
             rx: Some(rx),
@@ -56,7 +56,7 @@ impl Interrupt {
 
     /// One that never fires (unit tests, library use without signal handling).
     pub fn none() -> Self {
-        Interrupt(Rc::new(Inner {
+        Interrupt(Arc::new(Inner {
             signal: Arc::new(AtomicUsize::new(0)),
             stopping: Arc::new(AtomicBool::new(true)),
             rx: None,

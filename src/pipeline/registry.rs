@@ -224,6 +224,7 @@ pub fn all() -> &'static [StageDef] {
         source::range::RANGE,
         source::range::NATURALS,
         source::xml::DEF,
+        source::listen::DEF,
         stage::records::DEF,
         stage::json::DEF,
         stage::where_::DEF,

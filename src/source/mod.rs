@@ -2,6 +2,7 @@
 
 pub mod cat;
 pub mod follow;
+pub mod listen;
 pub mod range;
 pub mod reader;
 pub mod xml;

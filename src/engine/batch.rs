@@ -128,7 +128,26 @@ impl Batch {
 
     /// Make the recorded calls on `out`, in order; stops at the first `Stop`.
     pub fn replay(&self, out: &mut dyn Stage) -> Result<Flow> {
+        self.replay_with(out, true)
+    }
+
+    /// The last origin recorded, if any.
+    pub fn last_origin(&self) -> Option<Origin<'_>> {
+        self.ops.iter().rev().find_map(|op| match op {
+            Op::Origin(r, show) => Some(Origin {
+                name: std::str::from_utf8(&self.data[r.clone()]).unwrap_or("?"),
+                show: *show,
+            }),
+            _ => None,
+        })
+    }
+
+    /// [`Batch::replay`], leaving out the origins unless `origins`.
+    pub fn replay_with(&self, out: &mut dyn Stage, origins: bool) -> Result<Flow> {
         for op in &self.ops {
+            if !origins && matches!(op, Op::Origin(..)) {
+                continue;
+            }
             let flow = match op {
                 Op::Lines(r) => out.send_lines(&self.data[r.clone()])?,
                 Op::Record(i) => out.send(Item::Record(&self.records[*i]))?,

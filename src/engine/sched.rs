@@ -77,6 +77,18 @@ impl Cx<'_> {
         self.spawned.push(task);
     }
 
+    /// How many tasks were spawned in this turn so far (see [`Cx::wrap_spawned`]).
+    pub fn spawned_len(&self) -> usize {
+        self.spawned.len()
+    }
+
+    /// Wrap the tasks spawned since `from` (a `merge` branch keeps the clients of its
+    /// `listen` inside the branch).
+    pub fn wrap_spawned(&mut self, from: usize, mut f: impl FnMut(Box<dyn Task>) -> Box<dyn Task>) {
+        let wrapped: Vec<_> = self.spawned.drain(from..).map(&mut f).collect();
+        self.spawned.extend(wrapped);
+    }
+
     /// The chain stopped (`head`): end every task and the run.
     pub fn stop_all(&mut self) {
         *self.stop = true;

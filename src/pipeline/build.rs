@@ -40,14 +40,48 @@ pub fn check(p: &mut Pipeline) -> Result<(), SyntaxError> {
         .given(Kind::Line)
         .expect("a source emits something");
     let name = source.def.name;
-    check_calls(&mut p.calls[1..], kind, name)
+    let kind = if super::registry::is_merge(source.def) {
+        merged_kind(&mut p.calls[0])?
+    } else {
+        kind
+    };
+    check_calls(&mut p.calls[1..], kind, name).map(|_| ())
 }
 
+/// Check each branch of a `merge`; they must all end with the same kind, which it emits.
+fn merged_kind(merge: &mut Call) -> Result<Kind, SyntaxError> {
+    let mut kind: Option<(Kind, String)> = None;
+    for b in &mut merge.branches {
+        let src = &b.calls[0];
+        let k0 = src.def.emits.given(Kind::Line).expect("a source emits");
+        let name = src.def.name;
+        let label = src.label();
+        let at = src.word_index();
+        let k = check_calls(&mut b.calls[1..], k0, name)?;
+        match &kind {
+            None => kind = Some((k, label)),
+            Some((first, first_label)) if *first != k => {
+                return Err(SyntaxError::new(
+                    format!(
+                        "the branches of `merge` must emit one kind: `{first_label}` gives {}, `{label}` gives {}",
+                        first.plural(),
+                        k.plural()
+                    ),
+                    at,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(kind.map_or(Kind::Line, |k| k.0))
+}
+
+/// Check a chain receiving `kind` from `from`; the kind it emits at its end.
 fn check_calls(
     calls: &mut [Call],
     mut kind: Kind,
     mut from: &'static str,
-) -> Result<(), SyntaxError> {
+) -> Result<Kind, SyntaxError> {
     for call in calls {
         // Known even when refused: `--explain` shows what arrives.
         call.input = Some(kind);
@@ -71,7 +105,7 @@ fn check_calls(
         }
         from = call.def.name;
     }
-    Ok(())
+    Ok(kind)
 }
 
 fn conversion_hint(have: Kind, want: &[Kind]) -> &'static str {
@@ -146,15 +180,20 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         Build::Source(f) => f,
         _ => unreachable!("the first stage is a source"),
     };
-    let source = source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
-        .map_err(|e| at_call(source_call, e))?;
+    let mut source_rows = Vec::new();
+    let source = if super::registry::is_merge(source_call.def) {
+        build_merge(source_call, &env, &mut source_rows)?
+    } else {
+        source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
+            .map_err(|e| at_call(source_call, e))?
+    };
     let mut rows = Vec::new();
     let chain = build_chain(&p.calls[1..], &env, &[], &mut rows)?;
     let stats = opts.stats.then(|| {
         let first = rows.first().and_then(|r| r.input.clone());
         let mut all = vec![Row {
             label: source_call.label(),
-            branches: Vec::new(),
+            branches: source_rows,
             input: None,
             output: first,
         }];
@@ -169,6 +208,53 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
     })
 }
 
+/// Build a `merge`: each branch's source, and its filters ending in the merge's capture.
+fn build_merge(
+    call: &Call,
+    env: &Env<'_>,
+    rows: &mut Vec<Vec<Row>>,
+) -> Result<Box<dyn Source>, SyntaxError> {
+    use crate::source::merge;
+    let mut branches = Vec::new();
+    for b in &call.branches {
+        let src = &b.calls[0];
+        let Build::Source(f) = src.def.build else {
+            unreachable!("checked: a merge branch starts with a source")
+        };
+        let mut source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
+        let capture = merge::Capture::default();
+        let mut r = Vec::new();
+        let chain = if b.calls.len() > 1 {
+            build_chain_into(
+                &b.calls[1..],
+                env,
+                &[],
+                &mut r,
+                Some(Box::new(capture.clone())),
+            )?
+        } else {
+            Box::new(capture.clone())
+        };
+        let mut all = vec![Row {
+            label: src.label(),
+            branches: Vec::new(),
+            input: None,
+            output: r.first().and_then(|row: &Row| row.input.clone()),
+        }];
+        all.extend(r);
+        rows.push(all);
+        let native = source.native();
+        branches.push(merge::Branch {
+            label: src.label(),
+            native,
+            bridged: (f, src.matches.clone()),
+            chain,
+            capture,
+        });
+    }
+    merge::build(&call.matches, &env.cx(Kind::Line, &[]), branches).map_err(|e| at_call(call, e))
+}
+
 /// Build one chain (the main one or a branch), last stage first, since each filter owns the
 /// stage it pushes to. `inherited` are the regexes whose matches `print` colours on the
 /// items entering the chain; `rows` receives the chain's `--stats` rows.
@@ -178,8 +264,19 @@ fn build_chain(
     inherited: &[Regex],
     rows: &mut Vec<Row>,
 ) -> Result<Box<dyn Stage>, SyntaxError> {
+    build_chain_into(calls, env, inherited, rows, None)
+}
+
+/// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch).
+fn build_chain_into(
+    calls: &[Call],
+    env: &Env<'_>,
+    inherited: &[Regex],
+    rows: &mut Vec<Row>,
+    end: Option<Box<dyn Stage>>,
+) -> Result<Box<dyn Stage>, SyntaxError> {
     let highlights = highlights(calls, env.opts, inherited);
-    let mut next: Option<Box<dyn Stage>> = None;
+    let mut next: Option<Box<dyn Stage>> = end;
     let mut next_count: Option<Counter> = None;
     let mut built_rows = Vec::with_capacity(calls.len());
     for (call, hl) in calls.iter().zip(&highlights).rev() {

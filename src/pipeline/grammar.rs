@@ -257,10 +257,10 @@ impl Parser<'_> {
             if w != "{" {
                 break;
             }
-            if def.role != Role::FanOut {
+            if !registry::takes_branches(def) {
                 return Err(SyntaxError::new(
                     format!(
-                        "`{}` takes no {{ branch }}: only tee and broadcast do (write `-e {{` for a literal brace)",
+                        "`{}` takes no {{ branch }}: only tee, broadcast and merge do (write `-e {{` for a literal brace)",
                         def.name
                     ),
                     Some(self.pos),
@@ -281,7 +281,7 @@ impl Parser<'_> {
             self.pos += 1;
             branches.push(branch);
         }
-        if def.role == Role::FanOut && branches.is_empty() {
+        if registry::takes_branches(def) && branches.is_empty() {
             return Err(SyntaxError::new(
                 format!(
                     "`{}` needs at least one {{ branch }}, e.g. `{} {{ count }}`",
@@ -431,6 +431,12 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
         }
     }
     for c in &mut p.calls {
+        if registry::is_merge(c.def) {
+            for b in &c.branches {
+                merge_branch(b)?;
+            }
+            continue;
+        }
         for b in &mut c.branches {
             complete(b, false)?;
         }
@@ -440,6 +446,32 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
         || (last.def.role == Role::FanOut && last.def.emits == super::registry::Emits::Nothing);
     if !terminal {
         p.calls.push(implicit("print"));
+    }
+    Ok(())
+}
+
+/// A branch of `merge`: a source (not another merge), then filters; no sink, no fan-out.
+fn merge_branch(b: &Pipeline) -> Result<(), SyntaxError> {
+    let first = &b.calls[0];
+    if first.def.role != Role::Source || registry::is_merge(first.def) {
+        return Err(SyntaxError::new(
+            format!(
+                "a branch of `merge` starts with a source (cat, follow, xml, range, listen), not `{}`",
+                first.def.name
+            ),
+            first.word_index(),
+        ));
+    }
+    for c in &b.calls[1..] {
+        if c.def.role != Role::Filter {
+            return Err(SyntaxError::new(
+                format!(
+                    "`{}` cannot be in a branch of `merge`: a branch is a source and filters; put it after the merge",
+                    c.def.name
+                ),
+                c.word_index(),
+            ));
+        }
     }
     Ok(())
 }

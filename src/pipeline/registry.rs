@@ -225,6 +225,7 @@ pub fn all() -> &'static [StageDef] {
         source::range::NATURALS,
         source::xml::DEF,
         source::listen::DEF,
+        source::merge::DEF,
         stage::records::DEF,
         stage::json::DEF,
         stage::where_::DEF,
@@ -245,6 +246,17 @@ pub fn all() -> &'static [StageDef] {
         sink::discard::DEF,
     ];
     ALL
+}
+
+/// Whether a stage takes `{ branches }`: the fan-outs, and `merge` (a source whose
+/// branches are sources).
+pub fn takes_branches(def: &StageDef) -> bool {
+    def.role == Role::FanOut || is_merge(def)
+}
+
+/// Whether this is `merge`, the fan-in source.
+pub fn is_merge(def: &StageDef) -> bool {
+    def.name == crate::source::merge::DEF.name
 }
 
 /// The stage called `name` (or one of its aliases).

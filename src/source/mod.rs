@@ -3,6 +3,7 @@
 pub mod cat;
 pub mod follow;
 pub mod listen;
+pub mod merge;
 pub mod range;
 pub mod reader;
 pub mod xml;

@@ -243,6 +243,7 @@ pub fn all() -> &'static [StageDef] {
         sink::write::DEF,
         sink::count::DEF,
         sink::exec::DEF,
+        sink::send::DEF,
         sink::discard::DEF,
     ];
     ALL

@@ -267,6 +267,35 @@ fn build_chain(
     build_chain_into(calls, env, inherited, rows, None)
 }
 
+/// Build a `tee --parallel` branch's chain on its own thread, with handles of its own
+/// (standard output is a buffer of its own on descriptor 1, flushed at close).
+pub fn build_branch_on_thread(
+    calls: &[Call],
+    opts: &Options,
+    status: &Status,
+    interrupt: &Interrupt,
+    highlight: &[Regex],
+) -> anyhow::Result<Box<dyn Stage>> {
+    let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered)?));
+    let meter = Meter::default();
+    let timers = Timers::default();
+    let env = Env {
+        opts,
+        stdout: &stdout,
+        status,
+        meter: &meter,
+        interrupt,
+        timers: &timers,
+    };
+    let mut rows = Vec::new();
+    let chain =
+        build_chain(calls, &env, highlight, &mut rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if timers.wanted() {
+        anyhow::bail!("a timer (count --every) cannot run in a `tee --parallel` branch yet");
+    }
+    Ok(chain)
+}
+
 /// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch).
 fn build_chain_into(
     calls: &[Call],
@@ -301,6 +330,36 @@ fn build_chain_into(
                         chain
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                let parallel = call
+                    .matches
+                    .try_get_one::<bool>("parallel")
+                    .ok()
+                    .flatten()
+                    .copied()
+                    .unwrap_or(false);
+                let branches = if parallel {
+                    // Built above to find every error now; built again, each on its own
+                    // thread, since stages may hold thread-local handles. (Their `--stats`
+                    // counters would stay on those threads: not shown yet.)
+                    drop(branches);
+                    branch_rows.clear();
+                    call.branches
+                        .iter()
+                        .map(|b| {
+                            crate::fanout::Parallel::start(
+                                b.calls.clone(),
+                                env.opts.clone(),
+                                env.status.clone(),
+                                env.interrupt.clone(),
+                                hl.to_vec(),
+                            )
+                            .map(|p| Box::new(p) as Box<dyn Stage>)
+                            .map_err(|e| at_call(call, e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                } else {
+                    branches
+                };
                 let after = if continues { next.take() } else { None };
                 Ok(Box::new(FanOut::new(branches, after)) as Box<dyn Stage>)
             }

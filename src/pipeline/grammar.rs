@@ -21,6 +21,7 @@ pub struct Word {
 }
 
 /// A stage as written: its name, arguments, branches and parsed options.
+#[derive(Clone)]
 pub struct Call {
     pub def: &'static StageDef,
     /// The name word; `None` for an implicit stage (stdin source, print sink).
@@ -54,6 +55,7 @@ impl Call {
 }
 
 /// A pipeline (the whole one, or one branch).
+#[derive(Clone)]
 pub struct Pipeline {
     pub calls: Vec<Call>,
 }

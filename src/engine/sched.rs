@@ -215,7 +215,7 @@ impl Scheduler {
                 let Some(slot) = &mut self.slots[i] else {
                     continue;
                 };
-                if !slot.ready && !slot.deadline.is_some_and(|d| d <= now) {
+                if !slot.ready && slot.deadline.is_none_or(|d| d > now) {
                     continue;
                 }
                 slot.ready = false;

@@ -46,8 +46,11 @@ if [ ! -d "$PARTS" ]; then
 fi
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do ss -Htln "( sport = :$1 )" | grep -q . && return; sleep 0.05; done; echo "no listener on $1" >&2; exit 1; }
-wait_drained() { while ss -Htn state established "( sport = :$1 )" | grep -q .; do sleep 0.02; done; }
+wait_port() { for _ in $(seq 200); do [ -n "$(ss -Htln "( sport = :$1 )")" ] && return; sleep 0.05; done; echo "no listener on $1" >&2; exit 1; }
+# Drained: no server-side connection left open, established or half-closed by its client
+# (CLOSE-WAIT: the client has finished but the server has not read it all yet).
+# (Not `| grep -q`: with pipefail, ss killed by SIGPIPE would end the loop at once.)
+wait_drained() { while [ -n "$(ss -Htn state established state close-wait "( sport = :$1 )")" ]; do sleep 0.02; done; }
 now() { date +%s.%N; }
 
 # push PORT N: N clients (1: the whole input; else the parts) in parallel.
@@ -55,8 +58,10 @@ push() {
     if [ "$2" = 1 ]; then
         socat -u "$INPUT" "TCP:127.0.0.1:$1"
     else
-        for f in "$PARTS"/p.*; do socat -u "$f" "TCP:127.0.0.1:$1" & done
-        wait
+        local pids=()
+        for f in "$PARTS"/p.*; do socat -u "$f" "TCP:127.0.0.1:$1" & pids+=($!); done
+        # Only the clients: the server is a child of this shell too.
+        wait "${pids[@]}"
     fi
 }
 
@@ -88,7 +93,7 @@ ingest() { # name clients → prints "name clients seconds count"
 
 echo
 echo "== TCP ingest (median of $RUNS; lines/s; every ERROR line must be counted: $WANT)"
-for n in 1 "$CLIENTS"; do
+for n in ${ONLY_CLIENTS:-1 $CLIENTS}; do
     for name in copipe socat ncat; do
         have "$name" || [ "$name" = copipe ] || { echo "note: $name missing, skipped"; continue; }
         : > "$WORK/net-times"
@@ -105,6 +110,7 @@ done
 
 echo
 echo "== latency line-in to line-out at 10,000 lines/s"
+[ -n "${SKIP_REST:-}" ] && exit 0
 python3 bench/net_latency.py "$COPIPE" latency
 
 echo

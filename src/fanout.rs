@@ -6,8 +6,19 @@
 //! stops, and so lets its source stop, only when every consumer has stopped. `close` reaches
 //! every branch, stopped or not — the step Beazley's `broadcast` leaves out.
 
-use anyhow::Result;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use anyhow::{Result, anyhow};
 use clap::Parser;
+
+use crate::engine::batch::Batch;
+use crate::engine::bridge::{self, Msg, Tx};
+use crate::pipeline::grammar::Call;
+use crate::pipeline::registry::{Options, Status};
+use crate::pipeline::signal::Interrupt;
 
 use crate::item::{Item, Kind, Origin};
 use crate::pipeline::registry::{Build, Emits, Role, StageDef};
@@ -17,9 +28,19 @@ use crate::stage::{Flow, Stage};
 ///
 /// Each branch is a pipeline in braces; it ends in a sink (or `print` is added). Branches
 /// nest. A branch that stops early does not stop the others.
+///
+/// With `--parallel`, each branch runs on a thread of its own, fed batches of items through
+/// a bounded queue: a slow branch does not stall the others (until its queue is full), and
+/// the work is spread over the cores. Order within a branch is kept; what branches print
+/// interleaves by blocks of whole lines; their outputs at the end (`count`) come in branch
+/// order, before the stages after the tee.
 #[derive(Parser)]
 #[command(name = "tee", disable_version_flag = true)]
-pub struct TeeArgs {}
+pub struct TeeArgs {
+    /// Run each branch on a thread of its own.
+    #[arg(short, long)]
+    pub parallel: bool,
+}
 
 /// Send every item to each { branch }; nothing continues after it.
 ///
@@ -36,7 +57,10 @@ pub const TEE: StageDef = StageDef {
     summary: "send every item to each { branch } and on to the next stage",
     accepts: Kind::ALL,
     emits: Emits::Same,
-    examples: &["copipe cat words.txt : grep 'ion$' : tee { grep ^con : write con.txt } : count"],
+    examples: &[
+        "copipe cat words.txt : grep 'ion$' : tee { grep ^con : write con.txt } : count",
+        "copipe cat big.log : tee --parallel { grep ERROR : count } { grep WARN : count } : grep ion : count",
+    ],
     command: <TeeArgs as clap::CommandFactory>::command,
     build: Build::FanOut { continues: true },
 };
@@ -111,6 +135,15 @@ impl Stage for FanOut {
         Ok(())
     }
 
+    fn tick(&mut self, now: std::time::Instant) -> Result<()> {
+        for (s, active) in &mut self.consumers {
+            if *active {
+                s.tick(now)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Close every consumer, even after an error in one of them; report the first error.
     fn close(&mut self) -> Result<()> {
         let mut first = Ok(());
@@ -123,5 +156,154 @@ impl Stage for FanOut {
             }
         }
         first
+    }
+}
+
+/// How many batches may wait for a parallel branch.
+const DEPTH: usize = 4;
+
+/// A `tee --parallel` branch, seen from the tee: items are recorded into batches and handed
+/// to the branch's thread through a bounded queue (the thread bridge); the branch's chain is
+/// built and run on that thread.
+pub struct Parallel {
+    batch: Batch,
+    tx: Option<Tx>,
+    /// Set by the thread when the branch's chain stopped (its own `head`).
+    stopped: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl Parallel {
+    pub fn start(
+        calls: Vec<Call>,
+        opts: Options,
+        status: Status,
+        interrupt: Interrupt,
+        highlight: Vec<regex::bytes::Regex>,
+    ) -> Result<Self> {
+        let (tx, rx) = bridge::channel(DEPTH, false)?;
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stop = stopped.clone();
+        let (built_tx, built_rx) = mpsc::channel::<Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name("copipe-branch".into())
+            .spawn(move || -> Result<()> {
+                let chain = crate::pipeline::build::build_branch_on_thread(
+                    &calls, &opts, &status, &interrupt, &highlight,
+                );
+                let mut chain = match chain {
+                    Ok(c) => {
+                        let _ = built_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = built_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let mut ran = Ok(());
+                while let Some(msg) = rx.recv() {
+                    match msg {
+                        Msg::Batch { batch, .. } => {
+                            if !stop.load(Ordering::Relaxed) {
+                                match batch.replay(&mut *chain) {
+                                    Ok(f) if f.is_stop() => stop.store(true, Ordering::Relaxed),
+                                    Ok(_) => {}
+                                    Err(e) => {
+                                        stop.store(true, Ordering::Relaxed);
+                                        ran = Err(e);
+                                    }
+                                }
+                            }
+                            rx.recycle(batch);
+                        }
+                        Msg::Done(_) => break,
+                    }
+                }
+                // Closed always, after an error too, as every chain is.
+                let closed = chain.close();
+                crate::pipeline::run::finish(ran, closed)
+            })?;
+        match built_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(anyhow!("a parallel branch ended before it started")),
+        }
+        Ok(Parallel {
+            batch: Batch::default(),
+            tx: Some(tx),
+            stopped,
+            thread: Some(thread),
+        })
+    }
+
+    fn hand_over(&mut self) -> Flow {
+        if self.stopped.load(Ordering::Relaxed) {
+            self.batch.clear();
+            return Flow::Stop;
+        }
+        if self.batch.is_empty() {
+            return Flow::Continue;
+        }
+        let Some(tx) = &self.tx else {
+            return Flow::Stop;
+        };
+        let batch = std::mem::replace(&mut self.batch, tx.batch());
+        let msg = Msg::Batch {
+            batch,
+            read: 0,
+            expected: 0,
+        };
+        if tx.send(msg) {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        }
+    }
+
+    fn after_push(&mut self) -> Flow {
+        if self.batch.is_full() {
+            self.hand_over()
+        } else if self.stopped.load(Ordering::Relaxed) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl Stage for Parallel {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let _ = self.batch.send(item)?;
+        Ok(self.after_push())
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        self.batch.push_lines(batch);
+        Ok(self.after_push())
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.batch.push_origin(origin);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.batch.push_flush();
+        let _ = self.hand_over();
+        Ok(())
+    }
+
+    /// Hand over the rest, let the thread close the branch, and wait for it: the branch's
+    /// output at the end comes before what the stages after the tee print at theirs.
+    fn close(&mut self) -> Result<()> {
+        let _ = self.hand_over();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Done(Ok(())));
+        }
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| anyhow!("a parallel branch failed"))?,
+            None => Ok(()),
+        }
     }
 }

@@ -25,6 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use copipe::engine::Timers;
 use copipe::pipeline::build::{Shared, build, check};
 use copipe::pipeline::explain::explain;
 use copipe::pipeline::grammar::{self, Call, Pipeline, SyntaxError};
@@ -343,11 +344,16 @@ struct Env {
     reached: RefCell<[u64; 4]>,
 }
 
-fn has_exec(calls: &[Call]) -> bool {
+/// Stages whose build starts something outside the test: a shell (`exec`), a socket
+/// (`listen`, `send`), threads that run sources or branches (`merge`, `tee --parallel`).
+fn starts_something(calls: &[Call], words: &[OsString]) -> bool {
+    if words.iter().any(|w| w == "--parallel") {
+        return true;
+    }
     // An explicit stack: the walk must not recurse more than the code under test does.
     let mut todo: Vec<&Call> = calls.iter().collect();
     while let Some(c) = todo.pop() {
-        if c.def.name == "exec" {
+        if ["exec", "listen", "send", "merge"].contains(&c.def.name) {
             return true;
         }
         todo.extend(c.branches.iter().flat_map(|b| &b.calls));
@@ -407,8 +413,8 @@ fn run_case(input: &Input, env: &Env, stats: bool) -> Result<(), TestCaseError> 
         env.reached.borrow_mut()[1] += 1;
         return points_inside(&e, &words, "type");
     }
-    if has_exec(&p.calls) {
-        return Ok(()); // It would start a shell.
+    if starts_something(&p.calls, &words) {
+        return Ok(());
     }
     let opts = Options {
         stats,
@@ -417,12 +423,14 @@ fn run_case(input: &Input, env: &Env, stats: bool) -> Result<(), TestCaseError> 
     };
     let status = Status::default();
     let meter = Meter::default();
+    let timers = Timers::default();
     let shared = Shared {
         opts: &opts,
         stdout: &env.stdout,
         status: &status,
         meter: &meter,
         interrupt: &env.interrupt,
+        timers: &timers,
     };
     match build(&p, &shared) {
         Ok(built) => {

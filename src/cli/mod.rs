@@ -18,6 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, ValueEnum};
 
+use crate::engine::{self, Timers};
 use crate::pipeline::build::{Shared, build, check};
 use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
@@ -219,12 +220,14 @@ fn main_with(cli: Cli) -> Result<i32> {
     } else {
         Meter::default()
     };
+    let timers = Timers::default();
     let shared = Shared {
         opts: &opts,
         stdout: &stdout,
         status: &status,
         meter: &meter,
         interrupt: &interrupt,
+        timers: &timers,
     };
     let mut built = match build(&pipeline, &shared) {
         Ok(b) => b,
@@ -233,7 +236,18 @@ fn main_with(cli: Cli) -> Result<i32> {
     drop(pipeline);
     let stats = built.stats.take();
     let started = Instant::now();
-    let ran = run(built);
+    let ran = if engine::needed(&mut built, &timers) {
+        let r = engine::Run {
+            opts: &opts,
+            status: &status,
+            meter: &meter,
+            interrupt: &interrupt,
+            timers: &timers,
+        };
+        engine::run(built, &r)
+    } else {
+        run(built)
+    };
     meter.finish();
     if let Some(stats) = stats {
         eprint!("{}", stats.report(&meter, started.elapsed()));

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use regex::bytes::Regex;
 
+use crate::engine::timer::Timers;
 use crate::fanout::FanOut;
 use crate::item::Kind;
 use crate::sink::output::Output;
@@ -24,6 +25,9 @@ pub struct Built {
     pub chain: Box<dyn Stage>,
     /// The counters of `--stats`, when asked for.
     pub stats: Option<Stats>,
+    /// How the source was built, to build it again on a thread of its own when the
+    /// pipeline runs on the scheduler (see [`crate::engine`]).
+    pub source_def: (crate::engine::bridge::SourceFn, clap::ArgMatches),
 }
 
 /// Check that every stage receives a kind of item it accepts; records the kinds in the tree.
@@ -36,14 +40,48 @@ pub fn check(p: &mut Pipeline) -> Result<(), SyntaxError> {
         .given(Kind::Line)
         .expect("a source emits something");
     let name = source.def.name;
-    check_calls(&mut p.calls[1..], kind, name)
+    let kind = if super::registry::is_merge(source.def) {
+        merged_kind(&mut p.calls[0])?
+    } else {
+        kind
+    };
+    check_calls(&mut p.calls[1..], kind, name).map(|_| ())
 }
 
+/// Check each branch of a `merge`; they must all end with the same kind, which it emits.
+fn merged_kind(merge: &mut Call) -> Result<Kind, SyntaxError> {
+    let mut kind: Option<(Kind, String)> = None;
+    for b in &mut merge.branches {
+        let src = &b.calls[0];
+        let k0 = src.def.emits.given(Kind::Line).expect("a source emits");
+        let name = src.def.name;
+        let label = src.label();
+        let at = src.word_index();
+        let k = check_calls(&mut b.calls[1..], k0, name)?;
+        match &kind {
+            None => kind = Some((k, label)),
+            Some((first, first_label)) if *first != k => {
+                return Err(SyntaxError::new(
+                    format!(
+                        "the branches of `merge` must emit one kind: `{first_label}` gives {}, `{label}` gives {}",
+                        first.plural(),
+                        k.plural()
+                    ),
+                    at,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(kind.map_or(Kind::Line, |k| k.0))
+}
+
+/// Check a chain receiving `kind` from `from`; the kind it emits at its end.
 fn check_calls(
     calls: &mut [Call],
     mut kind: Kind,
     mut from: &'static str,
-) -> Result<(), SyntaxError> {
+) -> Result<Kind, SyntaxError> {
     for call in calls {
         // Known even when refused: `--explain` shows what arrives.
         call.input = Some(kind);
@@ -67,7 +105,7 @@ fn check_calls(
         }
         from = call.def.name;
     }
-    Ok(())
+    Ok(kind)
 }
 
 fn conversion_hint(have: Kind, want: &[Kind]) -> &'static str {
@@ -90,6 +128,7 @@ struct Env<'a> {
     status: &'a Status,
     meter: &'a Meter,
     interrupt: &'a Interrupt,
+    timers: &'a Timers,
 }
 
 impl<'a> Env<'a> {
@@ -101,6 +140,7 @@ impl<'a> Env<'a> {
             status: self.status,
             meter: self.meter,
             interrupt: self.interrupt,
+            timers: self.timers,
             highlight,
         }
     }
@@ -114,6 +154,7 @@ pub struct Shared<'a> {
     pub status: &'a Status,
     pub meter: &'a Meter,
     pub interrupt: &'a Interrupt,
+    pub timers: &'a Timers,
 }
 
 /// Construct the stages of a checked pipeline.
@@ -124,6 +165,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         status,
         meter,
         interrupt,
+        timers,
     } = shared;
     let env = Env {
         opts,
@@ -131,14 +173,21 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         status,
         meter,
         interrupt,
+        timers,
     };
     // Before the source opens its files and before a `write --truncate` empties one.
     super::same_file::refuse_outputs_that_are_inputs(p)?;
     let source_call = &p.calls[0];
-    let source = match source_call.def.build {
-        Build::Source(f) => f(&source_call.matches, &env.cx(Kind::Line, &[]))
-            .map_err(|e| at_call(source_call, e))?,
+    let source_fn = match source_call.def.build {
+        Build::Source(f) => f,
         _ => unreachable!("the first stage is a source"),
+    };
+    let mut source_rows = Vec::new();
+    let source = if super::registry::is_merge(source_call.def) {
+        build_merge(source_call, &env, &mut source_rows)?
+    } else {
+        source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
+            .map_err(|e| at_call(source_call, e))?
     };
     let mut rows = Vec::new();
     let chain = build_chain(&p.calls[1..], &env, &[], &mut rows)?;
@@ -146,7 +195,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         let first = rows.first().and_then(|r| r.input.clone());
         let mut all = vec![Row {
             label: source_call.label(),
-            branches: Vec::new(),
+            branches: source_rows,
             input: None,
             output: first,
         }];
@@ -157,7 +206,55 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         source,
         chain,
         stats,
+        source_def: (source_fn, source_call.matches.clone()),
     })
+}
+
+/// Build a `merge`: each branch's source, and its filters ending in the merge's capture.
+fn build_merge(
+    call: &Call,
+    env: &Env<'_>,
+    rows: &mut Vec<Vec<Row>>,
+) -> Result<Box<dyn Source>, SyntaxError> {
+    use crate::source::merge;
+    let mut branches = Vec::new();
+    for b in &call.branches {
+        let src = &b.calls[0];
+        let Build::Source(f) = src.def.build else {
+            unreachable!("checked: a merge branch starts with a source")
+        };
+        let mut source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
+        let capture = merge::Capture::default();
+        let mut r = Vec::new();
+        let chain = if b.calls.len() > 1 {
+            build_chain_into(
+                &b.calls[1..],
+                env,
+                &[],
+                &mut r,
+                Some(Box::new(capture.clone())),
+            )?
+        } else {
+            Box::new(capture.clone())
+        };
+        let mut all = vec![Row {
+            label: src.label(),
+            branches: Vec::new(),
+            input: None,
+            output: r.first().and_then(|row: &Row| row.input.clone()),
+        }];
+        all.extend(r);
+        rows.push(all);
+        let native = source.native();
+        branches.push(merge::Branch {
+            label: src.label(),
+            native,
+            bridged: (f, src.matches.clone()),
+            chain,
+            capture,
+        });
+    }
+    merge::build(&call.matches, &env.cx(Kind::Line, &[]), branches).map_err(|e| at_call(call, e))
 }
 
 /// Build one chain (the main one or a branch), last stage first, since each filter owns the
@@ -169,8 +266,48 @@ fn build_chain(
     inherited: &[Regex],
     rows: &mut Vec<Row>,
 ) -> Result<Box<dyn Stage>, SyntaxError> {
+    build_chain_into(calls, env, inherited, rows, None)
+}
+
+/// Build a `tee --parallel` branch's chain on its own thread, with handles of its own
+/// (standard output is a buffer of its own on descriptor 1, flushed at close).
+pub fn build_branch_on_thread(
+    calls: &[Call],
+    opts: &Options,
+    status: &Status,
+    interrupt: &Interrupt,
+    highlight: &[Regex],
+) -> anyhow::Result<Box<dyn Stage>> {
+    let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered, interrupt)?));
+    let meter = Meter::default();
+    let timers = Timers::default();
+    let env = Env {
+        opts,
+        stdout: &stdout,
+        status,
+        meter: &meter,
+        interrupt,
+        timers: &timers,
+    };
+    let mut rows = Vec::new();
+    let chain =
+        build_chain(calls, &env, highlight, &mut rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if timers.wanted() {
+        anyhow::bail!("a timer (count --every) cannot run in a `tee --parallel` branch yet");
+    }
+    Ok(chain)
+}
+
+/// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch).
+fn build_chain_into(
+    calls: &[Call],
+    env: &Env<'_>,
+    inherited: &[Regex],
+    rows: &mut Vec<Row>,
+    end: Option<Box<dyn Stage>>,
+) -> Result<Box<dyn Stage>, SyntaxError> {
     let highlights = highlights(calls, env.opts, inherited);
-    let mut next: Option<Box<dyn Stage>> = None;
+    let mut next: Option<Box<dyn Stage>> = end;
     let mut next_count: Option<Counter> = None;
     let mut built_rows = Vec::with_capacity(calls.len());
     for (call, hl) in calls.iter().zip(&highlights).rev() {
@@ -195,6 +332,36 @@ fn build_chain(
                         chain
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                let parallel = call
+                    .matches
+                    .try_get_one::<bool>("parallel")
+                    .ok()
+                    .flatten()
+                    .copied()
+                    .unwrap_or(false);
+                let branches = if parallel {
+                    // Built above to find every error now; built again, each on its own
+                    // thread, since stages may hold thread-local handles. (Their `--stats`
+                    // counters would stay on those threads: not shown yet.)
+                    drop(branches);
+                    branch_rows.clear();
+                    call.branches
+                        .iter()
+                        .map(|b| {
+                            crate::fanout::Parallel::start(
+                                b.calls.clone(),
+                                env.opts.clone(),
+                                env.status.clone(),
+                                env.interrupt.clone(),
+                                hl.to_vec(),
+                            )
+                            .map(|p| Box::new(p) as Box<dyn Stage>)
+                            .map_err(|e| at_call(call, e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                } else {
+                    branches
+                };
                 let after = if continues { next.take() } else { None };
                 Ok(Box::new(FanOut::new(branches, after)) as Box<dyn Stage>)
             }

@@ -38,7 +38,7 @@ pub fn explain(p: &Pipeline, rejected: Option<&SyntaxError>) -> String {
 
 fn calls(calls: &[Call], prefix: &str, edge_first: bool, at: Option<usize>, out: &mut String) {
     for (i, call) in calls.iter().enumerate() {
-        if i > 0 || edge_first {
+        if (i > 0 || edge_first) && call.def.role != Role::Source {
             let kind = call.input.map_or("?", |k| k.plural());
             out.push_str(&format!("{prefix}│ {kind}\n"));
         }

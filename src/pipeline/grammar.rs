@@ -24,6 +24,7 @@ pub struct Word {
 }
 
 /// A stage as written: its name, arguments, branches and parsed options.
+#[derive(Clone)]
 pub struct Call {
     pub def: &'static StageDef,
     /// The name word; `None` for an implicit stage (stdin source, print sink).
@@ -59,6 +60,7 @@ impl Call {
 }
 
 /// A pipeline (the whole one, or one branch).
+#[derive(Clone)]
 pub struct Pipeline {
     pub calls: Vec<Call>,
 }
@@ -297,10 +299,10 @@ impl<'w> Parser<'w> {
             if w.as_os_str() != "{" {
                 break;
             }
-            if def.role != Role::FanOut {
+            if !registry::takes_branches(def) {
                 return Err(SyntaxError::new(
                     format!(
-                        "`{}` takes no {{ branch }}: only tee and broadcast do (write `-e {{` for a literal brace)",
+                        "`{}` takes no {{ branch }}: only tee, broadcast and merge do (write `-e {{` for a literal brace)",
                         def.name
                     ),
                     Some(self.pos),
@@ -327,7 +329,7 @@ impl<'w> Parser<'w> {
             self.pos += 1;
             branches.push(branch);
         }
-        if def.role == Role::FanOut && branches.is_empty() {
+        if registry::takes_branches(def) && branches.is_empty() {
             return Err(SyntaxError::new(
                 format!(
                     "`{}` needs at least one {{ branch }}, e.g. `{} {{ count }}`",
@@ -481,6 +483,12 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
         }
     }
     for c in &mut p.calls {
+        if registry::is_merge(c.def) {
+            for b in &c.branches {
+                merge_branch(b)?;
+            }
+            continue;
+        }
         for b in &mut c.branches {
             complete(b, false)?;
         }
@@ -490,6 +498,32 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
         || (last.def.role == Role::FanOut && last.def.emits == super::registry::Emits::Nothing);
     if !terminal {
         p.calls.push(implicit("print"));
+    }
+    Ok(())
+}
+
+/// A branch of `merge`: a source (not another merge), then filters; no sink, no fan-out.
+fn merge_branch(b: &Pipeline) -> Result<(), SyntaxError> {
+    let first = &b.calls[0];
+    if first.def.role != Role::Source || registry::is_merge(first.def) {
+        return Err(SyntaxError::new(
+            format!(
+                "a branch of `merge` starts with a source (cat, follow, xml, range, listen), not `{}`",
+                first.def.name
+            ),
+            first.word_index(),
+        ));
+    }
+    for c in &b.calls[1..] {
+        if c.def.role != Role::Filter {
+            return Err(SyntaxError::new(
+                format!(
+                    "`{}` cannot be in a branch of `merge`: a branch is a source and filters; put it after the merge",
+                    c.def.name
+                ),
+                c.word_index(),
+            ));
+        }
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! parser, the type check, the builder, `copipe help`, the man page and the completions all
 //! read, so that help and behaviour cannot drift apart.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use anyhow::Result;
 use clap::ArgMatches;
@@ -162,40 +164,45 @@ impl Options {
 
 /// What the exit status is made of: whether an item reached a sink (0 rather than 1), and
 /// whether an error was reported and the run went on (2 at the end, as grep does for a
-/// missing file among several).
+/// missing file among several). Shared across threads (a source run behind the scheduler's
+/// thread bridge reports into it), hence atomics.
 #[derive(Clone, Default)]
-pub struct Status(Rc<StatusInner>);
+pub struct Status(Arc<StatusInner>);
 
 #[derive(Default)]
 struct StatusInner {
-    delivered: Cell<bool>,
-    soft_errors: Cell<u32>,
-    interrupted: Cell<Option<i32>>,
+    delivered: AtomicBool,
+    soft_errors: AtomicU32,
+    /// The signal that interrupted the run (0: none).
+    interrupted: AtomicI32,
 }
 
 impl Status {
     /// An item reached a sink.
     pub fn mark_delivered(&self) {
-        self.0.delivered.set(true);
+        self.0.delivered.store(true, Ordering::Relaxed);
     }
     pub fn delivered(&self) -> bool {
-        self.0.delivered.get()
+        self.0.delivered.load(Ordering::Relaxed)
     }
     /// Report an error on stderr and carry on; the exit status will be 2.
     pub fn soft_error(&self, err: &anyhow::Error) {
-        self.0.soft_errors.set(self.0.soft_errors.get() + 1);
+        self.0.soft_errors.fetch_add(1, Ordering::Relaxed);
         eprintln!("copipe: {err:#}");
     }
     pub fn soft_errors(&self) -> u32 {
-        self.0.soft_errors.get()
+        self.0.soft_errors.load(Ordering::Relaxed)
     }
     /// The source ended early because of this signal (SIGINT, SIGTERM), after pushing its
     /// whole lines; the run still closes every stage. The exit status then says so (see `cli`).
     pub fn interrupt(&self, signal: i32) {
-        self.0.interrupted.set(Some(signal));
+        self.0.interrupted.store(signal, Ordering::Relaxed);
     }
     pub fn interrupted(&self) -> Option<i32> {
-        self.0.interrupted.get()
+        match self.0.interrupted.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(s),
+        }
     }
 }
 
@@ -211,6 +218,9 @@ pub struct BuildCx<'a> {
     pub meter: &'a Meter,
     /// Ctrl-C and SIGTERM: sources stop reading when one is pending.
     pub interrupt: &'a Interrupt,
+    /// Deadlines for the stages that want to be woken (see `Stage::tick`); asking for a
+    /// timer makes the pipeline run on the scheduler.
+    pub timers: &'a crate::engine::timer::Timers,
     /// With colour on: the regexes of the `grep`s upstream whose matches `print` colours.
     pub highlight: &'a [regex::bytes::Regex],
 }
@@ -224,6 +234,8 @@ pub fn all() -> &'static [StageDef] {
         source::range::RANGE,
         source::range::NATURALS,
         source::xml::DEF,
+        source::listen::DEF,
+        source::merge::DEF,
         stage::records::DEF,
         stage::json::DEF,
         stage::parse::DEF,
@@ -248,9 +260,21 @@ pub fn all() -> &'static [StageDef] {
         sink::write::DEF,
         sink::count::DEF,
         sink::exec::DEF,
+        sink::send::DEF,
         sink::discard::DEF,
     ];
     ALL
+}
+
+/// Whether a stage takes `{ branches }`: the fan-outs, and `merge` (a source whose
+/// branches are sources).
+pub fn takes_branches(def: &StageDef) -> bool {
+    def.role == Role::FanOut || is_merge(def)
+}
+
+/// Whether this is `merge`, the fan-in source.
+pub fn is_merge(def: &StageDef) -> bool {
+    def.name == crate::source::merge::DEF.name
 }
 
 /// The stage called `name` (or one of its aliases).

@@ -15,7 +15,12 @@ pub fn run(built: Built) -> Result<()> {
         ..
     } = built;
     let ran = source.run(&mut *chain);
-    let closed = chain.close();
+    finish(ran, chain.close())
+}
+
+/// The result of a run from the source's result and the chain's close: the first error
+/// wins; a second one is reported unless it is a closed pipe.
+pub fn finish(ran: Result<()>, closed: Result<()>) -> Result<()> {
     match (ran, closed) {
         (Err(e), Err(c)) => {
             // (The same write given up twice, in the run and in the close, is said once.)

@@ -15,20 +15,19 @@
 //! that reads, but one that does not is given up [`WRITE_GRACE`] after the signal
 //! ([`Abandoned`]): the first Ctrl-C always ends copipe.
 
-use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-/// The signals of one run. Cloning shares it.
+/// The signals of one run. Cloning shares it, across threads too (a source run behind the
+/// scheduler's thread bridge).
 #[derive(Clone)]
-pub struct Interrupt(Rc<Inner>);
+pub struct Interrupt(Arc<Inner>);
 
 struct Inner {
     /// The signal that arrived (0: none).
@@ -40,7 +39,7 @@ struct Inner {
     rx: Option<UnixStream>,
     /// When the signal was first seen (the grace periods of writes and children count
     /// from it).
-    seen: Cell<Option<Instant>>,
+    seen: OnceLock<Instant>,
 }
 
 impl Interrupt {
@@ -58,21 +57,21 @@ impl Interrupt {
             signal_hook::flag::register(sig, Arc::clone(&stopping))?;
             signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
         }
-        Ok(Interrupt(Rc::new(Inner {
+        Ok(Interrupt(Arc::new(Inner {
             signal,
             stopping,
             rx: Some(rx),
-            seen: Cell::new(None),
+            seen: OnceLock::new(),
         })))
     }
 
     /// One that never fires (unit tests, library use without signal handling).
     pub fn none() -> Self {
-        Interrupt(Rc::new(Inner {
+        Interrupt(Arc::new(Inner {
             signal: Arc::new(AtomicUsize::new(0)),
             stopping: Arc::new(AtomicBool::new(true)),
             rx: None,
-            seen: Cell::new(None),
+            seen: OnceLock::new(),
         }))
     }
 
@@ -81,9 +80,7 @@ impl Interrupt {
         match self.0.signal.load(Ordering::SeqCst) {
             0 => None,
             s => {
-                if self.0.seen.get().is_none() {
-                    self.0.seen.set(Some(Instant::now()));
-                }
+                self.0.seen.get_or_init(Instant::now);
                 Some(s as i32)
             }
         }
@@ -92,7 +89,7 @@ impl Interrupt {
     /// When the pending signal was first seen (`None`: no signal).
     pub fn since(&self) -> Option<Instant> {
         self.pending()?;
-        self.0.seen.get()
+        self.0.seen.get().copied()
     }
 
     /// A descriptor that becomes readable when a signal arrives, for a source's `poll`

@@ -45,6 +45,10 @@ impl Stage for Counted {
         self.inner.flush()
     }
 
+    fn tick(&mut self, now: std::time::Instant) -> Result<()> {
+        self.inner.tick(now)
+    }
+
     fn close(&mut self) -> Result<()> {
         self.inner.close()
     }

@@ -7,6 +7,8 @@
 //! aligned text on a terminal (`--json` keeps NDJSON there). A missing field counts as null;
 //! values keep their JSON type (`"22"` and `22` are two values). Memory: one entry per
 //! distinct value; nothing is allocated for a value already seen.
+//!
+//! `count --every DURATION` prints the count of each interval as it ends ([`every`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -23,6 +25,8 @@ use crate::record::write_json_str;
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
 
+pub mod every;
+
 /// Print the number of items received, once the stream ends; or, with --by, the number of
 /// records per distinct value of some fields.
 ///
@@ -30,6 +34,11 @@ use crate::stage::{Flow, Stage};
 /// values) of the fields, sorted by count, highest first (ties in the order first seen):
 /// NDJSON records such as {"path":"/x","count":3} into a pipe or file, aligned columns on a
 /// terminal. A record without the field counts under null. FIELD may be a dotted path.
+///
+/// With `--every DURATION`, print the count of each interval as it ends instead, one line
+/// per interval: the interval's end in UTC (RFC 3339, to the second), a space, the count —
+/// `2026-12-01T10:00:10Z 42`. Quiet intervals print 0. The last, partial interval is printed
+/// when the stream ends.
 #[derive(Parser)]
 #[command(name = "count", disable_version_flag = true)]
 pub struct Args {
@@ -39,18 +48,23 @@ pub struct Args {
     /// With --by: write NDJSON even on a terminal.
     #[arg(long, requires = "by")]
     pub json: bool,
+    /// Print the count of each interval of DURATION (`500ms`, `10s`, `5m`, `1h`; a bare
+    /// number is seconds) as it ends, with its end time.
+    #[arg(long, value_name = "DURATION", value_parser = every::parse_duration, conflicts_with = "by")]
+    pub every: Option<std::time::Duration>,
 }
 
 pub const DEF: StageDef = StageDef {
     name: "count",
     aliases: &["wc"],
     role: Role::Sink,
-    summary: "print the number of items at the end (--by FIELD...: per distinct value)",
+    summary: "print the number of items at the end (--by FIELD...: per value; --every D: per interval)",
     accepts: Kind::ALL,
     emits: Emits::Nothing,
     examples: &[
         "copipe cat words.txt : grep 'ion$' : count",
         "copipe cat access.log : combined : where status>=500 : count --by path",
+        "copipe follow app.log : grep ERROR : count --every 10s",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Sink(build),
@@ -58,6 +72,9 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
+    if let Some(every) = a.every {
+        return Ok(Box::new(every::Every::new(every, cx)));
+    }
     if a.by.is_empty() {
         return Ok(Box::new(Count {
             n: 0,

@@ -8,4 +8,5 @@ pub mod exec;
 pub mod label;
 pub mod output;
 pub mod print;
+pub mod send;
 pub mod write;

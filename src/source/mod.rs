@@ -2,7 +2,9 @@
 
 pub mod cat;
 pub mod follow;
+pub mod listen;
 pub mod map;
+pub mod merge;
 pub mod range;
 pub mod reader;
 pub mod xml;

@@ -143,6 +143,8 @@ impl Stage for Json {
         self.next.flush()
     }
 
+    crate::pass_on!(tick);
+
     fn close(&mut self) -> Result<()> {
         if self.skipped > 0 {
             eprintln!(

@@ -22,6 +22,14 @@
 //!   the input in its errors, and puts the name in a `file` field when it is a tag.
 //! * `flush` is a hint that the source is about to wait for input (a followed file with no
 //!   new data): everything buffered must be made visible now. Filters pass it on.
+//! * `tick(now)` is the clock: a stage that asked to be woken at a deadline (through the
+//!   [`crate::engine::timer::Timer`] it got from `BuildCx::timers` when it was built) is
+//!   called when that deadline has passed, in the scheduler's thread, between two items —
+//!   never in the middle of one. Ticks are broadcast down the chain: a stage is also
+//!   called for deadlines other stages asked for, so it compares `now` with its own.
+//!   Filters and fan-outs pass it on (`pass_on!(flush)` does, with `flush`); the default
+//!   does nothing. A pipeline in which a stage asked for a timer runs on the scheduler
+//!   (see [`crate::engine`]).
 //! * An `Err` from any call aborts the run: the error is reported, every stage is still
 //!   closed so that output produced before the error is not lost.
 //!
@@ -91,6 +99,12 @@ pub trait Stage {
     /// End of stream: flush, release, pass the close on. Called exactly once.
     fn close(&mut self) -> Result<()>;
 
+    /// A deadline has passed (see the module docs); filters pass it on. Sinks that did not
+    /// ask for a timer ignore it.
+    fn tick(&mut self, _now: std::time::Instant) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether this is a `records` stage (seen through wrappers that only count), that a
     /// source may do the work of, in parallel, pushing the records to the stage after it
     /// (the `xml` source does for a big file). Other stages say `None`.
@@ -101,7 +115,9 @@ pub trait Stage {
 
 /// The calls a filter passes on to `self.next` untouched, written once: `pass_on!(origin,
 /// flush, close)` in its `impl Stage` (a filter that must do something in one of them writes
-/// that one itself). Passing `close` on is the step Beazley's coroutines forget.
+/// that one itself). Passing `close` on is the step Beazley's coroutines forget. `flush`
+/// brings `tick` along (both say that time passes); a filter that writes its own `flush`
+/// writes `pass_on!(tick)` too.
 #[macro_export]
 macro_rules! pass_on {
     ($($call:ident),+ $(,)?) => {
@@ -116,6 +132,12 @@ macro_rules! pass_on {
         fn flush(&mut self) -> ::anyhow::Result<()> {
             self.next.flush()
         }
+        $crate::pass_on!(@one tick);
+    };
+    (@one tick) => {
+        fn tick(&mut self, now: ::std::time::Instant) -> ::anyhow::Result<()> {
+            self.next.tick(now)
+        }
     };
     (@one close) => {
         fn close(&mut self) -> ::anyhow::Result<()> {
@@ -128,6 +150,18 @@ macro_rules! pass_on {
 /// `out` returns [`Flow::Stop`]. It does not close `out`; the engine does.
 pub trait Source {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()>;
+
+    /// A source that is a native task of the scheduler (`listen`, `merge`) hands it over
+    /// (once); the others say `None` and are run behind the thread bridge when the pipeline
+    /// needs the scheduler (see [`crate::engine`]).
+    fn native(&mut self) -> Option<Box<dyn crate::engine::Task>> {
+        None
+    }
+
+    /// Whether [`Source::native`] has a task to give.
+    fn is_native(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Stage + ?Sized> Stage for Box<S> {
@@ -145,6 +179,9 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     }
     fn close(&mut self) -> Result<()> {
         (**self).close()
+    }
+    fn tick(&mut self, now: std::time::Instant) -> Result<()> {
+        (**self).tick(now)
     }
     fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
         (**self).records_plan()

@@ -401,8 +401,15 @@ impl Live {
     /// Wait for the process to exit (within the deadline) and return its status code.
     #[track_caller]
     pub fn exit_code(&mut self) -> i32 {
+        self.exit_code_within(DEADLINE)
+    }
+
+    /// [`Live::exit_code`] with a deadline of its own (big outputs on a loaded machine);
+    /// stdout and stderr are complete afterwards.
+    #[track_caller]
+    pub fn exit_code_within(&mut self, deadline: Duration) -> i32 {
         let mut status = None;
-        let done = wait_until(DEADLINE, || {
+        let done = wait_until(deadline, || {
             status = self.child.try_wait().unwrap();
             status.is_some()
         });

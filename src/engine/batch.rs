@@ -1,0 +1,301 @@
+//! A recorded run of protocol calls — lines, records, events, origins, flushes — in flat
+//! storage, to carry items from one thread to another (the thread bridge) or from a branch's
+//! chain into the stream it joins (`merge`). Lines are copied as they come, one buffer for
+//! many lines; records are cloned into slots that are reused from batch to batch; events are
+//! encoded into the byte buffer. [`Batch::replay`] makes the same calls on another stage.
+
+use std::ops::Range;
+
+use anyhow::Result;
+
+use crate::item::{Attr, Event, Item, Origin, Record, Show};
+use crate::stage::{Flow, Stage};
+
+/// How many bytes make a batch worth handing over.
+pub const FULL: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Whole lines, each ending in `\n` but perhaps the last.
+    Lines(Range<usize>),
+    Record(usize),
+    Event(Range<usize>),
+    Origin(Range<usize>, Show),
+    Flush,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct Batch {
+    data: Vec<u8>,
+    ops: Vec<Op>,
+    records: Vec<Record>,
+    used_records: usize,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Whether it holds enough to be handed over.
+    pub fn is_full(&self) -> bool {
+        self.data.len() >= FULL || self.used_records >= 1024 || self.ops.len() >= 4096
+    }
+
+    /// Empty it, keeping its storage.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.ops.clear();
+        self.used_records = 0;
+    }
+
+    pub fn push_lines(&mut self, lines: &[u8]) {
+        if lines.is_empty() {
+            return;
+        }
+        let start = self.data.len();
+        self.data.extend_from_slice(lines);
+        self.extend_lines(start);
+    }
+
+    pub fn push_line(&mut self, line: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(line);
+        self.data.push(b'\n');
+        self.extend_lines(start);
+    }
+
+    /// The lines from `start` to the end of the data join the previous op when they can.
+    fn extend_lines(&mut self, start: usize) {
+        let end = self.data.len();
+        if let Some(Op::Lines(r)) = self.ops.last_mut()
+            && r.end == start
+            && self.data[start - 1] == b'\n'
+        {
+            r.end = end;
+            return;
+        }
+        self.ops.push(Op::Lines(start..end));
+    }
+
+    pub fn push_record(&mut self, rec: &Record) {
+        if self.used_records < self.records.len() {
+            self.records[self.used_records].clone_from(rec);
+        } else {
+            self.records.push(rec.clone());
+        }
+        self.ops.push(Op::Record(self.used_records));
+        self.used_records += 1;
+    }
+
+    pub fn push_event(&mut self, ev: &Event<'_>) {
+        let start = self.data.len();
+        let d = &mut self.data;
+        match ev {
+            Event::Start { name, attrs } => {
+                d.push(b'S');
+                put(d, name);
+                d.extend_from_slice(&(attrs.len() as u32).to_le_bytes());
+                for a in *attrs {
+                    put(d, a.name);
+                    put(d, a.value);
+                }
+            }
+            Event::Text { text, cdata } => {
+                d.push(if *cdata { b'C' } else { b'T' });
+                put(d, text);
+            }
+            Event::End { name } => {
+                d.push(b'E');
+                put(d, name);
+            }
+        }
+        let end = self.data.len();
+        self.ops.push(Op::Event(start..end));
+    }
+
+    pub fn push_origin(&mut self, origin: Origin<'_>) {
+        let start = self.data.len();
+        self.data.extend_from_slice(origin.name.as_bytes());
+        self.ops
+            .push(Op::Origin(start..self.data.len(), origin.show));
+    }
+
+    pub fn push_flush(&mut self) {
+        self.ops.push(Op::Flush);
+    }
+
+    /// Make the recorded calls on `out`, in order; stops at the first `Stop`.
+    pub fn replay(&self, out: &mut dyn Stage) -> Result<Flow> {
+        self.replay_with(out, true)
+    }
+
+    /// The last origin recorded, if any.
+    pub fn last_origin(&self) -> Option<Origin<'_>> {
+        self.ops.iter().rev().find_map(|op| match op {
+            Op::Origin(r, show) => Some(Origin {
+                name: std::str::from_utf8(&self.data[r.clone()]).unwrap_or("?"),
+                show: *show,
+            }),
+            _ => None,
+        })
+    }
+
+    /// [`Batch::replay`], leaving out the origins unless `origins`.
+    pub fn replay_with(&self, out: &mut dyn Stage, origins: bool) -> Result<Flow> {
+        for op in &self.ops {
+            if !origins && matches!(op, Op::Origin(..)) {
+                continue;
+            }
+            let flow = match op {
+                Op::Lines(r) => out.send_lines(&self.data[r.clone()])?,
+                Op::Record(i) => out.send(Item::Record(&self.records[*i]))?,
+                Op::Event(r) => {
+                    // Allocates only for a start event with attributes.
+                    let mut attrs = Vec::new();
+                    let ev = decode_event(&self.data[r.clone()], &mut attrs);
+                    out.send(Item::Event(&ev))?
+                }
+                Op::Origin(r, show) => {
+                    let name = std::str::from_utf8(&self.data[r.clone()]).unwrap_or("?");
+                    out.origin(Origin { name, show: *show })?;
+                    Flow::Continue
+                }
+                Op::Flush => {
+                    out.flush()?;
+                    Flow::Continue
+                }
+            };
+            if flow.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+fn put(d: &mut Vec<u8>, s: &str) {
+    d.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    d.extend_from_slice(s.as_bytes());
+}
+
+/// Read one string written by [`put`] at `*at`.
+fn take<'a>(d: &'a [u8], at: &mut usize) -> &'a str {
+    let n = u32::from_le_bytes(d[*at..*at + 4].try_into().expect("4 bytes")) as usize;
+    *at += 4;
+    let s = &d[*at..*at + n];
+    *at += n;
+    // Written from a `&str` by `push_event`.
+    std::str::from_utf8(s).unwrap_or_default()
+}
+
+fn decode_event<'a>(d: &'a [u8], attrs: &'a mut Vec<Attr<'a>>) -> Event<'a> {
+    let mut at = 1;
+    match d[0] {
+        b'S' => {
+            let name = take(d, &mut at);
+            let n = u32::from_le_bytes(d[at..at + 4].try_into().expect("4 bytes")) as usize;
+            at += 4;
+            attrs.clear();
+            for _ in 0..n {
+                let name = take(d, &mut at);
+                let value = take(d, &mut at);
+                attrs.push(Attr { name, value });
+            }
+            Event::Start { name, attrs }
+        }
+        b'E' => Event::End {
+            name: take(d, &mut at),
+        },
+        c => Event::Text {
+            text: take(d, &mut at),
+            cdata: c == b'C',
+        },
+    }
+}
+
+/// A stage that records what it is sent into a batch (the end of a `merge` branch's chain).
+impl Stage for Batch {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        match item {
+            Item::Line(l) => self.push_line(l),
+            Item::Record(r) => self.push_record(r),
+            Item::Event(e) => self.push_event(e),
+        }
+        Ok(Flow::Continue)
+    }
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        self.push_lines(batch);
+        Ok(Flow::Continue)
+    }
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.push_origin(origin);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.push_flush();
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::testing::Collect;
+
+    #[test]
+    fn a_batch_replays_every_call_in_order() {
+        let mut b = Batch::default();
+        b.push_origin(Origin {
+            name: "a.log",
+            show: Show::Tag,
+        });
+        b.push_lines(b"one\ntwo\n");
+        b.push_line(b"three");
+        b.push_lines(b"four");
+        b.push_line(b"five");
+        b.push_event(&Event::Start {
+            name: "bus",
+            attrs: &[Attr {
+                name: "id",
+                value: "7",
+            }],
+        });
+        b.push_event(&Event::Text {
+            text: "x",
+            cdata: true,
+        });
+        b.push_flush();
+        let mut rec = Record::new();
+        rec.fill_from_map(serde_json::json!({"a": 1}).as_object().unwrap());
+        b.push_record(&rec);
+        let mut c = Collect::default();
+        assert_eq!(b.replay(&mut c).unwrap(), Flow::Continue);
+        let got: Vec<String> = c
+            .calls
+            .iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "\0origin a.log",
+                "one",
+                "two",
+                "three",
+                "four",
+                "five",
+                r#"{"event":"start","name":"bus","attrs":{"id":"7"}}"#,
+                r#"{"event":"text","text":"x","cdata":true}"#,
+                "\0flush",
+                r#"{"a":1}"#,
+            ]
+        );
+        b.clear();
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,343 @@
+//! The thread bridge (Beazley's): a bounded queue of [`Batch`]es between a thread and the
+//! scheduler. Items cross in batches — one buffer of many lines — and the buffers go back
+//! to the sender to be reused, so nothing is allocated per item.
+//!
+//! Into the scheduler: the sending thread wakes the scheduler by writing a byte into a
+//! socket the receiving task waits on ([`Rx::fd`]). Out of the scheduler (to a thread that
+//! runs a `tee --parallel` branch): the thread simply blocks in [`Rx::recv`].
+//!
+//! [`SourceThread`] is the task that runs one of today's pulled sources (`cat`, `follow`,
+//! `xml`, `range`) on a thread of its own behind the bridge, until they become native tasks.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+
+use anyhow::{Context, Result};
+use clap::ArgMatches;
+
+use super::batch::Batch;
+use super::sched::{Cx, Task, Wait};
+use crate::item::{Item, Origin};
+use crate::pipeline::meter::Meter;
+use crate::pipeline::registry::{BuildCx, Options, Status};
+use crate::pipeline::signal::Interrupt;
+use crate::stage::{Flow, Source, Stage};
+
+/// What crosses the bridge.
+pub enum Msg {
+    /// Items, with the bytes the source read and announced since the last batch.
+    Batch {
+        batch: Batch,
+        read: u64,
+        expected: u64,
+    },
+    /// The sending side has ended, with its result.
+    Done(Result<()>),
+}
+
+/// The sending end (`Send`).
+pub struct Tx {
+    queue: SyncSender<Msg>,
+    spare: Receiver<Batch>,
+    wake: Option<UnixStream>,
+}
+
+/// The receiving end.
+pub struct Rx {
+    queue: Receiver<Msg>,
+    spare: Sender<Batch>,
+    wake: Option<UnixStream>,
+}
+
+/// A bridge of `depth` batches in flight; `wake`: the receiver is a scheduler task that
+/// needs a descriptor to wait on.
+pub fn channel(depth: usize, wake: bool) -> Result<(Tx, Rx)> {
+    let (queue_tx, queue_rx) = mpsc::sync_channel(depth);
+    let (spare_tx, spare_rx) = mpsc::channel();
+    let (wtx, wrx) = if wake {
+        let (a, b) = UnixStream::pair().context("cannot create the bridge's wake socket")?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
+    Ok((
+        Tx {
+            queue: queue_tx,
+            spare: spare_rx,
+            wake: wtx,
+        },
+        Rx {
+            queue: queue_rx,
+            spare: spare_tx,
+            wake: wrx,
+        },
+    ))
+}
+
+impl Tx {
+    /// An empty batch: a returned one when there is one.
+    pub fn batch(&self) -> Batch {
+        self.spare.try_recv().unwrap_or_default()
+    }
+
+    /// Hand a message over, waiting while the queue is full; `false` when the receiver has
+    /// gone (the pipeline stopped).
+    pub fn send(&self, msg: Msg) -> bool {
+        if self.queue.send(msg).is_err() {
+            return false;
+        }
+        if let Some(w) = &self.wake {
+            // A full socket already holds a wake-up.
+            let _ = (&*w).write(&[1]);
+        }
+        true
+    }
+}
+
+impl Rx {
+    /// The descriptor to wait on (readable when a message may be there).
+    pub fn fd(&self) -> Option<RawFd> {
+        self.wake.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Take the wake-ups, then a message if one is there (in that order, so that a message
+    /// sent after the last one taken always leaves a wake-up behind).
+    pub fn try_recv(&self) -> Option<Result<Msg, ()>> {
+        match self.queue.try_recv() {
+            Ok(m) => Some(Ok(m)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(())),
+        }
+    }
+
+    /// Empty the wake socket.
+    pub fn drain_wakes(&self) {
+        if let Some(w) = &self.wake {
+            let mut sink = [0u8; 256];
+            while matches!((&*w).read(&mut sink), Ok(n) if n > 0) {}
+        }
+    }
+
+    /// Wait for a message (a thread's side); `None` once the sender has gone.
+    pub fn recv(&self) -> Option<Msg> {
+        self.queue.recv().ok()
+    }
+
+    /// Give a replayed batch back to the sender.
+    pub fn recycle(&self, mut batch: Batch) {
+        batch.clear();
+        let _ = self.spare.send(batch);
+    }
+}
+
+/// The stage a bridged source pushes into, on its thread: it fills a batch and hands it
+/// over when full or when the source is about to wait (`flush`).
+struct Sending {
+    tx: Tx,
+    batch: Batch,
+    meter: Meter,
+    read: u64,
+    expected: u64,
+    gone: bool,
+}
+
+impl Sending {
+    fn hand_over(&mut self) -> Flow {
+        if self.gone {
+            return Flow::Stop;
+        }
+        let batch = std::mem::replace(&mut self.batch, self.tx.batch());
+        let (read, expected) = (self.meter.bytes(), self.meter.expected());
+        let msg = Msg::Batch {
+            batch,
+            read: read - self.read,
+            expected: expected - self.expected,
+        };
+        (self.read, self.expected) = (read, expected);
+        if !self.tx.send(msg) {
+            self.gone = true;
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+
+    fn after_push(&mut self) -> Flow {
+        if self.gone {
+            Flow::Stop
+        } else if self.batch.is_full() {
+            self.hand_over()
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl Stage for Sending {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let _ = self.batch.send(item)?;
+        Ok(self.after_push())
+    }
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        self.batch.push_lines(batch);
+        Ok(self.after_push())
+    }
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.batch.push_origin(origin);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.batch.push_flush();
+        let _ = self.hand_over();
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The constructor of a pulled source (`StageDef::build`).
+pub type SourceFn = fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Source>>;
+
+/// A pulled source running on a thread of its own, seen by the scheduler as a task.
+pub struct SourceThread {
+    rx: Rx,
+    meter: Meter,
+    done: bool,
+}
+
+/// How many batches may wait in the bridge.
+const DEPTH: usize = 4;
+
+impl SourceThread {
+    /// Build the source on a new thread (its stages hold thread-local handles) and run it
+    /// there. A build error is returned here, before anything runs.
+    pub fn start(
+        build: SourceFn,
+        matches: ArgMatches,
+        opts: Options,
+        status: Status,
+        interrupt: Interrupt,
+        meter: Meter,
+    ) -> Result<Self> {
+        let (tx, rx) = channel(DEPTH, true)?;
+        let (built_tx, built_rx) = mpsc::channel::<Result<()>>();
+        let thread_status = status.clone();
+        std::thread::Builder::new()
+            .name("copipe-source".into())
+            .spawn(move || {
+                let source_meter = Meter::default();
+                let built = (|| {
+                    let stdout = std::rc::Rc::new(std::cell::RefCell::new(
+                        crate::sink::output::Output::stdout(false, &interrupt)?,
+                    ));
+                    let timers = super::timer::Timers::default();
+                    let cx = BuildCx {
+                        opts: &opts,
+                        input: crate::item::Kind::Line,
+                        stdout: &stdout,
+                        status: &thread_status,
+                        meter: &source_meter,
+                        interrupt: &interrupt,
+                        timers: &timers,
+                        highlight: &[],
+                    };
+                    build(&matches, &cx)
+                })();
+                let mut source = match built {
+                    Ok(s) => {
+                        let _ = built_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = built_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let batch = tx.batch();
+                let mut out = Sending {
+                    tx,
+                    batch,
+                    meter: source_meter,
+                    read: 0,
+                    expected: 0,
+                    gone: false,
+                };
+                let ran = source.run(&mut out);
+                if !out.batch.is_empty() {
+                    let _ = out.hand_over();
+                }
+                let _ = out.tx.send(Msg::Done(ran));
+            })
+            .context("cannot start a source thread")?;
+        match built_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => anyhow::bail!("the source thread ended before it started"),
+        }
+        Ok(SourceThread {
+            rx,
+            meter,
+            done: false,
+        })
+    }
+
+    /// Replay what has arrived; whether the source has ended.
+    fn pump(&mut self, out: &mut dyn Stage, cx: Option<&mut Cx<'_>>) -> Result<Flow> {
+        self.rx.drain_wakes();
+        let mut flow = Flow::Continue;
+        let mut pushed = false;
+        while let Some(msg) = self.rx.try_recv() {
+            match msg {
+                Ok(Msg::Batch {
+                    batch,
+                    read,
+                    expected,
+                }) => {
+                    self.meter.expect(expected);
+                    self.meter.read(read as usize);
+                    flow = batch.replay(out)?;
+                    pushed = true;
+                    self.rx.recycle(batch);
+                    if flow.is_stop() {
+                        break;
+                    }
+                }
+                Ok(Msg::Done(ran)) => {
+                    self.done = true;
+                    ran?;
+                    break;
+                }
+                Err(()) => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        if pushed && let Some(cx) = cx {
+            cx.pushed();
+        }
+        Ok(flow)
+    }
+}
+
+impl Task for SourceThread {
+    fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
+        if self.pump(out, Some(cx))?.is_stop() {
+            cx.stop_all();
+            return Ok(Wait::Done);
+        }
+        if self.done {
+            return Ok(Wait::Done);
+        }
+        Ok(Wait::Readable(self.rx.fd().expect("a waking bridge")))
+    }
+
+    /// The source sees the signal on its own thread and ends after pushing what it read.
+    fn interrupted(&mut self, _out: &mut dyn Stage) -> Result<bool> {
+        Ok(false)
+    }
+}

@@ -1,0 +1,183 @@
+//! `count --every DURATION`: the count of each interval, printed as the interval ends after
+//! the interval's end time (`2026-12-01T10:00:10Z 42`), from a timer of the scheduler (see
+//! `Stage::tick`), so that a quiet interval still prints its 0; at the end of the stream the
+//! last, partial interval is printed too.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use anyhow::Result;
+
+use crate::item::{Item, Origin, count_lines};
+use crate::pipeline::registry::{BuildCx, Status};
+use crate::sink::output::Output;
+use crate::stage::{Flow, Stage};
+
+/// A duration as `500ms`, `10s`, `5m`, `1h` or a number of seconds (`2.5`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s, 5m, 1h)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    if !(secs.is_finite() && secs >= 0.001) {
+        return Err(format!("`{s}` is too short: at least 1ms"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `count --every`: the count of each interval, printed as the interval ends.
+pub struct Every {
+    n: u64,
+    every: std::time::Duration,
+    /// When the current interval ends, on the monotonic clock and on the wall clock.
+    end: std::time::Instant,
+    end_wall: std::time::SystemTime,
+    timer: crate::engine::Timer,
+    out: Rc<RefCell<Output>>,
+    status: Status,
+    line: Vec<u8>,
+}
+
+impl Every {
+    pub fn new(every: std::time::Duration, cx: &BuildCx<'_>) -> Self {
+        let timer = cx.timers.timer();
+        let end = std::time::Instant::now() + every;
+        timer.wake_at(end);
+        Every {
+            n: 0,
+            every,
+            end,
+            end_wall: std::time::SystemTime::now() + every,
+            timer,
+            out: cx.stdout.clone(),
+            status: cx.status.clone(),
+            line: Vec::with_capacity(64),
+        }
+    }
+
+    /// Print one interval: its end time and its count; start the next one.
+    fn print(&mut self, wall: std::time::SystemTime) -> Result<()> {
+        self.line.clear();
+        write_utc(&mut self.line, wall);
+        self.line.push(b' ');
+        self.line
+            .extend_from_slice(itoa::Buffer::new().format(self.n).as_bytes());
+        self.line.push(b'\n');
+        if self.n > 0 {
+            self.status.mark_delivered();
+        }
+        self.n = 0;
+        let mut out = self.out.borrow_mut();
+        out.write_all(&self.line)?;
+        out.flush()
+    }
+}
+
+impl Stage for Every {
+    fn send(&mut self, _item: Item<'_>) -> Result<Flow> {
+        self.n += 1;
+        Ok(Flow::Continue)
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        self.n += count_lines(batch);
+        Ok(Flow::Continue)
+    }
+
+    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn tick(&mut self, now: std::time::Instant) -> Result<()> {
+        // After a long stall (a suspended process) each missed interval prints its line.
+        while now >= self.end {
+            let wall = self.end_wall;
+            self.print(wall)?;
+            self.end += self.every;
+            self.end_wall += self.every;
+        }
+        self.timer.wake_at(self.end);
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.print(std::time::SystemTime::now())
+    }
+}
+
+/// `2026-12-01T10:00:10Z`: a time in UTC, to the second.
+fn write_utc(out: &mut Vec<u8>, t: std::time::SystemTime) {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let s = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The date of a day number since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_their_units() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn utc_times_are_rfc3339() {
+        let mut out = Vec::new();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_860_010);
+        write_utc(&mut out, t);
+        assert_eq!(out, b"2026-11-28T10:00:10Z");
+        out.clear();
+        write_utc(
+            &mut out,
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400),
+        );
+        assert_eq!(out, b"2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,392 @@
+//! `send ADDRESS` — a sink to `tcp://HOST:PORT`, `udp://HOST:PORT` or `unix:PATH`: each item
+//! as a line (records and events as NDJSON), written whole.
+//!
+//! The socket is run by a thread of its own, fed through a bounded queue of batches, so a
+//! slow or absent peer never stalls the chain beyond `--when-full block`. When the peer is
+//! down or goes away, it reconnects with a growing backoff (100 ms doubling to 5 s) and
+//! keeps what it could not send, at most `--buffer N` items; a line cut by a lost
+//! connection is sent again whole on the next one. `--when-full block` makes the pipeline
+//! wait for room, `drop` drops the newest items (counted). At the end of the stream it
+//! waits at most `--drain-timeout` for the queue to empty, and says how many items were not
+//! delivered (exit status 2 if any, or if any were dropped).
+//!
+//! What the kernel accepted for a peer that then dies unread cannot be known without
+//! acknowledgements, which plain lines do not have: it is lost, as with `nc` or `logger`.
+
+use std::io::{self, Write};
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
+
+use crate::item::{Item, Kind, Origin, count_lines, render};
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::sink::count::every::parse_duration;
+use crate::source::listen::Address;
+use crate::stage::{Flow, Stage};
+
+/// Send each item, as a line, to a TCP, UDP or unix-socket peer; reconnect when it is gone.
+///
+/// Records and events are sent as NDJSON. While the peer is down, up to `--buffer` items
+/// wait (reconnecting with a growing backoff); `--when-full` says what happens beyond. At
+/// the end it waits at most `--drain-timeout` for them, then says how many were not
+/// delivered (exit status 2 if any).
+#[derive(Parser)]
+#[command(name = "send", disable_version_flag = true)]
+pub struct Args {
+    /// Where to send: `tcp://HOST:PORT`, `udp://HOST:PORT`, `unix:PATH`.
+    pub address: String,
+    /// How many items may wait for the peer.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub buffer: usize,
+    /// When the buffer is full: `block` the pipeline until there is room, or `drop` the
+    /// newest items (counted, reported at the end).
+    #[arg(long, value_enum, default_value_t = WhenFull::Block)]
+    pub when_full: WhenFull,
+    /// At the end, how long to wait for the buffered items to be delivered.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub drain_timeout: Duration,
+}
+
+/// What `send` does with an item when its buffer is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WhenFull {
+    /// Wait for room (the whole pipeline waits).
+    Block,
+    /// Drop the item, and count it.
+    Drop,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "send",
+    aliases: &[],
+    role: Role::Sink,
+    summary: "send items as lines to a TCP, UDP or unix-socket peer, reconnecting",
+    accepts: Kind::ALL,
+    emits: Emits::Nothing,
+    examples: &[
+        "copipe follow app.log : grep ERROR : send tcp://collector:5140",
+        "copipe listen udp://127.0.0.1:514 : send --when-full drop --buffer 10000 tcp://10.0.0.2:5140",
+    ],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Sink(build),
+};
+
+/// The lines handed to the socket thread at a time.
+const BATCH: usize = 64 * 1024;
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
+    let a = Args::from_arg_matches(m)?;
+    let address = Address::parse(&a.address)?;
+    if a.buffer == 0 {
+        anyhow::bail!("--buffer must be at least 1");
+    }
+    let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(2);
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let peer = Peer {
+        address,
+        name: a.address.clone(),
+        buffer: a.buffer,
+        when_full: a.when_full,
+        drain: a.drain_timeout,
+    };
+    let thread = std::thread::Builder::new()
+        .name("copipe-send".into())
+        .spawn(move || peer.run(rx, spare_tx))?;
+    Ok(Box::new(Send {
+        batch: Vec::with_capacity(BATCH + 1024),
+        items: 0,
+        tx: Some(tx),
+        spare: spare_rx,
+        thread: Some(thread),
+        status: cx.status.clone(),
+        name: a.address,
+    }))
+}
+
+struct Send {
+    batch: Vec<u8>,
+    items: usize,
+    tx: Option<SyncSender<(Vec<u8>, usize)>>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<Outcome>>,
+    status: Status,
+    name: String,
+}
+
+impl Send {
+    fn hand_over(&mut self) -> Flow {
+        if self.items == 0 {
+            return Flow::Continue;
+        }
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH + 1024));
+        let batch = std::mem::replace(&mut self.batch, next);
+        let n = std::mem::take(&mut self.items);
+        match &self.tx {
+            Some(tx) if tx.send((batch, n)).is_ok() => Flow::Continue,
+            _ => Flow::Stop,
+        }
+    }
+
+    fn pushed(&mut self) -> Flow {
+        if self.batch.len() >= BATCH {
+            self.hand_over()
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl Stage for Send {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        render(&mut self.batch, &item);
+        self.batch.push(b'\n');
+        self.items += 1;
+        self.status.mark_delivered();
+        Ok(self.pushed())
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        if batch.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        self.batch.extend_from_slice(batch);
+        if batch.last() != Some(&b'\n') {
+            self.batch.push(b'\n');
+        }
+        self.items += count_lines(batch) as usize;
+        self.status.mark_delivered();
+        Ok(self.pushed())
+    }
+
+    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let _ = self.hand_over();
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        let _ = self.hand_over();
+        drop(self.tx.take());
+        let Some(t) = self.thread.take() else {
+            return Ok(());
+        };
+        let o = t
+            .join()
+            .map_err(|_| anyhow!("send {}: the socket thread failed", self.name))?;
+        if o.undelivered > 0 || o.dropped > 0 {
+            self.status.soft_error(&anyhow!(
+                "send {}: {} items not delivered ({} dropped when the buffer was full, {} still waiting at the end)",
+                self.name,
+                o.undelivered + o.dropped,
+                o.dropped,
+                o.undelivered
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the socket thread ended.
+struct Outcome {
+    dropped: u64,
+    undelivered: u64,
+}
+
+struct Peer {
+    address: Address,
+    name: String,
+    buffer: usize,
+    when_full: WhenFull,
+    drain: Duration,
+}
+
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Udp(UdpSocket),
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl Peer {
+    fn connect(&self) -> io::Result<Conn> {
+        let tick = Some(Duration::from_millis(50));
+        match &self.address {
+            Address::Tcp(hp) => {
+                let addr = hp
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(|| io::Error::other("no address"))?;
+                let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                s.set_write_timeout(tick)?;
+                let _ = s.set_nodelay(true);
+                Ok(Conn::Tcp(s))
+            }
+            Address::Unix(p) => {
+                let s = UnixStream::connect(p)?;
+                s.set_write_timeout(tick)?;
+                Ok(Conn::Unix(s))
+            }
+            Address::Udp(hp) => {
+                let s = UdpSocket::bind(if hp.starts_with('[') {
+                    "[::]:0"
+                } else {
+                    "0.0.0.0:0"
+                })?;
+                s.connect(hp)?;
+                s.set_write_timeout(tick)?;
+                Ok(Conn::Udp(s))
+            }
+        }
+    }
+
+    /// Write the start of `pending`; the bytes written.
+    fn write(conn: &mut Conn, pending: &[u8]) -> io::Result<usize> {
+        match conn {
+            Conn::Tcp(s) => s.write(pending),
+            Conn::Unix(s) => s.write(pending),
+            Conn::Udp(s) => {
+                // One datagram per line.
+                let end = memchr::memchr(b'\n', pending).map_or(pending.len(), |i| i + 1);
+                s.send(&pending[..end]).map(|_| end)
+            }
+        }
+    }
+
+    fn run(self, rx: mpsc::Receiver<(Vec<u8>, usize)>, spare: mpsc::Sender<Vec<u8>>) -> Outcome {
+        // Whole lines waiting from `start` (before it: delivered); `head`: the bytes
+        // written so far, perhaps in the middle of a line.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut start = 0usize;
+        let mut head = 0usize;
+        let mut queued = 0usize;
+        let mut dropped = 0u64;
+        let mut conn: Option<Conn> = None;
+        let mut backoff = FIRST_BACKOFF;
+        let mut next_try = Instant::now();
+        let mut down_noted = false;
+        let mut ended: Option<Instant> = None;
+        loop {
+            // Take new items when there is room (with `drop`, always: what does not fit goes).
+            if ended.is_none() && (queued < self.buffer || self.when_full == WhenFull::Drop) {
+                let wait = if queued > 0 && conn.is_some() {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(50)
+                };
+                match rx.recv_timeout(wait) {
+                    Ok((batch, n)) => {
+                        // With `block` a batch is taken whole (room was left for at least
+                        // one item, so the queue holds at most the buffer plus one batch);
+                        // only `drop` drops.
+                        if queued + n <= self.buffer || self.when_full == WhenFull::Block {
+                            pending.extend_from_slice(&batch);
+                            queued += n;
+                        } else {
+                            // Keep the items that fit, drop the newest.
+                            let room = self.buffer - queued;
+                            let (end, kept) = crate::item::split_after_lines(&batch, room as u64);
+                            pending.extend_from_slice(&batch[..end]);
+                            queued += kept as usize;
+                            dropped += (n - kept as usize) as u64;
+                        }
+                        let mut batch = batch;
+                        batch.clear();
+                        let _ = spare.send(batch);
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => ended = Some(Instant::now()),
+                }
+            }
+            if let Some(at) = ended
+                && (queued == 0 || at.elapsed() >= self.drain)
+            {
+                return Outcome {
+                    dropped,
+                    undelivered: queued as u64,
+                };
+            }
+            if queued == 0 {
+                continue;
+            }
+            if conn.is_none() {
+                let now = Instant::now();
+                if now < next_try {
+                    std::thread::sleep((next_try - now).min(Duration::from_millis(50)));
+                    continue;
+                }
+                match self.connect() {
+                    Ok(c) => {
+                        if down_noted {
+                            eprintln!("copipe: send: connected to {} again", self.name);
+                        }
+                        conn = Some(c);
+                        backoff = FIRST_BACKOFF;
+                        down_noted = false;
+                    }
+                    Err(e) => {
+                        if !down_noted {
+                            eprintln!(
+                                "copipe: send: cannot reach {}: {e}; retrying, {queued} items waiting",
+                                self.name
+                            );
+                            down_noted = true;
+                        }
+                        next_try = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected");
+            match Self::write(c, &pending[head..]) {
+                Ok(0) => conn = None,
+                Ok(n) => {
+                    let lines_done = memchr::memchr_iter(b'\n', &pending[head..head + n]).count();
+                    if let Some(i) = memchr::memrchr(b'\n', &pending[head..head + n]) {
+                        start = head + i + 1;
+                    }
+                    head += n;
+                    queued -= lines_done;
+                    // Forget what was delivered, now and then.
+                    if start == pending.len() {
+                        pending.clear();
+                        (start, head) = (0, 0);
+                    } else if start > (1 << 20) && start > pending.len() / 2 {
+                        pending.drain(..start);
+                        head -= start;
+                        start = 0;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    eprintln!("copipe: send: {}: {e}; reconnecting", self.name);
+                    down_noted = true;
+                    conn = None;
+                    next_try = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    // The line cut by the lost connection goes again, whole.
+                    head = start;
+                }
+            }
+        }
+    }
+}

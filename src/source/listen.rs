@@ -1,0 +1,720 @@
+//! `listen ADDRESS` — a server source, a native task of the scheduler (Beazley's `pyos`
+//! echo server): `tcp://HOST:PORT`, `udp://HOST:PORT` or `unix:PATH` (a stream socket).
+//!
+//! Emits lines. Any number of clients are served by the one thread: the listener is a task
+//! that accepts and spawns one task per client; each client has its own partial line,
+//! bounded by `--max-line` (a longer line is cut there, with a warning, and the rest of it
+//! up to its newline is dropped). A client is read at most 64 KiB per turn, then the others
+//! get theirs: a flood, a slowloris or a client that never sends a newline stops nobody.
+//! A client that disconnects in the middle of a line has that fragment emitted as its last
+//! line. With `--framing octet`, each message is `LEN SP MSG` (RFC 6587 octet counting, as
+//! `logger --tcp --octet-count` sends); the newlines inside a message split it into lines.
+//! UDP: each datagram is one or more lines.
+//!
+//! It never ends by itself: Ctrl-C or SIGTERM end it (fragments emitted, output flushed),
+//! and so does a `head` downstream.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read};
+use std::net::{TcpListener, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
+
+use crate::engine::{Cx, Scheduler, Task, Timers, Wait};
+use crate::item::{Item, Kind, Origin, Show, lines};
+use crate::pipeline::meter::Meter;
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::pipeline::signal::Interrupt;
+use crate::stage::{Flow, Source, Stage};
+
+/// Serve clients on ADDRESS and emit the lines they send.
+///
+/// ADDRESS is `tcp://HOST:PORT`, `udp://HOST:PORT` or `unix:PATH` (a stream socket, created
+/// and removed at the end). With port 0 the system picks a free port, and
+/// `copipe: listening on tcp://127.0.0.1:PORT` is written on standard error. Any number of
+/// clients are served at once, fairly; a client that leaves in the middle of a line has that
+/// fragment emitted. It runs until Ctrl-C, SIGTERM, or a `head` downstream.
+#[derive(Parser)]
+#[command(name = "listen", disable_version_flag = true)]
+pub struct Args {
+    /// Where to listen: `tcp://HOST:PORT`, `udp://HOST:PORT`, `unix:PATH`.
+    pub address: String,
+    /// How lines are delimited: `newline`, or `octet` (RFC 6587 octet counting, `LEN SP
+    /// MSG`, as `logger --tcp --octet-count` sends; TCP and unix only).
+    #[arg(long, value_enum, default_value_t = Framing::Newline)]
+    pub framing: Framing,
+    /// Show each line's client (`127.0.0.1:41234:line` from `print`, `write` and `exec`; a
+    /// `file` field in the records made by `json`).
+    #[arg(short = 'H', long)]
+    pub tag: bool,
+    /// Cut a line (or an octet-counted message) longer than BYTES there, with a warning;
+    /// the rest of it is dropped.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_line: usize,
+    /// Refuse clients beyond N at a time (each refusal is noted on standard error).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_clients: usize,
+}
+
+/// How a stream is cut into lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Framing {
+    /// Lines end with `\n`.
+    Newline,
+    /// RFC 6587 octet counting: `LEN SP MSG`.
+    Octet,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "listen",
+    aliases: &["serve"],
+    role: Role::Source,
+    summary: "serve TCP, UDP or unix-socket clients and emit the lines they send",
+    accepts: &[],
+    emits: Emits::Kind(Kind::Line),
+    examples: &[
+        "copipe listen tcp://127.0.0.1:5140 : grep ERROR : count --every 10s",
+        "copipe listen --framing octet --tag tcp://0.0.0.0:6514 : write syslog.txt",
+        "copipe listen udp://127.0.0.1:0 : head 10",
+    ],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Source(build),
+};
+
+/// A socket address as the network stages write it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    Tcp(String),
+    Udp(String),
+    Unix(PathBuf),
+}
+
+impl Address {
+    pub fn parse(s: &str) -> Result<Self> {
+        if let Some(rest) = s.strip_prefix("tcp://") {
+            Ok(Address::Tcp(host_port(rest, s)?))
+        } else if let Some(rest) = s.strip_prefix("udp://") {
+            Ok(Address::Udp(host_port(rest, s)?))
+        } else if let Some(rest) = s
+            .strip_prefix("unix://")
+            .or_else(|| s.strip_prefix("unix:"))
+            && !rest.is_empty()
+        {
+            Ok(Address::Unix(PathBuf::from(rest)))
+        } else {
+            bail!("`{s}` is not an address: use tcp://HOST:PORT, udp://HOST:PORT or unix:PATH")
+        }
+    }
+}
+
+fn host_port(rest: &str, whole: &str) -> Result<String> {
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(rest.to_string())
+        }
+        _ => bail!("`{whole}`: expected HOST:PORT after the scheme (e.g. tcp://127.0.0.1:5140)"),
+    }
+}
+
+/// How much is read from one client in one turn.
+const READ: usize = 64 * 1024;
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+    let a = Args::from_arg_matches(m)?;
+    let address = Address::parse(&a.address)?;
+    if a.max_line == 0 {
+        bail!("--max-line must be at least 1");
+    }
+    let shared = Rc::new(Shared {
+        scratch: RefCell::new(vec![0; READ]),
+        clients: Cell::new(0),
+        announced: Cell::new(u64::MAX),
+        next_id: Cell::new(0),
+        framing: a.framing,
+        tag: a.tag,
+        max_line: a.max_line,
+        max_clients: a.max_clients,
+        meter: cx.meter.clone(),
+    });
+    let task: Box<dyn Task> = match &address {
+        Address::Tcp(hp) => {
+            let l =
+                TcpListener::bind(hp).with_context(|| format!("cannot listen on {}", a.address))?;
+            l.set_nonblocking(true)?;
+            if hp.ends_with(":0") {
+                eprintln!("copipe: listening on tcp://{}", l.local_addr()?);
+            }
+            raise_fd_limit();
+            Box::new(Acceptor {
+                listener: Listener::Tcp(l),
+                shared,
+            })
+        }
+        Address::Unix(path) => {
+            let l = UnixListener::bind(path)
+                .with_context(|| format!("cannot listen on {}", a.address))?;
+            l.set_nonblocking(true)?;
+            raise_fd_limit();
+            Box::new(Acceptor {
+                listener: Listener::Unix(l, path.clone()),
+                shared,
+            })
+        }
+        Address::Udp(hp) => {
+            if a.framing == Framing::Octet {
+                bail!("--framing octet is for tcp:// and unix: (a datagram is its own frame)");
+            }
+            let s =
+                UdpSocket::bind(hp).with_context(|| format!("cannot listen on {}", a.address))?;
+            s.set_nonblocking(true)?;
+            if hp.ends_with(":0") {
+                eprintln!("copipe: listening on udp://{}", s.local_addr()?);
+            }
+            Box::new(Datagrams {
+                socket: s,
+                shared,
+                last_peer: None,
+                peer: String::new(),
+            })
+        }
+    };
+    Ok(Box::new(Listen {
+        task: Some(task),
+        interrupt: cx.interrupt.clone(),
+        timers: cx.timers.clone(),
+        status: cx.status.clone(),
+    }))
+}
+
+/// Many clients means many descriptors: take the hard limit.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// The source: hands its task to the pipeline's scheduler, or runs one of its own.
+struct Listen {
+    task: Option<Box<dyn Task>>,
+    interrupt: Interrupt,
+    timers: Timers,
+    status: Status,
+}
+
+impl Source for Listen {
+    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
+        let mut sched = Scheduler::new(
+            self.interrupt.clone(),
+            self.timers.clone(),
+            self.status.clone(),
+        )?;
+        if let Some(t) = self.task.take() {
+            sched.spawn(t);
+        }
+        sched.run(out)
+    }
+
+    fn native(&mut self) -> Option<Box<dyn Task>> {
+        self.task.take()
+    }
+
+    fn is_native(&self) -> bool {
+        self.task.is_some()
+    }
+}
+
+/// What the listener and its clients share (all in the scheduler's thread).
+struct Shared {
+    /// The one read buffer: clients are read one at a time.
+    scratch: RefCell<Vec<u8>>,
+    clients: Cell<usize>,
+    /// The client whose origin was last announced (with `--tag`).
+    announced: Cell<u64>,
+    next_id: Cell<u64>,
+    framing: Framing,
+    tag: bool,
+    max_line: usize,
+    max_clients: usize,
+    meter: Meter,
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+struct Acceptor {
+    listener: Listener,
+    shared: Rc<Shared>,
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = &self.listener {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Task for Acceptor {
+    fn resume(&mut self, cx: &mut Cx<'_>, _out: &mut dyn Stage) -> Result<Wait> {
+        // A burst of connections is taken in parts, so that the clients get their turns.
+        for _ in 0..256 {
+            let accepted = match &self.listener {
+                Listener::Tcp(l) => l.accept().map(|(s, peer)| {
+                    let _ = s.set_nodelay(true);
+                    (Conn::Tcp(s), peer.to_string())
+                }),
+                Listener::Unix(l, path) => l
+                    .accept()
+                    .map(|(s, _)| (Conn::Unix(s), path.display().to_string())),
+            };
+            match accepted {
+                Ok((conn, peer)) => {
+                    let sh = &self.shared;
+                    if sh.clients.get() >= sh.max_clients {
+                        eprintln!(
+                            "copipe: listen: refused {peer}: {} clients already (--max-clients)",
+                            sh.max_clients
+                        );
+                        continue;
+                    }
+                    conn.set_nonblocking()?;
+                    sh.clients.set(sh.clients.get() + 1);
+                    let id = sh.next_id.get();
+                    sh.next_id.set(id + 1);
+                    cx.spawn(Box::new(Client::new(conn, peer, id, sh.clone())));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Wait::Readable(self.fd()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of descriptors, most likely: wait a little rather than spin.
+                    eprintln!("copipe: listen: cannot accept a client: {e}");
+                    return Ok(Wait::Until(cx.now + Duration::from_millis(100)));
+                }
+            }
+        }
+        Ok(Wait::Soon)
+    }
+}
+
+impl Acceptor {
+    fn fd(&self) -> RawFd {
+        match &self.listener {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+}
+
+enum Conn {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Conn {
+    fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_nonblocking(true),
+            Conn::Unix(s) => s.set_nonblocking(true),
+        }
+    }
+    fn fd(&self) -> RawFd {
+        match self {
+            Conn::Tcp(s) => s.as_raw_fd(),
+            Conn::Unix(s) => s.as_raw_fd(),
+        }
+    }
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf),
+            Conn::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+/// Where an octet-counted stream stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Octet {
+    /// Reading the length: its value so far, and how many digits.
+    Len(usize, u8),
+    /// Reading a message: the bytes still to come.
+    Msg(usize),
+}
+
+/// One client of a stream listener.
+struct Client {
+    conn: Conn,
+    peer: String,
+    id: u64,
+    shared: Rc<Shared>,
+    /// The line (or message) begun and not finished.
+    partial: Vec<u8>,
+    /// The line being received was cut: drop the rest of it.
+    cutting: bool,
+    warned: bool,
+    octet: Octet,
+}
+
+impl Client {
+    fn new(conn: Conn, peer: String, id: u64, shared: Rc<Shared>) -> Self {
+        Client {
+            conn,
+            peer,
+            id,
+            shared,
+            partial: Vec::new(),
+            cutting: false,
+            warned: false,
+            octet: Octet::Len(0, 0),
+        }
+    }
+
+    fn announce(&self, out: &mut dyn Stage) -> Result<()> {
+        if self.shared.tag && self.shared.announced.get() != self.id {
+            self.shared.announced.set(self.id);
+            out.origin(Origin {
+                name: &self.peer,
+                show: Show::Tag,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Push whole lines (`batch` ends in `\n`).
+    fn push_lines(&mut self, batch: &[u8], out: &mut dyn Stage) -> Result<Flow> {
+        self.announce(out)?;
+        let max = self.shared.max_line;
+        if max >= READ {
+            // A line within one read is never longer than the read.
+            return out.send_lines(batch);
+        }
+        for line in lines(batch) {
+            let flow = if line.len() > max {
+                self.warn_cut();
+                out.send(Item::Line(&line[..max]))?
+            } else {
+                out.send(Item::Line(line))?
+            };
+            if flow.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn push_one(&mut self, line: &[u8], out: &mut dyn Stage) -> Result<Flow> {
+        self.announce(out)?;
+        out.send(Item::Line(line))
+    }
+
+    /// Push the partial line as a line, and start afresh.
+    fn push_partial(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        let line = std::mem::take(&mut self.partial);
+        let flow = self.push_one(&line, out);
+        self.partial = line;
+        self.partial.clear();
+        flow
+    }
+
+    fn warn_cut(&mut self) {
+        if !self.warned {
+            self.warned = true;
+            eprintln!(
+                "copipe: listen: {}: a line longer than {} bytes was cut (--max-line)",
+                self.peer, self.shared.max_line
+            );
+        }
+    }
+
+    /// Add to the partial line, within `--max-line`: past it, the line is pushed cut and
+    /// the rest of it dropped.
+    fn append(&mut self, bytes: &[u8], out: &mut dyn Stage) -> Result<Flow> {
+        if self.cutting {
+            return Ok(Flow::Continue);
+        }
+        let room = self.shared.max_line - self.partial.len();
+        if bytes.len() <= room {
+            self.partial.extend_from_slice(bytes);
+            return Ok(Flow::Continue);
+        }
+        self.partial.extend_from_slice(&bytes[..room]);
+        self.warn_cut();
+        self.cutting = true;
+        self.push_partial(out)
+    }
+
+    fn newline(&mut self, mut data: &[u8], out: &mut dyn Stage) -> Result<Flow> {
+        if !self.partial.is_empty() || self.cutting {
+            let Some(i) = memchr::memchr(b'\n', data) else {
+                return self.append(data, out);
+            };
+            if self.append(&data[..i], out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            let cut = std::mem::replace(&mut self.cutting, false);
+            if !cut && self.push_partial(out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            self.partial.clear();
+            data = &data[i + 1..];
+        }
+        if let Some(j) = memchr::memrchr(b'\n', data) {
+            if self.push_lines(&data[..=j], out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            data = &data[j + 1..];
+        }
+        self.append(data, out)
+    }
+
+    /// RFC 6587 octet counting: `LEN SP MSG`, repeated.
+    fn octets(&mut self, mut data: &[u8], out: &mut dyn Stage) -> Result<Option<Flow>> {
+        while !data.is_empty() {
+            match self.octet {
+                Octet::Len(n, digits) => {
+                    let b = data[0];
+                    data = &data[1..];
+                    match b {
+                        b'0'..=b'9' if digits < 9 => {
+                            self.octet = Octet::Len(n * 10 + usize::from(b - b'0'), digits + 1);
+                        }
+                        b' ' if digits > 0 => {
+                            self.octet = Octet::Msg(n);
+                            self.partial.clear();
+                            self.cutting = false;
+                        }
+                        // Some senders end each message with a newline too.
+                        b'\n' | b'\r' if digits == 0 => {}
+                        _ => {
+                            eprintln!(
+                                "copipe: listen: {}: not an octet-counted frame (byte {:?}); closing the connection",
+                                self.peer,
+                                char::from(b)
+                            );
+                            return Ok(None);
+                        }
+                    }
+                }
+                Octet::Msg(left) => {
+                    let take = left.min(data.len());
+                    if self.append(&data[..take], out)?.is_stop() {
+                        return Ok(Some(Flow::Stop));
+                    }
+                    data = &data[take..];
+                    if take == left {
+                        self.octet = Octet::Len(0, 0);
+                        if self.end_message(out)?.is_stop() {
+                            return Ok(Some(Flow::Stop));
+                        }
+                    } else {
+                        self.octet = Octet::Msg(left - take);
+                    }
+                }
+            }
+        }
+        Ok(Some(Flow::Continue))
+    }
+
+    /// A whole octet-counted message: its lines (a trailing newline ends the last one).
+    fn end_message(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        if std::mem::replace(&mut self.cutting, false) {
+            self.partial.clear();
+            return Ok(Flow::Continue);
+        }
+        let msg = std::mem::take(&mut self.partial);
+        let body = msg.strip_suffix(b"\n").unwrap_or(&msg);
+        self.announce(out)?;
+        let mut flow = Flow::Continue;
+        if memchr::memchr(b'\n', body).is_none() {
+            flow = out.send(Item::Line(body))?;
+        } else {
+            for l in lines(body) {
+                if out.send(Item::Line(l))?.is_stop() {
+                    flow = Flow::Stop;
+                    break;
+                }
+            }
+        }
+        self.partial = msg;
+        self.partial.clear();
+        Ok(flow)
+    }
+
+    /// The client has gone: its fragment is its last line.
+    fn finish(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        self.shared
+            .clients
+            .set(self.shared.clients.get().saturating_sub(1));
+        if self.partial.is_empty() || self.cutting {
+            return Ok(Flow::Continue);
+        }
+        match self.octet {
+            Octet::Msg(_) => self.end_message(out),
+            Octet::Len(..) => self.push_partial(out),
+        }
+    }
+}
+
+impl Task for Client {
+    /// Reads until the socket would block, or at most [`READ`] bytes in one turn: then the
+    /// client's next turn comes after the others'. (A short read is not taken to mean that
+    /// the socket is empty: the end of the stream may be waiting behind it, and its edge
+    /// has passed.)
+    fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
+        let shared = self.shared.clone();
+        let mut scratch = shared.scratch.borrow_mut();
+        let mut budget = READ;
+        loop {
+            let n = match self.conn.read(&mut scratch[..budget]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Wait::Readable(self.conn.fd()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("copipe: listen: {}: {e}", self.peer);
+                    0
+                }
+            };
+            if n == 0 {
+                if self.finish(out)?.is_stop() {
+                    cx.stop_all();
+                }
+                cx.pushed();
+                return Ok(Wait::Done);
+            }
+            shared.meter.read(n);
+            cx.pushed();
+            let data = &scratch[..n];
+            let flow = match shared.framing {
+                Framing::Newline => self.newline(data, out)?,
+                Framing::Octet => match self.octets(data, out)? {
+                    Some(f) => f,
+                    None => {
+                        self.partial.clear();
+                        let _ = self.finish(out)?;
+                        return Ok(Wait::Done);
+                    }
+                },
+            };
+            if flow.is_stop() {
+                cx.stop_all();
+                return Ok(Wait::Done);
+            }
+            budget -= n;
+            if budget == 0 {
+                return Ok(Wait::Soon);
+            }
+        }
+    }
+
+    fn interrupted(&mut self, out: &mut dyn Stage) -> Result<bool> {
+        let _ = self.finish(out)?;
+        Ok(true)
+    }
+}
+
+/// A UDP listener: each datagram is one or more lines.
+struct Datagrams {
+    socket: UdpSocket,
+    shared: Rc<Shared>,
+    last_peer: Option<std::net::SocketAddr>,
+    peer: String,
+}
+
+impl Task for Datagrams {
+    fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
+        let shared = self.shared.clone();
+        let mut scratch = shared.scratch.borrow_mut();
+        for _ in 0..64 {
+            let (n, peer) = match self.socket.recv_from(&mut scratch) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Wait::Readable(self.socket.as_raw_fd()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("copipe: listen: {e}");
+                    continue;
+                }
+            };
+            shared.meter.read(n);
+            cx.pushed();
+            if shared.tag && self.last_peer != Some(peer) {
+                self.last_peer = Some(peer);
+                self.peer = peer.to_string();
+            }
+            if shared.tag {
+                out.origin(Origin {
+                    name: &self.peer,
+                    show: Show::Tag,
+                })?;
+            }
+            let dgram = &scratch[..n];
+            let body = dgram.strip_suffix(b"\n").unwrap_or(dgram);
+            for l in lines(body) {
+                let l = if l.len() > shared.max_line {
+                    eprintln!(
+                        "copipe: listen: {peer}: a line longer than {} bytes was cut (--max-line)",
+                        shared.max_line
+                    );
+                    &l[..shared.max_line]
+                } else {
+                    l
+                };
+                if out.send(Item::Line(l))?.is_stop() {
+                    cx.stop_all();
+                    return Ok(Wait::Done);
+                }
+            }
+        }
+        Ok(Wait::Soon)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_or_say_what_is_expected() {
+        assert_eq!(
+            Address::parse("tcp://127.0.0.1:0").unwrap(),
+            Address::Tcp("127.0.0.1:0".into())
+        );
+        assert_eq!(
+            Address::parse("udp://[::1]:514").unwrap(),
+            Address::Udp("[::1]:514".into())
+        );
+        assert_eq!(
+            Address::parse("unix:/tmp/x.sock").unwrap(),
+            Address::Unix("/tmp/x.sock".into())
+        );
+        for bad in [
+            "127.0.0.1:80",
+            "tcp://nohost",
+            "tcp://h:99999",
+            "unix:",
+            "http://x:1",
+        ] {
+            assert!(Address::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -101,7 +101,7 @@ fn is_delimiter(b: u8) -> bool {
 /// is whatever runs up to a delimiter.
 #[inline]
 pub fn scan_name(b: &[u8], i: usize, strict: bool) -> NameEnd {
-    scan_name_from(b, i, i, strict)
+    scan(b, i, i, strict)
 }
 
 /// [`scan_name`] of the name starting at `b[i]`, resumed at `b[from]`: `b[i..from]` is
@@ -111,6 +111,13 @@ pub fn scan_name(b: &[u8], i: usize, strict: bool) -> NameEnd {
 /// after it.
 #[inline]
 pub fn scan_name_from(b: &[u8], i: usize, from: usize, strict: bool) -> NameEnd {
+    scan(b, i, from, strict)
+}
+
+/// The body of [`scan_name`] and [`scan_name_from`], inlined in each so that `scan_name`
+/// (the hot path: `from == i`) has no test of `from`.
+#[inline(always)]
+fn scan(b: &[u8], i: usize, from: usize, strict: bool) -> NameEnd {
     let Some(&c0) = b.get(i) else {
         return NameEnd::Open;
     };

@@ -178,7 +178,7 @@ pub(super) fn subset_item(p: &mut Parser, d: &[u8]) -> Result<Step, Fail> {
         };
     }
     if d.starts_with(b"<!--") {
-        return p.comment_top(d);
+        return p.comment_top::<true>(d);
     }
     if d.starts_with(b"<?") {
         c.i = 2;
@@ -190,7 +190,7 @@ pub(super) fn subset_item(p: &mut Parser, d: &[u8]) -> Result<Step, Fail> {
                     "processing instruction targets named `xml` (in any case) are reserved",
                 );
             }
-            Ok(_) => return p.pi(d),
+            Ok(_) => return p.pi::<true>(d),
         }
     }
     match item(p, &mut c)? {

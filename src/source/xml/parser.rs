@@ -506,9 +506,16 @@ impl Parser {
         out: &mut dyn Stage,
     ) -> Result<(usize, Option<Result<(), &'static str>>), Fail> {
         let mut pos = 0;
+        // `self.special`, kept in a local so that a plain token costs one test of it.
+        let mut special = self.special;
         while pos < limit {
             let rest = &d[pos..];
-            let step = match self.token(rest, eof, out) {
+            let r = if special {
+                self.token_special(rest, eof, out)
+            } else {
+                self.token_plain::<false>(rest, eof, out)
+            };
+            let step = match r {
                 Ok(step) => step,
                 Err(e) => {
                     if self.special {
@@ -522,8 +529,10 @@ impl Parser {
             };
             match step {
                 Step::Done(n, flow) => {
-                    if self.special {
+                    special = self.special;
+                    if special {
                         self.settle(pos);
+                        special = self.special;
                     }
                     pos += n;
                     if flow.is_stop() {
@@ -638,15 +647,6 @@ impl Parser {
         &self.names[start..self.ends[n - 1]]
     }
 
-    /// One token at the start of `d`.
-    #[inline]
-    fn token(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
-        if self.special {
-            return self.token_special(d, eof, out);
-        }
-        self.token_plain(d, eof, out)
-    }
-
     /// A token when [`Parser::special`] is set: the rest of a partial comment or PI, an
     /// item of the internal subset, or a token tried again, resuming its scans.
     #[inline(never)]
@@ -656,19 +656,33 @@ impl Parser {
             self.partial_rest(d)
         } else if self.in_subset {
             super::dtd::subset_item(self, d)
+        } else if d[0] != b'<' {
+            // Text does not resume: the plain path (where `chars` is inlined once).
+            self.token_plain::<false>(d, eof, out)
         } else {
-            self.token_plain(d, eof, out)
+            let step = self.markup::<true>(d, out);
+            if let Ok(Step::Done(..)) = step {
+                self.started = true;
+            }
+            step
         };
         self.hint = Resume::default();
         r
     }
 
     /// A token in the document's content or prolog (or in an entity's replacement text).
-    fn token_plain(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+    /// `R`: the token is tried again, its scans resume where the last try stopped (see
+    /// [`Resume`]); the common case (`false`, a token read in one try) pays nothing for it.
+    fn token_plain<const R: bool>(
+        &mut self,
+        d: &[u8],
+        eof: bool,
+        out: &mut dyn Stage,
+    ) -> Result<Step, Fail> {
         let step = if d[0] != b'<' {
             self.chars(d, eof, out)?
         } else {
-            self.markup(d, out)?
+            self.markup::<R>(d, out)?
         };
         if let Step::Done(..) = step {
             self.started = true;
@@ -676,19 +690,19 @@ impl Parser {
         Ok(step)
     }
 
-    fn markup(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+    fn markup<const R: bool>(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
         const BANG: [&[u8]; 3] = [b"<!--", b"<![CDATA[", b"<!DOCTYPE"];
         let Some(&c) = d.get(1) else {
             return Ok(Step::More("markup"));
         };
         match c {
-            b'/' => self.end_tag(d, out),
-            b'?' => self.pi(d),
+            b'/' => self.end_tag::<R>(d, out),
+            b'?' => self.pi::<R>(d),
             b'!' => {
                 if d.starts_with(b"<!--") {
-                    self.comment_top(d)
+                    self.comment_top::<R>(d)
                 } else if d.starts_with(b"<![CDATA[") {
-                    self.cdata(d, out)
+                    self.cdata::<R>(d, out)
                 } else if d.starts_with(b"<!DOCTYPE") {
                     self.doctype(d)
                 } else if BANG.iter().any(|k| k.starts_with(d)) {
@@ -700,7 +714,7 @@ impl Parser {
                     )
                 }
             }
-            _ => self.start_tag(d, out),
+            _ => self.start_tag::<R>(d, out),
         }
     }
 
@@ -1067,7 +1081,7 @@ impl Parser {
                         format!("entity &{name}; closes an element it did not open"),
                     );
                 }
-                self.token_plain(rest, true, out)?
+                self.token_plain::<false>(rest, true, out)?
             } else {
                 let end = memchr::memchr(b'<', rest).unwrap_or(rest.len());
                 Step::Done(end, self.root_text(&rest[..end], 0, out)?)
@@ -1093,8 +1107,8 @@ impl Parser {
 
     // ----- tags -----
 
-    fn start_tag(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
-        let name_end = match self.name_at(d, 1) {
+    fn start_tag<const R: bool>(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+        let name_end = match self.name_at::<R>(d, 1) {
             NameEnd::At(e) => e,
             NameEnd::Open => return Ok(self.more_at(1, d.len(), "a start tag")),
             NameEnd::BadStart => {
@@ -1122,9 +1136,9 @@ impl Parser {
         let empty;
         loop {
             let ws = i;
-            i = self.spaces(d, i);
+            i = self.spaces::<R>(d, i);
             let Some(&c) = d.get(i) else {
-                return Ok(Step::More("a start tag"));
+                return Ok(self.more_in_spaces(ws, i, "a start tag"));
             };
             if c == b'>' {
                 empty = false;
@@ -1145,7 +1159,7 @@ impl Parser {
             if i == ws {
                 return at(i, "whitespace is required between attributes");
             }
-            match self.attribute(d, i)? {
+            match self.attribute::<R>(d, i)? {
                 Some(e) => i = e,
                 None => return Ok(Step::More("a start tag")),
             }
@@ -1215,8 +1229,8 @@ impl Parser {
     }
 
     /// One attribute at `d[i]`: its end, or `None` when the data ends inside it.
-    fn attribute(&mut self, d: &[u8], i: usize) -> Result<Option<usize>, Fail> {
-        let name_end = match self.name_at(d, i) {
+    fn attribute<const R: bool>(&mut self, d: &[u8], i: usize) -> Result<Option<usize>, Fail> {
+        let name_end = match self.name_at::<R>(d, i) {
             NameEnd::At(e) => e,
             NameEnd::Open => {
                 self.more_at(i, d.len(), "");
@@ -1232,10 +1246,13 @@ impl Parser {
                 return at(j, format!("{} cannot be in an attribute name", show_c(c)));
             }
         };
-        let mut j = self.spaces(d, name_end);
+        let mut j = self.spaces::<R>(d, name_end);
         match d.get(j) {
-            None => return Ok(None),
-            Some(b'=') => j = self.spaces(d, j + 1),
+            None => {
+                self.more_in_spaces(name_end, j, "");
+                return Ok(None);
+            }
+            Some(b'=') => j += 1,
             Some(_) => {
                 return at(
                     j,
@@ -1246,8 +1263,13 @@ impl Parser {
                 );
             }
         }
+        let ws = j;
+        j = self.spaces::<R>(d, ws);
         let q = match d.get(j) {
-            None => return Ok(None),
+            None => {
+                self.more_in_spaces(ws, j, "");
+                return Ok(None);
+            }
             Some(&q @ (b'"' | b'\'')) => q,
             Some(_) => {
                 return at(
@@ -1260,7 +1282,7 @@ impl Parser {
             }
         };
         let vs = j + 1;
-        let from = self.resume_from(vs);
+        let from = self.resume_from::<R>(vs);
         let Some(len) = memchr::memchr(q, &d[from..]) else {
             self.more_at(vs, d.len(), "");
             return Ok(None);
@@ -1379,8 +1401,8 @@ impl Parser {
         Ok(())
     }
 
-    fn end_tag(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
-        let name_end = match self.name_at(d, 2) {
+    fn end_tag<const R: bool>(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+        let name_end = match self.name_at::<R>(d, 2) {
             NameEnd::At(e) => e,
             NameEnd::Open => return Ok(self.more_at(2, d.len(), "an end tag")),
             NameEnd::BadStart => {
@@ -1393,9 +1415,9 @@ impl Parser {
                 return at(i, format!("{} cannot be in an element name", show_c(c)));
             }
         };
-        let i = self.spaces(d, name_end);
+        let i = self.spaces::<R>(d, name_end);
         match d.get(i) {
-            None => return Ok(Step::More("an end tag")),
+            None => return Ok(self.more_in_spaces(name_end, i, "an end tag")),
             Some(b'>') => {}
             Some(_) => return at(i, "expected `>` to close the end tag"),
         }
@@ -1427,8 +1449,8 @@ impl Parser {
 
     /// A comment at `d[0]` (in the DOCTYPE too). When the data ends inside it, what was
     /// checked is dropped (outside entities; see [`Partial`]), or the scan resumes there.
-    pub(super) fn comment_top(&mut self, d: &[u8]) -> Result<Step, Fail> {
-        let from = self.resume_from(4);
+    pub(super) fn comment_top<const R: bool>(&mut self, d: &[u8]) -> Result<Step, Fail> {
+        let from = self.resume_from::<R>(4);
         match comment_body(d, from, self.strict)? {
             Body::End(n) => Ok(Step::Done(n, Flow::Continue)),
             Body::Need(k) if self.streams() => {
@@ -1466,9 +1488,9 @@ impl Parser {
 
     /// Where the scan that starts at `from` in the current token begins: after what an
     /// earlier try of the same token found no end in (see [`Resume`]).
-    #[inline]
-    fn resume_from(&self, from: usize) -> usize {
-        if self.hint.to > from && self.hint.from == from && !self.hint.space {
+    #[inline(always)]
+    fn resume_from<const R: bool>(&self, from: usize) -> usize {
+        if R && self.hint.to > from && self.hint.from == from && !self.hint.space {
             self.hint.to
         } else {
             from
@@ -1487,10 +1509,11 @@ impl Parser {
     }
 
     /// The end of the white space from `d[i]` on, resumed where an earlier try of the token
-    /// stopped; when it is the end of the data, that is noted for the next try.
-    #[inline]
-    fn spaces(&mut self, d: &[u8], i: usize) -> usize {
-        let mut j = if self.hint.to > i && self.hint.from == i && self.hint.space {
+    /// stopped (when `R`). When it is the end of the data, the caller notes that for the
+    /// next try ([`Parser::more_in_spaces`]).
+    #[inline(always)]
+    fn spaces<const R: bool>(&self, d: &[u8], i: usize) -> usize {
+        let mut j = if R && self.hint.to > i && self.hint.from == i && self.hint.space {
             self.hint.to
         } else {
             i
@@ -1498,27 +1521,37 @@ impl Parser {
         while j < d.len() && is_space(d[j]) {
             j += 1;
         }
-        if j == d.len() {
-            self.resume = Resume {
-                from: i,
-                to: j,
-                space: true,
-            };
-        }
         j
     }
 
-    /// The name starting at `d[i]`, resumed where an earlier try of the token stopped.
-    #[inline]
-    fn name_at(&self, d: &[u8], i: usize) -> NameEnd {
-        chars::scan_name_from(d, i, self.resume_from(i), self.strict)
+    /// The data ends inside the current token, in the white space that starts at `from`
+    /// and runs to its end `to`: noted for the next try.
+    #[cold]
+    fn more_in_spaces(&mut self, from: usize, to: usize, what: &'static str) -> Step {
+        self.resume = Resume {
+            from,
+            to,
+            space: true,
+        };
+        Step::More(what)
     }
 
-    fn cdata(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+    /// The name starting at `d[i]`, resumed where an earlier try of the token stopped
+    /// (when `R`).
+    #[inline(always)]
+    fn name_at<const R: bool>(&self, d: &[u8], i: usize) -> NameEnd {
+        if R {
+            chars::scan_name_from(d, i, self.resume_from::<R>(i), self.strict)
+        } else {
+            chars::scan_name(d, i, self.strict)
+        }
+    }
+
+    fn cdata<const R: bool>(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
         if self.state != State::Root {
             return at(0, "a CDATA section is only allowed inside the root element");
         }
-        let from = self.resume_from(9);
+        let from = self.resume_from::<R>(9);
         let Some(k) = CDATA_END.find(&d[from..]) else {
             // A `]]>` may straddle the end of the data.
             let to = d.len().saturating_sub(2).max(9);
@@ -1561,9 +1594,9 @@ impl Parser {
     }
 
     /// A processing instruction, or the XML declaration at the very start.
-    pub(super) fn pi(&mut self, d: &[u8]) -> Result<Step, Fail> {
+    pub(super) fn pi<const R: bool>(&mut self, d: &[u8]) -> Result<Step, Fail> {
         const WHAT: &str = "a processing instruction";
-        let target_end = match self.name_at(d, 2) {
+        let target_end = match self.name_at::<R>(d, 2) {
             NameEnd::At(e) => e,
             NameEnd::Open => return Ok(self.more_at(2, d.len(), WHAT)),
             NameEnd::BadStart => {
@@ -1583,7 +1616,7 @@ impl Parser {
             }
         };
         let target = &d[2..target_end];
-        let from = self.resume_from(target_end);
+        let from = self.resume_from::<R>(target_end);
         let Some(k) = PI_END.find(&d[from..]) else {
             if self.streams()
                 && !target.eq_ignore_ascii_case(b"xml")

@@ -38,6 +38,7 @@ pub mod records;
 pub mod replace;
 pub mod select;
 pub mod skip;
+pub mod toxml;
 pub mod uniq;
 pub mod where_;
 

@@ -44,25 +44,19 @@ struct Lines<R> {
     line: u64,
     col: u64,
     window: Vec<u8>,
-    /// Skip a UTF-8 byte order mark at the very start (quick-xml does; it is no column).
-    start: bool,
+    /// The length of a UTF-8 byte order mark at the start, once the window has moved on
+    /// (quick-xml drops the mark and counts its offsets from after it).
+    shift: u64,
     meter: Meter,
 }
 
 impl<R: Read> Read for Lines<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut got = &buf[..n];
-        if self.start && !got.is_empty() {
-            self.start = false;
-            if got.starts_with(b"\xEF\xBB\xBF") {
-                // quick-xml drops it and counts its offsets from after it.
-                got = &got[3..];
-            }
-        }
         self.meter.read(n);
         if self.window.len() > 1 << 20 {
             // Forget all but the last 64 KiB: positions asked for are of the current event.
+            let bom = self.bom();
             let cut = self.window.len() - (64 << 10);
             let old = &self.window[..cut];
             match memchr::memrchr(b'\n', old) {
@@ -70,12 +64,14 @@ impl<R: Read> Read for Lines<R> {
                     self.line += memchr::memchr_iter(b'\n', old).count() as u64;
                     self.col = chars(&old[i + 1..]);
                 }
-                None => self.col += chars(old),
+                // A byte order mark is no column.
+                None => self.col += chars(old) - u64::from(self.base == 0 && bom > 0),
             }
+            self.shift = bom;
             self.base += cut as u64;
             self.window.drain(..cut);
         }
-        self.window.extend_from_slice(got);
+        self.window.extend_from_slice(&buf[..n]);
         Ok(n)
     }
 }
@@ -86,10 +82,22 @@ fn chars(b: &[u8]) -> u64 {
 }
 
 impl<R> Lines<R> {
-    /// The line and column (from 1) of a byte offset.
+    /// The bytes of a byte order mark at the start of the input (however it was read).
+    fn bom(&self) -> u64 {
+        if self.base == 0 && self.window.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            self.shift
+        }
+    }
+
+    /// The line and column (from 1) of a byte offset (quick-xml's: after the BOM).
     fn at(&self, offset: u64) -> (u64, u64) {
-        let i = (offset.saturating_sub(self.base) as usize).min(self.window.len());
-        let before = &self.window[..i];
+        let bom = self.bom();
+        // On the first line, after the mark: it is no column.
+        let skip = if self.base == 0 { bom as usize } else { 0 };
+        let i = ((offset + bom).saturating_sub(self.base) as usize).min(self.window.len());
+        let before = &self.window[skip.min(i)..i];
         match memchr::memrchr(b'\n', before) {
             Some(j) => (
                 self.line + memchr::memchr_iter(b'\n', before).count() as u64,
@@ -208,7 +216,7 @@ pub fn parse(name: &str, reader: Box<dyn Read>, meter: &Meter, out: &mut dyn Sta
         line: 1,
         col: 0,
         window: Vec::new(),
-        start: true,
+        shift: 0,
         meter: meter.clone(),
     };
     let mut r = Reader::from_reader(BufReader::with_capacity(64 << 10, lines));
@@ -497,5 +505,75 @@ fn run(name: &str, r: &mut Qr, warn: &mut Warn<'_>, out: &mut dyn Stage) -> Resu
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out `step` bytes at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn lines(doc: &[u8], step: usize) -> Lines<Trickle<'_>> {
+        let mut l = Lines {
+            inner: Trickle(doc, step),
+            base: 0,
+            line: 1,
+            col: 0,
+            window: Vec::new(),
+            shift: 0,
+            meter: Meter::default(),
+        };
+        let mut sink = Vec::new();
+        l.read_to_end(&mut sink).unwrap();
+        l
+    }
+
+    #[test]
+    fn offsets_become_lines_and_columns_after_a_bom_read_a_byte_at_a_time() {
+        let doc = "\u{feff}<a>é\n<b>&</b>".as_bytes();
+        for step in [1, 2, 7, 100] {
+            let l = lines(doc, step);
+            // quick-xml's offsets start after the mark: `<a>` is 0, `&` is 4 + 2 + 3 = 9.
+            assert_eq!(l.at(0), (1, 1), "step {step}");
+            assert_eq!(l.at(3), (1, 4), "step {step}");
+            assert_eq!(l.at(9), (2, 4), "step {step}");
+        }
+    }
+
+    #[test]
+    fn positions_stay_right_when_the_window_moves_on() {
+        let mut doc = vec![0xEF, 0xBB, 0xBF];
+        doc.extend_from_slice("é".repeat(700_000).as_bytes()); // one line of 1.4 MB
+        doc.extend_from_slice(b"\nxy&");
+        let l = lines(&doc, 64 << 10);
+        assert!(l.base > 0, "the window moved on");
+        let amp = doc.len() as u64 - 3 - 1;
+        assert_eq!(l.at(amp), (2, 3));
+        // The newline ends line 1 after its 700,000 characters.
+        assert_eq!(l.at(amp - 3), (1, 700_000 + 1));
+    }
+
+    #[test]
+    fn attribute_values_keep_a_bare_ampersand_and_unknown_entities() {
+        let mut w = Warn {
+            name: "t",
+            shown: 0,
+            more: 0,
+        };
+        let mut out = String::new();
+        attr_value(&mut out, "a & b &nbsp; &lt;&#x41;\r\nz", |_| (1, 1), &mut w);
+        assert_eq!(out, "a & b &nbsp; <A z");
+        assert_eq!(w.shown, 2);
     }
 }

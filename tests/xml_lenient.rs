@@ -227,3 +227,52 @@ fn lenient_stops_with_status_2_where_it_cannot_go_on_after_the_records_before() 
         .out("{\"#text\":\"1\"}\n{\"#text\":\"2\"}\n")
         .err_has("standard input:4:");
 }
+
+mod fuzz {
+    use super::*;
+    use copipe::source::xml::XmlError;
+    use proptest::prelude::*;
+
+    fn docs() -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = ["xml/wf", "xml/not-wf", "xml/lenient"]
+            .iter()
+            .flat_map(|d| corpus(d))
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        v.push(std::fs::read(fixture("buses.xml")).unwrap());
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Mutated corpus documents and token soup: --lenient never panics, and when it
+        /// stops, the error is an XmlError with a line inside the input.
+        #[test]
+        fn lenient_never_panics_and_positions_its_errors(
+            pick in any::<prop::sample::Index>(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), prop_oneof![
+                Just(&b"&"[..]), Just(&b"<"[..]), Just(&b"</x>"[..]), Just(&b"&bogus;"[..]),
+                Just(&b"\xef\xbb\xbf"[..]), Just(&b"\r\n"[..]), Just(&b"<![CDATA["[..]),
+                Just(&b"\xff"[..]), Just(&b"\""[..]), Just(&b""[..]),
+            ]), 0..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let all = docs();
+            let mut doc = all[pick.index(all.len())].clone();
+            for (at, what) in edits {
+                let i = at.index(doc.len() + 1);
+                doc.splice(i..i, what.iter().copied());
+            }
+            doc.truncate(cut.index(doc.len() + 1).max(doc.len() / 2));
+            let mut e = Events::default();
+            let r = lenient::parse("doc", Box::new(std::io::Cursor::new(doc.clone())), &Meter::default(), &mut e);
+            if let Err(err) = r {
+                let x = err.downcast_ref::<XmlError>();
+                prop_assert!(x.is_some(), "not an XmlError: {err:#}");
+                let lines = doc.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+                prop_assert!(x.unwrap().line >= 1 && x.unwrap().line <= lines, "{err:#}");
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@
 #   bench/xml.sh                      # 64 MB feed, peers that are installed
 #   SIZE_MB=128 RUNS=5 PEER_RUNS=2 PYTHON=/tmp/venv/bin/python XQ=/tmp/venv/bin/xq bench/xml.sh
 #
+# ONLY_WRITER=1 times only toxml (vs xmltodict.unparse, xq -x) and xml --lenient (vs strict).
 # PYTHON must have xmltodict for that peer (default: python3); XQ is yq's xq (default:
 # `xq` on PATH). A missing peer is skipped with a note. BIG_MB=0 skips the RSS check.
 # Prints median wall times (hyperfine, output into a pipe), MB/s, and ratios.
@@ -53,6 +54,53 @@ time_it() {
     printf '%s\t%s\n' "$name" "$times" >> "$RESULTS"
     printf '%-34s %8.3f s  %7.1f MB/s\n' "$name" "$med" "$(python3 -c "print($SIZE / $med / 1e6)")"
 }
+
+# Issue 17: the XML writer (`toxml`) against xmltodict.unparse and `xq -x`, and
+# `xml --lenient` (quick-xml's reader) against the strict reader. ONLY_WRITER=1 runs just
+# this part. Its own results file; ratios printed at its end.
+writer_and_lenient() {
+    RESULTS="$WORK/xml-writer-results.tsv"
+    : > "$RESULTS"
+    local recs="$WORK/feed-$SIZE_MB.ndjson"
+    [ -s "$recs" ] || "$COPIPE" xml "$FEED" : records bus > "$recs"
+    time_it "w copipe json : toxml" "$RUNS" "$COPIPE cat $recs : json : toxml --root buses --item bus"
+    time_it "w copipe xml : records : toxml" "$RUNS" "$COPIPE xml $FEED : records bus : toxml --root buses --item bus"
+    if have "$PYTHON" && "$PYTHON" -c 'import xmltodict' 2>/dev/null; then
+        time_it "w xmltodict.unparse" "$PEER_RUNS" "$PYTHON bench/xmltodict_unparse.py $recs buses bus"
+    else
+        echo "note: no xmltodict for $PYTHON, unparse skipped"
+    fi
+    if have "$XQ"; then
+        time_it "w xq -x ." "$PEER_RUNS" "$XQ -x . $FEED"
+    else
+        echo "note: xq not found, xq -x skipped"
+    fi
+    time_it "l copipe xml --threads 1 : records" "$RUNS" "$COPIPE xml --threads 1 $FEED : records bus"
+    time_it "l copipe xml --lenient : records" "$RUNS" "$COPIPE xml --lenient $FEED : records bus"
+    time_it "l copipe xml : records" "$RUNS" "$COPIPE xml $FEED : records bus"
+    python3 - "$RESULTS" <<'PY'
+import statistics, sys
+runs = {}
+for l in open(sys.argv[1]):
+    name, times = l.rstrip("\n").split("\t")
+    runs.setdefault(name, []).extend(float(t) for t in times.split(","))
+m = {k: statistics.median(v) for k, v in runs.items()}
+w = m["w copipe json : toxml"]
+for peer in ["w xmltodict.unparse"]:
+    if peer in m:
+        print(f"toxml (from NDJSON) is {m[peer] / w:.1f}x faster than {peer[2:]} (from NDJSON)")
+if "w xq -x ." in m:
+    x = m["w copipe xml : records : toxml"]
+    print(f"xml : records : toxml (XML to XML) is {m['w xq -x .'] / x:.1f}x faster than xq -x . (XML to XML)")
+s1, le, sp = m["l copipe xml --threads 1 : records"], m["l copipe xml --lenient : records"], m["l copipe xml : records"]
+print(f"--lenient takes {le / s1:.2f}x the strict reader's time on one thread ({le / sp:.2f}x the default, parallel)")
+PY
+    RESULTS="$WORK/xml-results.tsv"
+}
+if [ -n "${ONLY_WRITER:-}" ]; then
+    writer_and_lenient
+    exit 0
+fi
 
 time_it "copipe xml : records bus" "$RUNS" "$COPIPE xml $FEED : records bus"
 if "$COPIPE" help xml | grep -q -- --threads; then
@@ -129,6 +177,9 @@ if m:
     if one:
         print(f"  one thread: {size / one / mid * 100:.0f}% of it")
 PY
+
+echo
+writer_and_lenient
 
 if [ "$BIG_MB" -gt 0 ]; then
     BIG="$WORK/feed-$BIG_MB.xml"

@@ -248,6 +248,7 @@ pub fn all() -> &'static [StageDef] {
         stage::where_::DEF,
         stage::select::DEF,
         stage::fmt::DEF,
+        stage::toxml::DEF,
         stage::grep::DEF,
         stage::head::DEF,
         stage::skip::DEF,

@@ -52,6 +52,7 @@ pub mod replace;
 pub mod select;
 pub mod skip;
 pub mod syslog;
+pub mod toxml;
 pub mod uniq;
 pub mod where_;
 

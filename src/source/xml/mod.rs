@@ -27,6 +27,7 @@
 pub mod chars;
 mod dtd;
 pub mod input;
+pub mod lenient;
 mod parallel;
 pub mod parser;
 
@@ -79,6 +80,13 @@ pub struct Args {
     /// thread; at most 256). Output, errors and their positions are the same either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
     pub threads: Option<u32>,
+    /// Read broken feeds with quick-xml's reader instead: a bare `&` or an unknown entity is
+    /// kept as written, an end tag that closes nothing is left out, elements left open are
+    /// closed; each problem is a warning `FILE:LINE:COLUMN` on stderr (the first 20, then a
+    /// count) and the exit status stays 0. What it cannot go on past is an error (status 2).
+    /// Same events as the strict reader on good input; UTF-8 only, DOCTYPE entities not read.
+    #[arg(long, conflicts_with_all = ["no_check", "threads"])]
+    pub lenient: bool,
     /// The size of the parts a file is cut into (for tests).
     #[arg(long, hide = true, value_name = "BYTES")]
     pub part_size: Option<usize>,
@@ -140,6 +148,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         },
         interrupt: cx.interrupt.clone(),
         strict: !a.no_check,
+        lenient: a.lenient,
         meter: cx.meter.clone(),
         status: cx.status.clone(),
     }))
@@ -174,6 +183,7 @@ struct Xml {
     split: parallel::Split,
     interrupt: Interrupt,
     strict: bool,
+    lenient: bool,
     meter: Meter,
     status: Status,
 }
@@ -194,6 +204,16 @@ impl Source for Xml {
         let file = self.file.take().expect("a source runs once");
         let name = self.name.clone();
         let located = |fail: Fail, input: Option<&Input>| located(&name, fail, input);
+        if self.lenient {
+            let reader = Interruptible::new(file, self.interrupt.clone());
+            return match lenient::parse(&self.name, Box::new(reader), &self.meter, out) {
+                Err(e) if let Some(sig) = stopped_by(&e) => {
+                    self.status.interrupt(sig);
+                    Ok(())
+                }
+                r => r,
+            };
+        }
         let map = self.mapped(&file);
         let r = match (map, out.records_plan()) {
             (Some(map), Some(plan)) => parallel::parse(

@@ -139,3 +139,41 @@ fn sigint_ends_a_scheduled_pipeline_with_its_output_flushed() {
         cp.err()
     );
 }
+
+/// Every filter passes the clock on: a `count --every` after it prints its intervals while
+/// the followed file is quiet (a filter that wrote its own `flush` and forgot `tick` kept
+/// the timer from ever reaching the sink).
+#[test]
+fn every_filter_passes_the_clock_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "").unwrap();
+    let chains: &[&[&str]] = &[
+        &["grep", "x"],
+        &["parse", "(?P<a>.*)"],
+        &["logfmt"],
+        &["kv"],
+        &["csv"],
+        &["syslog"],
+        &["combined"],
+        &["json", ":", "toxml"],
+        &[
+            "json", ":", "where", "a=1", ":", "select", "a", ":", "fmt", "{a}",
+        ],
+        &[
+            "head", "5", ":", "skip", "1", ":", "uniq", ":", "number", ":", "replace", "a", "b",
+        ],
+    ];
+    for chain in chains {
+        let mut args = vec!["follow", "-n", "0", "app.log", ":"];
+        args.extend_from_slice(chain);
+        args.extend_from_slice(&[":", "count", "--every", "100ms"]);
+        let mut cp = copipe(&args).dir(dir.path()).spawn();
+        cp.wait_out(&format!("two intervals after {chain:?}"), |o| {
+            o.lines().count() >= 2
+        });
+        cp.signal(libc::SIGTERM);
+        cp.exit_code();
+        assert_eq!(interval_counts(&cp.out())[..2], [0, 0], "{chain:?}");
+    }
+}

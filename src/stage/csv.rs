@@ -367,9 +367,7 @@ impl Stage for Csv {
         self.next.origin(origin)
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
+    crate::pass_on!(flush);
 
     fn close(&mut self) -> Result<()> {
         let r = self.finish().map(drop);

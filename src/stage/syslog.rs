@@ -422,9 +422,7 @@ impl Stage for Syslog {
         self.next.origin(origin)
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
+    crate::pass_on!(flush);
 
     fn close(&mut self) -> Result<()> {
         self.lines.report("did not parse");

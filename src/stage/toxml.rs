@@ -528,9 +528,7 @@ impl Stage for ToXml {
         self.next.origin(origin)
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
+    crate::pass_on!(flush);
 
     fn close(&mut self) -> Result<()> {
         let r = self.finish();

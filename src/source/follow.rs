@@ -25,6 +25,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod data;
+pub mod glob;
 pub mod start;
 pub mod wait;
 
@@ -39,12 +40,13 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Kind, Origin, Show};
-use crate::pipeline::meter::Meter;
+use crate::pipeline::meter::{FileCounts, Meter};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished};
 use crate::source::reader::{Held, LineReader, Place, ReadError, note_cuts};
 use crate::stage::{Flow, Source, Stage};
 
+use glob::{Found, Globs, Pattern};
 use start::{Feed, Start, last_lines_offset};
 use wait::{NAMES, Waiter};
 
@@ -63,6 +65,15 @@ tried again every second; one still the same file is then read from where -n put
 start, so nothing written meanwhile is lost. A partial last line is held back until its
 newline arrives (or its file goes away, or the follow ends with `--pid` or at the end of
 standard input).
+
+A name with `*`, `?`, `[` or `{` is a glob (quote it), expanded by copipe itself: `*`
+within one directory, `**` across any number of them (`'svc/**/app-*.log'`); `--exclude
+GLOB` leaves files out. A glob follows files, not names: `-n` applies to the files there at
+start, a file that appears later is read from its first line (seen within a second: the
+directories a glob can match in are watched), a file renamed to a name a glob also matches
+(a rotated `app.log.1`) goes on where it was and is not read again, and a file removed or
+renamed out of the globs is read to its end and closed. `--stats` counts the files
+followed, discovered and closed.
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
@@ -85,9 +96,14 @@ what it wrote has been read.";
 #[derive(Parser)]
 #[command(name = "follow", disable_version_flag = true, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// Files to follow; `-` is standard input.
+    /// Files to follow; `-` is standard input. A name with `*`, `?`, `[` or `{` is a glob
+    /// (quote it), expanded by copipe: `*` within a directory, `**` across directories.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Leave out the files a glob finds whose path, or file name, matches GLOB
+    /// (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Start with the last N lines of each file (0: only new lines); `+K` starts at line K
     /// (`+1`: the whole file).
     #[arg(
@@ -133,6 +149,7 @@ pub const DEF: StageDef = StageDef {
         "copipe follow /var/log/app.log : grep -i error",
         "copipe follow -n 0 --tag a.log b.log : grep -w ERROR : write errors.log",
         "copipe follow --pid 4242 build.log | grep -m1 FAILED",
+        "copipe follow --tag '/var/log/**/*.log' --exclude '*.gz' : grep -w ERROR",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Source(build),
@@ -140,20 +157,35 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     let a = Args::from_arg_matches(m)?;
+    let mut files = Vec::new();
+    let mut patterns = Vec::new();
+    for p in &a.files {
+        let text = p.to_string_lossy();
+        if text != "-" && glob::is_glob(&text) {
+            patterns.push(Pattern::new(&text)?);
+        } else {
+            files.push(Followed::new(p, a.lines.skip())?);
+        }
+    }
+    let globs = if patterns.is_empty() {
+        None
+    } else {
+        Some(Globs::new(patterns, &a.exclude)?)
+    };
     let show = if a.tag {
         Show::Tag
-    } else if !a.quiet && (a.verbose || a.files.len() > 1) {
+    } else if !a.quiet && (a.verbose || a.files.len() > 1 || globs.is_some()) {
         Show::Header
     } else {
         Show::Hidden
     };
-    let files = a
-        .files
-        .iter()
-        .map(|p| Followed::new(p, a.lines.skip()))
-        .collect::<Result<_>>()?;
     Ok(Box::new(Follow {
         files,
+        globs,
+        glob_watches: Vec::new(),
+        found: Vec::new(),
+        free: Vec::new(),
+        counts: FileCounts::default(),
         start: a.lines,
         show,
         pid: a.pid,
@@ -196,6 +228,9 @@ struct Followed {
     /// That the name is a directory (or something else that cannot be followed) was said:
     /// not again until a file has been followed there.
     said_unfollowable: bool,
+    /// Found by a glob: the file is followed (by its identity, across renames within the
+    /// globs), not the name; read to its end and closed once no glob finds it.
+    found: bool,
 }
 
 enum State {
@@ -312,6 +347,7 @@ impl Followed {
             skip,
             watched: None,
             said_unfollowable: false,
+            found: false,
         })
     }
 
@@ -336,6 +372,16 @@ enum Round {
 
 struct Follow {
     files: Vec<Followed>,
+    /// The globs among the names, and `--exclude`.
+    globs: Option<Globs>,
+    /// The directory watched for each glob (with whether its subdirectories are too).
+    glob_watches: Vec<Option<(PathBuf, bool)>>,
+    /// Scratch: what the globs found at the last look.
+    found: Vec<Found>,
+    /// Slots of `files` whose file was closed, for the next file found.
+    free: Vec<usize>,
+    /// For `--stats`.
+    counts: FileCounts,
     start: Start,
     show: Show,
     pid: Option<i32>,
@@ -387,6 +433,9 @@ impl Source for Follow {
         for i in 0..self.files.len() {
             self.begin(i, &mut w)?;
         }
+        if self.discover(out, &mut w, true)?.is_stop() {
+            return Ok(());
+        }
         self.tell_starved();
         let tick = w.tick();
         let mut next_tick = Instant::now() + tick;
@@ -402,6 +451,9 @@ impl Source for Follow {
                         return Ok(());
                     }
                 }
+                if self.discover(out, &mut w, false)?.is_stop() {
+                    return Ok(());
+                }
                 self.tell_starved();
             }
             let round = self.read_all(out, verify)?;
@@ -410,7 +462,9 @@ impl Source for Follow {
             }
             let recheck = std::mem::take(&mut self.recheck);
             let busy = round == Round::Busy || recheck;
-            let all_done = self.files.iter().all(|f| matches!(f.state, State::Done));
+            // A glob may find files later: it never runs out.
+            let all_done =
+                self.globs.is_none() && self.files.iter().all(|f| matches!(f.state, State::Done));
             if !busy && (ending || all_done) {
                 self.finish_all(out)?;
                 return Ok(());
@@ -665,6 +719,18 @@ impl Follow {
         if f.stdin || matches!(f.state, State::Done) {
             return Ok(Flow::Continue);
         }
+        if f.found {
+            // What a glob found is followed by identity: [`Follow::discover`] sees it
+            // renamed or gone. A name that could not be opened is tried again here.
+            match f.state {
+                State::Open(_) => return Ok(Flow::Continue),
+                State::Missing => {
+                    self.drop_found(i);
+                    return Ok(Flow::Continue);
+                }
+                _ => {}
+            }
+        }
         if let State::Starved(at_start) = f.state {
             if !self.out_of_fds {
                 self.open_starved(i, at_start, w)?;
@@ -726,6 +792,178 @@ impl Follow {
                 Ok(Flow::Continue)
             }
             (State::Done | State::Starved(_), _) => Ok(Flow::Continue),
+        }
+    }
+
+    /// Expand the globs again: a file found under another name is the same file renamed
+    /// (followed on where it was, under its new name); a file no glob finds any more
+    /// (removed, or renamed out of the globs) is read to its end and closed; a file not
+    /// seen before is followed — as `-n` says at start (`at_start`), from its first line
+    /// afterwards.
+    fn discover(&mut self, out: &mut dyn Stage, w: &mut Waiter, at_start: bool) -> Result<Flow> {
+        if self.globs.is_none() {
+            return Ok(Flow::Continue);
+        }
+        self.watch_globs(w);
+        let mut found = std::mem::take(&mut self.found);
+        if let Some(g) = &self.globs {
+            g.scan(&mut found);
+        }
+        let by_id: std::collections::HashMap<(u64, u64), usize> =
+            found.iter().enumerate().map(|(k, f)| (f.id, k)).collect();
+        let mut taken = vec![false; found.len()];
+        for i in 0..self.files.len() {
+            let f = &self.files[i];
+            if let State::Open(o) = &f.state {
+                match by_id.get(&o.id) {
+                    Some(&k) => {
+                        taken[k] = true;
+                        if f.found && found[k].path != f.path {
+                            self.rename_found(i, &found[k].path);
+                        }
+                    }
+                    None if f.found => {
+                        if self.close_input(i, out)?.is_stop() {
+                            self.found = found;
+                            return Ok(Flow::Stop);
+                        }
+                        self.counts.closed += 1;
+                        self.drop_found(i);
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            if !f.found || matches!(f.state, State::Done) {
+                continue;
+            }
+            // Not open (cannot be opened yet): known by its path.
+            match found.binary_search_by(|x| x.path.as_path().cmp(&f.path)) {
+                Ok(k) => taken[k] = true,
+                Err(_) => self.drop_found(i),
+            }
+        }
+        for (k, t) in taken.iter().enumerate() {
+            if !t {
+                self.add_found(&found[k], at_start, w)?;
+            }
+        }
+        self.found = found;
+        self.counts.followed = self.files.iter().filter(|f| f.open().is_some()).count() as u64;
+        self.meter.set_files(self.counts);
+        Ok(Flow::Continue)
+    }
+
+    /// Follow a file a glob found, in a free slot if there is one.
+    fn add_found(&mut self, found: &Found, at_start: bool, w: &mut Waiter) -> Result<()> {
+        let mut f = Followed::new(&found.path, if at_start { self.start.skip() } else { 0 })?;
+        f.found = true;
+        let i = match self.free.pop() {
+            Some(i) => {
+                if self.holder == Some(i) {
+                    // Its partial line was pushed when it was closed: nothing is held.
+                    let mut none = Held::default();
+                    self.reader.stash(&mut none);
+                    self.holder = None;
+                }
+                if self.announced == Some(i) {
+                    self.announced = None;
+                }
+                self.files[i] = f;
+                i
+            }
+            None => {
+                self.files.push(f);
+                self.files.len() - 1
+            }
+        };
+        if !at_start {
+            self.counts.discovered += 1;
+        }
+        match open_path(&self.files[i].path) {
+            Ok((file, meta)) => {
+                if let Some(open) = self.admit(i, file, &meta) {
+                    if open.id != found.id
+                        && let Some(g) = &self.globs
+                    {
+                        // The directory entry told another inode than the file has:
+                        // from now on each file found is looked at.
+                        g.stat_all.set(true);
+                    }
+                    self.files[i].state = State::Open(open);
+                    if at_start {
+                        self.position(i, &meta)?;
+                    }
+                    // The globs' directories are watched already.
+                    if !w.watches_files() {
+                        let dir = self.files[i].dir.clone();
+                        self.watch(i, w, Some(&dir));
+                    }
+                }
+            }
+            Err(e) if is_out_of_fds(&e) => {
+                self.files[i].state = State::Starved(at_start.then_some(AtStart {
+                    id: found.id,
+                    size: std::fs::metadata(&found.path).map_or(0, |m| m.len()),
+                }));
+            }
+            // Gone already.
+            Err(e) if is_missing(&e) => self.drop_found(i),
+            Err(e) => self.deny(i, e),
+        }
+        Ok(())
+    }
+
+    /// A file a glob found is now under another name the globs match: the same file,
+    /// followed on where it was; its lines are shown under the new name from now on.
+    fn rename_found(&mut self, i: usize, to: &Path) {
+        let f = &mut self.files[i];
+        f.path = to.to_path_buf();
+        f.name = to.display().to_string();
+        if let Ok(abs) = std::path::absolute(to) {
+            f.dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+        }
+        if self.announced == Some(i) {
+            self.announced = None;
+        }
+    }
+
+    /// A file a glob found is no longer followed: its slot is free (its descriptor, if it
+    /// had one, is closed here).
+    fn drop_found(&mut self, i: usize) {
+        let f = &mut self.files[i];
+        if !matches!(f.state, State::Done) {
+            f.state = State::Done;
+            f.partial.clear();
+            self.free.push(i);
+        }
+    }
+
+    /// Watch the directory of each glob's fixed prefix (its subdirectories too when the glob
+    /// goes deeper), or while it does not exist, its nearest existing ancestor.
+    fn watch_globs(&mut self, w: &mut Waiter) {
+        let Some(g) = &self.globs else {
+            return;
+        };
+        self.glob_watches.resize(g.patterns.len(), None);
+        for (k, p) in g.patterns.iter().enumerate() {
+            let Ok(base) = std::path::absolute(&p.base) else {
+                continue;
+            };
+            let mut dir = base.as_path();
+            while !dir.is_dir() {
+                match dir.parent() {
+                    Some(d) => dir = d,
+                    None => break,
+                }
+            }
+            let want = Some((dir.to_path_buf(), p.deep() && dir == base));
+            if want != self.glob_watches[k] {
+                w.watch_tree(self.glob_watches[k].as_ref(), want.as_ref());
+                self.glob_watches[k] = want;
+                // A new watch sees only what happens from now on: look once more.
+                self.recheck = true;
+            }
         }
     }
 
@@ -1208,6 +1446,11 @@ mod tests {
                 .iter()
                 .map(|p| Followed::new(p, start.skip()).unwrap())
                 .collect(),
+            globs: None,
+            glob_watches: Vec::new(),
+            found: Vec::new(),
+            free: Vec::new(),
+            counts: FileCounts::default(),
             start,
             show,
             pid: Some(gone.id() as i32),

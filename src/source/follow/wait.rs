@@ -30,7 +30,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -60,6 +60,9 @@ pub struct Wake {
 /// State shared with notify's thread and the signal handlers.
 struct Shared {
     fs: AtomicU8,
+    /// The open files have watches of their own ([`super::data`]): a directory watch's
+    /// report of a write is then news to nobody, and does not wake the reader.
+    files_watched: AtomicBool,
     tx: UnixStream,
 }
 
@@ -96,6 +99,9 @@ pub struct Waiter {
     prune: bool,
     watcher: Option<RecommendedWatcher>,
     dirs: HashMap<PathBuf, Dir>,
+    /// The directories watched for the globs (with whether their subdirectories are too):
+    /// how many globs need each.
+    trees: HashMap<(PathBuf, bool), usize>,
     /// Polling instead of notifications (`--poll`, or notify could not be used).
     poll: Option<Duration>,
     pid: Option<Pid>,
@@ -116,6 +122,7 @@ impl Waiter {
         rx.set_nonblocking(true)?;
         let shared = Arc::new(Shared {
             fs: AtomicU8::new(0),
+            files_watched: AtomicBool::new(false),
             tx,
         });
         let mut w = Waiter {
@@ -127,6 +134,7 @@ impl Waiter {
             prune: false,
             watcher: None,
             dirs: HashMap::new(),
+            trees: HashMap::new(),
             poll,
             pid: pid.map(watch_pid),
             stdout_pipe: is_fifo(1),
@@ -136,13 +144,22 @@ impl Waiter {
             #[cfg(target_os = "linux")]
             {
                 w.data = super::data::DataWatch::new().ok();
+                w.shared
+                    .files_watched
+                    .store(w.data.is_some(), Ordering::SeqCst);
             }
             let shared = Arc::clone(&w.shared);
             let handler = move |ev: notify::Result<notify::Event>| {
                 let bits = match ev {
                     // Opening and closing (ours included) change nothing.
                     Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => 0,
-                    Ok(ev) if matches!(ev.kind, EventKind::Modify(ModifyKind::Data(_))) => DATA,
+                    Ok(ev) if matches!(ev.kind, EventKind::Modify(ModifyKind::Data(_))) => {
+                        if shared.files_watched.load(Ordering::Relaxed) {
+                            0
+                        } else {
+                            DATA
+                        }
+                    }
                     // Names, attributes, overflow (rescan), errors: look at everything.
                     _ => DATA | NAMES,
                 };
@@ -171,6 +188,8 @@ impl Waiter {
         );
         self.watcher = None;
         self.dirs.clear();
+        self.trees.clear();
+        self.shared.files_watched.store(false, Ordering::SeqCst);
         self.poll = Some(FALLBACK_POLL);
         #[cfg(target_os = "linux")]
         {
@@ -231,6 +250,48 @@ impl Waiter {
         }
     }
 
+    /// A glob needs `new` watched (a directory, and with `true` its subdirectories, those
+    /// made later included), and `old`, if any, no longer. Whether a watch was added (the
+    /// caller then looks once more: a new watch sees only what happens from now on).
+    pub fn watch_tree(&mut self, old: Option<&(PathBuf, bool)>, new: Option<&(PathBuf, bool)>) {
+        if let Some(old) = old
+            && let Some(users) = self.trees.get_mut(old)
+        {
+            *users -= 1;
+            if *users == 0 {
+                self.trees.remove(old);
+                if let Some(w) = self.watcher.as_mut() {
+                    let _ = w.unwatch(&old.0);
+                }
+            }
+        }
+        let Some(new) = new else {
+            return;
+        };
+        if let Some(users) = self.trees.get_mut(new) {
+            *users += 1;
+            return;
+        }
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let mode = if new.1 {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        match watcher.watch(&new.0, mode) {
+            Ok(()) => {}
+            // Gone meanwhile: the next check watches what is there then.
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                self.fall_back(&e);
+                return;
+            }
+        }
+        self.trees.insert(new.clone(), 1);
+    }
+
     /// A followed name no longer needs `dir` watched.
     pub fn unwatch(&mut self, dir: &Path) {
         let Some(d) = self.dirs.get_mut(dir) else {
@@ -284,6 +345,7 @@ impl Waiter {
                     "copipe: cannot watch the followed files themselves ({e}); watching their directories"
                 );
                 self.data = None;
+                self.shared.files_watched.store(false, Ordering::SeqCst);
             }
             self.data.as_ref().map(|d| {
                 self.fds.push(pollfd(d.fd(), IN));

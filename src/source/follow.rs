@@ -27,6 +27,7 @@
 pub mod data;
 pub mod glob;
 pub mod start;
+pub mod state;
 pub mod wait;
 
 use std::fs::{File, Metadata, OpenOptions};
@@ -48,6 +49,7 @@ use crate::stage::{Flow, Source, Stage};
 
 use glob::{Found, Globs, Pattern};
 use start::{Feed, Start, last_lines_offset};
+use state::{Saved, fingerprint};
 use wait::{NAMES, Waiter};
 
 const LONG_ABOUT: &str = "\
@@ -133,6 +135,11 @@ pub struct Args {
     /// Stop once process PID has exited and everything it wrote has been read.
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pub pid: Option<i32>,
+    /// Keep a checkpoint in FILE: where each file was read up to (the lines written and
+    /// flushed), at most once a second and at the end; started again with the same FILE,
+    /// copipe goes on from there instead of from -n.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// Check the files every MS milliseconds instead of using file-system notifications.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub poll: Option<u64>,
@@ -186,6 +193,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         found: Vec::new(),
         free: Vec::new(),
         counts: FileCounts::default(),
+        checkpoint: a.state.map(Checkpoint::new),
         start: a.lines,
         show,
         pid: a.pid,
@@ -204,6 +212,60 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         out_of_fds: false,
         said_starved: false,
     }))
+}
+
+/// `--state`: the state read at start, and when it was last written.
+struct Checkpoint {
+    path: PathBuf,
+    /// The files of the state read at start (`None`: none, or unusable), by identity, and
+    /// whether a file open at start took each up.
+    saved: Option<(
+        Vec<Saved>,
+        std::collections::HashMap<(u64, u64), usize>,
+        Vec<bool>,
+    )>,
+    written: Instant,
+    /// A hash of what was last written: nothing is written while nothing moved.
+    signature: u64,
+    /// Scratch for the entries written.
+    entries: Vec<Saved>,
+    /// Writing failed and was reported (once).
+    said_failure: bool,
+}
+
+/// How often the state is written at most.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+impl Checkpoint {
+    fn new(path: PathBuf) -> Checkpoint {
+        Checkpoint {
+            path,
+            saved: None,
+            written: Instant::now(),
+            signature: 0,
+            entries: Vec::new(),
+            said_failure: false,
+        }
+    }
+
+    /// Read the state: a missing, empty, corrupt or other-version state is said, and the
+    /// follow starts as without one.
+    fn load(&mut self) {
+        let shown = self.path.display();
+        match state::load(&self.path) {
+            Ok(Some(saved)) => {
+                let by_id = saved.iter().enumerate().map(|(k, s)| (s.id, k)).collect();
+                let used = vec![false; saved.len()];
+                self.saved = Some((saved, by_id, used));
+            }
+            Ok(None) => note(format_args!(
+                "state {shown} does not exist yet; starting as -n says, and keeping it from now on"
+            )),
+            Err(e) => note(format_args!(
+                "cannot use state {shown}: {e:#}; starting as -n says, and writing a new one"
+            )),
+        }
+    }
 }
 
 /// Reads of one input per round before the others get their turn (16 MiB with the
@@ -382,6 +444,8 @@ struct Follow {
     free: Vec<usize>,
     /// For `--stats`.
     counts: FileCounts,
+    /// `--state`.
+    checkpoint: Option<Checkpoint>,
     start: Start,
     show: Show,
     pid: Option<i32>,
@@ -430,10 +494,16 @@ impl Source for Follow {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
         let mut w = Waiter::new(self.poll, self.pid, self.interrupt.clone())?;
         self.files_watched = w.watches_files();
+        if let Some(c) = &mut self.checkpoint {
+            c.load();
+        }
         for i in 0..self.files.len() {
             self.begin(i, &mut w)?;
         }
         if self.discover(out, &mut w, true)?.is_stop() {
+            return Ok(());
+        }
+        if self.read_rests(out)?.is_stop() {
             return Ok(());
         }
         self.tell_starved();
@@ -467,7 +537,7 @@ impl Source for Follow {
                 self.globs.is_none() && self.files.iter().all(|f| matches!(f.state, State::Done));
             if !busy && (ending || all_done) {
                 self.finish_all(out)?;
-                return Ok(());
+                return self.checkpoint(out, true);
             }
             let timeout = if busy {
                 Duration::ZERO
@@ -477,6 +547,8 @@ impl Source for Follow {
             if !timeout.is_zero() {
                 out.flush()?;
             }
+            // Even while busy: a crash repeats at most a second of lines.
+            self.checkpoint(out, false)?;
             self.streams.clear();
             self.streams.extend(
                 self.files
@@ -509,6 +581,9 @@ impl Source for Follow {
                 // they are said, not pushed.
                 self.status.interrupt(sig);
                 if self.read_all(out, true)? != Round::Stop {
+                    // The partial lines are not covered by the checkpoint: read again
+                    // next time, whole.
+                    self.checkpoint(out, true)?;
                     self.abandon_all();
                 }
                 return Ok(());
@@ -571,7 +646,7 @@ impl Follow {
             Ok((file, meta)) => match self.admit(i, file, &meta) {
                 Some(open) => {
                     self.files[i].state = State::Open(open);
-                    self.position(i, &meta)?;
+                    self.start_at(i, &meta)?;
                     self.watch_open(i, w);
                 }
                 None => {
@@ -607,6 +682,171 @@ impl Follow {
                 let dir = self.files[i].dir.clone();
                 self.watch(i, w, Some(&dir));
             }
+        }
+        Ok(())
+    }
+
+    /// Where the first read of a file open at start begins: where the state says (see
+    /// [`Follow::resumed`]), else as `-n` says.
+    fn start_at(&mut self, i: usize, meta: &Metadata) -> Result<()> {
+        let Some(offset) = self.resumed(i, meta) else {
+            return self.position(i, meta);
+        };
+        let f = &mut self.files[i];
+        f.skip = 0;
+        if let State::Open(open) = &mut f.state {
+            open.file
+                .seek(SeekFrom::Start(offset))
+                .with_context(|| format!("error reading {}", f.name))?;
+            open.offset = offset;
+        }
+        Ok(())
+    }
+
+    /// Where the state read at start says to go on in input `i`'s file (`None`: no state,
+    /// or not a regular file). The same file (device, inode and first bytes): at its
+    /// offset, or from its start if it is now shorter (truncated while copipe was
+    /// stopped). Another file (new, or an inode reused): from its start.
+    fn resumed(&mut self, i: usize, meta: &Metadata) -> Option<u64> {
+        let c = self.checkpoint.as_mut()?;
+        let (saved, by_id, used) = c.saved.as_mut()?;
+        let f = &self.files[i];
+        let State::Open(open) = &f.state else {
+            return None;
+        };
+        if open.kind != FileKind::Regular || f.stdin {
+            return None;
+        }
+        // Not in the state: a file made while copipe was stopped, all of it new.
+        let Some(&k) = by_id.get(&open.id) else {
+            return Some(0);
+        };
+        let s = &saved[k];
+        if !same_head(&open.file, s) {
+            note(format_args!(
+                "{}: another file than in the state (its inode was reused); reading it from its start",
+                f.name
+            ));
+            return Some(0);
+        }
+        used[k] = true;
+        if meta.len() < s.offset {
+            note(format_args!(
+                "{}: file truncated while copipe was stopped; reading it from its start",
+                f.name
+            ));
+            return Some(0);
+        }
+        Some(s.offset)
+    }
+
+    /// The files of the state that no file open at start took up: one rotated while
+    /// copipe was stopped is looked for, by identity, in the directory it was in; what was
+    /// added to it since is read now, to its end, before anything else. One not found was
+    /// removed: it is dropped from the state.
+    fn read_rests(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        let Some(c) = self.checkpoint.as_mut() else {
+            return Ok(Flow::Continue);
+        };
+        let Some((saved, _, used)) = c.saved.take() else {
+            return Ok(Flow::Continue);
+        };
+        for (s, _) in saved.iter().zip(&used).filter(|(_, u)| !**u) {
+            let Some(path) = find_by_identity(s) else {
+                continue;
+            };
+            let Ok((file, meta)) = open_path(&path) else {
+                continue;
+            };
+            if meta.len() <= s.offset || !same_head(&file, s) {
+                continue;
+            }
+            let mut f = Followed::new(&path, 0)?;
+            f.found = true;
+            let i = self.files.len();
+            self.files.push(f);
+            let Some(mut open) = self.admit(i, file, &meta) else {
+                self.drop_found(i);
+                continue;
+            };
+            open.file
+                .seek(SeekFrom::Start(s.offset))
+                .with_context(|| format!("error reading {}", path.display()))?;
+            open.offset = s.offset;
+            self.files[i].state = State::Open(open);
+            if self.close_input(i, out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            self.drop_found(i);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Write the state if a second has passed since it was last written (or `now`) and
+    /// anything moved: after flushing the output, so that it covers only what the sinks
+    /// have written; for each open regular file, the offset after its last whole line
+    /// pushed (never into a partial line held).
+    fn checkpoint(&mut self, out: &mut dyn Stage, now: bool) -> Result<()> {
+        let Some(c) = self.checkpoint.as_mut() else {
+            return Ok(());
+        };
+        if !now && c.written.elapsed() < CHECKPOINT_EVERY {
+            return Ok(());
+        }
+        let mut sig: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |x: u64| sig = (sig ^ x).wrapping_mul(0x0100_0000_01b3);
+        for (i, f) in self.files.iter().enumerate() {
+            if let State::Open(o) = &f.state
+                && o.kind == FileKind::Regular
+                && !f.stdin
+            {
+                let held = if self.holder == Some(i) {
+                    self.reader.held()
+                } else {
+                    f.partial.held()
+                };
+                mix(i as u64);
+                mix(o.id.0);
+                mix(o.id.1);
+                mix(o.offset - held as u64);
+                mix(o.head.len as u64);
+            }
+        }
+        c.written = Instant::now();
+        if sig == c.signature {
+            return Ok(());
+        }
+        out.flush()?;
+        c.entries.clear();
+        for (i, f) in self.files.iter().enumerate() {
+            if let State::Open(o) = &f.state
+                && o.kind == FileKind::Regular
+                && !f.stdin
+            {
+                let held = if self.holder == Some(i) {
+                    self.reader.held()
+                } else {
+                    f.partial.held()
+                };
+                c.entries.push(Saved {
+                    path: f.path.clone(),
+                    id: o.id,
+                    offset: o.offset - held as u64,
+                    head_len: o.head.len as u64,
+                    head_hash: fingerprint(&o.head.bytes[..o.head.len]),
+                });
+            }
+        }
+        match state::store(&c.path, &c.entries) {
+            Ok(()) => c.signature = sig,
+            Err(e) if !c.said_failure => {
+                c.said_failure = true;
+                self.status.soft_error(
+                    &anyhow::Error::new(e)
+                        .context(format!("cannot write the state {}", c.path.display())),
+                );
+            }
+            Err(_) => {}
         }
         Ok(())
     }
@@ -892,7 +1132,7 @@ impl Follow {
                     }
                     self.files[i].state = State::Open(open);
                     if at_start {
-                        self.position(i, &meta)?;
+                        self.start_at(i, &meta)?;
                     }
                     // The globs' directories are watched already.
                     if !w.watches_files() {
@@ -1392,6 +1632,30 @@ fn open_path(path: &Path) -> io::Result<(File, Metadata)> {
     Ok((file, meta))
 }
 
+/// Whether `file` begins with the bytes whose fingerprint `s` keeps.
+fn same_head(file: &File, s: &Saved) -> bool {
+    let mut head = [0u8; HEAD];
+    let want = (s.head_len as usize).min(HEAD);
+    matches!(read_head(file, &mut head), Ok(n) if n >= want && fingerprint(&head[..want]) == s.head_hash)
+}
+
+/// A file of the state under a name of the directory it was in (a rotated log), by device
+/// and inode (the first bytes are checked once it is open).
+fn find_by_identity(s: &Saved) -> Option<PathBuf> {
+    let abs = std::path::absolute(&s.path).ok()?;
+    let dir = abs.parent()?;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        if std::os::unix::fs::DirEntryExt::ino(&e) != s.id.1 {
+            continue;
+        }
+        let shown = s.path.parent().unwrap_or(Path::new("")).join(e.file_name());
+        if std::fs::metadata(&shown).is_ok_and(|m| (m.dev(), m.ino()) == s.id) {
+            return Some(shown);
+        }
+    }
+    None
+}
+
 /// Read the first bytes of `file` into `buf` (as many as there are, up to its length).
 fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
@@ -1451,6 +1715,7 @@ mod tests {
             found: Vec::new(),
             free: Vec::new(),
             counts: FileCounts::default(),
+            checkpoint: None,
             start,
             show,
             pid: Some(gone.id() as i32),

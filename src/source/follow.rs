@@ -219,11 +219,7 @@ struct Checkpoint {
     path: PathBuf,
     /// The files of the state read at start (`None`: none, or unusable), by identity, and
     /// whether a file open at start took each up.
-    saved: Option<(
-        Vec<Saved>,
-        std::collections::HashMap<(u64, u64), usize>,
-        Vec<bool>,
-    )>,
+    saved: Option<Resume>,
     written: Instant,
     /// A hash of what was last written: nothing is written while nothing moved.
     signature: u64,
@@ -233,6 +229,14 @@ struct Checkpoint {
     said_failure: bool,
 }
 
+/// The files of a state read at start, by identity, and whether a file open at start
+/// took each up.
+type Resume = (
+    Vec<Saved>,
+    std::collections::HashMap<(u64, u64), usize>,
+    Vec<bool>,
+);
+
 /// How often the state is written at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -241,7 +245,10 @@ impl Checkpoint {
         Checkpoint {
             path,
             saved: None,
-            written: Instant::now(),
+            // The first checkpoint as soon as something moved.
+            written: Instant::now()
+                .checked_sub(CHECKPOINT_EVERY)
+                .unwrap_or_else(Instant::now),
             signature: 0,
             entries: Vec::new(),
             said_failure: false,
@@ -722,21 +729,22 @@ impl Follow {
             return Some(0);
         };
         let s = &saved[k];
-        if !same_head(&open.file, s) {
-            note(format_args!(
-                "{}: another file than in the state (its inode was reused); reading it from its start",
-                f.name
-            ));
-            return Some(0);
-        }
-        used[k] = true;
         if meta.len() < s.offset {
+            used[k] = true;
             note(format_args!(
                 "{}: file truncated while copipe was stopped; reading it from its start",
                 f.name
             ));
             return Some(0);
         }
+        if !same_head(&open.file, s) {
+            note(format_args!(
+                "{}: other first bytes than the file of the state (its inode was reused, or it was rewritten); reading it from its start",
+                f.name
+            ));
+            return Some(0);
+        }
+        used[k] = true;
         Some(s.offset)
     }
 

@@ -164,7 +164,7 @@ mod tests {
             ("{\"version\": 1}", "no `files`"),
             (
                 "{\"version\": 1, \"files\": [{\"path\": \"a\"}]}",
-                "no number `dev`",
+                "no hexadecimal `head_hash`",
             ),
         ] {
             std::fs::write(&p, text).unwrap();

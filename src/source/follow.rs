@@ -300,6 +300,8 @@ struct Followed {
     /// Found by a glob: the file is followed (by its identity, across renames within the
     /// globs), not the name; read to its end and closed once no glob finds it.
     found: bool,
+    /// Its own watch told of an append, or it had more to read: read in the next round.
+    poke: bool,
 }
 
 enum State {
@@ -417,6 +419,7 @@ impl Followed {
             watched: None,
             said_unfollowable: false,
             found: false,
+            poke: false,
         })
     }
 
@@ -426,6 +429,18 @@ impl Followed {
             _ => None,
         }
     }
+}
+
+/// Which inputs a round of reads looks at (pipes and FIFOs always: they cost nothing
+/// when empty).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Every input.
+    All,
+    /// The names given and the files found by globs that were appended to.
+    Named,
+    /// The files that were appended to (or had more to read).
+    Poked,
 }
 
 /// What one round of reads found.
@@ -517,23 +532,28 @@ impl Source for Follow {
         let tick = w.tick();
         let mut next_tick = Instant::now() + tick;
         let mut names = false;
+        let mut ticked = false;
         // The files' first bytes were just read when they were opened.
         let mut verify = false;
         let mut ending = false;
+        let mut scope = Scope::All;
         loop {
-            if names {
+            if names || ticked {
                 self.out_of_fds = false;
                 for i in 0..self.files.len() {
                     if self.check_name(i, out, &mut w)?.is_stop() {
                         return Ok(());
                     }
                 }
-                if self.discover(out, &mut w, false)?.is_stop() {
+                // The once-a-second check walks the globs again only if a directory they
+                // walked changed: a stat per directory, not a walk of the tree.
+                let walk = names || self.globs.as_ref().is_some_and(|g| g.moved());
+                if walk && self.discover(out, &mut w, false)?.is_stop() {
                     return Ok(());
                 }
                 self.tell_starved();
             }
-            let round = self.read_all(out, verify)?;
+            let round = self.read_all(out, verify, scope)?;
             if round == Round::Stop {
                 return Ok(());
             }
@@ -587,7 +607,7 @@ impl Source for Follow {
                 // the stop back); the partial lines are not the end of their files, so
                 // they are said, not pushed.
                 self.status.interrupt(sig);
-                if self.read_all(out, true)? != Round::Stop {
+                if self.read_all(out, true, Scope::All)? != Round::Stop {
                     // The partial lines are not covered by the checkpoint: read again
                     // next time, whole.
                     self.checkpoint(out, true)?;
@@ -607,14 +627,32 @@ impl Source for Follow {
                 ending = true;
                 names = true;
             }
-            if Instant::now() >= next_tick {
-                names = true;
+            ticked = Instant::now() >= next_tick;
+            if ticked {
                 w.refresh();
                 next_tick = Instant::now() + tick;
             }
+            if wake.only_changed {
+                for &id in w.changed() {
+                    for f in self.files.iter_mut() {
+                        if f.open().is_some_and(|o| o.id == id) {
+                            f.poke = true;
+                        }
+                    }
+                }
+            }
+            // Which files to look at: those the files' own watches named, the named files
+            // too at the once-a-second check; every file after anything else.
+            scope = if names || !self.files_watched || (wake.fs != 0 && !wake.only_changed) {
+                Scope::All
+            } else if ticked {
+                Scope::Named
+            } else {
+                Scope::Poked
+            };
             // A file changed (or may have: the periodic check): one look at its first
             // bytes before reading on.
-            verify = wake.fs != 0 || names;
+            verify = wake.fs != 0 || names || ticked;
         }
     }
 }
@@ -900,6 +938,8 @@ impl Follow {
             return None;
         };
         self.files[i].said_unfollowable = false;
+        // Just opened: read in the next round, whichever files it looks at.
+        self.files[i].poke = true;
         // Unreadable now: the first read says so.
         let head = match kind {
             FileKind::Regular => Head::of(&file).unwrap_or_else(|_| Head::empty()),
@@ -1195,7 +1235,7 @@ impl Follow {
         };
         self.glob_watches.resize(g.patterns.len(), None);
         for (k, p) in g.patterns.iter().enumerate() {
-            let Ok(base) = std::path::absolute(&p.base) else {
+            let Ok(base) = std::path::absolute(p.root()) else {
                 continue;
             };
             let mut dir = base.as_path();
@@ -1383,10 +1423,23 @@ impl Follow {
     /// Read every open input until it has nothing more (or has had its share of reads).
     /// With `verify` (after a wake-up by the files or a check of the names), the first
     /// bytes of each regular file are compared with those seen before reading on.
-    fn read_all(&mut self, out: &mut dyn Stage, verify: bool) -> Result<Round> {
+    fn read_all(&mut self, out: &mut dyn Stage, verify: bool, scope: Scope) -> Result<Round> {
         let mut round = Round::Idle;
         for i in 0..self.files.len() {
-            match self.read_input(i, out, verify)? {
+            let f = &self.files[i];
+            let skip = match scope {
+                Scope::All => false,
+                Scope::Named => f.found && !f.poke,
+                Scope::Poked => !f.poke,
+            };
+            // Pipes and FIFOs cost no read when there is nothing: always looked at.
+            if skip && f.open().is_some_and(|o| o.kind == FileKind::Regular) {
+                continue;
+            }
+            let r = self.read_input(i, out, verify)?;
+            // More to read right away: looked at in the next round whatever the scope.
+            self.files[i].poke = r == Round::Busy;
+            match r {
                 Round::Stop => return Ok(Round::Stop),
                 Round::Busy => round = Round::Busy,
                 Round::Idle => {}

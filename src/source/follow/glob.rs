@@ -72,7 +72,7 @@ impl Pattern {
     }
 
     /// The directory to walk (`.` for an empty prefix).
-    fn root(&self) -> &Path {
+    pub fn root(&self) -> &Path {
         if self.base.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -96,6 +96,18 @@ pub struct Globs {
     /// The inodes of directory entries are not those `stat` gives (some overlay file
     /// systems): every file found is `stat`ed.
     pub stat_all: std::cell::Cell<bool>,
+    /// The directories the last scan walked, and what they were then (inode and
+    /// modification time; `None`: missing): unchanged, a scan again would find the same.
+    walked: std::cell::RefCell<Vec<(PathBuf, Option<DirStamp>)>>,
+}
+
+/// What a directory was when walked: its entries change its modification time.
+type DirStamp = (u64, i64, i64);
+
+fn stamp(dir: &Path) -> Option<DirStamp> {
+    std::fs::metadata(dir)
+        .ok()
+        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
 impl Globs {
@@ -108,6 +120,7 @@ impl Globs {
             patterns,
             exclude: set.build().context("cannot use the --exclude globs")?,
             stat_all: std::cell::Cell::new(false),
+            walked: std::cell::RefCell::new(Vec::new()),
         })
     }
 
@@ -116,10 +129,17 @@ impl Globs {
         self.exclude.is_match(path) || path.file_name().is_some_and(|n| self.exclude.is_match(n))
     }
 
+    /// Whether any directory the last scan walked changed since (an entry added, removed
+    /// or renamed; the directory made or removed): one `stat` per directory, not a walk.
+    pub fn moved(&self) -> bool {
+        self.walked.borrow().iter().any(|(d, was)| stamp(d) != *was)
+    }
+
     /// Every file that matches a glob now and is not excluded, each once, into `found`
     /// (cleared first), sorted by path. Directories are never found.
     pub fn scan(&self, found: &mut Vec<Found>) {
         found.clear();
+        self.walked.borrow_mut().clear();
         for p in &self.patterns {
             walk(p, p.root(), &p.base, 0, found, self);
         }
@@ -131,10 +151,18 @@ impl Globs {
 /// Walk `dir` (shown as `shown`, the path as the glob writes it) `level` components below
 /// the pattern's base.
 fn walk(p: &Pattern, dir: &Path, shown: &Path, level: usize, found: &mut Vec<Found>, g: &Globs) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    // Stamped before reading: a change while reading is seen at the next look.
+    let meta = std::fs::metadata(dir);
+    g.walked.borrow_mut().push((
+        dir.to_path_buf(),
+        meta.as_ref()
+            .ok()
+            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec())),
+    ));
+    let Ok(dev) = meta.map(|m| m.dev()) else {
         return;
     };
-    let Ok(dev) = std::fs::metadata(dir).map(|m| m.dev()) else {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let level = level + 1;
@@ -227,5 +255,26 @@ mod tests {
             scan(r, &["svc/**/*.log", "*.log"], &["app-2.*", "**/b/*"]),
             ["svc/app-1.log", "x.log"]
         );
+    }
+
+    #[test]
+    fn a_directory_changed_since_the_scan_is_noticed() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("svc/a")).unwrap();
+        let g = Globs::new(
+            vec![Pattern::new(&format!("{}/svc/**/*.log", r.display())).unwrap()],
+            &[],
+        )
+        .unwrap();
+        let mut found = Vec::new();
+        g.scan(&mut found);
+        assert!(!g.moved());
+        fs::write(r.join("svc/a/x.txt"), "").unwrap();
+        assert!(g.moved(), "a new entry in a subdirectory");
+        g.scan(&mut found);
+        assert!(!g.moved());
+        fs::rename(r.join("svc/a/x.txt"), r.join("svc/a/x.log")).unwrap();
+        assert!(g.moved(), "a rename");
     }
 }

@@ -55,6 +55,9 @@ pub struct Wake {
     pub output_gone: bool,
     /// The `--pid` process has exited.
     pub pid_gone: bool,
+    /// Only appends to the files in [`Waiter::changed`] were seen (their own watches): no
+    /// other file needs a look.
+    pub only_changed: bool,
 }
 
 /// State shared with notify's thread and the signal handlers.
@@ -107,6 +110,8 @@ pub struct Waiter {
     pid: Option<Pid>,
     stdout_pipe: bool,
     fds: Vec<libc::pollfd>,
+    /// The (device, inode) of the files appended to, as their own watches told (Linux).
+    changed: Vec<(u64, u64)>,
 }
 
 /// The interval of the fallback polling when notifications fail and no `--poll` was given
@@ -139,6 +144,7 @@ impl Waiter {
             pid: pid.map(watch_pid),
             stdout_pipe: is_fifo(1),
             fds: Vec::new(),
+            changed: Vec::new(),
         };
         if poll.is_none() {
             #[cfg(target_os = "linux")]
@@ -393,12 +399,16 @@ impl Waiter {
             fs: self.shared.fs.swap(0, Ordering::SeqCst),
             ..Wake::default()
         };
+        self.changed.clear();
+        let others = wake.fs;
         #[cfg(target_os = "linux")]
         if let (Some(i), Some(d)) = (data_at, self.data.as_mut())
             && self.fds[i].revents != 0
         {
-            wake.fs |= d.drain();
+            wake.fs |= d.drain(&mut self.changed);
         }
+        // A few files named: a look at those alone. Many (a burst): every file.
+        wake.only_changed = others == 0 && wake.fs == DATA && self.changed.len() <= 64;
         wake.signal = self.interrupt.pending();
         const GONE: libc::c_short = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
         wake.output_gone = out_at.is_some_and(|i| self.fds[i].revents & GONE != 0);
@@ -408,6 +418,11 @@ impl Waiter {
             None => false,
         };
         Ok(wake)
+    }
+
+    /// The files appended to, when the last wait says [`Wake::only_changed`].
+    pub fn changed(&self) -> &[(u64, u64)] {
+        &self.changed
     }
 
     /// The signal that arrived, if any, without waiting.

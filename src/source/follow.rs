@@ -854,7 +854,7 @@ impl Follow {
                 mix(i as u64);
                 mix(o.id.0);
                 mix(o.id.1);
-                mix(o.offset - held as u64);
+                mix(o.offset.saturating_sub(held as u64));
                 mix(o.head.len as u64);
             }
         }
@@ -877,7 +877,7 @@ impl Follow {
                 c.entries.push(Saved {
                     path: f.path.clone(),
                     id: o.id,
-                    offset: o.offset - held as u64,
+                    offset: o.offset.saturating_sub(held as u64),
                     head_len: o.head.len as u64,
                     head_hash: fingerprint(&o.head.bytes[..o.head.len]),
                 });

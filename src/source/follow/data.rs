@@ -29,6 +29,8 @@ pub struct DataWatch {
     watches: HashMap<(u64, u64), WatchDescriptor>,
     /// The other way round: which file an event is about.
     files: HashMap<WatchDescriptor, (u64, u64)>,
+    /// A watch was dropped by the kernel since [`DataWatch::take_dropped`] was last asked.
+    dropped: bool,
     buf: Vec<u8>,
 }
 
@@ -38,6 +40,7 @@ impl DataWatch {
             inotify: Inotify::init()?,
             watches: HashMap::new(),
             files: HashMap::new(),
+            dropped: false,
             buf: vec![0; 4096],
         })
     }
@@ -80,6 +83,12 @@ impl DataWatch {
         Ok(())
     }
 
+    /// Whether a watch was dropped (its file removed) since the last call: the next
+    /// [`DataWatch::sync`] must not be skipped, a new file may have the same inode.
+    pub fn take_dropped(&mut self) -> bool {
+        std::mem::take(&mut self.dropped)
+    }
+
     /// Read what woke the poll (one read: events left behind only end the next wait at
     /// once): [`DATA`] for appends, [`NAMES`] for anything that may change what a name
     /// points to. A watch the kernel dropped (its file was removed) is forgotten, so that a
@@ -114,6 +123,7 @@ impl DataWatch {
             }
         }
         if !dropped.is_empty() {
+            self.dropped = true;
             self.watches.retain(|_, wd| !dropped.contains(wd));
             self.files.retain(|wd, _| !dropped.contains(wd));
         }

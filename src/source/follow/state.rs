@@ -112,7 +112,8 @@ pub fn store(path: &Path, files: &[Saved]) -> io::Result<()> {
         _ => Path::new("."),
     };
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // One name: a run killed while writing leaves one file behind, which the next replaces.
+    let tmp = dir.join(format!(".{name}.tmp"));
     let write = || -> io::Result<()> {
         let mut f = File::create(&tmp)?;
         let mut w = io::BufWriter::new(&mut f);

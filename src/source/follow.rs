@@ -77,6 +77,15 @@ directories a glob can match in are watched), a file renamed to a name a glob al
 renamed out of the globs is read to its end and closed. `--stats` counts the files
 followed, discovered and closed.
 
+`--state FILE` keeps a checkpoint of each file (device, inode, a fingerprint of its first
+bytes, and the offset after the last line written and flushed), written atomically at most
+once a second and at the end. Started again with the same FILE, each file goes on from there
+instead of -n: after a clean stop every line comes exactly once; after kill -9, no line is
+lost and only lines after the last checkpoint (about a second's worth) come twice. A file
+rotated meanwhile is found by identity (among the globs, or in its directory) and its rest
+read first; one truncated or with other first bytes is read from its start, with a note; a
+missing, empty or corrupt FILE is said, and copipe starts as without it.
+
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
 notifications (NFS, some containers).

@@ -251,3 +251,27 @@ fn an_append_to_one_of_many_files_reads_that_file_alone() {
     assert!(used < 1000, "{used} reads for 20 appends");
     assert_eq!(cp.stop(), 0);
 }
+
+#[test]
+fn a_file_renamed_out_of_the_globs_is_read_to_its_end_then_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.log");
+    fs::write(&f, "1\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "*.log"]);
+    cp.wait_out_eq("1\n");
+    let mut w = OpenOptions::new().append(true).open(&f).unwrap();
+    w.write_all(b"2\n").unwrap();
+    let old = dir.path().join("a.old");
+    fs::rename(&f, &old).unwrap();
+    cp.wait_out_eq("1\n2\n");
+    assert!(
+        wait_until(DEADLINE, || open_count(&cp, &old) == 0),
+        "the file renamed away is still open"
+    );
+    assert_eq!(cp.stop(), 0);
+    assert!(
+        cp.err().contains("0 followed, 0 discovered, 1 closed"),
+        "{}",
+        cp.err()
+    );
+}

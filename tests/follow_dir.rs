@@ -275,3 +275,48 @@ fn a_file_renamed_out_of_the_globs_is_read_to_its_end_then_closed() {
         cp.err()
     );
 }
+
+#[test]
+fn a_glob_at_the_open_file_limit_neither_closes_nor_reads_again_what_it_follows() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..100 {
+        fs::write(dir.path().join(format!("f{i:03}.log")), format!("s{i}\n")).unwrap();
+    }
+    let cp = copipe(["--stats", "follow", "-q", "-n", "1", "*.log"])
+        .dir(dir.path())
+        .configure(|cmd| {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let lim = libc::rlimit {
+                        rlim_cur: 64,
+                        rlim_max: 64,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        });
+    let mut cp = cp.spawn();
+    cp.wait_err("cannot be opened yet: Too many open files");
+    let first = cp.out();
+    // Two once-a-second checks later, with a file appended to: the walk of the directory
+    // must not fail for want of a descriptor and take every file for gone.
+    append(&dir.path().join("f000.log"), "more\n");
+    cp.wait_out("the append", |o| o.ends_with("more\n"));
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_millis(2500) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The files beyond the limit were reported: exit status 2.
+    assert_eq!(cp.stop(), 2);
+    assert_eq!(cp.out(), format!("{first}more\n"));
+    let lines = sorted(&cp.out());
+    let mut unique = lines.clone();
+    unique.dedup();
+    assert_eq!(lines, unique, "lines read twice");
+    assert!(cp.err().contains(" 0 closed"), "{}", cp.err());
+}

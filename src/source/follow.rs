@@ -202,6 +202,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         found: Vec::new(),
         free: Vec::new(),
         counts: FileCounts::default(),
+        reserve: None,
         checkpoint: a.state.map(Checkpoint::new),
         start: a.lines,
         show,
@@ -475,6 +476,9 @@ struct Follow {
     free: Vec<usize>,
     /// For `--stats`.
     counts: FileCounts,
+    /// A descriptor kept free for walking the globs' directories (see
+    /// [`Follow::discover`]).
+    reserve: Option<File>,
     /// `--state`.
     checkpoint: Option<Checkpoint>,
     start: Start,
@@ -892,7 +896,11 @@ impl Follow {
                 });
             }
         }
-        match state::store(&c.path, &c.entries) {
+        // The descriptor kept in reserve serves the write when all others are taken.
+        self.reserve = None;
+        let stored = state::store(&c.path, &c.entries);
+        self.reserve = File::open("/dev/null").ok();
+        match stored {
             Ok(()) => c.signature = sig,
             Err(e) if !c.said_failure => {
                 c.said_failure = true;
@@ -1103,9 +1111,15 @@ impl Follow {
         }
         self.watch_globs(w);
         let mut found = std::mem::take(&mut self.found);
+        // A descriptor kept for the walk: with every other one taken by followed files, a
+        // directory could not be read at all.
+        self.reserve = None;
+        let mut complete = true;
         if let Some(g) = &self.globs {
             g.scan(&mut found);
+            complete = g.complete();
         }
+        self.reserve = File::open("/dev/null").ok();
         let by_id: std::collections::HashMap<(u64, u64), usize> =
             found.iter().enumerate().map(|(k, f)| (f.id, k)).collect();
         let mut taken = vec![false; found.len()];
@@ -1119,7 +1133,8 @@ impl Follow {
                             self.rename_found(i, &found[k].path);
                         }
                     }
-                    None if f.found => {
+                    // Only a complete walk tells that a file is gone.
+                    None if f.found && complete => {
                         if self.close_input(i, out)?.is_stop() {
                             self.found = found;
                             return Ok(Flow::Stop);
@@ -1137,7 +1152,8 @@ impl Follow {
             // Not open (cannot be opened yet): known by its path.
             match found.binary_search_by(|x| x.path.as_path().cmp(&f.path)) {
                 Ok(k) => taken[k] = true,
-                Err(_) => self.drop_found(i),
+                Err(_) if complete => self.drop_found(i),
+                Err(_) => {}
             }
         }
         for (k, t) in taken.iter().enumerate() {
@@ -1785,6 +1801,7 @@ mod tests {
             found: Vec::new(),
             free: Vec::new(),
             counts: FileCounts::default(),
+            reserve: None,
             checkpoint: None,
             start,
             show,

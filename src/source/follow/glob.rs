@@ -99,6 +99,9 @@ pub struct Globs {
     /// The directories the last scan walked, and what they were then (inode and
     /// modification time; `None`: missing): unchanged, a scan again would find the same.
     walked: std::cell::RefCell<Vec<(PathBuf, Option<DirStamp>)>>,
+    /// A directory could not be read during the last scan (other than for not existing:
+    /// out of descriptors, say): what it holds is unknown, not gone.
+    incomplete: std::cell::Cell<bool>,
 }
 
 /// What a directory was when walked: its entries change its modification time.
@@ -121,6 +124,7 @@ impl Globs {
             exclude: set.build().context("cannot use the --exclude globs")?,
             stat_all: std::cell::Cell::new(false),
             walked: std::cell::RefCell::new(Vec::new()),
+            incomplete: std::cell::Cell::new(false),
         })
     }
 
@@ -137,9 +141,15 @@ impl Globs {
 
     /// Every file that matches a glob now and is not excluded, each once, into `found`
     /// (cleared first), sorted by path. Directories are never found.
+    /// Whether the last [`Globs::scan`] could read every directory it went to.
+    pub fn complete(&self) -> bool {
+        !self.incomplete.get()
+    }
+
     pub fn scan(&self, found: &mut Vec<Found>) {
         found.clear();
         self.walked.borrow_mut().clear();
+        self.incomplete.set(false);
         for p in &self.patterns {
             walk(p, p.root(), &p.base, 0, found, self);
         }
@@ -162,8 +172,14 @@ fn walk(p: &Pattern, dir: &Path, shown: &Path, level: usize, found: &mut Vec<Fou
     let Ok(dev) = meta.map(|m| m.dev()) else {
         return;
     };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound && e.raw_os_error() != Some(libc::ENOTDIR) {
+                g.incomplete.set(true);
+            }
+            return;
+        }
     };
     let level = level + 1;
     for e in entries.flatten() {

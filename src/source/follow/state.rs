@@ -122,6 +122,7 @@ pub fn store(path: &Path, files: &[Saved]) -> io::Result<()> {
         w.flush()?;
         drop(w);
         f.sync_all()?;
+        drop(f);
         std::fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
     };

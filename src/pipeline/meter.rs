@@ -31,6 +31,8 @@ struct Inner {
     parts: Cell<Option<Parts>>,
     /// Lines cut by `--max-line`.
     cut: Cell<u64>,
+    /// `follow`: files followed now, discovered by its globs, closed (see [`FileCounts`]).
+    files: Cell<Option<FileCounts>>,
     progress: Option<RefCell<Progress>>,
 }
 
@@ -40,6 +42,17 @@ pub struct Parts {
     pub threads: usize,
     pub parallel: u64,
     pub again: u64,
+}
+
+/// What `follow` did with its files (shown by `--stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileCounts {
+    /// Open now (being followed).
+    pub followed: u64,
+    /// Found by a glob after the start.
+    pub discovered: u64,
+    /// Read to their end and closed (removed, or renamed out of the globs).
+    pub closed: u64,
 }
 
 #[derive(Debug)]
@@ -105,6 +118,15 @@ impl Meter {
 
     pub fn parts(&self) -> Option<Parts> {
         self.0.parts.get()
+    }
+
+    /// Note what `follow` did with its files (shown by `--stats`).
+    pub fn set_files(&self, files: FileCounts) {
+        self.0.files.set(Some(files));
+    }
+
+    pub fn files(&self) -> Option<FileCounts> {
+        self.0.files.get()
     }
 
     /// The bytes announced with [`Meter::expect`] so far.

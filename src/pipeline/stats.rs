@@ -105,6 +105,15 @@ impl Stats {
                 show(output)
             );
             let bytes = meter.bytes();
+            if i == 0
+                && let Some(f) = meter.files()
+            {
+                let _ = write!(
+                    s,
+                    "  files: {} followed, {} discovered, {} closed;",
+                    f.followed, f.discovered, f.closed
+                );
+            }
             if i == 0 && bytes > 0 {
                 let _ = write!(s, "  {} read", human_bytes(bytes as f64));
                 if secs > 0.0 {

@@ -25,7 +25,9 @@
 
 #[cfg(target_os = "linux")]
 pub mod data;
+pub mod glob;
 pub mod start;
+pub mod state;
 pub mod wait;
 
 use std::fs::{File, Metadata, OpenOptions};
@@ -39,13 +41,15 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Kind, Origin, Show};
-use crate::pipeline::meter::Meter;
+use crate::pipeline::meter::{FileCounts, Meter};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished};
 use crate::source::reader::{Held, LineReader, Place, ReadError, note_cuts};
 use crate::stage::{Flow, Source, Stage};
 
+use glob::{Found, Globs, Pattern};
 use start::{Feed, Start, last_lines_offset};
+use state::{Saved, fingerprint};
 use wait::{NAMES, Waiter};
 
 const LONG_ABOUT: &str = "\
@@ -63,6 +67,24 @@ tried again every second; one still the same file is then read from where -n put
 start, so nothing written meanwhile is lost. A partial last line is held back until its
 newline arrives (or its file goes away, or the follow ends with `--pid` or at the end of
 standard input).
+
+A name with `*`, `?`, `[` or `{` is a glob (quote it), expanded by copipe itself: `*`
+within one directory, `**` across any number of them (`'svc/**/app-*.log'`); `--exclude
+GLOB` leaves files out. A glob follows files, not names: `-n` applies to the files there at
+start, a file that appears later is read from its first line (seen within a second: the
+directories a glob can match in are watched), a file renamed to a name a glob also matches
+(a rotated `app.log.1`) goes on where it was and is not read again, and a file removed or
+renamed out of the globs is read to its end and closed. `--stats` counts the files
+followed, discovered and closed.
+
+`--state FILE` keeps a checkpoint of each file (device, inode, a fingerprint of its first
+bytes, and the offset after the last line written and flushed), written atomically at most
+once a second and at the end. Started again with the same FILE, each file goes on from there
+instead of -n: after a clean stop every line comes exactly once; after kill -9, no line is
+lost and only lines after the last checkpoint (about a second's worth) come twice. A file
+rotated meanwhile is found by identity (among the globs, or in its directory) and its rest
+read first; one truncated or with other first bytes is read from its start, with a note; a
+missing, empty or corrupt FILE is said, and copipe starts as without it.
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
 second. `--poll MS` checks every MS milliseconds instead, for file systems without
@@ -85,9 +107,14 @@ what it wrote has been read.";
 #[derive(Parser)]
 #[command(name = "follow", disable_version_flag = true, long_about = LONG_ABOUT)]
 pub struct Args {
-    /// Files to follow; `-` is standard input.
+    /// Files to follow; `-` is standard input. A name with `*`, `?`, `[` or `{` is a glob
+    /// (quote it), expanded by copipe: `*` within a directory, `**` across directories.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Leave out the files a glob finds whose path, or file name, matches GLOB
+    /// (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Start with the last N lines of each file (0: only new lines); `+K` starts at line K
     /// (`+1`: the whole file).
     #[arg(
@@ -117,6 +144,11 @@ pub struct Args {
     /// Stop once process PID has exited and everything it wrote has been read.
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pub pid: Option<i32>,
+    /// Keep a checkpoint in FILE: where each file was read up to (the lines written and
+    /// flushed), at most once a second and at the end; started again with the same FILE,
+    /// copipe goes on from there instead of from -n.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// Check the files every MS milliseconds instead of using file-system notifications.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub poll: Option<u64>,
@@ -133,6 +165,7 @@ pub const DEF: StageDef = StageDef {
         "copipe follow /var/log/app.log : grep -i error",
         "copipe follow -n 0 --tag a.log b.log : grep -w ERROR : write errors.log",
         "copipe follow --pid 4242 build.log | grep -m1 FAILED",
+        "copipe follow --tag '/var/log/**/*.log' --exclude '*.gz' : grep -w ERROR",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Source(build),
@@ -140,20 +173,37 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     let a = Args::from_arg_matches(m)?;
+    let mut files = Vec::new();
+    let mut patterns = Vec::new();
+    for p in &a.files {
+        let text = p.to_string_lossy();
+        if text != "-" && glob::is_glob(&text) {
+            patterns.push(Pattern::new(&text)?);
+        } else {
+            files.push(Followed::new(p, a.lines.skip())?);
+        }
+    }
+    let globs = if patterns.is_empty() {
+        None
+    } else {
+        Some(Globs::new(patterns, &a.exclude)?)
+    };
     let show = if a.tag {
         Show::Tag
-    } else if !a.quiet && (a.verbose || a.files.len() > 1) {
+    } else if !a.quiet && (a.verbose || a.files.len() > 1 || globs.is_some()) {
         Show::Header
     } else {
         Show::Hidden
     };
-    let files = a
-        .files
-        .iter()
-        .map(|p| Followed::new(p, a.lines.skip()))
-        .collect::<Result<_>>()?;
     Ok(Box::new(Follow {
         files,
+        globs,
+        glob_watches: Vec::new(),
+        found: Vec::new(),
+        free: Vec::new(),
+        counts: FileCounts::default(),
+        reserve: None,
+        checkpoint: a.state.map(Checkpoint::new),
         start: a.lines,
         show,
         pid: a.pid,
@@ -172,6 +222,67 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         out_of_fds: false,
         said_starved: false,
     }))
+}
+
+/// `--state`: the state read at start, and when it was last written.
+struct Checkpoint {
+    path: PathBuf,
+    /// The files of the state read at start (`None`: none, or unusable), by identity, and
+    /// whether a file open at start took each up.
+    saved: Option<Resume>,
+    written: Instant,
+    /// A hash of what was last written: nothing is written while nothing moved.
+    signature: u64,
+    /// Scratch for the entries written.
+    entries: Vec<Saved>,
+    /// Writing failed and was reported (once).
+    said_failure: bool,
+}
+
+/// The files of a state read at start, by identity, and whether a file open at start
+/// took each up.
+type Resume = (
+    Vec<Saved>,
+    std::collections::HashMap<(u64, u64), usize>,
+    Vec<bool>,
+);
+
+/// How often the state is written at most.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+impl Checkpoint {
+    fn new(path: PathBuf) -> Checkpoint {
+        Checkpoint {
+            path,
+            saved: None,
+            // The first checkpoint as soon as something moved.
+            written: Instant::now()
+                .checked_sub(CHECKPOINT_EVERY)
+                .unwrap_or_else(Instant::now),
+            signature: 0,
+            entries: Vec::new(),
+            said_failure: false,
+        }
+    }
+
+    /// Read the state: a missing, empty, corrupt or other-version state is said, and the
+    /// follow starts as without one.
+    fn load(&mut self) {
+        let shown = self.path.display();
+        match state::load(&self.path) {
+            Ok(Some(saved)) => {
+                let by_id = saved.iter().enumerate().map(|(k, s)| (s.id, k)).collect();
+                let used = vec![false; saved.len()];
+                self.saved = Some((saved, by_id, used));
+            }
+            Ok(None) => note(format_args!(
+                "state {shown} does not exist yet; starting as -n says, and keeping it from now on"
+            )),
+            Err(e) => note(format_args!(
+                "cannot use state {shown}: {e:#}; starting as -n says, and writing a new one"
+            )),
+        }
+    }
 }
 
 /// Reads of one input per round before the others get their turn (16 MiB with the
@@ -196,6 +307,11 @@ struct Followed {
     /// That the name is a directory (or something else that cannot be followed) was said:
     /// not again until a file has been followed there.
     said_unfollowable: bool,
+    /// Found by a glob: the file is followed (by its identity, across renames within the
+    /// globs), not the name; read to its end and closed once no glob finds it.
+    found: bool,
+    /// Its own watch told of an append, or it had more to read: read in the next round.
+    poke: bool,
 }
 
 enum State {
@@ -312,6 +428,8 @@ impl Followed {
             skip,
             watched: None,
             said_unfollowable: false,
+            found: false,
+            poke: false,
         })
     }
 
@@ -321,6 +439,18 @@ impl Followed {
             _ => None,
         }
     }
+}
+
+/// Which inputs a round of reads looks at (pipes and FIFOs always: they cost nothing
+/// when empty).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Every input.
+    All,
+    /// The names given and the files found by globs that were appended to.
+    Named,
+    /// The files that were appended to (or had more to read).
+    Poked,
 }
 
 /// What one round of reads found.
@@ -336,6 +466,21 @@ enum Round {
 
 struct Follow {
     files: Vec<Followed>,
+    /// The globs among the names, and `--exclude`.
+    globs: Option<Globs>,
+    /// The directory watched for each glob (with whether its subdirectories are too).
+    glob_watches: Vec<Option<(PathBuf, bool)>>,
+    /// Scratch: what the globs found at the last look.
+    found: Vec<Found>,
+    /// Slots of `files` whose file was closed, for the next file found.
+    free: Vec<usize>,
+    /// For `--stats`.
+    counts: FileCounts,
+    /// A descriptor kept free for walking the globs' directories (see
+    /// [`Follow::discover`]).
+    reserve: Option<File>,
+    /// `--state`.
+    checkpoint: Option<Checkpoint>,
     start: Start,
     show: Show,
     pid: Option<i32>,
@@ -384,36 +529,55 @@ impl Source for Follow {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
         let mut w = Waiter::new(self.poll, self.pid, self.interrupt.clone())?;
         self.files_watched = w.watches_files();
+        if let Some(c) = &mut self.checkpoint {
+            c.load();
+        }
         for i in 0..self.files.len() {
             self.begin(i, &mut w)?;
+        }
+        if self.discover(out, &mut w, true)?.is_stop() {
+            return Ok(());
+        }
+        if self.read_rests(out)?.is_stop() {
+            return Ok(());
         }
         self.tell_starved();
         let tick = w.tick();
         let mut next_tick = Instant::now() + tick;
         let mut names = false;
+        let mut ticked = false;
         // The files' first bytes were just read when they were opened.
         let mut verify = false;
         let mut ending = false;
+        let mut scope = Scope::All;
         loop {
-            if names {
+            if names || ticked {
                 self.out_of_fds = false;
                 for i in 0..self.files.len() {
                     if self.check_name(i, out, &mut w)?.is_stop() {
                         return Ok(());
                     }
                 }
+                // The once-a-second check walks the globs again only if a directory they
+                // walked changed: a stat per directory, not a walk of the tree.
+                let walk = names || self.globs.as_ref().is_some_and(|g| g.moved());
+                if walk && self.discover(out, &mut w, false)?.is_stop() {
+                    return Ok(());
+                }
                 self.tell_starved();
             }
-            let round = self.read_all(out, verify)?;
+            let round = self.read_all(out, verify, scope)?;
             if round == Round::Stop {
                 return Ok(());
             }
             let recheck = std::mem::take(&mut self.recheck);
             let busy = round == Round::Busy || recheck;
-            let all_done = self.files.iter().all(|f| matches!(f.state, State::Done));
+            // A glob may find files later: it never runs out.
+            let all_done =
+                self.globs.is_none() && self.files.iter().all(|f| matches!(f.state, State::Done));
             if !busy && (ending || all_done) {
                 self.finish_all(out)?;
-                return Ok(());
+                return self.checkpoint(out, true);
             }
             let timeout = if busy {
                 Duration::ZERO
@@ -423,6 +587,8 @@ impl Source for Follow {
             if !timeout.is_zero() {
                 out.flush()?;
             }
+            // Even while busy: a crash repeats at most a second of lines.
+            self.checkpoint(out, false)?;
             self.streams.clear();
             self.streams.extend(
                 self.files
@@ -454,7 +620,10 @@ impl Source for Follow {
                 // the stop back); the partial lines are not the end of their files, so
                 // they are said, not pushed.
                 self.status.interrupt(sig);
-                if self.read_all(out, true)? != Round::Stop {
+                if self.read_all(out, true, Scope::All)? != Round::Stop {
+                    // The partial lines are not covered by the checkpoint: read again
+                    // next time, whole.
+                    self.checkpoint(out, true)?;
                     self.abandon_all();
                 }
                 return Ok(());
@@ -471,14 +640,32 @@ impl Source for Follow {
                 ending = true;
                 names = true;
             }
-            if Instant::now() >= next_tick {
-                names = true;
+            ticked = Instant::now() >= next_tick;
+            if ticked {
                 w.refresh();
                 next_tick = Instant::now() + tick;
             }
+            if wake.only_changed {
+                for &id in w.changed() {
+                    for f in self.files.iter_mut() {
+                        if f.open().is_some_and(|o| o.id == id) {
+                            f.poke = true;
+                        }
+                    }
+                }
+            }
+            // Which files to look at: those the files' own watches named, the named files
+            // too at the once-a-second check; every file after anything else.
+            scope = if names || !self.files_watched || (wake.fs != 0 && !wake.only_changed) {
+                Scope::All
+            } else if ticked {
+                Scope::Named
+            } else {
+                Scope::Poked
+            };
             // A file changed (or may have: the periodic check): one look at its first
             // bytes before reading on.
-            verify = wake.fs != 0 || names;
+            verify = wake.fs != 0 || names || ticked;
         }
     }
 }
@@ -517,7 +704,7 @@ impl Follow {
             Ok((file, meta)) => match self.admit(i, file, &meta) {
                 Some(open) => {
                     self.files[i].state = State::Open(open);
-                    self.position(i, &meta)?;
+                    self.start_at(i, &meta)?;
                     self.watch_open(i, w);
                 }
                 None => {
@@ -553,6 +740,176 @@ impl Follow {
                 let dir = self.files[i].dir.clone();
                 self.watch(i, w, Some(&dir));
             }
+        }
+        Ok(())
+    }
+
+    /// Where the first read of a file open at start begins: where the state says (see
+    /// [`Follow::resumed`]), else as `-n` says.
+    fn start_at(&mut self, i: usize, meta: &Metadata) -> Result<()> {
+        let Some(offset) = self.resumed(i, meta) else {
+            return self.position(i, meta);
+        };
+        let f = &mut self.files[i];
+        f.skip = 0;
+        if let State::Open(open) = &mut f.state {
+            open.file
+                .seek(SeekFrom::Start(offset))
+                .with_context(|| format!("error reading {}", f.name))?;
+            open.offset = offset;
+        }
+        Ok(())
+    }
+
+    /// Where the state read at start says to go on in input `i`'s file (`None`: no state,
+    /// or not a regular file). The same file (device, inode and first bytes): at its
+    /// offset, or from its start if it is now shorter (truncated while copipe was
+    /// stopped). Another file (new, or an inode reused): from its start.
+    fn resumed(&mut self, i: usize, meta: &Metadata) -> Option<u64> {
+        let c = self.checkpoint.as_mut()?;
+        let (saved, by_id, used) = c.saved.as_mut()?;
+        let f = &self.files[i];
+        let State::Open(open) = &f.state else {
+            return None;
+        };
+        if open.kind != FileKind::Regular || f.stdin {
+            return None;
+        }
+        // Not in the state: a file made while copipe was stopped, all of it new.
+        let Some(&k) = by_id.get(&open.id) else {
+            return Some(0);
+        };
+        let s = &saved[k];
+        if meta.len() < s.offset {
+            used[k] = true;
+            note(format_args!(
+                "{}: file truncated while copipe was stopped; reading it from its start",
+                f.name
+            ));
+            return Some(0);
+        }
+        if !same_head(&open.file, s) {
+            note(format_args!(
+                "{}: other first bytes than the file of the state (its inode was reused, or it was rewritten); reading it from its start",
+                f.name
+            ));
+            return Some(0);
+        }
+        used[k] = true;
+        Some(s.offset)
+    }
+
+    /// The files of the state that no file open at start took up: one rotated while
+    /// copipe was stopped is looked for, by identity, in the directory it was in; what was
+    /// added to it since is read now, to its end, before anything else. One not found was
+    /// removed: it is dropped from the state.
+    fn read_rests(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        let Some(c) = self.checkpoint.as_mut() else {
+            return Ok(Flow::Continue);
+        };
+        let Some((saved, _, used)) = c.saved.take() else {
+            return Ok(Flow::Continue);
+        };
+        for (s, _) in saved.iter().zip(&used).filter(|(_, u)| !**u) {
+            let Some(path) = find_by_identity(s) else {
+                continue;
+            };
+            let Ok((file, meta)) = open_path(&path) else {
+                continue;
+            };
+            if meta.len() <= s.offset || !same_head(&file, s) {
+                continue;
+            }
+            let mut f = Followed::new(&path, 0)?;
+            f.found = true;
+            let i = self.files.len();
+            self.files.push(f);
+            let Some(mut open) = self.admit(i, file, &meta) else {
+                self.drop_found(i);
+                continue;
+            };
+            open.file
+                .seek(SeekFrom::Start(s.offset))
+                .with_context(|| format!("error reading {}", path.display()))?;
+            open.offset = s.offset;
+            self.files[i].state = State::Open(open);
+            if self.close_input(i, out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            self.drop_found(i);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Write the state if a second has passed since it was last written (or `now`) and
+    /// anything moved: after flushing the output, so that it covers only what the sinks
+    /// have written; for each open regular file, the offset after its last whole line
+    /// pushed (never into a partial line held).
+    fn checkpoint(&mut self, out: &mut dyn Stage, now: bool) -> Result<()> {
+        let Some(c) = self.checkpoint.as_mut() else {
+            return Ok(());
+        };
+        if !now && c.written.elapsed() < CHECKPOINT_EVERY {
+            return Ok(());
+        }
+        let mut sig: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |x: u64| sig = (sig ^ x).wrapping_mul(0x0100_0000_01b3);
+        for (i, f) in self.files.iter().enumerate() {
+            if let State::Open(o) = &f.state
+                && o.kind == FileKind::Regular
+                && !f.stdin
+            {
+                let held = if self.holder == Some(i) {
+                    self.reader.held()
+                } else {
+                    f.partial.held()
+                };
+                mix(i as u64);
+                mix(o.id.0);
+                mix(o.id.1);
+                mix(o.offset.saturating_sub(held as u64));
+                mix(o.head.len as u64);
+            }
+        }
+        c.written = Instant::now();
+        if sig == c.signature {
+            return Ok(());
+        }
+        out.flush()?;
+        c.entries.clear();
+        for (i, f) in self.files.iter().enumerate() {
+            if let State::Open(o) = &f.state
+                && o.kind == FileKind::Regular
+                && !f.stdin
+            {
+                let held = if self.holder == Some(i) {
+                    self.reader.held()
+                } else {
+                    f.partial.held()
+                };
+                c.entries.push(Saved {
+                    path: f.path.clone(),
+                    id: o.id,
+                    offset: o.offset.saturating_sub(held as u64),
+                    head_len: o.head.len as u64,
+                    head_hash: fingerprint(&o.head.bytes[..o.head.len]),
+                });
+            }
+        }
+        // The descriptor kept in reserve serves the write when all others are taken.
+        self.reserve = None;
+        let stored = state::store(&c.path, &c.entries);
+        self.reserve = File::open("/dev/null").ok();
+        match stored {
+            Ok(()) => c.signature = sig,
+            Err(e) if !c.said_failure => {
+                c.said_failure = true;
+                self.status.soft_error(
+                    &anyhow::Error::new(e)
+                        .context(format!("cannot write the state {}", c.path.display())),
+                );
+            }
+            Err(_) => {}
         }
         Ok(())
     }
@@ -598,6 +955,8 @@ impl Follow {
             return None;
         };
         self.files[i].said_unfollowable = false;
+        // Just opened: read in the next round, whichever files it looks at.
+        self.files[i].poke = true;
         // Unreadable now: the first read says so.
         let head = match kind {
             FileKind::Regular => Head::of(&file).unwrap_or_else(|_| Head::empty()),
@@ -665,6 +1024,18 @@ impl Follow {
         if f.stdin || matches!(f.state, State::Done) {
             return Ok(Flow::Continue);
         }
+        if f.found {
+            // What a glob found is followed by identity: [`Follow::discover`] sees it
+            // renamed or gone. A name that could not be opened is tried again here.
+            match f.state {
+                State::Open(_) => return Ok(Flow::Continue),
+                State::Missing => {
+                    self.drop_found(i);
+                    return Ok(Flow::Continue);
+                }
+                _ => {}
+            }
+        }
         if let State::Starved(at_start) = f.state {
             if !self.out_of_fds {
                 self.open_starved(i, at_start, w)?;
@@ -726,6 +1097,186 @@ impl Follow {
                 Ok(Flow::Continue)
             }
             (State::Done | State::Starved(_), _) => Ok(Flow::Continue),
+        }
+    }
+
+    /// Expand the globs again: a file found under another name is the same file renamed
+    /// (followed on where it was, under its new name); a file no glob finds any more
+    /// (removed, or renamed out of the globs) is read to its end and closed; a file not
+    /// seen before is followed — as `-n` says at start (`at_start`), from its first line
+    /// afterwards.
+    fn discover(&mut self, out: &mut dyn Stage, w: &mut Waiter, at_start: bool) -> Result<Flow> {
+        if self.globs.is_none() {
+            return Ok(Flow::Continue);
+        }
+        self.watch_globs(w);
+        let mut found = std::mem::take(&mut self.found);
+        // A descriptor kept for the walk: with every other one taken by followed files, a
+        // directory could not be read at all.
+        self.reserve = None;
+        let mut complete = true;
+        if let Some(g) = &self.globs {
+            g.scan(&mut found);
+            complete = g.complete();
+        }
+        self.reserve = File::open("/dev/null").ok();
+        let by_id: std::collections::HashMap<(u64, u64), usize> =
+            found.iter().enumerate().map(|(k, f)| (f.id, k)).collect();
+        let mut taken = vec![false; found.len()];
+        for i in 0..self.files.len() {
+            let f = &self.files[i];
+            if let State::Open(o) = &f.state {
+                match by_id.get(&o.id) {
+                    Some(&k) => {
+                        taken[k] = true;
+                        if f.found && found[k].path != f.path {
+                            self.rename_found(i, &found[k].path);
+                        }
+                    }
+                    // Only a complete walk tells that a file is gone.
+                    None if f.found && complete => {
+                        if self.close_input(i, out)?.is_stop() {
+                            self.found = found;
+                            return Ok(Flow::Stop);
+                        }
+                        self.counts.closed += 1;
+                        self.drop_found(i);
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            if !f.found || matches!(f.state, State::Done) {
+                continue;
+            }
+            // Not open (cannot be opened yet): known by its path.
+            match found.binary_search_by(|x| x.path.as_path().cmp(&f.path)) {
+                Ok(k) => taken[k] = true,
+                Err(_) if complete => self.drop_found(i),
+                Err(_) => {}
+            }
+        }
+        for (k, t) in taken.iter().enumerate() {
+            if !t {
+                self.add_found(&found[k], at_start, w)?;
+            }
+        }
+        self.found = found;
+        self.counts.followed = self.files.iter().filter(|f| f.open().is_some()).count() as u64;
+        self.meter.set_files(self.counts);
+        Ok(Flow::Continue)
+    }
+
+    /// Follow a file a glob found, in a free slot if there is one.
+    fn add_found(&mut self, found: &Found, at_start: bool, w: &mut Waiter) -> Result<()> {
+        let mut f = Followed::new(&found.path, if at_start { self.start.skip() } else { 0 })?;
+        f.found = true;
+        let i = match self.free.pop() {
+            Some(i) => {
+                if self.holder == Some(i) {
+                    // Its partial line was pushed when it was closed: nothing is held.
+                    let mut none = Held::default();
+                    self.reader.stash(&mut none);
+                    self.holder = None;
+                }
+                if self.announced == Some(i) {
+                    self.announced = None;
+                }
+                self.files[i] = f;
+                i
+            }
+            None => {
+                self.files.push(f);
+                self.files.len() - 1
+            }
+        };
+        if !at_start {
+            self.counts.discovered += 1;
+        }
+        match open_path(&self.files[i].path) {
+            Ok((file, meta)) => {
+                if let Some(open) = self.admit(i, file, &meta) {
+                    if open.id != found.id
+                        && let Some(g) = &self.globs
+                    {
+                        // The directory entry told another inode than the file has:
+                        // from now on each file found is looked at.
+                        g.stat_all.set(true);
+                    }
+                    self.files[i].state = State::Open(open);
+                    if at_start {
+                        self.start_at(i, &meta)?;
+                    }
+                    // The globs' directories are watched already.
+                    if !w.watches_files() {
+                        let dir = self.files[i].dir.clone();
+                        self.watch(i, w, Some(&dir));
+                    }
+                }
+            }
+            Err(e) if is_out_of_fds(&e) => {
+                self.files[i].state = State::Starved(at_start.then_some(AtStart {
+                    id: found.id,
+                    size: std::fs::metadata(&found.path).map_or(0, |m| m.len()),
+                }));
+            }
+            // Gone already.
+            Err(e) if is_missing(&e) => self.drop_found(i),
+            Err(e) => self.deny(i, e),
+        }
+        Ok(())
+    }
+
+    /// A file a glob found is now under another name the globs match: the same file,
+    /// followed on where it was; its lines are shown under the new name from now on.
+    fn rename_found(&mut self, i: usize, to: &Path) {
+        let f = &mut self.files[i];
+        f.path = to.to_path_buf();
+        f.name = to.display().to_string();
+        if let Ok(abs) = std::path::absolute(to) {
+            f.dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+        }
+        if self.announced == Some(i) {
+            self.announced = None;
+        }
+    }
+
+    /// A file a glob found is no longer followed: its slot is free (its descriptor, if it
+    /// had one, is closed here).
+    fn drop_found(&mut self, i: usize) {
+        let f = &mut self.files[i];
+        if !matches!(f.state, State::Done) {
+            f.state = State::Done;
+            f.partial.clear();
+            self.free.push(i);
+        }
+    }
+
+    /// Watch the directory of each glob's fixed prefix (its subdirectories too when the glob
+    /// goes deeper), or while it does not exist, its nearest existing ancestor.
+    fn watch_globs(&mut self, w: &mut Waiter) {
+        let Some(g) = &self.globs else {
+            return;
+        };
+        self.glob_watches.resize(g.patterns.len(), None);
+        for (k, p) in g.patterns.iter().enumerate() {
+            let Ok(base) = std::path::absolute(p.root()) else {
+                continue;
+            };
+            let mut dir = base.as_path();
+            while !dir.is_dir() {
+                match dir.parent() {
+                    Some(d) => dir = d,
+                    None => break,
+                }
+            }
+            let want = Some((dir.to_path_buf(), p.deep() && dir == base));
+            if want != self.glob_watches[k] {
+                w.watch_tree(self.glob_watches[k].as_ref(), want.as_ref());
+                self.glob_watches[k] = want;
+                // A new watch sees only what happens from now on: look once more.
+                self.recheck = true;
+            }
         }
     }
 
@@ -897,10 +1448,23 @@ impl Follow {
     /// Read every open input until it has nothing more (or has had its share of reads).
     /// With `verify` (after a wake-up by the files or a check of the names), the first
     /// bytes of each regular file are compared with those seen before reading on.
-    fn read_all(&mut self, out: &mut dyn Stage, verify: bool) -> Result<Round> {
+    fn read_all(&mut self, out: &mut dyn Stage, verify: bool, scope: Scope) -> Result<Round> {
         let mut round = Round::Idle;
         for i in 0..self.files.len() {
-            match self.read_input(i, out, verify)? {
+            let f = &self.files[i];
+            let skip = match scope {
+                Scope::All => false,
+                Scope::Named => f.found && !f.poke,
+                Scope::Poked => !f.poke,
+            };
+            // Pipes and FIFOs cost no read when there is nothing: always looked at.
+            if skip && f.open().is_some_and(|o| o.kind == FileKind::Regular) {
+                continue;
+            }
+            let r = self.read_input(i, out, verify)?;
+            // More to read right away: looked at in the next round whatever the scope.
+            self.files[i].poke = r == Round::Busy;
+            match r {
                 Round::Stop => return Ok(Round::Stop),
                 Round::Busy => round = Round::Busy,
                 Round::Idle => {}
@@ -1154,6 +1718,30 @@ fn open_path(path: &Path) -> io::Result<(File, Metadata)> {
     Ok((file, meta))
 }
 
+/// Whether `file` begins with the bytes whose fingerprint `s` keeps.
+fn same_head(file: &File, s: &Saved) -> bool {
+    let mut head = [0u8; HEAD];
+    let want = (s.head_len as usize).min(HEAD);
+    matches!(read_head(file, &mut head), Ok(n) if n >= want && fingerprint(&head[..want]) == s.head_hash)
+}
+
+/// A file of the state under a name of the directory it was in (a rotated log), by device
+/// and inode (the first bytes are checked once it is open).
+fn find_by_identity(s: &Saved) -> Option<PathBuf> {
+    let abs = std::path::absolute(&s.path).ok()?;
+    let dir = abs.parent()?;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        if std::os::unix::fs::DirEntryExt::ino(&e) != s.id.1 {
+            continue;
+        }
+        let shown = s.path.parent().unwrap_or(Path::new("")).join(e.file_name());
+        if std::fs::metadata(&shown).is_ok_and(|m| (m.dev(), m.ino()) == s.id) {
+            return Some(shown);
+        }
+    }
+    None
+}
+
 /// Read the first bytes of `file` into `buf` (as many as there are, up to its length).
 fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
@@ -1208,6 +1796,13 @@ mod tests {
                 .iter()
                 .map(|p| Followed::new(p, start.skip()).unwrap())
                 .collect(),
+            globs: None,
+            glob_watches: Vec::new(),
+            found: Vec::new(),
+            free: Vec::new(),
+            counts: FileCounts::default(),
+            reserve: None,
+            checkpoint: None,
             start,
             show,
             pid: Some(gone.id() as i32),

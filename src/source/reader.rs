@@ -203,6 +203,11 @@ pub struct Held {
 }
 
 impl Held {
+    /// The bytes of the partial line held.
+    pub fn held(&self) -> usize {
+        self.partial.len()
+    }
+
     /// Whether there is nothing to push at the end of the input.
     pub fn is_empty(&self) -> bool {
         self.partial.is_empty() && !self.skipping
@@ -370,6 +375,11 @@ impl LineReader {
             self.buf.shrink_to_fit();
         }
         Ok((n, flow))
+    }
+
+    /// The bytes of the partial line held (read, not pushed yet).
+    pub fn held(&self) -> usize {
+        self.tail
     }
 
     /// How many bytes the next [`LineReader::fill`] asks for: a read that returns fewer

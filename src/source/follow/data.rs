@@ -27,6 +27,10 @@ use super::wait::{DATA, NAMES};
 pub struct DataWatch {
     inotify: Inotify,
     watches: HashMap<(u64, u64), WatchDescriptor>,
+    /// The other way round: which file an event is about.
+    files: HashMap<WatchDescriptor, (u64, u64)>,
+    /// A watch was dropped by the kernel since [`DataWatch::take_dropped`] was last asked.
+    dropped: bool,
     buf: Vec<u8>,
 }
 
@@ -35,6 +39,8 @@ impl DataWatch {
         Ok(DataWatch {
             inotify: Inotify::init()?,
             watches: HashMap::new(),
+            files: HashMap::new(),
+            dropped: false,
             buf: vec![0; 4096],
         })
     }
@@ -56,14 +62,18 @@ impl DataWatch {
                         | WatchMask::MOVE_SELF
                         | WatchMask::DELETE_SELF,
                 )?;
+                self.files.insert(wd.clone(), id);
                 self.watches.insert(id, wd);
             }
         }
         if prune && self.watches.len() > files.len() {
             let mut watches = self.inotify.watches();
+            let open: std::collections::HashSet<(u64, u64)> = files.iter().map(|f| f.1).collect();
+            let by_wd = &mut self.files;
             self.watches.retain(|id, wd| {
-                let open = files.iter().any(|f| f.1 == *id);
+                let open = open.contains(id);
                 if !open {
+                    by_wd.remove(wd);
                     // Already gone when the file was removed: nothing to undo.
                     let _ = watches.remove(wd.clone());
                 }
@@ -73,11 +83,18 @@ impl DataWatch {
         Ok(())
     }
 
+    /// Whether a watch was dropped (its file removed) since the last call: the next
+    /// [`DataWatch::sync`] must not be skipped, a new file may have the same inode.
+    pub fn take_dropped(&mut self) -> bool {
+        std::mem::take(&mut self.dropped)
+    }
+
     /// Read what woke the poll (one read: events left behind only end the next wait at
     /// once): [`DATA`] for appends, [`NAMES`] for anything that may change what a name
     /// points to. A watch the kernel dropped (its file was removed) is forgotten, so that a
-    /// later file with the same inode is watched again.
-    pub fn drain(&mut self) -> u8 {
+    /// later file with the same inode is watched again. The (device, inode) of each file
+    /// appended to is added to `changed`.
+    pub fn drain(&mut self, changed: &mut Vec<(u64, u64)>) -> u8 {
         let Ok(events) = self.inotify.read_events(&mut self.buf) else {
             return 0; // WouldBlock: nothing to read
         };
@@ -86,6 +103,11 @@ impl DataWatch {
         for ev in events {
             if ev.mask.contains(EventMask::MODIFY) {
                 bits |= DATA;
+                if let Some(&id) = self.files.get(&ev.wd)
+                    && !changed.contains(&id)
+                {
+                    changed.push(id);
+                }
             }
             if ev.mask.intersects(
                 EventMask::ATTRIB
@@ -101,7 +123,9 @@ impl DataWatch {
             }
         }
         if !dropped.is_empty() {
+            self.dropped = true;
             self.watches.retain(|_, wd| !dropped.contains(wd));
+            self.files.retain(|wd, _| !dropped.contains(wd));
         }
         bits
     }
@@ -131,18 +155,20 @@ mod tests {
         let mut writer = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         writer.write_all(b"y\n").unwrap();
         assert!(readable(w.fd()));
-        assert_eq!(w.drain(), DATA);
+        let mut changed = Vec::new();
+        assert_eq!(w.drain(&mut changed), DATA);
+        assert_eq!(changed, [(m.dev(), m.ino())]);
         assert!(!readable(w.fd()));
         // Renamed away: a name event.
         std::fs::rename(&p, dir.path().join("a.log.1")).unwrap();
-        assert_eq!(w.drain(), DATA | NAMES);
+        assert_eq!(w.drain(&mut changed), DATA | NAMES);
         // The name now points to another file: writing to it wakes nothing.
         std::fs::write(&p, "new\n").unwrap();
         assert!(!readable(w.fd()));
         // The renamed file is still the one watched.
         writer.write_all(b"z\n").unwrap();
         assert!(readable(w.fd()));
-        assert_eq!(w.drain(), DATA);
+        assert_eq!(w.drain(&mut changed), DATA);
         // Pruned once it is no longer open.
         w.sync(&[], true).unwrap();
         assert!(w.watches.is_empty());

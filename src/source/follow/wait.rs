@@ -30,7 +30,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -55,11 +55,17 @@ pub struct Wake {
     pub output_gone: bool,
     /// The `--pid` process has exited.
     pub pid_gone: bool,
+    /// Only appends to the files in [`Waiter::changed`] were seen (their own watches): no
+    /// other file needs a look.
+    pub only_changed: bool,
 }
 
 /// State shared with notify's thread and the signal handlers.
 struct Shared {
     fs: AtomicU8,
+    /// The open files have watches of their own ([`super::data`]): a directory watch's
+    /// report of a write is then news to nobody, and does not wake the reader.
+    files_watched: AtomicBool,
     tx: UnixStream,
 }
 
@@ -96,11 +102,19 @@ pub struct Waiter {
     prune: bool,
     watcher: Option<RecommendedWatcher>,
     dirs: HashMap<PathBuf, Dir>,
+    /// The directories watched for the globs (with whether their subdirectories are too):
+    /// how many globs need each.
+    trees: HashMap<(PathBuf, bool), usize>,
     /// Polling instead of notifications (`--poll`, or notify could not be used).
     poll: Option<Duration>,
     pid: Option<Pid>,
     stdout_pipe: bool,
     fds: Vec<libc::pollfd>,
+    /// The (device, inode) of the files appended to, as their own watches told (Linux).
+    changed: Vec<(u64, u64)>,
+    /// A hash of the open files the watches were last made sure of: with 10,000 files,
+    /// looking each up again before every wait costs more than the append it waits for.
+    synced: u64,
 }
 
 /// The interval of the fallback polling when notifications fail and no `--poll` was given
@@ -116,6 +130,7 @@ impl Waiter {
         rx.set_nonblocking(true)?;
         let shared = Arc::new(Shared {
             fs: AtomicU8::new(0),
+            files_watched: AtomicBool::new(false),
             tx,
         });
         let mut w = Waiter {
@@ -127,22 +142,34 @@ impl Waiter {
             prune: false,
             watcher: None,
             dirs: HashMap::new(),
+            trees: HashMap::new(),
             poll,
             pid: pid.map(watch_pid),
             stdout_pipe: is_fifo(1),
             fds: Vec::new(),
+            changed: Vec::new(),
+            synced: 0,
         };
         if poll.is_none() {
             #[cfg(target_os = "linux")]
             {
                 w.data = super::data::DataWatch::new().ok();
+                w.shared
+                    .files_watched
+                    .store(w.data.is_some(), Ordering::SeqCst);
             }
             let shared = Arc::clone(&w.shared);
             let handler = move |ev: notify::Result<notify::Event>| {
                 let bits = match ev {
                     // Opening and closing (ours included) change nothing.
                     Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => 0,
-                    Ok(ev) if matches!(ev.kind, EventKind::Modify(ModifyKind::Data(_))) => DATA,
+                    Ok(ev) if matches!(ev.kind, EventKind::Modify(ModifyKind::Data(_))) => {
+                        if shared.files_watched.load(Ordering::Relaxed) {
+                            0
+                        } else {
+                            DATA
+                        }
+                    }
                     // Names, attributes, overflow (rescan), errors: look at everything.
                     _ => DATA | NAMES,
                 };
@@ -171,6 +198,8 @@ impl Waiter {
         );
         self.watcher = None;
         self.dirs.clear();
+        self.trees.clear();
+        self.shared.files_watched.store(false, Ordering::SeqCst);
         self.poll = Some(FALLBACK_POLL);
         #[cfg(target_os = "linux")]
         {
@@ -231,6 +260,48 @@ impl Waiter {
         }
     }
 
+    /// A glob needs `new` watched (a directory, and with `true` its subdirectories, those
+    /// made later included), and `old`, if any, no longer. Whether a watch was added (the
+    /// caller then looks once more: a new watch sees only what happens from now on).
+    pub fn watch_tree(&mut self, old: Option<&(PathBuf, bool)>, new: Option<&(PathBuf, bool)>) {
+        if let Some(old) = old
+            && let Some(users) = self.trees.get_mut(old)
+        {
+            *users -= 1;
+            if *users == 0 {
+                self.trees.remove(old);
+                if let Some(w) = self.watcher.as_mut() {
+                    let _ = w.unwatch(&old.0);
+                }
+            }
+        }
+        let Some(new) = new else {
+            return;
+        };
+        if let Some(users) = self.trees.get_mut(new) {
+            *users += 1;
+            return;
+        }
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let mode = if new.1 {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        match watcher.watch(&new.0, mode) {
+            Ok(()) => {}
+            // Gone meanwhile: the next check watches what is there then.
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                self.fall_back(&e);
+                return;
+            }
+        }
+        self.trees.insert(new.clone(), 1);
+    }
+
     /// A followed name no longer needs `dir` watched.
     pub fn unwatch(&mut self, dir: &Path) {
         let Some(d) = self.dirs.get_mut(dir) else {
@@ -279,11 +350,22 @@ impl Waiter {
         #[cfg(target_os = "linux")]
         let data_at = {
             let prune = std::mem::take(&mut self.prune);
-            if let Some(Err(e)) = self.data.as_mut().map(|d| d.sync(files, prune)) {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for &(fd, (dev, ino)) in files {
+                for x in [fd as u64, dev, ino] {
+                    h = (h ^ x).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            let same = h == self.synced && !prune;
+            self.synced = h;
+            if same {
+                // The same open files as at the last wait: watched already.
+            } else if let Some(Err(e)) = self.data.as_mut().map(|d| d.sync(files, prune)) {
                 eprintln!(
                     "copipe: cannot watch the followed files themselves ({e}); watching their directories"
                 );
                 self.data = None;
+                self.shared.files_watched.store(false, Ordering::SeqCst);
             }
             self.data.as_ref().map(|d| {
                 self.fds.push(pollfd(d.fd(), IN));
@@ -331,12 +413,19 @@ impl Waiter {
             fs: self.shared.fs.swap(0, Ordering::SeqCst),
             ..Wake::default()
         };
+        self.changed.clear();
+        let others = wake.fs;
         #[cfg(target_os = "linux")]
         if let (Some(i), Some(d)) = (data_at, self.data.as_mut())
             && self.fds[i].revents != 0
         {
-            wake.fs |= d.drain();
+            wake.fs |= d.drain(&mut self.changed);
+            if d.take_dropped() {
+                self.synced = 0;
+            }
         }
+        // A few files named: a look at those alone. Many (a burst): every file.
+        wake.only_changed = others == 0 && wake.fs == DATA && self.changed.len() <= 64;
         wake.signal = self.interrupt.pending();
         const GONE: libc::c_short = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
         wake.output_gone = out_at.is_some_and(|i| self.fds[i].revents & GONE != 0);
@@ -346,6 +435,11 @@ impl Waiter {
             None => false,
         };
         Ok(wake)
+    }
+
+    /// The files appended to, when the last wait says [`Wake::only_changed`].
+    pub fn changed(&self) -> &[(u64, u64)] {
+        &self.changed
     }
 
     /// The signal that arrived, if any, without waiting.

@@ -1,0 +1,177 @@
+//! `--state FILE`: the checkpoint of a follow — for every followed file, its identity and
+//! the offset just past the last whole line the sinks have written and flushed.
+//!
+//! A file is known by device and inode plus a fingerprint of its first bytes (up to
+//! [`super::HEAD`], as many as it had when the checkpoint was written): an inode reused by
+//! another file has other first bytes. The state is JSON with a version field, written
+//! atomically (a temporary file in the same directory, fsync, rename, fsync of the
+//! directory) so that a crash at any moment leaves the old state or the new one, never a
+//! mix.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// The version written; a state of another version is not used.
+pub const VERSION: u64 = 1;
+
+/// One file in the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// Its name when the state was written.
+    pub path: PathBuf,
+    pub id: (u64, u64),
+    /// Just past the last line written and flushed by the sinks.
+    pub offset: u64,
+    /// How many of its first bytes the fingerprint covers, and their hash.
+    pub head_len: u64,
+    pub head_hash: u64,
+}
+
+/// FNV-1a, 64 bits: the fingerprint of a file's first bytes (no cryptography needed: it
+/// tells a reused inode, not an adversary).
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Read a state file. `Ok(None)`: it does not exist.
+pub fn load(path: &Path) -> Result<Option<Vec<Saved>>> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("cannot read it"),
+    };
+    if text.iter().all(u8::is_ascii_whitespace) {
+        bail!("it is empty");
+    }
+    let v: Value = serde_json::from_slice(&text).context("it is not valid JSON")?;
+    let version = v.get("version").and_then(Value::as_u64);
+    if version != Some(VERSION) {
+        bail!(
+            "it is of version {} and copipe reads version {VERSION}",
+            version.map_or_else(|| "(none)".to_string(), |v| v.to_string())
+        );
+    }
+    let files = v
+        .get("files")
+        .and_then(Value::as_array)
+        .context("it has no `files` list")?;
+    let mut saved = Vec::with_capacity(files.len());
+    for (k, f) in files.iter().enumerate() {
+        let num = |key: &str| {
+            f.get(key)
+                .and_then(Value::as_u64)
+                .with_context(|| format!("file {} has no number `{key}`", k + 1))
+        };
+        let hash = f
+            .get("head_hash")
+            .and_then(Value::as_str)
+            .and_then(|s| u64::from_str_radix(s, 16).ok())
+            .with_context(|| format!("file {} has no hexadecimal `head_hash`", k + 1))?;
+        let p = f
+            .get("path")
+            .and_then(Value::as_str)
+            .with_context(|| format!("file {} has no `path`", k + 1))?;
+        saved.push(Saved {
+            path: PathBuf::from(p),
+            id: (num("dev")?, num("ino")?),
+            offset: num("offset")?,
+            head_len: num("head_len")?,
+            head_hash: hash,
+        });
+    }
+    Ok(Some(saved))
+}
+
+/// Write the state atomically: `path` holds either the old state or this one.
+pub fn store(path: &Path, files: &[Saved]) -> io::Result<()> {
+    let list: Vec<Value> = files
+        .iter()
+        .map(|f| {
+            json!({
+                "path": f.path.to_string_lossy(),
+                "dev": f.id.0,
+                "ino": f.id.1,
+                "offset": f.offset,
+                "head_len": f.head_len,
+                "head_hash": format!("{:016x}", f.head_hash),
+            })
+        })
+        .collect();
+    let doc = json!({ "version": VERSION, "files": list });
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    // One name: a run killed while writing leaves one file behind, which the next replaces.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let write = || -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        let mut w = io::BufWriter::new(&mut f);
+        serde_json::to_writer(&mut w, &doc)?;
+        w.write_all(b"\n")?;
+        w.flush()?;
+        drop(w);
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    };
+    let r = write();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_read_back_as_written() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.json");
+        let files = vec![Saved {
+            path: "a.log".into(),
+            id: (1, u64::MAX),
+            offset: 42,
+            head_len: 3,
+            head_hash: fingerprint(b"abc"),
+        }];
+        store(&p, &files).unwrap();
+        assert_eq!(load(&p).unwrap(), Some(files));
+        assert_eq!(load(&d.path().join("none")).unwrap(), None);
+        // Nothing left behind but the state.
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_unusable_state_says_why() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.json");
+        for (text, why) in [
+            ("", "empty"),
+            ("{\"version\": 1, \"fil", "not valid JSON"),
+            ("{\"version\": 99, \"files\": []}", "version 99"),
+            ("{\"version\": 1}", "no `files`"),
+            (
+                "{\"version\": 1, \"files\": [{\"path\": \"a\"}]}",
+                "no hexadecimal `head_hash`",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = format!("{:#}", load(&p).unwrap_err());
+            assert!(e.contains(why), "{text:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! `follow` over globs (issue 14): discovery of new files, `--exclude`, files removed or
+//! renamed, identity across renames. The real binary on real files in temp dirs; every wait
+//! is a bounded poll on the collected output (`Live::wait_…`, 10 s deadline).
+
+mod common;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use common::*;
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn follow<I, S>(dir: &Path, args: I) -> Live
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut words: Vec<std::ffi::OsString> = vec!["--stats".into(), "follow".into()];
+    words.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+    copipe(words).dir(dir).spawn()
+}
+
+/// The lines of `out`, sorted (files interleave in no fixed order).
+fn sorted(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// How many of copipe's descriptors lead to `path` (open, or open and deleted).
+fn open_count(cp: &Live, path: &Path) -> usize {
+    let want = path.to_string_lossy().into_owned();
+    let fds = format!("/proc/{}/fd", cp.child.id());
+    fs::read_dir(fds).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| {
+                fs::read_link(e.path()).is_ok_and(|p| {
+                    let p = p.to_string_lossy();
+                    p == want || p == format!("{want} (deleted)")
+                })
+            })
+            .count()
+    })
+}
+
+#[test]
+fn a_glob_follows_present_files_from_n_and_new_ones_from_their_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    fs::write(logs.join("a.log"), "a1\na2\na3\n").unwrap();
+    fs::write(logs.join("b.txt"), "not me\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "-n", "1", "logs/*.log"]);
+    cp.wait_out_eq("a3\n");
+    // A file that appears later: every line of it is new, -n does not apply.
+    fs::write(logs.join("c.log"), "c1\nc2\n").unwrap();
+    cp.wait_out_eq("a3\nc1\nc2\n");
+    append(&logs.join("c.log"), "c3\n");
+    cp.wait_out_eq("a3\nc1\nc2\nc3\n");
+    append(&logs.join("a.log"), "a4\n");
+    append(&logs.join("b.txt"), "still not me\n");
+    cp.wait_out_eq("a3\nc1\nc2\nc3\na4\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.out(), "a3\nc1\nc2\nc3\na4\n");
+    assert!(
+        cp.err()
+            .contains("files: 2 followed, 1 discovered, 0 closed"),
+        "{}",
+        cp.err()
+    );
+}
+
+#[test]
+fn a_glob_with_double_star_finds_files_in_directories_made_later() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("svc")).unwrap();
+    fs::write(dir.path().join("svc/app-0.log"), "zero\n").unwrap();
+    let mut cp = follow(dir.path(), ["--tag", "svc/**/app-*.log"]);
+    cp.wait_out_eq("svc/app-0.log:zero\n");
+    let deep = dir.path().join("svc/x/y");
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("app-1.log"), "one\n").unwrap();
+    fs::write(deep.join("other.log"), "no\n").unwrap();
+    cp.wait_out_eq("svc/app-0.log:zero\nsvc/x/y/app-1.log:one\n");
+    fs::write(dir.path().join("svc/app-2.log"), "two\n").unwrap();
+    cp.wait_out_eq("svc/app-0.log:zero\nsvc/x/y/app-1.log:one\nsvc/app-2.log:two\n");
+    assert_eq!(cp.stop(), 0);
+}
+
+#[test]
+fn a_glob_whose_directory_does_not_exist_yet_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cp = follow(dir.path(), ["-q", "later/*.log"]);
+    // Nothing matches: the follow goes on, waiting.
+    fs::create_dir(dir.path().join("later")).unwrap();
+    fs::write(dir.path().join("later/x.log"), "x\n").unwrap();
+    cp.wait_out_eq("x\n");
+    assert_eq!(cp.stop(), 0);
+}
+
+#[test]
+fn exclude_leaves_out_files_by_path_or_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["a.log", "b.log", "debug.log"] {
+        fs::write(dir.path().join(f), format!("{f}\n")).unwrap();
+    }
+    let mut cp = follow(
+        dir.path(),
+        ["-q", "*.log", "--exclude", "debug.*", "--exclude", "b.log"],
+    );
+    cp.wait_out_eq("a.log\n");
+    fs::write(dir.path().join("debug.log"), "debug again\n").unwrap();
+    fs::write(dir.path().join("c.log"), "c\n").unwrap();
+    cp.wait_out_eq("a.log\nc\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.out(), "a.log\nc\n");
+}
+
+#[test]
+fn a_removed_file_is_read_to_its_end_then_its_descriptor_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.log");
+    fs::write(&f, "1\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "*.log"]);
+    cp.wait_out_eq("1\n");
+    assert_eq!(open_count(&cp, &f), 1);
+    // Written and removed at once: the last lines are still read.
+    append(&f, "2\n3");
+    fs::remove_file(&f).unwrap();
+    cp.wait_out_eq("1\n2\n3\n");
+    assert!(
+        wait_until(DEADLINE, || open_count(&cp, &f) == 0),
+        "the removed file is still open"
+    );
+    assert_eq!(cp.stop(), 0);
+    assert!(
+        cp.err()
+            .contains("files: 0 followed, 0 discovered, 1 closed"),
+        "{}",
+        cp.err()
+    );
+}
+
+#[test]
+fn a_rotated_file_the_glob_also_matches_is_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "1\n2\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "-n", "+1", "app.log*"]);
+    cp.wait_out_eq("1\n2\n");
+    let mut old = OpenOptions::new().append(true).open(&f).unwrap();
+    // Rotation: renamed within the glob, written on, a new file under the old name.
+    fs::rename(&f, dir.path().join("app.log.1")).unwrap();
+    old.write_all(b"3\n").unwrap();
+    append(&f, "new1\n");
+    cp.wait_out("every line once", |o| sorted(o) == ["1", "2", "3", "new1"]);
+    old.write_all(b"4\n").unwrap();
+    drop(old);
+    // A second rotation: the first file goes on as app.log.2, not read again either.
+    fs::rename(dir.path().join("app.log.1"), dir.path().join("app.log.2")).unwrap();
+    fs::rename(&f, dir.path().join("app.log.1")).unwrap();
+    append(&f, "newer1\n");
+    cp.wait_out("every line once", |o| {
+        sorted(o) == ["1", "2", "3", "4", "new1", "newer1"]
+    });
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(sorted(&cp.out()), ["1", "2", "3", "4", "new1", "newer1"]);
+    assert!(
+        cp.err()
+            .contains("files: 3 followed, 2 discovered, 0 closed"),
+        "{}",
+        cp.err()
+    );
+}
+
+#[test]
+fn a_file_renamed_within_the_globs_goes_on_under_its_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("a")).unwrap();
+    fs::create_dir(dir.path().join("b")).unwrap();
+    let f = dir.path().join("a/x.log");
+    fs::write(&f, "1\n").unwrap();
+    let mut cp = follow(dir.path(), ["--tag", "a/*.log", "b/*.log"]);
+    cp.wait_out_eq("a/x.log:1\n");
+    let mut w = OpenOptions::new().append(true).open(&f).unwrap();
+    fs::rename(&f, dir.path().join("b/y.log")).unwrap();
+    // The rename is seen (a watch on a/ and b/), then the file is read on.
+    assert!(wait_until(DEADLINE, || open_count(
+        &cp,
+        &dir.path().join("b/y.log")
+    ) == 1));
+    w.write_all(b"2\n").unwrap();
+    cp.wait_out("the rest under the new name", |o| {
+        o == "a/x.log:1\nb/y.log:2\n" || o == "a/x.log:1\na/x.log:2\n"
+    });
+    assert_eq!(cp.stop(), 0);
+}
+
+#[test]
+fn plain_names_and_globs_together_follow_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.log");
+    fs::write(&f, "1\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "a.log", "*.log"]);
+    cp.wait_out_eq("1\n");
+    append(&f, "2\n");
+    cp.wait_out_eq("1\n2\n");
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.out(), "1\n2\n");
+}
+
+/// Read system calls of a process so far (`/proc/PID/io`).
+fn reads(cp: &Live) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{}/io", cp.child.id())).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscr: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn an_append_to_one_of_many_files_reads_that_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..300 {
+        fs::write(dir.path().join(format!("f{i:03}.log")), "").unwrap();
+    }
+    let mut cp = follow(dir.path(), ["-q", "*.log"]);
+    fs::write(dir.path().join("zz.log"), "ready\n").unwrap();
+    cp.wait_out_eq("ready\n");
+    let before = reads(&cp);
+    let mut want = String::from("ready\n");
+    for k in 0..20 {
+        let line = format!("line {k}\n");
+        append(&dir.path().join(format!("f{:03}.log", k * 13)), &line);
+        want.push_str(&line);
+        cp.wait_out_eq(&want);
+    }
+    let used = reads(&cp) - before;
+    // Reading every file on every append would take 20 x 300 x 2 reads; the once-a-second
+    // check reads none of them either.
+    assert!(used < 1000, "{used} reads for 20 appends");
+    assert_eq!(cp.stop(), 0);
+}
+
+#[test]
+fn a_file_renamed_out_of_the_globs_is_read_to_its_end_then_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.log");
+    fs::write(&f, "1\n").unwrap();
+    let mut cp = follow(dir.path(), ["-q", "*.log"]);
+    cp.wait_out_eq("1\n");
+    let mut w = OpenOptions::new().append(true).open(&f).unwrap();
+    w.write_all(b"2\n").unwrap();
+    let old = dir.path().join("a.old");
+    fs::rename(&f, &old).unwrap();
+    cp.wait_out_eq("1\n2\n");
+    assert!(
+        wait_until(DEADLINE, || open_count(&cp, &old) == 0),
+        "the file renamed away is still open"
+    );
+    assert_eq!(cp.stop(), 0);
+    assert!(
+        cp.err().contains("0 followed, 0 discovered, 1 closed"),
+        "{}",
+        cp.err()
+    );
+}
+
+#[test]
+fn a_glob_at_the_open_file_limit_neither_closes_nor_reads_again_what_it_follows() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..100 {
+        fs::write(dir.path().join(format!("f{i:03}.log")), format!("s{i}\n")).unwrap();
+    }
+    let cp = copipe(["--stats", "follow", "-q", "-n", "1", "*.log"])
+        .dir(dir.path())
+        .configure(|cmd| {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let lim = libc::rlimit {
+                        rlim_cur: 64,
+                        rlim_max: 64,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        });
+    let mut cp = cp.spawn();
+    cp.wait_err("cannot be opened yet: Too many open files");
+    let first = cp.out();
+    // Two once-a-second checks later, with a file appended to: the walk of the directory
+    // must not fail for want of a descriptor and take every file for gone.
+    append(&dir.path().join("f000.log"), "more\n");
+    cp.wait_out("the append", |o| o.ends_with("more\n"));
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_millis(2500) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The files beyond the limit were reported: exit status 2.
+    assert_eq!(cp.stop(), 2);
+    assert_eq!(cp.out(), format!("{first}more\n"));
+    let lines = sorted(&cp.out());
+    let mut unique = lines.clone();
+    unique.dedup();
+    assert_eq!(lines, unique, "lines read twice");
+    assert!(cp.err().contains(" 0 closed"), "{}", cp.err());
+}

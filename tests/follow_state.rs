@@ -1,0 +1,369 @@
+//! `follow --state` (issue 14): checkpoints and restarts, with real files, renames,
+//! truncations, and `kill -9` at random moments. Every wait is a bounded poll.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn numbers(from: u32, to: u32) -> String {
+    (from..=to).map(|i| format!("{i}\n")).collect()
+}
+
+fn follow<I, S>(dir: &Path, args: I) -> Live
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut words: Vec<std::ffi::OsString> = vec!["follow".into()];
+    words.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+    copipe(words).dir(dir).spawn()
+}
+
+/// Follow until `want` is out, then stop with SIGTERM; stdout and stderr.
+#[track_caller]
+fn session(dir: &Path, args: &[&str], want: &str) -> (String, String) {
+    let mut cp = follow(dir, args);
+    if want.is_empty() {
+        // Started: its file is open.
+        cp.wait_open(&dir.join("app.log"));
+    }
+    cp.wait_out_eq(want);
+    assert_eq!(cp.stop(), 0, "{}", cp.err());
+    (cp.out(), cp.err())
+}
+
+fn sorted(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn lines_written_while_stopped_are_read_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, numbers(1, 20)).unwrap();
+    let args = ["--state", "s.json", "app.log"];
+    let (_, err) = session(dir.path(), &args, &numbers(11, 20));
+    assert!(err.contains("state s.json does not exist yet"), "{err}");
+    append(&f, &numbers(21, 23));
+    // Not the last ten lines: only what was written meanwhile.
+    let (_, err) = session(dir.path(), &args, &numbers(21, 23));
+    assert_eq!(err, "");
+    append(&f, "24\n");
+    let (out, _) = session(dir.path(), &args, "24\n");
+    assert_eq!(out, "24\n");
+}
+
+#[test]
+fn a_partial_line_at_a_stop_is_read_whole_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "1\n2\npart").unwrap();
+    let args = ["--state", "s.json", "app.log"];
+    let mut cp = follow(dir.path(), args);
+    cp.wait_out_eq("1\n2\n");
+    cp.signal(libc::SIGINT);
+    assert_eq!(cp.exit_code(), 130);
+    append(&f, "ial\n3\n");
+    let (out, _) = session(dir.path(), &args, "partial\n3\n");
+    assert_eq!(out, "partial\n3\n");
+}
+
+#[test]
+fn a_file_rotated_while_stopped_is_read_to_its_end_then_the_new_one() {
+    for name in ["app.log", "*.log"] {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("app.log");
+        fs::write(&f, numbers(1, 3)).unwrap();
+        let args = ["-q", "--state", "s.json", name];
+        session(dir.path(), &args, &numbers(1, 3));
+        append(&f, &numbers(4, 5));
+        // Rotated to a name the glob does not match: found in the same directory.
+        fs::rename(&f, dir.path().join("app.log.1")).unwrap();
+        fs::write(&f, "new1\nnew2\n").unwrap();
+        let (out, _) = session(dir.path(), &args, "4\n5\nnew1\nnew2\n");
+        assert_eq!(out, "4\n5\nnew1\nnew2\n", "{name}");
+        // And the state now knows the new file only.
+        let state = fs::read_to_string(dir.path().join("s.json")).unwrap();
+        assert_eq!(state.matches("\"path\"").count(), 1, "{state}");
+    }
+}
+
+#[test]
+fn a_file_rotated_while_stopped_to_a_name_the_glob_matches_goes_on_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, numbers(1, 3)).unwrap();
+    let args = ["-q", "--state", "s.json", "app.log*"];
+    session(dir.path(), &args, &numbers(1, 3));
+    append(&f, "4\n");
+    fs::rename(&f, dir.path().join("app.log.1")).unwrap();
+    fs::write(&f, "new1\n").unwrap();
+    let mut cp = follow(dir.path(), args);
+    cp.wait_out("each line once", |o| sorted(o) == ["4", "new1"]);
+    assert_eq!(cp.stop(), 0);
+}
+
+#[test]
+fn a_file_truncated_while_stopped_is_read_from_its_start_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, numbers(1, 30)).unwrap();
+    let args = ["--state", "s.json", "app.log"];
+    session(dir.path(), &args, &numbers(21, 30));
+    fs::write(&f, "a\nb\n").unwrap();
+    let (out, err) = session(dir.path(), &args, "a\nb\n");
+    assert_eq!(out, "a\nb\n");
+    assert!(
+        err.contains("app.log: file truncated while copipe was stopped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_inode_reused_by_another_file_is_read_from_its_start() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, numbers(1, 30)).unwrap();
+    // A state of a file that had this device and inode and other first bytes (what an
+    // inode freed and reused looks like), further on than this file is long.
+    let m = fs::metadata(&f).unwrap();
+    fs::write(
+        dir.path().join("s.json"),
+        format!(
+            r#"{{"version":1,"files":[{{"path":"old.log","dev":{},"ino":{},"offset":50,"head_len":5,"head_hash":"0123456789abcdef"}}]}}"#,
+            m.dev(),
+            m.ino()
+        ),
+    )
+    .unwrap();
+    let args = ["--state", "s.json", "app.log"];
+    let (out, err) = session(dir.path(), &args, &numbers(1, 30));
+    assert_eq!(out, numbers(1, 30));
+    assert!(
+        err.contains("app.log: other first bytes than the file of the state"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_deleted_while_stopped_is_dropped_from_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.log"), "a\n").unwrap();
+    fs::write(dir.path().join("b.log"), "b\n").unwrap();
+    let args = ["-q", "--state", "s.json", "*.log"];
+    let mut cp = follow(dir.path(), args);
+    cp.wait_out("both", |o| sorted(o) == ["a", "b"]);
+    cp.stop();
+    fs::remove_file(dir.path().join("b.log")).unwrap();
+    append(&dir.path().join("a.log"), "a2\n");
+    let (out, err) = session(dir.path(), &args, "a2\n");
+    assert_eq!(out, "a2\n");
+    assert_eq!(err, "");
+    let state = fs::read_to_string(dir.path().join("s.json")).unwrap();
+    assert!(
+        state.contains("\"a.log\"") && !state.contains("b.log"),
+        "{state}"
+    );
+}
+
+#[test]
+fn an_unusable_state_is_said_and_the_follow_starts_as_without_one() {
+    for (text, why) in [
+        ("", "it is empty"),
+        ("{\"version\":1,\"files\":[{", "it is not valid JSON"),
+        ("{\"version\":7,\"files\":[]}", "it is of version 7"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("app.log"), numbers(1, 12)).unwrap();
+        fs::write(dir.path().join("s.json"), text).unwrap();
+        let args = ["--state", "s.json", "app.log"];
+        let (out, err) = session(dir.path(), &args, &numbers(3, 12));
+        assert_eq!(out, numbers(3, 12));
+        assert!(
+            err.contains(&format!("cannot use state s.json: {why}")),
+            "{err}"
+        );
+        // A good state was written in its place.
+        let (_, err) = session(dir.path(), &args, "");
+        assert_eq!(err, "", "{text:?}");
+    }
+}
+
+#[test]
+fn a_stop_by_pid_keeps_every_line_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, numbers(1, 5)).unwrap();
+    // --pid of a process already gone: one read, then the end.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let pid = gone.id().to_string();
+    let args = ["--state", "s.json", "-n", "+1", "--pid", &pid, "app.log"];
+    copipe(std::iter::once("follow").chain(args))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out(&numbers(1, 5));
+    append(&f, &numbers(6, 7));
+    copipe(std::iter::once("follow").chain(args))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out(&numbers(6, 7));
+}
+
+/// The promise: `kill -9` at 50 random moments while a writer appends numbered lines at
+/// about 100,000 a second with a rename-rotation every second; each time copipe is started
+/// again with the same state. No line is lost; a line is repeated only if it came after the
+/// last checkpoint before a kill.
+#[test]
+fn kill_9_at_random_moments_loses_nothing_and_repeats_little() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let out_path = dir.path().join("out");
+    let written = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (logs, written, done) = (logs.clone(), written.clone(), done.clone());
+        std::thread::spawn(move || {
+            let log = logs.join("app.log");
+            let mut f = File::create(&log).unwrap();
+            let mut n: u64 = 0;
+            let mut rotations = 0;
+            let started = Instant::now();
+            let mut rotated = Instant::now();
+            let mut buf = String::new();
+            while !done.load(Ordering::SeqCst) {
+                // 100 lines a millisecond.
+                buf.clear();
+                for _ in 0..100 {
+                    n += 1;
+                    buf.push_str(&n.to_string());
+                    buf.push('\n');
+                }
+                f.write_all(buf.as_bytes()).unwrap();
+                written.store(n, Ordering::SeqCst);
+                if rotated.elapsed() >= Duration::from_secs(1) {
+                    rotations += 1;
+                    fs::rename(&log, logs.join(format!("app.log.{rotations}"))).unwrap();
+                    f = File::create(&log).unwrap();
+                    rotated = Instant::now();
+                }
+                let due = started + Duration::from_micros(n * 10);
+                if let Some(d) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+            n
+        })
+    };
+    let start = || {
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&out_path)
+            .unwrap();
+        // -n +1: a state missing (a first run killed before its first checkpoint) means
+        // from the start; with a state, -n does not count.
+        let args = [
+            "follow",
+            "-q",
+            "-n",
+            "+1",
+            "--state",
+            "state.json",
+            "logs/app.log*",
+        ];
+        copipe(args)
+            .dir(dir.path())
+            .command()
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // A cheap random source: the clock's nanoseconds, stirred.
+    let mut seed = Instant::now().elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut random_ms = |lo: u64, hi: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        lo + seed % (hi - lo)
+    };
+    const KILLS: usize = 50;
+    for _ in 0..KILLS {
+        let mut child = start();
+        std::thread::sleep(Duration::from_millis(random_ms(100, 1100)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let total = writer.join().unwrap();
+    assert_eq!(total, written.load(Ordering::SeqCst));
+    // Once more, until every line is out, then a clean stop.
+    let mut child = start();
+    let count = |text: &[u8]| text.iter().filter(|&&b| b == b'\n').count() as u64;
+    let all_out = wait_until(Duration::from_secs(60), || {
+        count(&fs::read(&out_path).unwrap()) >= total && {
+            // Every number there at least once.
+            let text = fs::read_to_string(&out_path).unwrap();
+            let mut seen = vec![false; total as usize + 1];
+            for l in text.lines() {
+                if let Ok(n) = l.parse::<usize>()
+                    && n <= total as usize
+                {
+                    seen[n] = true;
+                }
+            }
+            seen[1..].iter().all(|&s| s)
+        }
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let text = fs::read_to_string(&out_path).unwrap();
+    let mut times: HashMap<u64, u32> = HashMap::new();
+    let mut bad = 0;
+    for l in text.lines() {
+        match l.parse::<u64>() {
+            Ok(n) if (1..=total).contains(&n) => *times.entry(n).or_default() += 1,
+            _ => bad += 1,
+        }
+    }
+    let lost = (1..=total).filter(|n| !times.contains_key(n)).count();
+    let repeated: u64 = times.values().map(|&t| u64::from(t - 1)).sum();
+    eprintln!(
+        "kill -9 loop: {KILLS} kills, {total} lines written, lost {lost}, repeated {repeated}, malformed {bad}"
+    );
+    assert!(all_out, "not every line came out: lost {lost} of {total}");
+    assert_eq!(lost, 0);
+    assert_eq!(bad, 0, "lines cut or mixed");
+    // At most about a second and a half of lines per kill (the checkpoint is at most a
+    // second old, and a loaded machine stretches that second).
+    assert!(
+        repeated <= KILLS as u64 * 150_000,
+        "{repeated} lines repeated over {KILLS} kills"
+    );
+}

@@ -297,11 +297,11 @@ impl ParallelGroup {
 
     /// A batch no branch holds any more, or a new one.
     fn spare(&mut self) -> Batch {
-        if let Some(i) = self.out.iter().position(|b| Arc::strong_count(b) == 1) {
-            if let Ok(mut b) = Arc::try_unwrap(self.out.swap_remove(i)) {
-                b.clear();
-                return b;
-            }
+        if let Some(i) = self.out.iter().position(|b| Arc::strong_count(b) == 1)
+            && let Ok(mut b) = Arc::try_unwrap(self.out.swap_remove(i))
+        {
+            b.clear();
+            return b;
         }
         Batch::default()
     }

@@ -162,11 +162,9 @@ impl Stage for FanOut {
 /// How many batches may wait for a parallel branch.
 const DEPTH: usize = 4;
 
-/// A `tee --parallel` branch, seen from the tee: items are recorded into batches and handed
-/// to the branch's thread through a bounded queue (the thread bridge); the branch's chain is
-/// built and run on that thread.
+/// A `tee --parallel` branch, seen from the tee: the branch's chain is built and run on a
+/// thread of its own, fed shared batches through a bounded queue (the thread bridge).
 pub struct Parallel {
-    batch: Batch,
     tx: Option<Tx>,
     /// Set by the thread when the branch's chain stopped (its own `head`).
     stopped: Arc<AtomicBool>,
@@ -202,21 +200,26 @@ impl Parallel {
                     }
                 };
                 let mut ran = Ok(());
+                let mut replay = |batch: &Batch| {
+                    if !stop.load(Ordering::Relaxed) {
+                        match batch.replay(&mut *chain) {
+                            Ok(f) if f.is_stop() => stop.store(true, Ordering::Relaxed),
+                            Ok(_) => {}
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                ran = Err(e);
+                            }
+                        }
+                    }
+                };
                 while let Some(msg) = rx.recv() {
                     match msg {
                         Msg::Batch { batch, .. } => {
-                            if !stop.load(Ordering::Relaxed) {
-                                match batch.replay(&mut *chain) {
-                                    Ok(f) if f.is_stop() => stop.store(true, Ordering::Relaxed),
-                                    Ok(_) => {}
-                                    Err(e) => {
-                                        stop.store(true, Ordering::Relaxed);
-                                        ran = Err(e);
-                                    }
-                                }
-                            }
+                            replay(&batch);
                             rx.recycle(batch);
                         }
+                        // Dropped here: the tee reuses it once every branch has.
+                        Msg::Shared(batch) => replay(&batch),
                         Msg::Done(_) => break,
                     }
                 }
@@ -230,49 +233,106 @@ impl Parallel {
             Err(_) => return Err(anyhow!("a parallel branch ended before it started")),
         }
         Ok(Parallel {
-            batch: Batch::default(),
             tx: Some(tx),
             stopped,
             thread: Some(thread),
         })
     }
 
+    /// Whether the branch still takes items.
+    fn active(&self) -> bool {
+        self.tx.is_some() && !self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Hand a shared batch over, waiting while the queue is full.
+    fn hand_over(&mut self, batch: &Arc<Batch>) {
+        if !self.active() {
+            return;
+        }
+        if let Some(tx) = &self.tx
+            && !tx.send(Msg::Shared(batch.clone()))
+        {
+            self.tx = None;
+        }
+    }
+
+    /// Let the thread close the branch, and wait for it.
+    fn close(&mut self) -> Result<()> {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Done(Ok(())));
+        }
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| anyhow!("a parallel branch failed"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `tee --parallel` branches, one consumer of the fan-out: items are recorded once into
+/// a batch, and each full batch is shared by every branch (one reference each, no copy);
+/// a batch is reused once every branch has dropped it.
+pub struct ParallelGroup {
+    branches: Vec<Parallel>,
+    batch: Batch,
+    /// Batches handed over, perhaps still held by a branch.
+    out: Vec<Arc<Batch>>,
+}
+
+impl ParallelGroup {
+    pub fn new(branches: Vec<Parallel>) -> Self {
+        ParallelGroup {
+            branches,
+            batch: Batch::default(),
+            out: Vec::new(),
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        if self.branches.iter().any(Parallel::active) {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        }
+    }
+
+    /// A batch no branch holds any more, or a new one.
+    fn spare(&mut self) -> Batch {
+        if let Some(i) = self.out.iter().position(|b| Arc::strong_count(b) == 1)
+            && let Ok(mut b) = Arc::try_unwrap(self.out.swap_remove(i))
+        {
+            b.clear();
+            return b;
+        }
+        Batch::default()
+    }
+
     fn hand_over(&mut self) -> Flow {
-        if self.stopped.load(Ordering::Relaxed) {
+        if self.flow().is_stop() {
             self.batch.clear();
             return Flow::Stop;
         }
         if self.batch.is_empty() {
             return Flow::Continue;
         }
-        let Some(tx) = &self.tx else {
-            return Flow::Stop;
-        };
-        let batch = std::mem::replace(&mut self.batch, tx.batch());
-        let msg = Msg::Batch {
-            batch,
-            read: 0,
-            expected: 0,
-        };
-        if tx.send(msg) {
-            Flow::Continue
-        } else {
-            Flow::Stop
+        let next = self.spare();
+        let batch = Arc::new(std::mem::replace(&mut self.batch, next));
+        for b in &mut self.branches {
+            b.hand_over(&batch);
         }
+        self.out.push(batch);
+        self.flow()
     }
 
     fn after_push(&mut self) -> Flow {
         if self.batch.is_full() {
             self.hand_over()
-        } else if self.stopped.load(Ordering::Relaxed) {
-            Flow::Stop
         } else {
-            Flow::Continue
+            self.flow()
         }
     }
 }
 
-impl Stage for Parallel {
+impl Stage for ParallelGroup {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         let _ = self.batch.send(item)?;
         Ok(self.after_push())
@@ -294,16 +354,20 @@ impl Stage for Parallel {
         Ok(())
     }
 
-    /// Hand over the rest, let the thread close the branch, and wait for it: the branch's
-    /// output at the end comes before what the stages after the tee print at theirs.
+    /// Hand over the rest, let the threads close their branches, and wait for them: the
+    /// branches' output at the end comes before what the stages after the tee print at
+    /// theirs. Every branch is closed, even after an error in one; the first is reported.
     fn close(&mut self) -> Result<()> {
         let _ = self.hand_over();
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Msg::Done(Ok(())));
+        let mut first = Ok(());
+        for b in &mut self.branches {
+            let r = b.close();
+            if first.is_ok() {
+                first = r;
+            } else if let Err(e) = r {
+                eprintln!("copipe: {e:#}");
+            }
         }
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| anyhow!("a parallel branch failed"))?,
-            None => Ok(()),
-        }
+        first
     }
 }

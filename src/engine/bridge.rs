@@ -33,6 +33,9 @@ pub enum Msg {
         read: u64,
         expected: u64,
     },
+    /// Items shared by several receivers (`tee --parallel`): each replays them and drops
+    /// its reference; the sender reuses the batch once every receiver has dropped it.
+    Shared(std::sync::Arc<Batch>),
     /// The sending side has ended, with its result.
     Done(Result<()>),
 }
@@ -302,6 +305,13 @@ impl SourceThread {
                     flow = batch.replay(out)?;
                     pushed = true;
                     self.rx.recycle(batch);
+                    if flow.is_stop() {
+                        break;
+                    }
+                }
+                Ok(Msg::Shared(batch)) => {
+                    flow = batch.replay(out)?;
+                    pushed = true;
                     if flow.is_stop() {
                         break;
                     }

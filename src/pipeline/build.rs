@@ -345,7 +345,8 @@ fn build_chain_into(
                     // counters would stay on those threads: not shown yet.)
                     drop(branches);
                     branch_rows.clear();
-                    call.branches
+                    let parallels = call
+                        .branches
                         .iter()
                         .map(|b| {
                             crate::fanout::Parallel::start(
@@ -355,10 +356,10 @@ fn build_chain_into(
                                 env.interrupt.clone(),
                                 hl.to_vec(),
                             )
-                            .map(|p| Box::new(p) as Box<dyn Stage>)
                             .map_err(|e| at_call(call, e))
                         })
-                        .collect::<Result<Vec<_>, _>>()?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    vec![Box::new(crate::fanout::ParallelGroup::new(parallels)) as Box<dyn Stage>]
                 } else {
                     branches
                 };

@@ -245,6 +245,7 @@ pub fn all() -> &'static [StageDef] {
         stage::csv::TSV,
         stage::syslog::DEF,
         stage::combined::DEF,
+        stage::multiline::DEF,
         stage::where_::DEF,
         stage::select::DEF,
         stage::fmt::DEF,

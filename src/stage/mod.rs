@@ -45,6 +45,7 @@ pub mod head;
 pub mod json;
 pub mod kv;
 pub mod lineparse;
+pub mod multiline;
 pub mod number;
 pub mod parse;
 pub mod records;

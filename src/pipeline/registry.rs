@@ -249,6 +249,7 @@ pub fn all() -> &'static [StageDef] {
         stage::where_::DEF,
         stage::select::DEF,
         stage::fmt::DEF,
+        stage::tocsv::DEF,
         stage::grep::DEF,
         stage::head::DEF,
         stage::skip::DEF,

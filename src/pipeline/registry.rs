@@ -250,6 +250,7 @@ pub fn all() -> &'static [StageDef] {
         stage::select::DEF,
         stage::fmt::DEF,
         stage::tocsv::DEF,
+        stage::table::DEF,
         stage::grep::DEF,
         stage::head::DEF,
         stage::skip::DEF,

@@ -53,6 +53,7 @@ pub mod replace;
 pub mod select;
 pub mod skip;
 pub mod syslog;
+pub mod table;
 pub mod tocsv;
 pub mod uniq;
 pub mod where_;

@@ -228,3 +228,25 @@ fn multiline_refuses_a_bad_regex_and_a_bad_bound() {
     .code(2)
     .err_has("not a duration");
 }
+
+#[test]
+fn multiline_events_do_not_span_files() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.log"), "S1\n c1\n").unwrap();
+    fs::write(dir.path().join("b.log"), " c2\nS2\n").unwrap();
+    copipe([
+        "cat",
+        "a.log",
+        "b.log",
+        ":",
+        "multiline",
+        "--start",
+        "^S",
+        ":",
+        "count",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(0)
+    .out("3\n");
+}

@@ -115,6 +115,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         timer: cx.timers.timer(),
         deadline: None,
         stopped: false,
+        origin: String::new(),
         next,
     }))
 }
@@ -198,6 +199,8 @@ struct Multiline {
     deadline: Option<Instant>,
     /// The next stage wants nothing more.
     stopped: bool,
+    /// The name of the input the lines come from (the last `origin`).
+    origin: String,
     next: Box<dyn Stage>,
 }
 
@@ -239,8 +242,13 @@ impl Stage for Multiline {
     }
 
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        // Events do not span inputs.
-        let _ = self.send_open()?;
+        // Events do not span inputs (a source may announce the same one again, as `listen
+        // --tag` does for each datagram: that does not end the event).
+        if origin.name != self.origin {
+            let _ = self.send_open()?;
+            self.origin.clear();
+            self.origin.push_str(origin.name);
+        }
         self.next.origin(origin)
     }
 
@@ -329,6 +337,35 @@ mod tests {
         assert_eq!(got, ["S\n1\n2", "3\n4", "S"]);
         let got = join(r"^S", true, 500, 7, &["S", "abc", "de", "S"]);
         assert_eq!(got, ["S\nabc", "de", "S"]);
+    }
+
+    #[test]
+    fn the_same_origin_announced_again_does_not_end_the_event() {
+        use crate::item::Show;
+        use crate::stage::testing::Collect;
+        let c = Collect::shared();
+        let timers = crate::engine::timer::Timers::default();
+        let mut m = Multiline {
+            joiner: Joiner::new(Regex::new("^S").unwrap(), true, 500, 1 << 20),
+            timeout: Duration::from_secs(1),
+            timer: timers.timer(),
+            deadline: None,
+            stopped: false,
+            origin: String::new(),
+            next: Box::new(c.clone()),
+        };
+        let o = |name| Origin {
+            name,
+            show: Show::Tag,
+        };
+        m.origin(o("peer1")).unwrap();
+        let _ = m.send(Item::Line(b"S1")).unwrap();
+        m.origin(o("peer1")).unwrap();
+        let _ = m.send(Item::Line(b" c1")).unwrap();
+        m.origin(o("peer2")).unwrap();
+        let _ = m.send(Item::Line(b" c2")).unwrap();
+        m.close().unwrap();
+        assert_eq!(c.borrow().strings(), ["S1\n c1", " c2"]);
     }
 
     #[test]

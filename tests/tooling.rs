@@ -349,6 +349,13 @@ fn bash_completes_stage_names_after_a_separator() {
     assert_eq!(complete("cat app.log : tee { cou"), ["count"]);
     assert_eq!(complete("cat app.log : grep --ignore"), ["--ignore-case"]);
     assert_eq!(complete("--color al"), ["always"]);
+    assert_eq!(complete("cat app.log : multi"), ["multiline"]);
+    assert_eq!(complete("json : tocsv --no"), ["--no-header"]);
+    assert_eq!(complete("json : table --wi"), ["--width"]);
+    assert_eq!(
+        complete("cat app.log : multiline --max-"),
+        ["--max-lines", "--max-bytes"]
+    );
 }
 
 #[test]

@@ -367,3 +367,24 @@ fn kill_9_at_random_moments_loses_nothing_and_repeats_little() {
         "{repeated} lines repeated over {KILLS} kills"
     );
 }
+
+/// Behind the scheduler's thread bridge a flush only hands lines to the scheduler thread:
+/// a checkpoint then could count lines the sinks never wrote. Refused, before any input.
+#[test]
+fn state_is_refused_where_the_pipeline_runs_on_the_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.log"), "x\n").unwrap();
+    for tail in [
+        &["count", "--every", "1s"][..],
+        &["multiline", "--start", "^x", ":", "print"][..],
+    ] {
+        let mut args = vec!["follow", "--state", "s.json", "a.log", ":"];
+        args.extend_from_slice(tail);
+        copipe(&args)
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .err_has("follow --state cannot yet be used");
+    }
+    assert!(!dir.path().join("s.json").exists());
+}

@@ -261,6 +261,7 @@ pub fn all() -> &'static [StageDef] {
         sink::count::DEF,
         sink::exec::DEF,
         sink::send::DEF,
+        sink::publish::DEF,
         sink::discard::DEF,
     ];
     ALL

@@ -3,8 +3,8 @@
 //! Core NATS (at most once) by default; with `--durable NAME`, a durable JetStream pull
 //! consumer on `--stream NAME` (or the stream that captures SUBJECT), starting `--from` the
 //! beginning, new messages, the last, a sequence or a time. A batch of messages is pushed
-//! down the chain, the chain is flushed, and only then is the batch acknowledged (one
-//! acknowledgement with the `all` policy covers it), so a consumer stopped or killed
+//! down the chain, the chain is flushed, and only then are its messages acknowledged
+//! (each: explicit policy), so a consumer stopped or killed
 //! resumes after what it handed on: redeliveries are possible, loss is not.
 //!
 //! The client (`async-nats`) runs on a tokio current-thread runtime owned by the source;
@@ -49,9 +49,14 @@ pub struct Args {
         requires = "durable"
     )]
     pub from: String,
-    /// Stop at the end of what the stream holds now.
+    /// Stop at the end of what the stream holds now for this consumer (counting the
+    /// messages delivered before but not acknowledged: they come again after `--ack-wait`).
     #[arg(long, requires = "durable")]
     pub exit_at_end: bool,
+    /// How long the server waits for an acknowledgement before delivering a message again
+    /// (set when the consumer is created).
+    #[arg(long, value_name = "DURATION", value_parser = crate::sink::count::every::parse_duration, default_value = "30s", requires = "durable")]
+    pub ack_wait: Duration,
     /// Prefix each line with its subject (`SUBJECT:line`).
     #[arg(short = 'H', long)]
     pub tag: bool,
@@ -203,8 +208,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
                     durable_name: Some(durable.clone()),
                     filter_subject: a.subject.clone(),
                     deliver_policy: from,
-                    ack_policy: AckPolicy::All,
-                    ack_wait: Duration::from_secs(30),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: a.ack_wait,
                     ..Default::default()
                 },
             )
@@ -252,7 +257,7 @@ impl Source for Subscribe {
         let mut buf: Vec<u8> = Vec::with_capacity(BATCH + 1024);
         let mut itoa = itoa::Buffer::new();
         rt.block_on(async {
-            let mut last: Option<async_nats::jetstream::Message> = None;
+            let mut handed: Vec<async_nats::jetstream::Message> = Vec::new();
             loop {
                 if let Some(sig) = interrupt.pending() {
                     status.interrupt(sig);
@@ -312,12 +317,12 @@ impl Source for Subscribe {
                     buf.extend_from_slice(payload);
                     buf.push(b'\n');
                     if let Feed::Js { pending, .. } = feed {
-                        if let (Some(p), Some((_, _, left))) = (pending.as_mut(), info) {
-                            *p = left.min(p.saturating_sub(1));
+                        if let Some(p) = pending.as_mut() {
+                            *p = p.saturating_sub(1);
                         }
                     }
                     if let Msg::Js(m) = msg {
-                        last = Some(m);
+                        handed.push(m);
                     }
                     if buf.len() >= BATCH {
                         break;
@@ -333,8 +338,10 @@ impl Source for Subscribe {
                     let stop = out.send_lines(&buf)?.is_stop();
                     buf.clear();
                     out.flush()?;
-                    // Handed on and flushed: acknowledge (the `all` policy covers the batch).
-                    if let Some(m) = last.take() {
+                    // Handed on and flushed: acknowledge each. (Not the `all` policy: one
+                    // acknowledgement would also cover messages fetched ahead by an earlier
+                    // run that no chain ever saw.)
+                    for m in handed.drain(..) {
                         m.ack().await.map_err(|e| anyhow!("{name}: ack: {e}"))?;
                     }
                     if stop {
@@ -342,8 +349,15 @@ impl Source for Subscribe {
                     }
                 }
             }
-            if let Some(m) = last.take() {
-                let _ = m.ack().await;
+            // What the client fetched ahead and the chain never saw goes back to the
+            // stream at once (not after the acknowledgement wait), for the next reader.
+            if let Feed::Js { .. } = feed {
+                let until = tokio::time::Instant::now() + Duration::from_millis(100);
+                while let Ok(Ok(Some(Msg::Js(m)))) =
+                    tokio::time::timeout_at(until, next_msg(feed)).await
+                {
+                    let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
+                }
             }
             // Make sure the last acknowledgement left.
             let _ = client.flush().await;

@@ -110,7 +110,7 @@ enum Feed {
     Done,
     Core(async_nats::Subscriber),
     Js {
-        messages: pull::Stream,
+        messages: Box<pull::Stream>,
         /// Messages still to come before the end, with `--exit-at-end`.
         pending: Option<u64>,
     },
@@ -228,7 +228,13 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             .messages()
             .await
             .map_err(|e| anyhow!("{name}: consumer {durable}: {e}"))?;
-        Ok((keep, Feed::Js { messages, pending }))
+        Ok((
+            keep,
+            Feed::Js {
+                messages: Box::new(messages),
+                pending,
+            },
+        ))
     })?;
     Ok(Box::new(Subscribe {
         rt,
@@ -316,10 +322,11 @@ impl Source for Subscribe {
                     }
                     buf.extend_from_slice(payload);
                     buf.push(b'\n');
-                    if let Feed::Js { pending, .. } = feed {
-                        if let Some(p) = pending.as_mut() {
-                            *p = p.saturating_sub(1);
-                        }
+                    if let Feed::Js {
+                        pending: Some(p), ..
+                    } = feed
+                    {
+                        *p = p.saturating_sub(1);
                     }
                     if let Msg::Js(m) = msg {
                         handed.push(m);

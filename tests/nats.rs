@@ -454,3 +454,30 @@ fn subscribe_to_a_missing_stream_or_server_fails_before_reading() {
     assert_eq!(code, 2);
     assert!(err.contains(&port.to_string()), "{err}");
 }
+
+#[test]
+fn publish_to_an_unreachable_server_gives_up_after_the_drain_timeout_naming_the_count() {
+    // No server needed: nothing listens on this port.
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let (code, _, err) = run(
+        &[
+            "cat",
+            "-",
+            ":",
+            "publish",
+            "--jetstream",
+            "--drain-timeout",
+            "1s",
+            &url,
+            "nowhere",
+        ],
+        lines(1, 1000).as_bytes(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("1000 items not confirmed") && err.contains(&url) && err.contains("nowhere"),
+        "{err}"
+    );
+}

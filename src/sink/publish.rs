@@ -412,7 +412,30 @@ type AckFuture = std::pin::Pin<
 >;
 
 impl Publisher {
+    /// Queue a batch's messages (with `drop`, those beyond the buffer are counted instead).
+    fn take(&self, b: Batch, slots: &mut VecDeque<Slot>, dropped: &mut u64) {
+        let data = Bytes::from(b.data);
+        let mut start = 0;
+        for m in b.msgs {
+            if slots.len() >= self.buffer && self.when_full == WhenFull::Drop {
+                *dropped += 1;
+            } else {
+                slots.push_back(Slot {
+                    subject: m.subject.unwrap_or_else(|| self.subject.clone()),
+                    headers: m.headers,
+                    payload: data.slice(start..m.end),
+                    state: State::Waiting,
+                });
+            }
+            start = m.end;
+        }
+    }
+
     async fn run(self, mut rx: mpsc::Receiver<Batch>) -> Result<Outcome> {
+        // slots[i] is message number base + i.
+        let mut slots: VecDeque<Slot> = VecDeque::new();
+        let mut dropped = 0u64;
+        let mut ended: Option<Instant> = None;
         // The first connection is waited for (the server may be starting); a wrong
         // address or refused credentials are said at once.
         let client = {
@@ -442,8 +465,30 @@ impl Publisher {
                             );
                             noted = true;
                         }
-                        tokio::time::sleep(backoff).await;
+                        // Meanwhile take items while there is room, and give up once the
+                        // input ended and the drain time is over.
+                        let retry = tokio::time::Instant::now() + backoff;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
+                        loop {
+                            if let Some(at) = ended
+                                && at.elapsed() >= self.drain
+                            {
+                                return Ok(Outcome {
+                                    dropped,
+                                    undelivered: slots.len() as u64,
+                                    duplicates: 0,
+                                });
+                            }
+                            let room = ended.is_none()
+                                && (slots.len() < self.buffer || self.when_full == WhenFull::Drop);
+                            tokio::select! {
+                                b = rx.recv(), if room => match b {
+                                    Some(b) => self.take(b, &mut slots, &mut dropped),
+                                    None => ended = Some(Instant::now()),
+                                },
+                                _ = tokio::time::sleep_until(retry) => break,
+                            }
+                        }
                     }
                 }
             }
@@ -474,17 +519,13 @@ impl Publisher {
                 .map_or(0, |d| d.as_nanos())
         );
 
-        // slots[i] is message number base + i.
-        let mut slots: VecDeque<Slot> = VecDeque::new();
         let mut base = 0u64;
         let mut next = 0usize; // the first slot not yet sent (since the last rewind)
         let mut inflight: FuturesUnordered<AckFuture> = FuturesUnordered::new();
-        let mut dropped = 0u64;
         let mut duplicates = 0u64;
         let mut failing = false;
         let mut backoff = FIRST_BACKOFF;
         let mut retry_at: Option<Instant> = None;
-        let mut ended: Option<Instant> = None;
         let mut noted = false;
         let mut id = String::new();
         loop {
@@ -585,23 +626,7 @@ impl Publisher {
             let tick = tokio::time::sleep(Duration::from_millis(50));
             tokio::select! {
                 b = rx.recv(), if room => match b {
-                    Some(b) => {
-                        let data = Bytes::from(b.data);
-                        let mut start = 0;
-                        for m in b.msgs {
-                            if slots.len() >= self.buffer && self.when_full == WhenFull::Drop {
-                                dropped += 1;
-                            } else {
-                                slots.push_back(Slot {
-                                    subject: m.subject.unwrap_or_else(|| self.subject.clone()),
-                                    headers: m.headers,
-                                    payload: data.slice(start..m.end),
-                                    state: State::Waiting,
-                                });
-                            }
-                            start = m.end;
-                        }
-                    }
+                    Some(b) => self.take(b, &mut slots, &mut dropped),
                     None => ended = Some(Instant::now()),
                 },
                 Some((n, flush, r)) = inflight.next(), if !inflight.is_empty() => match r {

@@ -235,6 +235,7 @@ pub fn all() -> &'static [StageDef] {
         source::range::NATURALS,
         source::xml::DEF,
         source::listen::DEF,
+        source::subscribe::DEF,
         source::merge::DEF,
         stage::records::DEF,
         stage::json::DEF,
@@ -265,6 +266,7 @@ pub fn all() -> &'static [StageDef] {
         sink::count::DEF,
         sink::exec::DEF,
         sink::send::DEF,
+        sink::publish::DEF,
         sink::discard::DEF,
     ];
     ALL

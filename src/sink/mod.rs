@@ -8,5 +8,6 @@ pub mod exec;
 pub mod label;
 pub mod output;
 pub mod print;
+pub mod publish;
 pub mod send;
 pub mod write;

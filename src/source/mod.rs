@@ -7,4 +7,5 @@ pub mod map;
 pub mod merge;
 pub mod range;
 pub mod reader;
+pub mod subscribe;
 pub mod xml;

@@ -1,0 +1,667 @@
+//! `publish nats://HOST:PORT SUBJECT` — a sink to NATS: each line a message, records and
+//! events as compact JSON.
+//!
+//! The client (the official `async-nats` crate) runs on a thread of its own, on a tokio
+//! current-thread runtime, fed through a bounded queue of batches, as `send`'s socket is.
+//! With `--jetstream` every message is acknowledged by the server before it counts as
+//! delivered; up to `--window` acknowledgements are outstanding at a time. Every message
+//! carries a `Nats-Msg-Id` (this run's id and the message's number), so a message sent again
+//! after a lost acknowledgement is recognised by the server as a duplicate (counted) within
+//! the stream's duplicate window instead of stored twice.
+//!
+//! When the server is unreachable or restarts, the unacknowledged messages (at most
+//! `--buffer`) wait and are sent again, in order, with a growing backoff. At the end it
+//! waits at most `--drain-timeout` for the outstanding acknowledgements and says how many
+//! were not confirmed (exit status 2 if any, or if any were dropped with `--when-full drop`).
+//!
+//! The thread keeps the number of items acknowledged in order from the first (`acked`):
+//! the hook a `follow --state` checkpoint will use to advance only past confirmed lines.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_nats::{HeaderMap, Subject};
+use bytes::Bytes;
+use clap::{ArgMatches, FromArgMatches, Parser};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+
+use crate::item::{Item, Kind, Origin, lines, render};
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::sink::count::every::parse_duration;
+use crate::sink::send::WhenFull;
+use crate::stage::{Flow, Stage};
+
+/// Publish each item as a NATS message (records as compact JSON); with `--jetstream`, each
+/// one acknowledged by the server.
+///
+/// While the server is down, up to `--buffer` unconfirmed items wait and are sent again
+/// with a growing backoff; `--when-full` says what happens beyond. At the end it waits at
+/// most `--drain-timeout` for the acknowledgements, then says how many were not confirmed
+/// (exit status 2 if any).
+#[derive(Parser)]
+#[command(name = "publish", disable_version_flag = true)]
+pub struct Args {
+    /// The server: `nats://HOST:PORT` (`tls://HOST:PORT` for TLS).
+    pub url: String,
+    /// The subject of every message (the fallback with `--subject-from`).
+    pub subject: String,
+    /// Take a record's subject from this field (records without it use SUBJECT).
+    #[arg(long, value_name = "FIELD")]
+    pub subject_from: Option<String>,
+    /// Add a header NAME whose value is a record's FIELD (repeatable).
+    #[arg(long, value_name = "NAME=FIELD")]
+    pub header: Vec<String>,
+    /// Publish to JetStream: each message counts as delivered once the server acknowledged it.
+    #[arg(long)]
+    pub jetstream: bool,
+    /// With `--jetstream`: create this stream (capturing SUBJECT) if it does not exist.
+    #[arg(long, value_name = "NAME", requires = "jetstream")]
+    pub stream: Option<String>,
+    /// The replicas of a stream created by `--stream`.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub replicas: usize,
+    /// How many acknowledgements may be outstanding at a time.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub window: usize,
+    /// How many unconfirmed items may wait for the server.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub buffer: usize,
+    /// When the buffer is full: `block` the pipeline until there is room, or `drop` the
+    /// newest items (counted, reported at the end).
+    #[arg(long, value_enum, default_value_t = WhenFull::Block)]
+    pub when_full: WhenFull,
+    /// At the end, how long to wait for the outstanding items to be confirmed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub drain_timeout: Duration,
+    /// Log in with this user (with `--password`).
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub user: Option<String>,
+    /// The password of `--user`.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Log in with this token.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Log in with this credentials file (JWT and NKey seed).
+    #[arg(long, value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// Require TLS.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust the certificate authorities in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM; with `--tls-key`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "publish",
+    aliases: &[],
+    role: Role::Sink,
+    summary: "publish items as NATS messages, JetStream-acknowledged with --jetstream",
+    accepts: Kind::ALL,
+    emits: Emits::Nothing,
+    examples: &[
+        "copipe follow app.log : publish --jetstream nats://127.0.0.1:4222 logs.app",
+        "copipe cat app.log : json : publish --subject-from service nats://10.0.0.2:4222 logs.other",
+    ],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Sink(build),
+};
+
+/// The bytes handed to the NATS thread at a time.
+const BATCH: usize = 256 * 1024;
+
+/// How to reach the server.
+pub struct Conn {
+    pub url: String,
+    pub user: Option<(String, String)>,
+    pub token: Option<String>,
+    pub creds: Option<PathBuf>,
+    pub tls: bool,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl Conn {
+    /// Check the URL: `nats://` or `tls://` (or a bare `HOST:PORT`).
+    pub fn check_url(url: &str) -> Result<()> {
+        let rest = url
+            .strip_prefix("nats://")
+            .or_else(|| url.strip_prefix("tls://"))
+            .unwrap_or(url);
+        if rest.contains("://") || rest.is_empty() {
+            bail!("{url}: not a NATS server address (nats://HOST:PORT or tls://HOST:PORT)");
+        }
+        Ok(())
+    }
+
+    pub async fn options(&self) -> Result<async_nats::ConnectOptions> {
+        let mut o = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(2))
+            .max_reconnects(None)
+            .client_capacity(65_536);
+        if let Some((u, p)) = &self.user {
+            o = o.user_and_password(u.clone(), p.clone());
+        }
+        if let Some(t) = &self.token {
+            o = o.token(t.clone());
+        }
+        if let Some(c) = &self.creds {
+            o = o
+                .credentials_file(c)
+                .await
+                .with_context(|| format!("{}: cannot read the credentials", c.display()))?;
+        }
+        if self.tls {
+            o = o.require_tls(true);
+        }
+        if let Some(ca) = &self.tls_ca {
+            o = o.add_root_certificates(ca.clone());
+        }
+        if let Some((c, k)) = &self.tls_cert {
+            o = o.add_client_certificate(c.clone(), k.clone());
+        }
+        Ok(o)
+    }
+}
+
+/// One batch: payloads back to back, and per message its end, its subject and headers.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    msgs: Vec<Msg>,
+}
+
+struct Msg {
+    end: usize,
+    subject: Option<Subject>,
+    headers: Option<HeaderMap>,
+}
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
+    let a = Args::from_arg_matches(m)?;
+    Conn::check_url(&a.url)?;
+    if a.buffer == 0 || a.window == 0 {
+        bail!("--buffer and --window must be at least 1");
+    }
+    let mut headers = Vec::new();
+    for h in &a.header {
+        let Some((name, field)) = h.split_once('=') else {
+            bail!("--header {h}: expected NAME=FIELD");
+        };
+        headers.push((name.to_string(), field.to_string()));
+    }
+    let conn = Conn {
+        url: a.url.clone(),
+        user: a.user.clone().zip(a.password.clone()),
+        token: a.token.clone(),
+        creds: a.creds.clone(),
+        tls: a.tls,
+        tls_ca: a.tls_ca.clone(),
+        tls_cert: a.tls_cert.clone().zip(a.tls_key.clone()),
+    };
+    let name = format!("{} {}", a.url, a.subject);
+    let (tx, rx) = mpsc::channel::<Batch>(2);
+    let acked = Arc::new(AtomicU64::new(0));
+    let pubr = Publisher {
+        conn,
+        name: name.clone(),
+        subject: Subject::from(a.subject.as_str()),
+        jetstream: a.jetstream,
+        stream: a.stream.clone(),
+        replicas: a.replicas,
+        window: a.window,
+        buffer: a.buffer,
+        when_full: a.when_full,
+        drain: a.drain_timeout,
+        acked: acked.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("copipe-publish".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| anyhow!("cannot start the NATS thread: {e}"))?;
+            rt.block_on(pubr.run(rx))
+        })?;
+    Ok(Box::new(Publish {
+        batch: Batch::default(),
+        tx: Some(tx),
+        thread: Some(thread),
+        status: cx.status.clone(),
+        name,
+        subject_from: a.subject_from,
+        headers,
+        _acked: acked,
+    }))
+}
+
+struct Publish {
+    batch: Batch,
+    tx: Option<mpsc::Sender<Batch>>,
+    thread: Option<JoinHandle<Result<Outcome>>>,
+    status: Status,
+    name: String,
+    subject_from: Option<String>,
+    headers: Vec<(String, String)>,
+    /// Items acknowledged in order from the first (for a checkpoint, later).
+    _acked: Arc<AtomicU64>,
+}
+
+impl Publish {
+    fn hand_over(&mut self) -> Flow {
+        if self.batch.msgs.is_empty() {
+            return Flow::Continue;
+        }
+        let mut next = Batch::default();
+        next.data.reserve(BATCH + 1024);
+        let batch = std::mem::replace(&mut self.batch, next);
+        match &self.tx {
+            Some(tx) if tx.blocking_send(batch).is_ok() => Flow::Continue,
+            _ => Flow::Stop,
+        }
+    }
+
+    fn pushed(&mut self) -> Flow {
+        if self.batch.data.len() >= BATCH || self.batch.msgs.len() >= 8192 {
+            self.hand_over()
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl Stage for Publish {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        render(&mut self.batch.data, &item);
+        let (mut subject, mut headers) = (None, None);
+        if let Item::Record(r) = item {
+            if let Some(f) = &self.subject_from
+                && let Some(v) = r.get(f)
+                && !v.text().is_empty()
+            {
+                subject = Some(Subject::from(v.text()));
+            }
+            for (name, field) in &self.headers {
+                if let Some(v) = r.get(field) {
+                    headers
+                        .get_or_insert_with(HeaderMap::new)
+                        .insert(name.as_str(), v.text());
+                }
+            }
+        }
+        self.batch.msgs.push(Msg {
+            end: self.batch.data.len(),
+            subject,
+            headers,
+        });
+        self.status.mark_delivered();
+        Ok(self.pushed())
+    }
+
+    fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        if batch.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        for line in lines(batch) {
+            self.batch.data.extend_from_slice(line);
+            self.batch.msgs.push(Msg {
+                end: self.batch.data.len(),
+                subject: None,
+                headers: None,
+            });
+        }
+        self.status.mark_delivered();
+        Ok(self.pushed())
+    }
+
+    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let _ = self.hand_over();
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        let _ = self.hand_over();
+        drop(self.tx.take());
+        let Some(t) = self.thread.take() else {
+            return Ok(());
+        };
+        let o = t
+            .join()
+            .map_err(|_| anyhow!("publish {}: the NATS thread failed", self.name))??;
+        if o.duplicates > 0 {
+            eprintln!(
+                "copipe: publish {}: {} messages sent again were recognised as duplicates",
+                self.name, o.duplicates
+            );
+        }
+        if o.undelivered > 0 || o.dropped > 0 {
+            self.status.soft_error(&anyhow!(
+                "publish {}: {} items not confirmed ({} dropped when the buffer was full, {} still unacknowledged at the end)",
+                self.name,
+                o.undelivered + o.dropped,
+                o.dropped,
+                o.undelivered
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the NATS thread ended.
+struct Outcome {
+    dropped: u64,
+    undelivered: u64,
+    duplicates: u64,
+}
+
+struct Publisher {
+    conn: Conn,
+    name: String,
+    subject: Subject,
+    jetstream: bool,
+    stream: Option<String>,
+    replicas: usize,
+    window: usize,
+    buffer: usize,
+    when_full: WhenFull,
+    drain: Duration,
+    acked: Arc<AtomicU64>,
+}
+
+/// A message waiting for its acknowledgement.
+struct Slot {
+    subject: Subject,
+    headers: Option<HeaderMap>,
+    payload: Bytes,
+    state: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    InFlight,
+    Acked,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A pending acknowledgement: the message's number (or, for a core-NATS flush, the number
+/// of messages it covers), whether it is a flush, and the outcome (`true`: a duplicate).
+type AckFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (u64, bool, Result<bool, String>)> + std::marker::Send>,
+>;
+
+impl Publisher {
+    /// Queue a batch's messages (with `drop`, those beyond the buffer are counted instead).
+    fn take(&self, b: Batch, slots: &mut VecDeque<Slot>, dropped: &mut u64) {
+        let data = Bytes::from(b.data);
+        let mut start = 0;
+        for m in b.msgs {
+            if slots.len() >= self.buffer && self.when_full == WhenFull::Drop {
+                *dropped += 1;
+            } else {
+                slots.push_back(Slot {
+                    subject: m.subject.unwrap_or_else(|| self.subject.clone()),
+                    headers: m.headers,
+                    payload: data.slice(start..m.end),
+                    state: State::Waiting,
+                });
+            }
+            start = m.end;
+        }
+    }
+
+    async fn run(self, mut rx: mpsc::Receiver<Batch>) -> Result<Outcome> {
+        // slots[i] is message number base + i.
+        let mut slots: VecDeque<Slot> = VecDeque::new();
+        let mut dropped = 0u64;
+        let mut ended: Option<Instant> = None;
+        // The first connection is waited for (the server may be starting); a wrong
+        // address or refused credentials are said at once.
+        let client = {
+            let mut backoff = FIRST_BACKOFF;
+            let mut noted = false;
+            loop {
+                match self
+                    .conn
+                    .options()
+                    .await?
+                    .connect(self.conn.url.as_str())
+                    .await
+                {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        use async_nats::ConnectErrorKind as K;
+                        if matches!(
+                            e.kind(),
+                            K::Authentication | K::AuthorizationViolation | K::Tls | K::ServerParse
+                        ) {
+                            bail!("publish {}: {e}", self.name);
+                        }
+                        if !noted {
+                            eprintln!(
+                                "copipe: publish {}: cannot reach the server: {e}; retrying",
+                                self.name
+                            );
+                            noted = true;
+                        }
+                        // Meanwhile take items while there is room, and give up once the
+                        // input ended and the drain time is over.
+                        let retry = tokio::time::Instant::now() + backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        loop {
+                            if let Some(at) = ended
+                                && at.elapsed() >= self.drain
+                            {
+                                return Ok(Outcome {
+                                    dropped,
+                                    undelivered: slots.len() as u64,
+                                    duplicates: 0,
+                                });
+                            }
+                            let room = ended.is_none()
+                                && (slots.len() < self.buffer || self.when_full == WhenFull::Drop);
+                            tokio::select! {
+                                b = rx.recv(), if room => match b {
+                                    Some(b) => self.take(b, &mut slots, &mut dropped),
+                                    None => ended = Some(Instant::now()),
+                                },
+                                _ = tokio::time::sleep_until(retry) => break,
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let js = async_nats::jetstream::new(client.clone());
+        if self.jetstream
+            && let Some(name) = &self.stream
+        {
+            js.get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![self.subject.to_string()],
+                num_replicas: self.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "publish {}: cannot create the stream {name}: {e}",
+                    self.name
+                )
+            })?;
+        }
+        let run_id = format!(
+            "{:x}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+
+        let mut base = 0u64;
+        let mut next = 0usize; // the first slot not yet sent (since the last rewind)
+        let mut inflight: FuturesUnordered<AckFuture> = FuturesUnordered::new();
+        let mut duplicates = 0u64;
+        let mut failing = false;
+        let mut backoff = FIRST_BACKOFF;
+        let mut retry_at: Option<Instant> = None;
+        let mut noted = false;
+        let mut id = String::new();
+        loop {
+            if let Some(at) = ended {
+                let done = slots.is_empty() && inflight.is_empty();
+                if done || at.elapsed() >= self.drain {
+                    let undelivered = slots.iter().filter(|s| s.state != State::Acked).count();
+                    return Ok(Outcome {
+                        dropped,
+                        undelivered: undelivered as u64,
+                        duplicates,
+                    });
+                }
+            }
+            // Send what the window allows.
+            if !failing && retry_at.is_none_or(|t| Instant::now() >= t) {
+                retry_at = None;
+                while next < slots.len() && inflight.len() < self.window {
+                    let s = &mut slots[next];
+                    if s.state != State::Waiting {
+                        next += 1;
+                        continue;
+                    }
+                    let n = base + next as u64;
+                    if self.jetstream {
+                        let mut h = s.headers.clone().unwrap_or_default();
+                        id.clear();
+                        use std::fmt::Write;
+                        let _ = write!(id, "{run_id}-{n}");
+                        h.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+                        match js
+                            .publish_with_headers(s.subject.clone(), h, s.payload.clone())
+                            .await
+                        {
+                            Ok(ack) => {
+                                s.state = State::InFlight;
+                                inflight.push(Box::pin(async move {
+                                    let r = ack.await.map(|a| a.duplicate);
+                                    (n, false, r.map_err(|e| e.to_string()))
+                                }));
+                            }
+                            Err(e) => {
+                                if !noted {
+                                    eprintln!("copipe: publish {}: {e}; retrying", self.name);
+                                    noted = true;
+                                }
+                                failing = true;
+                                break;
+                            }
+                        }
+                    } else {
+                        let r = match &s.headers {
+                            Some(h) => {
+                                client
+                                    .publish_with_headers(
+                                        s.subject.clone(),
+                                        h.clone(),
+                                        s.payload.clone(),
+                                    )
+                                    .await
+                            }
+                            None => client.publish(s.subject.clone(), s.payload.clone()).await,
+                        };
+                        if r.is_err() {
+                            failing = true;
+                            break;
+                        }
+                        s.state = State::InFlight;
+                    }
+                    next += 1;
+                }
+                if !self.jetstream && next > 0 && inflight.is_empty() {
+                    // Core NATS: delivered once written to the server.
+                    let c = client.clone();
+                    let upto = base + next as u64;
+                    inflight.push(Box::pin(async move {
+                        let r = c.flush().await.map(|_| false);
+                        (upto, true, r.map_err(|e| e.to_string()))
+                    }));
+                }
+            }
+            // Forget the acknowledged prefix.
+            while slots.front().is_some_and(|s| s.state == State::Acked) {
+                slots.pop_front();
+                base += 1;
+                next = next.saturating_sub(1);
+                self.acked.store(base, Ordering::Relaxed);
+            }
+            if failing && inflight.is_empty() {
+                // Everything sent is settled: send the rest again, in order, after a pause.
+                failing = false;
+                next = 0;
+                retry_at = Some(Instant::now() + backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            let room =
+                ended.is_none() && (slots.len() < self.buffer || self.when_full == WhenFull::Drop);
+            let tick = tokio::time::sleep(Duration::from_millis(50));
+            tokio::select! {
+                b = rx.recv(), if room => match b {
+                    Some(b) => self.take(b, &mut slots, &mut dropped),
+                    None => ended = Some(Instant::now()),
+                },
+                Some((n, flush, r)) = inflight.next(), if !inflight.is_empty() => match r {
+                    Ok(dup) => {
+                        if flush {
+                            for s in slots.iter_mut().take(n.saturating_sub(base) as usize) {
+                                s.state = State::Acked;
+                            }
+                        } else if n >= base {
+                            slots[(n - base) as usize].state = State::Acked;
+                            duplicates += dup as u64;
+                        }
+                        if noted {
+                            eprintln!("copipe: publish {}: delivering again", self.name);
+                            noted = false;
+                        }
+                        backoff = FIRST_BACKOFF;
+                    }
+                    Err(e) => {
+                        if flush {
+                            for s in slots.iter_mut().take(n.saturating_sub(base) as usize) {
+                                s.state = State::Waiting;
+                            }
+                        } else if n >= base {
+                            slots[(n - base) as usize].state = State::Waiting;
+                        }
+                        if !noted {
+                            eprintln!("copipe: publish {}: {e}; retrying", self.name);
+                            noted = true;
+                        }
+                        failing = true;
+                    }
+                },
+                _ = tick => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! `subscribe nats://HOST:PORT SUBJECT` — a source of NATS messages, each payload a line.
+//!
+//! Core NATS (at most once) by default; with `--durable NAME`, a durable JetStream pull
+//! consumer on `--stream NAME` (or the stream that captures SUBJECT), starting `--from` the
+//! beginning, new messages, the last, a sequence or a time. A batch of messages is pushed
+//! down the chain, the chain is flushed, and only then are its messages acknowledged
+//! (each: explicit policy), so a consumer stopped or killed
+//! resumes after what it handed on: redeliveries are possible, loss is not.
+//!
+//! The client (`async-nats`) runs on a tokio current-thread runtime owned by the source;
+//! it connects and finds the stream while the pipeline is built, so a wrong address or a
+//! missing stream is an error before anything is read.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use clap::{ArgMatches, FromArgMatches, Parser};
+use futures_util::{FutureExt, StreamExt};
+
+use crate::item::Kind;
+use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::pipeline::signal::Interrupt;
+use crate::sink::publish::Conn;
+use crate::stage::{Source, Stage};
+
+/// Emit the payloads of the NATS messages on SUBJECT, one line each; with `--durable`,
+/// from a JetStream stream, each acknowledged once the pipeline has taken it.
+#[derive(Parser)]
+#[command(name = "subscribe", disable_version_flag = true)]
+pub struct Args {
+    /// The server: `nats://HOST:PORT` (`tls://HOST:PORT` for TLS).
+    pub url: String,
+    /// The subject (wildcards `*` and `>` allowed).
+    pub subject: String,
+    /// Read JetStream through the durable consumer NAME (created if missing), acknowledging
+    /// each message after the pipeline took it.
+    #[arg(long, value_name = "NAME")]
+    pub durable: Option<String>,
+    /// The stream to read (default: the one whose subjects capture SUBJECT).
+    #[arg(long, value_name = "NAME", requires = "durable")]
+    pub stream: Option<String>,
+    /// Where a new consumer starts: `all`, `new`, `last`, a stream sequence number, or a
+    /// time (seconds since the epoch).
+    #[arg(
+        long,
+        value_name = "WHERE",
+        default_value = "all",
+        requires = "durable"
+    )]
+    pub from: String,
+    /// Stop at the end of what the stream holds now for this consumer (counting the
+    /// messages delivered before but not acknowledged: they come again after `--ack-wait`).
+    #[arg(long, requires = "durable")]
+    pub exit_at_end: bool,
+    /// How long the server waits for an acknowledgement before delivering a message again
+    /// (set when the consumer is created).
+    #[arg(long, value_name = "DURATION", value_parser = crate::sink::count::every::parse_duration, default_value = "30s", requires = "durable")]
+    pub ack_wait: Duration,
+    /// Prefix each line with its subject (`SUBJECT:line`).
+    #[arg(short = 'H', long)]
+    pub tag: bool,
+    /// Prefix each line with its stream sequence and time (`SEQ UNIXTIME line`).
+    #[arg(long, requires = "durable")]
+    pub meta: bool,
+    /// Log in with this user (with `--password`).
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub user: Option<String>,
+    /// The password of `--user`.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Log in with this token.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Log in with this credentials file (JWT and NKey seed).
+    #[arg(long, value_name = "FILE")]
+    pub creds: Option<std::path::PathBuf>,
+    /// Require TLS.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust the certificate authorities in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Present this client certificate (PEM; with `--tls-key`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+pub const DEF: StageDef = StageDef {
+    name: "subscribe",
+    aliases: &[],
+    role: Role::Source,
+    summary: "emit the messages of a NATS subject or JetStream stream as lines",
+    accepts: &[],
+    emits: Emits::Kind(Kind::Line),
+    examples: &[
+        "copipe subscribe nats://127.0.0.1:4222 'logs.>' --durable ops --from new : grep ERROR : count",
+        "copipe subscribe nats://127.0.0.1:4222 logs.app --durable audit --exit-at-end : write app.log",
+    ],
+    command: <Args as clap::CommandFactory>::command,
+    build: Build::Source(build),
+};
+
+const BATCH: usize = 64 * 1024;
+
+enum Feed {
+    Done,
+    Core(async_nats::Subscriber),
+    Js {
+        messages: Box<pull::Stream>,
+        /// Messages still to come before the end, with `--exit-at-end`.
+        pending: Option<u64>,
+    },
+}
+
+struct Subscribe {
+    rt: tokio::runtime::Runtime,
+    client: async_nats::Client,
+    feed: Feed,
+    name: String,
+    tag: bool,
+    meta: bool,
+    interrupt: Interrupt,
+    status: Status,
+}
+
+impl Drop for Subscribe {
+    fn drop(&mut self) {
+        // The client's handles unsubscribe on drop, which needs the runtime.
+        let _in = self.rt.enter();
+        self.feed = Feed::Done;
+    }
+}
+
+fn parse_from(s: &str) -> Result<DeliverPolicy> {
+    Ok(match s {
+        "all" => DeliverPolicy::All,
+        "new" => DeliverPolicy::New,
+        "last" => DeliverPolicy::Last,
+        _ if s.starts_with('@') => {
+            let t: i64 = s[1..]
+                .parse()
+                .map_err(|_| anyhow!("--from {s}: expected @UNIXTIME"))?;
+            DeliverPolicy::ByStartTime {
+                start_time: time::OffsetDateTime::from_unix_timestamp(t)
+                    .map_err(|e| anyhow!("--from {s}: {e}"))?,
+            }
+        }
+        _ => DeliverPolicy::ByStartSequence {
+            start_sequence: s.parse().map_err(|_| {
+                anyhow!("--from {s}: expected all, new, last, a sequence number or @UNIXTIME")
+            })?,
+        },
+    })
+}
+
+fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+    let a = Args::from_arg_matches(m)?;
+    Conn::check_url(&a.url)?;
+    let conn = Conn {
+        url: a.url.clone(),
+        user: a.user.clone().zip(a.password.clone()),
+        token: a.token.clone(),
+        creds: a.creds.clone(),
+        tls: a.tls,
+        tls_ca: a.tls_ca.clone(),
+        tls_cert: a.tls_cert.clone().zip(a.tls_key.clone()),
+    };
+    let from = parse_from(&a.from)?;
+    let name = format!("{} {}", a.url, a.subject);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the NATS runtime")?;
+    let (client, feed) = rt.block_on(async {
+        let client = conn
+            .options()
+            .await?
+            .connect(a.url.as_str())
+            .await
+            .map_err(|e| anyhow!("{name}: {e}"))?;
+        let keep = client.clone();
+        let Some(durable) = &a.durable else {
+            let sub = client
+                .subscribe(a.subject.clone())
+                .await
+                .map_err(|e| anyhow!("{name}: {e}"))?;
+            return Ok::<_, anyhow::Error>((keep, Feed::Core(sub)));
+        };
+        let js = async_nats::jetstream::new(client);
+        let stream_name = match &a.stream {
+            Some(s) => s.clone(),
+            None => js.stream_by_subject(a.subject.clone()).await.map_err(|e| {
+                anyhow!("{name}: no stream captures the subject ({e}); name one with --stream")
+            })?,
+        };
+        let stream = js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| anyhow!("{name}: stream {stream_name}: {e}"))?;
+        let mut consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(
+                durable,
+                pull::Config {
+                    durable_name: Some(durable.clone()),
+                    filter_subject: a.subject.clone(),
+                    deliver_policy: from,
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: a.ack_wait,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| anyhow!("{name}: consumer {durable}: {e}"))?;
+        let pending = if a.exit_at_end {
+            let info = consumer
+                .info()
+                .await
+                .map_err(|e| anyhow!("{name}: consumer {durable}: {e}"))?;
+            Some(info.num_pending + info.num_ack_pending as u64)
+        } else {
+            None
+        };
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| anyhow!("{name}: consumer {durable}: {e}"))?;
+        Ok((
+            keep,
+            Feed::Js {
+                messages: Box::new(messages),
+                pending,
+            },
+        ))
+    })?;
+    Ok(Box::new(Subscribe {
+        rt,
+        client,
+        feed,
+        name,
+        tag: a.tag,
+        meta: a.meta,
+        interrupt: cx.interrupt.clone(),
+        status: cx.status.clone(),
+    }))
+}
+
+impl Source for Subscribe {
+    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
+        let Subscribe {
+            rt,
+            client,
+            feed,
+            name,
+            tag,
+            meta,
+            interrupt,
+            status,
+        } = self;
+        let mut buf: Vec<u8> = Vec::with_capacity(BATCH + 1024);
+        let mut itoa = itoa::Buffer::new();
+        rt.block_on(async {
+            let mut handed: Vec<async_nats::jetstream::Message> = Vec::new();
+            loop {
+                if let Some(sig) = interrupt.pending() {
+                    status.interrupt(sig);
+                    break;
+                }
+                if let Feed::Js {
+                    pending: Some(0), ..
+                } = feed
+                {
+                    break;
+                }
+                // Wait for one message (a tick at most, to see signals), then take what is
+                // ready without waiting, up to a batch.
+                let mut waited = false;
+                loop {
+                    let next = if waited {
+                        match next_msg(feed).now_or_never() {
+                            Some(m) => m,
+                            None => break,
+                        }
+                    } else {
+                        match tokio::time::timeout(Duration::from_millis(200), next_msg(feed)).await
+                        {
+                            Ok(m) => m,
+                            Err(_) => break,
+                        }
+                    };
+                    waited = true;
+                    let Some(msg) = next.map_err(|e| anyhow!("{name}: {e}"))? else {
+                        break;
+                    };
+                    let (subject, payload, info) = match &msg {
+                        Msg::Core(m) => (m.subject.as_str(), &m.payload, None),
+                        Msg::Js(m) => {
+                            let i = m.info().map_err(|e| anyhow!("{name}: {e}"))?;
+                            (
+                                m.subject.as_str(),
+                                &m.payload,
+                                Some((i.stream_sequence, i.published, i.pending)),
+                            )
+                        }
+                    };
+                    if *tag {
+                        buf.extend_from_slice(subject.as_bytes());
+                        buf.push(b':');
+                    }
+                    if *meta && let Some((seq, t, _)) = info {
+                        buf.extend_from_slice(itoa.format(seq).as_bytes());
+                        buf.push(b' ');
+                        let ms = t.unix_timestamp_nanos() / 1_000_000;
+                        buf.extend_from_slice(itoa.format(ms / 1000).as_bytes());
+                        buf.push(b'.');
+                        let frac = (ms % 1000) as u32;
+                        buf.extend_from_slice(format_args!("{frac:03}").to_string().as_bytes());
+                        buf.push(b' ');
+                    }
+                    buf.extend_from_slice(payload);
+                    buf.push(b'\n');
+                    if let Feed::Js {
+                        pending: Some(p), ..
+                    } = feed
+                    {
+                        *p = p.saturating_sub(1);
+                    }
+                    if let Msg::Js(m) = msg {
+                        handed.push(m);
+                    }
+                    if buf.len() >= BATCH {
+                        break;
+                    }
+                    if let Feed::Js {
+                        pending: Some(0), ..
+                    } = feed
+                    {
+                        break;
+                    }
+                }
+                if !buf.is_empty() {
+                    let stop = out.send_lines(&buf)?.is_stop();
+                    buf.clear();
+                    out.flush()?;
+                    // Handed on and flushed: acknowledge each. (Not the `all` policy: one
+                    // acknowledgement would also cover messages fetched ahead by an earlier
+                    // run that no chain ever saw.)
+                    for m in handed.drain(..) {
+                        m.ack().await.map_err(|e| anyhow!("{name}: ack: {e}"))?;
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            // What the client fetched ahead and the chain never saw goes back to the
+            // stream at once (not after the acknowledgement wait), for the next reader.
+            if let Feed::Js { .. } = feed {
+                let until = tokio::time::Instant::now() + Duration::from_millis(100);
+                while let Ok(Ok(Some(Msg::Js(m)))) =
+                    tokio::time::timeout_at(until, next_msg(feed)).await
+                {
+                    let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
+                }
+            }
+            // Make sure the last acknowledgement left.
+            let _ = client.flush().await;
+            Ok::<(), anyhow::Error>(())
+        })?;
+        Ok(())
+    }
+}
+
+enum Msg {
+    Core(async_nats::Message),
+    Js(async_nats::jetstream::Message),
+}
+
+async fn next_msg(feed: &mut Feed) -> Result<Option<Msg>, String> {
+    match feed {
+        Feed::Done => Ok(None),
+        Feed::Core(s) => Ok(s.next().await.map(Msg::Core)),
+        Feed::Js { messages, .. } => match messages.next().await {
+            None => Ok(None),
+            Some(Ok(m)) => Ok(Some(Msg::Js(m))),
+            Some(Err(e)) => Err(e.to_string()),
+        },
+    }
+}

@@ -10,10 +10,16 @@ use std::process::Command;
 use common::*;
 
 fn has(tool: &str) -> bool {
-    Command::new(tool)
+    let found = Command::new(tool)
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    // .ci/run installs the peers and sets this, so CI always runs the differential tests.
+    assert!(
+        found || std::env::var_os("COPIPE_REQUIRE_TOOLS").is_none(),
+        "{tool} is not installed, and COPIPE_REQUIRE_TOOLS is set"
+    );
+    found
 }
 
 /// Write `args`' output (records, then the same through `tocsv EXTRA`) into `dir`, and

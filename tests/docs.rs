@@ -328,6 +328,20 @@ fn every_console_block_in_the_docs_prints_what_it_shows() {
                     ));
                 }
             }
+            // What the block wrote, a reader who runs it from the checkout would leave there.
+            for entry in std::fs::read_dir(dir.path()).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                if name != "fixtures"
+                    && name != "examples"
+                    && common::ignored_by_git(&name) == Some(false)
+                {
+                    failures.push(format!(
+                        "{}:{}: the block leaves `{name}` behind, which .gitignore does not \
+                         ignore: add it there (as /{name}) or write elsewhere",
+                        block.file, block.line
+                    ));
+                }
+            }
         }
     }
     eprintln!("{run} commands run, {not_run} blocks marked not-run");

@@ -55,6 +55,14 @@ fn every_example_runs_and_prints_what_is_expected() {
                     ex.display(),
                     p.display()
                 );
+                // Run from the checkout, as its comment says, it must leave `git status` clean.
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                assert_ne!(
+                    ignored_by_git(&name),
+                    Some(false),
+                    "{} writes {name}, which .gitignore does not ignore",
+                    ex.display()
+                );
             }
         }
     }

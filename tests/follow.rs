@@ -327,12 +327,12 @@ fn readme_cookbook_follow_recipe_works_as_written() {
     let start = readme
         .find("**1. Follow a log across rotation and truncation")
         .expect("cookbook recipe 1 in README.md");
+    // The recipe's ```console block (marked not-run for the docs test: it is run here).
     let block: Vec<&str> = readme[start..]
         .lines()
+        .skip_while(|l| !l.starts_with("```console"))
         .skip(1)
-        .skip_while(|l| l.trim().is_empty())
-        .take_while(|l| l.starts_with("    "))
-        .map(|l| &l[4..])
+        .take_while(|l| !l.starts_with("```"))
         .collect();
     let (first, steps) = block.split_first().unwrap();
     let args: Vec<&str> = first

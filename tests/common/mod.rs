@@ -440,3 +440,25 @@ impl Drop for Live {
         let _ = self.child.wait();
     }
 }
+
+/// Whether `name`, a file written at the repository's root, is ignored by its `.gitignore`
+/// (so that a command of the docs run from the checkout leaves `git status` clean); `None`
+/// when this is not a git checkout or git is not installed.
+pub fn ignored_by_git(name: &str) -> Option<bool> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inside = Command::new("git")
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .current_dir(root)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !inside.status.success() {
+        return None;
+    }
+    let status = Command::new("git")
+        .args(["check-ignore", "-q", "--no-index", "--", name])
+        .current_dir(root)
+        .status()
+        .ok()?;
+    Some(status.success())
+}

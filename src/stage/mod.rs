@@ -155,15 +155,17 @@ macro_rules! pass_on {
 pub trait Source {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()>;
 
-    /// A source that is a native task of the scheduler (`listen`, `merge`) hands it over
-    /// (once); the others say `None` and are run behind the thread bridge when the pipeline
-    /// needs the scheduler (see [`crate::engine`]).
+    /// A source that can run as a task of the scheduler hands it over (once): `cat`,
+    /// `range`, `listen`, `merge`. The others say `None` and are run behind the thread
+    /// bridge when the pipeline needs the scheduler (see [`crate::engine`]).
     fn native(&mut self) -> Option<Box<dyn crate::engine::Task>> {
         None
     }
 
-    /// Whether [`Source::native`] has a task to give.
-    fn is_native(&self) -> bool {
+    /// Whether the source cannot run without the scheduler (`listen`, `merge`), so that the
+    /// pipeline runs on it even with no timer. A source that merely can (`cat`) says
+    /// `false`, and keeps the direct path when nothing else asks for the scheduler.
+    fn needs_scheduler(&self) -> bool {
         false
     }
 }

@@ -127,6 +127,82 @@ fn native_cat_on_the_scheduler_of_a_file_truncated_while_read_keeps_what_was_rea
     }
 }
 
+/// The branches of a `tee --parallel` read the batches from the map itself, on their own
+/// threads, perhaps after the file shrank: no SIGBUS, no lines of zeros but from the batch
+/// in flight, and the truncation said once, at whatever moment it comes.
+#[test]
+fn parallel_branches_reading_a_map_whose_file_shrank_report_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let data = log_lines();
+    let total = data.iter().filter(|&&b| b == b'\n').count();
+    let mut truncated = 0;
+    for run in 0..30u64 {
+        std::fs::write(&file, &data).unwrap();
+        let mut cmd = copipe([
+            "cat",
+            "app.log",
+            ":",
+            "tee",
+            "--parallel",
+            "{",
+            "grep",
+            "\\x00",
+            ":",
+            "count",
+            "}",
+            "{",
+            "grep",
+            "x",
+            ":",
+            "count",
+            "}",
+            ":",
+            "count",
+        ])
+        .dir(dir.path())
+        .command();
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn copipe");
+        std::thread::sleep(Duration::from_micros(run * 300));
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        let (out, err, code) = finish(child, out);
+        let counts: Vec<usize> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(counts.len(), 3, "run {run}: {counts:?}");
+        // As on the direct path, only the batch being read at the very moment of the
+        // truncation may carry zeros (one line of them, it has no newline): every later
+        // batch is checked before a branch reads it.
+        assert!(counts[0] <= 1, "run {run}: {} lines of zeros", counts[0]);
+        assert!(
+            counts[1] <= total && counts[2] <= total,
+            "run {run}: {counts:?}"
+        );
+        match code {
+            2 => {
+                assert_eq!(err, "copipe: app.log: file truncated while being read\n");
+                truncated += 1;
+            }
+            // The branch of NUL lines counts none: status 1 when nothing was truncated.
+            0 | 1 => assert!(err.is_empty(), "run {run}: {err}"),
+            c => panic!("run {run}: exit {c}: {err}"),
+        }
+    }
+    eprintln!("{truncated} of 30 runs truncated while reading");
+}
+
 #[test]
 fn cat_into_a_filter_survives_a_truncation_at_any_moment() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,11 +19,11 @@ use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
-use crate::source::map::{SafeMap, Truncated};
+use crate::source::map::{SafeMap, SharedMap, Truncated};
 use crate::source::reader::{
     Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
 };
-use crate::stage::{Source, Stage};
+use crate::stage::{Mapped, Source, Stage};
 
 /// Read files in order and emit their lines (`-` or no file: standard input).
 ///
@@ -99,7 +99,7 @@ struct Cat {
 /// An open input.
 enum Input {
     /// A big regular file, pushed from its map a batch at a time.
-    Mapped(Arc<SafeMap>, MapAt),
+    Mapped(Arc<SharedMap>, MapAt),
     /// Anything else, read into the line reader; `may_block`: a pipe, FIFO, socket or
     /// terminal, read only when it is readable.
     Read { file: File, may_block: bool },
@@ -222,18 +222,20 @@ impl Cat {
                     Ok(Step::More)
                 }
                 Ok(Pushed::Stop) => {
-                    self.note_map_cuts(&map, at.cuts);
+                    self.note_map_cuts(&map.map, at.cuts);
                     Ok(Step::Stop)
                 }
                 Ok(Pushed::End) => {
-                    self.note_map_cuts(&map, at.cuts);
+                    self.note_map_cuts(&map.map, at.cuts);
                     Ok(Step::More)
                 }
                 // The file shrank under the map: what was still there is pushed, the rest
                 // is reported (status 2) and the next input read.
                 Err(e) if Truncated::is(&e) => {
-                    self.note_map_cuts(&map, at.cuts);
-                    self.status.soft_error(&Truncated::of(&self.current));
+                    self.note_map_cuts(&map.map, at.cuts);
+                    if let Some(e) = map.report_truncation() {
+                        self.status.soft_error(&e);
+                    }
                     Ok(Step::More)
                 }
                 Err(e) => Err(e),
@@ -304,7 +306,10 @@ impl Cat {
         self.current = name;
         self.reader.start_input();
         self.input = Some(match mapped(&file) {
-            Some(map) => Input::Mapped(Arc::new(map), MapAt::default()),
+            Some(map) => Input::Mapped(
+                Arc::new(SharedMap::new(map, self.current.clone())),
+                MapAt::default(),
+            ),
             None => {
                 let may_block = !is_regular(file.as_raw_fd());
                 Input::Read { file, may_block }
@@ -368,8 +373,14 @@ impl Cat {
     /// from the map fails with `EFAULT`, which is the same truncation. Lines longer than
     /// `--max-line` are cut as the read path cuts them (the output never depends on whether
     /// a file was mapped).
-    fn push_batch(&self, map: &SafeMap, at: &mut MapAt, out: &mut dyn Stage) -> Result<Pushed> {
+    fn push_batch(
+        &self,
+        shared: &Arc<SharedMap>,
+        at: &mut MapAt,
+        out: &mut dyn Stage,
+    ) -> Result<Pushed> {
         const PAGE: usize = 4096;
+        let map = &shared.map;
         let max = self.max_line;
         loop {
             let end = map.available();
@@ -380,10 +391,18 @@ impl Cat {
                 }
                 return Ok(Pushed::End);
             }
-            let upto = done / PAGE * PAGE;
+            // Pages other threads may still read (a parallel tee's branches hold the map)
+            // are released a little later: released, they would be faulted in again.
+            let lag = if Arc::strong_count(shared) > 1 {
+                SHARED_LAG
+            } else {
+                0
+            };
+            let upto = done.saturating_sub(lag) / PAGE * PAGE;
             if upto > at.released {
-                // SAFETY: no item borrows the pages before `done`: stages only borrow a
-                // batch for the duration of the call that pushed it.
+                // SAFETY: no item borrows the pages before `done` but through the shared
+                // map, whose pages stay mapped (released pages of a file map are read again
+                // from the page cache on the next touch).
                 let _ = unsafe {
                     map.map().unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,
@@ -449,7 +468,10 @@ impl Cat {
                 let base = (at.cuts.count == 0).then_some(done as u64);
                 send_capped(batch, max, base, &mut at.cuts, out)
             } else {
-                out.send_lines(batch)
+                out.send_mapped(Mapped {
+                    map: shared,
+                    range: done..done + cut,
+                })
             };
             let flow = match sent {
                 Ok(flow) => flow,
@@ -510,6 +532,10 @@ const MMAP_MIN: u64 = 4 << 20;
 /// The size of the batches pushed from a mapped file: big enough that per-batch costs
 /// vanish, small enough that `head` stops the source within a few MB.
 const MMAP_BATCH: usize = 1 << 20;
+
+/// How far behind the batch being pushed the pages of a map are released while other
+/// threads hold it (a `tee --parallel`: a few batches queued per branch).
+const SHARED_LAG: usize = 8 * MMAP_BATCH;
 
 /// Map a big regular file, or `None` to read it normally.
 /// A file not read from its start (standard input redirected from a file that a command

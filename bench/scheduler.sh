@@ -27,13 +27,25 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 echo "input: $BIG, $(($(stat -c %s "$BIG") / 1024 / 1024)) MB; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# median NAME JSON → the median wall time of that command, in seconds.
-stats() {
-    python3 - "$1" <<'EOF'
+# report JSON MODE: medians and CPU of each command, and the ratios (MODE: path or fanout).
+report() {
+    python3 - "$1" "$2" <<'EOF'
 import json, sys
 res = json.load(open(sys.argv[1]))["results"]
-for r in res:
-    print(f'{r["command"]}\t{r["median"]:.3f}\t{r["user"] + r["system"]:.3f}')
+t = {r["command"]: (r["median"], r["user"] + r["system"]) for r in res}
+for name, (w, c) in t.items():
+    print(f"{name:20} median {w:.3f} s   cpu {c:.3f} s")
+if sys.argv[2] == "path":
+    print(f"scheduler / direct: {t['scheduler'][0] / t['direct'][0]:.3f}x")
+    if "direct (before)" in t:
+        print(f"direct after / before: {t['direct'][0] / t['direct (before)'][0]:.3f}x")
+        print(f"scheduler after / before: {t['scheduler'][0] / t['scheduler (before)'][0]:.3f}x")
+else:
+    s = t["single"]
+    for name in [n for n in t if n != "single"]:
+        w, c = t[name]
+        print(f"{name}: wall {w / s[0]:.2f}x the single grep (target 1.3x); "
+              f"cpu {c / s[1]:.2f}x (floor on 2 cores ~ {c / s[1] / 2:.2f}x)")
 EOF
 }
 
@@ -46,17 +58,7 @@ if [ -n "$BEFORE" ]; then
            -n 'scheduler (before)' "$BEFORE cat $BIG : grep ion : count --every 1h")
 fi
 hyperfine -N --warmup 1 --runs "$RUNS" --output=pipe --export-json "$WORK/1.json" "${args[@]}" >/dev/null 2>&1
-stats "$WORK/1.json" | python3 -c '
-import sys
-rows = [l.rstrip("\n").split("\t") for l in sys.stdin]
-t = {name: (float(w), float(c)) for name, w, c in rows}
-for name, (w, c) in t.items():
-    print(f"{name:20} median {w:.3f} s   cpu {c:.3f} s")
-print(f"scheduler / direct: {t[\"scheduler\"][0] / t[\"direct\"][0]:.3f}x")
-if "direct (before)" in t:
-    print(f"direct after / before: {t[\"direct\"][0] / t[\"direct (before)\"][0]:.3f}x")
-    print(f"scheduler after / before: {t[\"scheduler\"][0] / t[\"scheduler (before)\"][0]:.3f}x")
-'
+report "$WORK/1.json" path
 
 echo
 echo "== 2. fan-out (median of $RUNS)"
@@ -67,17 +69,7 @@ if [ -n "$BEFORE" ]; then
     args+=(-n 'parallel (before)' "$BEFORE cat $BIG : $FAN")
 fi
 hyperfine -N --warmup 1 --runs "$RUNS" --output=pipe --export-json "$WORK/2.json" "${args[@]}" >/dev/null 2>&1
-stats "$WORK/2.json" | python3 -c '
-import sys
-rows = [l.rstrip("\n").split("\t") for l in sys.stdin]
-t = {name: (float(w), float(c)) for name, w, c in rows}
-for name, (w, c) in t.items():
-    print(f"{name:20} median {w:.3f} s   cpu {c:.3f} s")
-s = t["single"]
-for name in [n for n in t if n != "single"]:
-    w, c = t[name]
-    print(f"{name}: wall {w / s[0]:.2f}x the single grep (target 1.3x); cpu {c / s[1]:.2f}x (floor on 2 cores ~ {c / s[1] / 2:.2f}x)")
-'
+report "$WORK/2.json" fanout
 
 if [ -n "${CALLGRIND:-}" ]; then
     echo

@@ -81,8 +81,7 @@ fn a_source_on_the_scheduler_keeps_its_behaviour_head_stops_it_and_errors_count(
     let a = dir.path().join("a.txt");
     fs::write(&a, "one\ntwo\nthree").unwrap();
     // On the scheduler (a timer makes the pipeline run on it; `cat` is a native task there):
-    // every line,
-    // the unterminated last one too, and origins (tags) on the right lines.
+    // every line, the unterminated last one too, and origins (tags) on the right lines.
     let r = copipe([
         "cat",
         "--tag",

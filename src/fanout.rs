@@ -22,7 +22,7 @@ use crate::pipeline::signal::Interrupt;
 
 use crate::item::{Item, Kind, Origin};
 use crate::pipeline::registry::{Build, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
+use crate::stage::{Flow, Mapped, Stage};
 
 /// Send every item to each { branch } and on to the next stage.
 ///
@@ -33,7 +33,8 @@ use crate::stage::{Flow, Stage};
 /// a bounded queue: a slow branch does not stall the others (until its queue is full), and
 /// the work is spread over the cores. Order within a branch is kept; what branches print
 /// interleaves by blocks of whole lines; their outputs at the end (`count`) come in branch
-/// order, before the stages after the tee.
+/// order, before the stages after the tee. The lines of a big file that `cat` maps reach
+/// the branches as slices of the map itself, not copies.
 #[derive(Parser)]
 #[command(name = "tee", disable_version_flag = true)]
 pub struct TeeArgs {
@@ -117,6 +118,10 @@ impl Stage for FanOut {
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         self.each(|s| s.send_lines(batch))
+    }
+
+    fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
+        self.each(|s| s.send_mapped(lines.clone()))
     }
 
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
@@ -209,6 +214,15 @@ impl Parallel {
                                 stop.store(true, Ordering::Relaxed);
                                 ran = Err(e);
                             }
+                        }
+                    }
+                    // Lines of a shared map whose file shrank before they were read here
+                    // are left out (see `Batch::replay`), and the truncation said once.
+                    for (m, end) in batch.maps() {
+                        if !m.map.intact(end)
+                            && let Some(e) = m.report_truncation()
+                        {
+                            status.soft_error(&e);
                         }
                     }
                 };
@@ -307,6 +321,14 @@ impl ParallelGroup {
     }
 
     fn hand_over(&mut self) -> Flow {
+        // The batches no branch holds any more let go of their maps at once: a finished
+        // file's map is unmapped (and its SIGBUS registration freed) when the branches are
+        // done with it, not when the batch is next reused.
+        for b in &mut self.out {
+            if let Some(b) = Arc::get_mut(b) {
+                b.release_maps();
+            }
+        }
         if self.flow().is_stop() {
             self.batch.clear();
             return Flow::Stop;
@@ -340,6 +362,12 @@ impl Stage for ParallelGroup {
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         self.batch.push_lines(batch);
+        Ok(self.after_push())
+    }
+
+    /// The branches get the map itself (one reference per batch), not a copy of the lines.
+    fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
+        self.batch.push_mapped(lines.map, lines.range);
         Ok(self.after_push())
     }
 

@@ -76,12 +76,12 @@ fn count_every_refuses_a_bad_duration() {
 }
 
 #[test]
-fn a_bridged_source_keeps_its_behaviour_head_stops_it_and_errors_count() {
+fn a_source_on_the_scheduler_keeps_its_behaviour_head_stops_it_and_errors_count() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.txt");
     fs::write(&a, "one\ntwo\nthree").unwrap();
-    // Through the bridge (a timer makes the pipeline run on the scheduler): every line,
-    // the unterminated last one too, and origins (tags) on the right lines.
+    // On the scheduler (a timer makes the pipeline run on it; `cat` is a native task there):
+    // every line, the unterminated last one too, and origins (tags) on the right lines.
     let r = copipe([
         "cat",
         "--tag",
@@ -104,7 +104,7 @@ fn a_bridged_source_keeps_its_behaviour_head_stops_it_and_errors_count() {
         "{}",
         r.stdout()
     );
-    // head stops an endless source behind the bridge.
+    // head stops an endless source on the scheduler (`naturals`, a native task).
     let r = copipe([
         "naturals", ":", "head", "3", ":", "tee", "{", "count", "--every", "1h", "}",
     ])

@@ -2,13 +2,17 @@
 //! storage, to carry items from one thread to another (the thread bridge) or from a branch's
 //! chain into the stream it joins (`merge`). Lines are copied as they come, one buffer for
 //! many lines; records are cloned into slots that are reused from batch to batch; events are
-//! encoded into the byte buffer. [`Batch::replay`] makes the same calls on another stage.
+//! encoded into the byte buffer; lines that lie in a shared map of a file are kept as a
+//! reference to the map and a range (no copy; see `Stage::send_mapped`). [`Batch::replay`]
+//! makes the same calls on another stage.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use anyhow::Result;
 
 use crate::item::{Attr, Event, Item, Origin, Record, Show};
+use crate::source::map::SharedMap;
 use crate::stage::{Flow, Stage};
 
 /// How many bytes make a batch worth handing over.
@@ -22,6 +26,8 @@ enum Op {
     Event(Range<usize>),
     Origin(Range<usize>, Show),
     Flush,
+    /// Whole lines in a shared map: `mapped[i]`.
+    Mapped(usize),
 }
 
 /// See the module docs.
@@ -31,6 +37,10 @@ pub struct Batch {
     ops: Vec<Op>,
     records: Vec<Record>,
     used_records: usize,
+    /// The maps the `Mapped` ops refer to, and their ranges.
+    mapped: Vec<(Arc<SharedMap>, Range<usize>)>,
+    /// The bytes of those ranges.
+    mapped_bytes: usize,
 }
 
 impl Batch {
@@ -40,7 +50,9 @@ impl Batch {
 
     /// Whether it holds enough to be handed over.
     pub fn is_full(&self) -> bool {
-        self.data.len() >= FULL || self.used_records >= 1024 || self.ops.len() >= 4096
+        self.data.len() + self.mapped_bytes >= FULL
+            || self.used_records >= 1024
+            || self.ops.len() >= 4096
     }
 
     /// Empty it, keeping its storage.
@@ -48,6 +60,30 @@ impl Batch {
         self.data.clear();
         self.ops.clear();
         self.used_records = 0;
+        self.release_maps();
+    }
+
+    /// Drop the references to maps (the rest of the batch stays, unread): a batch kept for
+    /// reuse must not keep a finished file's map alive.
+    pub fn release_maps(&mut self) {
+        self.mapped.clear();
+        self.mapped_bytes = 0;
+        self.ops.retain(|op| !matches!(op, Op::Mapped(_)));
+    }
+
+    /// Whole lines that lie in `map`, kept as a reference to it (no copy).
+    pub fn push_mapped(&mut self, map: &Arc<SharedMap>, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        self.mapped_bytes += range.len();
+        self.ops.push(Op::Mapped(self.mapped.len()));
+        self.mapped.push((map.clone(), range));
+    }
+
+    /// The maps this batch refers to, with the end of the range used in each.
+    pub fn maps(&self) -> impl Iterator<Item = (&SharedMap, usize)> {
+        self.mapped.iter().map(|(m, r)| (&**m, r.end))
     }
 
     pub fn push_lines(&mut self, lines: &[u8]) {
@@ -165,6 +201,15 @@ impl Batch {
                 Op::Flush => {
                     out.flush()?;
                     Flow::Continue
+                }
+                Op::Mapped(i) => {
+                    let (m, r) = &self.mapped[*i];
+                    // A file truncated since: its zeros are not lines (reported by the
+                    // receiver, see `maps`).
+                    if !m.map.intact(r.end) {
+                        continue;
+                    }
+                    out.send_lines(&m.map[r.clone()])?
                 }
             };
             if flow.is_stop() {
@@ -296,6 +341,36 @@ mod tests {
             ]
         );
         b.clear();
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn mapped_lines_replay_from_the_map_and_a_cleared_batch_lets_go_of_it() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"one\ntwo\nthree\n").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let map = crate::source::map::SafeMap::new(&file).unwrap();
+        let shared = Arc::new(SharedMap::new(map, "f".into()));
+        let mut b = Batch::default();
+        b.push_line(b"zero");
+        b.push_mapped(&shared, 4..14);
+        b.push_flush();
+        assert_eq!(Arc::strong_count(&shared), 2);
+        let mut c = Collect::default();
+        assert_eq!(b.replay(&mut c).unwrap(), Flow::Continue);
+        assert_eq!(c.strings(), ["zero", "two", "three"]);
+        assert_eq!(b.maps().map(|(_, end)| end).collect::<Vec<_>>(), [14]);
+        b.release_maps();
+        assert_eq!(Arc::strong_count(&shared), 1);
+        let mut c = Collect::default();
+        let _ = b.replay(&mut c).unwrap();
+        assert_eq!(c.strings(), ["zero"]);
+        b.push_mapped(&shared, 0..4);
+        b.clear();
+        assert_eq!(Arc::strong_count(&shared), 1);
         assert!(b.is_empty());
     }
 }

@@ -12,8 +12,10 @@
 //!   today's pulled sources on a thread of their own.
 //!
 //! A pipeline runs on the scheduler when it needs it: a stage asked for a timer, or its
-//! source is a native task (`listen`, `merge`). Any other pipeline keeps the direct path
-//! (`pipeline::run`): its source pulls and pushes in the main thread, with nothing between.
+//! source cannot run without it (`listen`, `merge`). Any other pipeline keeps the direct
+//! path (`pipeline::run`): its source pulls and pushes in the main thread, with nothing
+//! between. On the scheduler, `cat`, `range`, `listen` and `merge` are native tasks;
+//! `follow` and `xml` still run on a thread of their own behind the bridge.
 
 pub mod batch;
 pub mod bridge;
@@ -74,5 +76,5 @@ pub fn run(built: Built, r: &Run<'_>) -> Result<()> {
 
 /// Whether a built pipeline needs the scheduler.
 pub fn needed(built: &mut Built, timers: &Timers) -> bool {
-    timers.wanted() || built.source.is_native()
+    timers.wanted() || built.source.needs_scheduler()
 }

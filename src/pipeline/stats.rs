@@ -37,6 +37,12 @@ impl Stage for Counted {
         self.inner.send_lines(batch)
     }
 
+    fn send_mapped(&mut self, lines: crate::stage::Mapped<'_>) -> Result<Flow> {
+        self.count
+            .set(self.count.get() + count_lines(lines.bytes()));
+        self.inner.send_mapped(lines)
+    }
+
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         self.inner.origin(origin)
     }

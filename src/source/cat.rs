@@ -7,21 +7,23 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
+use crate::engine::{Cx, Task, Wait};
 use crate::item::{Kind, Origin, Show};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
-use crate::source::map::{SafeMap, Truncated};
+use crate::source::map::{SafeMap, SharedMap, Truncated};
 use crate::source::reader::{
     Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
 };
-use crate::stage::{Source, Stage};
+use crate::stage::{Mapped, Source, Stage};
 
 /// Read files in order and emit their lines (`-` or no file: standard input).
 ///
@@ -66,19 +68,21 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         a.files
     };
     Ok(Box::new(Cat {
-        files,
+        files: files.into_iter(),
         tag: a.tag,
         meter: cx.meter.clone(),
         interrupt: cx.interrupt.clone(),
         reader: LineReader::default().max_line(cx.opts.max_line()),
         max_line: cx.opts.max_line(),
         current: String::new(),
+        input: None,
         status: cx.status.clone(),
     }))
 }
 
 struct Cat {
-    files: Vec<PathBuf>,
+    /// The inputs not opened yet, in order.
+    files: std::vec::IntoIter<PathBuf>,
     tag: bool,
     meter: Meter,
     interrupt: Interrupt,
@@ -87,108 +91,250 @@ struct Cat {
     max_line: usize,
     /// The name of the input being read, for the warning about cut lines.
     current: String,
+    /// The input being read.
+    input: Option<Input>,
     status: Status,
 }
 
+/// An open input.
+enum Input {
+    /// A big regular file, pushed from its map a batch at a time.
+    Mapped(Arc<SharedMap>, MapAt),
+    /// Anything else, read into the line reader; `may_block`: a pipe, FIFO, socket or
+    /// terminal, read only when it is readable.
+    Read { file: File, may_block: bool },
+}
+
+/// How far a mapped file has been pushed.
+#[derive(Default)]
+struct MapAt {
+    done: usize,
+    /// Pages before this were released from the process.
+    released: usize,
+    /// The rest of a cut line is being dropped.
+    skipping: bool,
+    cuts: Cuts,
+}
+
+/// What one step of [`Cat::step`] came to.
+enum Step {
+    /// Something was done (a batch pushed, a read, an input opened or ended): go on.
+    More,
+    /// Reading the input would block: wait until this descriptor is readable.
+    Wait(RawFd),
+    /// Downstream stopped (`head`).
+    Stop,
+    /// A signal arrived (noted for the exit status).
+    Interrupted,
+    /// Every input has been read.
+    End,
+}
+
+/// How much a native `cat` pushes in one turn of the scheduler before it lets the other
+/// tasks run: one mapped batch, or this many bytes read.
+const TURN_BYTES: usize = MMAP_BATCH;
+/// ...or this many steps (inputs opened: many small files).
+const TURN_STEPS: usize = 64;
+
 impl Source for Cat {
+    /// The direct path: the steps in a loop, sleeping in `poll` when a pipe has nothing.
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
-        for path in std::mem::take(&mut self.files) {
-            let stdin = path.as_os_str() == "-";
-            let name = if stdin {
-                "standard input".to_string()
-            } else {
-                path.display().to_string()
-            };
-            out.origin(Origin {
-                name: &name,
-                show: if self.tag { Show::Tag } else { Show::Hidden },
-            })?;
-            let opened = if stdin {
-                io::stdin().as_fd().try_clone_to_owned().map(File::from)
-            } else {
-                File::open(&path)
-            };
-            let file = match opened {
-                Ok(f) => f,
-                Err(e) => {
-                    self.status
-                        .soft_error(&anyhow::Error::new(e).context(format!("cannot read {name}")));
-                    continue;
+        loop {
+            match self.step(out)? {
+                Step::More => {}
+                Step::Wait(fd) => {
+                    // Make what was pushed visible before sleeping on the input.
+                    out.flush()?;
+                    wait_readable(fd, &self.interrupt)?;
                 }
-            };
-            if let Ok(meta) = file.metadata()
-                && meta.is_file()
-            {
-                self.meter.expect(meta.len());
+                Step::Stop | Step::Interrupted | Step::End => return Ok(()),
             }
-            self.current = name.clone();
-            self.reader.start_input();
-            let stop = match mapped(&file) {
-                Some(map) => match self.push_mapped(&map, out) {
-                    Ok(stop) => stop,
-                    // The file shrank under the map: what was still there is pushed, the
-                    // rest is reported (status 2) and the next input read.
-                    Err(e) if Truncated::is(&e) => {
-                        self.status.soft_error(&Truncated::of(&name));
-                        continue;
+        }
+    }
+
+    fn native(&mut self) -> Option<Box<dyn Task>> {
+        Some(Box::new(Cat {
+            files: std::mem::take(&mut self.files),
+            tag: self.tag,
+            meter: self.meter.clone(),
+            interrupt: self.interrupt.clone(),
+            reader: std::mem::take(&mut self.reader),
+            max_line: self.max_line,
+            current: std::mem::take(&mut self.current),
+            input: self.input.take(),
+            status: self.status.clone(),
+        }))
+    }
+}
+
+/// `cat` as a task of the scheduler: a mapped file yields after each batch, a pipe or
+/// terminal is read only when readable (never blocking the scheduler), a regular file that
+/// is read yields every [`TURN_BYTES`].
+impl Task for Cat {
+    fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
+        let start = self.meter.bytes();
+        for _ in 0..TURN_STEPS {
+            let step = self.step(out)?;
+            cx.pushed();
+            match step {
+                Step::More => {
+                    if self.meter.bytes() - start >= TURN_BYTES as u64 {
+                        return Ok(Wait::Soon);
                     }
-                    Err(e) => return Err(e),
-                },
-                None => match self.read_one(&file, &name, out) {
-                    Ok(stop) => stop,
+                }
+                Step::Wait(fd) => return Ok(Wait::Readable(fd)),
+                Step::Stop => {
+                    cx.stop_all();
+                    return Ok(Wait::Done);
+                }
+                Step::Interrupted | Step::End => return Ok(Wait::Done),
+            }
+        }
+        Ok(Wait::Soon)
+    }
+
+    /// The partial line held is a fragment whose rest was never read: said, not pushed.
+    fn interrupted(&mut self, _out: &mut dyn Stage) -> Result<bool> {
+        if let Some(Input::Read { .. }) = self.input.take() {
+            report_unfinished(self.reader.abandon(), &self.current);
+        }
+        Ok(true)
+    }
+}
+
+impl Cat {
+    /// One step: open the next input, or push one mapped batch, or do one read. The state
+    /// lives in `self`, so the direct path loops over it and the scheduler resumes it.
+    fn step(&mut self, out: &mut dyn Stage) -> Result<Step> {
+        if self.signalled() {
+            if let Some(Input::Read { .. }) = self.input.take() {
+                // Not the end of the input: the partial line held is a fragment of a line
+                // whose rest was never read, not a line. Said, not pushed.
+                report_unfinished(self.reader.abandon(), &self.current);
+            }
+            return Ok(Step::Interrupted);
+        }
+        match self.input.take() {
+            None => self.open_next(out),
+            Some(Input::Mapped(map, mut at)) => match self.push_batch(&map, &mut at, out) {
+                Ok(Pushed::More) => {
+                    self.input = Some(Input::Mapped(map, at));
+                    Ok(Step::More)
+                }
+                Ok(Pushed::Stop) => {
+                    self.note_map_cuts(&map.map, at.cuts);
+                    Ok(Step::Stop)
+                }
+                Ok(Pushed::End) => {
+                    self.note_map_cuts(&map.map, at.cuts);
+                    Ok(Step::More)
+                }
+                // The file shrank under the map: what was still there is pushed, the rest
+                // is reported (status 2) and the next input read.
+                Err(e) if Truncated::is(&e) => {
+                    self.note_map_cuts(&map.map, at.cuts);
+                    if let Some(e) = map.report_truncation() {
+                        self.status.soft_error(&e);
+                    }
+                    Ok(Step::More)
+                }
+                Err(e) => Err(e),
+            },
+            Some(Input::Read { file, may_block }) => {
+                let fd = file.as_raw_fd();
+                if may_block && !readable_now(fd) {
+                    self.input = Some(Input::Read { file, may_block });
+                    return Ok(Step::Wait(fd));
+                }
+                match self.read_once(&file, out) {
+                    Ok(Read::More) => {
+                        self.input = Some(Input::Read { file, may_block });
+                        Ok(Step::More)
+                    }
+                    Ok(Read::Stop) => Ok(Step::Stop),
+                    Ok(Read::End) => Ok(Step::More),
                     // A failed read is this input's problem, as a failed open is: reported,
                     // what was read of it kept, and the next input read (status 2 at the
                     // end, as grep does). A stage's error is its own and ends the run.
                     Err(e) if ReadError::is(&e) => {
                         self.status
-                            .soft_error(&e.context(format!("error reading {name}")));
+                            .soft_error(&e.context(format!("error reading {}", self.current)));
                         if self.reader.finish(out)?.is_stop() {
-                            return Ok(());
+                            return Ok(Step::Stop);
                         }
-                        continue;
+                        Ok(Step::More)
                     }
-                    Err(e) => return Err(e),
-                },
-            };
-            if stop {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Cat {
-    /// Read one input to its end; `true` when reading must stop (downstream stopped, or a
-    /// signal arrived).
-    fn read_one(&mut self, mut file: &File, name: &str, out: &mut dyn Stage) -> Result<bool> {
-        let fd = file.as_raw_fd();
-        let may_block = !is_regular(fd);
-        loop {
-            if self.interrupted() {
-                // Not the end of the input: the partial line held is a fragment of a line
-                // whose rest was never read, not a line. Said, not pushed.
-                report_unfinished(self.reader.abandon(), name);
-                return Ok(true);
-            }
-            if may_block && !readable_now(fd) {
-                // Make what was pushed visible before sleeping on the input.
-                out.flush()?;
-                if !wait_readable(fd, &self.interrupt)? {
-                    continue;
+                    Err(e) => Err(e),
                 }
             }
-            let filled = self.reader.fill(&mut file, out);
-            self.note_cuts(file);
-            let (n, flow) = filled?;
-            self.meter.read(n);
-            if flow.is_stop() {
-                return Ok(true);
-            }
-            if n == 0 {
-                return Ok(self.reader.finish(out)?.is_stop());
-            }
         }
+    }
+
+    /// Open the next input (announcing it downstream first), or say that all were read.
+    fn open_next(&mut self, out: &mut dyn Stage) -> Result<Step> {
+        let Some(path) = self.files.next() else {
+            return Ok(Step::End);
+        };
+        let stdin = path.as_os_str() == "-";
+        let name = if stdin {
+            "standard input".to_string()
+        } else {
+            path.display().to_string()
+        };
+        out.origin(Origin {
+            name: &name,
+            show: if self.tag { Show::Tag } else { Show::Hidden },
+        })?;
+        let opened = if stdin {
+            io::stdin().as_fd().try_clone_to_owned().map(File::from)
+        } else {
+            open_without_waiting(&path)
+        };
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                self.status
+                    .soft_error(&anyhow::Error::new(e).context(format!("cannot read {name}")));
+                return Ok(Step::More);
+            }
+        };
+        if let Ok(meta) = file.metadata()
+            && meta.is_file()
+        {
+            self.meter.expect(meta.len());
+        }
+        self.current = name;
+        self.reader.start_input();
+        self.input = Some(match mapped(&file) {
+            Some(map) => Input::Mapped(
+                Arc::new(SharedMap::new(map, self.current.clone())),
+                MapAt::default(),
+            ),
+            None => {
+                let may_block = !is_regular(file.as_raw_fd());
+                Input::Read { file, may_block }
+            }
+        });
+        Ok(Step::More)
+    }
+
+    /// Read once from the input and push its whole lines (its last line at its end).
+    fn read_once(&mut self, mut file: &File, out: &mut dyn Stage) -> Result<Read> {
+        let filled = self.reader.fill(&mut file, out);
+        self.note_cuts(file);
+        let (n, flow) = filled?;
+        self.meter.read(n);
+        if flow.is_stop() {
+            return Ok(Read::Stop);
+        }
+        if n == 0 {
+            return Ok(if self.reader.finish(out)?.is_stop() {
+                Read::Stop
+            } else {
+                Read::End
+            });
+        }
+        Ok(Read::More)
     }
 
     /// Report the lines of the current input that `--max-line` cut.
@@ -198,8 +344,15 @@ impl Cat {
         note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
     }
 
+    /// Report the lines of a mapped input that `--max-line` cut; the line number of the
+    /// first cut is counted in the map only now.
+    fn note_map_cuts(&self, map: &SafeMap, cuts: Cuts) {
+        let line_of = |at: u64| Place::Line(newlines_before(map, at as usize) + 1);
+        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
+    }
+
     /// Whether a signal arrived (then noted for the exit status).
-    fn interrupted(&self) -> bool {
+    fn signalled(&self) -> bool {
         match self.interrupt.pending() {
             Some(sig) => {
                 self.status.interrupt(sig);
@@ -209,71 +362,67 @@ impl Cat {
         }
     }
 
-    /// Push a mapped file as batches of whole lines; `true` when reading must stop. Pages
-    /// already pushed are released from the process (`MADV_DONTNEED`; they stay in the page
-    /// cache), so the resident size stays that of one batch whatever the file size.
+    /// Push the next batch of whole lines of a mapped file. Pages already pushed are
+    /// released from the process (`MADV_DONTNEED`; they stay in the page cache), so the
+    /// resident size stays that of one batch whatever the file size.
     ///
     /// A file that shrinks meanwhile (see [`SafeMap`]) is read up to its new end, then this
     /// fails with [`Truncated`]: each batch is clamped to the size the file has before it is
     /// pushed, and checked after. A batch being pushed at the very moment of the truncation
     /// may carry NUL bytes in place of the vanished ones; a sink that writes it straight
-    /// from the map fails with `EFAULT`, which is the same truncation.
-    fn push_mapped(&self, map: &SafeMap, out: &mut dyn Stage) -> Result<bool> {
-        let mut cuts = Cuts::default();
-        let r = self.push_mapped_capped(map, &mut cuts, out);
-        // The line number of the first cut, counted in the map only now.
-        let line_of = |at: u64| Place::Line(newlines_before(map, at as usize) + 1);
-        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
-        r
-    }
-
-    /// [`Cat::push_mapped`], lines longer than `--max-line` cut as the read path cuts them
-    /// (the output never depends on whether a file was mapped). The first cut's line
-    /// number is counted from the map only then.
-    fn push_mapped_capped(
+    /// from the map fails with `EFAULT`, which is the same truncation. Lines longer than
+    /// `--max-line` are cut as the read path cuts them (the output never depends on whether
+    /// a file was mapped).
+    fn push_batch(
         &self,
-        map: &SafeMap,
-        cuts: &mut Cuts,
+        shared: &Arc<SharedMap>,
+        at: &mut MapAt,
         out: &mut dyn Stage,
-    ) -> Result<bool> {
+    ) -> Result<Pushed> {
         const PAGE: usize = 4096;
+        let map = &shared.map;
         let max = self.max_line;
-        let mut done = 0;
-        let mut released = 0;
-        // The rest of a cut line is being dropped.
-        let mut skipping = false;
         loop {
-            if self.interrupted() {
-                return Ok(true);
-            }
             let end = map.available();
+            let done = at.done;
             if done >= end {
-                break;
+                if done < map.len() {
+                    return Err(anyhow::Error::new(Truncated));
+                }
+                return Ok(Pushed::End);
             }
-            let upto = done / PAGE * PAGE;
-            if upto > released {
-                // SAFETY: no item borrows the pages before `done`: stages only borrow a
-                // batch for the duration of the call that pushed it.
+            // Pages other threads may still read (a parallel tee's branches hold the map)
+            // are released a little later: released, they would be faulted in again.
+            let lag = if Arc::strong_count(shared) > 1 {
+                SHARED_LAG
+            } else {
+                0
+            };
+            let upto = done.saturating_sub(lag) / PAGE * PAGE;
+            if upto > at.released {
+                // SAFETY: no item borrows the pages before `done` but through the shared
+                // map, whose pages stay mapped (released pages of a file map are read again
+                // from the page cache on the next touch).
                 let _ = unsafe {
                     map.map().unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,
-                        released,
-                        upto - released,
+                        at.released,
+                        upto - at.released,
                     )
                 };
-                released = upto;
+                at.released = upto;
             }
             let rest = &map[done..end];
-            if skipping {
+            if at.skipping {
                 let chunk = &rest[..rest.len().min(MMAP_BATCH)];
                 let skipped = match memchr::memchr(b'\n', chunk) {
                     Some(i) => {
-                        skipping = false;
+                        at.skipping = false;
                         i + 1
                     }
                     None => chunk.len(),
                 };
-                done += skipped;
+                at.done += skipped;
                 self.meter.read(skipped);
                 continue;
             }
@@ -293,17 +442,17 @@ impl Cat {
                                 if !map.intact(done + max) {
                                     return Err(anyhow::Error::new(Truncated));
                                 }
-                                if cuts.count == 0 {
-                                    cuts.at = Some(done as u64);
+                                if at.cuts.count == 0 {
+                                    at.cuts.at = Some(done as u64);
                                 }
-                                cuts.count += 1;
+                                at.cuts.count += 1;
                                 self.meter.read(max);
+                                at.done += max;
+                                at.skipping = true;
                                 if out.send_lines(&rest[..max])?.is_stop() {
-                                    return Ok(true);
+                                    return Ok(Pushed::Stop);
                                 }
-                                done += max;
-                                skipping = true;
-                                continue;
+                                return Ok(Pushed::More);
                             }
                         }
                     }
@@ -316,10 +465,13 @@ impl Cat {
             self.meter.read(cut);
             let batch = &rest[..cut];
             let sent = if batch.len() > max {
-                let base = (cuts.count == 0).then_some(done as u64);
-                send_capped(batch, max, base, cuts, out)
+                let base = (at.cuts.count == 0).then_some(done as u64);
+                send_capped(batch, max, base, &mut at.cuts, out)
             } else {
-                out.send_lines(batch)
+                out.send_mapped(Mapped {
+                    map: shared,
+                    range: done..done + cut,
+                })
             };
             let flow = match sent {
                 Ok(flow) => flow,
@@ -332,15 +484,26 @@ impl Cat {
                 return Err(anyhow::Error::new(Truncated));
             }
             if flow.is_stop() {
-                return Ok(true);
+                return Ok(Pushed::Stop);
             }
-            done += cut;
+            at.done += cut;
+            return Ok(Pushed::More);
         }
-        if done < map.len() {
-            return Err(anyhow::Error::new(Truncated));
-        }
-        Ok(false)
     }
+}
+
+/// What [`Cat::push_batch`] came to.
+enum Pushed {
+    More,
+    Stop,
+    End,
+}
+
+/// What [`Cat::read_once`] came to.
+enum Read {
+    More,
+    Stop,
+    End,
 }
 
 /// The newlines of the map before `at`, counted in steps whose pages are released after
@@ -370,6 +533,10 @@ const MMAP_MIN: u64 = 4 << 20;
 /// vanish, small enough that `head` stops the source within a few MB.
 const MMAP_BATCH: usize = 1 << 20;
 
+/// How far behind the batch being pushed the pages of a map are released while other
+/// threads hold it (a `tee --parallel`: a few batches queued per branch).
+const SHARED_LAG: usize = 8 * MMAP_BATCH;
+
 /// Map a big regular file, or `None` to read it normally.
 /// A file not read from its start (standard input redirected from a file that a command
 /// before copipe has partly read: `(read first; copipe cat) < big.log`) is read from where
@@ -384,6 +551,27 @@ fn mapped(f: &File) -> Option<SafeMap> {
         return None;
     }
     SafeMap::new(f)
+}
+
+/// Open a file for reading without waiting for a FIFO's writer (opening a FIFO blocks
+/// until one comes, which would stall every task of the scheduler): opened non-blocking,
+/// then made blocking again, since it is read only when `poll` says it is readable (a FIFO
+/// is not readable before its first writer, and at its end once its writers are gone).
+fn open_without_waiting(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor that `f` owns.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(f)
 }
 
 fn is_regular(fd: i32) -> bool {

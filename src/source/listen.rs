@@ -232,7 +232,7 @@ impl Source for Listen {
         self.task.take()
     }
 
-    fn is_native(&self) -> bool {
+    fn needs_scheduler(&self) -> bool {
         self.task.is_some()
     }
 }

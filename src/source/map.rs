@@ -225,6 +225,33 @@ impl SafeMap {
     }
 }
 
+/// A map shared by the stages that keep slices of it beyond the call that pushed them (the
+/// threads of a `tee --parallel`, see [`crate::stage::Stage::send_mapped`]), with its
+/// file's name. The map stays registered with the SIGBUS handler as long as anything holds
+/// it, so a truncation is caught wherever its slices are read.
+pub struct SharedMap {
+    pub map: SafeMap,
+    /// The file's name, for the truncation's report.
+    pub name: String,
+    /// Whether its truncation was reported (once, by whoever saw it first).
+    reported: AtomicBool,
+}
+
+impl SharedMap {
+    pub fn new(map: SafeMap, name: String) -> Self {
+        SharedMap {
+            map,
+            name,
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// `NAME: file truncated while being read`, the first time only (`None` after).
+    pub fn report_truncation(&self) -> Option<anyhow::Error> {
+        (!self.reported.swap(true, Ordering::SeqCst)).then(|| Truncated::of(&self.name))
+    }
+}
+
 impl std::ops::Deref for SafeMap {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

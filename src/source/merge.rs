@@ -2,8 +2,8 @@
 //! feed one stream. The first stage of a pipeline only.
 //!
 //! Emits the kind its branches emit (all must emit the same). Each branch is a source
-//! (`listen` as a native task of the scheduler; `cat`, `follow`, `xml`, `range` on a thread
-//! of their own behind the bridge) and filters, whose output is captured and pushed on in
+//! (`cat`, `range` and `listen` as native tasks of the scheduler; `follow` and `xml` on a
+//! thread of their own behind the bridge) and filters, whose output is captured and pushed on in
 //! the scheduler's thread: items arrive whole, in order within each branch. A branch's own
 //! `head` ends that branch only; a `head` after the merge ends all of them. A branch that
 //! fails is reported and the others go on (exit status 2 at the end). It ends when every
@@ -136,7 +136,7 @@ impl Source for Merge {
         self.start.take().map(|s| Box::new(s) as Box<dyn Task>)
     }
 
-    fn is_native(&self) -> bool {
+    fn needs_scheduler(&self) -> bool {
         self.start.is_some()
     }
 }

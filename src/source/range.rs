@@ -8,10 +8,11 @@
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
+use crate::engine::{Cx, Task, Wait};
 use crate::item::Kind;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::pipeline::signal::Interrupt;
-use crate::stage::{Source, Stage};
+use crate::stage::{Flow, Source, Stage};
 
 /// Emit the integers from START up to END (excluded), by STEP (default 1), like Python.
 #[derive(Parser)]
@@ -101,10 +102,16 @@ struct Counter {
 
 const BATCH: usize = 64 * 1024;
 
-impl Source for Counter {
-    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
-        let mut buf = Vec::with_capacity(BATCH + 32);
-        let mut digits = itoa::Buffer::new();
+impl Counter {
+    /// Format the next batch of numbers into `buf` and push it; `Flow::Stop` once the
+    /// count is over (or downstream stopped), `None` when a signal arrived.
+    fn push_batch(
+        &mut self,
+        buf: &mut Vec<u8>,
+        digits: &mut itoa::Buffer,
+        out: &mut dyn Stage,
+    ) -> Result<Option<Flow>> {
+        buf.clear();
         while let Some(n) = self.next {
             let more = match self.end {
                 Some(end) if self.step > 0 => n < end,
@@ -112,25 +119,74 @@ impl Source for Counter {
                 None => true,
             };
             if !more {
+                self.next = None;
                 break;
             }
             buf.extend_from_slice(digits.format(n).as_bytes());
             buf.push(b'\n');
             self.next = n.checked_add(self.step);
             if buf.len() >= BATCH {
-                if out.send_lines(&buf)?.is_stop() {
-                    return Ok(());
-                }
-                buf.clear();
-                if let Some(sig) = self.interrupt.pending() {
-                    self.status.interrupt(sig);
-                    return Ok(());
-                }
+                break;
             }
         }
-        if !buf.is_empty() {
-            let _ = out.send_lines(&buf)?;
+        if !buf.is_empty() && out.send_lines(buf)?.is_stop() {
+            return Ok(Some(Flow::Stop));
         }
+        if self.next.is_none() {
+            return Ok(Some(Flow::Stop));
+        }
+        if let Some(sig) = self.interrupt.pending() {
+            self.status.interrupt(sig);
+            return Ok(None);
+        }
+        Ok(Some(Flow::Continue))
+    }
+}
+
+impl Source for Counter {
+    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
+        let mut buf = Vec::with_capacity(BATCH + 32);
+        let mut digits = itoa::Buffer::new();
+        while let Some(Flow::Continue) = self.push_batch(&mut buf, &mut digits, out)? {}
         Ok(())
+    }
+
+    fn native(&mut self) -> Option<Box<dyn Task>> {
+        Some(Box::new(CounterTask {
+            counter: Counter {
+                next: self.next.take(),
+                end: self.end,
+                step: self.step,
+                interrupt: self.interrupt.clone(),
+                status: self.status.clone(),
+            },
+            buf: Vec::with_capacity(BATCH + 32),
+            digits: itoa::Buffer::new(),
+        }))
+    }
+}
+
+/// `range` and `naturals` as a task of the scheduler: one batch per turn.
+struct CounterTask {
+    counter: Counter,
+    buf: Vec<u8>,
+    digits: itoa::Buffer,
+}
+
+impl Task for CounterTask {
+    fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
+        let flow = self
+            .counter
+            .push_batch(&mut self.buf, &mut self.digits, out)?;
+        cx.pushed();
+        Ok(match flow {
+            Some(Flow::Continue) => Wait::Soon,
+            // Downstream stopped, or the count is over: tell them apart.
+            Some(Flow::Stop) if self.counter.next.is_some() => {
+                cx.stop_all();
+                Wait::Done
+            }
+            _ => Wait::Done,
+        })
     }
 }

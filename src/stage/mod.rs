@@ -36,6 +36,10 @@
 //! Lines may also be pushed in batches with [`Stage::send_lines`], a byte slice of whole
 //! lines (see [`crate::item`]). Its default splits the batch and calls `send` per line, so
 //! only stages that gain from whole-buffer work (grep, head, count, print) override it.
+//! A batch that lies in a shared map of a file (`cat` of a big file) may come through
+//! [`Stage::send_mapped`] instead: the same lines, but a stage that keeps them beyond the
+//! call (a `tee --parallel` handing them to its threads) keeps the map alive rather than
+//! copying them. Its default is `send_lines`; filters that only count pass it on.
 
 pub mod combined;
 pub mod csv;
@@ -62,6 +66,22 @@ pub mod where_;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, lines};
+use crate::source::map::SharedMap;
+
+/// Whole lines that lie in a shared map of a file: `map[range]` (see
+/// [`Stage::send_mapped`]).
+#[derive(Clone)]
+pub struct Mapped<'a> {
+    pub map: &'a std::sync::Arc<SharedMap>,
+    pub range: std::ops::Range<usize>,
+}
+
+impl Mapped<'_> {
+    /// The lines.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map.map[self.range.clone()]
+    }
+}
 
 /// What a stage tells its sender after an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +112,13 @@ pub trait Stage {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Push a batch of whole lines that lie in a shared map (see the module docs); the same
+    /// as `send_lines(lines.bytes())`, which is what it does unless the stage keeps lines
+    /// beyond the call.
+    fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
+        self.send_lines(lines.bytes())
     }
 
     /// The items that follow come from `origin` (see the module docs). Filters pass it on.
@@ -155,15 +182,17 @@ macro_rules! pass_on {
 pub trait Source {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()>;
 
-    /// A source that is a native task of the scheduler (`listen`, `merge`) hands it over
-    /// (once); the others say `None` and are run behind the thread bridge when the pipeline
-    /// needs the scheduler (see [`crate::engine`]).
+    /// A source that can run as a task of the scheduler hands it over (once): `cat`,
+    /// `range`, `listen`, `merge`. The others say `None` and are run behind the thread
+    /// bridge when the pipeline needs the scheduler (see [`crate::engine`]).
     fn native(&mut self) -> Option<Box<dyn crate::engine::Task>> {
         None
     }
 
-    /// Whether [`Source::native`] has a task to give.
-    fn is_native(&self) -> bool {
+    /// Whether the source cannot run without the scheduler (`listen`, `merge`), so that the
+    /// pipeline runs on it even with no timer. A source that merely can (`cat`) says
+    /// `false`, and keeps the direct path when nothing else asks for the scheduler.
+    fn needs_scheduler(&self) -> bool {
         false
     }
 }
@@ -174,6 +203,9 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     }
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         (**self).send_lines(batch)
+    }
+    fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
+        (**self).send_mapped(lines)
     }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         (**self).origin(origin)

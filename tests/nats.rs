@@ -648,3 +648,119 @@ fn follow_state_publish_killed_9_and_server_restarted_loses_nothing() {
         "{twice} lines stored twice over {KILLS} kills"
     );
 }
+
+/// `--subject-from FIELD`: each record to the subject its field names (sliced from one
+/// buffer per batch), the fixed SUBJECT for records without it; received by a core-NATS
+/// subscriber on a wildcard with `--tag`.
+#[test]
+fn publish_subject_from_routes_each_record_by_its_field() {
+    use std::io::BufRead;
+    if !have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(free_port(), dir.path(), &[]);
+    let url = s.url();
+    let mut sub = Command::new(bin())
+        .args(["subscribe", &url, "sf.>", "--tag"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // Core NATS keeps nothing: publish a marker until the subscriber is seen to get it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber never got the marker"
+        );
+        let (code, _, err) = run(
+            &["cat", "-", ":", "publish", &url, "sf.ready"],
+            b"ready\n",
+            Duration::from_secs(30),
+        );
+        assert_eq!(code, 0, "{err}");
+        if rx
+            .recv_timeout(Duration::from_millis(300))
+            .is_ok_and(|l| l == "sf.ready:ready")
+        {
+            break;
+        }
+    }
+    while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
+    let input = "{\"svc\":\"sf.a\",\"n\":1}\n{\"n\":2}\n{\"svc\":\"sf.b\",\"n\":3}\n{\"svc\":\"sf.a\",\"n\":4}\n";
+    let (code, _, err) = run(
+        &[
+            "cat",
+            "-",
+            ":",
+            "json",
+            ":",
+            "publish",
+            "--subject-from",
+            "svc",
+            "--header",
+            "X-Svc=svc",
+            &url,
+            "sf.fallback",
+        ],
+        input.as_bytes(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "{err}");
+    let got: Vec<String> = (0..4)
+        .map(|_| rx.recv_timeout(Duration::from_secs(30)).expect("a message"))
+        .collect();
+    let _ = sub.kill();
+    let _ = sub.wait();
+    assert_eq!(
+        got,
+        [
+            "sf.a:{\"svc\":\"sf.a\",\"n\":1}",
+            "sf.fallback:{\"n\":2}",
+            "sf.b:{\"svc\":\"sf.b\",\"n\":3}",
+            "sf.a:{\"svc\":\"sf.a\",\"n\":4}",
+        ]
+    );
+}
+
+/// `--stats`: publish's row says what was confirmed, dropped and sent twice.
+#[test]
+fn publish_stats_row_counts_confirmed_dropped_and_duplicates() {
+    if !have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(free_port(), dir.path(), &[]);
+    let (code, _, err) = run(
+        &[
+            "--stats",
+            "cat",
+            "-",
+            ":",
+            "publish",
+            "--jetstream",
+            "--stream",
+            "ST",
+            &s.url(),
+            "st.x",
+        ],
+        lines(1, 1000).as_bytes(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1000 confirmed, 0 not confirmed, 0 dropped (--when-full drop), 0 duplicates"),
+        "{err}"
+    );
+}

@@ -24,6 +24,10 @@ pub struct Delivery {
     taken: AtomicU64,
     confirmed: AtomicU64,
     ended: AtomicBool,
+    /// For `--stats`: items given up on purpose (`--when-full drop`), and messages sent
+    /// again that the server recognised as copies.
+    dropped: AtomicU64,
+    duplicates: AtomicU64,
     /// How long the sink waits for its confirmations at the end (a source's last
     /// checkpoint waits at most that long too).
     pub drain: Duration,
@@ -47,6 +51,24 @@ impl Delivery {
     /// The sink will confirm nothing more (its thread ended).
     pub fn end(&self) {
         self.ended.store(true, Ordering::Release);
+    }
+    /// For `--stats`, at the end: what was dropped and sent twice.
+    pub fn count(&self, dropped: u64, duplicates: u64) {
+        self.dropped.store(dropped, Ordering::Relaxed);
+        self.duplicates.store(duplicates, Ordering::Relaxed);
+    }
+    /// `--stats`: what became of the items taken.
+    pub fn summary(&self) -> String {
+        let taken = self.taken();
+        let confirmed = self.confirmed().min(taken);
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        format!(
+            "{} confirmed, {} not confirmed, {} dropped (--when-full drop), {} duplicates",
+            confirmed - dropped.min(confirmed),
+            taken - confirmed,
+            dropped,
+            self.duplicates.load(Ordering::Relaxed)
+        )
     }
     pub fn taken(&self) -> u64 {
         self.taken.load(Ordering::Relaxed)
@@ -105,5 +127,17 @@ mod tests {
         let m = Marks::of(std::slice::from_ref(&a));
         a.end();
         assert!(m.hopeless());
+    }
+
+    #[test]
+    fn the_summary_tells_confirmed_dropped_and_duplicates_apart() {
+        let d = Delivery::new(Duration::ZERO);
+        d.took(10);
+        d.confirm(7); // 2 of them dropped
+        d.count(2, 1);
+        assert_eq!(
+            d.summary(),
+            "5 confirmed, 3 not confirmed, 2 dropped (--when-full drop), 1 duplicates"
+        );
     }
 }

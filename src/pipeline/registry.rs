@@ -210,6 +210,19 @@ impl Status {
             .unwrap_or_else(|e| e.into_inner())
             .push(d);
     }
+    /// How many asynchronous sinks registered so far, and the `k`th (the builder gives each
+    /// one to its stage's `--stats` row).
+    pub fn deliveries(&self) -> usize {
+        self.0
+            .deliveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+    pub fn delivery(&self, k: usize) -> Option<Arc<Delivery>> {
+        let d = self.0.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        d.get(k).cloned()
+    }
     /// What every asynchronous sink has taken now (`None`: there is none, so a flush means
     /// written).
     pub fn marks(&self) -> Option<Marks> {

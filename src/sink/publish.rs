@@ -185,16 +185,22 @@ impl Conn {
     }
 }
 
-/// One batch: payloads back to back, and per message its end, its subject and headers.
+/// One batch: payloads back to back, the subjects taken from fields back to back, and per
+/// message its end, its subject's end (`--subject-from`) and headers.
 #[derive(Default)]
 struct Batch {
     data: Vec<u8>,
+    subjects: Vec<u8>,
     msgs: Vec<Msg>,
 }
 
 struct Msg {
     end: usize,
-    subject: Option<Subject>,
+    /// The subject is `subjects[start..end]` (the previous message's end as start) when
+    /// it was taken from a field: sliced from one buffer per batch, no allocation.
+    subject_end: Option<usize>,
+    /// async-nats' `HeaderMap` is a map of owned strings: one allocation per message
+    /// with headers, the client allows no other way.
     headers: Option<HeaderMap>,
 }
 
@@ -299,13 +305,14 @@ impl Publish {
 impl Stage for Publish {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         render(&mut self.batch.data, &item);
-        let (mut subject, mut headers) = (None, None);
+        let (mut subject_end, mut headers) = (None, None);
         if let Item::Record(r) = item {
             if let Some(f) = &self.subject_from
                 && let Some(v) = r.get(f)
                 && !v.text().is_empty()
             {
-                subject = Some(Subject::from(v.text()));
+                self.batch.subjects.extend_from_slice(v.text().as_bytes());
+                subject_end = Some(self.batch.subjects.len());
             }
             for (name, field) in &self.headers {
                 if let Some(v) = r.get(field) {
@@ -317,7 +324,7 @@ impl Stage for Publish {
         }
         self.batch.msgs.push(Msg {
             end: self.batch.data.len(),
-            subject,
+            subject_end,
             headers,
         });
         self.delivery.took(1);
@@ -334,7 +341,7 @@ impl Stage for Publish {
             self.batch.data.extend_from_slice(line);
             self.batch.msgs.push(Msg {
                 end: self.batch.data.len(),
-                subject: None,
+                subject_end: None,
                 headers: None,
             });
         }
@@ -361,6 +368,7 @@ impl Stage for Publish {
         let o = t
             .join()
             .map_err(|_| anyhow!("publish {}: the NATS thread failed", self.name))??;
+        self.delivery.count(o.dropped, o.duplicates);
         if o.duplicates > 0 {
             eprintln!(
                 "copipe: publish {}: {} messages sent again were recognised as duplicates",
@@ -431,8 +439,18 @@ impl Publisher {
     /// Queue a batch's messages (with `drop`, those beyond the buffer are counted instead).
     fn take(&self, b: Batch, slots: &mut VecDeque<Slot>, dropped: &mut u64) {
         let data = Bytes::from(b.data);
-        let mut start = 0;
+        let subjects = Bytes::from(b.subjects);
+        let (mut start, mut subject_start) = (0, 0);
         for m in b.msgs {
+            let subject = match m.subject_end {
+                Some(end) => {
+                    let s = subjects.slice(subject_start..end);
+                    subject_start = end;
+                    // Taken from a field's text: UTF-8 already.
+                    Subject::from_utf8(s).unwrap_or_else(|_| self.subject.clone())
+                }
+                None => self.subject.clone(),
+            };
             if slots.len() >= self.buffer && self.when_full == WhenFull::Drop {
                 *dropped += 1;
                 if let Some(last) = slots.back_mut() {
@@ -440,7 +458,7 @@ impl Publisher {
                 }
             } else {
                 slots.push_back(Slot {
-                    subject: m.subject.unwrap_or_else(|| self.subject.clone()),
+                    subject,
                     headers: m.headers,
                     payload: data.slice(start..m.end),
                     state: State::Waiting,

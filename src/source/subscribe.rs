@@ -3,7 +3,9 @@
 //! Core NATS (at most once) by default; with `--durable NAME`, a durable JetStream pull
 //! consumer on `--stream NAME` (or the stream that captures SUBJECT), starting `--from` the
 //! beginning, new messages, the last, a sequence or a time. A batch of messages is pushed
-//! down the chain, the chain is flushed, and only then are its messages acknowledged
+//! down the chain, the chain is flushed — through the scheduler's thread bridge too, where
+//! the source waits until the scheduler thread replayed and flushed the batch
+//! ([`Stage::flush_through`]) — and only then are its messages acknowledged
 //! (each: explicit policy), so a consumer stopped or killed
 //! resumes after what it handed on: redeliveries are possible, loss is not.
 //!
@@ -25,7 +27,7 @@ use crate::sink::publish::Conn;
 use crate::stage::{Source, Stage};
 
 /// Emit the payloads of the NATS messages on SUBJECT, one line each; with `--durable`,
-/// from a JetStream stream, each acknowledged once the pipeline has taken it.
+/// from a JetStream stream, each acknowledged once the sinks have written it.
 #[derive(Parser)]
 #[command(name = "subscribe", disable_version_flag = true)]
 pub struct Args {
@@ -34,7 +36,8 @@ pub struct Args {
     /// The subject (wildcards `*` and `>` allowed).
     pub subject: String,
     /// Read JetStream through the durable consumer NAME (created if missing), acknowledging
-    /// each message after the pipeline took it.
+    /// each message after the sinks wrote and flushed it (a consumer killed resumes after
+    /// what was written: some messages may come twice, none is lost).
     #[arg(long, value_name = "NAME")]
     pub durable: Option<String>,
     /// The stream to read (default: the one whose subjects capture SUBJECT).
@@ -344,7 +347,8 @@ impl Source for Subscribe {
                 if !buf.is_empty() {
                     let stop = out.send_lines(&buf)?.is_stop();
                     buf.clear();
-                    out.flush()?;
+                    // Written by the sinks, also behind the scheduler's thread bridge.
+                    out.flush_through()?;
                     // Handed on and flushed: acknowledge each. (Not the `all` policy: one
                     // acknowledgement would also cover messages fetched ahead by an earlier
                     // run that no chain ever saw.)

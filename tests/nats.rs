@@ -849,3 +849,96 @@ fn subscribe_behind_the_bridge_acknowledges_after_the_sinks_flush() {
         &lost[..lost.len().min(5)]
     );
 }
+
+/// `--tag --meta --fields`: in JSON-object payloads, the subject, stream sequence and time
+/// become the first fields, read by `json` as the record's; other payloads keep prefixes.
+#[test]
+fn subscribe_fields_put_subject_seq_and_time_into_records() {
+    if !have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(free_port(), dir.path(), &[]);
+    let (code, _, err) = run(
+        &[
+            "cat",
+            "-",
+            ":",
+            "publish",
+            "--jetstream",
+            "--stream",
+            "FL",
+            &s.url(),
+            "fl.a",
+        ],
+        b"{\"n\":1}\nplain\n{}\n",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(
+        &[
+            "subscribe",
+            &s.url(),
+            "fl.a",
+            "--durable",
+            "f",
+            "--exit-at-end",
+            "--tag",
+            "--meta",
+            "--fields",
+        ],
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l.len(), 3, "{out}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let v: serde_json::Value = serde_json::from_str(l[0]).expect(l[0]);
+    assert_eq!(v["subject"], "fl.a");
+    assert_eq!(v["seq"], 1);
+    assert_eq!(v["n"], 1);
+    assert!(
+        (now - v["time"].as_f64().unwrap()).abs() < 600.0,
+        "{}",
+        l[0]
+    );
+    assert!(
+        l[1].starts_with("fl.a:2 ") && l[1].ends_with(" plain"),
+        "{}",
+        l[1]
+    );
+    let v: serde_json::Value = serde_json::from_str(l[2]).expect(l[2]);
+    assert_eq!(
+        (v["subject"].as_str(), v["seq"].as_u64()),
+        (Some("fl.a"), Some(3))
+    );
+    // And a json stage reads them as fields.
+    let (code, out, err) = run(
+        &[
+            "subscribe",
+            &s.url(),
+            "fl.a",
+            "--durable",
+            "g",
+            "--exit-at-end",
+            "--tag",
+            "--fields",
+            ":",
+            "grep",
+            "^[{]",
+            ":",
+            "json",
+            ":",
+            "where",
+            "subject=fl.a",
+        ],
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+}

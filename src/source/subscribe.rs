@@ -66,6 +66,12 @@ pub struct Args {
     /// Prefix each line with its stream sequence and time (`SEQ UNIXTIME line`).
     #[arg(long, requires = "durable")]
     pub meta: bool,
+    /// With `--tag`/`--meta`: in a payload that is a JSON object (records published by
+    /// `publish`), put them as its first fields instead — `subject`, `seq`, `time` (seconds
+    /// since the epoch, to the millisecond) — for a `json` stage to read; other payloads
+    /// keep the prefixes. A payload's own field of the same name keeps its value.
+    #[arg(long)]
+    pub fields: bool,
     /// Log in with this user (with `--password`).
     #[arg(long, value_name = "USER", requires = "password")]
     pub user: Option<String>,
@@ -126,6 +132,7 @@ struct Subscribe {
     name: String,
     tag: bool,
     meta: bool,
+    fields: bool,
     interrupt: Interrupt,
     status: Status,
 }
@@ -246,6 +253,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         name,
         tag: a.tag,
         meta: a.meta,
+        fields: a.fields,
         interrupt: cx.interrupt.clone(),
         status: cx.status.clone(),
     }))
@@ -260,6 +268,7 @@ impl Source for Subscribe {
             name,
             tag,
             meta,
+            fields,
             interrupt,
             status,
         } = self;
@@ -309,21 +318,45 @@ impl Source for Subscribe {
                             )
                         }
                     };
-                    if *tag {
-                        buf.extend_from_slice(subject.as_bytes());
-                        buf.push(b':');
+                    let meta = if *meta {
+                        info.map(|(seq, t, _)| (seq, t))
+                    } else {
+                        None
+                    };
+                    let object = payload.first() == Some(&b'{');
+                    if *fields && object && (*tag || meta.is_some()) {
+                        buf.push(b'{');
+                        if *tag {
+                            buf.extend_from_slice(b"\"subject\":");
+                            json_string(&mut buf, subject);
+                            buf.push(b',');
+                        }
+                        if let Some((seq, t)) = meta {
+                            buf.extend_from_slice(b"\"seq\":");
+                            buf.extend_from_slice(itoa.format(seq).as_bytes());
+                            buf.extend_from_slice(b",\"time\":");
+                            millis(&mut buf, &mut itoa, t);
+                            buf.push(b',');
+                        }
+                        let rest = &payload[1..];
+                        if rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}') {
+                            // An empty object: no comma before its end.
+                            buf.pop();
+                        }
+                        buf.extend_from_slice(rest);
+                    } else {
+                        if *tag {
+                            buf.extend_from_slice(subject.as_bytes());
+                            buf.push(b':');
+                        }
+                        if let Some((seq, t)) = meta {
+                            buf.extend_from_slice(itoa.format(seq).as_bytes());
+                            buf.push(b' ');
+                            millis(&mut buf, &mut itoa, t);
+                            buf.push(b' ');
+                        }
+                        buf.extend_from_slice(payload);
                     }
-                    if *meta && let Some((seq, t, _)) = info {
-                        buf.extend_from_slice(itoa.format(seq).as_bytes());
-                        buf.push(b' ');
-                        let ms = t.unix_timestamp_nanos() / 1_000_000;
-                        buf.extend_from_slice(itoa.format(ms / 1000).as_bytes());
-                        buf.push(b'.');
-                        let frac = (ms % 1000) as u32;
-                        buf.extend_from_slice(format_args!("{frac:03}").to_string().as_bytes());
-                        buf.push(b' ');
-                    }
-                    buf.extend_from_slice(payload);
                     buf.push(b'\n');
                     if let Feed::Js {
                         pending: Some(p), ..
@@ -378,6 +411,36 @@ impl Source for Subscribe {
     }
 }
 
+/// `UNIXTIME.mmm` (no allocation).
+fn millis(buf: &mut Vec<u8>, itoa: &mut itoa::Buffer, t: time::OffsetDateTime) {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    buf.extend_from_slice(itoa.format(ms / 1000).as_bytes());
+    buf.push(b'.');
+    let frac = (ms % 1000) as u32;
+    buf.extend_from_slice(&[
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
+/// `s` as a JSON string.
+fn json_string(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' | b'\\' => buf.extend_from_slice(&[b'\\', b]),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(b"\\u00");
+                buf.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
+            _ => buf.push(b),
+        }
+    }
+    buf.push(b'"');
+}
+
 enum Msg {
     Core(async_nats::Message),
     Js(async_nats::jetstream::Message),
@@ -392,5 +455,21 @@ async fn next_msg(feed: &mut Feed) -> Result<Option<Msg>, String> {
             Some(Ok(m)) => Ok(Some(Msg::Js(m))),
             Some(Err(e)) => Err(e.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_json_strings_and_millisecond_times() {
+        let mut b = Vec::new();
+        json_string(&mut b, "a\"b\\c\u{1}");
+        assert_eq!(b, br#""a\"b\\c\u0001""#);
+        b.clear();
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_045_600_000).unwrap();
+        millis(&mut b, &mut itoa::Buffer::new(), t);
+        assert_eq!(b, b"1700000000.045");
     }
 }

@@ -1,52 +1,102 @@
 #!/usr/bin/env bash
-# NATS JetStream figures of issue 16, peers in the same run.
+# NATS JetStream figures of issue 16, peers in the same run, every step bounded in time.
 #
-#   bench/nats.sh           (SIZE_MB=128 by default; WINDOW=256)
+#   bench/nats.sh [LOGHUB_DIR]     e.g. bench/nats.sh ../shared/data/loghub
 #
-# 1. Publish throughput: a SIZE_MB slice of the loghub corpus (/tmp/copipe-bench/big-1024.log,
-#    built by bench/grep.sh) with `copipe cat SLICE : publish --jetstream --window WINDOW`,
-#    against a Python nats-py publisher with the same window of outstanding acknowledgements
-#    (installed into a venv under /tmp; skipped with a note when it cannot be).
-# 2. Subscribe throughput: `copipe subscribe --durable b --exit-at-end : count` of the stream.
+# Environment: SIZE_MB (256), WINDOW (256), BENCH_DIR (/tmp/copipe-bench), COPIPE (a built
+# binary; else `cargo build --release`), STEP_TIMEOUT (900 s per step), LATENCY_N (2000).
+#
+# 1. Publish throughput: a SIZE_MB prefix of the loghub corpus repeated (LF endings) with
+#    `copipe cat SLICE : publish --jetstream --window WINDOW`, against a Python nats-py
+#    publisher with the same window of outstanding acknowledgements (a venv in BENCH_DIR;
+#    skipped with a note when it cannot be installed). Each into a stream of its own.
+# 2. Subscribe throughput: `copipe subscribe --durable --exit-at-end : count` of the stream
+#    copipe filled.
 # 3. Latency append -> subscriber: `follow F : publish --jetstream` and `subscribe --durable`
-#    on the other side; 2,000 appends at 500/s, median and p99 (bench/nats_latency.py).
-set -euo pipefail
+#    on the other side; LATENCY_N appends at 500/s, median and p99 (bench/nats_latency.py).
+#
+# A step that runs out of time is killed and said (`TIMEOUT`); the others still run. The
+# server's log is kept in BENCH_DIR/nats-server.log for a post-mortem.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-SIZE_MB=${SIZE_MB:-128}
+SRC=${1:-}
+SIZE_MB=${SIZE_MB:-256}
 WINDOW=${WINDOW:-256}
+T=${STEP_TIMEOUT:-900}
 WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
 mkdir -p "$WORK"
 command -v nats-server >/dev/null || { echo "nats-server is not installed: nothing to measure"; exit 0; }
 if [ -z "${COPIPE:-}" ]; then
-    cargo build --release -q
+    echo "building copipe (release)..." >&2
+    cargo build --release -q || exit 1
     COPIPE=$PWD/target/release/copipe
 fi
-BIG=$WORK/big-1024.log
-[ -f "$BIG" ] || { echo "$BIG is missing: run bench/grep.sh first"; exit 1; }
+
+# The slice: a prefix of big-1024.log when bench/grep.sh built it, else the loghub logs
+# repeated up to SIZE_MB (whole lines).
 SLICE=$WORK/nats-$SIZE_MB.log
-[ -f "$SLICE" ] || head -c $((SIZE_MB << 20)) "$BIG" | sed '$d' > "$SLICE"
+if [ ! -s "$SLICE" ]; then
+    if [ -s "$WORK/big-1024.log" ]; then
+        head -c $((SIZE_MB << 20)) "$WORK/big-1024.log" | sed '$d' > "$SLICE"
+    elif [ -n "$SRC" ]; then
+        cat "$SRC"/*.log | tr -d '\r' > "$WORK/one-round.log"
+        python3 - "$WORK/one-round.log" "$SLICE" $((SIZE_MB << 20)) <<'PY'
+import sys
+one = open(sys.argv[1], "rb").read()
+target = int(sys.argv[3])
+with open(sys.argv[2], "wb") as f:
+    n = 0
+    while n + len(one) <= target:
+        f.write(one); n += len(one)
+    rest = one[: target - n]
+    f.write(rest[: rest.rfind(b"\n") + 1])
+PY
+    else
+        echo "no corpus: run bench/grep.sh first, or pass the loghub directory"; exit 1
+    fi
+fi
 LINES=$(wc -l < "$SLICE")
 BYTES=$(stat -c %s "$SLICE")
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SD=$(mktemp -d "$WORK/nats-sd.XXXX")
-nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$SD" >/dev/null 2>&1 &
+nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$SD" > "$WORK/nats-server.log" 2>&1 &
 NS=$!
-trap 'kill $NS 2>/dev/null; rm -rf "$SD"' EXIT
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+trap 'kill $NS 2>/dev/null; wait $NS 2>/dev/null; rm -rf "$SD"' EXIT
+up=
+for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then up=1; break; fi
+    sleep 0.1
+done
+[ -n "$up" ] || { echo "nats-server did not start (see $WORK/nats-server.log)"; exit 1; }
 URL=nats://127.0.0.1:$PORT
-rate() { python3 -c "import sys; l,b,t=map(float,sys.argv[1:]); print(f'{l/t:,.0f} lines/s, {b/t/1e6:,.1f} MB/s ({t:.2f} s)')" "$@"; }
 secs() { python3 -c 'import time; print(time.monotonic())'; }
+rate() { python3 -c "import sys; l,b,t=map(float,sys.argv[1:]); print(f'{l/t:,.0f} lines/s, {b/t/1e6:,.1f} MB/s ({t:.2f} s)')" "$@"; }
+# step NAME COMMAND...: run it within T seconds, print its rate over the slice.
+step() {
+    local name=$1; shift
+    local t0 t1 rc
+    t0=$(secs)
+    timeout -k 5 "$T" "$@"
+    rc=$?
+    t1=$(secs)
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        echo "$name: TIMEOUT after $T s"
+    elif [ $rc -ne 0 ]; then
+        echo "$name: failed (exit status $rc)"
+    else
+        echo "$name $(rate "$LINES" "$BYTES" "$(python3 -c "print($t1-$t0)")")"
+    fi
+}
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs; $(nats-server --version)"
 
 echo "== publish --jetstream, $SIZE_MB MB, $LINES lines, window $WINDOW"
-t0=$(secs)
-"$COPIPE" cat "$SLICE" : publish --jetstream --stream BENCH --window "$WINDOW" "$URL" bench.copipe
-t1=$(secs)
-echo "copipe:  $(rate "$LINES" "$BYTES" "$(python3 -c "print($t1-$t0)")")"
+step "copipe: " "$COPIPE" cat "$SLICE" : publish --jetstream --stream BENCH --window "$WINDOW" "$URL" bench.copipe
 
-VENV=/tmp/copipe-bench/nats-venv
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV" >/dev/null 2>&1 && "$VENV/bin/pip" install -q nats-py >/dev/null 2>&1 || true
+VENV=$WORK/nats-venv
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import nats' 2>/dev/null; then
+    timeout 300 python3 -m venv "$VENV" >/dev/null 2>&1 &&
+        timeout 300 "$VENV/bin/pip" install -q nats-py >/dev/null 2>&1
 fi
 if "$VENV/bin/python" -c 'import nats' 2>/dev/null; then
     cat > "$WORK/nats_pub.py" <<'PY'
@@ -71,19 +121,13 @@ async def main(url, path, window):
     await nc.close()
 asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 PY
-    t0=$(secs)
-    "$VENV/bin/python" "$WORK/nats_pub.py" "$URL" "$SLICE" "$WINDOW"
-    t1=$(secs)
-    echo "nats-py: $(rate "$LINES" "$BYTES" "$(python3 -c "print($t1-$t0)")")"
+    step "nats-py:" "$VENV/bin/python" "$WORK/nats_pub.py" "$URL" "$SLICE" "$WINDOW"
 else
     echo "nats-py: skipped (could not install nats-py into $VENV)"
 fi
 
 echo "== subscribe --durable --exit-at-end : count"
-t0=$(secs)
-"$COPIPE" subscribe "$URL" bench.copipe --durable b --exit-at-end : count
-t1=$(secs)
-echo "copipe:  $(rate "$LINES" "$BYTES" "$(python3 -c "print($t1-$t0)")")"
+step "copipe: " "$COPIPE" subscribe "$URL" bench.copipe --durable b --exit-at-end : count
 
 echo "== latency append -> subscriber"
-python3 bench/nats_latency.py "$COPIPE" "$URL" "$WORK"
+timeout -k 5 "$T" python3 bench/nats_latency.py "$COPIPE" "$URL" "$WORK" || echo "latency: failed or TIMEOUT"

@@ -13,6 +13,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::ArgMatches;
@@ -137,6 +139,35 @@ impl Rx {
     }
 }
 
+/// The watermark that comes back from the scheduler thread: how many of the batches a
+/// bridged source handed over have been replayed into the chain (a batch ending in a flush:
+/// flushed by the sinks). `u64::MAX`: the chain takes nothing more (stopped or gone).
+#[derive(Default)]
+struct Replayed {
+    count: Mutex<u64>,
+    moved: Condvar,
+}
+
+impl Replayed {
+    fn set(&self, f: impl FnOnce(&mut u64)) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut n);
+        self.moved.notify_all();
+    }
+
+    /// Wait until `k` batches were replayed (or the chain takes nothing more).
+    fn wait(&self, k: u64) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n < k {
+            n = self
+                .moved
+                .wait_timeout(n, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
 /// The stage a bridged source pushes into, on its thread: it fills a batch and hands it
 /// over when full or when the source is about to wait (`flush`).
 struct Sending {
@@ -146,6 +177,9 @@ struct Sending {
     read: u64,
     expected: u64,
     gone: bool,
+    /// Batches handed over, and how many the scheduler thread replayed.
+    sent: u64,
+    replayed: Arc<Replayed>,
 }
 
 impl Sending {
@@ -165,6 +199,7 @@ impl Sending {
             self.gone = true;
             return Flow::Stop;
         }
+        self.sent += 1;
         Flow::Continue
     }
 
@@ -197,6 +232,15 @@ impl Stage for Sending {
         let _ = self.hand_over();
         Ok(())
     }
+    /// Hand the batch over ending in a flush, and wait until the scheduler thread has
+    /// replayed it: the sinks then have written it.
+    fn flush_through(&mut self) -> Result<()> {
+        self.flush()?;
+        if !self.gone {
+            self.replayed.wait(self.sent);
+        }
+        Ok(())
+    }
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
@@ -210,6 +254,14 @@ pub struct SourceThread {
     rx: Rx,
     meter: Meter,
     done: bool,
+    replayed: Arc<Replayed>,
+}
+
+impl Drop for SourceThread {
+    fn drop(&mut self) {
+        // Nothing more will be replayed: a source waiting in `flush_through` goes on.
+        self.replayed.set(|n| *n = u64::MAX);
+    }
 }
 
 /// How many batches may wait in the bridge.
@@ -229,6 +281,8 @@ impl SourceThread {
         let (tx, rx) = channel(DEPTH, true)?;
         let (built_tx, built_rx) = mpsc::channel::<Result<()>>();
         let thread_status = status.clone();
+        let replayed = Arc::new(Replayed::default());
+        let thread_replayed = replayed.clone();
         std::thread::Builder::new()
             .name("copipe-source".into())
             .spawn(move || {
@@ -268,6 +322,8 @@ impl SourceThread {
                     read: 0,
                     expected: 0,
                     gone: false,
+                    sent: 0,
+                    replayed: thread_replayed,
                 };
                 let ran = source.run(&mut out);
                 if !out.batch.is_empty() {
@@ -285,6 +341,7 @@ impl SourceThread {
             rx,
             meter,
             done: false,
+            replayed,
         })
     }
 
@@ -302,7 +359,14 @@ impl SourceThread {
                 }) => {
                     self.meter.expect(expected);
                     self.meter.read(read as usize);
-                    flow = batch.replay(out)?;
+                    let replayed = batch.replay(out);
+                    self.replayed.set(|n| {
+                        *n = match replayed {
+                            Ok(Flow::Continue) => n.saturating_add(1),
+                            _ => u64::MAX,
+                        }
+                    });
+                    flow = replayed?;
                     pushed = true;
                     self.rx.recycle(batch);
                     if flow.is_stop() {

@@ -198,6 +198,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
             branches: source_rows,
             input: None,
             output: first,
+            delivery: None,
         }];
         all.extend(rows);
         Stats { rows: all }
@@ -242,6 +243,7 @@ fn build_merge(
             branches: Vec::new(),
             input: None,
             output: r.first().and_then(|row: &Row| row.input.clone()),
+            delivery: None,
         }];
         all.extend(r);
         rows.push(all);
@@ -313,6 +315,7 @@ fn build_chain_into(
     for (call, hl) in calls.iter().zip(&highlights).rev() {
         let input = call.input.expect("checked pipelines know every input kind");
         let bcx = env.cx(input, hl);
+        let deliveries = env.status.deliveries();
         let mut branch_rows = Vec::new();
         let stage = match call.def.build {
             Build::Sink(f) => f(&call.matches, &bcx),
@@ -389,6 +392,12 @@ fn build_chain_into(
             branches: branch_rows,
             input: count.clone(),
             output: if passes_on { next_count.take() } else { None },
+            // An asynchronous sink registered while this stage was built (a fan-out's
+            // branches have their own rows).
+            delivery: match call.def.build {
+                Build::Sink(_) => env.status.delivery(deliveries),
+                _ => None,
+            },
         });
         next_count = count;
         next = Some(stage);

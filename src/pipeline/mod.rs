@@ -1,6 +1,7 @@
 //! The pipeline engine: grammar, type check and build, and the run loop.
 
 pub mod build;
+pub mod delivery;
 pub mod explain;
 pub mod grammar;
 pub mod meter;

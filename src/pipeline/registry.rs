@@ -11,6 +11,7 @@ use anyhow::Result;
 use clap::ArgMatches;
 
 use crate::item::Kind;
+use crate::pipeline::delivery::{Delivery, Marks};
 use crate::pipeline::meter::Meter;
 use crate::pipeline::signal::Interrupt;
 use crate::sink::output::Output;
@@ -175,6 +176,8 @@ struct StatusInner {
     soft_errors: AtomicU32,
     /// The signal that interrupted the run (0: none).
     interrupted: AtomicI32,
+    /// The asynchronous sinks (see [`crate::pipeline::delivery`]).
+    deliveries: std::sync::Mutex<Vec<Arc<Delivery>>>,
 }
 
 impl Status {
@@ -197,6 +200,34 @@ impl Status {
     /// whole lines; the run still closes every stage. The exit status then says so (see `cli`).
     pub fn interrupt(&self, signal: i32) {
         self.0.interrupted.store(signal, Ordering::Relaxed);
+    }
+    /// An asynchronous sink: it confirms items after its `flush` returned (see
+    /// [`crate::pipeline::delivery`]).
+    pub fn add_delivery(&self, d: Arc<Delivery>) {
+        self.0
+            .deliveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(d);
+    }
+    /// How many asynchronous sinks registered so far, and the `k`th (the builder gives each
+    /// one to its stage's `--stats` row).
+    pub fn deliveries(&self) -> usize {
+        self.0
+            .deliveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+    pub fn delivery(&self, k: usize) -> Option<Arc<Delivery>> {
+        let d = self.0.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        d.get(k).cloned()
+    }
+    /// What every asynchronous sink has taken now (`None`: there is none, so a flush means
+    /// written).
+    pub fn marks(&self) -> Option<Marks> {
+        let d = self.0.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        (!d.is_empty()).then(|| Marks::of(&d))
     }
     pub fn interrupted(&self) -> Option<i32> {
         match self.0.interrupted.load(Ordering::Relaxed) {

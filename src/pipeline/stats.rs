@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, count_lines};
+use crate::pipeline::delivery::Delivery;
 use crate::pipeline::meter::Meter;
 use crate::stage::{Flow, Stage};
 
@@ -76,6 +77,8 @@ pub struct Row {
     pub input: Option<Counter>,
     /// Items it pushed on (`None` for sinks and broadcast).
     pub output: Option<Counter>,
+    /// An asynchronous sink's confirmations (`publish`): confirmed, dropped, duplicates.
+    pub delivery: Option<std::sync::Arc<Delivery>>,
 }
 
 /// The rows of the whole pipeline, the source first.
@@ -90,7 +93,7 @@ impl Stats {
         flatten(&self.rows, 0, &mut lines);
         let width = lines
             .iter()
-            .map(|(l, _, _)| l.chars().count())
+            .map(|(l, _, _, _)| l.chars().count())
             .max()
             .unwrap_or(0)
             .max(5);
@@ -98,7 +101,7 @@ impl Stats {
         let secs = elapsed.as_secs_f64();
         let _ = writeln!(s, "copipe: stats after {secs:.3} s");
         let _ = writeln!(s, "  {:<width$}  {:>12}  {:>12}", "stage", "in", "out");
-        for (i, (label, input, output)) in lines.iter().enumerate() {
+        for (i, (label, input, output, delivery)) in lines.iter().enumerate() {
             if label.trim_start().starts_with('{') {
                 let _ = writeln!(s, "  {label}");
                 continue;
@@ -110,6 +113,9 @@ impl Stats {
                 show(input),
                 show(output)
             );
+            if let Some(d) = delivery {
+                let _ = write!(s, "  {d}");
+            }
             let bytes = meter.bytes();
             if i == 0
                 && let Some(f) = meter.files()
@@ -143,16 +149,20 @@ impl Stats {
 }
 
 /// Rows in print order, branches indented under their fan-out.
-fn flatten(rows: &[Row], depth: usize, out: &mut Vec<(String, Option<u64>, Option<u64>)>) {
+type Line = (String, Option<u64>, Option<u64>, Option<String>);
+
+fn flatten(rows: &[Row], depth: usize, out: &mut Vec<Line>) {
     for r in rows {
         out.push((
             format!("{}{}", "  ".repeat(depth), r.label),
             r.input.as_ref().map(|c| c.get()),
             r.output.as_ref().map(|c| c.get()),
+            r.delivery.as_ref().map(|d| d.summary()),
         ));
         for (j, b) in r.branches.iter().enumerate() {
             out.push((
                 format!("{}{{ branch {}", "  ".repeat(depth + 1), j + 1),
+                None,
                 None,
                 None,
             ));
@@ -204,6 +214,7 @@ mod tests {
                     branches: vec![],
                     input: None,
                     output: c(10),
+                    delivery: None,
                 },
                 Row {
                     label: "tee".into(),
@@ -212,9 +223,11 @@ mod tests {
                         branches: vec![],
                         input: c(10),
                         output: None,
+                        delivery: None,
                     }]],
                     input: c(10),
                     output: c(10),
+                    delivery: None,
                 },
             ],
         };

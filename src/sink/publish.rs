@@ -14,13 +14,14 @@
 //! waits at most `--drain-timeout` for the outstanding acknowledgements and says how many
 //! were not confirmed (exit status 2 if any, or if any were dropped with `--when-full drop`).
 //!
-//! The thread keeps the number of items acknowledged in order from the first (`acked`):
-//! the hook a `follow --state` checkpoint will use to advance only past confirmed lines.
+//! End-to-end acknowledgements: the sink registers a [`Delivery`] in the run's status,
+//! counting the items it takes and, on the NATS thread, the items confirmed in order from
+//! the first (acknowledged, or dropped by `--when-full drop`): a `follow --state`
+//! checkpoint advances only past lines whose messages are confirmed.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
 use crate::item::{Item, Kind, Origin, lines, render};
+use crate::pipeline::delivery::Delivery;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::sink::count::every::parse_duration;
 use crate::sink::send::WhenFull;
@@ -45,6 +47,11 @@ use crate::stage::{Flow, Stage};
 /// with a growing backoff; `--when-full` says what happens beyond. At the end it waits at
 /// most `--drain-timeout` for the acknowledgements, then says how many were not confirmed
 /// (exit status 2 if any).
+///
+/// End to end: after `follow --state`, the checkpoint advances only past lines whose
+/// messages the server acknowledged (or that a filter dropped on the way), so copipe or the
+/// server killed at any moment loses no line; the lines after the last checkpoint are
+/// published again at the restart.
 #[derive(Parser)]
 #[command(name = "publish", disable_version_flag = true)]
 pub struct Args {
@@ -178,16 +185,22 @@ impl Conn {
     }
 }
 
-/// One batch: payloads back to back, and per message its end, its subject and headers.
+/// One batch: payloads back to back, the subjects taken from fields back to back, and per
+/// message its end, its subject's end (`--subject-from`) and headers.
 #[derive(Default)]
 struct Batch {
     data: Vec<u8>,
+    subjects: Vec<u8>,
     msgs: Vec<Msg>,
 }
 
 struct Msg {
     end: usize,
-    subject: Option<Subject>,
+    /// The subject is `subjects[start..end]` (the previous message's end as start) when
+    /// it was taken from a field: sliced from one buffer per batch, no allocation.
+    subject_end: Option<usize>,
+    /// async-nats' `HeaderMap` is a map of owned strings: one allocation per message
+    /// with headers, the client allows no other way.
     headers: Option<HeaderMap>,
 }
 
@@ -215,7 +228,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     };
     let name = format!("{} {}", a.url, a.subject);
     let (tx, rx) = mpsc::channel::<Batch>(2);
-    let acked = Arc::new(AtomicU64::new(0));
+    let delivery = Delivery::new(a.drain_timeout);
+    cx.status.add_delivery(delivery.clone());
     let pubr = Publisher {
         conn,
         name: name.clone(),
@@ -227,8 +241,9 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         buffer: a.buffer,
         when_full: a.when_full,
         drain: a.drain_timeout,
-        acked: acked.clone(),
+        delivery: delivery.clone(),
     };
+    let ended = delivery.clone();
     let thread = std::thread::Builder::new()
         .name("copipe-publish".into())
         .spawn(move || {
@@ -236,7 +251,9 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
                 .enable_all()
                 .build()
                 .map_err(|e| anyhow!("cannot start the NATS thread: {e}"))?;
-            rt.block_on(pubr.run(rx))
+            let r = rt.block_on(pubr.run(rx));
+            ended.end();
+            r
         })?;
     Ok(Box::new(Publish {
         batch: Batch::default(),
@@ -246,7 +263,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         name,
         subject_from: a.subject_from,
         headers,
-        _acked: acked,
+        delivery,
     }))
 }
 
@@ -258,8 +275,8 @@ struct Publish {
     name: String,
     subject_from: Option<String>,
     headers: Vec<(String, String)>,
-    /// Items acknowledged in order from the first (for a checkpoint, later).
-    _acked: Arc<AtomicU64>,
+    /// What it took and what the server confirmed (end-to-end acknowledgements).
+    delivery: Arc<Delivery>,
 }
 
 impl Publish {
@@ -288,13 +305,14 @@ impl Publish {
 impl Stage for Publish {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         render(&mut self.batch.data, &item);
-        let (mut subject, mut headers) = (None, None);
+        let (mut subject_end, mut headers) = (None, None);
         if let Item::Record(r) = item {
             if let Some(f) = &self.subject_from
                 && let Some(v) = r.get(f)
                 && !v.text().is_empty()
             {
-                subject = Some(Subject::from(v.text()));
+                self.batch.subjects.extend_from_slice(v.text().as_bytes());
+                subject_end = Some(self.batch.subjects.len());
             }
             for (name, field) in &self.headers {
                 if let Some(v) = r.get(field) {
@@ -306,9 +324,10 @@ impl Stage for Publish {
         }
         self.batch.msgs.push(Msg {
             end: self.batch.data.len(),
-            subject,
+            subject_end,
             headers,
         });
+        self.delivery.took(1);
         self.status.mark_delivered();
         Ok(self.pushed())
     }
@@ -317,14 +336,16 @@ impl Stage for Publish {
         if batch.is_empty() {
             return Ok(Flow::Continue);
         }
+        let before = self.batch.msgs.len();
         for line in lines(batch) {
             self.batch.data.extend_from_slice(line);
             self.batch.msgs.push(Msg {
                 end: self.batch.data.len(),
-                subject: None,
+                subject_end: None,
                 headers: None,
             });
         }
+        self.delivery.took((self.batch.msgs.len() - before) as u64);
         self.status.mark_delivered();
         Ok(self.pushed())
     }
@@ -347,6 +368,7 @@ impl Stage for Publish {
         let o = t
             .join()
             .map_err(|_| anyhow!("publish {}: the NATS thread failed", self.name))??;
+        self.delivery.count(o.dropped, o.duplicates);
         if o.duplicates > 0 {
             eprintln!(
                 "copipe: publish {}: {} messages sent again were recognised as duplicates",
@@ -384,7 +406,7 @@ struct Publisher {
     buffer: usize,
     when_full: WhenFull,
     drain: Duration,
-    acked: Arc<AtomicU64>,
+    delivery: Arc<Delivery>,
 }
 
 /// A message waiting for its acknowledgement.
@@ -393,6 +415,8 @@ struct Slot {
     headers: Option<HeaderMap>,
     payload: Bytes,
     state: State,
+    /// Items dropped (`--when-full drop`) right after this one: confirmed with it.
+    dropped_after: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -415,16 +439,30 @@ impl Publisher {
     /// Queue a batch's messages (with `drop`, those beyond the buffer are counted instead).
     fn take(&self, b: Batch, slots: &mut VecDeque<Slot>, dropped: &mut u64) {
         let data = Bytes::from(b.data);
-        let mut start = 0;
+        let subjects = Bytes::from(b.subjects);
+        let (mut start, mut subject_start) = (0, 0);
         for m in b.msgs {
+            let subject = match m.subject_end {
+                Some(end) => {
+                    let s = subjects.slice(subject_start..end);
+                    subject_start = end;
+                    // Taken from a field's text: UTF-8 already.
+                    Subject::from_utf8(s).unwrap_or_else(|_| self.subject.clone())
+                }
+                None => self.subject.clone(),
+            };
             if slots.len() >= self.buffer && self.when_full == WhenFull::Drop {
                 *dropped += 1;
+                if let Some(last) = slots.back_mut() {
+                    last.dropped_after += 1;
+                }
             } else {
                 slots.push_back(Slot {
-                    subject: m.subject.unwrap_or_else(|| self.subject.clone()),
+                    subject,
                     headers: m.headers,
                     payload: data.slice(start..m.end),
                     state: State::Waiting,
+                    dropped_after: 0,
                 });
             }
             start = m.end;
@@ -520,6 +558,8 @@ impl Publisher {
         );
 
         let mut base = 0u64;
+        // Items confirmed in order from the first (those dropped included).
+        let mut confirmed = 0u64;
         let mut next = 0usize; // the first slot not yet sent (since the last rewind)
         let mut inflight: FuturesUnordered<AckFuture> = FuturesUnordered::new();
         let mut duplicates = 0u64;
@@ -609,10 +649,11 @@ impl Publisher {
             }
             // Forget the acknowledged prefix.
             while slots.front().is_some_and(|s| s.state == State::Acked) {
-                slots.pop_front();
+                let s = slots.pop_front().expect("a front slot");
                 base += 1;
+                confirmed += 1 + s.dropped_after;
                 next = next.saturating_sub(1);
-                self.acked.store(base, Ordering::Relaxed);
+                self.delivery.confirm(confirmed);
             }
             if failing && inflight.is_empty() {
                 // Everything sent is settled: send the rest again, in order, after a pause.

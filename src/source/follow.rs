@@ -237,6 +237,9 @@ struct Checkpoint {
     entries: Vec<Saved>,
     /// Writing failed and was reported (once).
     said_failure: bool,
+    /// Behind asynchronous sinks (`publish --jetstream`): the checkpoints waiting for their
+    /// confirmation.
+    unconfirmed: state::Unconfirmed,
 }
 
 /// The files of a state read at start, by identity, and whether a file open at start
@@ -262,6 +265,7 @@ impl Checkpoint {
             signature: 0,
             entries: Vec::new(),
             said_failure: false,
+            unconfirmed: state::Unconfirmed::default(),
         }
     }
 
@@ -844,7 +848,10 @@ impl Follow {
     /// Write the state if a second has passed since it was last written (or `now`) and
     /// anything moved: after flushing the output, so that it covers only what the sinks
     /// have written; for each open regular file, the offset after its last whole line
-    /// pushed (never into a partial line held).
+    /// pushed (never into a partial line held). Behind asynchronous sinks (`publish
+    /// --jetstream`, see [`crate::pipeline::delivery`]) a flush only queued the items: the
+    /// checkpoint of this moment waits until they confirmed what they had taken by then,
+    /// and the newest confirmed one is written (`now`: waiting at most their drain time).
     fn checkpoint(&mut self, out: &mut dyn Stage, now: bool) -> Result<()> {
         let Some(c) = self.checkpoint.as_mut() else {
             return Ok(());
@@ -872,36 +879,56 @@ impl Follow {
             }
         }
         c.written = Instant::now();
-        if sig == c.signature {
+        if sig == c.signature && c.unconfirmed.is_empty() {
             return Ok(());
         }
-        out.flush()?;
-        c.entries.clear();
-        for (i, f) in self.files.iter().enumerate() {
-            if let State::Open(o) = &f.state
-                && o.kind == FileKind::Regular
-                && !f.stdin
-            {
-                let held = if self.holder == Some(i) {
-                    self.reader.held()
-                } else {
-                    f.partial.held()
-                };
-                c.entries.push(Saved {
-                    path: f.path.clone(),
-                    id: o.id,
-                    offset: o.offset.saturating_sub(held as u64),
-                    head_len: o.head.len as u64,
-                    head_hash: fingerprint(&o.head.bytes[..o.head.len]),
-                });
+        if sig != c.signature {
+            out.flush()?;
+            c.entries.clear();
+            for (i, f) in self.files.iter().enumerate() {
+                if let State::Open(o) = &f.state
+                    && o.kind == FileKind::Regular
+                    && !f.stdin
+                {
+                    let held = if self.holder == Some(i) {
+                        self.reader.held()
+                    } else {
+                        f.partial.held()
+                    };
+                    c.entries.push(Saved {
+                        path: f.path.clone(),
+                        id: o.id,
+                        offset: o.offset.saturating_sub(held as u64),
+                        head_len: o.head.len as u64,
+                        head_hash: fingerprint(&o.head.bytes[..o.head.len]),
+                    });
+                }
             }
+            // Read right after the flush: what the sinks took covers every line pushed.
+            if let Some(marks) = self.status.marks() {
+                c.unconfirmed.push(&c.entries, marks);
+                c.signature = sig;
+            }
+        }
+        let unconfirmed = !c.unconfirmed.is_empty();
+        if unconfirmed {
+            let confirmed = if now {
+                c.unconfirmed.wait_confirmed()
+            } else {
+                c.unconfirmed.confirmed()
+            };
+            let Some(files) = confirmed else {
+                return Ok(());
+            };
+            c.entries = files;
         }
         // The descriptor kept in reserve serves the write when all others are taken.
         self.reserve = None;
         let stored = state::store(&c.path, &c.entries);
         self.reserve = File::open("/dev/null").ok();
         match stored {
-            Ok(()) => c.signature = sig,
+            Ok(()) if !unconfirmed => c.signature = sig,
+            Ok(()) => {}
             Err(e) if !c.said_failure => {
                 c.said_failure = true;
                 self.status.soft_error(

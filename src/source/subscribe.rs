@@ -3,7 +3,9 @@
 //! Core NATS (at most once) by default; with `--durable NAME`, a durable JetStream pull
 //! consumer on `--stream NAME` (or the stream that captures SUBJECT), starting `--from` the
 //! beginning, new messages, the last, a sequence or a time. A batch of messages is pushed
-//! down the chain, the chain is flushed, and only then are its messages acknowledged
+//! down the chain, the chain is flushed — through the scheduler's thread bridge too, where
+//! the source waits until the scheduler thread replayed and flushed the batch
+//! ([`Stage::flush_through`]) — and only then are its messages acknowledged
 //! (each: explicit policy), so a consumer stopped or killed
 //! resumes after what it handed on: redeliveries are possible, loss is not.
 //!
@@ -25,7 +27,7 @@ use crate::sink::publish::Conn;
 use crate::stage::{Source, Stage};
 
 /// Emit the payloads of the NATS messages on SUBJECT, one line each; with `--durable`,
-/// from a JetStream stream, each acknowledged once the pipeline has taken it.
+/// from a JetStream stream, each acknowledged once the sinks have written it.
 #[derive(Parser)]
 #[command(name = "subscribe", disable_version_flag = true)]
 pub struct Args {
@@ -34,7 +36,8 @@ pub struct Args {
     /// The subject (wildcards `*` and `>` allowed).
     pub subject: String,
     /// Read JetStream through the durable consumer NAME (created if missing), acknowledging
-    /// each message after the pipeline took it.
+    /// each message after the sinks wrote and flushed it (a consumer killed resumes after
+    /// what was written: some messages may come twice, none is lost).
     #[arg(long, value_name = "NAME")]
     pub durable: Option<String>,
     /// The stream to read (default: the one whose subjects capture SUBJECT).
@@ -63,6 +66,12 @@ pub struct Args {
     /// Prefix each line with its stream sequence and time (`SEQ UNIXTIME line`).
     #[arg(long, requires = "durable")]
     pub meta: bool,
+    /// With `--tag`/`--meta`: in a payload that is a JSON object (records published by
+    /// `publish`), put them as its first fields instead — `subject`, `seq`, `time` (seconds
+    /// since the epoch, to the millisecond) — for a `json` stage to read; other payloads
+    /// keep the prefixes. A payload's own field of the same name keeps its value.
+    #[arg(long)]
+    pub fields: bool,
     /// Log in with this user (with `--password`).
     #[arg(long, value_name = "USER", requires = "password")]
     pub user: Option<String>,
@@ -123,6 +132,7 @@ struct Subscribe {
     name: String,
     tag: bool,
     meta: bool,
+    fields: bool,
     interrupt: Interrupt,
     status: Status,
 }
@@ -243,6 +253,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         name,
         tag: a.tag,
         meta: a.meta,
+        fields: a.fields,
         interrupt: cx.interrupt.clone(),
         status: cx.status.clone(),
     }))
@@ -257,6 +268,7 @@ impl Source for Subscribe {
             name,
             tag,
             meta,
+            fields,
             interrupt,
             status,
         } = self;
@@ -306,21 +318,45 @@ impl Source for Subscribe {
                             )
                         }
                     };
-                    if *tag {
-                        buf.extend_from_slice(subject.as_bytes());
-                        buf.push(b':');
+                    let meta = if *meta {
+                        info.map(|(seq, t, _)| (seq, t))
+                    } else {
+                        None
+                    };
+                    let object = payload.first() == Some(&b'{');
+                    if *fields && object && (*tag || meta.is_some()) {
+                        buf.push(b'{');
+                        if *tag {
+                            buf.extend_from_slice(b"\"subject\":");
+                            json_string(&mut buf, subject);
+                            buf.push(b',');
+                        }
+                        if let Some((seq, t)) = meta {
+                            buf.extend_from_slice(b"\"seq\":");
+                            buf.extend_from_slice(itoa.format(seq).as_bytes());
+                            buf.extend_from_slice(b",\"time\":");
+                            millis(&mut buf, &mut itoa, t);
+                            buf.push(b',');
+                        }
+                        let rest = &payload[1..];
+                        if rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}') {
+                            // An empty object: no comma before its end.
+                            buf.pop();
+                        }
+                        buf.extend_from_slice(rest);
+                    } else {
+                        if *tag {
+                            buf.extend_from_slice(subject.as_bytes());
+                            buf.push(b':');
+                        }
+                        if let Some((seq, t)) = meta {
+                            buf.extend_from_slice(itoa.format(seq).as_bytes());
+                            buf.push(b' ');
+                            millis(&mut buf, &mut itoa, t);
+                            buf.push(b' ');
+                        }
+                        buf.extend_from_slice(payload);
                     }
-                    if *meta && let Some((seq, t, _)) = info {
-                        buf.extend_from_slice(itoa.format(seq).as_bytes());
-                        buf.push(b' ');
-                        let ms = t.unix_timestamp_nanos() / 1_000_000;
-                        buf.extend_from_slice(itoa.format(ms / 1000).as_bytes());
-                        buf.push(b'.');
-                        let frac = (ms % 1000) as u32;
-                        buf.extend_from_slice(format_args!("{frac:03}").to_string().as_bytes());
-                        buf.push(b' ');
-                    }
-                    buf.extend_from_slice(payload);
                     buf.push(b'\n');
                     if let Feed::Js {
                         pending: Some(p), ..
@@ -344,7 +380,8 @@ impl Source for Subscribe {
                 if !buf.is_empty() {
                     let stop = out.send_lines(&buf)?.is_stop();
                     buf.clear();
-                    out.flush()?;
+                    // Written by the sinks, also behind the scheduler's thread bridge.
+                    out.flush_through()?;
                     // Handed on and flushed: acknowledge each. (Not the `all` policy: one
                     // acknowledgement would also cover messages fetched ahead by an earlier
                     // run that no chain ever saw.)
@@ -374,6 +411,36 @@ impl Source for Subscribe {
     }
 }
 
+/// `UNIXTIME.mmm` (no allocation).
+fn millis(buf: &mut Vec<u8>, itoa: &mut itoa::Buffer, t: time::OffsetDateTime) {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    buf.extend_from_slice(itoa.format(ms / 1000).as_bytes());
+    buf.push(b'.');
+    let frac = (ms % 1000) as u32;
+    buf.extend_from_slice(&[
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
+/// `s` as a JSON string.
+fn json_string(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' | b'\\' => buf.extend_from_slice(&[b'\\', b]),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(b"\\u00");
+                buf.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
+            _ => buf.push(b),
+        }
+    }
+    buf.push(b'"');
+}
+
 enum Msg {
     Core(async_nats::Message),
     Js(async_nats::jetstream::Message),
@@ -388,5 +455,21 @@ async fn next_msg(feed: &mut Feed) -> Result<Option<Msg>, String> {
             Some(Ok(m)) => Ok(Some(Msg::Js(m))),
             Some(Err(e)) => Err(e.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_json_strings_and_millisecond_times() {
+        let mut b = Vec::new();
+        json_string(&mut b, "a\"b\\c\u{1}");
+        assert_eq!(b, br#""a\"b\\c\u0001""#);
+        b.clear();
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_045_600_000).unwrap();
+        millis(&mut b, &mut itoa::Buffer::new(), t);
+        assert_eq!(b, b"1700000000.045");
     }
 }

@@ -127,6 +127,14 @@ pub trait Stage {
     /// The source is about to wait for input: make buffered output visible.
     fn flush(&mut self) -> Result<()>;
 
+    /// [`Stage::flush`], returning once the sinks have written what was pushed, also where
+    /// the chain runs on another thread (behind the scheduler's thread bridge, where a
+    /// `flush` only hands the items over): for a source that acknowledges what it read
+    /// (`subscribe --durable`). In one thread a flush already is that.
+    fn flush_through(&mut self) -> Result<()> {
+        self.flush()
+    }
+
     /// End of stream: flush, release, pass the close on. Called exactly once.
     fn close(&mut self) -> Result<()>;
 
@@ -212,6 +220,9 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     }
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
+    }
+    fn flush_through(&mut self) -> Result<()> {
+        (**self).flush_through()
     }
     fn close(&mut self) -> Result<()> {
         (**self).close()

@@ -8,12 +8,15 @@
 //! directory) so that a crash at any moment leaves the old state or the new one, never a
 //! mix.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+
+use crate::pipeline::delivery::Marks;
 
 /// The version written; a state of another version is not used.
 pub const VERSION: u64 = 1;
@@ -29,6 +32,54 @@ pub struct Saved {
     /// How many of its first bytes the fingerprint covers, and their hash.
     pub head_len: u64,
     pub head_hash: u64,
+}
+
+/// Checkpoints taken but not yet confirmed by the asynchronous sinks (end-to-end
+/// acknowledgements, see [`crate::pipeline::delivery`]): each with what every such sink
+/// had taken when it was taken, oldest first. Bounded: when full, the newest is replaced
+/// (the older ones are confirmed first, so the state keeps advancing; a checkpoint skipped
+/// only means a later one is written instead).
+#[derive(Default)]
+pub struct Unconfirmed {
+    queue: VecDeque<(Vec<Saved>, Marks)>,
+}
+
+/// At most this many checkpoints wait (one a second: about a minute of a server's
+/// silence before checkpoints are skipped).
+const UNCONFIRMED: usize = 64;
+
+impl Unconfirmed {
+    pub fn push(&mut self, files: &[Saved], marks: Marks) {
+        if self.queue.len() >= UNCONFIRMED {
+            self.queue.pop_back();
+        }
+        self.queue.push_back((files.to_vec(), marks));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The newest checkpoint every sink confirmed (the older ones are forgotten).
+    pub fn confirmed(&mut self) -> Option<Vec<Saved>> {
+        let mut newest = None;
+        while self.queue.front().is_some_and(|(_, m)| m.confirmed()) {
+            newest = self.queue.pop_front().map(|(f, _)| f);
+        }
+        newest
+    }
+
+    /// At the end: wait (at most the sinks' drain time) for the newest checkpoint to be
+    /// confirmed, then the newest confirmed one.
+    pub fn wait_confirmed(&mut self) -> Option<Vec<Saved>> {
+        if let Some((_, m)) = self.queue.back() {
+            let deadline = std::time::Instant::now() + m.drain();
+            while !m.confirmed() && !m.hopeless() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        self.confirmed()
+    }
 }
 
 /// FNV-1a, 64 bits: the fingerprint of a file's first bytes (no cryptography needed: it
@@ -153,6 +204,49 @@ mod tests {
         assert_eq!(load(&d.path().join("none")).unwrap(), None);
         // Nothing left behind but the state.
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_checkpoint_is_given_out_once_its_sinks_confirmed_it() {
+        use crate::pipeline::delivery::Delivery;
+        let d = Delivery::new(std::time::Duration::ZERO);
+        let at = |offset| Saved {
+            path: "a.log".into(),
+            id: (1, 2),
+            offset,
+            head_len: 0,
+            head_hash: 0,
+        };
+        let mut u = Unconfirmed::default();
+        d.took(10);
+        u.push(&[at(100)], Marks::of(std::slice::from_ref(&d)));
+        d.took(5);
+        u.push(&[at(150)], Marks::of(std::slice::from_ref(&d)));
+        // Lines filtered out: nothing more taken, a checkpoint all the same.
+        u.push(&[at(170)], Marks::of(std::slice::from_ref(&d)));
+        assert_eq!(u.confirmed(), None);
+        d.confirm(12);
+        assert_eq!(u.confirmed(), Some(vec![at(100)]));
+        assert_eq!(u.confirmed(), None);
+        d.confirm(15);
+        assert_eq!(u.confirmed(), Some(vec![at(170)]));
+        assert!(u.is_empty());
+        // Bounded: the newest is replaced when full, the oldest kept.
+        d.took(1);
+        for k in 0..(UNCONFIRMED as u64 + 10) {
+            u.push(&[at(200 + k)], Marks::of(std::slice::from_ref(&d)));
+        }
+        assert_eq!(u.queue.len(), UNCONFIRMED);
+        assert_eq!(u.queue.front().unwrap().0, vec![at(200)]);
+        assert_eq!(
+            u.queue.back().unwrap().0,
+            vec![at(200 + UNCONFIRMED as u64 + 9)]
+        );
+        d.confirm(16);
+        assert_eq!(
+            u.wait_confirmed(),
+            Some(vec![at(200 + UNCONFIRMED as u64 + 9)])
+        );
     }
 
     #[test]

@@ -50,9 +50,16 @@ impl DataWatch {
         self.inotify.as_raw_fd()
     }
 
-    /// Make sure every open file in `files` (descriptor, (device, inode)) is watched.
-    /// With `prune`, also drop the watches of files no longer open.
-    pub fn sync(&mut self, files: &[(RawFd, (u64, u64))], prune: bool) -> io::Result<()> {
+    /// Make sure every open file in `files` (descriptor, (device, inode)) is watched; the
+    /// files that get a new watch are added to `added` (what was appended to them before
+    /// it was added is told by nobody: they must be read once more). With `prune`, also
+    /// drop the watches of files no longer open.
+    pub fn sync(
+        &mut self,
+        files: &[(RawFd, (u64, u64))],
+        prune: bool,
+        added: &mut Vec<(u64, u64)>,
+    ) -> io::Result<()> {
         for &(fd, id) in files {
             if !self.watches.contains_key(&id) {
                 let wd = self.inotify.watches().add(
@@ -64,6 +71,7 @@ impl DataWatch {
                 )?;
                 self.files.insert(wd.clone(), id);
                 self.watches.insert(id, wd);
+                added.push(id);
             }
         }
         if prune && self.watches.len() > files.len() {

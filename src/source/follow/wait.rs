@@ -112,6 +112,13 @@ pub struct Waiter {
     fds: Vec<libc::pollfd>,
     /// The (device, inode) of the files appended to, as their own watches told (Linux).
     changed: Vec<(u64, u64)>,
+    /// Files that got their own watch since the last wait (Linux): what was appended to
+    /// them before is told by no event, so the next wait reports them as appended to, at
+    /// once.
+    added: Vec<(u64, u64)>,
+    /// As a task of the scheduler: the epoll set it waits on, and what is in it
+    /// (descriptor, events), sorted (see [`Waiter::descriptor`]).
+    epoll: Option<(OwnedFd, Vec<(RawFd, u32)>)>,
     /// A hash of the open files the watches were last made sure of: with 10,000 files,
     /// looking each up again before every wait costs more than the append it waits for.
     synced: u64,
@@ -148,6 +155,8 @@ impl Waiter {
             stdout_pipe: is_fifo(1),
             fds: Vec::new(),
             changed: Vec::new(),
+            epoll: None,
+            added: Vec::new(),
             synced: 0,
         };
         if poll.is_none() {
@@ -335,20 +344,14 @@ impl Waiter {
         }
     }
 
-    /// Sleep until something happens or `timeout` passes (zero: just look). `streams` are
-    /// pipes and FIFOs being read, whose readiness also ends the wait; `files` the open
-    /// regular files (descriptor, (device, inode)), watched themselves on Linux.
-    pub fn wait(
-        &mut self,
-        timeout: Duration,
-        streams: &[RawFd],
-        files: &[(RawFd, (u64, u64))],
-    ) -> Result<Wake> {
+    /// Fill `fds` with what a wait watches (and make sure the open files are watched):
+    /// where the files' own watches, standard output and the `--pid` process are in it.
+    fn prepare(&mut self, streams: &[RawFd], files: &[(RawFd, (u64, u64))]) -> At {
         const IN: libc::c_short = libc::POLLIN;
         self.fds.clear();
         self.fds.push(pollfd(self.rx.as_raw_fd(), IN));
         #[cfg(target_os = "linux")]
-        let data_at = {
+        let data = {
             let prune = std::mem::take(&mut self.prune);
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
             for &(fd, (dev, ino)) in files {
@@ -360,7 +363,11 @@ impl Waiter {
             self.synced = h;
             if same {
                 // The same open files as at the last wait: watched already.
-            } else if let Some(Err(e)) = self.data.as_mut().map(|d| d.sync(files, prune)) {
+            } else if let Some(Err(e)) = self
+                .data
+                .as_mut()
+                .map(|d| d.sync(files, prune, &mut self.added))
+            {
                 eprintln!(
                     "copipe: cannot watch the followed files themselves ({e}); watching their directories"
                 );
@@ -373,15 +380,15 @@ impl Waiter {
             })
         };
         #[cfg(not(target_os = "linux"))]
-        let _ = files;
+        let (data, _) = (None, files);
         if let Some(fd) = self.interrupt.fd() {
             self.fds.push(pollfd(fd, IN));
         }
-        let out_at = self.stdout_pipe.then(|| {
+        let out = self.stdout_pipe.then(|| {
             self.fds.push(pollfd(1, 0));
             self.fds.len() - 1
         });
-        let pid_at = match &self.pid {
+        let pid = match &self.pid {
             Some(Pid::Fd(fd)) => {
                 self.fds.push(pollfd(fd.as_raw_fd(), IN));
                 Some(self.fds.len() - 1)
@@ -391,6 +398,87 @@ impl Waiter {
         for &fd in streams {
             self.fds.push(pollfd(fd, IN));
         }
+        At { data, out, pid }
+    }
+
+    /// As a task of the scheduler: one descriptor that becomes readable when anything a
+    /// [`Waiter::wait`] watches does (an epoll set of them all), for the scheduler to wait
+    /// on; then `wait(Duration::ZERO, …)` says what happened. The set is level-triggered
+    /// and the scheduler's is edge-triggered: a wait that found nothing ready leaves
+    /// nothing behind, and anything that becomes ready later wakes the scheduler.
+    pub fn descriptor(
+        &mut self,
+        streams: &[RawFd],
+        files: &[(RawFd, (u64, u64))],
+    ) -> Result<RawFd> {
+        let _ = self.prepare(streams, files);
+        if self.epoll.is_none() {
+            // SAFETY: epoll_create1 takes flags and returns a new descriptor or -1.
+            let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error()).context("cannot create an epoll set");
+            }
+            // SAFETY: the descriptor was just created and is owned by nobody else.
+            self.epoll = Some((unsafe { OwnedFd::from_raw_fd(fd) }, Vec::new()));
+        }
+        let (ep, registered) = self.epoll.as_mut().expect("just made");
+        let ep = ep.as_raw_fd();
+        let mut want: Vec<(RawFd, u32)> = self
+            .fds
+            .iter()
+            .map(|p| {
+                let ev = if p.events & libc::POLLIN != 0 {
+                    libc::EPOLLIN as u32
+                } else {
+                    0
+                };
+                (p.fd, ev)
+            })
+            .collect();
+        want.sort_unstable();
+        want.dedup_by_key(|w| w.0);
+        for &(fd, _) in registered.iter() {
+            if want.binary_search_by_key(&fd, |w| w.0).is_err() {
+                // SAFETY: removing a descriptor from our epoll set; a closed one is already
+                // gone from it (the error is ignored).
+                unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+            }
+        }
+        // Modified, or added when not there: a descriptor closed (which leaves the set) and
+        // its number reused by another (a FIFO opened again) is in the set again.
+        for &(fd, events) in &want {
+            let mut ev = libc::epoll_event {
+                events,
+                u64: fd as u64,
+            };
+            // SAFETY: `ev` is a valid epoll_event for the duration of each call.
+            let mut r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, &mut ev) };
+            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
+                r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+            }
+            if r < 0 {
+                return Err(io::Error::last_os_error()).context("cannot watch a descriptor");
+            }
+        }
+        *registered = want;
+        Ok(ep)
+    }
+
+    /// Sleep until something happens or `timeout` passes (zero: just look). `streams` are
+    /// pipes and FIFOs being read, whose readiness also ends the wait; `files` the open
+    /// regular files (descriptor, (device, inode)), watched themselves on Linux.
+    pub fn wait(
+        &mut self,
+        timeout: Duration,
+        streams: &[RawFd],
+        files: &[(RawFd, (u64, u64))],
+    ) -> Result<Wake> {
+        let at = self.prepare(streams, files);
+        let timeout = if self.added.is_empty() {
+            timeout
+        } else {
+            Duration::ZERO
+        };
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round up so that a sub-millisecond timeout does not spin.
         let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
@@ -415,8 +503,12 @@ impl Waiter {
         };
         self.changed.clear();
         let others = wake.fs;
+        if !self.added.is_empty() {
+            wake.fs |= DATA;
+            self.changed.append(&mut self.added);
+        }
         #[cfg(target_os = "linux")]
-        if let (Some(i), Some(d)) = (data_at, self.data.as_mut())
+        if let (Some(i), Some(d)) = (at.data, self.data.as_mut())
             && self.fds[i].revents != 0
         {
             wake.fs |= d.drain(&mut self.changed);
@@ -428,13 +520,19 @@ impl Waiter {
         wake.only_changed = others == 0 && wake.fs == DATA && self.changed.len() <= 64;
         wake.signal = self.interrupt.pending();
         const GONE: libc::c_short = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
-        wake.output_gone = out_at.is_some_and(|i| self.fds[i].revents & GONE != 0);
+        wake.output_gone = at.out.is_some_and(|i| self.fds[i].revents & GONE != 0);
         wake.pid_gone = match &self.pid {
-            Some(Pid::Fd(_)) => pid_at.is_some_and(|i| self.fds[i].revents != 0),
+            Some(Pid::Fd(_)) => at.pid.is_some_and(|i| self.fds[i].revents != 0),
             Some(Pid::Kill(pid)) => !process_exists(*pid),
             None => false,
         };
         Ok(wake)
+    }
+
+    /// Whether the next wait has news already (files that just got their own watch): a
+    /// task of the scheduler then runs again instead of waiting.
+    pub fn has_news(&self) -> bool {
+        !self.added.is_empty()
     }
 
     /// The files appended to, when the last wait says [`Wake::only_changed`].
@@ -446,6 +544,13 @@ impl Waiter {
     pub fn signal(&self) -> Option<i32> {
         self.interrupt.pending()
     }
+}
+
+/// Where in `fds` a wait put what it reports on.
+struct At {
+    data: Option<usize>,
+    out: Option<usize>,
+    pid: Option<usize>,
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {

@@ -320,3 +320,38 @@ fn a_glob_at_the_open_file_limit_neither_closes_nor_reads_again_what_it_follows(
     assert_eq!(lines, unique, "lines read twice");
     assert!(cp.err().contains(" 0 closed"), "{}", cp.err());
 }
+
+/// A glob's directory removed and made again under the same name: its watch followed the
+/// removed directory, so the new one is watched again as soon as a change is seen, not at
+/// the once-a-second check (made a minute long here: without the new watch, the file made
+/// later would not be seen within the deadline). Several times in a row.
+#[test]
+fn a_glob_directory_removed_and_made_again_is_watched_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    fs::write(logs.join("a0.log"), "a0\n").unwrap();
+    let mut words: Vec<&str> = vec!["follow", "-q", "-n", "+1", "logs/*.log"];
+    words.insert(0, "--stats");
+    let mut cp = copipe(words)
+        .dir(dir.path())
+        .env("COPIPE_FOLLOW_CHECK_MS", "60000")
+        .spawn();
+    cp.wait_out_eq("a0\n");
+    let mut want = String::from("a0\n");
+    for k in 1..=3 {
+        let old = logs.join(format!("a{}.log", k - 1));
+        fs::remove_dir_all(&logs).unwrap();
+        fs::create_dir(&logs).unwrap();
+        // The removed file has been read to its end and closed: the removal was seen.
+        assert!(
+            wait_until(DEADLINE, || open_count(&cp, &old) == 0),
+            "{} still open",
+            old.display()
+        );
+        fs::write(logs.join(format!("a{k}.log")), format!("a{k}\n")).unwrap();
+        want.push_str(&format!("a{k}\n"));
+        cp.wait_out_eq(&want);
+    }
+    assert_eq!(cp.stop(), 0);
+}

@@ -1532,6 +1532,9 @@ impl Follow {
             return;
         };
         self.glob_watches.resize(g.patterns.len(), None);
+        if w.refresh_trees() {
+            self.recheck = true;
+        }
         for (k, p) in g.patterns.iter().enumerate() {
             let Ok(base) = std::path::absolute(p.root()) else {
                 continue;

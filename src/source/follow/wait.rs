@@ -103,8 +103,8 @@ pub struct Waiter {
     watcher: Option<RecommendedWatcher>,
     dirs: HashMap<PathBuf, Dir>,
     /// The directories watched for the globs (with whether their subdirectories are too):
-    /// how many globs need each.
-    trees: HashMap<(PathBuf, bool), usize>,
+    /// how many globs need each, and which directory it was when watched.
+    trees: HashMap<(PathBuf, bool), (usize, Option<(u64, u64)>)>,
     /// Polling instead of notifications (`--poll`, or notify could not be used).
     poll: Option<Duration>,
     pid: Option<Pid>,
@@ -197,7 +197,7 @@ impl Waiter {
     /// How often every name is checked even without events: the `--poll` interval, or once
     /// a second as a safety net under notifications (as GNU tail does).
     pub fn tick(&self) -> Duration {
-        self.poll.unwrap_or(Duration::from_secs(1))
+        self.poll.unwrap_or_else(safety_check)
     }
 
     fn fall_back(&mut self, e: &notify::Error) {
@@ -274,7 +274,7 @@ impl Waiter {
     /// caller then looks once more: a new watch sees only what happens from now on).
     pub fn watch_tree(&mut self, old: Option<&(PathBuf, bool)>, new: Option<&(PathBuf, bool)>) {
         if let Some(old) = old
-            && let Some(users) = self.trees.get_mut(old)
+            && let Some((users, _)) = self.trees.get_mut(old)
         {
             *users -= 1;
             if *users == 0 {
@@ -287,28 +287,62 @@ impl Waiter {
         let Some(new) = new else {
             return;
         };
-        if let Some(users) = self.trees.get_mut(new) {
+        if let Some((users, _)) = self.trees.get_mut(new) {
             *users += 1;
             return;
         }
+        if self.add_tree(new) {
+            let id = dir_id(&new.0);
+            self.trees.insert(new.clone(), (1, id));
+        }
+    }
+
+    /// Watch a glob's directory; false when notifications had to be given up.
+    fn add_tree(&mut self, tree: &(PathBuf, bool)) -> bool {
         let Some(watcher) = self.watcher.as_mut() else {
-            return;
+            return false;
         };
-        let mode = if new.1 {
+        let mode = if tree.1 {
             RecursiveMode::Recursive
         } else {
             RecursiveMode::NonRecursive
         };
-        match watcher.watch(&new.0, mode) {
-            Ok(()) => {}
+        match watcher.watch(&tree.0, mode) {
+            Ok(()) => true,
             // Gone meanwhile: the next check watches what is there then.
-            Err(e) if is_not_found(&e) => {}
+            Err(e) if is_not_found(&e) => true,
             Err(e) => {
                 self.fall_back(&e);
-                return;
+                false
             }
         }
-        self.trees.insert(new.clone(), 1);
+    }
+
+    /// Watch again the globs' directories that were removed and made again under the same
+    /// name (an inotify watch follows the directory removed, not the name): whether one
+    /// was (the caller then walks once more, a new watch sees only what happens from now
+    /// on). A stat per directory.
+    pub fn refresh_trees(&mut self) -> bool {
+        let stale: Vec<(PathBuf, bool)> = self
+            .trees
+            .iter()
+            .filter_map(|(t, (_, id))| {
+                let now = dir_id(&t.0);
+                (now.is_some() && now != *id).then(|| t.clone())
+            })
+            .collect();
+        for t in &stale {
+            if let Some(w) = self.watcher.as_mut() {
+                let _ = w.unwatch(&t.0);
+            }
+            if !self.add_tree(t) {
+                return true;
+            }
+            if let Some(e) = self.trees.get_mut(t) {
+                e.1 = dir_id(&t.0);
+            }
+        }
+        !stale.is_empty()
     }
 
     /// A followed name no longer needs `dir` watched.
@@ -559,6 +593,16 @@ fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
         events,
         revents: 0,
     }
+}
+
+/// The interval of the safety check under notifications: a second, or (for tests that
+/// show that something is seen without it) the milliseconds of the hidden environment
+/// variable `COPIPE_FOLLOW_CHECK_MS`.
+fn safety_check() -> Duration {
+    std::env::var("COPIPE_FOLLOW_CHECK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis)
 }
 
 fn is_not_found(e: &notify::Error) -> bool {

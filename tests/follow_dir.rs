@@ -355,3 +355,45 @@ fn a_glob_directory_removed_and_made_again_is_watched_again_at_once() {
     }
     assert_eq!(cp.stop(), 0);
 }
+
+/// When inotify watches run out (made to, through the hidden COPIPE_MAX_WATCHES: the real
+/// limit is system-wide), the files beyond the limit are polled by the once-a-second check
+/// and the others keep their watches; it is said once. Nothing is lost.
+#[test]
+fn files_beyond_the_inotify_watch_limit_are_polled_and_the_rest_keep_their_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        fs::write(dir.path().join(format!("f{i}.log")), format!("s{i}\n")).unwrap();
+    }
+    let mut cp = copipe(["follow", "-q", "-n", "1", "*.log"])
+        .dir(dir.path())
+        .env("COPIPE_MAX_WATCHES", "2")
+        .spawn();
+    cp.wait_out("every first line", |o| o.lines().count() == 5);
+    for round in 0..2 {
+        for i in 0..5 {
+            append(
+                &dir.path().join(format!("f{i}.log")),
+                &format!("r{round}f{i}\n"),
+            );
+        }
+        cp.wait_out("every append", |o| o.lines().count() == 10 + 5 * round);
+    }
+    assert_eq!(cp.stop(), 0);
+    let err = cp.err();
+    assert_eq!(err.matches("inotify watches ran out").count(), 1, "{err}");
+    assert!(!err.contains("watching their directories"), "{err}");
+    // Only the polled files wait for the check: with the safety check a minute long, the
+    // two watched files' appends still come out at once.
+    let mut cp = copipe(["follow", "-q", "-n", "0", "*.log"])
+        .dir(dir.path())
+        .env("COPIPE_MAX_WATCHES", "2")
+        .env("COPIPE_FOLLOW_CHECK_MS", "60000")
+        .spawn();
+    cp.wait_err("inotify watches ran out");
+    for i in 0..5 {
+        append(&dir.path().join(format!("f{i}.log")), &format!("late{i}\n"));
+    }
+    cp.wait_out("the watched files' appends", |o| o.lines().count() >= 2);
+    assert_eq!(cp.stop(), 0);
+}

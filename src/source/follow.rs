@@ -775,6 +775,14 @@ impl Follow {
         if t.ticked {
             w.refresh();
             t.next_tick = Instant::now() + t.tick;
+            if w.polls_some() {
+                // The files left without a watch of their own are polled.
+                for f in self.files.iter_mut() {
+                    if f.open().is_some_and(|o| w.polled(o.id)) {
+                        f.poke = true;
+                    }
+                }
+            }
         }
         if wake.only_changed {
             for &id in w.changed() {

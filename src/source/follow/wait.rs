@@ -563,6 +563,36 @@ impl Waiter {
         Ok(wake)
     }
 
+    /// Whether file (device, inode) is open without a watch of its own (the watches ran
+    /// out): it is looked at by the once-a-second check.
+    pub fn polled(&self, id: (u64, u64)) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.data
+                .as_ref()
+                .is_some_and(|d| !d.unwatched().is_empty() && d.unwatched().contains(&id))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = id;
+            false
+        }
+    }
+
+    /// Whether some open files have no watch of their own.
+    pub fn polls_some(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.data
+                .as_ref()
+                .is_some_and(|d| !d.unwatched().is_empty())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
     /// Whether the next wait has news already (files that just got their own watch): a
     /// task of the scheduler then runs again instead of waiting.
     pub fn has_news(&self) -> bool {

@@ -85,9 +85,13 @@ lost and only lines after the last checkpoint (about a second's worth) come twic
 rotated meanwhile is found by identity (among the globs, or in its directory) and its rest
 read first; one truncated or with other first bytes is read from its start, with a note; a
 missing, empty or corrupt FILE is said, and copipe starts as without it.
+With stages that hold lines back until a deadline (`multiline`'s open event, `count
+--every`'s interval), a checkpoint is taken only while none holds any, so it never counts
+lines they have not sent on; the last one is written once the pipeline has been closed.
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
-second. `--poll MS` checks every MS milliseconds instead, for file systems without
+second. When the inotify watches run out (`fs.inotify.max_user_watches`), that is
+said once and the files beyond the limit are checked every second; the others keep theirs. `--poll MS` checks every MS milliseconds instead, for file systems without
 notifications (NFS, some containers).
 
 Output is flushed whenever copipe waits for more input, so matches show up at once; under

@@ -104,7 +104,7 @@ pub struct Waiter {
     dirs: HashMap<PathBuf, Dir>,
     /// The directories watched for the globs (with whether their subdirectories are too):
     /// how many globs need each, and which directory it was when watched.
-    trees: HashMap<(PathBuf, bool), (usize, Option<(u64, u64)>)>,
+    trees: HashMap<(PathBuf, bool), (usize, Option<DirId>)>,
     /// Polling instead of notifications (`--poll`, or notify could not be used).
     poll: Option<Duration>,
     pid: Option<Pid>,
@@ -609,6 +609,9 @@ impl Waiter {
         self.interrupt.pending()
     }
 }
+
+/// A directory's (device, inode).
+type DirId = (u64, u64);
 
 /// Where in `fds` a wait put what it reports on.
 struct At {

@@ -233,23 +233,7 @@ fn main_with(cli: Cli) -> Result<i32> {
         Ok(b) => b,
         Err(e) => return Ok(syntax_error(&e, &words)),
     };
-    let checkpointed = follow_with_state(&pipeline);
     drop(pipeline);
-    if let Some(at) = checkpointed
-        && engine::needed(&mut built, &timers)
-    {
-        // Behind the scheduler's thread bridge, `follow`'s flush means "handed to the
-        // scheduler thread", not "written by the sinks": a checkpoint could then count
-        // lines that a kill -9 loses. Refused until follow is a task of the scheduler.
-        let e = SyntaxError::new(
-            "follow --state cannot yet be used in a pipeline that runs on the scheduler \
-             (merge, listen, count --every, multiline): its checkpoints would count lines \
-             not yet written by the sinks"
-                .to_string(),
-            at,
-        );
-        return Ok(syntax_error(&e, &words));
-    }
     let stats = built.stats.take();
     let started = Instant::now();
     let ran = if engine::needed(&mut built, &timers) {
@@ -345,21 +329,4 @@ fn syntax_error(e: &SyntaxError, words: &[OsString]) -> i32 {
     }
     eprintln!("copipe: {}", grammar::pointed(e, words));
     2
-}
-
-/// Where a `follow --state` is in the pipeline (its word), if there is one, merge branches
-/// included.
-fn follow_with_state(p: &grammar::Pipeline) -> Option<Option<usize>> {
-    let mut todo: Vec<&grammar::Call> = p.calls.iter().collect();
-    while let Some(c) = todo.pop() {
-        todo.extend(c.branches.iter().flat_map(|b| &b.calls));
-        if c.def.name == crate::source::follow::DEF.name
-            && c.matches
-                .try_get_one::<std::path::PathBuf>("state")
-                .is_ok_and(|s| s.is_some())
-        {
-            return Some(c.word_index());
-        }
-    }
-    None
 }

@@ -71,7 +71,12 @@ pub fn run(built: Built, r: &Run<'_>) -> Result<()> {
         sched.spawn(task);
         sched.run(&mut *chain)
     })();
-    finish(ran, chain.close())
+    let closed = chain.close();
+    if closed.is_ok() {
+        // What the sinks wrote in `close` is written: the last checkpoints may cover it.
+        r.timers.closed();
+    }
+    finish(ran, closed)
 }
 
 /// Whether a built pipeline needs the scheduler.

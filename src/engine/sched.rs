@@ -35,6 +35,9 @@ pub enum Wait {
     Writable(RawFd),
     /// A deadline.
     Until(Instant),
+    /// The descriptor has something to read, or the deadline has passed, whichever comes
+    /// first (`follow`: its inotify descriptor, and the once-a-second check).
+    ReadableUntil(RawFd, Instant),
     /// Nothing: run again after the other ready tasks.
     Soon,
     /// The task has ended.
@@ -296,6 +299,10 @@ impl Scheduler {
     fn wait(&mut self, i: usize, wait: Wait) -> Result<()> {
         let (fd, interest) = match wait {
             Wait::Readable(fd) => (fd, Interest::READABLE),
+            Wait::ReadableUntil(fd, at) => {
+                self.slots[i].as_mut().expect("live").deadline = Some(at);
+                (fd, Interest::READABLE)
+            }
             Wait::Writable(fd) => (fd, Interest::WRITABLE),
             Wait::Until(at) => {
                 self.slots[i].as_mut().expect("live").deadline = Some(at);

@@ -85,9 +85,13 @@ lost and only lines after the last checkpoint (about a second's worth) come twic
 rotated meanwhile is found by identity (among the globs, or in its directory) and its rest
 read first; one truncated or with other first bytes is read from its start, with a note; a
 missing, empty or corrupt FILE is said, and copipe starts as without it.
+With stages that hold lines back until a deadline (`multiline`'s open event, `count
+--every`'s interval), a checkpoint is taken only while none holds any, so it never counts
+lines they have not sent on; the last one is written once the pipeline has been closed.
 
 File-system notifications (inotify) wake copipe at once; every name is also checked once a
-second. `--poll MS` checks every MS milliseconds instead, for file systems without
+second. When the inotify watches run out (`fs.inotify.max_user_watches`), that is
+said once and the files beyond the limit are checked every second; the others keep theirs. `--poll MS` checks every MS milliseconds instead, for file systems without
 notifications (NFS, some containers).
 
 Output is flushed whenever copipe waits for more input, so matches show up at once; under
@@ -221,6 +225,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         recheck: false,
         out_of_fds: false,
         said_starved: false,
+        timers: cx.timers.clone(),
+        ended: false,
     }))
 }
 
@@ -233,6 +239,12 @@ struct Checkpoint {
     written: Instant,
     /// A hash of what was last written: nothing is written while nothing moved.
     signature: u64,
+    /// The hash of the checkpoint taken last (written or not yet).
+    taken: u64,
+    /// How much earlier than a second after the last one a checkpoint may be taken: on the
+    /// scheduler, checkpoints are taken right after a `count --every` interval printed,
+    /// whose ticks come a second apart give or take a few milliseconds.
+    slack: Duration,
     /// Scratch for the entries written.
     entries: Vec<Saved>,
     /// Writing failed and was reported (once).
@@ -253,6 +265,9 @@ type Resume = (
 /// How often the state is written at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
+/// When a stage held items back at a checkpoint: how soon it is tried again.
+const HELD_RETRY: Duration = Duration::from_millis(100);
+
 impl Checkpoint {
     fn new(path: PathBuf) -> Checkpoint {
         Checkpoint {
@@ -263,6 +278,8 @@ impl Checkpoint {
                 .checked_sub(CHECKPOINT_EVERY)
                 .unwrap_or_else(Instant::now),
             signature: 0,
+            taken: 0,
+            slack: Duration::ZERO,
             entries: Vec::new(),
             said_failure: false,
             unconfirmed: state::Unconfirmed::default(),
@@ -514,6 +531,12 @@ struct Follow {
     out_of_fds: bool,
     /// The starved names were reported (again once they have all been opened).
     said_starved: bool,
+    /// The pipeline's clock: whether a stage holds items back (see
+    /// [`Follow::take_checkpoint`]), and what waits for the chain to be closed.
+    timers: crate::engine::Timers,
+    /// The follow ended on its own (every input read to its end, or `--pid`), every
+    /// partial line pushed.
+    ended: bool,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -529,96 +552,50 @@ fn cause(e: &io::Error) -> String {
     }
 }
 
+/// Where the follow loop is between two waits.
+struct Turn {
+    /// The once-a-second check (or the `--poll` interval).
+    tick: Duration,
+    next_tick: Instant,
+    /// A name changed: check every name.
+    names: bool,
+    ticked: bool,
+    /// Look at the files' first bytes before reading on.
+    verify: bool,
+    /// The `--pid` process has ended: end once everything is read.
+    ending: bool,
+    scope: Scope,
+    /// Nothing was waited for yet (the task's first round follows the start at once).
+    fresh: bool,
+}
+
+/// What the follow loop does next.
+enum Next {
+    /// Wait (zero: only look) before the next round.
+    Wait(Duration),
+    /// The follow has ended (or downstream wants nothing more).
+    End,
+}
+
 impl Source for Follow {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
         let mut w = Waiter::new(self.poll, self.pid, self.interrupt.clone())?;
-        self.files_watched = w.watches_files();
-        if let Some(c) = &mut self.checkpoint {
-            c.load();
-        }
-        for i in 0..self.files.len() {
-            self.begin(i, &mut w)?;
-        }
-        if self.discover(out, &mut w, true)?.is_stop() {
+        let Some(mut t) = self.start(out, &mut w)? else {
             return Ok(());
-        }
-        if self.read_rests(out)?.is_stop() {
-            return Ok(());
-        }
-        self.tell_starved();
-        let tick = w.tick();
-        let mut next_tick = Instant::now() + tick;
-        let mut names = false;
-        let mut ticked = false;
-        // The files' first bytes were just read when they were opened.
-        let mut verify = false;
-        let mut ending = false;
-        let mut scope = Scope::All;
+        };
         loop {
-            if names || ticked {
-                self.out_of_fds = false;
-                for i in 0..self.files.len() {
-                    if self.check_name(i, out, &mut w)?.is_stop() {
-                        return Ok(());
-                    }
-                }
-                // The once-a-second check walks the globs again only if a directory they
-                // walked changed: a stat per directory, not a walk of the tree.
-                let walk = names || self.globs.as_ref().is_some_and(|g| g.moved());
-                if walk && self.discover(out, &mut w, false)?.is_stop() {
-                    return Ok(());
-                }
-                self.tell_starved();
-            }
-            let round = self.read_all(out, verify, scope)?;
-            if round == Round::Stop {
-                return Ok(());
-            }
-            let recheck = std::mem::take(&mut self.recheck);
-            let busy = round == Round::Busy || recheck;
-            // A glob may find files later: it never runs out.
-            let all_done =
-                self.globs.is_none() && self.files.iter().all(|f| matches!(f.state, State::Done));
-            if !busy && (ending || all_done) {
-                self.finish_all(out)?;
-                return self.checkpoint(out, true);
-            }
-            let timeout = if busy {
-                Duration::ZERO
-            } else {
-                next_tick.saturating_duration_since(Instant::now())
+            let timeout = match self.round(&mut t, out, &mut w)? {
+                Next::End if self.ended => return self.checkpoint(out, true),
+                Next::End => return Ok(()),
+                Next::Wait(timeout) => timeout,
             };
             if !timeout.is_zero() {
                 out.flush()?;
             }
             // Even while busy: a crash repeats at most a second of lines.
             self.checkpoint(out, false)?;
-            self.streams.clear();
-            self.streams.extend(
-                self.files
-                    .iter()
-                    .filter_map(Followed::open)
-                    .filter(|o| o.kind != FileKind::Regular)
-                    .map(|o| o.file.as_raw_fd()),
-            );
-            self.regular.clear();
-            self.regular.extend(
-                self.files
-                    .iter()
-                    .filter_map(Followed::open)
-                    .filter(|o| o.kind == FileKind::Regular)
-                    .map(|o| (o.file.as_raw_fd(), o.id)),
-            );
+            self.descriptors();
             let wake = w.wait(timeout, &self.streams, &self.regular)?;
-            if self.files_watched && !w.watches_files() {
-                // The files' own watches failed: their directories are watched instead.
-                self.files_watched = false;
-                for i in 0..self.files.len() {
-                    if self.files[i].open().is_some() {
-                        self.watch_open(i, &mut w);
-                    }
-                }
-            }
             if let Some(sig) = wake.signal.or_else(|| w.signal()) {
                 // What is already written is read (one round, so a busy file cannot hold
                 // the stop back); the partial lines are not the end of their files, so
@@ -632,45 +609,303 @@ impl Source for Follow {
                 }
                 return Ok(());
             }
-            if wake.output_gone {
-                return Err(
-                    anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe))
-                        .context("standard output was closed"),
-                );
+            self.woke(&mut t, wake, &mut w)?;
+        }
+    }
+
+    /// In a pipeline that runs on the scheduler, the follow is a task of it (see
+    /// [`FollowTask`]): its flush reaches the sinks, so its checkpoints count what they
+    /// wrote.
+    fn native(&mut self) -> Option<Box<dyn crate::engine::Task>> {
+        let mut taken = std::mem::replace(self, Follow::taken(self));
+        if let Some(c) = &mut taken.checkpoint {
+            c.slack = Duration::from_millis(50);
+        }
+        Some(Box::new(FollowTask {
+            f: taken,
+            w: None,
+            turn: None,
+            commit: false,
+        }))
+    }
+}
+
+impl Follow {
+    /// What is left in the source once its task was taken ([`Source::native`]): nothing to
+    /// follow.
+    fn taken(from: &Follow) -> Follow {
+        Follow {
+            files: Vec::new(),
+            globs: None,
+            glob_watches: Vec::new(),
+            found: Vec::new(),
+            free: Vec::new(),
+            counts: FileCounts::default(),
+            reserve: None,
+            checkpoint: None,
+            start: from.start,
+            show: from.show,
+            pid: None,
+            poll: None,
+            reader: LineReader::default(),
+            max_line: from.max_line,
+            holder: None,
+            announced: None,
+            meter: from.meter.clone(),
+            interrupt: from.interrupt.clone(),
+            status: from.status.clone(),
+            streams: Vec::new(),
+            regular: Vec::new(),
+            files_watched: false,
+            recheck: false,
+            out_of_fds: false,
+            said_starved: false,
+            timers: from.timers.clone(),
+            ended: true,
+        }
+    }
+
+    /// Start: open the names, walk the globs, read what the state says was left; `None`
+    /// when downstream wants nothing more.
+    fn start(&mut self, out: &mut dyn Stage, w: &mut Waiter) -> Result<Option<Turn>> {
+        self.files_watched = w.watches_files();
+        if let Some(c) = &mut self.checkpoint {
+            c.load();
+        }
+        for i in 0..self.files.len() {
+            self.begin(i, w)?;
+        }
+        if self.discover(out, w, true)?.is_stop() {
+            return Ok(None);
+        }
+        if self.read_rests(out)?.is_stop() {
+            return Ok(None);
+        }
+        self.tell_starved();
+        let tick = w.tick();
+        Ok(Some(Turn {
+            tick,
+            next_tick: Instant::now() + tick,
+            names: false,
+            ticked: false,
+            // The files' first bytes were just read when they were opened.
+            verify: false,
+            ending: false,
+            scope: Scope::All,
+            fresh: true,
+        }))
+    }
+
+    /// One round: check the names when due, read what is new, and say how long to wait.
+    /// At the end, every partial line has been pushed.
+    fn round(&mut self, t: &mut Turn, out: &mut dyn Stage, w: &mut Waiter) -> Result<Next> {
+        if t.names || t.ticked {
+            self.out_of_fds = false;
+            for i in 0..self.files.len() {
+                if self.check_name(i, out, w)?.is_stop() {
+                    return Ok(Next::End);
+                }
             }
-            names = recheck || wake.fs & NAMES != 0;
-            if wake.pid_gone && !ending {
-                // One more look at everything, then end once it is all read.
-                ending = true;
-                names = true;
+            // The once-a-second check walks the globs again only if a directory they
+            // walked changed: a stat per directory, not a walk of the tree.
+            let walk = t.names || self.globs.as_ref().is_some_and(|g| g.moved());
+            if walk && self.discover(out, w, false)?.is_stop() {
+                return Ok(Next::End);
             }
-            ticked = Instant::now() >= next_tick;
-            if ticked {
-                w.refresh();
-                next_tick = Instant::now() + tick;
+            self.tell_starved();
+        }
+        let round = self.read_all(out, t.verify, t.scope)?;
+        if round == Round::Stop {
+            return Ok(Next::End);
+        }
+        let recheck = std::mem::take(&mut self.recheck);
+        let busy = round == Round::Busy || recheck;
+        t.names = recheck;
+        // A glob may find files later: it never runs out.
+        let all_done =
+            self.globs.is_none() && self.files.iter().all(|f| matches!(f.state, State::Done));
+        if !busy && (t.ending || all_done) {
+            self.finish_all(out)?;
+            self.ended = true;
+            return Ok(Next::End);
+        }
+        Ok(Next::Wait(if busy {
+            Duration::ZERO
+        } else {
+            t.next_tick.saturating_duration_since(Instant::now())
+        }))
+    }
+
+    /// The descriptors a wait watches: the pipes being read, the open regular files.
+    fn descriptors(&mut self) {
+        self.streams.clear();
+        self.streams.extend(
+            self.files
+                .iter()
+                .filter_map(Followed::open)
+                .filter(|o| o.kind != FileKind::Regular)
+                .map(|o| o.file.as_raw_fd()),
+        );
+        self.regular.clear();
+        self.regular.extend(
+            self.files
+                .iter()
+                .filter_map(Followed::open)
+                .filter(|o| o.kind == FileKind::Regular)
+                .map(|o| (o.file.as_raw_fd(), o.id)),
+        );
+    }
+
+    /// What a wait found (but a signal): what the next round looks at.
+    fn woke(&mut self, t: &mut Turn, wake: wait::Wake, w: &mut Waiter) -> Result<()> {
+        if self.files_watched && !w.watches_files() {
+            // The files' own watches failed: their directories are watched instead.
+            self.files_watched = false;
+            for i in 0..self.files.len() {
+                if self.files[i].open().is_some() {
+                    self.watch_open(i, w);
+                }
             }
-            if wake.only_changed {
-                for &id in w.changed() {
-                    for f in self.files.iter_mut() {
-                        if f.open().is_some_and(|o| o.id == id) {
-                            f.poke = true;
-                        }
+        }
+        if wake.output_gone {
+            return Err(
+                anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe))
+                    .context("standard output was closed"),
+            );
+        }
+        t.names |= wake.fs & NAMES != 0;
+        if wake.pid_gone && !t.ending {
+            // One more look at everything, then end once it is all read.
+            t.ending = true;
+            t.names = true;
+        }
+        t.ticked = Instant::now() >= t.next_tick;
+        if t.ticked {
+            w.refresh();
+            t.next_tick = Instant::now() + t.tick;
+            if w.polls_some() {
+                // The files left without a watch of their own are polled.
+                for f in self.files.iter_mut() {
+                    if f.open().is_some_and(|o| w.polled(o.id)) {
+                        f.poke = true;
                     }
                 }
             }
-            // Which files to look at: those the files' own watches named, the named files
-            // too at the once-a-second check; every file after anything else.
-            scope = if names || !self.files_watched || (wake.fs != 0 && !wake.only_changed) {
-                Scope::All
-            } else if ticked {
-                Scope::Named
-            } else {
-                Scope::Poked
-            };
-            // A file changed (or may have: the periodic check): one look at its first
-            // bytes before reading on.
-            verify = wake.fs != 0 || names || ticked;
         }
+        if wake.only_changed {
+            for &id in w.changed() {
+                for f in self.files.iter_mut() {
+                    if f.open().is_some_and(|o| o.id == id) {
+                        f.poke = true;
+                    }
+                }
+            }
+        }
+        // Which files to look at: those the files' own watches named, the named files
+        // too at the once-a-second check; every file after anything else.
+        t.scope = if t.names || !self.files_watched || (wake.fs != 0 && !wake.only_changed) {
+            Scope::All
+        } else if t.ticked {
+            Scope::Named
+        } else {
+            Scope::Poked
+        };
+        // A file changed (or may have: the periodic check): one look at its first
+        // bytes before reading on.
+        t.verify = wake.fs != 0 || t.names || t.ticked;
+        Ok(())
+    }
+}
+
+/// `follow` as a native task of the scheduler: the same rounds as [`Follow::run`], with
+/// the wait done by the scheduler (readable on the waiter's descriptor, or the next
+/// once-a-second check). Its checkpoints are taken when no stage holds items back
+/// ([`crate::engine::Timers::holding`]: an open `multiline` event, the count of a `count
+/// --every` interval), after a flush of the chain, and written at the next resume — after
+/// whatever the scheduler does with what this one pushed (a `merge` delivers a branch's
+/// items once its task yields). The last one is written once the chain has been closed.
+pub struct FollowTask {
+    f: Follow,
+    w: Option<Waiter>,
+    turn: Option<Turn>,
+    /// A checkpoint was taken: write it at the next resume.
+    commit: bool,
+}
+
+impl crate::engine::Task for FollowTask {
+    fn resume(
+        &mut self,
+        cx: &mut crate::engine::Cx<'_>,
+        out: &mut dyn Stage,
+    ) -> Result<crate::engine::Wait> {
+        use crate::engine::Wait;
+        if std::mem::take(&mut self.commit) {
+            self.f.store_checkpoint();
+        }
+        if self.w.is_none() {
+            // The scheduler sees the signals itself.
+            let mut w = Waiter::new(self.f.poll, self.f.pid, Interrupt::none())?;
+            let started = self.f.start(out, &mut w)?;
+            self.w = Some(w);
+            match started {
+                Some(t) => self.turn = Some(t),
+                None => {
+                    cx.stop_all();
+                    return Ok(Wait::Done);
+                }
+            }
+        }
+        let w = self.w.as_mut().expect("started");
+        let t = self.turn.as_mut().expect("started");
+        if self.f.ended {
+            return Ok(Wait::Done);
+        }
+        if !t.fresh {
+            self.f.descriptors();
+            let wake = w.wait(Duration::ZERO, &self.f.streams, &self.f.regular)?;
+            self.f.woke(t, wake, w)?;
+        }
+        t.fresh = false;
+        // Right after a tick (a `count --every` has printed): nothing may be held.
+        self.commit = self.f.take_checkpoint(out, false)?;
+        let timeout = match self.f.round(t, out, w)? {
+            Next::End => {
+                if self.f.ended {
+                    self.f.last_checkpoint(out)?;
+                    cx.pushed();
+                    return Ok(Wait::Done);
+                }
+                cx.stop_all();
+                return Ok(Wait::Done);
+            }
+            Next::Wait(timeout) => timeout,
+        };
+        cx.pushed();
+        if !self.commit {
+            self.commit = self.f.take_checkpoint(out, false)?;
+        }
+        if timeout.is_zero() || self.commit {
+            return Ok(Wait::Soon);
+        }
+        self.f.descriptors();
+        let fd = w.descriptor(&self.f.streams, &self.f.regular)?;
+        if w.has_news() {
+            return Ok(Wait::Soon);
+        }
+        Ok(Wait::ReadableUntil(fd, t.next_tick))
+    }
+
+    fn interrupted(&mut self, out: &mut dyn Stage) -> Result<bool> {
+        if self.turn.is_some()
+            && !self.f.ended
+            && self.f.read_all(out, true, Scope::All)? != Round::Stop
+        {
+            // The partial lines are not covered by the checkpoint: read again next time,
+            // whole.
+            self.f.last_checkpoint(out)?;
+            self.f.abandon_all();
+        }
+        Ok(true)
     }
 }
 
@@ -847,17 +1082,38 @@ impl Follow {
 
     /// Write the state if a second has passed since it was last written (or `now`) and
     /// anything moved: after flushing the output, so that it covers only what the sinks
-    /// have written; for each open regular file, the offset after its last whole line
-    /// pushed (never into a partial line held). Behind asynchronous sinks (`publish
-    /// --jetstream`, see [`crate::pipeline::delivery`]) a flush only queued the items: the
-    /// checkpoint of this moment waits until they confirmed what they had taken by then,
-    /// and the newest confirmed one is written (`now`: waiting at most their drain time).
+    /// have written (see [`Follow::take_checkpoint`]).
     fn checkpoint(&mut self, out: &mut dyn Stage, now: bool) -> Result<()> {
-        let Some(c) = self.checkpoint.as_mut() else {
-            return Ok(());
+        if self.take_checkpoint(out, now)? {
+            self.store_checkpoint();
+        }
+        Ok(())
+    }
+
+    /// Where the state may say file `i` (open at `o`) was read up to: just past the last
+    /// whole line pushed (never into a partial line held). Pushed means written once the
+    /// chain has been flushed with no stage holding items back (see
+    /// [`Follow::take_checkpoint`]). The one place that decides it.
+    fn checkpoint_offset(&self, i: usize, o: &Open) -> u64 {
+        let held = if self.holder == Some(i) {
+            self.reader.held()
+        } else {
+            self.files[i].partial.held()
         };
-        if !now && c.written.elapsed() < CHECKPOINT_EVERY {
-            return Ok(());
+        o.offset.saturating_sub(held as u64)
+    }
+
+    /// Take a checkpoint if a second has passed since the last one (or `now`) and anything
+    /// moved: flush the output, and, unless a stage still holds items back (or `now`: the
+    /// chain is about to be closed, which sends them), record for each open regular file
+    /// its identity and [`Follow::checkpoint_offset`]. Whether one was taken (to be
+    /// written by [`Follow::store_checkpoint`]).
+    fn take_checkpoint(&mut self, out: &mut dyn Stage, now: bool) -> Result<bool> {
+        let Some(c) = self.checkpoint.as_ref() else {
+            return Ok(false);
+        };
+        if !now && c.written.elapsed() + c.slack < CHECKPOINT_EVERY {
+            return Ok(false);
         }
         let mut sig: u64 = 0xcbf2_9ce4_8422_2325;
         let mut mix = |x: u64| sig = (sig ^ x).wrapping_mul(0x0100_0000_01b3);
@@ -866,69 +1122,81 @@ impl Follow {
                 && o.kind == FileKind::Regular
                 && !f.stdin
             {
-                let held = if self.holder == Some(i) {
-                    self.reader.held()
-                } else {
-                    f.partial.held()
-                };
                 mix(i as u64);
                 mix(o.id.0);
                 mix(o.id.1);
-                mix(o.offset.saturating_sub(held as u64));
+                mix(self.checkpoint_offset(i, o));
                 mix(o.head.len as u64);
             }
         }
-        c.written = Instant::now();
+        let c = self.checkpoint.as_mut().expect("checked");
         if sig == c.signature && c.unconfirmed.is_empty() {
-            return Ok(());
+            c.written = Instant::now();
+            return Ok(false);
         }
         if sig != c.signature {
             out.flush()?;
-            c.entries.clear();
+            if !now && self.timers.holding() {
+                // Try again soon: the checkpoint waits until what is held has been sent on.
+                c.written = Instant::now() - CHECKPOINT_EVERY + HELD_RETRY;
+                return Ok(false);
+            }
+            c.taken = sig;
+            let mut entries = std::mem::take(&mut c.entries);
+            entries.clear();
             for (i, f) in self.files.iter().enumerate() {
                 if let State::Open(o) = &f.state
                     && o.kind == FileKind::Regular
                     && !f.stdin
                 {
-                    let held = if self.holder == Some(i) {
-                        self.reader.held()
-                    } else {
-                        f.partial.held()
-                    };
-                    c.entries.push(Saved {
+                    entries.push(Saved {
                         path: f.path.clone(),
                         id: o.id,
-                        offset: o.offset.saturating_sub(held as u64),
+                        offset: self.checkpoint_offset(i, o),
                         head_len: o.head.len as u64,
                         head_hash: fingerprint(&o.head.bytes[..o.head.len]),
                     });
                 }
             }
+            let c = self.checkpoint.as_mut().expect("checked");
             // Read right after the flush: what the sinks took covers every line pushed.
             if let Some(marks) = self.status.marks() {
-                c.unconfirmed.push(&c.entries, marks);
+                c.unconfirmed.push(&entries, marks);
                 c.signature = sig;
             }
+            c.entries = entries;
         }
-        let unconfirmed = !c.unconfirmed.is_empty();
-        if unconfirmed {
+        let c = self.checkpoint.as_mut().expect("checked");
+        c.written = Instant::now();
+        // Behind asynchronous sinks (`publish --jetstream`, see [`crate::pipeline::delivery`])
+        // a flush only queued the items: the checkpoint of this moment waits until they
+        // confirmed what they had taken by then, and the newest confirmed one is written
+        // (`now`: waiting at most their drain time).
+        if !c.unconfirmed.is_empty() {
             let confirmed = if now {
                 c.unconfirmed.wait_confirmed()
             } else {
                 c.unconfirmed.confirmed()
             };
             let Some(files) = confirmed else {
-                return Ok(());
+                return Ok(false);
             };
             c.entries = files;
         }
+        Ok(true)
+    }
+
+    /// Write the checkpoint taken last (atomically; a failure is said once).
+    fn store_checkpoint(&mut self) {
+        let Some(c) = self.checkpoint.as_mut() else {
+            return;
+        };
         // The descriptor kept in reserve serves the write when all others are taken.
         self.reserve = None;
         let stored = state::store(&c.path, &c.entries);
         self.reserve = File::open("/dev/null").ok();
         match stored {
-            Ok(()) if !unconfirmed => c.signature = sig,
-            Ok(()) => {}
+            Ok(()) => c.signature = c.taken,
             Err(e) if !c.said_failure => {
                 c.said_failure = true;
                 self.status.soft_error(
@@ -938,6 +1206,24 @@ impl Follow {
             }
             Err(_) => {}
         }
+    }
+
+    /// On the scheduler, at the end: the last checkpoint covers everything pushed, and is
+    /// written once the chain has been closed (which sends on what stages held).
+    fn last_checkpoint(&mut self, out: &mut dyn Stage) -> Result<()> {
+        if !self.take_checkpoint(out, true)? {
+            return Ok(());
+        }
+        let c = self.checkpoint.as_mut().expect("taken");
+        let (path, entries, status) = (c.path.clone(), c.entries.clone(), self.status.clone());
+        self.timers.after_close(Box::new(move || {
+            if let Err(e) = state::store(&path, &entries) {
+                status.soft_error(
+                    &anyhow::Error::new(e)
+                        .context(format!("cannot write the state {}", path.display())),
+                );
+            }
+        }));
         Ok(())
     }
 
@@ -1286,6 +1572,9 @@ impl Follow {
             return;
         };
         self.glob_watches.resize(g.patterns.len(), None);
+        if w.refresh_trees() {
+            self.recheck = true;
+        }
         for (k, p) in g.patterns.iter().enumerate() {
             let Ok(base) = std::path::absolute(p.root()) else {
                 continue;
@@ -1847,6 +2136,8 @@ mod tests {
             recheck: false,
             out_of_fds: false,
             said_starved: false,
+            timers: crate::engine::Timers::default(),
+            ended: false,
         };
         let mut c = Collect::default();
         f.run(&mut c).unwrap();

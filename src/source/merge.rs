@@ -2,9 +2,9 @@
 //! feed one stream. The first stage of a pipeline only.
 //!
 //! Emits the kind its branches emit (all must emit the same). Each branch is a source
-//! (`cat`, `range` and `listen` as native tasks of the scheduler; `follow` and `xml` on a
-//! thread of their own behind the bridge) and filters, whose output is captured and pushed on in
-//! the scheduler's thread: items arrive whole, in order within each branch. A branch's own
+//! (`cat`, `range`, `follow` and `listen` as native tasks of the scheduler; `xml` on a thread
+//! of its own behind the bridge) and filters, whose output is captured and pushed on in the
+//! scheduler's thread: items arrive whole, in order within each branch. A branch's own
 //! `head` ends that branch only; a `head` after the merge ends all of them. A branch that
 //! fails is reported and the others go on (exit status 2 at the end). It ends when every
 //! branch has ended. `--tag` names the branch an item came from (the branch's source as

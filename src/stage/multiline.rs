@@ -259,6 +259,8 @@ impl Stage for Multiline {
             self.deadline = Some(at);
             self.timer.wake_at(at);
         }
+        // Said here, where a checkpointing source looks (after its flush), not per line.
+        self.timer.holding(self.joiner.is_open());
         self.next.flush()
     }
 
@@ -266,6 +268,7 @@ impl Stage for Multiline {
         if self.deadline.is_some_and(|d| now >= d) {
             let _ = self.send_open()?;
             self.next.flush()?;
+            self.timer.holding(self.joiner.is_open());
         }
         self.next.tick(now)
     }

@@ -80,17 +80,26 @@ impl Every {
         self.n = 0;
         let mut out = self.out.borrow_mut();
         out.write_all(&self.line)?;
-        out.flush()
+        out.flush()?;
+        // The lines counted are now written (as their count).
+        self.timer.holding(false);
+        Ok(())
     }
 }
 
 impl Stage for Every {
     fn send(&mut self, _item: Item<'_>) -> Result<Flow> {
+        if self.n == 0 {
+            self.timer.holding(true);
+        }
         self.n += 1;
         Ok(Flow::Continue)
     }
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
+        if self.n == 0 {
+            self.timer.holding(true);
+        }
         self.n += count_lines(batch);
         Ok(Flow::Continue)
     }

@@ -15,7 +15,7 @@
 //! a rename cannot make it watch another file. If a watch cannot be added (the per-user
 //! watch limit), copipe says so and goes back to notify's directory watches for good.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -32,6 +32,14 @@ pub struct DataWatch {
     /// A watch was dropped by the kernel since [`DataWatch::take_dropped`] was last asked.
     dropped: bool,
     buf: Vec<u8>,
+    /// The open files left without a watch of their own, the watches having run out
+    /// (`fs.inotify.max_user_watches`): they are looked at by the once-a-second check.
+    unwatched: HashSet<(u64, u64)>,
+    /// At most this many watches (the hidden `COPIPE_MAX_WATCHES`, for tests: the real
+    /// limit is system-wide and needs root to change).
+    max: usize,
+    /// That the watches ran out was said.
+    said: bool,
 }
 
 impl DataWatch {
@@ -42,6 +50,12 @@ impl DataWatch {
             files: HashMap::new(),
             dropped: false,
             buf: vec![0; 4096],
+            unwatched: HashSet::new(),
+            max: std::env::var("COPIPE_MAX_WATCHES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(usize::MAX),
+            said: false,
         })
     }
 
@@ -50,26 +64,57 @@ impl DataWatch {
         self.inotify.as_raw_fd()
     }
 
-    /// Make sure every open file in `files` (descriptor, (device, inode)) is watched.
-    /// With `prune`, also drop the watches of files no longer open.
-    pub fn sync(&mut self, files: &[(RawFd, (u64, u64))], prune: bool) -> io::Result<()> {
+    /// Make sure every open file in `files` (descriptor, (device, inode)) is watched; the
+    /// files that get a new watch are added to `added` (what was appended to them before
+    /// it was added is told by nobody: they must be read once more). With `prune`, also
+    /// drop the watches of files no longer open.
+    pub fn sync(
+        &mut self,
+        files: &[(RawFd, (u64, u64))],
+        prune: bool,
+        added: &mut Vec<(u64, u64)>,
+    ) -> io::Result<()> {
         for &(fd, id) in files {
-            if !self.watches.contains_key(&id) {
-                let wd = self.inotify.watches().add(
+            if self.watches.contains_key(&id) || self.unwatched.contains(&id) {
+                continue;
+            }
+            let wd = if self.watches.len() >= self.max {
+                Err(io::Error::from_raw_os_error(libc::ENOSPC))
+            } else {
+                self.inotify.watches().add(
                     format!("/proc/self/fd/{fd}"),
                     WatchMask::MODIFY
                         | WatchMask::ATTRIB
                         | WatchMask::MOVE_SELF
                         | WatchMask::DELETE_SELF,
-                )?;
-                self.files.insert(wd.clone(), id);
-                self.watches.insert(id, wd);
+                )
+            };
+            match wd {
+                Ok(wd) => {
+                    self.files.insert(wd.clone(), id);
+                    self.watches.insert(id, wd);
+                    added.push(id);
+                }
+                // The watches ran out: this file is polled, the others keep theirs.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    self.unwatched.insert(id);
+                }
+                Err(e) => return Err(e),
             }
         }
-        if prune && self.watches.len() > files.len() {
+        if !self.unwatched.is_empty() && !self.said {
+            self.said = true;
+            eprintln!(
+                "copipe: inotify watches ran out (fs.inotify.max_user_watches) after {}; the \
+                 files beyond are checked every second",
+                self.watches.len()
+            );
+        }
+        if prune && self.watches.len() + self.unwatched.len() > files.len() {
             let mut watches = self.inotify.watches();
-            let open: std::collections::HashSet<(u64, u64)> = files.iter().map(|f| f.1).collect();
+            let open: HashSet<(u64, u64)> = files.iter().map(|f| f.1).collect();
             let by_wd = &mut self.files;
+            let before = self.watches.len();
             self.watches.retain(|id, wd| {
                 let open = open.contains(id);
                 if !open {
@@ -79,8 +124,18 @@ impl DataWatch {
                 }
                 open
             });
+            self.unwatched.retain(|id| open.contains(id));
+            if self.watches.len() < before {
+                // Watches were freed: the files without one try again.
+                self.unwatched.clear();
+            }
         }
         Ok(())
+    }
+
+    /// The open files without a watch of their own (see [`DataWatch::sync`]).
+    pub fn unwatched(&self) -> &HashSet<(u64, u64)> {
+        &self.unwatched
     }
 
     /// Whether a watch was dropped (its file removed) since the last call: the next
@@ -149,8 +204,12 @@ mod tests {
         let f = std::fs::File::open(&p).unwrap();
         let m = f.metadata().unwrap();
         let mut w = DataWatch::new().unwrap();
-        w.sync(&[(f.as_raw_fd(), (m.dev(), m.ino()))], false)
-            .unwrap();
+        w.sync(
+            &[(f.as_raw_fd(), (m.dev(), m.ino()))],
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert!(!readable(w.fd()));
         let mut writer = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
         writer.write_all(b"y\n").unwrap();
@@ -170,7 +229,7 @@ mod tests {
         assert!(readable(w.fd()));
         assert_eq!(w.drain(&mut changed), DATA);
         // Pruned once it is no longer open.
-        w.sync(&[], true).unwrap();
+        w.sync(&[], true, &mut Vec::new()).unwrap();
         assert!(w.watches.is_empty());
     }
 }

@@ -103,8 +103,8 @@ pub struct Waiter {
     watcher: Option<RecommendedWatcher>,
     dirs: HashMap<PathBuf, Dir>,
     /// The directories watched for the globs (with whether their subdirectories are too):
-    /// how many globs need each.
-    trees: HashMap<(PathBuf, bool), usize>,
+    /// how many globs need each, and which directory it was when watched.
+    trees: HashMap<(PathBuf, bool), (usize, Option<DirId>)>,
     /// Polling instead of notifications (`--poll`, or notify could not be used).
     poll: Option<Duration>,
     pid: Option<Pid>,
@@ -112,6 +112,13 @@ pub struct Waiter {
     fds: Vec<libc::pollfd>,
     /// The (device, inode) of the files appended to, as their own watches told (Linux).
     changed: Vec<(u64, u64)>,
+    /// Files that got their own watch since the last wait (Linux): what was appended to
+    /// them before is told by no event, so the next wait reports them as appended to, at
+    /// once.
+    added: Vec<(u64, u64)>,
+    /// As a task of the scheduler: the epoll set it waits on, and what is in it
+    /// (descriptor, events), sorted (see [`Waiter::descriptor`]).
+    epoll: Option<(OwnedFd, Vec<(RawFd, u32)>)>,
     /// A hash of the open files the watches were last made sure of: with 10,000 files,
     /// looking each up again before every wait costs more than the append it waits for.
     synced: u64,
@@ -148,6 +155,8 @@ impl Waiter {
             stdout_pipe: is_fifo(1),
             fds: Vec::new(),
             changed: Vec::new(),
+            epoll: None,
+            added: Vec::new(),
             synced: 0,
         };
         if poll.is_none() {
@@ -188,7 +197,7 @@ impl Waiter {
     /// How often every name is checked even without events: the `--poll` interval, or once
     /// a second as a safety net under notifications (as GNU tail does).
     pub fn tick(&self) -> Duration {
-        self.poll.unwrap_or(Duration::from_secs(1))
+        self.poll.unwrap_or_else(safety_check)
     }
 
     fn fall_back(&mut self, e: &notify::Error) {
@@ -265,7 +274,7 @@ impl Waiter {
     /// caller then looks once more: a new watch sees only what happens from now on).
     pub fn watch_tree(&mut self, old: Option<&(PathBuf, bool)>, new: Option<&(PathBuf, bool)>) {
         if let Some(old) = old
-            && let Some(users) = self.trees.get_mut(old)
+            && let Some((users, _)) = self.trees.get_mut(old)
         {
             *users -= 1;
             if *users == 0 {
@@ -278,28 +287,62 @@ impl Waiter {
         let Some(new) = new else {
             return;
         };
-        if let Some(users) = self.trees.get_mut(new) {
+        if let Some((users, _)) = self.trees.get_mut(new) {
             *users += 1;
             return;
         }
+        if self.add_tree(new) {
+            let id = dir_id(&new.0);
+            self.trees.insert(new.clone(), (1, id));
+        }
+    }
+
+    /// Watch a glob's directory; false when notifications had to be given up.
+    fn add_tree(&mut self, tree: &(PathBuf, bool)) -> bool {
         let Some(watcher) = self.watcher.as_mut() else {
-            return;
+            return false;
         };
-        let mode = if new.1 {
+        let mode = if tree.1 {
             RecursiveMode::Recursive
         } else {
             RecursiveMode::NonRecursive
         };
-        match watcher.watch(&new.0, mode) {
-            Ok(()) => {}
+        match watcher.watch(&tree.0, mode) {
+            Ok(()) => true,
             // Gone meanwhile: the next check watches what is there then.
-            Err(e) if is_not_found(&e) => {}
+            Err(e) if is_not_found(&e) => true,
             Err(e) => {
                 self.fall_back(&e);
-                return;
+                false
             }
         }
-        self.trees.insert(new.clone(), 1);
+    }
+
+    /// Watch again the globs' directories that were removed and made again under the same
+    /// name (an inotify watch follows the directory removed, not the name): whether one
+    /// was (the caller then walks once more, a new watch sees only what happens from now
+    /// on). A stat per directory.
+    pub fn refresh_trees(&mut self) -> bool {
+        let stale: Vec<(PathBuf, bool)> = self
+            .trees
+            .iter()
+            .filter_map(|(t, (_, id))| {
+                let now = dir_id(&t.0);
+                (now.is_some() && now != *id).then(|| t.clone())
+            })
+            .collect();
+        for t in &stale {
+            if let Some(w) = self.watcher.as_mut() {
+                let _ = w.unwatch(&t.0);
+            }
+            if !self.add_tree(t) {
+                return true;
+            }
+            if let Some(e) = self.trees.get_mut(t) {
+                e.1 = dir_id(&t.0);
+            }
+        }
+        !stale.is_empty()
     }
 
     /// A followed name no longer needs `dir` watched.
@@ -335,20 +378,14 @@ impl Waiter {
         }
     }
 
-    /// Sleep until something happens or `timeout` passes (zero: just look). `streams` are
-    /// pipes and FIFOs being read, whose readiness also ends the wait; `files` the open
-    /// regular files (descriptor, (device, inode)), watched themselves on Linux.
-    pub fn wait(
-        &mut self,
-        timeout: Duration,
-        streams: &[RawFd],
-        files: &[(RawFd, (u64, u64))],
-    ) -> Result<Wake> {
+    /// Fill `fds` with what a wait watches (and make sure the open files are watched):
+    /// where the files' own watches, standard output and the `--pid` process are in it.
+    fn prepare(&mut self, streams: &[RawFd], files: &[(RawFd, (u64, u64))]) -> At {
         const IN: libc::c_short = libc::POLLIN;
         self.fds.clear();
         self.fds.push(pollfd(self.rx.as_raw_fd(), IN));
         #[cfg(target_os = "linux")]
-        let data_at = {
+        let data = {
             let prune = std::mem::take(&mut self.prune);
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
             for &(fd, (dev, ino)) in files {
@@ -360,7 +397,11 @@ impl Waiter {
             self.synced = h;
             if same {
                 // The same open files as at the last wait: watched already.
-            } else if let Some(Err(e)) = self.data.as_mut().map(|d| d.sync(files, prune)) {
+            } else if let Some(Err(e)) = self
+                .data
+                .as_mut()
+                .map(|d| d.sync(files, prune, &mut self.added))
+            {
                 eprintln!(
                     "copipe: cannot watch the followed files themselves ({e}); watching their directories"
                 );
@@ -373,15 +414,15 @@ impl Waiter {
             })
         };
         #[cfg(not(target_os = "linux"))]
-        let _ = files;
+        let (data, _) = (None, files);
         if let Some(fd) = self.interrupt.fd() {
             self.fds.push(pollfd(fd, IN));
         }
-        let out_at = self.stdout_pipe.then(|| {
+        let out = self.stdout_pipe.then(|| {
             self.fds.push(pollfd(1, 0));
             self.fds.len() - 1
         });
-        let pid_at = match &self.pid {
+        let pid = match &self.pid {
             Some(Pid::Fd(fd)) => {
                 self.fds.push(pollfd(fd.as_raw_fd(), IN));
                 Some(self.fds.len() - 1)
@@ -391,6 +432,87 @@ impl Waiter {
         for &fd in streams {
             self.fds.push(pollfd(fd, IN));
         }
+        At { data, out, pid }
+    }
+
+    /// As a task of the scheduler: one descriptor that becomes readable when anything a
+    /// [`Waiter::wait`] watches does (an epoll set of them all), for the scheduler to wait
+    /// on; then `wait(Duration::ZERO, …)` says what happened. The set is level-triggered
+    /// and the scheduler's is edge-triggered: a wait that found nothing ready leaves
+    /// nothing behind, and anything that becomes ready later wakes the scheduler.
+    pub fn descriptor(
+        &mut self,
+        streams: &[RawFd],
+        files: &[(RawFd, (u64, u64))],
+    ) -> Result<RawFd> {
+        let _ = self.prepare(streams, files);
+        if self.epoll.is_none() {
+            // SAFETY: epoll_create1 takes flags and returns a new descriptor or -1.
+            let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error()).context("cannot create an epoll set");
+            }
+            // SAFETY: the descriptor was just created and is owned by nobody else.
+            self.epoll = Some((unsafe { OwnedFd::from_raw_fd(fd) }, Vec::new()));
+        }
+        let (ep, registered) = self.epoll.as_mut().expect("just made");
+        let ep = ep.as_raw_fd();
+        let mut want: Vec<(RawFd, u32)> = self
+            .fds
+            .iter()
+            .map(|p| {
+                let ev = if p.events & libc::POLLIN != 0 {
+                    libc::EPOLLIN as u32
+                } else {
+                    0
+                };
+                (p.fd, ev)
+            })
+            .collect();
+        want.sort_unstable();
+        want.dedup_by_key(|w| w.0);
+        for &(fd, _) in registered.iter() {
+            if want.binary_search_by_key(&fd, |w| w.0).is_err() {
+                // SAFETY: removing a descriptor from our epoll set; a closed one is already
+                // gone from it (the error is ignored).
+                unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+            }
+        }
+        // Modified, or added when not there: a descriptor closed (which leaves the set) and
+        // its number reused by another (a FIFO opened again) is in the set again.
+        for &(fd, events) in &want {
+            let mut ev = libc::epoll_event {
+                events,
+                u64: fd as u64,
+            };
+            // SAFETY: `ev` is a valid epoll_event for the duration of each call.
+            let mut r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, &mut ev) };
+            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
+                r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+            }
+            if r < 0 {
+                return Err(io::Error::last_os_error()).context("cannot watch a descriptor");
+            }
+        }
+        *registered = want;
+        Ok(ep)
+    }
+
+    /// Sleep until something happens or `timeout` passes (zero: just look). `streams` are
+    /// pipes and FIFOs being read, whose readiness also ends the wait; `files` the open
+    /// regular files (descriptor, (device, inode)), watched themselves on Linux.
+    pub fn wait(
+        &mut self,
+        timeout: Duration,
+        streams: &[RawFd],
+        files: &[(RawFd, (u64, u64))],
+    ) -> Result<Wake> {
+        let at = self.prepare(streams, files);
+        let timeout = if self.added.is_empty() {
+            timeout
+        } else {
+            Duration::ZERO
+        };
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round up so that a sub-millisecond timeout does not spin.
         let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
@@ -415,8 +537,12 @@ impl Waiter {
         };
         self.changed.clear();
         let others = wake.fs;
+        if !self.added.is_empty() {
+            wake.fs |= DATA;
+            self.changed.append(&mut self.added);
+        }
         #[cfg(target_os = "linux")]
-        if let (Some(i), Some(d)) = (data_at, self.data.as_mut())
+        if let (Some(i), Some(d)) = (at.data, self.data.as_mut())
             && self.fds[i].revents != 0
         {
             wake.fs |= d.drain(&mut self.changed);
@@ -428,13 +554,49 @@ impl Waiter {
         wake.only_changed = others == 0 && wake.fs == DATA && self.changed.len() <= 64;
         wake.signal = self.interrupt.pending();
         const GONE: libc::c_short = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
-        wake.output_gone = out_at.is_some_and(|i| self.fds[i].revents & GONE != 0);
+        wake.output_gone = at.out.is_some_and(|i| self.fds[i].revents & GONE != 0);
         wake.pid_gone = match &self.pid {
-            Some(Pid::Fd(_)) => pid_at.is_some_and(|i| self.fds[i].revents != 0),
+            Some(Pid::Fd(_)) => at.pid.is_some_and(|i| self.fds[i].revents != 0),
             Some(Pid::Kill(pid)) => !process_exists(*pid),
             None => false,
         };
         Ok(wake)
+    }
+
+    /// Whether file (device, inode) is open without a watch of its own (the watches ran
+    /// out): it is looked at by the once-a-second check.
+    pub fn polled(&self, id: (u64, u64)) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.data
+                .as_ref()
+                .is_some_and(|d| !d.unwatched().is_empty() && d.unwatched().contains(&id))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = id;
+            false
+        }
+    }
+
+    /// Whether some open files have no watch of their own.
+    pub fn polls_some(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.data
+                .as_ref()
+                .is_some_and(|d| !d.unwatched().is_empty())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    /// Whether the next wait has news already (files that just got their own watch): a
+    /// task of the scheduler then runs again instead of waiting.
+    pub fn has_news(&self) -> bool {
+        !self.added.is_empty()
     }
 
     /// The files appended to, when the last wait says [`Wake::only_changed`].
@@ -448,12 +610,32 @@ impl Waiter {
     }
 }
 
+/// A directory's (device, inode).
+type DirId = (u64, u64);
+
+/// Where in `fds` a wait put what it reports on.
+struct At {
+    data: Option<usize>,
+    out: Option<usize>,
+    pid: Option<usize>,
+}
+
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {
         fd,
         events,
         revents: 0,
     }
+}
+
+/// The interval of the safety check under notifications: a second, or (for tests that
+/// show that something is seen without it) the milliseconds of the hidden environment
+/// variable `COPIPE_FOLLOW_CHECK_MS`.
+fn safety_check() -> Duration {
+    std::env::var("COPIPE_FOLLOW_CHECK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis)
 }
 
 fn is_not_found(e: &notify::Error) -> bool {

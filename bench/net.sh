@@ -24,6 +24,7 @@ cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-100}
+CLIENT_NICE=${CLIENT_NICE:-0}
 WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
 mkdir -p "$WORK"
 if [ -z "${COPIPE:-}" ]; then
@@ -68,7 +69,6 @@ now() { date +%s.%N; }
 # machines would not: with 100 clients the single-threaded copipe gets a hundredth of the
 # CPU while they are runnable, socat (a process forked per client) a hundred hundredths.
 # CLIENT_NICE=19 approximates remote clients for every server alike.
-CLIENT_NICE=${CLIENT_NICE:-0}
 # push PORT N: N clients (1: the whole input; else the parts) in parallel.
 push() {
     if [ "$2" = 1 ]; then
@@ -141,11 +141,16 @@ latency() { # name: the server echoes each line to a pipe that net_latency reads
     "$LAT" "$p" 10000 3 < "$fifo" & lat=$!
     # The server's CPU time and its time runnable but waiting for a core (the run queue),
     # over the run: on a loaded machine the tail is that wait, not the server's work.
+    # (Sampled every 50 ms: socat ends with its client, before net_latency returns.)
     sleep 0.3
-    s0=$(cat "/proc/$pid/schedstat")
+    s0=$(cat "/proc/$pid/schedstat" 2>/dev/null || true)
+    s1=$s0
+    while kill -0 "$lat" 2>/dev/null; do
+        s1=$(cat "/proc/$pid/schedstat" 2>/dev/null || echo "$s1")
+        sleep 0.05
+    done
     wait "$lat"
-    s1=$(cat "/proc/$pid/schedstat")
-    echo "$s0 $s1" | awk '{printf "          server: %.0f ms CPU, %.0f ms waiting on the run queue over %d time slices\n", ($4-$1)/1e6, ($5-$2)/1e6, $6-$3}'
+    [ -n "$s0" ] && echo "$s0 $s1" | awk '{printf "          server: %.0f ms CPU, %.0f ms waiting on the run queue over %d time slices\n", ($4-$1)/1e6, ($5-$2)/1e6, $6-$3}'
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     rm -f "$fifo"

@@ -6,11 +6,15 @@
 # 1. TCP ingest: `copipe listen tcp://127.0.0.1:P : grep ERROR : count` against
 #    `socat -u TCP-LISTEN:P,fork,reuseaddr STDOUT | grep -c ERROR` and
 #    `ncat -lk --recv-only 127.0.0.1 P | grep -c ERROR`, with 1 client and with CLIENTS
-#    clients (socat clients) pushing a slice of the loghub corpus that bench/grep.sh builds
-#    (/tmp/copipe-bench/big-1024.log; built here from generated lines if missing). Each
+#    clients (socat clients) pushing the loghub corpus (LOGHUB, default
+#    ../shared/data/loghub) repeated to SIZE_MB ($WORK/net-SIZE_MB.log, built if missing;
+#    earlier rounds used generated lines by mistake when no 1 GB loghub file was there). Each
 #    server is stopped once it holds no connection any more (it has read everything): time
 #    from the first client's start to the server's count; every ERROR line must be counted.
-# 2. Latency line-in to line-out at 10,000 lines/s (bench/net_latency.py): p50/p99/max.
+# 2. Latency line-in to line-out at 10,000 lines/s (bench/net_latency.c: a paced sender
+#    that sleeps between lines and a reader, both timestamping on CLOCK_MONOTONIC; copipe
+#    `listen : print --line-buffered` against `socat -u TCP-LISTEN STDOUT`): p50/p99/max.
+#    (PY_LATENCY=1 also runs the earlier Python harness, bench/net_latency.py.)
 # 3. Idle: 1,000 connected quiet clients, copipe's CPU time over 10 s.
 # 4. Fan-out: `cat big : tee --parallel {…}{…}{…} : grep ion : count` against the single
 #    `cat big : grep ion : count` and the sequential tee (hyperfine, medians).
@@ -20,6 +24,7 @@ cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-100}
+CLIENT_NICE=${CLIENT_NICE:-0}
 WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
 mkdir -p "$WORK"
 if [ -z "${COPIPE:-}" ]; then
@@ -28,17 +33,23 @@ if [ -z "${COPIPE:-}" ]; then
 fi
 have() { command -v "$1" >/dev/null 2>&1; }
 
-BIG1G="$WORK/big-1024.log"
-if [ ! -s "$BIG1G" ]; then
-    SIZE_MB=1024 bench/grep.sh >/dev/null || true
-fi
+# The loghub corpus, repeated to SIZE_MB (LF endings, as bench/grep.sh builds it); the
+# last, partial line is left out.
+LOGHUB=${LOGHUB:-../shared/data/loghub}
 INPUT="$WORK/net-${SIZE_MB}.log"
 if [ ! -s "$INPUT" ]; then
-    head -c $((SIZE_MB * 1024 * 1024)) "$BIG1G" | sed '$d' > "$INPUT"
+    [ -d "$LOGHUB" ] || { echo "no loghub corpus at $LOGHUB (set LOGHUB=DIR)" >&2; exit 1; }
+    cat "$LOGHUB"/*.log | tr -d '\r' > "$INPUT.round"
+    : > "$INPUT.part"
+    while [ "$(stat -c %s "$INPUT.part")" -lt $((SIZE_MB * 1024 * 1024)) ]; do
+        cat "$INPUT.round" >> "$INPUT.part"
+    done
+    head -c $((SIZE_MB * 1024 * 1024)) "$INPUT.part" | sed '$d' > "$INPUT"
+    rm -f "$INPUT.part" "$INPUT.round"
 fi
 LINES=$(wc -l < "$INPUT")
 WANT=$(grep -c ERROR "$INPUT")
-echo "input: $INPUT, $SIZE_MB MB, $LINES lines, $WANT ERROR lines; $(nproc) cores (shared, noisy)"
+echo "input: $INPUT, $SIZE_MB MB, $LINES lines, $WANT ERROR lines; $(nproc) cores (shared, noisy); clients at nice $CLIENT_NICE; load $(cut -d' ' -f1 /proc/loadavg)"
 PARTS="$WORK/net-parts-$SIZE_MB-$CLIENTS"
 if [ ! -d "$PARTS" ]; then
     mkdir -p "$PARTS"
@@ -53,13 +64,18 @@ wait_port() { for _ in $(seq 200); do [ -n "$(ss -Htln "( sport = :$1 )")" ] && 
 wait_drained() { while [ -n "$(ss -Htn state established state close-wait "( sport = :$1 )")" ]; do sleep 0.02; done; }
 now() { date +%s.%N; }
 
+# The clients run at `nice -n CLIENT_NICE` (default 0: as earlier rounds). On this 2-core
+# machine they compete for the CPU with the server they feed, which clients on other
+# machines would not: with 100 clients the single-threaded copipe gets a hundredth of the
+# CPU while they are runnable, socat (a process forked per client) a hundred hundredths.
+# CLIENT_NICE=19 approximates remote clients for every server alike.
 # push PORT N: N clients (1: the whole input; else the parts) in parallel.
 push() {
     if [ "$2" = 1 ]; then
-        socat -u "$INPUT" "TCP:127.0.0.1:$1"
+        nice -n "$CLIENT_NICE" socat -u "$INPUT" "TCP:127.0.0.1:$1"
     else
         local pids=()
-        for f in "$PARTS"/p.*; do socat -u "$f" "TCP:127.0.0.1:$1" & pids+=($!); done
+        for f in "$PARTS"/p.*; do nice -n "$CLIENT_NICE" socat -u "$f" "TCP:127.0.0.1:$1" & pids+=($!); done
         # Only the clients: the server is a child of this shell too.
         wait "${pids[@]}"
     fi
@@ -109,9 +125,43 @@ for n in ${ONLY_CLIENTS:-1 $CLIENTS}; do
 done
 
 echo
-echo "== latency line-in to line-out at 10,000 lines/s"
+echo "== latency line-in to line-out at 10,000 lines/s (bench/net_latency.c; $RUNS runs each)"
 [ -n "${SKIP_REST:-}" ] && exit 0
-python3 bench/net_latency.py "$COPIPE" latency
+LAT="$WORK/net_latency"
+cc -O2 -pthread -o "$LAT" bench/net_latency.c
+latency() { # name: the server echoes each line to a pipe that net_latency reads
+    local p fifo pid lat s0 s1
+    p=$(port)
+    fifo=$(mktemp -u)
+    mkfifo "$fifo"
+    case $1 in
+        copipe) "$COPIPE" --line-buffered listen "tcp://127.0.0.1:$p" > "$fifo" 2>/dev/null & pid=$! ;;
+        socat) socat -u "TCP-LISTEN:$p,reuseaddr" STDOUT > "$fifo" & pid=$! ;;
+    esac
+    "$LAT" "$p" 10000 3 < "$fifo" & lat=$!
+    # The server's CPU time and its time runnable but waiting for a core (the run queue),
+    # over the run: on a loaded machine the tail is that wait, not the server's work.
+    # (Sampled every 50 ms: socat ends with its client, before net_latency returns.)
+    sleep 0.3
+    s0=$(cat "/proc/$pid/schedstat" 2>/dev/null || true)
+    s1=$s0
+    while kill -0 "$lat" 2>/dev/null; do
+        s1=$(cat "/proc/$pid/schedstat" 2>/dev/null || echo "$s1")
+        sleep 0.05
+    done
+    wait "$lat"
+    [ -n "$s0" ] && echo "$s0 $s1" | awk '{printf "          server: %.0f ms CPU, %.0f ms waiting on the run queue over %d time slices\n", ($4-$1)/1e6, ($5-$2)/1e6, $6-$3}'
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$fifo"
+}
+for _ in $(seq "$RUNS"); do
+    for name in copipe socat; do
+        printf "  %-7s" "$name"
+        latency "$name"
+    done
+done
+[ -z "${PY_LATENCY:-}" ] || python3 bench/net_latency.py "$COPIPE" latency
 
 echo
 echo "== idle: 1,000 connected quiet clients, CPU over 10 s"

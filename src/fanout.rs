@@ -19,6 +19,7 @@ use crate::engine::bridge::{self, Msg, Tx};
 use crate::pipeline::grammar::Call;
 use crate::pipeline::registry::{Options, Status};
 use crate::pipeline::signal::Interrupt;
+use crate::pipeline::stats::Row;
 
 use crate::item::{Item, Kind, Origin};
 use crate::pipeline::registry::{Build, Emits, Role, StageDef};
@@ -34,7 +35,8 @@ use crate::stage::{Flow, Mapped, Stage};
 /// the work is spread over the cores. Order within a branch is kept; what branches print
 /// interleaves by blocks of whole lines; their outputs at the end (`count`) come in branch
 /// order, before the stages after the tee. The lines of a big file that `cat` maps reach
-/// the branches as slices of the map itself, not copies.
+/// the branches as slices of the map itself, not copies. A branch's timers (`count --every`)
+/// wake its own thread, between two batches of items.
 #[derive(Parser)]
 #[command(name = "tee", disable_version_flag = true)]
 pub struct TeeArgs {
@@ -174,6 +176,7 @@ pub struct Parallel {
     /// Set by the thread when the branch's chain stopped (its own `head`).
     stopped: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<()>>>,
+    rows: Vec<Row>,
 }
 
 impl Parallel {
@@ -187,17 +190,17 @@ impl Parallel {
         let (tx, rx) = bridge::channel(DEPTH, false)?;
         let stopped = Arc::new(AtomicBool::new(false));
         let stop = stopped.clone();
-        let (built_tx, built_rx) = mpsc::channel::<Result<()>>();
+        let (built_tx, built_rx) = mpsc::channel::<Result<Vec<Row>>>();
         let thread = std::thread::Builder::new()
             .name("copipe-branch".into())
             .spawn(move || -> Result<()> {
-                let chain = crate::pipeline::build::build_branch_on_thread(
+                let built = crate::pipeline::build::build_branch_on_thread(
                     &calls, &opts, &status, &interrupt, &highlight,
                 );
-                let mut chain = match chain {
-                    Ok(c) => {
-                        let _ = built_tx.send(Ok(()));
-                        c
+                let (mut chain, timers) = match built {
+                    Ok(b) => {
+                        let _ = built_tx.send(Ok(b.rows));
+                        (b.chain, b.timers)
                     }
                     Err(e) => {
                         let _ = built_tx.send(Err(e));
@@ -205,20 +208,28 @@ impl Parallel {
                     }
                 };
                 let mut ran = Ok(());
-                let mut replay = |batch: &Batch| {
-                    if !stop.load(Ordering::Relaxed) {
-                        match batch.replay(&mut *chain) {
-                            Ok(f) if f.is_stop() => stop.store(true, Ordering::Relaxed),
-                            Ok(_) => {}
-                            Err(e) => {
-                                stop.store(true, Ordering::Relaxed);
-                                ran = Err(e);
-                            }
+                // Replay a batch, or pass the clock on (`None`), unless the branch stopped.
+                let mut step = |chain: &mut dyn Stage, batch: Option<&Batch>| {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let r = match batch {
+                        Some(b) => b.replay(chain),
+                        None => chain
+                            .tick(std::time::Instant::now())
+                            .map(|()| Flow::Continue),
+                    };
+                    match r {
+                        Ok(f) if f.is_stop() => stop.store(true, Ordering::Relaxed),
+                        Ok(_) => {}
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            ran = Err(e);
                         }
                     }
                     // Lines of a shared map whose file shrank before they were read here
                     // are left out (see `Batch::replay`), and the truncation said once.
-                    for (m, end) in batch.maps() {
+                    for (m, end) in batch.iter().flat_map(|b| b.maps()) {
                         if !m.map.intact(end)
                             && let Some(e) = m.report_truncation()
                         {
@@ -226,31 +237,54 @@ impl Parallel {
                         }
                     }
                 };
-                while let Some(msg) = rx.recv() {
+                loop {
+                    // The branch's own timers (`count --every`): the thread wakes at the
+                    // earliest deadline, and ticks between two batches even when they
+                    // keep coming.
+                    let msg = match timers.next() {
+                        None => rx.recv(),
+                        Some(at) => {
+                            if timers.take_due(std::time::Instant::now()) {
+                                step(&mut *chain, None);
+                                continue;
+                            }
+                            match rx.recv_until(at) {
+                                Ok(m) => Some(m),
+                                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                            }
+                        }
+                    };
                     match msg {
-                        Msg::Batch { batch, .. } => {
-                            replay(&batch);
+                        Some(Msg::Batch { batch, .. }) => {
+                            step(&mut *chain, Some(&batch));
                             rx.recycle(batch);
                         }
                         // Dropped here: the tee reuses it once every branch has.
-                        Msg::Shared(batch) => replay(&batch),
-                        Msg::Done(_) => break,
+                        Some(Msg::Shared(batch)) => step(&mut *chain, Some(&batch)),
+                        Some(Msg::Done(_)) | None => break,
                     }
                 }
                 // Closed always, after an error too, as every chain is.
                 let closed = chain.close();
                 crate::pipeline::run::finish(ran, closed)
             })?;
-        match built_rx.recv() {
-            Ok(Ok(())) => {}
+        let rows = match built_rx.recv() {
+            Ok(Ok(rows)) => rows,
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(anyhow!("a parallel branch ended before it started")),
-        }
+        };
         Ok(Parallel {
             tx: Some(tx),
             stopped,
             thread: Some(thread),
+            rows,
         })
+    }
+
+    /// The branch's `--stats` rows (its counters are counted on its thread).
+    pub fn take_rows(&mut self) -> Vec<Row> {
+        std::mem::take(&mut self.rows)
     }
 
     /// Whether the branch still takes items.

@@ -371,3 +371,50 @@ fn bad_addresses_are_refused_before_anything_runs() {
         .code(2)
         .err_has("--framing octet");
 }
+
+#[test]
+fn a_quiet_clients_line_comes_out_while_another_client_floods() {
+    // The flood's lines are filtered out, so only a flush can bring the quiet line out
+    // while the flood goes on: the scheduler flushes at the end of every turn, also when
+    // the flooding client is to be run again at once.
+    let (mut cp, port) = listen(&["listen", "tcp://127.0.0.1:0", ":", "grep", "quiet"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let mut flood = connect(port);
+    let flooder = std::thread::spawn(move || {
+        let junk: Vec<u8> = b"flood flood flood flood flood flood flood flood\n".repeat(1400);
+        let mut sent = 0usize;
+        // Bounded: at most 2 GB or 60 s, whichever comes first.
+        let start = std::time::Instant::now();
+        while !s2.load(std::sync::atomic::Ordering::Relaxed)
+            && sent < 2 << 30
+            && start.elapsed() < Duration::from_secs(60)
+        {
+            if flood.write_all(&junk).is_err() {
+                break;
+            }
+            sent += junk.len();
+        }
+    });
+    // Let the flood get going, then the quiet client says one line and stays connected.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut quiet = connect(port);
+    quiet.write_all(b"quiet 1\n").unwrap();
+    let came = wait_until(Duration::from_secs(20), || cp.out().contains("quiet 1\n"));
+    let flooding = !flooder.is_finished();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flooder.join().unwrap();
+    drop(quiet);
+    cp.signal(libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut cp, Duration::from_secs(30)),
+        0,
+        "{}",
+        cp.err()
+    );
+    assert!(came, "the quiet line did not come out during the flood");
+    assert!(
+        flooding,
+        "the flood ended before the quiet line came out: nothing proven"
+    );
+}

@@ -162,3 +162,139 @@ fn parallel_branches_of_a_mapped_file_get_what_the_sequential_tee_gives() {
         "not every line of both files, once, in order"
     );
 }
+
+/// `--stats` rows as (label, in, out), after the source's (which goes on with what it read).
+fn stats_rows(err: &str) -> Vec<(String, String, String)> {
+    err.lines()
+        .skip_while(|l| !l.trim_start().starts_with("stage"))
+        .skip(2)
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            if l.trim_start().starts_with('{') {
+                return (words.join(" "), String::new(), String::new());
+            }
+            let n = words.len();
+            (
+                words[..n - 2].join(" "),
+                words[n - 2].to_string(),
+                words[n - 1].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn parallel_branch_stages_appear_in_stats_as_sequential_ones_do() {
+    let run = |parallel: bool| {
+        let mut args = vec!["--stats", "range", "0", "100000", ":", "tee"];
+        if parallel {
+            args.push("--parallel");
+        }
+        args.extend([
+            "{", "grep", "7", ":", "count", "}", "{", "head", "5", ":", "count", "}", ":", "grep",
+            "9", ":", "count",
+        ]);
+        let r = copipe(args).run();
+        r.code(0);
+        stats_rows(&r.err)
+    };
+    let seq = run(false);
+    let par = run(true);
+    assert_eq!(par.len(), seq.len(), "{par:?}\n{seq:?}");
+    for (p, s) in par.iter().zip(&seq) {
+        if s.0 == "tee" {
+            assert_eq!(p.0, "tee --parallel");
+            assert_eq!((&p.1, &p.2), (&s.1, &s.2));
+        } else if s.0 == "head 5" {
+            // A branch that stopped: it passed on the same 5 items either way (what it
+            // was handed before its thread saw the stop may differ).
+            assert_eq!((&p.0, &p.2), (&s.0, &s.2));
+        } else {
+            assert_eq!(p, s);
+        }
+    }
+    // The first branch's rows are there with their counts: 40,951 numbers below 100,000
+    // have a 7.
+    assert!(
+        par.contains(&("grep 7".into(), "100000".into(), "40951".into())),
+        "{par:?}"
+    );
+    assert!(
+        par.contains(&("count".into(), "40951".into(), "-".into())),
+        "{par:?}"
+    );
+}
+
+/// The counts of `count --every` lines (`TIME COUNT`) in `out`.
+fn interval_counts(out: &str) -> Vec<u64> {
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(_, n)| n.parse().expect("a count"))
+        .collect()
+}
+
+#[test]
+fn count_every_in_a_parallel_branch_prints_each_interval_on_the_branch_thread() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "").unwrap();
+    let mut cp = copipe([
+        "follow",
+        "-n",
+        "0",
+        "app.log",
+        ":",
+        "tee",
+        "--parallel",
+        "{",
+        "grep",
+        "ERROR",
+        ":",
+        "count",
+        "--every",
+        "200ms",
+        "}",
+        ":",
+        "count",
+    ])
+    .dir(dir.path())
+    .spawn();
+    cp.wait_open(&log);
+    // 60 matching lines (and 60 others) over about 1.2 s: 10 per 200 ms interval.
+    let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let start = Instant::now();
+    for i in 0..60 {
+        writeln!(f, "ERROR {i}\ninfo {i}").unwrap();
+        let due = start + Duration::from_millis(20 * (i + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    // Then quiet: the branch's intervals go on printing 0 while nothing arrives.
+    cp.wait_out("three quiet intervals after the 60 lines", |o| {
+        let c = interval_counts(o);
+        c.iter().sum::<u64>() == 60 && c.ends_with(&[0, 0, 0])
+    });
+    cp.signal(libc::SIGTERM);
+    assert_eq!(cp.exit_code(), 0, "{}", cp.err());
+    let out = cp.out();
+    let counts = interval_counts(&out);
+    assert_eq!(counts.iter().sum::<u64>(), 60, "{out}");
+    assert!(counts.iter().filter(|&&n| n > 0).count() >= 3, "{out}");
+    // The main chain's count comes at the end: every line.
+    assert_eq!(out.lines().last(), Some("120"), "{out}");
+}
+
+#[test]
+fn count_every_in_a_parallel_branch_prints_the_last_interval_at_the_end() {
+    let r = copipe([
+        "range", "0", "1000", ":", "tee", "-p", "{", "count", "--every", "1h", "}", ":", "count",
+    ])
+    .run();
+    r.code(0);
+    let out = r.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].ends_with("Z 1000"), "{out}");
+    assert_eq!(lines[1], "1000");
+}

@@ -184,3 +184,48 @@ fn send_over_udp_and_a_unix_socket() {
     .code(0);
     assert_eq!(reader.join().unwrap(), ["0", "1", "2"]);
 }
+
+#[test]
+fn stats_show_what_send_dropped_and_could_not_deliver() {
+    let port = free_port();
+    let r = copipe([
+        "--stats",
+        "range",
+        "0",
+        "1000",
+        ":",
+        "send",
+        "--buffer",
+        "100",
+        "--when-full",
+        "drop",
+        "--drain-timeout",
+        "300ms",
+        &format!("tcp://127.0.0.1:{port}"),
+    ])
+    .run();
+    r.code(2);
+    let rows: Vec<Vec<&str>> = r
+        .err
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("stage"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let row = |label: &str| {
+        rows.iter()
+            .find(|w| w.join(" ").starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} row in {}", r.err))
+            .clone()
+    };
+    assert_eq!(
+        row("send").iter().rev().take(2).collect::<Vec<_>>(),
+        [&"-", &"1000"]
+    );
+    assert_eq!(
+        row("dropped (--when-full drop)").last(),
+        Some(&"900"),
+        "{}",
+        r.err
+    );
+    assert_eq!(row("undelivered").last(), Some(&"100"), "{}", r.err);
+}

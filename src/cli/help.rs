@@ -14,7 +14,7 @@ use crate::pipeline::registry::{self, Role};
 pub const ROLES: [(Role, &str); 4] = [
     (
         Role::Source,
-        "Sources (pulled generators, first in a pipeline)",
+        "Sources (pulled generators or scheduler tasks, first in a pipeline)",
     ),
     (Role::Filter, "Filters (pushed coroutines)"),
     (Role::FanOut, "Fan-out (every item to each { branch })"),

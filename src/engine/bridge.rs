@@ -132,6 +132,13 @@ impl Rx {
         self.queue.recv().ok()
     }
 
+    /// [`Rx::recv`] until a deadline (a branch thread with timers of its own):
+    /// `Err(Timeout)` once it has passed.
+    pub fn recv_until(&self, at: std::time::Instant) -> Result<Msg, mpsc::RecvTimeoutError> {
+        self.queue
+            .recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
+    }
+
     /// Give a replayed batch back to the sender.
     pub fn recycle(&self, mut batch: Batch) {
         batch.clear();

@@ -97,7 +97,7 @@ impl Cx<'_> {
         *self.stop = true;
     }
 
-    /// Items were pushed: the chain will be flushed before the scheduler sleeps.
+    /// Items were pushed: the chain will be flushed at the end of the turn.
     pub fn pushed(&mut self) {
         *self.pushed = true;
     }
@@ -250,13 +250,18 @@ impl Scheduler {
                 .filter_map(|s| s.deadline)
                 .chain(self.timers.next())
                 .min();
+            // What this turn pushed is made visible now, before the next readiness call,
+            // also when a task is to run again at once (a client that filled its 64 KiB
+            // budget): otherwise, under a steady flood, the lines of the quiet clients
+            // would wait in buffers for as long as the flood lasts. One flush per turn,
+            // a turn being up to 64 KiB per ready client.
+            if pushed {
+                out.flush()?;
+                pushed = false;
+            }
             let timeout = if any_ready {
                 Some(Duration::ZERO)
             } else {
-                if pushed {
-                    out.flush()?;
-                    pushed = false;
-                }
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
             };
             match self.poll.poll(&mut events, timeout) {

@@ -122,6 +122,7 @@ fn conversion_hint(have: Kind, want: &[Kind]) -> &'static str {
 }
 
 /// What every stage of one run is built with.
+#[derive(Clone, Copy)]
 struct Env<'a> {
     opts: &'a Options,
     stdout: &'a Rc<RefCell<Output>>,
@@ -199,6 +200,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
             input: None,
             output: first,
             delivery: None,
+            notes: Vec::new(),
         }];
         all.extend(rows);
         Stats { rows: all }
@@ -244,6 +246,7 @@ fn build_merge(
             input: None,
             output: r.first().and_then(|row: &Row| row.input.clone()),
             delivery: None,
+            notes: Vec::new(),
         }];
         all.extend(r);
         rows.push(all);
@@ -271,6 +274,14 @@ fn build_chain(
     build_chain_into(calls, env, inherited, rows, None)
 }
 
+/// A `tee --parallel` branch built on its thread: its chain, its `--stats` rows, and the
+/// timers its stages asked for (the thread wakes for them and ticks the chain itself).
+pub struct BranchOnThread {
+    pub chain: Box<dyn Stage>,
+    pub rows: Vec<Row>,
+    pub timers: Timers,
+}
+
 /// Build a `tee --parallel` branch's chain on its own thread, with handles of its own
 /// (standard output is a buffer of its own on descriptor 1, flushed at close).
 pub fn build_branch_on_thread(
@@ -279,7 +290,7 @@ pub fn build_branch_on_thread(
     status: &Status,
     interrupt: &Interrupt,
     highlight: &[Regex],
-) -> anyhow::Result<Box<dyn Stage>> {
+) -> anyhow::Result<BranchOnThread> {
     let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered, interrupt)?));
     let meter = Meter::default();
     let timers = Timers::default();
@@ -294,10 +305,11 @@ pub fn build_branch_on_thread(
     let mut rows = Vec::new();
     let chain =
         build_chain(calls, &env, highlight, &mut rows).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if timers.wanted() {
-        anyhow::bail!("a timer (count --every) cannot run in a `tee --parallel` branch yet");
-    }
-    Ok(chain)
+    Ok(BranchOnThread {
+        chain,
+        rows,
+        timers,
+    })
 }
 
 /// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch).
@@ -325,16 +337,6 @@ fn build_chain_into(
                 next.take().expect("a filter is followed by a stage"),
             ),
             Build::FanOut { continues } => {
-                let branches = call
-                    .branches
-                    .iter()
-                    .map(|b| {
-                        let mut r = Vec::new();
-                        let chain = build_chain(&b.calls, env, hl, &mut r);
-                        branch_rows.push(r);
-                        chain
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
                 let parallel = call
                     .matches
                     .try_get_one::<bool>("parallel")
@@ -342,13 +344,30 @@ fn build_chain_into(
                     .flatten()
                     .copied()
                     .unwrap_or(false);
+                // A parallel branch's timers are its thread's, not this chain's: the
+                // first build (to find errors now) must not arm them here.
+                let own_timers = Timers::default();
+                let branch_env = Env {
+                    timers: if parallel { &own_timers } else { env.timers },
+                    ..*env
+                };
+                let branches = call
+                    .branches
+                    .iter()
+                    .map(|b| {
+                        let mut r = Vec::new();
+                        let chain = build_chain(&b.calls, &branch_env, hl, &mut r);
+                        branch_rows.push(r);
+                        chain
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 let branches = if parallel {
                     // Built above to find every error now; built again, each on its own
-                    // thread, since stages may hold thread-local handles. (Their `--stats`
-                    // counters would stay on those threads: not shown yet.)
+                    // thread, since stages may hold thread-local handles; their `--stats`
+                    // rows come back from there.
                     drop(branches);
                     branch_rows.clear();
-                    let parallels = call
+                    let mut parallels = call
                         .branches
                         .iter()
                         .map(|b| {
@@ -362,6 +381,7 @@ fn build_chain_into(
                             .map_err(|e| at_call(call, e))
                         })
                         .collect::<Result<Vec<_>, _>>()?;
+                    branch_rows.extend(parallels.iter_mut().map(|p| p.take_rows()));
                     vec![Box::new(crate::fanout::ParallelGroup::new(parallels)) as Box<dyn Stage>]
                 } else {
                     branches
@@ -372,6 +392,11 @@ fn build_chain_into(
             Build::Source(_) => unreachable!("sources only come first"),
         };
         let stage = stage.map_err(|e| at_call(call, e))?;
+        let notes = if env.opts.stats {
+            stage.counters()
+        } else {
+            Vec::new()
+        };
         let passes_on = match call.def.role {
             Role::Filter => true,
             Role::FanOut => matches!(call.def.build, Build::FanOut { continues: true }),
@@ -398,6 +423,7 @@ fn build_chain_into(
                 Build::Sink(_) => env.status.delivery(deliveries),
                 _ => None,
             },
+            notes,
         });
         next_count = count;
         next = Some(stage);

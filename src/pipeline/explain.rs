@@ -1,10 +1,15 @@
 //! `--explain`: the parsed pipeline as a tree, without reading any input.
 //!
-//! Each stage is shown as written, with its role (pulled generator, pushed coroutine,
-//! fan-out, sink); every edge between two stages carries the kind of item that travels on
+//! Each stage is shown as written, with its role (pulled generator, scheduler task, pushed
+//! coroutine, fan-out, sink); every edge between two stages carries the kind of item that travels on
 //! it; the branches of `tee` and `broadcast` hang off their fan-out. When the type check
 //! rejected the pipeline, the stage it rejected is marked and the edges after it show `?`:
 //! this is how users see why a pipeline was refused.
+//!
+//! A source is a pulled generator (it reads and pushes in a loop of its own), or a task of
+//! the scheduler (`listen`, `merge`: resumed when a descriptor is ready, see
+//! [`crate::engine`]); a pulled generator inside a `merge` branch runs on a thread of its
+//! own behind the bridge. The branches of `tee --parallel` each run on a thread of their own.
 //!
 //! ```text
 //! cat app.log                     source: pulled generator
@@ -20,7 +25,7 @@
 //! ```
 
 use super::grammar::{Call, Pipeline, SyntaxError};
-use super::registry::{Build, Role};
+use super::registry::{Build, Role, scheduler_task};
 
 /// The column where the role starts.
 const ROLE_COLUMN: usize = 36;
@@ -29,14 +34,30 @@ const ROLE_COLUMN: usize = 36;
 pub fn explain(p: &Pipeline, rejected: Option<&SyntaxError>) -> String {
     let mut out = String::new();
     let at = rejected.and_then(|e| e.at);
-    calls(&p.calls, "", false, at, &mut out);
+    calls(&p.calls, "", false, Place::Main, at, &mut out);
     if rejected.is_some() {
         out.push_str("rejected: the pipeline does not type-check (see the error below)\n");
     }
     out
 }
 
-fn calls(calls: &[Call], prefix: &str, edge_first: bool, at: Option<usize>, out: &mut String) {
+/// Where a run of calls stands: the source of a `merge` branch and the branches of
+/// `tee --parallel` run apart from the main chain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Main,
+    MergeBranch,
+    ParallelBranch,
+}
+
+fn calls(
+    calls: &[Call],
+    prefix: &str,
+    edge_first: bool,
+    place: Place,
+    at: Option<usize>,
+    out: &mut String,
+) {
     for (i, call) in calls.iter().enumerate() {
         if (i > 0 || edge_first) && call.def.role != Role::Source {
             let kind = call.input.map_or("?", |k| k.plural());
@@ -45,7 +66,7 @@ fn calls(calls: &[Call], prefix: &str, edge_first: bool, at: Option<usize>, out:
         let mut line = format!("{prefix}{}", call.label());
         let width = line.chars().count();
         line.push_str(&" ".repeat(ROLE_COLUMN.saturating_sub(width).max(2)));
-        line.push_str(role(call));
+        line.push_str(role(call, place));
         if at.is_some() && touches(call, at) {
             line.push_str("   ✗ rejected");
         }
@@ -60,14 +81,52 @@ fn calls(calls: &[Call], prefix: &str, edge_first: bool, at: Option<usize>, out:
             } else {
                 ("├── ", "│   ")
             };
-            out.push_str(&format!("{prefix}{fork}branch {}\n", j + 1));
-            self::calls(&b.calls, &format!("{prefix}{inner}"), true, at, out);
+            let (inner_place, note) = if call.def.name == "merge" {
+                (Place::MergeBranch, "")
+            } else if parallel(call) {
+                (Place::ParallelBranch, " (a thread of its own)")
+            } else {
+                (place, "")
+            };
+            out.push_str(&format!("{prefix}{fork}branch {}{note}\n", j + 1));
+            self::calls(
+                &b.calls,
+                &format!("{prefix}{inner}"),
+                true,
+                inner_place,
+                at,
+                out,
+            );
         }
     }
 }
 
-fn role(call: &Call) -> &'static str {
+/// Whether a fan-out runs its branches on threads of their own (`tee --parallel`).
+fn parallel(call: &Call) -> bool {
+    call.def.role == Role::FanOut
+        && call
+            .matches
+            .try_get_one::<bool>("parallel")
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false)
+}
+
+fn role(call: &Call, place: Place) -> &'static str {
     match (call.def.role, call.def.build) {
+        (Role::Source, _) if call.def.name == "merge" => {
+            "source: scheduler task, fan-in of its branches"
+        }
+        (Role::Source, _) if scheduler_task(call.def.name) => {
+            "source: scheduler task, woken when a descriptor is ready"
+        }
+        (Role::Source, _) if place == Place::MergeBranch && call.def.name == "xml" => {
+            "source: pulled generator, on a thread of its own (bridged)"
+        }
+        (Role::Source, _) if place == Place::MergeBranch => {
+            "source: generator run as a scheduler task, yielding between batches"
+        }
         (Role::Source, _) => "source: pulled generator",
         (Role::Filter, _) => "filter: pushed coroutine",
         (Role::FanOut, Build::FanOut { continues: true }) => {
@@ -119,6 +178,43 @@ head 2                              filter: pushed coroutine
 print (implicit)                    sink: pushed coroutine
 ";
         assert_eq!(t, want, "\n{t}");
+    }
+
+    #[test]
+    fn scheduler_tasks_are_not_called_pulled_generators() {
+        let t = tree(
+            "merge { cat a : grep x } { xml b : records r : fmt x } { listen tcp://127.0.0.1:0 } : tee --parallel { count } : head 1",
+        );
+        assert!(
+            t.starts_with("merge                               source: scheduler task, fan-in of its branches\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("│   cat a                           source: generator run as a scheduler task, yielding between batches\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("│   xml b                           source: pulled generator, on a thread of its own (bridged)\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("│   listen tcp://127.0.0.1:0        source: scheduler task, woken when a descriptor is ready\n"),
+            "{t}"
+        );
+        assert!(t.contains("├── branch 1 (a thread of its own)\n"), "{t}");
+        let t = tree("listen udp://127.0.0.1:0 : count");
+        assert!(
+            t.starts_with("listen udp://127.0.0.1:0            source: scheduler task"),
+            "{t}"
+        );
+        // A pulled generator elsewhere is still one; a sequential tee's branches are not
+        // on threads.
+        let t = tree("cat a : tee { count } : head 1");
+        assert!(
+            t.starts_with("cat a                               source: pulled generator\n"),
+            "{t}"
+        );
+        assert!(t.contains("├── branch 1\n"), "{t}");
     }
 
     #[test]

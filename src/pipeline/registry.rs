@@ -30,6 +30,13 @@ pub enum Role {
     Sink,
 }
 
+/// Whether a source is a native task of the scheduler rather than a pulled generator
+/// (see [`crate::engine`]): `--explain` says so. Keep in step with the sources whose
+/// `Source::is_native` is true.
+pub fn scheduler_task(name: &str) -> bool {
+    matches!(name, "listen" | "merge")
+}
+
 impl Role {
     pub fn describe(self) -> &'static str {
         match self {
@@ -114,7 +121,11 @@ impl StageDef {
         let mut s = cmd.render_long_help().to_string();
         s.push_str(&format!(
             "\nRole:    {}\nAccepts: {}\nEmits:   {}\n",
-            self.role.describe(),
+            if scheduler_task(self.name) {
+                "source (a task of the scheduler, resumed when a descriptor is ready)"
+            } else {
+                self.role.describe()
+            },
             self.accepts_text(),
             self.emits_text()
         ));

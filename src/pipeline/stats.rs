@@ -6,9 +6,9 @@
 //! is taken once. The report goes to standard error at the end of the run — after an error,
 //! Ctrl-C or a closed pipe too, since the run always ends by closing the chain.
 
-use std::cell::Cell;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -18,8 +18,26 @@ use crate::pipeline::delivery::Delivery;
 use crate::pipeline::meter::Meter;
 use crate::stage::{Flow, Stage};
 
-/// A shared item counter.
-pub type Counter = Rc<Cell<u64>>;
+/// A shared item counter. One thread counts (a `tee --parallel` branch's thread, `send`'s
+/// socket thread), the report reads it at the end: a relaxed load and store, as cheap as a
+/// `Cell`, no locked add.
+#[derive(Clone, Debug, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+
+    /// Add `n` (only from the one thread that counts).
+    pub fn add(&self, n: u64) {
+        self.set(self.get() + n);
+    }
+}
 
 /// A stage wrapped to count the items pushed into it.
 pub struct Counted {
@@ -29,12 +47,12 @@ pub struct Counted {
 
 impl Stage for Counted {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        self.count.set(self.count.get() + 1);
+        self.count.add(1);
         self.inner.send(item)
     }
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
-        self.count.set(self.count.get() + count_lines(batch));
+        self.count.add(count_lines(batch));
         self.inner.send_lines(batch)
     }
 
@@ -79,6 +97,8 @@ pub struct Row {
     pub output: Option<Counter>,
     /// An asynchronous sink's confirmations (`publish`): confirmed, dropped, duplicates.
     pub delivery: Option<std::sync::Arc<Delivery>>,
+    /// Counters of its own (`send`'s dropped and undelivered items), each a row under it.
+    pub notes: Vec<(&'static str, Counter)>,
 }
 
 /// The rows of the whole pipeline, the source first.
@@ -159,6 +179,14 @@ fn flatten(rows: &[Row], depth: usize, out: &mut Vec<Line>) {
             r.output.as_ref().map(|c| c.get()),
             r.delivery.as_ref().map(|d| d.summary()),
         ));
+        for (name, c) in &r.notes {
+            out.push((
+                format!("{}{name}", "  ".repeat(depth + 1)),
+                None,
+                Some(c.get()),
+                None,
+            ));
+        }
         for (j, b) in r.branches.iter().enumerate() {
             out.push((
                 format!("{}{{ branch {}", "  ".repeat(depth + 1), j + 1),
@@ -206,7 +234,11 @@ mod tests {
 
     #[test]
     fn report_layout() {
-        let c = |n| Some(Rc::new(Cell::new(n)));
+        let c = |n| {
+            let c = Counter::default();
+            c.set(n);
+            Some(c)
+        };
         let stats = Stats {
             rows: vec![
                 Row {
@@ -215,19 +247,22 @@ mod tests {
                     input: None,
                     output: c(10),
                     delivery: None,
+                    notes: vec![],
                 },
                 Row {
                     label: "tee".into(),
                     branches: vec![vec![Row {
-                        label: "count".into(),
+                        label: "send tcp://h:1".into(),
                         branches: vec![],
                         input: c(10),
                         output: None,
                         delivery: None,
+                        notes: vec![("dropped", c(3).unwrap()), ("undelivered", c(2).unwrap())],
                     }]],
                     input: c(10),
                     output: c(10),
                     delivery: None,
+                    notes: vec![],
                 },
             ],
         };
@@ -236,11 +271,13 @@ mod tests {
         let r = stats.report(&m, Duration::from_secs(1));
         let want = "\
 copipe: stats after 1.000 s
-  stage                   in           out
-  cat f                    -            10  1.5 kB read, 1.5 kB/s
-  tee                     10            10
+  stage                         in           out
+  cat f                          -            10  1.5 kB read, 1.5 kB/s
+  tee                           10            10
     { branch 1
-      count               10             -
+      send tcp://h:1            10             -
+        dropped                  -             3
+        undelivered              -             2
 ";
         assert_eq!(r, want);
     }

@@ -8,7 +8,8 @@
 //! connection is sent again whole on the next one. `--when-full block` makes the pipeline
 //! wait for room, `drop` drops the newest items (counted). At the end of the stream it
 //! waits at most `--drain-timeout` for the queue to empty, and says how many items were not
-//! delivered (exit status 2 if any, or if any were dropped).
+//! delivered (exit status 2 if any, or if any were dropped). `--stats` shows both counts as
+//! rows under the stage (`dropped (--when-full drop)`, `undelivered`).
 //!
 //! What the kernel accepted for a peer that then dies unread cannot be known without
 //! acknowledgements, which plain lines do not have: it is lost, as with `nc` or `logger`.
@@ -25,6 +26,7 @@ use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
 
 use crate::item::{Item, Kind, Origin, count_lines, render};
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::pipeline::stats::Counter;
 use crate::sink::count::every::parse_duration;
 use crate::source::listen::Address;
 use crate::stage::{Flow, Stage};
@@ -44,7 +46,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub buffer: usize,
     /// When the buffer is full: `block` the pipeline until there is room, or `drop` the
-    /// newest items (counted, reported at the end).
+    /// newest items (counted, reported at the end, and rows under `send` in `--stats`).
     #[arg(long, value_enum, default_value_t = WhenFull::Block)]
     pub when_full: WhenFull,
     /// At the end, how long to wait for the buffered items to be delivered.
@@ -94,9 +96,15 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         when_full: a.when_full,
         drain: a.drain_timeout,
     };
+    let dropped = Counter::default();
+    let undelivered = Counter::default();
+    let counted = Outcome {
+        dropped: dropped.clone(),
+        undelivered: undelivered.clone(),
+    };
     let thread = std::thread::Builder::new()
         .name("copipe-send".into())
-        .spawn(move || peer.run(rx, spare_tx))?;
+        .spawn(move || peer.run(rx, spare_tx, counted))?;
     Ok(Box::new(Send {
         batch: Vec::with_capacity(BATCH + 1024),
         items: 0,
@@ -105,6 +113,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         thread: Some(thread),
         status: cx.status.clone(),
         name: a.address,
+        dropped,
+        undelivered,
     }))
 }
 
@@ -113,9 +123,13 @@ struct Send {
     items: usize,
     tx: Option<SyncSender<(Vec<u8>, usize)>>,
     spare: mpsc::Receiver<Vec<u8>>,
-    thread: Option<JoinHandle<Outcome>>,
+    thread: Option<JoinHandle<()>>,
     status: Status,
     name: String,
+    /// What the socket thread dropped (`--when-full drop`) and, at the end, what it could
+    /// not deliver: `--stats` rows.
+    dropped: Counter,
+    undelivered: Counter,
 }
 
 impl Send {
@@ -181,26 +195,34 @@ impl Stage for Send {
         let Some(t) = self.thread.take() else {
             return Ok(());
         };
-        let o = t
-            .join()
+        t.join()
             .map_err(|_| anyhow!("send {}: the socket thread failed", self.name))?;
-        if o.undelivered > 0 || o.dropped > 0 {
+        let (dropped, undelivered) = (self.dropped.get(), self.undelivered.get());
+        if undelivered > 0 || dropped > 0 {
             self.status.soft_error(&anyhow!(
                 "send {}: {} items not delivered ({} dropped when the buffer was full, {} still waiting at the end)",
                 self.name,
-                o.undelivered + o.dropped,
-                o.dropped,
-                o.undelivered
+                undelivered + dropped,
+                dropped,
+                undelivered
             ));
         }
         Ok(())
     }
+
+    fn counters(&self) -> Vec<(&'static str, Counter)> {
+        vec![
+            ("dropped (--when-full drop)", self.dropped.clone()),
+            ("undelivered", self.undelivered.clone()),
+        ]
+    }
 }
 
-/// How the socket thread ended.
+/// What the socket thread counts: items dropped as they came (`--when-full drop`), and
+/// those still queued when it ended.
 struct Outcome {
-    dropped: u64,
-    undelivered: u64,
+    dropped: Counter,
+    undelivered: Counter,
 }
 
 struct Peer {
@@ -265,14 +287,18 @@ impl Peer {
         }
     }
 
-    fn run(self, rx: mpsc::Receiver<(Vec<u8>, usize)>, spare: mpsc::Sender<Vec<u8>>) -> Outcome {
+    fn run(
+        self,
+        rx: mpsc::Receiver<(Vec<u8>, usize)>,
+        spare: mpsc::Sender<Vec<u8>>,
+        outcome: Outcome,
+    ) {
         // Whole lines waiting from `start` (before it: delivered); `head`: the bytes
         // written so far, perhaps in the middle of a line.
         let mut pending: Vec<u8> = Vec::new();
         let mut start = 0usize;
         let mut head = 0usize;
         let mut queued = 0usize;
-        let mut dropped = 0u64;
         let mut conn: Option<Conn> = None;
         let mut backoff = FIRST_BACKOFF;
         let mut next_try = Instant::now();
@@ -300,7 +326,7 @@ impl Peer {
                             let (end, kept) = crate::item::split_after_lines(&batch, room as u64);
                             pending.extend_from_slice(&batch[..end]);
                             queued += kept as usize;
-                            dropped += (n - kept as usize) as u64;
+                            outcome.dropped.add((n - kept as usize) as u64);
                         }
                         let mut batch = batch;
                         batch.clear();
@@ -313,10 +339,8 @@ impl Peer {
             if let Some(at) = ended
                 && (queued == 0 || at.elapsed() >= self.drain)
             {
-                return Outcome {
-                    dropped,
-                    undelivered: queued as u64,
-                };
+                outcome.undelivered.set(queued as u64);
+                return;
             }
             if queued == 0 {
                 continue;

@@ -24,7 +24,8 @@
 //!   new data): everything buffered must be made visible now. Filters pass it on.
 //! * `tick(now)` is the clock: a stage that asked to be woken at a deadline (through the
 //!   [`crate::engine::timer::Timer`] it got from `BuildCx::timers` when it was built) is
-//!   called when that deadline has passed, in the scheduler's thread, between two items —
+//!   called when that deadline has passed, in the scheduler's thread (in a `tee --parallel`
+//!   branch: in the branch's thread, which wakes for its own timers), between two items —
 //!   never in the middle of one. Ticks are broadcast down the chain: a stage is also
 //!   called for deadlines other stages asked for, so it compares `now` with its own.
 //!   Filters and fan-outs pass it on (`pass_on!(flush)` does, with `flush`); the default
@@ -150,6 +151,12 @@ pub trait Stage {
     fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
         None
     }
+
+    /// Counters of the stage's own that `--stats` shows as rows under it (`send`'s dropped
+    /// and undelivered items); asked once, right after the stage is built.
+    fn counters(&self) -> Vec<(&'static str, crate::pipeline::stats::Counter)> {
+        Vec::new()
+    }
 }
 
 /// The calls a filter passes on to `self.next` untouched, written once: `pass_on!(origin,
@@ -232,6 +239,9 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     }
     fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
         (**self).records_plan()
+    }
+    fn counters(&self) -> Vec<(&'static str, crate::pipeline::stats::Counter)> {
+        (**self).counters()
     }
 }
 

@@ -18,11 +18,11 @@
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin};
+use crate::item::Kind;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record, Type};
-use crate::stage::lineparse::{BadArgs, Lines, to_text};
-use crate::stage::{Flow, Stage};
+use crate::stage::Stage;
+use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse web server access logs (Apache, nginx: Combined or Common Log Format) into records.
 ///
@@ -56,22 +56,18 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Combined {
-        lines: Lines::new("combined", a.bad.into()),
-        scratch: String::new(),
-        buf: String::new(),
-        rec: Record::new(),
-        next,
-    }))
+    Ok(Box::new(Combined::stage(a.bad.into(), next)))
 }
 
 struct Combined {
-    lines: Lines,
-    scratch: String,
     /// Unescaped quoted fields.
     buf: String,
-    rec: Record,
-    next: Box<dyn Stage>,
+}
+
+impl Combined {
+    fn stage(bad: Bad, next: Box<dyn Stage>) -> LineParser<Self> {
+        LineParser::new("combined", bad, Combined { buf: String::new() }, next)
+    }
 }
 
 /// A cursor over a line.
@@ -208,7 +204,7 @@ pub fn month_number(m: &str) -> Option<u8> {
 
 impl Combined {
     /// Fill the record from one line, or say why it does not fit.
-    fn fill(rec: &mut Record, buf: &mut String, t: &str) -> Result<(), &'static str> {
+    fn fill_line(rec: &mut Record, buf: &mut String, t: &str) -> Result<(), &'static str> {
         let mut c = Cur { t, i: 0 };
         buf.clear();
         let host = c.token().ok_or("no host")?;
@@ -276,50 +272,23 @@ impl Combined {
     }
 }
 
-impl Stage for Combined {
-    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        let Item::Line(line) = item else {
-            return self.next.send(item);
-        };
-        let line = self.lines.count(line);
-        let text = to_text(line, &mut self.scratch);
-        self.lines.start(&mut self.rec);
-        if let Err(why) = Self::fill(&mut self.rec, &mut self.buf, text)
-            && !self.lines.misfit(&mut self.rec, text, why)?
-        {
-            return Ok(Flow::Continue);
-        }
-        self.next.send(Item::Record(&self.rec))
-    }
+impl LineFormat for Combined {
+    const DROPPED: &'static str = "did not parse";
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.lines.origin(&origin);
-        self.next.origin(origin)
-    }
-
-    crate::pass_on!(flush);
-
-    fn close(&mut self) -> Result<()> {
-        self.lines.report("did not parse");
-        self.next.close()
+    fn fill(&mut self, text: &str, rec: &mut Record, _tagged: bool) -> Result<(), &'static str> {
+        Self::fill_line(rec, &mut self.buf, text)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::lineparse::Bad;
+    use crate::item::Item;
     use crate::stage::testing::Collect;
 
     fn run(bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
         let out = Collect::shared();
-        let mut p = Combined {
-            lines: Lines::new("combined", bad),
-            scratch: String::new(),
-            buf: String::new(),
-            rec: Record::new(),
-            next: Box::new(out.clone()),
-        };
+        let mut p = Combined::stage(bad, Box::new(out.clone()));
         for l in lines {
             let _ = p.send(Item::Line(l))?;
         }

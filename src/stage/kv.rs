@@ -27,11 +27,11 @@ use std::collections::HashSet;
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin};
+use crate::item::Kind;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record, Type};
-use crate::stage::lineparse::{Bad, BadArgs, Lines, to_text};
-use crate::stage::{Flow, Stage};
+use crate::stage::Stage;
+use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse logfmt lines (level=info msg="a b" dur=1.2ms) into records.
 ///
@@ -232,14 +232,10 @@ impl Pairs {
 
 struct Kv {
     pairs: Pairs,
-    lines: Lines,
-    scratch: String,
     /// Unescaped quoted text of the current line.
     buf: String,
     /// Key hashes of a line with many fields.
     seen: HashSet<u64>,
-    rec: Record,
-    next: Box<dyn Stage>,
 }
 
 impl Kv {
@@ -249,7 +245,7 @@ impl Kv {
         sep: Option<&str>,
         bad: Bad,
         next: Box<dyn Stage>,
-    ) -> Result<Self> {
+    ) -> Result<LineParser<Self>> {
         if pair.is_empty() {
             bail!("{stage}: --pair is empty");
         }
@@ -259,24 +255,21 @@ impl Kv {
         if sep == Some(pair) {
             bail!("{stage}: --pair and --sep are the same");
         }
-        Ok(Kv {
+        let format = Kv {
             pairs: Pairs {
                 pair: pair.to_string(),
                 // `--sep ' '` is the default (runs of spaces and tabs); any other string,
                 // a tab included, is matched as written.
                 sep: sep.filter(|s| *s != " ").map(str::to_string),
             },
-            lines: Lines::new(stage, bad),
-            scratch: String::new(),
             buf: String::new(),
             seen: HashSet::new(),
-            rec: Record::new(),
-            next,
-        })
+        };
+        Ok(LineParser::new(stage, bad, format, next))
     }
 
     /// Fill `rec` from the pairs of `t`, or say why the line does not fit.
-    fn fill(
+    fn fill_pairs(
         pairs: &Pairs,
         t: &str,
         buf: &mut String,
@@ -353,48 +346,29 @@ fn hash(s: &str) -> u64 {
     STATE.with(|st| st.hash_one(s))
 }
 
-impl Stage for Kv {
-    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        let Item::Line(line) = item else {
-            return self.next.send(item);
-        };
-        let line = self.lines.count(line);
-        let text = to_text(line, &mut self.scratch);
-        if text.bytes().all(|c| c.is_ascii_whitespace()) {
-            return Ok(Flow::Continue);
-        }
-        self.lines.start(&mut self.rec);
-        let skip_file = self.lines.tag.is_some();
-        if let Err(why) = Self::fill(
+impl LineFormat for Kv {
+    const DROPPED: &'static str = "did not parse";
+
+    fn skip(&self, text: &str) -> bool {
+        text.bytes().all(|c| c.is_ascii_whitespace())
+    }
+
+    fn fill(&mut self, text: &str, rec: &mut Record, tagged: bool) -> Result<(), &'static str> {
+        Self::fill_pairs(
             &self.pairs,
             text,
             &mut self.buf,
             &mut self.seen,
-            &mut self.rec,
-            skip_file,
-        ) && !self.lines.misfit(&mut self.rec, text, why)?
-        {
-            return Ok(Flow::Continue);
-        }
-        self.next.send(Item::Record(&self.rec))
-    }
-
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.lines.origin(&origin);
-        self.next.origin(origin)
-    }
-
-    crate::pass_on!(flush);
-
-    fn close(&mut self) -> Result<()> {
-        self.lines.report("did not parse");
-        self.next.close()
+            rec,
+            tagged,
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item::Item;
     use crate::stage::testing::Collect;
 
     fn run(pair: &str, sep: Option<&str>, bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {

@@ -18,6 +18,30 @@
 //!   (`=v`) does not fit: dropped and counted, kept with `--keep`, an error with `--strict`;
 //! * one trailing `\r` is removed; invalid UTF-8 becomes U+FFFD.
 //!
+//! Against Miller's key=value reader (`mlr --idkvp`; `kv --sep ,` has its separators),
+//! checked by `tests/kv_miller.rs` on generated and hostile lines: where neither convention
+//! below applies the records are the same, field for field. The differences, on purpose:
+//! * numbers: Miller infers them (`a=1` → `1`, and writes `0xff`, `1e5`, `-.5` into JSON
+//!   as they are, which is not JSON); here every value is a string, as in Vector, so that
+//!   `007` or `0xff` keep their text and the output is always JSON (`where` still compares
+//!   numerically; `mlr -S` agrees);
+//! * a bare key: Miller takes `bare` as the value of a field named by its position
+//!   (`{"1":"bare"}`); here it is a key set to `true` (logfmt, Vector, go-logfmt);
+//! * a repeated key: Miller renames the later ones (`k`, `k_2`); here they gather into an
+//!   array at the first's place (Vector), so no value is lost and no name made up;
+//! * quotes: Miller's reader has none (`q="a,b"` splits at the comma and keeps the quotes);
+//!   here a double-quoted key or value may hold separators and escapes;
+//! * spaces around a pair: Miller keeps them in keys and values; with a `--sep` other than
+//!   spaces they are trimmed here, so that `a=1, b=2` reads as two clean pairs;
+//! * an empty key (`=v`): a field named `""` in Miller; a line that does not fit here;
+//! * a blank line: an empty record `{}` in Miller; skipped here;
+//! * dotted keys: Miller's JSON output nests `x.y=1` as `{"x":{"y":1}}` unless
+//!   `--no-auto-unflatten`; here keys are kept as written;
+//! * default separators: Miller's are `,` and `=`; `kv`'s are runs of spaces and `=`
+//!   (logfmt's), and `kv --sep ,` is Miller's.
+//! And Miller 6.6 writes keys into JSON unescaped (a `"` or `\` in a key makes a line that is
+//! not JSON); here every key and value is escaped.
+//!
 //! Per line: one pass, no allocation (the record, and one buffer for unescaped text, are
 //! reused). Repeated keys are found by a scan of the fields so far (a hash set once a line
 //! has more than 32 fields, so that a hostile line is not quadratic).

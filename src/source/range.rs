@@ -102,6 +102,10 @@ struct Counter {
 const BATCH: usize = 64 * 1024;
 
 impl Source for Counter {
+    fn waits(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
         let mut buf = Vec::with_capacity(BATCH + 32);
         let mut digits = itoa::Buffer::new();

@@ -39,6 +39,7 @@
 //!   `--no-auto-unflatten`; here keys are kept as written;
 //! * default separators: Miller's are `,` and `=`; `kv`'s are runs of spaces and `=`
 //!   (logfmt's), and `kv --sep ,` is Miller's.
+//!
 //! And Miller 6.6 writes keys into JSON unescaped (a `"` or `\` in a key makes a line that is
 //! not JSON); here every key and value is escaped.
 //!

@@ -40,6 +40,12 @@ pub mod every;
 /// per interval: the interval's end in UTC (RFC 3339, to the second), a space, the count —
 /// `2026-12-01T10:00:10Z 42`. Quiet intervals print 0. The last, partial interval is printed
 /// when the stream ends.
+///
+/// With both --by and --every, each interval prints a block of its counts per value, sorted
+/// as above, each NDJSON row with the interval's end time as its first field:
+/// {"time":"2026-12-01T10:00:10Z","level":"error","count":3}. On a terminal a block is the
+/// time on a line of its own, the aligned columns, and a blank line. A quiet interval prints
+/// no row (on a terminal: its time and 0).
 #[derive(Parser)]
 #[command(name = "count", disable_version_flag = true)]
 pub struct Args {
@@ -50,7 +56,7 @@ pub struct Args {
     #[arg(long, requires = "by")]
     pub json: bool,
     /// Print the count of each interval of DURATION (`500ms`, `10s`, `5m`, `1h`; a bare
-    /// number is seconds) as it ends, with its end time.
+    /// number is seconds) as it ends, with its end time (with --by: a block per interval).
     #[arg(long, value_name = "DURATION", value_parser = every::parse_duration)]
     pub every: Option<std::time::Duration>,
 }

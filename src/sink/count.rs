@@ -316,3 +316,54 @@ fn values(k: &[u8]) -> Vec<&[u8]> {
     v.pop();
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ROOT, Record};
+
+    fn tally(text: bool, values: &[&str]) -> Tally {
+        let mut t = Tally::new(vec!["level".into()], text);
+        let mut rec = Record::new();
+        for v in values {
+            rec.clear();
+            rec.add_str(ROOT, "", "level", v);
+            t.add(Item::Record(&rec));
+        }
+        t
+    }
+
+    #[test]
+    fn an_interval_block_has_its_time_and_is_forgotten_after() {
+        let mut t = tally(false, &["b", "a", "a", "b", "c"]);
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:10Z"), &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"time\":\"2026-12-01T10:00:10Z\",\"level\":\"b\",\"count\":2}\n\
+             {\"time\":\"2026-12-01T10:00:10Z\",\"level\":\"a\",\"count\":2}\n\
+             {\"time\":\"2026-12-01T10:00:10Z\",\"level\":\"c\",\"count\":1}\n"
+        );
+        assert!(t.is_empty(), "the next interval starts from nothing");
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:20Z"), &mut buf);
+        assert!(buf.is_empty(), "a quiet interval prints no row");
+    }
+
+    #[test]
+    fn an_interval_block_on_a_terminal_is_the_time_then_columns() {
+        let mut t = tally(true, &["info", "error", "info"]);
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:10Z"), &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "2026-12-01T10:00:10Z\ncount  level\n    2  info\n    1  error\n\n"
+        );
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:20Z"), &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "2026-12-01T10:00:20Z\n0\n\n"
+        );
+    }
+}

@@ -6,10 +6,15 @@
 # * parse REGEX over a loghub-like log vs `jq -cR 'capture(RE)'` and a Python re + json loop;
 # * csv → NDJSON vs `mlr --icsv --ojsonl cat` and Python csv + json;
 # * logfmt → NDJSON vs `mlr --idkvp --ifs ' ' --ips '=' --ojsonl cat` (lines without quoted
-#   spaces, so that Miller's key=value reader, which has no quotes, makes the same fields).
+#   spaces, so that Miller's key=value reader, which has no quotes, makes the same fields);
+# * multiline after cat of a 146 MB Java log, next to a plain grep of the same file.
 #
-# The peers are slow, so every tool reads the same slice (SLICE_MB, default 50); copipe
-# alone also reads the whole 1 GB log (SIZE_MB) for its throughput. Output goes into a pipe
+# The peers are slow, so by default every tool reads the same slice (SLICE_MB, default 50);
+# copipe alone also reads the whole 1 GB log (SIZE_MB) for its throughput. SLICE_MB=0 runs
+# the peers on the whole log too (the issue's measure: allow an hour for jq), and on a CSV
+# and a logfmt file of CSV_MB (default 500) and LOGFMT_MB (default 500).
+# COPIPE=path measures that binary instead of building this tree's release binary; OURS=path
+# adds a second copipe (e.g. a build from before a change) to every case. Output goes into a pipe
 # (hyperfine --output=pipe). Prints median wall times (RUNS, default 3), mean CPU times
 # (user + system: the fairer figure on a loaded machine) and speed-ups by both.
 # Peers that are not installed are skipped with a note (apt-get install jq miller).
@@ -20,12 +25,21 @@ cd "$(dirname "$0")/.."
 SRC=${1:-}
 SIZE_MB=${SIZE_MB:-1024}
 SLICE_MB=${SLICE_MB:-50}
+if [ "$SLICE_MB" = 0 ]; then
+    CSV_MB=${CSV_MB:-500}
+    LOGFMT_MB=${LOGFMT_MB:-500}
+else
+    CSV_MB=${CSV_MB:-$SLICE_MB}
+    LOGFMT_MB=${LOGFMT_MB:-$SLICE_MB}
+fi
 RUNS=${RUNS:-3}
 WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
 mkdir -p "$WORK"
 
-cargo build --release -q
-COPIPE=$PWD/target/release/copipe
+if [ -z "${COPIPE:-}" ]; then
+    cargo build --release -q
+    COPIPE=$PWD/target/release/copipe
+fi
 export LC_ALL=C.UTF-8
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -52,14 +66,18 @@ if [ ! -s "$BIG" ]; then
     done
     mv "$BIG.part" "$BIG"
 fi
-LOG="$WORK/slice-${SLICE_MB}.log"
-[ -s "$LOG" ] || head -c $((SLICE_MB * 1024 * 1024)) "$BIG" | sed '$d' > "$LOG"
+if [ "$SLICE_MB" = 0 ]; then
+    LOG=$BIG
+else
+    LOG="$WORK/slice-${SLICE_MB}.log"
+    [ -s "$LOG" ] || head -c $((SLICE_MB * 1024 * 1024)) "$BIG" | sed '$d' > "$LOG"
+fi
 
 # A CSV of the same size: quoted fields with commas, doubled quotes and, now and then, a
 # line break inside quotes.
-CSV="$WORK/slice-${SLICE_MB}.csv"
+CSV="$WORK/slice-${CSV_MB}.csv"
 if [ ! -s "$CSV" ]; then
-    python3 - "$CSV" $((SLICE_MB * 1024 * 1024)) <<'EOF'
+    python3 - "$CSV" $((CSV_MB * 1024 * 1024)) <<'EOF'
 import sys, random
 path, size = sys.argv[1], int(sys.argv[2])
 random.seed(1)
@@ -82,9 +100,9 @@ with open(path, "w", newline="") as f:
 EOF
 fi
 
-LOGFMT="$WORK/slice-${SLICE_MB}.logfmt"
+LOGFMT="$WORK/slice-${LOGFMT_MB}.logfmt"
 if [ ! -s "$LOGFMT" ]; then
-    python3 - "$LOGFMT" $((SLICE_MB * 1024 * 1024)) <<'EOF'
+    python3 - "$LOGFMT" $((LOGFMT_MB * 1024 * 1024)) <<'EOF'
 import sys, random
 path, size = sys.argv[1], int(sys.argv[2])
 random.seed(2)
@@ -133,6 +151,10 @@ run() {
     shift 3
     [[ -z ${ONLY:-} || $name == *"$ONLY"* ]] || return 0
     local cmds=("$ours") labels=("copipe")
+    if [ -n "${OURS:-}" ]; then
+        cmds+=("${ours//$COPIPE/$OURS}")
+        labels+=("copipe-other")
+    fi
     for peer in "$@"; do
         local label=${peer%%=*} cmd=${peer#*=}
         have "${cmd%% *}" || { echo "note: $label skipped"; continue; }
@@ -140,7 +162,7 @@ run() {
         labels+=("$label")
     done
     local json="$WORK/parsers-case.json"
-    hyperfine -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
+    hyperfine -i --output=pipe --warmup "${WARMUP:-1}" --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
     python3 - "$json" "$name" "$(stat -c %s "$input")" "${labels[@]}" >> "$RESULTS" <<'EOF'
 import json, sys
 data = json.load(open(sys.argv[1]))["results"]
@@ -156,7 +178,7 @@ EOF
     tail -1 "$RESULTS"
 }
 
-echo "slice: $((SLICE_MB)) MB each; $(wc -l < "$LOG") log lines, $(wc -l < "$LOGFMT") logfmt lines"
+echo "slice: ${SLICE_MB} MB (0: the whole log), CSV ${CSV_MB} MB, logfmt ${LOGFMT_MB} MB; $(wc -l < "$LOG") log lines, $(wc -l < "$LOGFMT") logfmt lines"
 run "parse REGEX" "$LOG" "$COPIPE cat $LOG : parse '$RE'" \
     "jq=jq -cR --arg re '$RE' 'capture(\$re)' $LOG" \
     "python-re=$PY $WORK/py_re.py '$PYRE' < $LOG"
@@ -165,6 +187,31 @@ run "csv -> ndjson" "$CSV" "$COPIPE cat $CSV : csv" \
     "python-csv=$PY $WORK/py_csv.py < $CSV"
 run "logfmt -> ndjson" "$LOGFMT" "$COPIPE cat $LOGFMT : logfmt" \
     "mlr=mlr --idkvp --ifs ' ' --ips '=' --ojsonl cat $LOGFMT"
-run "parse REGEX, 1 GB" "$BIG" "$COPIPE cat $BIG : parse '$RE'"
+# multiline after cat of a file (no timer, so the direct path) next to a plain grep of the
+# same file: a generated Java log with stack traces, 146 MB.
+JAVA="$WORK/java-146.log"
+if [ ! -s "$JAVA" ]; then
+    python3 - "$JAVA" $((146 * 1000 * 1000)) <<'EOF'
+import sys
+path, size = sys.argv[1], int(sys.argv[2])
+trace = "java.lang.IllegalStateException: boom\n" + "".join(
+    f"\tat com.example.A.m{k}(A.java:{k})\n" for k in range(12))
+with open(path, "w") as f:
+    i, n, rows = 0, 0, []
+    while n < size:
+        i += 1
+        row = f"2026-12-01 10:{i // 60 % 60:02d}:{i % 60:02d} INFO  [main] request {i} served in {i % 997}ms\n"
+        if i % 5 == 0:
+            row += trace
+        rows.append(row)
+        n += len(row)
+        if len(rows) == 10000:
+            f.write("".join(rows)); rows = []
+    f.write("".join(rows))
+EOF
+fi
+run "multiline (cat)" "$JAVA" "$COPIPE cat $JAVA : multiline --start '^\d{4}-'" \
+    "grep=$COPIPE cat $JAVA : grep -v zzzz"
+[ "$SLICE_MB" = 0 ] || run "parse REGEX, 1 GB" "$BIG" "$COPIPE cat $BIG : parse '$RE'"
 echo
 echo "medians of $RUNS runs, output into a pipe; the machine's load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -67,6 +67,114 @@ fn count_every_prints_the_last_partial_interval_at_the_end() {
     assert_eq!(interval_counts(&r.stdout()), [0]);
 }
 
+/// The blocks of `count --by … --every` NDJSON output: (time, [(value, count)]) in order,
+/// checking that each block is sorted by count. A block ends where the time changes or a
+/// value comes again (intervals under a second share the time, which is to the second).
+fn interval_blocks(out: &str, field: &str) -> Vec<(String, Vec<(String, u64)>)> {
+    let mut blocks: Vec<(String, Vec<(String, u64)>)> = Vec::new();
+    for l in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect(l);
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["time", field, "count"], "the time first: {l}");
+        let time = v["time"].as_str().unwrap().to_string();
+        assert_eq!(time.len(), 20, "RFC 3339 to the second: {l}");
+        let row = (
+            v[field].as_str().unwrap_or("null").to_string(),
+            v["count"].as_u64().unwrap(),
+        );
+        match blocks.last_mut() {
+            Some((t, rows)) if *t == time && rows.iter().all(|r| r.0 != row.0) => rows.push(row),
+            _ => blocks.push((time, vec![row])),
+        }
+    }
+    for (t, rows) in &blocks {
+        assert!(
+            rows.windows(2).all(|w| w[0].1 >= w[1].1),
+            "a block sorted by count: {t} {rows:?}"
+        );
+    }
+    blocks
+}
+
+#[test]
+fn count_by_every_prints_a_block_per_interval_of_a_writer_at_a_known_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "").unwrap();
+    let mut cp = copipe([
+        "follow", "-n", "0", "app.log", ":", "logfmt", ":", "count", "--by", "level", "--every",
+        "300ms",
+    ])
+    .dir(dir.path())
+    .spawn();
+    cp.wait_open(&log);
+    // Every 20 ms: two info lines and one error, 60 times (about 1.2 s: 15 per interval).
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    let start = Instant::now();
+    for i in 0..60 {
+        writeln!(f, "level=info n={i}\nlevel=error n={i}\nlevel=info n={i}").unwrap();
+        let due = start + Duration::from_millis(20 * (i + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let total = |o: &str, level: &str| -> u64 {
+        interval_blocks(o, "level")
+            .iter()
+            .flat_map(|(_, rows)| rows)
+            .filter(|(v, _)| v == level)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    cp.wait_out("every line counted in some interval", |o| {
+        total(o, "info") == 120 && total(o, "error") == 60
+    });
+    cp.signal(libc::SIGTERM);
+    assert_eq!(cp.exit_code(), 0, "{}", cp.err());
+    let out = cp.out();
+    let blocks = interval_blocks(&out, "level");
+    assert_eq!((total(&out, "info"), total(&out, "error")), (120, 60));
+    // One block per interval, in time order; the lines spread over several.
+    assert!(blocks.windows(2).all(|w| w[0].0 <= w[1].0), "{out}");
+    assert!(blocks.len() >= 3, "{out}");
+    for (t, rows) in &blocks {
+        let levels: Vec<&str> = rows.iter().map(|(v, _)| v.as_str()).collect();
+        assert!(
+            levels.len() <= 2 && levels.contains(&"info"),
+            "{t} {rows:?}"
+        );
+        if levels.len() == 2 {
+            // Two infos to one error within a few lines: info is counted first.
+            assert_eq!(levels, ["info", "error"], "{t} {rows:?}");
+        }
+    }
+}
+
+#[test]
+fn count_by_every_prints_the_last_partial_interval_at_the_end_in_first_seen_order() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("a.log"),
+        "k=b\nk=a\nk=c\nk=a\nk=b\nx=1\nk=c\n",
+    )
+    .unwrap();
+    let r = copipe([
+        "cat", "a.log", ":", "logfmt", ":", "count", "--by", "k", "--every", "1h",
+    ])
+    .dir(dir.path())
+    .run();
+    r.code(0);
+    let blocks = interval_blocks(&r.stdout(), "k");
+    assert_eq!(blocks.len(), 1, "{}", r.stdout());
+    let rows: Vec<(&str, u64)> = blocks[0].1.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+    // By count, ties in the order first seen; a record without the field counts as null.
+    assert_eq!(rows, [("b", 2), ("a", 2), ("c", 2), ("null", 1)]);
+    copipe([
+        "range", "0", "3", ":", "count", "--by", "x", "--every", "1s",
+    ])
+    .run()
+    .code(2)
+    .err_has("needs records");
+}
+
 #[test]
 fn count_every_refuses_a_bad_duration() {
     copipe(["range", "0", "3", ":", "count", "--every", "10x"])

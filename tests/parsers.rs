@@ -368,6 +368,117 @@ fn combined_fixture_errors_by_path() {
     assert!(v.get("ident").is_none());
 }
 
+/// The records of a fixture read by `combined --strict` (every line must parse).
+fn combined_records(name: &str) -> Vec<serde_json::Value> {
+    let r = copipe(["cat", &p(name), ":", "combined", "--strict"]).run();
+    r.code(0);
+    let lines = fs::read_to_string(p(name)).unwrap().lines().count();
+    let recs = json_lines(&r.stdout());
+    assert_eq!(recs.len(), lines, "{name}: one record a line");
+    recs
+}
+
+/// The first record of `recs` whose `field` is `value`.
+fn find<'a>(recs: &'a [serde_json::Value], field: &str, value: &str) -> &'a serde_json::Value {
+    recs.iter()
+        .find(|r| r[field] == value)
+        .unwrap_or_else(|| panic!("no record with {field}={value}"))
+}
+
+// The fixtures were logged by real servers on 127.0.0.1 (nginx 1.22 with its `combined` and
+// a `main` format with two more fields, Apache 2.4 with `combined` and `common`) for the
+// same requests made with curl and socat: odd paths, query strings, quotes and a backslash
+// and UTF-8 in the user agent, a quoted referer, HEAD, 404s, empty bodies, a user, an
+// HTTP/0.9 request, a request line with spaces and a garbage one.
+#[test]
+fn combined_reads_lines_logged_by_real_nginx_and_apache() {
+    for name in ["nginx-combined.log", "apache-combined.log"] {
+        let recs = combined_records(name);
+        for r in &recs {
+            assert_eq!(r["host"], "127.0.0.1", "{name}: {r}");
+            assert!(r.get("ident").is_none(), "`-` is left out: {r}");
+            assert!(r["status"].is_u64(), "{name}: {r}");
+            assert!(
+                r["timestamp"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("2026-12-01T05:1"),
+                "{r}"
+            );
+            assert!(r["timestamp"].as_str().unwrap().ends_with("+00:00"), "{r}");
+        }
+        // The escapes of both servers (nginx \x22 \x5C, Apache \" \\) decode to what was sent.
+        let quoted = r#"Mozilla/5.0 (X11; "quoted" agent\with backslash)"#;
+        assert_eq!(find(&recs, "agent", quoted)["path"], "/index.html");
+        let r = find(&recs, "path", "/caf%C3%A9");
+        assert_eq!(
+            r["agent"], "Ünïcödé-agent/1.0 日本",
+            "{name}: \\xHH bytes are UTF-8"
+        );
+        assert_eq!(r["status"], 404);
+        assert_eq!(find(&recs, "path", r#"/x?"a"=\"#)["status"], 404);
+        let r = find(&recs, "referer", r#"https://example.com/from?a="b""#);
+        assert_eq!(r["agent"], "curl/7.88.1");
+        let r = find(&recs, "path", "/search?q=a+b&lang=fr%C3%A9&x=%22quoted%22");
+        assert_eq!(r["method"], "GET");
+        assert_eq!(r["protocol"], "HTTP/1.1");
+        assert_eq!(
+            find(&recs, "path", "/odd//path/../with%20space/%7Euser")["status"],
+            404
+        );
+        if name.starts_with("nginx") {
+            // (Apache logs the user of basic authentication only where it checks it.)
+            assert_eq!(find(&recs, "user", "alice")["path"], "/index.html");
+        }
+        let head = find(&recs, "method", "HEAD");
+        assert_eq!(head["status"], 200);
+        // nginx logs an empty body as 0, Apache as `-` (left out).
+        let empty = find(&recs, "path", "/empty.txt");
+        if name.starts_with("nginx") {
+            assert_eq!((&head["size"], &empty["size"]), (&0.into(), &0.into()));
+        } else {
+            assert!(
+                head.get("size").is_none() && empty.get("size").is_none(),
+                "{head} {empty}"
+            );
+        }
+        // An empty user agent is `-`: no field.
+        assert!(
+            recs.iter()
+                .any(|r| r["path"] == "/index.html" && r.get("agent").is_none())
+        );
+        // Requests that are not METHOD PATH PROTOCOL keep only `request`.
+        for request in ["GARBAGE", "GET /bare-http09"] {
+            let r = find(&recs, "request", request);
+            assert!(r.get("method").is_none() && r.get("path").is_none(), "{r}");
+            assert!(r["status"] == 400 || r["status"] == 404, "{r}");
+        }
+    }
+    let recs = combined_records("nginx-main.log");
+    assert_eq!(recs[0]["rest"], r#""203.0.113.7, 10.0.0.1" rt=0.000"#);
+    assert_eq!(recs[3]["agent"], "tab\there", "nginx's \\x09");
+    assert_eq!(recs[2]["method"], "HEAD");
+    let recs = combined_records("apache-common.log");
+    assert!(
+        recs.iter()
+            .all(|r| r.get("agent").is_none() && r.get("referer").is_none())
+    );
+    assert_eq!(find(&recs, "method", "DELETE")["status"], 405);
+    assert_eq!(
+        fs::read_to_string(p("apache-combined.log"))
+            .unwrap()
+            .lines()
+            .last()
+            .map(|l| l.contains(r#""tab\there""#)),
+        Some(true)
+    );
+    assert_eq!(
+        combined_records("apache-combined.log").last().unwrap()["agent"],
+        "tab\there",
+        "Apache's \\t"
+    );
+}
+
 #[test]
 fn count_by_sorts_by_count_then_first_seen_and_keeps_types() {
     copipe(["json", ":", "count", "--by", "a", "b"])

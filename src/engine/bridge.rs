@@ -307,6 +307,7 @@ impl SourceThread {
                         meter: &source_meter,
                         interrupt: &interrupt,
                         timers: &timers,
+                        source_waits: true,
                         highlight: &[],
                     };
                     build(&matches, &cx)

@@ -130,6 +130,8 @@ struct Env<'a> {
     meter: &'a Meter,
     interrupt: &'a Interrupt,
     timers: &'a Timers,
+    /// [`Source::waits`] of the pipeline's source (`true` until it is built).
+    source_waits: bool,
 }
 
 impl<'a> Env<'a> {
@@ -142,6 +144,7 @@ impl<'a> Env<'a> {
             meter: self.meter,
             interrupt: self.interrupt,
             timers: self.timers,
+            source_waits: self.source_waits,
             highlight,
         }
     }
@@ -168,13 +171,14 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         interrupt,
         timers,
     } = shared;
-    let env = Env {
+    let mut env = Env {
         opts,
         stdout,
         status,
         meter,
         interrupt,
         timers,
+        source_waits: true,
     };
     // Before the source opens its files and before a `write --truncate` empties one.
     super::same_file::refuse_outputs_that_are_inputs(p)?;
@@ -190,6 +194,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
             .map_err(|e| at_call(source_call, e))?
     };
+    env.source_waits = source.waits();
     let mut rows = Vec::new();
     let chain = build_chain(&p.calls[1..], &env, &[], &mut rows)?;
     let stats = opts.stats.then(|| {
@@ -301,6 +306,7 @@ pub fn build_branch_on_thread(
         meter: &meter,
         interrupt,
         timers: &timers,
+        source_waits: true,
     };
     let mut rows = Vec::new();
     let chain =
@@ -490,5 +496,50 @@ mod tests {
         assert_eq!(branch.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2]);
         let off = highlights(&p.calls[1..], &Options::default(), &[]);
         assert!(off.iter().all(Vec::is_empty));
+    }
+
+    /// Whether building `pipeline` asks for a timer (and so the scheduler).
+    fn wants_timer(pipeline: &str) -> bool {
+        let p = checked(pipeline).unwrap();
+        let interrupt = Interrupt::none();
+        let stdout = Rc::new(RefCell::new(Output::stdout(false, &interrupt).unwrap()));
+        let timers = Timers::default();
+        let shared = Shared {
+            opts: &Options::default(),
+            stdout: &stdout,
+            status: &Status::default(),
+            meter: &Meter::default(),
+            interrupt: &interrupt,
+            timers: &timers,
+        };
+        let _built = build(&p, &shared).unwrap();
+        timers.wanted()
+    }
+
+    #[test]
+    fn multiline_asks_for_a_timer_only_when_the_source_can_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.log");
+        std::fs::write(&file, "S\n1\n").unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (file, fifo) = (file.display(), fifo.display());
+        let ml = "multiline --start ^S : count";
+        assert!(
+            !wants_timer(&format!("cat {file} : {ml}")),
+            "regular files never wait"
+        );
+        assert!(!wants_timer(&format!("cat {file} {file} : {ml}")));
+        assert!(!wants_timer(&format!("range 1 5 : {ml}")));
+        assert!(
+            wants_timer(&format!("cat {file} {fifo} : {ml}")),
+            "a pipe can wait"
+        );
+        assert!(wants_timer(&format!("follow {file} : {ml}")));
+        assert!(
+            wants_timer(&format!("cat {file} : count --every 1h")),
+            "count --every wants its timer whatever the source"
+        );
     }
 }

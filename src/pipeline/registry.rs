@@ -263,6 +263,10 @@ pub struct BuildCx<'a> {
     /// Deadlines for the stages that want to be woken (see `Stage::tick`); asking for a
     /// timer makes the pipeline run on the scheduler.
     pub timers: &'a crate::engine::timer::Timers,
+    /// Whether the pipeline's source may wait for its input ([`Source::waits`]): a stage
+    /// that acts on quiet asks for a timer only then. `true` where it is not known (the
+    /// branches of `merge`, a source's own build).
+    pub source_waits: bool,
     /// With colour on: the regexes of the `grep`s upstream whose matches `print` colours.
     pub highlight: &'a [regex::bytes::Regex],
 }

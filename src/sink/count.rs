@@ -8,7 +8,8 @@
 //! values keep their JSON type (`"22"` and `22` are two values). Memory: one entry per
 //! distinct value; nothing is allocated for a value already seen.
 //!
-//! `count --every DURATION` prints the count of each interval as it ends ([`every`]).
+//! `count --every DURATION` prints the count of each interval as it ends ([`every`]); with
+//! `--by` too, the counts per value of each interval, as a block.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -39,6 +40,12 @@ pub mod every;
 /// per interval: the interval's end in UTC (RFC 3339, to the second), a space, the count —
 /// `2026-12-01T10:00:10Z 42`. Quiet intervals print 0. The last, partial interval is printed
 /// when the stream ends.
+///
+/// With both --by and --every, each interval prints a block of its counts per value, sorted
+/// as above, each NDJSON row with the interval's end time as its first field:
+/// {"time":"2026-12-01T10:00:10Z","level":"error","count":3}. On a terminal a block is the
+/// time on a line of its own, the aligned columns, and a blank line. A quiet interval prints
+/// no row (on a terminal: its time and 0).
 #[derive(Parser)]
 #[command(name = "count", disable_version_flag = true)]
 pub struct Args {
@@ -49,8 +56,8 @@ pub struct Args {
     #[arg(long, requires = "by")]
     pub json: bool,
     /// Print the count of each interval of DURATION (`500ms`, `10s`, `5m`, `1h`; a bare
-    /// number is seconds) as it ends, with its end time.
-    #[arg(long, value_name = "DURATION", value_parser = every::parse_duration, conflicts_with = "by")]
+    /// number is seconds) as it ends, with its end time (with --by: a block per interval).
+    #[arg(long, value_name = "DURATION", value_parser = every::parse_duration)]
     pub every: Option<std::time::Duration>,
 }
 
@@ -65,6 +72,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat words.txt : grep 'ion$' : count",
         "copipe cat access.log : combined : where status>=500 : count --by path",
         "copipe follow app.log : grep ERROR : count --every 10s",
+        "copipe follow app.log : logfmt : count --by level --every 1m",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Sink(build),
@@ -72,8 +80,16 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
+    if !a.by.is_empty() && cx.input != Kind::Record {
+        bail!(
+            "count --by needs records, and receives {}: put a parser before it (json, parse, csv …)",
+            cx.input.plural()
+        );
+    }
+    let text = !a.json && std::io::stdout().is_terminal();
     if let Some(every) = a.every {
-        return Ok(Box::new(every::Every::new(every, cx)));
+        let by = (!a.by.is_empty()).then(|| Tally::new(a.by, text));
+        return Ok(Box::new(every::Every::new(every, by, cx)));
     }
     if a.by.is_empty() {
         return Ok(Box::new(Count {
@@ -82,18 +98,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
             status: cx.status.clone(),
         }));
     }
-    if cx.input != Kind::Record {
-        bail!(
-            "count --by needs records, and receives {}: put a parser before it (json, parse, csv …)",
-            cx.input.plural()
-        );
-    }
     Ok(Box::new(CountBy {
-        paths: a.by.iter().map(|p| split_path(p)).collect(),
-        names: a.by,
-        text: !a.json && std::io::stdout().is_terminal(),
-        seen: HashMap::new(),
-        key: Vec::new(),
+        tally: Tally::new(a.by, text),
         out: cx.stdout.clone(),
         status: cx.status.clone(),
     }))
@@ -136,8 +142,8 @@ impl Stage for Count {
     }
 }
 
-/// `count --by`.
-struct CountBy {
+/// The counts per distinct value of some fields, and how they are printed.
+pub struct Tally {
     names: Vec<String>,
     paths: Vec<Vec<String>>,
     /// Aligned text rather than NDJSON.
@@ -146,14 +152,27 @@ struct CountBy {
     /// → (count, order first seen).
     seen: HashMap<Vec<u8>, (u64, u64)>,
     key: Vec<u8>,
-    out: Rc<RefCell<Output>>,
-    status: Status,
 }
 
-impl Stage for CountBy {
-    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+impl Tally {
+    pub fn new(names: Vec<String>, text: bool) -> Self {
+        Tally {
+            paths: names.iter().map(|p| split_path(p)).collect(),
+            names,
+            text,
+            seen: HashMap::new(),
+            key: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// Count a record under its values.
+    pub fn add(&mut self, item: Item<'_>) {
         let Item::Record(rec) = item else {
-            return Ok(Flow::Continue);
+            return;
         };
         self.key.clear();
         for p in &self.paths {
@@ -172,29 +191,27 @@ impl Stage for CountBy {
                 }
             }
         }
-        Ok(Flow::Continue)
     }
 
-    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn close(&mut self) -> Result<()> {
-        if !self.seen.is_empty() {
-            self.status.mark_delivered();
-        }
+    /// Write the counts onto `buf`, by count (highest first, ties in the order first seen),
+    /// and forget them. With a `time` (of `count --every`): NDJSON rows get it as a first
+    /// field, and the text is a block under a line with the time (0 when nothing came).
+    pub fn write(&mut self, time: Option<&str>, buf: &mut Vec<u8>) {
         let mut rows: Vec<(&[u8], u64, u64)> = self
             .seen
             .iter()
             .map(|(k, &(n, o))| (k.as_slice(), n, o))
             .collect();
         rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-        let mut buf = Vec::new();
         if self.text {
+            if let Some(t) = time {
+                buf.extend_from_slice(t.as_bytes());
+                buf.push(b'\n');
+                if rows.is_empty() {
+                    buf.extend_from_slice(b"0\n\n");
+                    return;
+                }
+            }
             // Columns: the count, right-aligned, then each field's value as text.
             let cells: Vec<(String, Vec<String>)> = rows
                 .iter()
@@ -225,12 +242,20 @@ impl Stage for CountBy {
             for (n, vs) in &cells {
                 line(n, vs);
             }
+            if time.is_some() {
+                buf.push(b'\n');
+            }
         } else {
             let mut digits = itoa::Buffer::new();
             for (k, n, _) in &rows {
                 buf.push(b'{');
+                if let Some(t) = time {
+                    buf.extend_from_slice(b"\"time\":\"");
+                    buf.extend_from_slice(t.as_bytes());
+                    buf.extend_from_slice(b"\",");
+                }
                 for (name, v) in self.names.iter().zip(values(k)) {
-                    write_json_str(&mut buf, name);
+                    write_json_str(buf, name);
                     buf.push(b':');
                     buf.extend_from_slice(v);
                     buf.push(b',');
@@ -240,6 +265,37 @@ impl Stage for CountBy {
                 buf.extend_from_slice(b"}\n");
             }
         }
+        self.seen.clear();
+    }
+}
+
+/// `count --by`.
+struct CountBy {
+    tally: Tally,
+    out: Rc<RefCell<Output>>,
+    status: Status,
+}
+
+impl Stage for CountBy {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        self.tally.add(item);
+        Ok(Flow::Continue)
+    }
+
+    fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if !self.tally.is_empty() {
+            self.status.mark_delivered();
+        }
+        let mut buf = Vec::new();
+        self.tally.write(None, &mut buf);
         let mut out = self.out.borrow_mut();
         out.write_all(&buf)?;
         out.flush()
@@ -259,4 +315,55 @@ fn values(k: &[u8]) -> Vec<&[u8]> {
     let mut v: Vec<&[u8]> = k.split(|&b| b == 0).collect();
     v.pop();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ROOT, Record};
+
+    fn tally(text: bool, values: &[&str]) -> Tally {
+        let mut t = Tally::new(vec!["level".into()], text);
+        let mut rec = Record::new();
+        for v in values {
+            rec.clear();
+            rec.add_str(ROOT, "", "level", v);
+            t.add(Item::Record(&rec));
+        }
+        t
+    }
+
+    #[test]
+    fn an_interval_block_has_its_time_and_is_forgotten_after() {
+        let mut t = tally(false, &["b", "a", "a", "b", "c"]);
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:10Z"), &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"time\":\"2026-12-01T10:00:10Z\",\"level\":\"b\",\"count\":2}\n\
+             {\"time\":\"2026-12-01T10:00:10Z\",\"level\":\"a\",\"count\":2}\n\
+             {\"time\":\"2026-12-01T10:00:10Z\",\"level\":\"c\",\"count\":1}\n"
+        );
+        assert!(t.is_empty(), "the next interval starts from nothing");
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:20Z"), &mut buf);
+        assert!(buf.is_empty(), "a quiet interval prints no row");
+    }
+
+    #[test]
+    fn an_interval_block_on_a_terminal_is_the_time_then_columns() {
+        let mut t = tally(true, &["info", "error", "info"]);
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:10Z"), &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "2026-12-01T10:00:10Z\ncount  level\n    2  info\n    1  error\n\n"
+        );
+        let mut buf = Vec::new();
+        t.write(Some("2026-12-01T10:00:20Z"), &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "2026-12-01T10:00:20Z\n0\n\n"
+        );
+    }
 }

@@ -137,6 +137,24 @@ const TURN_BYTES: usize = MMAP_BATCH;
 const TURN_STEPS: usize = 64;
 
 impl Source for Cat {
+    /// Reading regular files never waits for more; standard input does unless it is a
+    /// regular file (`< file`), and so do a named pipe or a device.
+    fn waits(&self) -> bool {
+        !self.files.as_slice().iter().all(|p| {
+            if p.as_os_str() == "-" {
+                io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(File::from)
+                    .and_then(|f| f.metadata())
+                    .is_ok_and(|m| m.is_file())
+            } else {
+                // A file that cannot be read is reported when its turn comes.
+                std::fs::metadata(p).map_or(true, |m| m.is_file())
+            }
+        })
+    }
+
     /// The direct path: the steps in a loop, sleeping in `poll` when a pipe has nothing.
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
         loop {

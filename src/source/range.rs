@@ -144,6 +144,10 @@ impl Counter {
 }
 
 impl Source for Counter {
+    fn waits(&self) -> bool {
+        false
+    }
+
     fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
         let mut buf = Vec::with_capacity(BATCH + 32);
         let mut digits = itoa::Buffer::new();

@@ -1,5 +1,6 @@
 //! What the line parsers (`parse`, `logfmt`, `kv`, `csv`, `tsv`, `syslog`, `combined`)
-//! share: the input's name and line number for messages, the `file` field after
+//! share: the one [`Stage`] of the per-line formats ([`LineParser`] around a [`LineFormat`],
+//! which only parses), the input's name and line number for messages, the `file` field after
 //! `cat --tag`, invalid UTF-8 made U+FFFD without allocating per line, and the policy for a
 //! line the format does not fit (dropped and counted, kept as `{"message": line}`, or an
 //! error).
@@ -12,8 +13,82 @@
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::item::{Origin, Show};
+use crate::item::{Item, Origin, Show};
 use crate::record::{ROOT, Record};
+use crate::stage::{Flow, Stage};
+
+/// A format of one line: how a line becomes the fields of a record. The rest — counting
+/// lines, U+FFFD, the `file` field, the policy for a line that does not fit, the note at the
+/// end — is [`LineParser`]'s.
+pub trait LineFormat {
+    /// What the note at the end says of dropped lines: "did not match", "did not parse".
+    const DROPPED: &'static str;
+
+    /// Whether a line is passed over (neither a record nor a line that does not fit): a
+    /// blank line for key=value.
+    fn skip(&self, _text: &str) -> bool {
+        false
+    }
+
+    /// Add the fields of `text` to `rec`, which is started (cleared, and with the `file`
+    /// field when `tagged`), or say why the line does not fit.
+    fn fill(&mut self, text: &str, rec: &mut Record, tagged: bool) -> Result<(), &'static str>;
+}
+
+/// The stage of a [`LineFormat`]: lines in, one record per line out (or the misfit policy).
+/// Per line: no allocation (the record and the scratch text are reused).
+pub struct LineParser<F> {
+    pub format: F,
+    lines: Lines,
+    scratch: String,
+    rec: Record,
+    next: Box<dyn Stage>,
+}
+
+impl<F: LineFormat> LineParser<F> {
+    pub fn new(stage: &'static str, bad: Bad, format: F, next: Box<dyn Stage>) -> Self {
+        LineParser {
+            format,
+            lines: Lines::new(stage, bad),
+            scratch: String::new(),
+            rec: Record::new(),
+            next,
+        }
+    }
+}
+
+impl<F: LineFormat> Stage for LineParser<F> {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let Item::Line(line) = item else {
+            return self.next.send(item);
+        };
+        let line = self.lines.count(line);
+        let text = to_text(line, &mut self.scratch);
+        if self.format.skip(text) {
+            return Ok(Flow::Continue);
+        }
+        self.lines.start(&mut self.rec);
+        let tagged = self.lines.tag.is_some();
+        if let Err(why) = self.format.fill(text, &mut self.rec, tagged)
+            && !self.lines.misfit(&mut self.rec, text, why)?
+        {
+            return Ok(Flow::Continue);
+        }
+        self.next.send(Item::Record(&self.rec))
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.lines.origin(&origin);
+        self.next.origin(origin)
+    }
+
+    crate::pass_on!(flush);
+
+    fn close(&mut self) -> Result<()> {
+        self.lines.report(F::DROPPED);
+        self.next.close()
+    }
+}
 
 /// `--keep` and `--strict`: what happens to a line the format does not fit.
 #[derive(Args, Clone, Copy, Debug, Default)]

@@ -210,6 +210,14 @@ pub trait Source {
     fn needs_scheduler(&self) -> bool {
         false
     }
+
+    /// Whether the source may wait for its input for an unbounded time (a followed file, a
+    /// socket, a pipe or a terminal): only then does a stage that acts on quiet (the
+    /// `--timeout` of `multiline`) need a timer, and so the scheduler. A source of regular
+    /// files or of generated numbers, which never waits, says `false`.
+    fn waits(&self) -> bool {
+        true
+    }
 }
 
 impl<S: Stage + ?Sized> Stage for Box<S> {

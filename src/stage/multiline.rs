@@ -10,7 +10,9 @@
 //! input (`flush`: a followed file with nothing new) an open event is given `--timeout` more
 //! to grow, then sent on from a timer of the scheduler (`Stage::tick`), so the last stack
 //! trace of a quiet log shows up; at the end of the stream it is sent at once, and so it is
-//! when the input changes (`origin`: events do not span files). Bounded: an event that
+//! when the input changes (`origin`: events do not span files). The timer is asked for only
+//! when the source can wait (`Source::waits`: `follow`, `listen`, a pipe): after `cat` of
+//! files, which never waits, the pipeline keeps the direct path, with no scheduler. Bounded: an event that
 //! would pass `--max-lines` lines or `--max-bytes` bytes is sent as it is, and the line
 //! begins a new one. The hot path appends to one reused buffer: no allocation per line.
 
@@ -33,8 +35,8 @@ use crate::stage::{Flow, Stage};
 /// them in a field (the regex of `parse` needs `(?s)` for `.` to cross them).
 ///
 /// An open event is sent on when the next one begins, at the end of the input, when the
-/// input changes to another file, and, when the source waits for more (`follow`), after
-/// --timeout without new lines. An event that would grow past --max-lines lines or
+/// input changes to another file, and, when the source waits for more (`follow`, `listen`,
+/// a pipe), after --timeout without new lines. An event that would grow past --max-lines lines or
 /// --max-bytes bytes is sent as it is and the line begins a new event.
 #[derive(Parser)]
 #[command(name = "multiline", disable_version_flag = true)]
@@ -112,7 +114,10 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
     Ok(Box::new(Multiline {
         joiner: Joiner::new(re, starts, a.max_lines, a.max_bytes),
         timeout: a.timeout,
-        timer: cx.timers.timer(),
+        // Only a source that can wait leaves an event open for long: with one that never
+        // waits (`cat` of files) the end of the input sends it, no timer is needed, and the
+        // pipeline keeps the direct path.
+        timer: cx.source_waits.then(|| cx.timers.timer()),
         deadline: None,
         stopped: false,
         origin: String::new(),
@@ -193,7 +198,8 @@ impl Joiner {
 struct Multiline {
     joiner: Joiner,
     timeout: Duration,
-    timer: crate::engine::Timer,
+    /// `None` when the source never waits.
+    timer: Option<crate::engine::Timer>,
     /// When the open event is to be sent if no line comes first: set when the source
     /// waits (`flush`), cleared by every line.
     deadline: Option<Instant>,
@@ -254,13 +260,18 @@ impl Stage for Multiline {
 
     fn flush(&mut self) -> Result<()> {
         // The source is about to wait: give the open event --timeout more to grow.
-        if self.joiner.is_open() && self.deadline.is_none() {
+        if let Some(timer) = &self.timer
+            && self.joiner.is_open()
+            && self.deadline.is_none()
+        {
             let at = Instant::now() + self.timeout;
             self.deadline = Some(at);
-            self.timer.wake_at(at);
+            timer.wake_at(at);
         }
         // Said here, where a checkpointing source looks (after its flush), not per line.
-        self.timer.holding(self.joiner.is_open());
+        if let Some(t) = &self.timer {
+            t.holding(self.joiner.is_open());
+        }
         self.next.flush()
     }
 
@@ -268,7 +279,9 @@ impl Stage for Multiline {
         if self.deadline.is_some_and(|d| now >= d) {
             let _ = self.send_open()?;
             self.next.flush()?;
-            self.timer.holding(self.joiner.is_open());
+            if let Some(t) = &self.timer {
+                t.holding(self.joiner.is_open());
+            }
         }
         self.next.tick(now)
     }
@@ -351,7 +364,7 @@ mod tests {
         let mut m = Multiline {
             joiner: Joiner::new(Regex::new("^S").unwrap(), true, 500, 1 << 20),
             timeout: Duration::from_secs(1),
-            timer: timers.timer(),
+            timer: Some(timers.timer()),
             deadline: None,
             stopped: false,
             origin: String::new(),

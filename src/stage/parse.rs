@@ -15,11 +15,11 @@ use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::{CaptureLocations, Regex};
 
-use crate::item::{Item, Kind, Origin};
+use crate::item::Kind;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record};
-use crate::stage::lineparse::{BadArgs, Lines, to_text};
-use crate::stage::{Flow, Stage};
+use crate::stage::Stage;
+use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse each line with a regex: its named groups become the fields of a record.
 ///
@@ -62,22 +62,19 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Parse::new(&a.regex, a.bad.into(), next)?))
+    Ok(Box::new(Parse::stage(&a.regex, a.bad.into(), next)?))
 }
 
+/// The regex and its capture slots, reused for every line.
 struct Parse {
     re: Regex,
     locs: CaptureLocations,
     /// (group index, field name) of the named groups, in order.
     groups: Vec<(usize, String)>,
-    lines: Lines,
-    scratch: String,
-    rec: Record,
-    next: Box<dyn Stage>,
 }
 
 impl Parse {
-    fn new(regex: &str, bad: crate::stage::lineparse::Bad, next: Box<dyn Stage>) -> Result<Self> {
+    fn stage(regex: &str, bad: Bad, next: Box<dyn Stage>) -> Result<LineParser<Self>> {
         let re = Regex::new(regex).with_context(|| format!("parse: bad regex {regex:?}"))?;
         let groups: Vec<(usize, String)> = re
             .capture_names()
@@ -87,66 +84,40 @@ impl Parse {
         if groups.is_empty() {
             bail!("parse: the regex {regex:?} has no named group: write (?P<name>...)");
         }
-        Ok(Parse {
+        let format = Parse {
             locs: re.capture_locations(),
             re,
             groups,
-            lines: Lines::new("parse", bad),
-            scratch: String::new(),
-            rec: Record::new(),
-            next,
-        })
+        };
+        Ok(LineParser::new("parse", bad, format, next))
     }
 }
 
-impl Stage for Parse {
-    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        let Item::Line(line) = item else {
-            return self.next.send(item);
-        };
-        let line = self.lines.count(line);
-        let text = to_text(line, &mut self.scratch);
-        if self.re.captures_read(&mut self.locs, text).is_none() {
-            if self
-                .lines
-                .misfit(&mut self.rec, text, "the line does not match")?
-            {
-                return self.next.send(Item::Record(&self.rec));
-            }
-            return Ok(Flow::Continue);
-        }
-        self.lines.start(&mut self.rec);
+impl LineFormat for Parse {
+    const DROPPED: &'static str = "did not match";
+
+    fn fill(&mut self, text: &str, rec: &mut Record, _tagged: bool) -> Result<(), &'static str> {
+        self.re
+            .captures_read(&mut self.locs, text)
+            .ok_or("the line does not match")?;
         for (i, name) in &self.groups {
             if let Some((s, e)) = self.locs.get(*i) {
-                self.rec.add_str(ROOT, "", name, &text[s..e]);
+                rec.add_str(ROOT, "", name, &text[s..e]);
             }
         }
-        self.next.send(Item::Record(&self.rec))
-    }
-
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.lines.origin(&origin);
-        self.next.origin(origin)
-    }
-
-    crate::pass_on!(flush);
-
-    fn close(&mut self) -> Result<()> {
-        self.lines.report("did not match");
-        self.next.close()
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::Show;
-    use crate::stage::lineparse::Bad;
+    use crate::item::{Item, Origin, Show};
     use crate::stage::testing::Collect;
 
     fn run(re: &str, bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
         let out = Collect::shared();
-        let mut p = Parse::new(re, bad, Box::new(out.clone()))?;
+        let mut p = Parse::stage(re, bad, Box::new(out.clone()))?;
         for l in lines {
             let _ = p.send(Item::Line(l))?;
         }
@@ -219,7 +190,7 @@ mod tests {
     #[test]
     fn tags_give_a_file_field_and_line_numbers_restart() {
         let out = Collect::shared();
-        let mut p = Parse::new(r"^(?P<n>\d+)$", Bad::Strict, Box::new(out.clone())).unwrap();
+        let mut p = Parse::stage(r"^(?P<n>\d+)$", Bad::Strict, Box::new(out.clone())).unwrap();
         p.origin(Origin {
             name: "a.log",
             show: Show::Tag,

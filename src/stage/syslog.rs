@@ -26,12 +26,12 @@
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::item::{Item, Kind, Origin};
+use crate::item::Kind;
 use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{NodeId, ROOT, Record, Type};
+use crate::stage::Stage;
 use crate::stage::combined::month_number;
-use crate::stage::lineparse::{BadArgs, Lines, to_text};
-use crate::stage::{Flow, Stage};
+use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse syslog lines (RFC 5424, RFC 3164, /var/log files) into records.
 ///
@@ -67,7 +67,7 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Syslog::new(a.bad.into(), next)))
+    Ok(Box::new(Syslog::stage(a.bad.into(), next)))
 }
 
 const FACILITIES: [&str; 24] = [
@@ -102,23 +102,13 @@ const SEVERITIES: [&str; 8] = [
 ];
 
 struct Syslog {
-    lines: Lines,
-    scratch: String,
     /// Unescaped structured data values.
     buf: String,
-    rec: Record,
-    next: Box<dyn Stage>,
 }
 
 impl Syslog {
-    fn new(bad: crate::stage::lineparse::Bad, next: Box<dyn Stage>) -> Self {
-        Syslog {
-            lines: Lines::new("syslog", bad),
-            scratch: String::new(),
-            buf: String::new(),
-            rec: Record::new(),
-            next,
-        }
+    fn stage(bad: Bad, next: Box<dyn Stage>) -> LineParser<Self> {
+        LineParser::new("syslog", bad, Syslog { buf: String::new() }, next)
     }
 }
 
@@ -401,44 +391,23 @@ fn fill(rec: &mut Record, buf: &mut String, t: &str) -> Result<(), &'static str>
     Ok(())
 }
 
-impl Stage for Syslog {
-    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        let Item::Line(line) = item else {
-            return self.next.send(item);
-        };
-        let line = self.lines.count(line);
-        let text = to_text(line, &mut self.scratch);
-        self.lines.start(&mut self.rec);
-        if let Err(why) = fill(&mut self.rec, &mut self.buf, text)
-            && !self.lines.misfit(&mut self.rec, text, why)?
-        {
-            return Ok(Flow::Continue);
-        }
-        self.next.send(Item::Record(&self.rec))
-    }
+impl LineFormat for Syslog {
+    const DROPPED: &'static str = "did not parse";
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.lines.origin(&origin);
-        self.next.origin(origin)
-    }
-
-    crate::pass_on!(flush);
-
-    fn close(&mut self) -> Result<()> {
-        self.lines.report("did not parse");
-        self.next.close()
+    fn fill(&mut self, text: &str, rec: &mut Record, _tagged: bool) -> Result<(), &'static str> {
+        fill(rec, &mut self.buf, text)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::lineparse::Bad;
+    use crate::item::Item;
     use crate::stage::testing::Collect;
 
     fn run(bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
         let out = Collect::shared();
-        let mut p = Syslog::new(bad, Box::new(out.clone()));
+        let mut p = Syslog::stage(bad, Box::new(out.clone()));
         for l in lines {
             let _ = p.send(Item::Line(l))?;
         }

@@ -1,7 +1,8 @@
 //! `count --every DURATION`: the count of each interval, printed as the interval ends after
 //! the interval's end time (`2026-12-01T10:00:10Z 42`), from a timer of the scheduler (see
 //! `Stage::tick`), so that a quiet interval still prints its 0; at the end of the stream the
-//! last, partial interval is printed too.
+//! last, partial interval is printed too. With `--by`, each interval prints the block of its
+//! counts per value ([`Tally`]), each row with the interval's end time.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,6 +11,7 @@ use anyhow::Result;
 
 use crate::item::{Item, Origin, count_lines};
 use crate::pipeline::registry::{BuildCx, Status};
+use crate::sink::count::Tally;
 use crate::sink::output::Output;
 use crate::stage::{Flow, Stage};
 
@@ -39,6 +41,8 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// `count --every`: the count of each interval, printed as the interval ends.
 pub struct Every {
     n: u64,
+    /// With `--by`: the counts per value of the current interval.
+    by: Option<Tally>,
     every: std::time::Duration,
     /// When the current interval ends, on the monotonic clock and on the wall clock.
     end: std::time::Instant,
@@ -50,12 +54,13 @@ pub struct Every {
 }
 
 impl Every {
-    pub fn new(every: std::time::Duration, cx: &BuildCx<'_>) -> Self {
+    pub fn new(every: std::time::Duration, by: Option<Tally>, cx: &BuildCx<'_>) -> Self {
         let timer = cx.timers.timer();
         let end = std::time::Instant::now() + every;
         timer.wake_at(end);
         Every {
             n: 0,
+            by,
             every,
             end,
             end_wall: std::time::SystemTime::now() + every,
@@ -70,10 +75,16 @@ impl Every {
     fn print(&mut self, wall: std::time::SystemTime) -> Result<()> {
         self.line.clear();
         write_utc(&mut self.line, wall);
-        self.line.push(b' ');
-        self.line
-            .extend_from_slice(itoa::Buffer::new().format(self.n).as_bytes());
-        self.line.push(b'\n');
+        if let Some(by) = &mut self.by {
+            let time = String::from_utf8_lossy(&self.line).into_owned();
+            self.line.clear();
+            by.write(Some(&time), &mut self.line);
+        } else {
+            self.line.push(b' ');
+            self.line
+                .extend_from_slice(itoa::Buffer::new().format(self.n).as_bytes());
+            self.line.push(b'\n');
+        }
         if self.n > 0 {
             self.status.mark_delivered();
         }
@@ -88,11 +99,14 @@ impl Every {
 }
 
 impl Stage for Every {
-    fn send(&mut self, _item: Item<'_>) -> Result<Flow> {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         if self.n == 0 {
             self.timer.holding(true);
         }
         self.n += 1;
+        if let Some(by) = &mut self.by {
+            by.add(item);
+        }
         Ok(Flow::Continue)
     }
 

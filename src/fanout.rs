@@ -17,11 +17,11 @@ use clap::Parser;
 use crate::engine::batch::Batch;
 use crate::engine::bridge::{self, Msg, Tx};
 use crate::pipeline::grammar::Call;
-use crate::pipeline::registry::{Options, Status};
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Options, Status};
 
 use crate::item::{Item, Kind, Origin};
-use crate::pipeline::registry::{Build, Emits, Role, StageDef};
+use crate::stage::def::{Build, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Send every item to each { branch } and on to the next stage.

@@ -19,6 +19,7 @@ pub mod fanout;
 pub mod item;
 pub mod pipeline;
 pub mod record;
+pub mod runtime;
 pub mod sink;
 pub mod source;
 pub mod stage;

@@ -22,11 +22,11 @@ use crate::engine::{self, Timers};
 use crate::pipeline::build::{Shared, build, check};
 use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Options, Status};
 use crate::pipeline::run::{is_broken_pipe, run};
-use crate::pipeline::signal::{Interrupt, abandoned_by};
-use crate::sink::output::Output;
+use crate::runtime::meter::Meter;
+use crate::runtime::output::Output;
+use crate::runtime::signal::{Interrupt, abandoned_by};
+use crate::stage::def::{Options, Status};
 
 const AFTER_HELP: &str = "\
 A pipeline is a source, then filters, then a sink, separated by `:` (or a quoted `|`):
@@ -130,7 +130,7 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
 
 /// Run copipe with the process arguments; returns the exit status.
 pub fn main() -> i32 {
-    crate::pipeline::rlimit::raise_open_files();
+    crate::runtime::rlimit::raise_open_files();
     let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {

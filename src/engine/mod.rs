@@ -18,18 +18,20 @@
 pub mod batch;
 pub mod bridge;
 pub mod sched;
-pub mod timer;
 
 use anyhow::Result;
 
 use crate::pipeline::build::Built;
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Options, Status};
 use crate::pipeline::run::finish;
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Options, Status};
 
+pub use crate::runtime::timer::{Timer, Timers};
 pub use sched::{Cx, Scheduler, Task, Wait};
-pub use timer::{Timer, Timers};
+
+// Moved to `crate::runtime`, named here too for branches written before the move.
+pub use crate::runtime::timer;
 
 /// What the engine needs from the run besides the built pipeline.
 pub struct Run<'a> {

@@ -1,7 +1,7 @@
 //! The scheduler: Beazley's `pyos` in Rust. Tasks are resumed when what they wait for is
 //! ready and yield back a [`Wait`] saying what they wait for next; the scheduler sleeps in
 //! one readiness call (mio's epoll) until a descriptor is ready, a deadline passes (a task's
-//! or a stage's timer, see [`super::timer`]) or a signal arrives.
+//! or a stage's timer, see [`crate::runtime::timer`]) or a signal arrives.
 //!
 //! Every task pushes into the one chain the scheduler was given, passed to
 //! [`Task::resume`]; since everything runs in the scheduler's thread, items from different
@@ -21,10 +21,10 @@ use anyhow::{Context, Result};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::timer::Timers;
-use crate::pipeline::registry::Status;
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::signal::Interrupt;
+use crate::runtime::timer::Timers;
 use crate::stage::Stage;
+use crate::stage::def::Status;
 
 /// What a task waits for when it yields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,17 +7,17 @@ use std::rc::Rc;
 
 use regex::bytes::Regex;
 
-use crate::engine::timer::Timers;
 use crate::fanout::FanOut;
 use crate::item::Kind;
-use crate::sink::output::Output;
+use crate::runtime::output::Output;
+use crate::runtime::timer::Timers;
 use crate::stage::{Source, Stage};
 
 use super::grammar::{Call, Pipeline, SyntaxError};
-use super::meter::Meter;
-use super::registry::{Build, BuildCx, Emits, Options, Role, Status};
-use super::signal::Interrupt;
 use super::stats::{Counted, Counter, Row, Stats};
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Build, BuildCx, Emits, Options, Role, Status};
 
 /// A pipeline ready to run.
 pub struct Built {

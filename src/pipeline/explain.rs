@@ -20,7 +20,7 @@
 //! ```
 
 use super::grammar::{Call, Pipeline, SyntaxError};
-use super::registry::{Build, Role};
+use crate::stage::def::{Build, Role};
 
 /// The column where the role starts.
 const ROLE_COLUMN: usize = 36;

@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::build::Built;
-use super::signal::abandoned_by;
+use crate::runtime::signal::abandoned_by;
 
 /// Run a built pipeline to its end. The first error wins; the chain is closed regardless.
 pub fn run(built: Built) -> Result<()> {

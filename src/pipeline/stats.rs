@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, count_lines};
-use crate::pipeline::meter::Meter;
+use crate::runtime::meter::Meter;
 use crate::stage::{Flow, Stage};
 
 /// A shared item counter.

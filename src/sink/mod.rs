@@ -6,8 +6,10 @@ pub mod count;
 pub mod discard;
 pub mod exec;
 pub mod label;
-pub mod output;
 pub mod print;
 pub mod publish;
 pub mod send;
 pub mod write;
+
+// Moved to `crate::runtime`, named here too for branches written before the move.
+pub use crate::runtime::output;

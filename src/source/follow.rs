@@ -41,10 +41,10 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Kind, Origin, Show};
-use crate::pipeline::meter::{FileCounts, Meter};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished};
+use crate::runtime::meter::{FileCounts, Meter};
+use crate::runtime::signal::{Interrupt, readable_now, report_unfinished};
 use crate::source::reader::{Held, LineReader, Place, ReadError, note_cuts};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Source, Stage};
 
 use glob::{Found, Globs, Pattern};

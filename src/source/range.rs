@@ -9,8 +9,8 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Source, Stage};
 
 /// Emit the integers from START up to END (excluded), by STEP (default 1), like Python.

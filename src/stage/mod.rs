@@ -23,7 +23,7 @@
 //! * `flush` is a hint that the source is about to wait for input (a followed file with no
 //!   new data): everything buffered must be made visible now. Filters pass it on.
 //! * `tick(now)` is the clock: a stage that asked to be woken at a deadline (through the
-//!   [`crate::engine::timer::Timer`] it got from `BuildCx::timers` when it was built) is
+//!   [`crate::runtime::timer::Timer`] it got from `BuildCx::timers` when it was built) is
 //!   called when that deadline has passed, in the scheduler's thread, between two items —
 //!   never in the middle of one. Ticks are broadcast down the chain: a stage is also
 //!   called for deadlines other stages asked for, so it compares `now` with its own.
@@ -39,6 +39,7 @@
 
 pub mod combined;
 pub mod csv;
+pub mod def;
 pub mod fmt;
 pub mod grep;
 pub mod head;

@@ -16,8 +16,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::{CaptureLocations, Regex};
 
 use crate::item::{Item, Kind, Origin};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{BadArgs, Lines, to_text};
 use crate::stage::{Flow, Stage};
 

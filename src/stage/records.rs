@@ -20,8 +20,8 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Event, Item, Kind};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{NodeId, ROOT, Record, Type};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Turn each <NAME> element (or each element at --depth D) into a JSON record.
@@ -325,7 +325,7 @@ fn trim(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::meter::Meter;
+    use crate::runtime::meter::Meter;
     use crate::stage::testing::Collect;
 
     /// The records of a document, as JSON lines (the boxed collector is shared).

@@ -42,10 +42,10 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser as ClapParser};
 
 use crate::item::Kind;
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, Interruptible, stopped_by};
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::{Interrupt, Interruptible, stopped_by};
 use crate::source::map::{SafeMap, Truncated};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Source, Stage};
 
 use input::Input;

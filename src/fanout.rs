@@ -16,9 +16,6 @@ use clap::Parser;
 
 use crate::engine::batch::Batch;
 use crate::engine::bridge::{self, Msg, Tx};
-use crate::pipeline::grammar::Call;
-use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Options, Status};
 
 use crate::item::{Item, Kind, Origin};
 use crate::stage::def::{Build, Emits, Role, StageDef};
@@ -172,13 +169,10 @@ pub struct Parallel {
 }
 
 impl Parallel {
-    pub fn start(
-        calls: Vec<Call>,
-        opts: Options,
-        status: Status,
-        interrupt: Interrupt,
-        highlight: Vec<regex::bytes::Regex>,
-    ) -> Result<Self> {
+    /// Start the branch's thread; `build` builds its chain there (the pipeline's builder
+    /// gives it: a fan-out does not build pipelines itself). An error building it is
+    /// returned here.
+    pub fn start(build: impl FnOnce() -> Result<Box<dyn Stage>> + Send + 'static) -> Result<Self> {
         let (tx, rx) = bridge::channel(DEPTH, false)?;
         let stopped = Arc::new(AtomicBool::new(false));
         let stop = stopped.clone();
@@ -186,10 +180,7 @@ impl Parallel {
         let thread = std::thread::Builder::new()
             .name("copipe-branch".into())
             .spawn(move || -> Result<()> {
-                let chain = crate::pipeline::build::build_branch_on_thread(
-                    &calls, &opts, &status, &interrupt, &highlight,
-                );
-                let mut chain = match chain {
+                let mut chain = match build() {
                     Ok(c) => {
                         let _ = built_tx.send(Ok(()));
                         c
@@ -225,7 +216,7 @@ impl Parallel {
                 }
                 // Closed always, after an error too, as every chain is.
                 let closed = chain.close();
-                crate::pipeline::run::finish(ran, closed)
+                crate::stage::finish(ran, closed)
             })?;
         match built_rx.recv() {
             Ok(Ok(())) => {}

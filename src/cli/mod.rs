@@ -18,15 +18,16 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, ValueEnum};
 
-use crate::engine::{self, Timers};
 use crate::pipeline::build::{Shared, build, check};
 use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
-use crate::pipeline::run::{is_broken_pipe, run};
+use crate::pipeline::run::{Scheduled, needs_scheduler, run, run_scheduled};
 use crate::runtime::meter::Meter;
 use crate::runtime::output::Output;
 use crate::runtime::signal::{Interrupt, abandoned_by};
+use crate::runtime::timer::Timers;
 use crate::stage::def::{Options, Status};
+use crate::stage::is_broken_pipe;
 
 const AFTER_HELP: &str = "\
 A pipeline is a source, then filters, then a sink, separated by `:` (or a quoted `|`):
@@ -236,7 +237,7 @@ fn main_with(cli: Cli) -> Result<i32> {
     let checkpointed = follow_with_state(&pipeline);
     drop(pipeline);
     if let Some(at) = checkpointed
-        && engine::needed(&mut built, &timers)
+        && needs_scheduler(&mut built, &timers)
     {
         // Behind the scheduler's thread bridge, `follow`'s flush means "handed to the
         // scheduler thread", not "written by the sinks": a checkpoint could then count
@@ -252,15 +253,15 @@ fn main_with(cli: Cli) -> Result<i32> {
     }
     let stats = built.stats.take();
     let started = Instant::now();
-    let ran = if engine::needed(&mut built, &timers) {
-        let r = engine::Run {
+    let ran = if needs_scheduler(&mut built, &timers) {
+        let r = Scheduled {
             opts: &opts,
             status: &status,
             meter: &meter,
             interrupt: &interrupt,
             timers: &timers,
         };
-        engine::run(built, &r)
+        run_scheduled(built, &r)
     } else {
         run(built)
     };

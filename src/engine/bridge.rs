@@ -18,11 +18,11 @@ use anyhow::{Context, Result};
 use clap::ArgMatches;
 
 use super::batch::Batch;
-use super::sched::{Cx, Task, Wait};
 use crate::item::{Item, Origin};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
 use crate::stage::def::{BuildCx, Options, Status};
+use crate::stage::task::{Cx, Task, Wait};
 use crate::stage::{Flow, Source, Stage};
 
 /// What crosses the bridge.

@@ -349,13 +349,12 @@ fn build_chain_into(
                         .branches
                         .iter()
                         .map(|b| {
-                            crate::fanout::Parallel::start(
-                                b.calls.clone(),
-                                env.opts.clone(),
-                                env.status.clone(),
-                                env.interrupt.clone(),
-                                hl.to_vec(),
-                            )
+                            let (calls, opts) = (b.calls.clone(), env.opts.clone());
+                            let (status, interrupt) = (env.status.clone(), env.interrupt.clone());
+                            let hl = hl.to_vec();
+                            crate::fanout::Parallel::start(move || {
+                                build_branch_on_thread(&calls, &opts, &status, &interrupt, &hl)
+                            })
                             .map_err(|e| at_call(call, e))
                         })
                         .collect::<Result<Vec<_>, _>>()?;

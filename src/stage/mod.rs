@@ -55,6 +55,7 @@ pub mod select;
 pub mod skip;
 pub mod syslog;
 pub mod table;
+pub mod task;
 pub mod tocsv;
 pub mod toxml;
 pub mod uniq;
@@ -159,7 +160,7 @@ pub trait Source {
     /// A source that is a native task of the scheduler (`listen`, `merge`) hands it over
     /// (once); the others say `None` and are run behind the thread bridge when the pipeline
     /// needs the scheduler (see [`crate::engine`]).
-    fn native(&mut self) -> Option<Box<dyn crate::engine::Task>> {
+    fn native(&mut self) -> Option<Box<dyn task::Task>> {
         None
     }
 
@@ -191,6 +192,33 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
         (**self).records_plan()
     }
+}
+
+/// The result of a run from the source's result and the chain's close: the first error
+/// wins; a second one is reported unless it is a closed pipe.
+pub fn finish(ran: Result<()>, closed: Result<()>) -> Result<()> {
+    match (ran, closed) {
+        (Err(e), Err(c)) => {
+            // (The same write given up twice, in the run and in the close, is said once.)
+            let said = crate::runtime::signal::abandoned_by(&c).is_some()
+                && crate::runtime::signal::abandoned_by(&e).is_some();
+            if !is_broken_pipe(&c) && !said {
+                eprintln!("copipe: {c:#}");
+            }
+            Err(e)
+        }
+        (Err(e), Ok(())) => Err(e),
+        (Ok(()), closed) => closed,
+    }
+}
+
+/// Whether an error comes from writing into a closed pipe (the reader went away): copipe
+/// then ends quietly with status 0, as grep and ripgrep do.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A sink for unit tests: records everything it is sent, as text.

@@ -52,12 +52,6 @@ impl Stage for Counted {
     fn close(&mut self) -> Result<()> {
         self.inner.close()
     }
-
-    fn records_plan(&mut self) -> Option<crate::stage::records::RecordsPlan<'_>> {
-        let mut plan = self.inner.records_plan()?;
-        plan.counters.push(self.count.clone());
-        Some(plan)
-    }
 }
 
 /// One stage of the report.

@@ -110,13 +110,6 @@ pub trait Stage {
     fn tick(&mut self, _now: std::time::Instant) -> Result<()> {
         Ok(())
     }
-
-    /// Whether this is a `records` stage (seen through wrappers that only count), that a
-    /// source may do the work of, in parallel, pushing the records to the stage after it
-    /// (the `xml` source does for a big file). Other stages say `None`.
-    fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
-        None
-    }
 }
 
 /// The calls a filter passes on to `self.next` untouched, written once: `pass_on!(origin,
@@ -188,9 +181,6 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     }
     fn tick(&mut self, now: std::time::Instant) -> Result<()> {
         (**self).tick(now)
-    }
-    fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
-        (**self).records_plan()
     }
 }
 

@@ -46,6 +46,7 @@ use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, Interruptible, stopped_by};
 use crate::source::map::{SafeMap, Truncated};
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::stage::records::RecordsPlan;
 use crate::stage::{Source, Stage};
 
 use input::Input;
@@ -113,6 +114,20 @@ pub const DEF: StageDef = StageDef {
 };
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+    Ok(Box::new(open(m, cx, None)?))
+}
+
+/// The source of `xml … : records …`, which may drive the `records` stage of `plan` itself,
+/// in parallel (see [`RecordsPlan`]). The pipeline's builder calls it.
+pub fn build_planned(
+    m: &ArgMatches,
+    cx: &BuildCx<'_>,
+    plan: RecordsPlan,
+) -> Result<Box<dyn Source>> {
+    Ok(Box::new(open(m, cx, Some(plan))?))
+}
+
+fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<Xml> {
     let a = Args::from_arg_matches(m)?;
     let (name, file) = match a.file {
         Some(p) if p.as_os_str() != "-" => {
@@ -138,7 +153,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS as usize)),
         |n| n as usize,
     );
-    Ok(Box::new(Xml {
+    Ok(Xml {
         name,
         file: Some(file),
         size,
@@ -151,7 +166,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         lenient: a.lenient,
         meter: cx.meter.clone(),
         status: cx.status.clone(),
-    }))
+        plan,
+    })
 }
 
 /// A well-formedness error, with where it is.
@@ -186,6 +202,9 @@ struct Xml {
     lenient: bool,
     meter: Meter,
     status: Status,
+    /// The `records` stage after the source, when the pipeline's builder lets the source
+    /// drive it (see [`RecordsPlan`]).
+    plan: Option<RecordsPlan>,
 }
 
 impl Xml {
@@ -215,14 +234,16 @@ impl Source for Xml {
             };
         }
         let map = self.mapped(&file);
-        let r = match (map, out.records_plan()) {
-            (Some(map), Some(plan)) => parallel::parse(
+        let planned = self.plan.as_ref().and_then(RecordsPlan::take);
+        let r = match (map, planned) {
+            (Some(map), Some((records, counters))) => parallel::parse(
                 map,
                 self.strict,
                 self.split,
                 &self.meter,
                 &self.interrupt,
-                plan,
+                &mut records.borrow_mut(),
+                &counters,
                 &located,
             ),
             _ => {

@@ -35,11 +35,13 @@ use memchr::memmem::Finder;
 use super::input::{self, Input};
 use super::parser::{Declarations, Fail, Parser, Reach};
 use crate::item::{Item, Origin};
-use crate::pipeline::stats::Counter;
 use crate::runtime::meter::{Meter, Parts};
 use crate::runtime::signal::{Interrupt, Stopped};
 use crate::source::map::{SafeMap, Truncated};
-use crate::stage::records::{Batch, Records, RecordsPlan, Target};
+use crate::stage::records::{Batch, Records, Target};
+
+/// A shared item counter of `--stats`.
+type Counter = std::rc::Rc<std::cell::Cell<u64>>;
 use crate::stage::{Flow, Stage};
 
 /// The size of a part, unless told otherwise.
@@ -346,7 +348,8 @@ pub fn parse(
     split: Split,
     meter: &Meter,
     interrupt: &Interrupt,
-    plan: RecordsPlan<'_>,
+    records: &mut Records,
+    counters: &[Counter],
     located: &dyn Fn(Fail, Option<&Input>) -> anyhow::Error,
 ) -> Result<()> {
     let reader = MapReader {
@@ -356,11 +359,7 @@ pub fn parse(
     };
     let input = Input::with_capacity(Box::new(reader), strict, input::CAPACITY, Meter::default())
         .map_err(|e| located(e.into(), None))?;
-    let RecordsPlan { records, counters } = plan;
-    let mut seq = Counting {
-        records,
-        counters: &counters,
-    };
+    let mut seq = Counting { records, counters };
     let mut p = Parser::new(input, strict);
     // The file's name, for warnings: the one `located` puts in its errors.
     p.file = located(Fail::Abs(0, String::new()), None)

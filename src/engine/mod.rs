@@ -5,15 +5,19 @@
 //!   ready and yield back what they wait for next (a descriptor readable or writable, a
 //!   deadline, "run again soon", done); it sleeps in one readiness call (mio), and SIGINT /
 //!   SIGTERM wake it.
-//! * [`timer`]: deadlines for stages (`Stage::tick`, e.g. `count --every`).
+//! * the deadlines it sleeps until are the stages' timers, in [`crate::runtime::timer`]
+//!   (`Stage::tick`, e.g. `count --every`); the tasks' protocol ([`Task`], [`Wait`], [`Cx`])
+//!   is in [`crate::stage::task`], beside the stage protocol.
 //! * [`batch`]: a recorded run of protocol calls in flat storage, to move items between
 //!   threads and chains without an allocation per item.
 //! * [`bridge`]: a bounded queue of batches between a thread and the scheduler; it runs
 //!   today's pulled sources on a thread of their own.
 //!
 //! A pipeline runs on the scheduler when it needs it: a stage asked for a timer, or its
-//! source is a native task (`listen`, `merge`). Any other pipeline keeps the direct path
-//! (`pipeline::run`), which also decides which path a pipeline takes: its source pulls and pushes in the main thread, with nothing between.
+//! source is a native task (`listen`, `merge`). Any other pipeline keeps the direct path:
+//! its source pulls and pushes in the main thread, with nothing between. Which path a
+//! pipeline takes is decided above, in `pipeline::run`; the engine knows the protocol and
+//! the definition types, never a particular stage, nor the pipeline.
 
 pub mod batch;
 pub mod bridge;

@@ -1,4 +1,6 @@
-//! The pipeline engine: grammar, type check and build, and the run loop.
+//! Pipelines: the grammar, the catalogue that collects every stage's definition
+//! ([`registry`]), the type check and build, `--explain`, `--stats`, and the run (direct, or
+//! on the scheduler of [`crate::engine`]). The layer above the stage definitions.
 
 pub mod build;
 pub mod explain;

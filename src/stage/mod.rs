@@ -1,4 +1,6 @@
-//! The coroutine protocol, and the filter stages.
+//! The coroutine protocol (this module, with [`task`] for native sources and [`def`] for
+//! what a stage definition is made of), and below it in the tree, one file per filter stage.
+//! The protocol is a layer below the stage files, which use it; it uses none of them.
 //!
 //! # The protocol
 //!

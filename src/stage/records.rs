@@ -136,6 +136,9 @@ impl Batch {
     }
 }
 
+/// A shared item counter of `--stats`.
+pub type Counter = Rc<Cell<u64>>;
+
 /// A `records` stage that the source before it may drive itself: the `xml` source does, in
 /// parallel, for a big file (see `source::xml::parallel`), turning parts of its input into
 /// records on several threads and pushing them, in order, to the stage after `records`.
@@ -154,7 +157,7 @@ pub struct RecordsPlan(Rc<RefCell<Planned>>);
 struct Planned {
     records: Option<Rc<RefCell<Records>>>,
     /// Counters of the items pushed into `records` (`--stats`).
-    counters: Vec<Rc<Cell<u64>>>,
+    counters: Vec<Counter>,
 }
 
 impl RecordsPlan {
@@ -168,13 +171,13 @@ impl RecordsPlan {
 
     /// `--stats` counts the items pushed into the stage with `counter`: a source that
     /// drives the stage itself adds the events it turned into records.
-    pub fn count_into(&self, counter: Rc<Cell<u64>>) {
+    pub fn count_into(&self, counter: Counter) {
         self.0.borrow_mut().counters.push(counter);
     }
 
     /// The stage, once built, and its counters; the source that takes them drives the
     /// stage, which must not be sent anything through the chain meanwhile.
-    pub fn take(&self) -> Option<(Rc<RefCell<Records>>, Vec<Rc<Cell<u64>>>)> {
+    pub fn take(&self) -> Option<(Rc<RefCell<Records>>, Vec<Counter>)> {
         let mut p = self.0.borrow_mut();
         let records = p.records.take()?;
         Some((records, std::mem::take(&mut p.counters)))

@@ -38,10 +38,7 @@ use crate::item::{Item, Origin};
 use crate::runtime::meter::{Meter, Parts};
 use crate::runtime::signal::{Interrupt, Stopped};
 use crate::source::map::{SafeMap, Truncated};
-use crate::stage::records::{Batch, Records, Target};
-
-/// A shared item counter of `--stats`.
-type Counter = std::rc::Rc<std::cell::Cell<u64>>;
+use crate::stage::records::{Batch, Counter, Records, Target};
 use crate::stage::{Flow, Stage};
 
 /// The size of a part, unless told otherwise.

@@ -234,7 +234,8 @@ impl Source for Xml {
             };
         }
         let map = self.mapped(&file);
-        let planned = self.plan.as_ref().and_then(RecordsPlan::take);
+        // Taken in any case: the chain is then the only owner of the records stage.
+        let planned = self.plan.take().and_then(|p| p.take());
         let r = match (map, planned) {
             (Some(map), Some((records, counters))) => parallel::parse(
                 map,

@@ -223,46 +223,64 @@ impl Source for Xml {
         let file = self.file.take().expect("a source runs once");
         let name = self.name.clone();
         let located = |fail: Fail, input: Option<&Input>| located(&name, fail, input);
-        if self.lenient {
-            let reader = Interruptible::new(file, self.interrupt.clone());
-            return match lenient::parse(&self.name, Box::new(reader), &self.meter, out) {
-                Err(e) if let Some(sig) = stopped_by(&e) => {
-                    self.status.interrupt(sig);
-                    Ok(())
-                }
-                r => r,
-            };
-        }
-        let map = self.mapped(&file);
         // Taken in any case: the chain is then the only owner of the records stage.
         let planned = self.plan.take().and_then(|p| p.take());
-        let r = match (map, planned) {
-            (Some(map), Some((records, counters))) => parallel::parse(
+        let map = if self.lenient {
+            None
+        } else {
+            self.mapped(&file)
+        };
+        if let (Some(map), Some((records, counters))) = (map, &planned) {
+            let r = parallel::parse(
                 map,
                 self.strict,
                 self.split,
                 &self.meter,
                 &self.interrupt,
                 &mut records.borrow_mut(),
-                &counters,
+                counters,
                 &located,
-            ),
-            _ => {
-                let reader = Interruptible::new(file, self.interrupt.clone());
-                let blocking_fd = reader.blocking_fd();
-                parse_input(
-                    &self.name,
-                    Box::new(reader),
-                    self.strict,
-                    input::CAPACITY,
-                    &self.meter,
-                    blocking_fd,
-                    out,
-                )
+            );
+            return self.ended(r);
+        }
+        // One part: the events go into the records stage of the plan, borrowed once for the
+        // run rather than once per event through the chain, or else into the chain.
+        let mut borrowed = planned.as_ref().map(|(r, c)| (r.borrow_mut(), c));
+        let mut counting;
+        let out: &mut dyn Stage = match &mut borrowed {
+            Some((records, counters)) if counters.is_empty() => &mut **records,
+            Some((records, counters)) => {
+                counting = parallel::Counting {
+                    records: &mut **records,
+                    counters,
+                };
+                &mut counting
             }
+            None => out,
         };
+        let reader = Interruptible::new(file, self.interrupt.clone());
+        let r = if self.lenient {
+            lenient::parse(&self.name, Box::new(reader), &self.meter, out)
+        } else {
+            let blocking_fd = reader.blocking_fd();
+            parse_input(
+                &self.name,
+                Box::new(reader),
+                self.strict,
+                input::CAPACITY,
+                &self.meter,
+                blocking_fd,
+                out,
+            )
+        };
+        self.ended(r)
+    }
+}
+
+impl Xml {
+    /// Ctrl-C or SIGTERM: what was pushed stays pushed; the run ends cleanly.
+    fn ended(&self, r: Result<()>) -> Result<()> {
         match r {
-            // Ctrl-C or SIGTERM: what was pushed stays pushed; the run ends cleanly.
             Err(e) if let Some(sig) = stopped_by(&e) => {
                 self.status.interrupt(sig);
                 Ok(())

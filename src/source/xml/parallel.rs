@@ -191,9 +191,9 @@ fn cut(data: &[u8], from: usize, key: &Finder<'_>) -> Option<usize> {
 }
 
 /// The stage the main parser pushes its events into: `records`, counted for `--stats`.
-struct Counting<'a> {
-    records: &'a mut Records,
-    counters: &'a [Counter],
+pub(super) struct Counting<'a> {
+    pub(super) records: &'a mut Records,
+    pub(super) counters: &'a [Counter],
 }
 
 impl Stage for Counting<'_> {

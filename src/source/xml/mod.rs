@@ -250,10 +250,7 @@ impl Source for Xml {
         let out: &mut dyn Stage = match &mut borrowed {
             Some((records, counters)) if counters.is_empty() => &mut **records,
             Some((records, counters)) => {
-                counting = parallel::Counting {
-                    records: &mut **records,
-                    counters,
-                };
+                counting = parallel::Counting { records, counters };
                 &mut counting
             }
             None => out,

@@ -13,7 +13,7 @@ use std::io::Cursor;
 
 use anyhow::Result;
 use copipe::item::{Item, Origin};
-use copipe::pipeline::meter::Meter;
+use copipe::runtime::meter::Meter;
 use copipe::stage::records::{Records, Target};
 use copipe::stage::{Flow, Stage};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -16,13 +16,10 @@ use clap::Parser;
 
 use crate::engine::batch::Batch;
 use crate::engine::bridge::{self, Msg, Tx};
-use crate::pipeline::grammar::Call;
-use crate::pipeline::registry::{Options, Status};
-use crate::pipeline::signal::Interrupt;
-use crate::pipeline::stats::Row;
+use crate::runtime::timer::Timers;
 
 use crate::item::{Item, Kind, Origin};
-use crate::pipeline::registry::{Build, Emits, Role, StageDef};
+use crate::stage::def::{Build, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Mapped, Stage};
 
 /// Send every item to each { branch } and on to the next stage.
@@ -176,31 +173,29 @@ pub struct Parallel {
     /// Set by the thread when the branch's chain stopped (its own `head`).
     stopped: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<()>>>,
-    rows: Vec<Row>,
 }
 
 impl Parallel {
-    pub fn start(
-        calls: Vec<Call>,
-        opts: Options,
+    /// Start the branch's thread; `build` builds its chain there (the pipeline's builder
+    /// gives it: a fan-out does not build pipelines itself), with the timers its stages
+    /// asked for (the thread wakes for them) and what the builder wants back from the
+    /// thread (its `--stats` rows, counted there), returned here with the branch. An error
+    /// building it is returned here; `status` hears of a shared map that shrank.
+    pub fn start<R: Send + 'static>(
         status: Status,
-        interrupt: Interrupt,
-        highlight: Vec<regex::bytes::Regex>,
-    ) -> Result<Self> {
+        build: impl FnOnce() -> Result<(Box<dyn Stage>, Timers, R)> + Send + 'static,
+    ) -> Result<(Self, R)> {
         let (tx, rx) = bridge::channel(DEPTH, false)?;
         let stopped = Arc::new(AtomicBool::new(false));
         let stop = stopped.clone();
-        let (built_tx, built_rx) = mpsc::channel::<Result<Vec<Row>>>();
+        let (built_tx, built_rx) = mpsc::channel::<Result<R>>();
         let thread = std::thread::Builder::new()
             .name("copipe-branch".into())
             .spawn(move || -> Result<()> {
-                let built = crate::pipeline::build::build_branch_on_thread(
-                    &calls, &opts, &status, &interrupt, &highlight,
-                );
-                let (mut chain, timers) = match built {
-                    Ok(b) => {
-                        let _ = built_tx.send(Ok(b.rows));
-                        (b.chain, b.timers)
+                let (mut chain, timers) = match build() {
+                    Ok((chain, timers, report)) => {
+                        let _ = built_tx.send(Ok(report));
+                        (chain, timers)
                     }
                     Err(e) => {
                         let _ = built_tx.send(Err(e));
@@ -267,24 +262,19 @@ impl Parallel {
                 }
                 // Closed always, after an error too, as every chain is.
                 let closed = chain.close();
-                crate::pipeline::run::finish(ran, closed)
+                crate::stage::finish(ran, closed)
             })?;
-        let rows = match built_rx.recv() {
-            Ok(Ok(rows)) => rows,
+        let report = match built_rx.recv() {
+            Ok(Ok(report)) => report,
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(anyhow!("a parallel branch ended before it started")),
         };
-        Ok(Parallel {
+        let branch = Parallel {
             tx: Some(tx),
             stopped,
             thread: Some(thread),
-            rows,
-        })
-    }
-
-    /// The branch's `--stats` rows (its counters are counted on its thread).
-    pub fn take_rows(&mut self) -> Vec<Row> {
-        std::mem::take(&mut self.rows)
+        };
+        Ok((branch, report))
     }
 
     /// Whether the branch still takes items.

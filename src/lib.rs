@@ -1,17 +1,22 @@
 //! copipe — streaming pipelines in one process: `tail -F | grep | tee | jq` as coroutines.
 //!
 //! A pipeline is one pulled [`stage::Source`] and a chain of pushed [`stage::Stage`]s (see
-//! the protocol in [`stage`]). The layers follow the data flow:
+//! the protocol in [`stage`]). The modules are layers, top to bottom; each uses only its
+//! own layer and those below it (`tests/layers.rs` checks it):
 //!
-//! * [`engine`] — the scheduler, timers and the thread bridge, for pipelines that wait on
+//! * [`cli`] — the command line around all of it; `main.rs` only calls [`cli::main`];
+//! * [`pipeline`] — the grammar, the catalogue that collects every stage's definition
+//!   (`registry`), the type check and build, `--explain`, `--stats`, the run;
+//! * the stage definitions, one file per stage: [`source`] (the pulled generators: `cat`,
+//!   `follow`, `xml`, …), the filters in [`stage`] (`grep`, `records`, …), [`fanout`]
+//!   (`tee`, `broadcast`), [`sink`] (`print`, `write`, `count`, `exec`, …);
+//! * [`engine`] — the scheduler, the thread bridge and batches, for pipelines that wait on
 //!   sockets or clocks;
-//! * [`pipeline`] — the grammar, the stage catalogue, the type check and build, the run loop;
-//! * [`source`] — the pulled generators (`cat`, `range`, …);
-//! * [`stage`] — the filters (`grep`, `head`, …);
-//! * [`fanout`] — `tee` and `broadcast`;
-//! * [`sink`] — the stages that end a pipeline (`print`, `write`, `count`, `exec`, …);
-//! * [`item`], [`record`] — what travels: lines, XML events, records;
-//! * [`cli`] — the command line around all of it; `main.rs` only calls [`cli::main`].
+//! * the protocol: [`stage`] itself (`Stage`, `Source`, `Flow`), [`stage::task`] (a native
+//!   source's `Task`) and [`stage::def`] (what a definition is made of: `StageDef`,
+//!   `BuildCx`, `Options`, `Status`);
+//! * [`runtime`] — signals, the buffered output, the meter, the open-file limit, timers;
+//! * [`item`], [`record`] — what travels: lines, XML events, records.
 
 pub mod cli;
 pub mod engine;
@@ -19,6 +24,7 @@ pub mod fanout;
 pub mod item;
 pub mod pipeline;
 pub mod record;
+pub mod runtime;
 pub mod sink;
 pub mod source;
 pub mod stage;

@@ -588,7 +588,10 @@ fn kill_9_during_follow_state_multiline_write_loses_nothing() {
     );
     assert_eq!(lost, 0);
     // As above: a kill during a write may leave one cut event per kill, written again whole.
-    assert!(bad <= 2 * KILLS, "{bad} events cut or mixed in {KILLS} kills");
+    assert!(
+        bad <= 2 * KILLS,
+        "{bad} events cut or mixed in {KILLS} kills"
+    );
     // A checkpoint is at most about two seconds old (one second, plus the wait for the
     // event held), at 10,000 events a second; a loaded machine stretches that.
     assert!(

@@ -29,10 +29,11 @@ use copipe::engine::Timers;
 use copipe::pipeline::build::{Shared, build, check};
 use copipe::pipeline::explain::explain;
 use copipe::pipeline::grammar::{self, Call, Pipeline, SyntaxError};
-use copipe::pipeline::meter::Meter;
-use copipe::pipeline::registry::{self, Options, Status};
-use copipe::pipeline::signal::Interrupt;
-use copipe::sink::output::Output;
+use copipe::pipeline::registry;
+use copipe::runtime::meter::Meter;
+use copipe::runtime::output::Output;
+use copipe::runtime::signal::Interrupt;
+use copipe::stage::def::{Options, Status};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use copipe::item::{Item, Origin, render};
-use copipe::pipeline::meter::Meter;
+use copipe::runtime::meter::Meter;
 use copipe::source::xml::{XmlError, parse_with_capacity};
 use copipe::stage::{Flow, Stage};
 use proptest::prelude::*;

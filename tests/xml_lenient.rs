@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use common::*;
 use copipe::item::{Event, Item, Origin, write_event_json};
-use copipe::pipeline::meter::Meter;
+use copipe::runtime::meter::Meter;
 use copipe::source::xml::{lenient, parse};
 use copipe::stage::{Flow, Stage};
 

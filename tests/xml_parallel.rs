@@ -352,3 +352,33 @@ fn other_inputs_and_stages_keep_one_thread() {
     r.code(0);
     assert!(parts(&r.err).is_none(), "{}", r.err);
 }
+
+#[test]
+fn records_on_the_scheduler_get_the_events_through_the_chain() {
+    // `count --every` puts the pipeline on the scheduler: the source is built again on a
+    // thread of its own, behind the bridge, and pushes its events through the chain into
+    // the `records` stage the builder shared with the source of the direct run. Same
+    // records and counts as the direct run in parts; one thread, no parts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feed.xml");
+    fs::write(&file, document(5, 300, false)).unwrap();
+    let direct = run(&file, 2, 64, &["records", "bus", ":", "count"], true);
+    direct.code(0);
+    assert!(
+        parts(&direct.err).is_some_and(|(p, _)| p > 0),
+        "{}",
+        direct.err
+    );
+    let every = ["records", "bus", ":", "count", "--every", "1h"];
+    let scheduled = run(&file, 2, 64, &every, true);
+    scheduled.code(0);
+    assert!(parts(&scheduled.err).is_none(), "{}", scheduled.err);
+    let n = direct.stdout().trim().to_string();
+    assert!(n.parse::<u64>().unwrap() > 0, "{n}");
+    assert!(
+        scheduled.stdout().trim().ends_with(&format!(" {n}")),
+        "{}",
+        scheduled.stdout()
+    );
+    assert_eq!(counts(&scheduled.err), counts(&direct.err));
+}

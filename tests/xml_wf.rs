@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use common::*;
 use copipe::item::{Item, Origin};
-use copipe::pipeline::meter::Meter;
+use copipe::runtime::meter::Meter;
 use copipe::source::xml::{XmlError, parse};
 use copipe::stage::{Flow, Stage};
 

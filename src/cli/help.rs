@@ -8,7 +8,8 @@ use anyhow::Result;
 use clap::CommandFactory;
 
 use super::Cli;
-use crate::pipeline::registry::{self, Role};
+use crate::pipeline::registry;
+use crate::stage::def::Role;
 
 /// The roles in the order help lists them, with their headings.
 pub const ROLES: [(Role, &str); 4] = [

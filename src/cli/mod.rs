@@ -18,15 +18,16 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, ValueEnum};
 
-use crate::engine::{self, Timers};
 use crate::pipeline::build::{Shared, build, check};
 use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Options, Status};
-use crate::pipeline::run::{is_broken_pipe, run};
-use crate::pipeline::signal::{Interrupt, abandoned_by};
-use crate::sink::output::Output;
+use crate::pipeline::run::{Scheduled, needs_scheduler, run, run_scheduled};
+use crate::runtime::meter::Meter;
+use crate::runtime::output::Output;
+use crate::runtime::signal::{Interrupt, abandoned_by};
+use crate::runtime::timer::Timers;
+use crate::stage::def::{Options, Status};
+use crate::stage::is_broken_pipe;
 
 const AFTER_HELP: &str = "\
 A pipeline is a source, then filters, then a sink, separated by `:` (or a quoted `|`):
@@ -130,7 +131,7 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
 
 /// Run copipe with the process arguments; returns the exit status.
 pub fn main() -> i32 {
-    crate::pipeline::rlimit::raise_open_files();
+    crate::runtime::rlimit::raise_open_files();
     let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
@@ -236,15 +237,15 @@ fn main_with(cli: Cli) -> Result<i32> {
     drop(pipeline);
     let stats = built.stats.take();
     let started = Instant::now();
-    let ran = if engine::needed(&mut built, &timers) {
-        let r = engine::Run {
+    let ran = if needs_scheduler(&mut built, &timers) {
+        let r = Scheduled {
             opts: &opts,
             status: &status,
             meter: &meter,
             interrupt: &interrupt,
             timers: &timers,
         };
-        engine::run(built, &r)
+        run_scheduled(built, &r)
     } else {
         run(built)
     };

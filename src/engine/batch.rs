@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::item::{Attr, Event, Item, Origin, Record, Show};
-use crate::source::map::SharedMap;
+use crate::runtime::map::SharedMap;
 use crate::stage::{Flow, Stage};
 
 /// How many bytes make a batch worth handing over.
@@ -352,7 +352,7 @@ mod tests {
         let mut f = std::fs::File::create(&path).unwrap();
         f.write_all(b"one\ntwo\nthree\n").unwrap();
         let file = std::fs::File::open(&path).unwrap();
-        let map = crate::source::map::SafeMap::new(&file).unwrap();
+        let map = crate::runtime::map::SafeMap::new(&file).unwrap();
         let shared = Arc::new(SharedMap::new(map, "f".into()));
         let mut b = Batch::default();
         b.push_line(b"zero");

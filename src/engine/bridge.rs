@@ -20,11 +20,11 @@ use anyhow::{Context, Result};
 use clap::ArgMatches;
 
 use super::batch::Batch;
-use super::sched::{Cx, Task, Wait};
 use crate::item::{Item, Origin};
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{BuildCx, Options, Status};
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{BuildCx, Options, Status};
+use crate::stage::task::{Cx, Task, Wait};
 use crate::stage::{Flow, Source, Stage};
 
 /// What crosses the bridge.
@@ -296,9 +296,9 @@ impl SourceThread {
                 let source_meter = Meter::default();
                 let built = (|| {
                     let stdout = std::rc::Rc::new(std::cell::RefCell::new(
-                        crate::sink::output::Output::stdout(false, &interrupt)?,
+                        crate::runtime::output::Output::stdout(false, &interrupt)?,
                     ));
-                    let timers = super::timer::Timers::default();
+                    let timers = crate::runtime::timer::Timers::default();
                     let cx = BuildCx {
                         opts: &opts,
                         input: crate::item::Kind::Line,

@@ -7,17 +7,18 @@ use std::rc::Rc;
 
 use regex::bytes::Regex;
 
-use crate::engine::timer::Timers;
 use crate::fanout::FanOut;
 use crate::item::Kind;
-use crate::sink::output::Output;
+use crate::runtime::output::Output;
+use crate::runtime::timer::Timers;
+use crate::stage::records::RecordsPlan;
 use crate::stage::{Source, Stage};
 
 use super::grammar::{Call, Pipeline, SyntaxError};
-use super::meter::Meter;
-use super::registry::{Build, BuildCx, Emits, Options, Role, Status};
-use super::signal::Interrupt;
 use super::stats::{Counted, Counter, Row, Stats};
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Build, BuildCx, Emits, Options, Role, Status};
 
 /// A pipeline ready to run.
 pub struct Built {
@@ -188,15 +189,28 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         _ => unreachable!("the first stage is a source"),
     };
     let mut source_rows = Vec::new();
+    let plan = records_plan(p);
     let source = if super::registry::is_merge(source_call.def) {
         build_merge(source_call, &env, &mut source_rows)?
+    } else if let Some(plan) = &plan {
+        crate::source::xml::build_planned(
+            &source_call.matches,
+            &env.cx(Kind::Line, &[]),
+            plan.clone(),
+        )
+        .map_err(|e| at_call(source_call, e))?
     } else {
         source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
             .map_err(|e| at_call(source_call, e))?
     };
     env.source_waits = source.waits();
     let mut rows = Vec::new();
-    let chain = build_chain(&p.calls[1..], &env, &[], &mut rows)?;
+    let chain = build_chain_into(&p.calls[1..], &env, &[], &mut rows, None, plan.as_ref())?;
+    if let Some(plan) = &plan
+        && let Some(count) = rows.first().and_then(|r| r.input.clone())
+    {
+        plan.count_into(count);
+    }
     let stats = opts.stats.then(|| {
         let first = rows.first().and_then(|r| r.input.clone());
         let mut all = vec![Row {
@@ -216,6 +230,15 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         stats,
         source_def: (source_fn, source_call.matches.clone()),
     })
+}
+
+/// `xml … : records …`: the source may do the work of `records` itself, in parallel for a
+/// big file; the builder gives both the same plan (see [`RecordsPlan`]).
+fn records_plan(p: &Pipeline) -> Option<RecordsPlan> {
+    let (source, first) = (p.calls.first()?, p.calls.get(1)?);
+    (source.def.name == crate::source::xml::DEF.name
+        && first.def.name == crate::stage::records::DEF.name)
+        .then(RecordsPlan::default)
 }
 
 /// Build a `merge`: each branch's source, and its filters ending in the merge's capture.
@@ -241,6 +264,7 @@ fn build_merge(
                 &[],
                 &mut r,
                 Some(Box::new(capture.clone())),
+                None,
             )?
         } else {
             Box::new(capture.clone())
@@ -276,7 +300,7 @@ fn build_chain(
     inherited: &[Regex],
     rows: &mut Vec<Row>,
 ) -> Result<Box<dyn Stage>, SyntaxError> {
-    build_chain_into(calls, env, inherited, rows, None)
+    build_chain_into(calls, env, inherited, rows, None, None)
 }
 
 /// A `tee --parallel` branch built on its thread: its chain, its `--stats` rows, and the
@@ -318,24 +342,30 @@ pub fn build_branch_on_thread(
     })
 }
 
-/// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch).
+/// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch), and
+/// whose first stage, a `records`, is built through `plan` if there is one.
 fn build_chain_into(
     calls: &[Call],
     env: &Env<'_>,
     inherited: &[Regex],
     rows: &mut Vec<Row>,
     end: Option<Box<dyn Stage>>,
+    plan: Option<&RecordsPlan>,
 ) -> Result<Box<dyn Stage>, SyntaxError> {
     let highlights = highlights(calls, env.opts, inherited);
     let mut next: Option<Box<dyn Stage>> = end;
     let mut next_count: Option<Counter> = None;
     let mut built_rows = Vec::with_capacity(calls.len());
-    for (call, hl) in calls.iter().zip(&highlights).rev() {
+    for (i, (call, hl)) in calls.iter().zip(&highlights).enumerate().rev() {
         let input = call.input.expect("checked pipelines know every input kind");
         let bcx = env.cx(input, hl);
         let deliveries = env.status.deliveries();
         let mut branch_rows = Vec::new();
         let stage = match call.def.build {
+            Build::Filter(_) if let Some(plan) = plan.filter(|_| i == 0) => plan.build(
+                &call.matches,
+                next.take().expect("records is followed by a stage"),
+            ),
             Build::Sink(f) => f(&call.matches, &bcx),
             Build::Filter(f) => f(
                 &call.matches,
@@ -373,21 +403,20 @@ fn build_chain_into(
                     // rows come back from there.
                     drop(branches);
                     branch_rows.clear();
-                    let mut parallels = call
-                        .branches
-                        .iter()
-                        .map(|b| {
-                            crate::fanout::Parallel::start(
-                                b.calls.clone(),
-                                env.opts.clone(),
-                                env.status.clone(),
-                                env.interrupt.clone(),
-                                hl.to_vec(),
-                            )
-                            .map_err(|e| at_call(call, e))
+                    let mut parallels = Vec::new();
+                    for b in &call.branches {
+                        let (calls, opts) = (b.calls.clone(), env.opts.clone());
+                        let (status, interrupt) = (env.status.clone(), env.interrupt.clone());
+                        let hl = hl.to_vec();
+                        let said = env.status.clone();
+                        let (p, rows) = crate::fanout::Parallel::start(said, move || {
+                            build_branch_on_thread(&calls, &opts, &status, &interrupt, &hl)
+                                .map(|b| (b.chain, b.timers, b.rows))
                         })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    branch_rows.extend(parallels.iter_mut().map(|p| p.take_rows()));
+                        .map_err(|e| at_call(call, e))?;
+                        parallels.push(p);
+                        branch_rows.push(rows);
+                    }
                     vec![Box::new(crate::fanout::ParallelGroup::new(parallels)) as Box<dyn Stage>]
                 } else {
                     branches

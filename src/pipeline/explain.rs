@@ -25,7 +25,7 @@
 //! ```
 
 use super::grammar::{Call, Pipeline, SyntaxError};
-use super::registry::{Build, Role, scheduler_task};
+use crate::stage::def::{Build, Role, scheduler_task};
 
 /// The column where the role starts.
 const ROLE_COLUMN: usize = 36;

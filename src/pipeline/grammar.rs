@@ -12,7 +12,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use clap::ArgMatches;
 
-use super::registry::{self, Role, StageDef};
+use super::registry;
+use crate::stage::def::{Emits, Role, StageDef};
 
 /// One word of the pipeline text and where it stands. Words are bytes, as Linux hands
 /// them over: a file name or a pattern need not be UTF-8.
@@ -471,7 +472,7 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
             ));
         }
         let terminal = c.def.role == Role::Sink
-            || (c.def.role == Role::FanOut && c.def.emits == super::registry::Emits::Nothing);
+            || (c.def.role == Role::FanOut && c.def.emits == Emits::Nothing);
         if terminal && i + 1 < n {
             return Err(SyntaxError::new(
                 format!(
@@ -495,7 +496,7 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
     }
     let last = p.calls.last().expect("a pipeline has a stage");
     let terminal = last.def.role == Role::Sink
-        || (last.def.role == Role::FanOut && last.def.emits == super::registry::Emits::Nothing);
+        || (last.def.role == Role::FanOut && last.def.emits == Emits::Nothing);
     if !terminal {
         p.calls.push(implicit("print"));
     }

@@ -1,16 +1,14 @@
-//! The pipeline engine: grammar, type check and build, and the run loop.
+//! Pipelines: the grammar, the catalogue that collects every stage's definition
+//! ([`registry`]), the type check and build, `--explain`, `--stats`, and the run (direct, or
+//! on the scheduler of [`crate::engine`]). The layer above the stage definitions.
 
 pub mod build;
-pub mod delivery;
 pub mod explain;
 pub mod grammar;
-pub mod meter;
 pub mod registry;
-pub mod rlimit;
 pub mod run;
 pub mod same_file;
-pub mod signal;
 pub mod stats;
 
+pub use crate::stage::def::{Options, StageDef};
 pub use grammar::{Pipeline, SyntaxError};
-pub use registry::{Options, StageDef};

@@ -1,11 +1,18 @@
 //! The run loop: the source pulls its input and pushes it into the chain; then the chain is
 //! closed — always, even after an error, so that everything produced before the error is
-//! flushed (and a write error found while flushing is reported too).
+//! flushed (and a write error found while flushing is reported too). A pipeline runs
+//! directly ([`run`]: the source pulls in the main thread) unless it needs the scheduler
+//! ([`needs_scheduler`], [`run_scheduled`]: see [`crate::engine`]).
 
 use anyhow::Result;
 
 use super::build::Built;
-use super::signal::abandoned_by;
+use crate::engine::{Scheduler, Task};
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::Interrupt;
+use crate::runtime::timer::Timers;
+use crate::stage::def::{Options, Status};
+use crate::stage::finish;
 
 /// Run a built pipeline to its end. The first error wins; the chain is closed regardless.
 pub fn run(built: Built) -> Result<()> {
@@ -18,28 +25,53 @@ pub fn run(built: Built) -> Result<()> {
     finish(ran, chain.close())
 }
 
-/// The result of a run from the source's result and the chain's close: the first error
-/// wins; a second one is reported unless it is a closed pipe.
-pub fn finish(ran: Result<()>, closed: Result<()>) -> Result<()> {
-    match (ran, closed) {
-        (Err(e), Err(c)) => {
-            // (The same write given up twice, in the run and in the close, is said once.)
-            let said = abandoned_by(&c).is_some() && abandoned_by(&e).is_some();
-            if !is_broken_pipe(&c) && !said {
-                eprintln!("copipe: {c:#}");
-            }
-            Err(e)
-        }
-        (Err(e), Ok(())) => Err(e),
-        (Ok(()), closed) => closed,
-    }
+/// What the engine needs from the run besides the built pipeline.
+pub struct Scheduled<'a> {
+    pub opts: &'a Options,
+    pub status: &'a Status,
+    pub meter: &'a Meter,
+    pub interrupt: &'a Interrupt,
+    pub timers: &'a Timers,
 }
 
-/// Whether an error comes from writing into a closed pipe (the reader went away): copipe
-/// then ends quietly with status 0, as grep and ripgrep do.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+/// Run a built pipeline on the scheduler: its source as a native task, or on a thread of
+/// its own behind the bridge. The chain is closed regardless, as in [`run`].
+pub fn run_scheduled(built: Built, r: &Scheduled<'_>) -> Result<()> {
+    let Built {
+        mut source,
+        mut chain,
+        source_def,
+        ..
+    } = built;
+    let ran = (|| {
+        let task: Box<dyn Task> = match source.native() {
+            Some(t) => t,
+            None => {
+                drop(source);
+                let (build, matches) = source_def;
+                Box::new(crate::engine::bridge::SourceThread::start(
+                    build,
+                    matches,
+                    r.opts.clone(),
+                    r.status.clone(),
+                    r.interrupt.clone(),
+                    r.meter.clone(),
+                )?)
+            }
+        };
+        let mut sched = Scheduler::new(r.interrupt.clone(), r.timers.clone(), r.status.clone())?;
+        sched.spawn(task);
+        sched.run(&mut *chain)
+    })();
+    let closed = chain.close();
+    if closed.is_ok() {
+        // What the sinks wrote in `close` is written: the last checkpoints may cover it.
+        r.timers.closed();
+    }
+    finish(ran, closed)
+}
+
+/// Whether a built pipeline needs the scheduler.
+pub fn needs_scheduler(built: &mut Built, timers: &Timers) -> bool {
+    timers.wanted() || built.source.needs_scheduler()
 }

@@ -7,37 +7,16 @@
 //! Ctrl-C or a closed pipe too, since the run always ends by closing the chain.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::item::{Item, Origin, count_lines};
-use crate::pipeline::delivery::Delivery;
-use crate::pipeline::meter::Meter;
+use crate::runtime::delivery::Delivery;
+use crate::runtime::meter::Meter;
 use crate::stage::{Flow, Stage};
 
-/// A shared item counter. One thread counts (a `tee --parallel` branch's thread, `send`'s
-/// socket thread), the report reads it at the end: a relaxed load and store, as cheap as a
-/// `Cell`, no locked add.
-#[derive(Clone, Debug, Default)]
-pub struct Counter(Arc<AtomicU64>);
-
-impl Counter {
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    pub fn set(&self, n: u64) {
-        self.0.store(n, Ordering::Relaxed);
-    }
-
-    /// Add `n` (only from the one thread that counts).
-    pub fn add(&self, n: u64) {
-        self.set(self.get() + n);
-    }
-}
+pub use crate::runtime::counter::Counter;
 
 /// A stage wrapped to count the items pushed into it.
 pub struct Counted {
@@ -76,12 +55,6 @@ impl Stage for Counted {
 
     fn close(&mut self) -> Result<()> {
         self.inner.close()
-    }
-
-    fn records_plan(&mut self) -> Option<crate::stage::records::RecordsPlan<'_>> {
-        let mut plan = self.inner.records_plan()?;
-        plan.counters.push(self.count.clone());
-        Some(plan)
     }
 }
 

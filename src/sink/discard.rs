@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Stage};
 
 /// Drop every item (the exit status still tells whether any arrived).

@@ -19,10 +19,10 @@ use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin, render};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, InterruptibleWriter};
+use crate::runtime::output::Output;
+use crate::runtime::signal::{Interrupt, InterruptibleWriter};
 use crate::sink::label::Labels;
-use crate::sink::output::Output;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Stage};
 
 /// Feed items to the standard input of a command run by `sh -c`.
@@ -64,7 +64,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         // SAFETY: it only reads an atomic and calls setrlimit; nothing is allocated.
         unsafe {
             cmd.pre_exec(|| {
-                crate::pipeline::rlimit::restore_open_files_in_child();
+                crate::runtime::rlimit::restore_open_files_in_child();
                 Ok(())
             });
         }

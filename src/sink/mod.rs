@@ -6,7 +6,6 @@ pub mod count;
 pub mod discard;
 pub mod exec;
 pub mod label;
-pub mod output;
 pub mod print;
 pub mod publish;
 pub mod send;

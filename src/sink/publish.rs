@@ -34,10 +34,10 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
 use crate::item::{Item, Kind, Origin, lines, render};
-use crate::pipeline::delivery::Delivery;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::runtime::delivery::Delivery;
 use crate::sink::count::every::parse_duration;
 use crate::sink::send::WhenFull;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Stage};
 
 /// Publish each item as a NATS message (records as compact JSON); with `--jetstream`, each

@@ -25,10 +25,10 @@ use anyhow::{Result, anyhow};
 use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
 
 use crate::item::{Item, Kind, Origin, count_lines, render};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::stats::Counter;
+use crate::runtime::counter::Counter;
 use crate::sink::count::every::parse_duration;
 use crate::source::listen::Address;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Stage};
 
 /// Send each item, as a line, to a TCP, UDP or unix-socket peer; reconnect when it is gone.

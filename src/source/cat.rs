@@ -16,13 +16,13 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::engine::{Cx, Task, Wait};
 use crate::item::{Kind, Origin, Show};
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
-use crate::source::map::{SafeMap, SharedMap, Truncated};
+use crate::runtime::map::{SafeMap, SharedMap, Truncated};
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
 use crate::source::reader::{
     Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
 };
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Mapped, Source, Stage};
 
 /// Read files in order and emit their lines (`-` or no file: standard input).

@@ -41,10 +41,10 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Kind, Origin, Show};
-use crate::pipeline::meter::{FileCounts, Meter};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, readable_now, report_unfinished};
+use crate::runtime::meter::{FileCounts, Meter};
+use crate::runtime::signal::{Interrupt, readable_now, report_unfinished};
 use crate::source::reader::{Held, LineReader, Place, ReadError, note_cuts};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Source, Stage};
 
 use glob::{Found, Globs, Pattern};
@@ -1168,7 +1168,7 @@ impl Follow {
         }
         let c = self.checkpoint.as_mut().expect("checked");
         c.written = Instant::now();
-        // Behind asynchronous sinks (`publish --jetstream`, see [`crate::pipeline::delivery`])
+        // Behind asynchronous sinks (`publish --jetstream`, see [`crate::runtime::delivery`])
         // a flush only queued the items: the checkpoint of this moment waits until they
         // confirmed what they had taken by then, and the newest confirmed one is written
         // (`now`: waiting at most their drain time).

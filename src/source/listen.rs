@@ -28,9 +28,9 @@ use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
 
 use crate::engine::{Cx, Scheduler, Task, Timers, Wait};
 use crate::item::{Item, Kind, Origin, Show, lines};
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Source, Stage};
 
 /// Serve clients on ADDRESS and emit the lines they send.

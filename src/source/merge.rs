@@ -21,9 +21,9 @@ use crate::engine::batch::Batch;
 use crate::engine::bridge::{SourceFn, SourceThread};
 use crate::engine::{Cx, Scheduler, Task, Timers, Wait};
 use crate::item::{Item, Kind, Origin, Show};
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
 use crate::stage::{Flow, Source, Stage};
 
 /// Merge the items of several { SOURCE … } branches into one stream.

@@ -3,7 +3,6 @@
 pub mod cat;
 pub mod follow;
 pub mod listen;
-pub mod map;
 pub mod merge;
 pub mod range;
 pub mod reader;

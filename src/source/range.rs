@@ -10,8 +10,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::engine::{Cx, Task, Wait};
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::signal::Interrupt;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Flow, Source, Stage};
 
 /// Emit the integers from START up to END (excluded), by STEP (default 1), like Python.

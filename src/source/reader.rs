@@ -45,10 +45,7 @@ impl ReadError {
     }
 }
 
-/// The default of `--max-line`: lines longer than this are cut. Far above what log agents
-/// allow (100 KB to 10 MB) and than any line a person reads, low enough that one endless
-/// line (`/dev/zero`, a corrupt file) costs tens of MB, not all the memory.
-pub const MAX_LINE: usize = 16 << 20;
+pub use crate::stage::def::MAX_LINE;
 
 /// Lines cut by `--max-line` in one input, for its warning and for `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,7 +74,7 @@ pub fn note_cuts(
     cuts: Cuts,
     name: &str,
     max: usize,
-    meter: &crate::pipeline::meter::Meter,
+    meter: &crate::runtime::meter::Meter,
     place: impl FnOnce(u64) -> Place,
 ) {
     if cuts.count > 0 {

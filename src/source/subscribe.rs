@@ -21,9 +21,9 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use futures_util::{FutureExt, StreamExt};
 
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::signal::Interrupt;
 use crate::sink::publish::Conn;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Source, Stage};
 
 /// Emit the payloads of the NATS messages on SUBJECT, one line each; with `--durable`,

@@ -23,9 +23,9 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record, Type};
 use crate::stage::Stage;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse web server access logs (Apache, nginx: Combined or Common Log Format) into records.

@@ -30,8 +30,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 use crate::item::{Item, Kind, Origin};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, Lines, to_text};
 use crate::stage::{Flow, Stage};
 

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Record, split_path};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Turn each record into a line from TEMPLATE: `{field}`, `{a.b}`; `{{` and `}}` for braces.

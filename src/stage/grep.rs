@@ -21,7 +21,7 @@ use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, render, split_path};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Options, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Options, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Keep the items that match a regular expression (grep's -i -v -w -x -F -e).

@@ -16,8 +16,8 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin, Show};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{JsonParser, Record, Type};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 
 /// A UTF-8 byte order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -53,9 +53,9 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record, Type};
 use crate::stage::Stage;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse logfmt lines (level=info msg="a b" dur=1.2ms) into records.

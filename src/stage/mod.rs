@@ -1,4 +1,6 @@
-//! The coroutine protocol, and the filter stages.
+//! The coroutine protocol (this module, with [`task`] for native sources and [`def`] for
+//! what a stage definition is made of), and below it in the tree, one file per filter stage.
+//! The protocol is a layer below the stage files, which use it; it uses none of them.
 //!
 //! # The protocol
 //!
@@ -23,7 +25,7 @@
 //! * `flush` is a hint that the source is about to wait for input (a followed file with no
 //!   new data): everything buffered must be made visible now. Filters pass it on.
 //! * `tick(now)` is the clock: a stage that asked to be woken at a deadline (through the
-//!   [`crate::engine::timer::Timer`] it got from `BuildCx::timers` when it was built) is
+//!   [`crate::runtime::timer::Timer`] it got from `BuildCx::timers` when it was built) is
 //!   called when that deadline has passed, in the scheduler's thread (in a `tee --parallel`
 //!   branch: in the branch's thread, which wakes for its own timers), between two items —
 //!   never in the middle of one. Ticks are broadcast down the chain: a stage is also
@@ -44,6 +46,7 @@
 
 pub mod combined;
 pub mod csv;
+pub mod def;
 pub mod fmt;
 pub mod grep;
 pub mod head;
@@ -59,6 +62,7 @@ pub mod select;
 pub mod skip;
 pub mod syslog;
 pub mod table;
+pub mod task;
 pub mod tocsv;
 pub mod toxml;
 pub mod uniq;
@@ -67,7 +71,7 @@ pub mod where_;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, lines};
-use crate::source::map::SharedMap;
+use crate::runtime::map::SharedMap;
 
 /// Whole lines that lie in a shared map of a file: `map[range]` (see
 /// [`Stage::send_mapped`]).
@@ -145,16 +149,9 @@ pub trait Stage {
         Ok(())
     }
 
-    /// Whether this is a `records` stage (seen through wrappers that only count), that a
-    /// source may do the work of, in parallel, pushing the records to the stage after it
-    /// (the `xml` source does for a big file). Other stages say `None`.
-    fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
-        None
-    }
-
     /// Counters of the stage's own that `--stats` shows as rows under it (`send`'s dropped
     /// and undelivered items); asked once, right after the stage is built.
-    fn counters(&self) -> Vec<(&'static str, crate::pipeline::stats::Counter)> {
+    fn counters(&self) -> Vec<(&'static str, crate::runtime::counter::Counter)> {
         Vec::new()
     }
 }
@@ -198,9 +195,9 @@ pub trait Source {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()>;
 
     /// A source that can run as a task of the scheduler hands it over (once): `cat`,
-    /// `range`, `listen`, `merge`. The others say `None` and are run behind the thread
+    /// `range`, `follow`, `listen`, `merge`. The others say `None` and are run behind the thread
     /// bridge when the pipeline needs the scheduler (see [`crate::engine`]).
-    fn native(&mut self) -> Option<Box<dyn crate::engine::Task>> {
+    fn native(&mut self) -> Option<Box<dyn task::Task>> {
         None
     }
 
@@ -245,12 +242,36 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     fn tick(&mut self, now: std::time::Instant) -> Result<()> {
         (**self).tick(now)
     }
-    fn records_plan(&mut self) -> Option<records::RecordsPlan<'_>> {
-        (**self).records_plan()
-    }
-    fn counters(&self) -> Vec<(&'static str, crate::pipeline::stats::Counter)> {
+    fn counters(&self) -> Vec<(&'static str, crate::runtime::counter::Counter)> {
         (**self).counters()
     }
+}
+
+/// The result of a run from the source's result and the chain's close: the first error
+/// wins; a second one is reported unless it is a closed pipe.
+pub fn finish(ran: Result<()>, closed: Result<()>) -> Result<()> {
+    match (ran, closed) {
+        (Err(e), Err(c)) => {
+            // (The same write given up twice, in the run and in the close, is said once.)
+            let said = crate::runtime::signal::abandoned_by(&c).is_some()
+                && crate::runtime::signal::abandoned_by(&e).is_some();
+            if !is_broken_pipe(&c) && !said {
+                eprintln!("copipe: {c:#}");
+            }
+            Err(e)
+        }
+        (Err(e), Ok(())) => Err(e),
+        (Ok(()), closed) => closed,
+    }
+}
+
+/// Whether an error comes from writing into a closed pipe (the reader went away): copipe
+/// then ends quietly with status 0, as grep and ripgrep do.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A sink for unit tests: records everything it is sent, as text.

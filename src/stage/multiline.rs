@@ -23,7 +23,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, Origin};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Join lines into multiline events (stack traces, tracebacks, continued messages).
@@ -360,7 +360,7 @@ mod tests {
         use crate::item::Show;
         use crate::stage::testing::Collect;
         let c = Collect::shared();
-        let timers = crate::engine::timer::Timers::default();
+        let timers = crate::runtime::timer::Timers::default();
         let mut m = Multiline {
             joiner: Joiner::new(Regex::new("^S").unwrap(), true, 500, 1 << 20),
             timeout: Duration::from_secs(1),

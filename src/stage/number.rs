@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, map_lines};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Prefix each line with its number, right-aligned in six columns and a tab (`cat -n`).

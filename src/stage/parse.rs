@@ -16,9 +16,9 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::{CaptureLocations, Regex};
 
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record};
 use crate::stage::Stage;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse each line with a regex: its named groups become the fields of a record.

@@ -16,12 +16,15 @@
 //! `{"#text": "…"}`, and if it is empty, `{}`. Nested NAME elements: the outermost wins (an
 //! inner one is a field of it). Memory: one record's storage, reused from record to record.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Event, Item, Kind};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{NodeId, ROOT, Record, Type};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Turn each <NAME> element (or each element at --depth D) into a JSON record.
@@ -57,8 +60,13 @@ pub const DEF: StageDef = StageDef {
 };
 
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+    Ok(Box::new(Records::new(target(m)?, next)))
+}
+
+/// Which elements the arguments ask for.
+fn target(m: &ArgMatches) -> Result<Target> {
     let a = Args::from_arg_matches(m)?;
-    let target = match (a.name, a.depth) {
+    Ok(match (a.name, a.depth) {
         (Some(n), None) => {
             if n.is_empty() {
                 bail!("the element name is empty");
@@ -67,8 +75,7 @@ fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<
         }
         (None, Some(d)) => Target::Depth(d as usize),
         _ => bail!("give an element NAME or --depth D"),
-    };
-    Ok(Box::new(Records::new(target, next)))
+    })
 }
 
 /// Which elements become records.
@@ -129,13 +136,73 @@ impl Batch {
     }
 }
 
-/// What a source that builds records itself (in parallel, from parts of its input) needs
-/// from the `records` stage after it: see [`Stage::records_plan`].
-pub struct RecordsPlan<'a> {
-    pub records: &'a mut Records,
-    /// Counters of the items pushed into `records` (`--stats`): the source adds the
-    /// events of the parts it turned into records itself.
-    pub counters: Vec<crate::pipeline::stats::Counter>,
+/// A shared item counter of `--stats`.
+pub type Counter = crate::runtime::counter::Counter;
+
+/// A `records` stage that the source before it may drive itself: the `xml` source does, in
+/// parallel, for a big file (see `source::xml::parallel`), turning parts of its input into
+/// records on several threads and pushing them, in order, to the stage after `records`.
+///
+/// The pipeline's builder makes a plan when `records` directly follows `xml`, gives it to
+/// the source, and builds the `records` stage through it ([`RecordsPlan::build`]): the chain
+/// then holds the stage behind a shared handle, and the source, when it parses in parallel,
+/// takes the stage from the plan ([`RecordsPlan::take`]) and drives it for the length of
+/// its run. Otherwise the source pushes its events into the chain as any source does. So
+/// the optimisation is an agreement between the two definitions and the builder; the
+/// protocol every stage implements knows nothing of it.
+#[derive(Clone, Default)]
+pub struct RecordsPlan(Rc<RefCell<Planned>>);
+
+#[derive(Default)]
+struct Planned {
+    records: Option<Rc<RefCell<Records>>>,
+    /// Counters of the items pushed into `records` (`--stats`).
+    counters: Vec<Counter>,
+}
+
+impl RecordsPlan {
+    /// Build the `records` stage of arguments `m`, pushing into `next`, as one that the
+    /// source holding this plan can drive.
+    pub fn build(&self, m: &ArgMatches, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+        let records = Rc::new(RefCell::new(Records::new(target(m)?, next)));
+        self.0.borrow_mut().records = Some(records.clone());
+        Ok(Box::new(SharedRecords(records)))
+    }
+
+    /// `--stats` counts the items pushed into the stage with `counter`: a source that
+    /// drives the stage itself adds the events it turned into records.
+    pub fn count_into(&self, counter: Counter) {
+        self.0.borrow_mut().counters.push(counter);
+    }
+
+    /// The stage, once built, and its counters; the source that takes them drives the
+    /// stage, which must not be sent anything through the chain meanwhile.
+    pub fn take(&self) -> Option<(Rc<RefCell<Records>>, Vec<Counter>)> {
+        let mut p = self.0.borrow_mut();
+        let records = p.records.take()?;
+        Some((records, std::mem::take(&mut p.counters)))
+    }
+}
+
+/// The `records` stage of a plan, as the chain holds it.
+struct SharedRecords(Rc<RefCell<Records>>);
+
+impl Stage for SharedRecords {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        self.0.borrow_mut().send(item)
+    }
+    fn origin(&mut self, origin: crate::item::Origin<'_>) -> Result<()> {
+        self.0.borrow_mut().origin(origin)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.borrow_mut().flush()
+    }
+    fn tick(&mut self, now: std::time::Instant) -> Result<()> {
+        self.0.borrow_mut().tick(now)
+    }
+    fn close(&mut self) -> Result<()> {
+        self.0.borrow_mut().close()
+    }
 }
 
 impl Records {
@@ -278,13 +345,6 @@ impl Stage for Records {
         }
     }
 
-    fn records_plan(&mut self) -> Option<RecordsPlan<'_>> {
-        Some(RecordsPlan {
-            records: self,
-            counters: Vec::new(),
-        })
-    }
-
     crate::pass_on!(origin, flush, close);
 }
 
@@ -325,7 +385,7 @@ fn trim(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::meter::Meter;
+    use crate::runtime::meter::Meter;
     use crate::stage::testing::Collect;
 
     /// The records of a document, as JSON lines (the boxed collector is shared).

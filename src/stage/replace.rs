@@ -9,7 +9,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, map_lines};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Replace every match of PATTERN in each line by REPLACEMENT ($1, ${name} for groups).

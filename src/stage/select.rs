@@ -9,8 +9,8 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Record, split_path};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::ROOT;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Keep only these fields of each record, in the order given (dotted paths allowed).

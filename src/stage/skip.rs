@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, split_after_lines};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Drop the first N items and pass the rest on.

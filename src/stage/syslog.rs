@@ -27,10 +27,10 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{NodeId, ROOT, Record, Type};
 use crate::stage::Stage;
 use crate::stage::combined::month_number;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse syslog lines (RFC 5424, RFC 3164, /var/log files) into records.

@@ -26,7 +26,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use unicode_width::UnicodeWidthChar;
 
 use crate::item::{Item, Kind, Origin, Record, split_path};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Print records as aligned columns for people: a header, then one line per record.

@@ -17,7 +17,7 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use csv_core::{QuoteStyle, Terminator, WriteResult, Writer, WriterBuilder};
 
 use crate::item::{Item, Kind, Origin, Record, split_path};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Turn records into CSV lines: a header once, then one row per record (RFC 4180).

@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
 use crate::item::{Item, Kind, Record, strip_cr};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Drop items equal to the one just before them.

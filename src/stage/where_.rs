@@ -21,8 +21,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::Regex;
 
 use crate::item::{Item, Kind, Type, Val, split_path};
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::Step;
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Keep records whose FIELD compares with VALUE (= != ~ !~ < <= > >=), or that have FIELD?.

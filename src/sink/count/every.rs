@@ -10,9 +10,9 @@ use std::rc::Rc;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, count_lines};
-use crate::pipeline::registry::{BuildCx, Status};
+use crate::runtime::output::Output;
 use crate::sink::count::Tally;
-use crate::sink::output::Output;
+use crate::stage::def::{BuildCx, Status};
 use crate::stage::{Flow, Stage};
 
 /// A duration as `500ms`, `10s`, `5m`, `1h` or a number of seconds (`2.5`).

@@ -193,7 +193,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     fn readable(fd: RawFd) -> bool {
-        crate::pipeline::signal::readable_now(fd)
+        crate::runtime::signal::readable_now(fd)
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::pipeline::delivery::Marks;
+use crate::runtime::delivery::Marks;
 
 /// The version written; a state of another version is not used.
 pub const VERSION: u64 = 1;
@@ -35,7 +35,7 @@ pub struct Saved {
 }
 
 /// Checkpoints taken but not yet confirmed by the asynchronous sinks (end-to-end
-/// acknowledgements, see [`crate::pipeline::delivery`]): each with what every such sink
+/// acknowledgements, see [`crate::runtime::delivery`]): each with what every such sink
 /// had taken when it was taken, oldest first. Bounded: when full, the newest is replaced
 /// (the older ones are confirmed first, so the state keeps advancing; a checkpoint skipped
 /// only means a later one is written instead).
@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_is_given_out_once_its_sinks_confirmed_it() {
-        use crate::pipeline::delivery::Delivery;
+        use crate::runtime::delivery::Delivery;
         let d = Delivery::new(std::time::Duration::ZERO);
         let at = |offset| Saved {
             path: "a.log".into(),

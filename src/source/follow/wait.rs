@@ -7,7 +7,7 @@
 //!   saw in an atomic ([`DATA`] or [`NAMES`]) and writes one byte into the wake socket
 //!   when that atomic was clear, so a burst of events costs one wake-up;
 //! * SIGINT and SIGTERM: the run's [`Interrupt`] descriptor is polled too (see
-//!   [`crate::pipeline::signal`]);
+//!   [`crate::runtime::signal`]);
 //! * standard output's reader going away: a pipe's write end reports `POLLERR` when its
 //!   read end is closed, so it is polled (with no requested events) whenever standard
 //!   output is a pipe, as GNU tail does since 8.28;
@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::pipeline::signal::Interrupt;
+use crate::runtime::signal::Interrupt;
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 

@@ -18,7 +18,7 @@ use std::io::{self, Read};
 
 use encoding_rs::{DecoderResult, Encoding};
 
-use crate::pipeline::meter::Meter;
+use crate::runtime::meter::Meter;
 
 /// The size of one read, and the initial size of the window.
 pub const CAPACITY: usize = 128 * 1024;
@@ -317,7 +317,7 @@ impl Input {
             && self.valid == self.end
             && self
                 .blocking_fd
-                .is_some_and(|fd| !crate::pipeline::signal::readable_now(fd))
+                .is_some_and(|fd| !crate::runtime::signal::readable_now(fd))
     }
 
     /// Get more data after `data()`: `Ok(true)` if some came, `Ok(false)` at the end of the

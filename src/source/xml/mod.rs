@@ -42,10 +42,11 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser as ClapParser};
 
 use crate::item::Kind;
-use crate::pipeline::meter::Meter;
-use crate::pipeline::registry::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::pipeline::signal::{Interrupt, Interruptible, stopped_by};
-use crate::source::map::{SafeMap, Truncated};
+use crate::runtime::map::{SafeMap, Truncated};
+use crate::runtime::meter::Meter;
+use crate::runtime::signal::{Interrupt, Interruptible, stopped_by};
+use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::stage::records::RecordsPlan;
 use crate::stage::{Source, Stage};
 
 use input::Input;
@@ -113,6 +114,20 @@ pub const DEF: StageDef = StageDef {
 };
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
+    Ok(Box::new(open(m, cx, None)?))
+}
+
+/// The source of `xml … : records …`, which may drive the `records` stage of `plan` itself,
+/// in parallel (see [`RecordsPlan`]). The pipeline's builder calls it.
+pub fn build_planned(
+    m: &ArgMatches,
+    cx: &BuildCx<'_>,
+    plan: RecordsPlan,
+) -> Result<Box<dyn Source>> {
+    Ok(Box::new(open(m, cx, Some(plan))?))
+}
+
+fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<Xml> {
     let a = Args::from_arg_matches(m)?;
     let (name, file) = match a.file {
         Some(p) if p.as_os_str() != "-" => {
@@ -138,7 +153,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS as usize)),
         |n| n as usize,
     );
-    Ok(Box::new(Xml {
+    Ok(Xml {
         name,
         file: Some(file),
         size,
@@ -151,7 +166,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         lenient: a.lenient,
         meter: cx.meter.clone(),
         status: cx.status.clone(),
-    }))
+        plan,
+    })
 }
 
 /// A well-formedness error, with where it is.
@@ -186,6 +202,9 @@ struct Xml {
     lenient: bool,
     meter: Meter,
     status: Status,
+    /// The `records` stage after the source, when the pipeline's builder lets the source
+    /// drive it (see [`RecordsPlan`]).
+    plan: Option<RecordsPlan>,
 }
 
 impl Xml {
@@ -204,43 +223,61 @@ impl Source for Xml {
         let file = self.file.take().expect("a source runs once");
         let name = self.name.clone();
         let located = |fail: Fail, input: Option<&Input>| located(&name, fail, input);
-        if self.lenient {
-            let reader = Interruptible::new(file, self.interrupt.clone());
-            return match lenient::parse(&self.name, Box::new(reader), &self.meter, out) {
-                Err(e) if let Some(sig) = stopped_by(&e) => {
-                    self.status.interrupt(sig);
-                    Ok(())
-                }
-                r => r,
-            };
-        }
-        let map = self.mapped(&file);
-        let r = match (map, out.records_plan()) {
-            (Some(map), Some(plan)) => parallel::parse(
+        // Taken in any case: the chain is then the only owner of the records stage.
+        let planned = self.plan.take().and_then(|p| p.take());
+        let map = if self.lenient {
+            None
+        } else {
+            self.mapped(&file)
+        };
+        if let (Some(map), Some((records, counters))) = (map, &planned) {
+            let r = parallel::parse(
                 map,
                 self.strict,
                 self.split,
                 &self.meter,
                 &self.interrupt,
-                plan,
+                &mut records.borrow_mut(),
+                counters,
                 &located,
-            ),
-            _ => {
-                let reader = Interruptible::new(file, self.interrupt.clone());
-                let blocking_fd = reader.blocking_fd();
-                parse_input(
-                    &self.name,
-                    Box::new(reader),
-                    self.strict,
-                    input::CAPACITY,
-                    &self.meter,
-                    blocking_fd,
-                    out,
-                )
+            );
+            return self.ended(r);
+        }
+        // One part: the events go into the records stage of the plan, borrowed once for the
+        // run rather than once per event through the chain, or else into the chain.
+        let mut borrowed = planned.as_ref().map(|(r, c)| (r.borrow_mut(), c));
+        let mut counting;
+        let out: &mut dyn Stage = match &mut borrowed {
+            Some((records, counters)) if counters.is_empty() => &mut **records,
+            Some((records, counters)) => {
+                counting = parallel::Counting { records, counters };
+                &mut counting
             }
+            None => out,
         };
+        let reader = Interruptible::new(file, self.interrupt.clone());
+        let r = if self.lenient {
+            lenient::parse(&self.name, Box::new(reader), &self.meter, out)
+        } else {
+            let blocking_fd = reader.blocking_fd();
+            parse_input(
+                &self.name,
+                Box::new(reader),
+                self.strict,
+                input::CAPACITY,
+                &self.meter,
+                blocking_fd,
+                out,
+            )
+        };
+        self.ended(r)
+    }
+}
+
+impl Xml {
+    /// Ctrl-C or SIGTERM: what was pushed stays pushed; the run ends cleanly.
+    fn ended(&self, r: Result<()>) -> Result<()> {
         match r {
-            // Ctrl-C or SIGTERM: what was pushed stays pushed; the run ends cleanly.
             Err(e) if let Some(sig) = stopped_by(&e) => {
                 self.status.interrupt(sig);
                 Ok(())

@@ -35,11 +35,10 @@ use memchr::memmem::Finder;
 use super::input::{self, Input};
 use super::parser::{Declarations, Fail, Parser, Reach};
 use crate::item::{Item, Origin};
-use crate::pipeline::meter::{Meter, Parts};
-use crate::pipeline::signal::{Interrupt, Stopped};
-use crate::pipeline::stats::Counter;
-use crate::source::map::{SafeMap, Truncated};
-use crate::stage::records::{Batch, Records, RecordsPlan, Target};
+use crate::runtime::map::{SafeMap, Truncated};
+use crate::runtime::meter::{Meter, Parts};
+use crate::runtime::signal::{Interrupt, Stopped};
+use crate::stage::records::{Batch, Counter, Records, Target};
 use crate::stage::{Flow, Stage};
 
 /// The size of a part, unless told otherwise.
@@ -192,15 +191,15 @@ fn cut(data: &[u8], from: usize, key: &Finder<'_>) -> Option<usize> {
 }
 
 /// The stage the main parser pushes its events into: `records`, counted for `--stats`.
-struct Counting<'a> {
-    records: &'a mut Records,
-    counters: &'a [Counter],
+pub(super) struct Counting<'a> {
+    pub(super) records: &'a mut Records,
+    pub(super) counters: &'a [Counter],
 }
 
 impl Stage for Counting<'_> {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         for c in self.counters {
-            c.set(c.get() + 1);
+            c.add(1);
         }
         self.records.send(item)
     }
@@ -346,7 +345,8 @@ pub fn parse(
     split: Split,
     meter: &Meter,
     interrupt: &Interrupt,
-    plan: RecordsPlan<'_>,
+    records: &mut Records,
+    counters: &[Counter],
     located: &dyn Fn(Fail, Option<&Input>) -> anyhow::Error,
 ) -> Result<()> {
     let reader = MapReader {
@@ -356,11 +356,7 @@ pub fn parse(
     };
     let input = Input::with_capacity(Box::new(reader), strict, input::CAPACITY, Meter::default())
         .map_err(|e| located(e.into(), None))?;
-    let RecordsPlan { records, counters } = plan;
-    let mut seq = Counting {
-        records,
-        counters: &counters,
-    };
+    let mut seq = Counting { records, counters };
     let mut p = Parser::new(input, strict);
     // The file's name, for warnings: the one `located` puts in its errors.
     p.file = located(Fail::Abs(0, String::new()), None)
@@ -546,7 +542,7 @@ fn adopt(
     reader: MapReader,
 ) -> Result<bool, Fail> {
     for c in seq.counters {
-        c.set(c.get() + part.events);
+        c.add(part.events);
     }
     let next = seq.records.next_stage();
     for rec in part.batch.records() {

@@ -2000,7 +2000,7 @@ mod tests {
 
     use super::*;
     use crate::item::Origin;
-    use crate::pipeline::meter::Meter;
+    use crate::runtime::meter::Meter;
 
     /// A reader that hands out `step` bytes per read, as a pipe fed in small writes does,
     /// and notes the most room it was ever given (how big the window grew).

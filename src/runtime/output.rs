@@ -18,7 +18,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::pipeline::signal::{Interrupt, InterruptibleWriter, reopen_pipe};
+use crate::runtime::signal::{Interrupt, InterruptibleWriter, reopen_pipe};
 
 const CAPACITY: usize = 64 * 1024;
 

@@ -1,0 +1,15 @@
+//! What every layer above may use of the running process: Ctrl-C and SIGTERM
+//! ([`signal`]), the buffered output with copipe's flushing rules ([`output`]), what the
+//! source has read and the progress bar ([`meter`]), the open-file limit ([`rlimit`]), and
+//! the deadlines of stages that want to be woken ([`timer`]), files mapped safely against
+//! truncation ([`map`]), shared item counters ([`counter`]) and what asynchronous sinks have confirmed ([`delivery`]). Nothing here
+//! knows about stages or pipelines.
+
+pub mod counter;
+pub mod delivery;
+pub mod map;
+pub mod meter;
+pub mod output;
+pub mod rlimit;
+pub mod signal;
+pub mod timer;

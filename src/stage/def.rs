@@ -1,0 +1,280 @@
+//! What a stage definition is made of: the [`StageDef`] every stage file exports as its
+//! `DEF`, how it is built ([`Build`], with a [`BuildCx`]), the global [`Options`] and the
+//! run's [`Status`]. These sit below the definitions and the catalogue that collects them
+//! (`pipeline::registry`), so that a stage file imports only the protocol ([`crate::stage`]),
+//! these types and the runtime services ([`crate::runtime`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+
+use anyhow::Result;
+use clap::ArgMatches;
+
+use crate::item::Kind;
+use crate::runtime::delivery::{Delivery, Marks};
+use crate::runtime::meter::Meter;
+use crate::runtime::output::Output;
+use crate::runtime::signal::Interrupt;
+use crate::runtime::timer::Timers;
+use crate::stage::{Source, Stage};
+
+/// The default of `--max-line`: lines longer than this are cut. Far above what log agents
+/// allow (100 KB to 10 MB) and than any line a person reads, low enough that one endless
+/// line (`/dev/zero`, a corrupt file) costs tens of MB, not all the memory.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// What part a stage plays in a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A pulled generator; only first in a pipeline.
+    Source,
+    /// A pushed coroutine that passes items on.
+    Filter,
+    /// Sends every item into each `{ branch }`.
+    FanOut,
+    /// Consumes items; only last.
+    Sink,
+}
+
+/// Whether a source is a native task of the scheduler rather than a pulled generator
+/// (see [`crate::engine`]): `--explain` says so. Keep in step with the sources whose
+/// `Source::is_native` is true.
+pub fn scheduler_task(name: &str) -> bool {
+    matches!(name, "listen" | "merge")
+}
+
+impl Role {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Source => "source (pulled generator)",
+            Role::Filter => "filter (pushed coroutine)",
+            Role::FanOut => "fan-out (pushed coroutine with branches)",
+            Role::Sink => "sink (pushed coroutine, end of a pipeline)",
+        }
+    }
+}
+
+/// What a stage emits, given what it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emits {
+    /// The same kind it receives (grep, head, tee …).
+    Same,
+    /// Always this kind (cat emits lines, records emits records …).
+    Kind(Kind),
+    /// Nothing: a sink, or broadcast.
+    Nothing,
+}
+
+impl Emits {
+    pub fn given(self, input: Kind) -> Option<Kind> {
+        match self {
+            Emits::Same => Some(input),
+            Emits::Kind(k) => Some(k),
+            Emits::Nothing => None,
+        }
+    }
+}
+
+/// The constructor of a filter: its arguments, the context, and the stage it pushes into.
+pub type FilterFn = fn(&ArgMatches, &BuildCx<'_>, Box<dyn Stage>) -> Result<Box<dyn Stage>>;
+
+/// How a stage is constructed once its arguments are parsed and the pipeline type-checks.
+#[derive(Clone, Copy)]
+pub enum Build {
+    Source(fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Source>>),
+    Filter(FilterFn),
+    Sink(fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Stage>>),
+    /// tee (`continues`: items also go on to the next stage) and broadcast.
+    FanOut {
+        continues: bool,
+    },
+}
+
+/// One entry of the catalogue.
+pub struct StageDef {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub role: Role,
+    /// One line for `copipe help stages`.
+    pub summary: &'static str,
+    /// The kinds it accepts (empty for a source).
+    pub accepts: &'static [Kind],
+    pub emits: Emits,
+    /// Example pipelines, shown by `copipe help STAGE` and in the man page.
+    pub examples: &'static [&'static str],
+    /// The stage's options and arguments (name, about and long_about included).
+    pub command: fn() -> clap::Command,
+    pub build: Build,
+}
+
+impl StageDef {
+    pub fn accepts(&self, k: Kind) -> bool {
+        self.accepts.contains(&k)
+    }
+
+    pub fn accepts_text(&self) -> String {
+        if self.role == Role::Source {
+            return "nothing (it is a source)".into();
+        }
+        let names: Vec<&str> = self.accepts.iter().map(|k| k.plural()).collect();
+        names.join(", ")
+    }
+
+    /// The stage's full help (`copipe help STAGE`, `STAGE --help`): clap's long help from
+    /// its definition, then its role, the kinds it accepts and emits, and its examples.
+    pub fn help_text(&self) -> String {
+        let mut cmd = (self.command)();
+        let mut s = cmd.render_long_help().to_string();
+        s.push_str(&format!(
+            "\nRole:    {}\nAccepts: {}\nEmits:   {}\n",
+            if scheduler_task(self.name) {
+                "source (a task of the scheduler, resumed when a descriptor is ready)"
+            } else {
+                self.role.describe()
+            },
+            self.accepts_text(),
+            self.emits_text()
+        ));
+        if !self.aliases.is_empty() {
+            s.push_str(&format!("Aliases: {}\n", self.aliases.join(", ")));
+        }
+        s.push_str("\nExamples:\n");
+        for e in self.examples {
+            s.push_str(&format!("  {e}\n"));
+        }
+        s
+    }
+
+    pub fn emits_text(&self) -> String {
+        match self.emits {
+            Emits::Same => "the kind it receives".into(),
+            Emits::Kind(k) => k.plural().into(),
+            Emits::Nothing => "nothing".into(),
+        }
+    }
+}
+
+/// Global options every stage may consult.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--crlf`: `\r\n` is the line terminator for matching (`$` matches before `\r`).
+    pub crlf: bool,
+    /// `--line-buffered`: flush every output after every push (standard output is also
+    /// line-buffered when it is a terminal).
+    pub line_buffered: bool,
+    /// Colour grep matches, record keys and file tags.
+    pub color: bool,
+    /// Show a progress bar on stderr for long reads.
+    pub progress: bool,
+    /// `--stats`: count the items in and out of every stage.
+    pub stats: bool,
+    /// `--max-line BYTES`: lines longer than this are cut (`None`: the default,
+    /// [`MAX_LINE`]).
+    pub max_line: Option<usize>,
+}
+
+impl Options {
+    /// The longest line a source passes on whole (`--max-line`).
+    pub fn max_line(&self) -> usize {
+        self.max_line.unwrap_or(MAX_LINE)
+    }
+}
+
+/// What the exit status is made of: whether an item reached a sink (0 rather than 1), and
+/// whether an error was reported and the run went on (2 at the end, as grep does for a
+/// missing file among several). Shared across threads (a source run behind the scheduler's
+/// thread bridge reports into it), hence atomics.
+#[derive(Clone, Default)]
+pub struct Status(Arc<StatusInner>);
+
+#[derive(Default)]
+struct StatusInner {
+    delivered: AtomicBool,
+    soft_errors: AtomicU32,
+    /// The signal that interrupted the run (0: none).
+    interrupted: AtomicI32,
+    /// The asynchronous sinks (see [`crate::runtime::delivery`]).
+    deliveries: std::sync::Mutex<Vec<Arc<Delivery>>>,
+}
+
+impl Status {
+    /// An item reached a sink.
+    pub fn mark_delivered(&self) {
+        self.0.delivered.store(true, Ordering::Relaxed);
+    }
+    pub fn delivered(&self) -> bool {
+        self.0.delivered.load(Ordering::Relaxed)
+    }
+    /// Report an error on stderr and carry on; the exit status will be 2.
+    pub fn soft_error(&self, err: &anyhow::Error) {
+        self.0.soft_errors.fetch_add(1, Ordering::Relaxed);
+        eprintln!("copipe: {err:#}");
+    }
+    pub fn soft_errors(&self) -> u32 {
+        self.0.soft_errors.load(Ordering::Relaxed)
+    }
+    /// The source ended early because of this signal (SIGINT, SIGTERM), after pushing its
+    /// whole lines; the run still closes every stage. The exit status then says so (see `cli`).
+    pub fn interrupt(&self, signal: i32) {
+        self.0.interrupted.store(signal, Ordering::Relaxed);
+    }
+    /// An asynchronous sink: it confirms items after its `flush` returned (see
+    /// [`crate::runtime::delivery`]).
+    pub fn add_delivery(&self, d: Arc<Delivery>) {
+        self.0
+            .deliveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(d);
+    }
+    /// How many asynchronous sinks registered so far, and the `k`th (the builder gives each
+    /// one to its stage's `--stats` row).
+    pub fn deliveries(&self) -> usize {
+        self.0
+            .deliveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+    pub fn delivery(&self, k: usize) -> Option<Arc<Delivery>> {
+        let d = self.0.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        d.get(k).cloned()
+    }
+    /// What every asynchronous sink has taken now (`None`: there is none, so a flush means
+    /// written).
+    pub fn marks(&self) -> Option<Marks> {
+        let d = self.0.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        (!d.is_empty()).then(|| Marks::of(&d))
+    }
+    pub fn interrupted(&self) -> Option<i32> {
+        match self.0.interrupted.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+}
+
+/// What a stage's constructor gets besides its own arguments.
+pub struct BuildCx<'a> {
+    pub opts: &'a Options,
+    /// The kind of the items this stage receives (`Kind::Line` for a source).
+    pub input: Kind,
+    /// Standard output, shared by every `print` and `count` of the pipeline.
+    pub stdout: &'a Rc<RefCell<Output>>,
+    pub status: &'a Status,
+    /// What the source reads (sources report into it; `--stats` and the progress bar read it).
+    pub meter: &'a Meter,
+    /// Ctrl-C and SIGTERM: sources stop reading when one is pending.
+    pub interrupt: &'a Interrupt,
+    /// Deadlines for the stages that want to be woken (see `Stage::tick`); asking for a
+    /// timer makes the pipeline run on the scheduler.
+    pub timers: &'a Timers,
+    /// Whether the pipeline's source may wait for its input ([`Source::waits`]): a stage
+    /// that acts on quiet asks for a timer only then. `true` where it is not known (the
+    /// branches of `merge`, a source's own build).
+    pub source_waits: bool,
+    /// With colour on: the regexes of the `grep`s upstream whose matches `print` colours.
+    pub highlight: &'a [regex::bytes::Regex],
+}

@@ -131,7 +131,7 @@ fn lenient_gives_the_strict_readers_events_on_the_well_formed_corpus() {
 fn lenient_refuses_some_not_well_formed_documents_and_never_panics() {
     let docs = corpus("xml/not-wf");
     let refused = docs.iter().filter(|p| lenient(p).is_err()).count();
-    // The figure quoted in README ("Two readers").
+    // The figure quoted in docs/xml.md ("Two readers").
     eprintln!(
         "--lenient refuses {refused} of {} not-wf documents",
         docs.len()

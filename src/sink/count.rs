@@ -70,7 +70,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Nothing,
     examples: &[
         "copipe cat words.txt : grep 'ion$' : count",
-        "copipe cat access.log : combined : where status>=500 : count --by path",
+        "copipe cat access.log : combined : where 'status>=500' : count --by path",
         "copipe follow app.log : grep ERROR : count --every 10s",
         "copipe follow app.log : logfmt : count --by level --every 1m",
     ],

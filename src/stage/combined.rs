@@ -52,7 +52,7 @@ pub const DEF: StageDef = StageDef {
     accepts: &[Kind::Line],
     emits: Emits::Kind(Kind::Record),
     examples: &[
-        "copipe follow /var/log/nginx/access.log : combined : where status>=500 : count --by path",
+        "copipe follow /var/log/nginx/access.log : combined : where 'status>=500' : count --by path",
         "copipe cat fixtures/parse/access.log : combined : select timestamp status path",
     ],
     command: <Args as clap::CommandFactory>::command,

@@ -97,7 +97,7 @@ pub const CSV: StageDef = StageDef {
     accepts: &[Kind::Line],
     emits: Emits::Kind(Kind::Record),
     examples: &[
-        "copipe cat data.csv : csv : where price>100 : fmt '{name} {price}'",
+        "copipe cat data.csv : csv : where 'price>100' : fmt '{name} {price}'",
         "copipe cat fixtures/parse/people.csv : csv : count --by city",
         "copipe cat export.csv : csv --sep ';' --fields id,name,price",
     ],

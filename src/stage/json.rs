@@ -48,7 +48,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Kind(Kind::Record),
     examples: &[
         "copipe cat events.ndjson : json : where level=error : select time msg",
-        "copipe follow --tag a.ndjson b.ndjson : json --skip-bad : where status>=500",
+        "copipe follow --tag a.ndjson b.ndjson : json --skip-bad : where 'status>=500'",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Filter(build),

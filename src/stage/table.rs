@@ -64,7 +64,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Kind(Kind::Line),
     examples: &[
         "copipe xml feed.xml : records bus : table id route direction",
-        "copipe cat access.log : combined : where status>=500 : table --width 100",
+        "copipe cat access.log : combined : where 'status>=500' : table --width 100",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Filter(build),

@@ -69,9 +69,21 @@ now() { date +%s.%N; }
 # machines would not: with 100 clients the single-threaded copipe gets a hundredth of the
 # CPU while they are runnable, socat (a process forked per client) a hundred hundredths.
 # CLIENT_NICE=19 approximates remote clients for every server alike.
-# push PORT N: N clients (1: the whole input; else the parts) in parallel.
+# push PORT N: N clients (1: the whole input; else the parts) in parallel. With PUSH=c (the
+# default) the N clients are one process (bench/net_push.c: N connections, poll, 64 KiB
+# writes), so that the timed section does not include forking N socat processes on the same
+# cores, and one client is not limited by socat's 8 KiB writes; PUSH=socat: a socat process
+# per client, as earlier rounds measured.
+PUSH=${PUSH:-c}
+if [ "$PUSH" = c ]; then
+    cc -O2 -o "$WORK/net_push" bench/net_push.c
+fi
 push() {
-    if [ "$2" = 1 ]; then
+    if [ "$2" = 1 ] && [ "$PUSH" = c ]; then
+        nice -n "$CLIENT_NICE" "$WORK/net_push" "$1" "$INPUT"
+    elif [ "$PUSH" = c ]; then
+        nice -n "$CLIENT_NICE" "$WORK/net_push" "$1" "$PARTS"/p.*
+    elif [ "$2" = 1 ]; then
         nice -n "$CLIENT_NICE" socat -u "$INPUT" "TCP:127.0.0.1:$1"
     else
         local pids=()

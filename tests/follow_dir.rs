@@ -481,6 +481,115 @@ fn a_file_rotated_while_parked_is_read_to_its_end_and_the_new_one_from_its_start
     }
 }
 
+/// A file closed for want of descriptors while it holds a partial line: the partial line
+/// waits with it, and comes once, whole, when its newline is written after it was
+/// reopened.
+#[test]
+fn a_partial_line_of_a_parked_file_comes_once_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("a-app.log");
+    fs::write(&app, "").unwrap();
+    let files: Vec<_> = (0..100)
+        .map(|i| dir.path().join(format!("q{i:03}.log")))
+        .collect();
+    for f in &files {
+        fs::write(f, "").unwrap();
+    }
+    let cp = copipe(["--stats", "follow", "-q", "-n", "0", "*.log"]).dir(dir.path());
+    let mut cp = with_fd_limit(cp, 64).spawn();
+    cp.wait_err("out of file descriptors");
+    // Opened first, never grown: parked. Then a partial line: reopened, read, held.
+    assert!(wait_until(DEADLINE, || open_count(&cp, &app) == 0));
+    append(&app, "par");
+    assert!(wait_until(DEADLINE, || open_count(&cp, &app) == 1));
+    // The other files grow, some twice: opening them parks the quietest, a-app.log among
+    // them at last.
+    let mut want = 0;
+    for round in 0..5 {
+        for (i, f) in files.iter().enumerate() {
+            append(f, &format!("q{i:03}-{round}\n"));
+            want += 1;
+        }
+        cp.wait_out("the other files' lines", |o| o.lines().count() == want);
+        if open_count(&cp, &app) == 0 {
+            break;
+        }
+    }
+    assert!(
+        wait_until(DEADLINE, || open_count(&cp, &app) == 0),
+        "a-app.log never parked"
+    );
+    append(&app, "tial\n");
+    cp.wait_out("the whole line", |o| o.contains("partial\n"));
+    assert_eq!(cp.stop(), 0, "{}", cp.err());
+    let out = cp.out();
+    assert_eq!(out.matches("par").count(), 1, "{out}");
+    assert_eq!(out.matches("tial").count(), 1, "{out}");
+    assert_eq!(out.lines().count(), want + 1, "{out}");
+}
+
+/// The read position of copipe's descriptor of `path` (`None`: not open).
+fn read_pos(cp: &Live, path: &Path) -> Option<u64> {
+    let want = path.to_string_lossy().into_owned();
+    let pid = cp.child.id();
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .find(|e| fs::read_link(e.path()).is_ok_and(|p| p.to_string_lossy() == want))
+        .and_then(|e| {
+            let info =
+                fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_str()?))
+                    .ok()?;
+            info.lines()
+                .find_map(|l| l.strip_prefix("pos:"))?
+                .trim()
+                .parse()
+                .ok()
+        })
+}
+
+/// The file whose partial line the shared reader holds (the last one read) parked: many
+/// parked files grow at once, and reopening them parks every quieter file, then it. Its
+/// partial line waits with it and comes once, whole.
+#[test]
+fn a_partial_line_held_by_the_reader_when_its_file_is_parked_comes_once_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // Last in the list: the reader holds its partial line after every round.
+    let app = dir.path().join("z-app.log");
+    fs::write(&app, "").unwrap();
+    let files: Vec<_> = (0..200)
+        .map(|i| dir.path().join(format!("q{i:03}.log")))
+        .collect();
+    for f in &files {
+        fs::write(f, "").unwrap();
+    }
+    let cp = copipe(["--stats", "follow", "-q", "-n", "0", "*.log"]).dir(dir.path());
+    let mut cp = with_fd_limit(cp, 64).spawn();
+    cp.wait_err("out of file descriptors");
+    // Opened last (once open, -n 0 has placed it at its end, empty then): a partial
+    // line, read.
+    cp.wait_open(&app);
+    append(&app, "par");
+    assert!(wait_until(DEADLINE, || read_pos(&cp, &app) == Some(3)));
+    // Only the parked files grow (no watch tells of it: the once-a-second check does).
+    let parked: Vec<_> = files.iter().filter(|f| open_count(&cp, f) == 0).collect();
+    assert!(parked.len() > 100, "{}", parked.len());
+    for (i, f) in parked.iter().enumerate() {
+        append(f, &format!("line {i}\n"));
+    }
+    cp.wait_out("the parked files' lines", |o| {
+        o.lines().count() == parked.len()
+    });
+    assert_eq!(open_count(&cp, &app), 0, "z-app.log not parked");
+    append(&app, "tial\n");
+    cp.wait_out("the whole line", |o| o.contains("partial\n"));
+    assert_eq!(cp.stop(), 0, "{}", cp.err());
+    let out = cp.out();
+    assert_eq!(out.matches("par").count(), 1, "{out}");
+    assert_eq!(out.matches("tial").count(), 1, "{out}");
+    assert_eq!(out.lines().count(), parked.len() + 1, "{out}");
+}
+
 /// A glob's directory removed and made again under the same name: its watch followed the
 /// removed directory, so the new one is watched again as soon as a change is seen, not at
 /// the once-a-second check (made a minute long here: without the new watch, the file made

@@ -702,3 +702,75 @@ fn a_kill_9_before_count_every_printed_loses_no_count() {
     // The last, partial interval is printed at the end: the five lines, counted.
     assert!(cp.out().trim_end().ends_with(" 5"), "{}", cp.out());
 }
+
+/// Runs copipe with an open-file limit of `n` (soft and hard: it cannot raise it).
+fn with_fd_limit(cp: Cp, n: libc::rlim_t) -> Cp {
+    use std::os::unix::process::CommandExt;
+    cp.configure(move |cmd| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
+}
+
+/// More files than descriptors: the files closed for want of them ("parked") keep their
+/// entry in the state (identity and offset), so a restart goes on in each of them where it
+/// was — the lines written while copipe was stopped once, none of those read before.
+#[test]
+fn the_state_keeps_parked_files_and_a_restart_resumes_them_where_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100;
+    for i in 0..n {
+        fs::write(
+            dir.path().join(format!("q{i:03}.log")),
+            format!("q{i:03}-0\n"),
+        )
+        .unwrap();
+    }
+    let args = [
+        "--stats", "follow", "-q", "-n", "+1", "--state", "s.json", "*.log",
+    ];
+    let session = |round: u32| -> String {
+        let cp = copipe(args).dir(dir.path());
+        let mut cp = with_fd_limit(cp, 64).spawn();
+        let want: Vec<String> = (0..n).map(|i| format!("q{i:03}-{round}")).collect();
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                let out = cp.out();
+                let have: std::collections::HashSet<&str> = out.lines().collect();
+                want.iter().all(|w| have.contains(w.as_str()))
+            }),
+            "round {round}: {}",
+            cp.err()
+        );
+        assert_eq!(cp.stop(), 0, "{}", cp.err());
+        assert!(cp.err().contains("out of file descriptors"), "{}", cp.err());
+        let out = cp.out();
+        assert_eq!(sorted(&out), {
+            let mut w = want.clone();
+            w.sort();
+            w
+        });
+        out
+    };
+    session(0);
+    let state = fs::read_to_string(dir.path().join("s.json")).unwrap();
+    assert_eq!(state.matches("\"ino\"").count(), n, "{state}");
+    for i in 0..n {
+        append(
+            &dir.path().join(format!("q{i:03}.log")),
+            &format!("q{i:03}-1\n"),
+        );
+    }
+    session(1);
+}

@@ -118,6 +118,13 @@ impl Stats {
                     "  files: {} followed, {} discovered, {} closed;",
                     f.followed, f.discovered, f.closed
                 );
+                if f.parked > 0 {
+                    let _ = write!(
+                        s,
+                        " {} parked (out of descriptors), {} reopened;",
+                        f.parked, f.reopened
+                    );
+                }
             }
             if i == 0 && bytes > 0 {
                 let _ = write!(s, "  {} read", human_bytes(bytes as f64));

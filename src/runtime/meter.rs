@@ -53,6 +53,10 @@ pub struct FileCounts {
     pub discovered: u64,
     /// Read to their end and closed (removed, or renamed out of the globs).
     pub closed: u64,
+    /// Closed while quiet for want of descriptors, to be reopened when they grow.
+    pub parked: u64,
+    /// Parked files reopened (they grew, or were rotated).
+    pub reopened: u64,
 }
 
 #[derive(Debug)]

@@ -61,10 +61,14 @@ place (copytruncate) is read again from its start, with a note on stderr — tol
 size, or by first bytes (up to 256) other than before, so a truncation followed at once by a
 longer write is seen too; a file that is removed, or that does not exist yet (even in a
 directory that does not exist yet), is waited for. A name that cannot be opened, or that is a
-directory, is reported once and tried again at every check. Files beyond the open-file
-limit (copipe first raises its soft limit to the hard one) are counted in one message and
-tried again every second; one still the same file is then read from where -n put it at
-start, so nothing written meanwhile is lost. A partial last line is held back until its
+directory, is reported once and tried again at every check. When descriptors run out
+(copipe first raises its soft limit on open files to the hard one), the regular files that
+grew least recently are closed (\"parked\", said once on stderr, counted by `--stats`) and
+reopened where they were when they grow (seen at the once-a-second check), known by device,
+inode and first bytes: one rotated meanwhile is found in its directory and its rest read
+first, so nothing written meanwhile is lost or read twice; pipes and FIFOs are never
+closed. Only names that still cannot be opened are counted in one message and tried again
+every second. A partial last line is held back until its
 newline arrives (or its file goes away, or the follow ends with `--pid` or at the end of
 standard input).
 
@@ -75,7 +79,7 @@ start, a file that appears later is read from its first line (seen within a seco
 directories a glob can match in are watched), a file renamed to a name a glob also matches
 (a rotated `app.log.1`) goes on where it was and is not read again, and a file removed or
 renamed out of the globs is read to its end and closed. `--stats` counts the files
-followed, discovered and closed.
+followed, discovered and closed (and parked and reopened, if descriptors ran out).
 
 `--state FILE` keeps a checkpoint of each file (device, inode, a fingerprint of its first
 bytes, and the offset after the last line written and flushed), written atomically at most
@@ -225,6 +229,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         recheck: false,
         out_of_fds: false,
         said_starved: false,
+        said_parked: false,
         timers: cx.timers.clone(),
         ended: false,
     }))
@@ -347,6 +352,28 @@ enum State {
     /// No descriptor left to open it (the open-file limit): tried again at every check of
     /// the names, all such names said together once (see [`Follow::tell_starved`]).
     Starved(Option<AtStart>),
+    /// Closed while quiet, for want of descriptors (see [`Follow::park_quietest`]): known
+    /// by its identity, reopened where it was once it grows (see [`Follow::unpark`]).
+    Parked(Box<Parked>),
+}
+
+/// What an attempt to reopen a parked file came to.
+#[derive(PartialEq, Eq)]
+enum Unpark {
+    Reopened,
+    /// Still out of descriptors: tried again at the next check.
+    NoDescriptor,
+    /// The name leads to another file (or none), or other first bytes begin it.
+    Other,
+}
+
+/// A regular file closed while quiet: what reopening it needs. Its partial line waits in
+/// its `partial`.
+struct Parked {
+    id: (u64, u64),
+    /// Bytes read from its start (its partial line included).
+    offset: u64,
+    head: Head,
 }
 
 /// What a file that could not be opened at start was then (`stat` needs no descriptor):
@@ -369,6 +396,9 @@ struct Open {
     /// The file's first bytes as last seen (regular files, up to [`HEAD`]): other bytes
     /// there mean that it was truncated and written again, even if it is not smaller.
     head: Head,
+    /// When a read last returned data (or it was opened): the quietest files are parked
+    /// first when descriptors run out.
+    grown: Instant,
 }
 
 /// How many of a regular file's first bytes are compared after each wake-up.
@@ -531,6 +561,8 @@ struct Follow {
     out_of_fds: bool,
     /// The starved names were reported (again once they have all been opened).
     said_starved: bool,
+    /// That quiet files are closed for want of descriptors was said (once).
+    said_parked: bool,
     /// The pipeline's clock: whether a stage holds items back (see
     /// [`Follow::take_checkpoint`]), and what waits for the chain to be closed.
     timers: crate::engine::Timers,
@@ -660,6 +692,7 @@ impl Follow {
             recheck: false,
             out_of_fds: false,
             said_starved: false,
+            said_parked: false,
             timers: from.timers.clone(),
             ended: true,
         }
@@ -935,11 +968,13 @@ impl Follow {
                 offset: 0,
                 kind,
                 head,
+                grown: Instant::now(),
             };
             self.files[i].state = State::Open(open);
             return self.position(i, &meta);
         }
-        match open_path(&self.files[i].path) {
+        let path = self.files[i].path.clone();
+        match self.open_parking(&path, i) {
             Ok((file, meta)) => match self.admit(i, file, &meta) {
                 Some(open) => {
                     self.files[i].state = State::Open(open);
@@ -1050,10 +1085,10 @@ impl Follow {
             return Ok(Flow::Continue);
         };
         for (s, _) in saved.iter().zip(&used).filter(|(_, u)| !**u) {
-            let Some(path) = find_by_identity(s) else {
+            let Ok(Some(path)) = self.find_parking(s, usize::MAX) else {
                 continue;
             };
-            let Ok((file, meta)) = open_path(&path) else {
+            let Ok((file, meta)) = self.open_parking(&path, usize::MAX) else {
                 continue;
             };
             if meta.len() <= s.offset || !same_head(&file, s) {
@@ -1094,13 +1129,29 @@ impl Follow {
     /// whole line pushed (never into a partial line held). Pushed means written once the
     /// chain has been flushed with no stage holding items back (see
     /// [`Follow::take_checkpoint`]). The one place that decides it.
-    fn checkpoint_offset(&self, i: usize, o: &Open) -> u64 {
+    fn checkpoint_offset(&self, i: usize, offset: u64) -> u64 {
         let held = if self.holder == Some(i) {
             self.reader.held()
         } else {
             self.files[i].partial.held()
         };
-        o.offset.saturating_sub(held as u64)
+        offset.saturating_sub(held as u64)
+    }
+
+    /// What the state records of input `i` (a regular file, open or parked): its identity,
+    /// [`Follow::checkpoint_offset`] and its first bytes as known.
+    fn recorded(&self, i: usize) -> Option<((u64, u64), u64, &Head)> {
+        let f = &self.files[i];
+        if f.stdin {
+            return None;
+        }
+        match &f.state {
+            State::Open(o) if o.kind == FileKind::Regular => {
+                Some((o.id, self.checkpoint_offset(i, o.offset), &o.head))
+            }
+            State::Parked(p) => Some((p.id, self.checkpoint_offset(i, p.offset), &p.head)),
+            _ => None,
+        }
     }
 
     /// Take a checkpoint if a second has passed since the last one (or `now`) and anything
@@ -1117,16 +1168,13 @@ impl Follow {
         }
         let mut sig: u64 = 0xcbf2_9ce4_8422_2325;
         let mut mix = |x: u64| sig = (sig ^ x).wrapping_mul(0x0100_0000_01b3);
-        for (i, f) in self.files.iter().enumerate() {
-            if let State::Open(o) = &f.state
-                && o.kind == FileKind::Regular
-                && !f.stdin
-            {
+        for i in 0..self.files.len() {
+            if let Some((id, offset, head)) = self.recorded(i) {
                 mix(i as u64);
-                mix(o.id.0);
-                mix(o.id.1);
-                mix(self.checkpoint_offset(i, o));
-                mix(o.head.len as u64);
+                mix(id.0);
+                mix(id.1);
+                mix(offset);
+                mix(head.len as u64);
             }
         }
         let c = self.checkpoint.as_mut().expect("checked");
@@ -1144,17 +1192,14 @@ impl Follow {
             c.taken = sig;
             let mut entries = std::mem::take(&mut c.entries);
             entries.clear();
-            for (i, f) in self.files.iter().enumerate() {
-                if let State::Open(o) = &f.state
-                    && o.kind == FileKind::Regular
-                    && !f.stdin
-                {
+            for i in 0..self.files.len() {
+                if let Some((id, offset, head)) = self.recorded(i) {
                     entries.push(Saved {
-                        path: f.path.clone(),
-                        id: o.id,
-                        offset: self.checkpoint_offset(i, o),
-                        head_len: o.head.len as u64,
-                        head_hash: fingerprint(&o.head.bytes[..o.head.len]),
+                        path: self.files[i].path.clone(),
+                        id,
+                        offset,
+                        head_len: head.len as u64,
+                        head_hash: fingerprint(&head.bytes[..head.len]),
                     });
                 }
             }
@@ -1193,8 +1238,13 @@ impl Follow {
         };
         // The descriptor kept in reserve serves the write when all others are taken.
         self.reserve = None;
-        let stored = state::store(&c.path, &c.entries);
+        let mut stored = state::store(&c.path, &c.entries);
+        if stored.as_ref().is_err_and(is_out_of_fds) && self.park_quietest(usize::MAX) {
+            let c = self.checkpoint.as_ref().expect("checked");
+            stored = state::store(&c.path, &c.entries);
+        }
         self.reserve = File::open("/dev/null").ok();
+        let c = self.checkpoint.as_mut().expect("checked");
         match stored {
             Ok(()) => c.signature = c.taken,
             Err(e) if !c.said_failure => {
@@ -1281,6 +1331,7 @@ impl Follow {
             offset: 0,
             kind,
             head,
+            grown: Instant::now(),
         })
     }
 
@@ -1337,6 +1388,21 @@ impl Follow {
         if f.stdin || matches!(f.state, State::Done) {
             return Ok(Flow::Continue);
         }
+        if matches!(f.state, State::Parked(_)) {
+            if self.check_parked(i, out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            // Reopened where its name leads, or still quiet: nothing more to look at.
+            // Reopened elsewhere (its name was rotated): the checks below read its rest,
+            // then go on with the new file.
+            let f = &self.files[i];
+            let moved = matches!(&f.state, State::Open(o) if !f.found
+                && std::fs::metadata(&f.path).map_or(true, |m| (m.dev(), m.ino()) != o.id));
+            if !moved {
+                return Ok(Flow::Continue);
+            }
+        }
+        let f = &self.files[i];
         if f.found {
             // What a glob found is followed by identity: [`Follow::discover`] sees it
             // renamed or gone. A name that could not be opened is tried again here.
@@ -1409,7 +1475,7 @@ impl Follow {
                 self.watch_nearest(i, w);
                 Ok(Flow::Continue)
             }
-            (State::Done | State::Starved(_), _) => Ok(Flow::Continue),
+            (State::Done | State::Starved(_) | State::Parked(_), _) => Ok(Flow::Continue),
         }
     }
 
@@ -1459,6 +1525,34 @@ impl Follow {
                 }
                 continue;
             }
+            if let State::Parked(p) = &f.state {
+                match by_id.get(&p.id) {
+                    Some(&k) => {
+                        taken[k] = true;
+                        if f.found && found[k].path != f.path {
+                            self.rename_found(i, &found[k].path);
+                        }
+                    }
+                    // Renamed out of the globs or removed while parked: its rest, if it
+                    // is still in its directory, then it is closed.
+                    None if f.found && complete => {
+                        let flow = match self.unpark_rest(i)? {
+                            Some(true) => self.close_input(i, out)?,
+                            // No descriptor for it yet: at the next walk.
+                            Some(false) => continue,
+                            None => self.lost_parked(i, out)?,
+                        };
+                        if flow.is_stop() {
+                            self.found = found;
+                            return Ok(Flow::Stop);
+                        }
+                        self.counts.closed += 1;
+                        self.drop_found(i);
+                    }
+                    None => {}
+                }
+                continue;
+            }
             if !f.found || matches!(f.state, State::Done) {
                 continue;
             }
@@ -1475,8 +1569,7 @@ impl Follow {
             }
         }
         self.found = found;
-        self.counts.followed = self.files.iter().filter(|f| f.open().is_some()).count() as u64;
-        self.meter.set_files(self.counts);
+        self.tell_counts();
         Ok(Flow::Continue)
     }
 
@@ -1506,7 +1599,7 @@ impl Follow {
         if !at_start {
             self.counts.discovered += 1;
         }
-        match open_path(&self.files[i].path) {
+        match self.open_parking(&found.path, i) {
             Ok((file, meta)) => {
                 if let Some(open) = self.admit(i, file, &meta) {
                     if open.id != found.id
@@ -1599,7 +1692,8 @@ impl Follow {
     /// Try again to open input `i`, which could not be opened for want of a descriptor.
     /// Still the file seen at start: read from where `-n` would have started then.
     fn open_starved(&mut self, i: usize, at_start: Option<AtStart>, w: &mut Waiter) -> Result<()> {
-        let (file, meta) = match open_path(&self.files[i].path) {
+        let path = self.files[i].path.clone();
+        let (file, meta) = match self.open_parking(&path, i) {
             Ok(r) => r,
             Err(e) if is_out_of_fds(&e) => {
                 self.out_of_fds = true;
@@ -1652,6 +1746,213 @@ impl Follow {
         }
         self.watch_open(i, w);
         Ok(())
+    }
+
+    /// The counts for `--stats`: the files followed (open, or parked) now.
+    fn tell_counts(&mut self) {
+        self.counts.followed = self
+            .files
+            .iter()
+            .filter(|f| matches!(f.state, State::Open(_) | State::Parked(_)))
+            .count() as u64;
+        self.meter.set_files(self.counts);
+    }
+
+    /// Open `path` for input `keep` (`usize::MAX`: none); out of descriptors, park the
+    /// quietest followed file (see [`Follow::park_quietest`]) and try again.
+    fn open_parking(&mut self, path: &Path, keep: usize) -> io::Result<(File, Metadata)> {
+        // A descriptor freed may be taken by another process at once (the system's
+        // limit): a few files at most for one open.
+        const TRIES: usize = 8;
+        let mut parked = 0;
+        loop {
+            match open_path(path) {
+                Err(e) if is_out_of_fds(&e) && parked < TRIES && self.park_quietest(keep) => {
+                    parked += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// [`find_by_identity`] (reading the directory takes a descriptor too): out of
+    /// descriptors, park the quietest followed file but input `keep` and try again.
+    fn find_parking(&mut self, s: &Saved, keep: usize) -> io::Result<Option<PathBuf>> {
+        let mut parked = 0;
+        loop {
+            match find_by_identity(s) {
+                Err(e) if is_out_of_fds(&e) && parked < 8 && self.park_quietest(keep) => {
+                    parked += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Close the followed regular file that grew least recently (never input `keep`, nor
+    /// a pipe, FIFO or standard input, whose data would be lost): it is reopened by its
+    /// identity once it grows (see [`Follow::check_parked`]). Whether one was.
+    fn park_quietest(&mut self, keep: usize) -> bool {
+        let quietest = self
+            .files
+            .iter()
+            .enumerate()
+            .filter(|&(j, f)| j != keep && !f.stdin)
+            .filter_map(|(j, f)| match &f.state {
+                State::Open(o) if o.kind == FileKind::Regular => Some((o.grown, j)),
+                _ => None,
+            })
+            .min();
+        let Some((_, j)) = quietest else {
+            return false;
+        };
+        if self.holder == Some(j) {
+            // Its partial line waits with it.
+            self.reader.stash(&mut self.files[j].partial);
+            self.holder = None;
+        }
+        let f = &mut self.files[j];
+        let State::Open(o) = std::mem::replace(&mut f.state, State::Missing) else {
+            unreachable!("only open files are parked")
+        };
+        // Its descriptor is closed here.
+        f.state = State::Parked(Box::new(Parked {
+            id: o.id,
+            offset: o.offset,
+            head: o.head,
+        }));
+        f.poke = false;
+        self.counts.parked += 1;
+        self.tell_counts();
+        if !self.said_parked {
+            self.said_parked = true;
+            let limit = open_file_limit()
+                .map_or(String::new(), |l| format!(" (the open-file limit is {l})"));
+            note(format_args!(
+                "out of file descriptors{limit}: closing the files quiet longest and reopening them where they were when they grow (--stats counts them)"
+            ));
+        }
+        true
+    }
+
+    /// At a check of the names: reopen parked input `i` if its file grew (or shrank: the
+    /// next read says it was truncated). A name that leads to another file now (rotated
+    /// while parked): the parked file, found by identity in its directory, is reopened
+    /// for its rest (see [`Follow::unpark_rest`]); gone, that is said. A file found by a
+    /// glob is left to [`Follow::discover`], which follows it by identity.
+    fn check_parked(&mut self, i: usize, out: &mut dyn Stage) -> Result<Flow> {
+        let f = &self.files[i];
+        let State::Parked(p) = &f.state else {
+            return Ok(Flow::Continue);
+        };
+        let path = f.path.clone();
+        match std::fs::metadata(&path) {
+            Ok(m) if (m.dev(), m.ino()) == p.id => {
+                if m.len() != p.offset && self.unpark(i, &path, false)? == Unpark::NoDescriptor {
+                    self.out_of_fds = true;
+                }
+                return Ok(Flow::Continue);
+            }
+            _ if f.found => return Ok(Flow::Continue),
+            _ => {}
+        }
+        match self.unpark_rest(i)? {
+            Some(true) => Ok(Flow::Continue),
+            // No descriptor for it yet: at the next check.
+            Some(false) => {
+                self.out_of_fds = true;
+                Ok(Flow::Continue)
+            }
+            None => self.lost_parked(i, out),
+        }
+    }
+
+    /// Parked input `i`'s file is nowhere to be found (removed while parked): say so, push
+    /// its partial line, and wait for its name.
+    fn lost_parked(&mut self, i: usize, out: &mut dyn Stage) -> Result<Flow> {
+        let f = &self.files[i];
+        if let State::Parked(p) = &f.state {
+            note(format_args!(
+                "{} was removed while closed for want of descriptors: anything added to it after byte {} could not be read; waiting for it to appear",
+                f.name, p.offset
+            ));
+        }
+        let flow = self.finish(i, out)?;
+        self.files[i].state = State::Missing;
+        Ok(flow)
+    }
+
+    /// Reopen parked input `i` where its file is now under another name of its directory
+    /// (found by device, inode and first bytes): whether it was (`None`: it is nowhere in
+    /// its directory, or other bytes begin it now).
+    fn unpark_rest(&mut self, i: usize) -> Result<Option<bool>> {
+        let f = &self.files[i];
+        let State::Parked(p) = &f.state else {
+            return Ok(None);
+        };
+        let saved = Saved {
+            path: f.path.clone(),
+            id: p.id,
+            offset: p.offset,
+            head_len: p.head.len as u64,
+            head_hash: fingerprint(&p.head.bytes[..p.head.len]),
+        };
+        let path = match self.find_parking(&saved, i) {
+            Ok(Some(path)) => path,
+            Err(e) if is_out_of_fds(&e) => return Ok(Some(false)),
+            Ok(None) | Err(_) => return Ok(None),
+        };
+        Ok(match self.unpark(i, &path, true)? {
+            Unpark::Reopened => Some(true),
+            Unpark::NoDescriptor => Some(false),
+            Unpark::Other => None,
+        })
+    }
+
+    /// Reopen parked input `i` at `path`, where it was: only the same file (device and
+    /// inode; with `check_head`, its first bytes too — the file the name leads to now is
+    /// checked by the next read, which sees a truncation). Whether it was (not: out of
+    /// descriptors, or another file: tried again at the next check).
+    fn unpark(&mut self, i: usize, path: &Path, check_head: bool) -> Result<Unpark> {
+        let State::Parked(p) = &self.files[i].state else {
+            return Ok(Unpark::Other);
+        };
+        let id = p.id;
+        let (mut file, meta) = match self.open_parking(path, i) {
+            Ok(r) => r,
+            Err(e) if is_out_of_fds(&e) => return Ok(Unpark::NoDescriptor),
+            Err(_) => return Ok(Unpark::Other),
+        };
+        if (meta.dev(), meta.ino()) != id {
+            return Ok(Unpark::Other);
+        }
+        let State::Parked(p) = std::mem::replace(&mut self.files[i].state, State::Missing) else {
+            unreachable!("checked above")
+        };
+        if check_head {
+            let mut now = [0u8; HEAD];
+            let n = read_head(&file, &mut now).unwrap_or(0);
+            let known = n.min(p.head.len);
+            if n < p.head.len || now[..known] != p.head.bytes[..known] {
+                self.files[i].state = State::Parked(p);
+                return Ok(Unpark::Other);
+            }
+        }
+        let f = &mut self.files[i];
+        file.seek(SeekFrom::Start(p.offset))
+            .with_context(|| format!("error reading {}", f.name))?;
+        f.state = State::Open(Open {
+            file,
+            id,
+            offset: p.offset,
+            kind: FileKind::Regular,
+            head: p.head,
+            grown: Instant::now(),
+        });
+        f.poke = true;
+        self.counts.reopened += 1;
+        self.tell_counts();
+        Ok(Unpark::Reopened)
     }
 
     /// Say once how many names cannot be opened for want of descriptors (and once more
@@ -1717,7 +2018,8 @@ impl Follow {
         self.files[i].skip = 0;
         // A directory was there before: the file in its place is a new one.
         let was_unfollowable = self.files[i].said_unfollowable;
-        match open_path(&self.files[i].path) {
+        let path = self.files[i].path.clone();
+        match self.open_parking(&path, i) {
             Ok((file, meta)) => {
                 let Some(open) = self.admit(i, file, &meta) else {
                     // Watched, so that its removal is seen.
@@ -1912,6 +2214,7 @@ impl Follow {
                     offset: 0,
                     kind: FileKind::Fifo,
                     head: Head::empty(),
+                    grown: Instant::now(),
                 });
             }
             // Replaced by something else, or gone: the next name check sorts it out.
@@ -1960,6 +2263,9 @@ impl Follow {
             self.announced = Some(i);
         }
         open.offset += n as u64;
+        if n > 0 {
+            open.grown = Instant::now();
+        }
         self.meter.read(n);
         Ok((n, flow))
     }
@@ -2043,19 +2349,21 @@ fn same_head(file: &File, s: &Saved) -> bool {
 
 /// A file of the state under a name of the directory it was in (a rotated log), by device
 /// and inode (the first bytes are checked once it is open).
-fn find_by_identity(s: &Saved) -> Option<PathBuf> {
-    let abs = std::path::absolute(&s.path).ok()?;
-    let dir = abs.parent()?;
-    for e in std::fs::read_dir(dir).ok()?.flatten() {
+fn find_by_identity(s: &Saved) -> io::Result<Option<PathBuf>> {
+    let abs = std::path::absolute(&s.path)?;
+    let Some(dir) = abs.parent() else {
+        return Ok(None);
+    };
+    for e in std::fs::read_dir(dir)?.flatten() {
         if std::os::unix::fs::DirEntryExt::ino(&e) != s.id.1 {
             continue;
         }
         let shown = s.path.parent().unwrap_or(Path::new("")).join(e.file_name());
         if std::fs::metadata(&shown).is_ok_and(|m| (m.dev(), m.ino()) == s.id) {
-            return Some(shown);
+            return Ok(Some(shown));
         }
     }
-    None
+    Ok(None)
 }
 
 /// Read the first bytes of `file` into `buf` (as many as there are, up to its length).
@@ -2136,6 +2444,7 @@ mod tests {
             recheck: false,
             out_of_fds: false,
             said_starved: false,
+            said_parked: false,
             timers: crate::engine::Timers::default(),
             ended: false,
         };

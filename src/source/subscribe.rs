@@ -203,16 +203,17 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         let js = async_nats::jetstream::new(client);
         let stream_name = match &a.stream {
             Some(s) => s.clone(),
-            None => js.stream_by_subject(a.subject.clone()).await.map_err(|e| {
-                anyhow!("{name}: no stream captures the subject ({e}); name one with --stream")
-            })?,
+            None => settle(|| js.stream_by_subject(a.subject.clone()))
+                .await
+                .map_err(|e| {
+                    anyhow!("{name}: no stream captures the subject ({e}); name one with --stream")
+                })?,
         };
-        let stream = js
-            .get_stream(&stream_name)
+        let stream = settle(|| js.get_stream(&stream_name))
             .await
             .map_err(|e| anyhow!("{name}: stream {stream_name}: {e}"))?;
-        let mut consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = stream
-            .get_or_create_consumer(
+        let mut consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = settle(|| {
+            stream.get_or_create_consumer(
                 durable,
                 pull::Config {
                     durable_name: Some(durable.clone()),
@@ -223,8 +224,9 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(|e| anyhow!("{name}: consumer {durable}: {e}"))?;
+        })
+        .await
+        .map_err(|e| anyhow!("{name}: consumer {durable}: {e}"))?;
         let pending = if a.exit_at_end {
             let info = consumer
                 .info()
@@ -455,6 +457,29 @@ async fn next_msg(feed: &mut Feed) -> Result<Option<Msg>, String> {
             Some(Ok(m)) => Ok(Some(Msg::Js(m))),
             Some(Err(e)) => Err(e.to_string()),
         },
+    }
+}
+
+/// How long a JetStream API request that timed out is tried again: a cluster that has just
+/// lost a node answers nothing while it elects a new leader (seconds), and a consumer
+/// started then should wait for it rather than fail.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Run a JetStream API request, again (after a pause) while it times out, for at most
+/// [`SETTLE`]; any other error, or the last timeout, is returned.
+async fn settle<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    mut request: impl FnMut() -> F,
+) -> Result<T, E> {
+    let until = tokio::time::Instant::now() + SETTLE;
+    loop {
+        match request().await {
+            Err(e)
+                if e.to_string().contains("timed out") && tokio::time::Instant::now() < until =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            r => return r,
+        }
     }
 }
 

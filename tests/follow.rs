@@ -849,6 +849,9 @@ fn names_beyond_the_open_file_limit_are_parked_and_every_new_line_comes_once() {
     let (mut cp, files) = follow_200_files_with_limit(dir.path(), 64, 64);
     let said = "out of file descriptors (the open-file limit is 64)";
     cp.wait_err(said);
+    // `-n 0` starts each file at its end as of when it is opened, in the order given: a
+    // line appended before copipe got to a file is old to it. Wait for the last one.
+    cp.wait_open(files.last().unwrap());
     for (i, f) in files.iter().enumerate() {
         append(f, &format!("new {i}\n"));
     }

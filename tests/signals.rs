@@ -237,7 +237,14 @@ fn ctrl_c_ends_a_write_into_a_fifo_that_is_not_read() {
     let (status, took) = cp.interrupt(libc::SIGINT);
     assert_eq!(status.code(), Some(130), "stderr: {}", cp.err());
     assert!(took < PROMPT, "took {took:?}");
-    assert!(cp.err().contains("error writing to fifo"), "{}", cp.err());
+    // Interrupted in the blocked write, the write is said to have been given up; in the rare
+    // case the signal comes between two writes (the process looked blocked, and was not
+    // quite), the run ends at the next check of the signal with nothing to say.
+    let err = cp.err();
+    assert!(
+        err.is_empty() || err.contains("error writing to fifo"),
+        "{err}"
+    );
     drop(reader);
 }
 

@@ -12,29 +12,6 @@ use std::time::Instant;
 
 use common::*;
 
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn numbers(from: u32, to: u32) -> String {
-    (from..=to).map(|i| format!("{i}\n")).collect()
-}
-
-fn follow<I, S>(dir: &Path, args: I) -> Live
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let mut words: Vec<std::ffi::OsString> = vec!["follow".into()];
-    words.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
-    copipe(words).dir(dir).spawn()
-}
-
 // 1. Start: -n N (default 10), -n 0, -n +K; then every appended line once, in order.
 
 #[test]
@@ -815,28 +792,13 @@ fn follow_200_files_with_limit(
     soft: libc::rlim_t,
     hard: libc::rlim_t,
 ) -> (Live, Vec<std::path::PathBuf>) {
-    use std::os::unix::process::CommandExt;
     let files: Vec<_> = (0..200).map(|i| dir.join(format!("f{i:03}"))).collect();
     for (i, f) in files.iter().enumerate() {
         fs::write(f, format!("old {i}\n")).unwrap();
     }
     let mut args = vec!["follow".to_string(), "-n".into(), "0".into(), "-q".into()];
     args.extend((0..200).map(|i| format!("f{i:03}")));
-    let cp = copipe(args).dir(dir).configure(|cmd| {
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: soft,
-                    rlim_max: hard,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    });
+    let cp = copipe(args).dir(dir).open_file_limit(soft, hard);
     (cp.spawn(), files)
 }
 

@@ -10,16 +10,8 @@ use std::path::Path;
 
 use common::*;
 
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn follow<I, S>(dir: &Path, args: I) -> Live
+/// `copipe --stats follow ARGS…` started in `dir` (the file counts are checked).
+fn follow_with_stats<I, S>(dir: &Path, args: I) -> Live
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -59,7 +51,7 @@ fn a_glob_follows_present_files_from_n_and_new_ones_from_their_first_line() {
     fs::create_dir(&logs).unwrap();
     fs::write(logs.join("a.log"), "a1\na2\na3\n").unwrap();
     fs::write(logs.join("b.txt"), "not me\n").unwrap();
-    let mut cp = follow(dir.path(), ["-q", "-n", "1", "logs/*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["-q", "-n", "1", "logs/*.log"]);
     cp.wait_out_eq("a3\n");
     // A file that appears later: every line of it is new, -n does not apply.
     fs::write(logs.join("c.log"), "c1\nc2\n").unwrap();
@@ -84,7 +76,7 @@ fn a_glob_with_double_star_finds_files_in_directories_made_later() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir(dir.path().join("svc")).unwrap();
     fs::write(dir.path().join("svc/app-0.log"), "zero\n").unwrap();
-    let mut cp = follow(dir.path(), ["--tag", "svc/**/app-*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["--tag", "svc/**/app-*.log"]);
     cp.wait_out_eq("svc/app-0.log:zero\n");
     let deep = dir.path().join("svc/x/y");
     fs::create_dir_all(&deep).unwrap();
@@ -99,7 +91,7 @@ fn a_glob_with_double_star_finds_files_in_directories_made_later() {
 #[test]
 fn a_glob_whose_directory_does_not_exist_yet_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cp = follow(dir.path(), ["-q", "later/*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["-q", "later/*.log"]);
     // Nothing matches: the follow goes on, waiting.
     fs::create_dir(dir.path().join("later")).unwrap();
     fs::write(dir.path().join("later/x.log"), "x\n").unwrap();
@@ -113,7 +105,7 @@ fn exclude_leaves_out_files_by_path_or_name() {
     for f in ["a.log", "b.log", "debug.log"] {
         fs::write(dir.path().join(f), format!("{f}\n")).unwrap();
     }
-    let mut cp = follow(
+    let mut cp = follow_with_stats(
         dir.path(),
         ["-q", "*.log", "--exclude", "debug.*", "--exclude", "b.log"],
     );
@@ -130,7 +122,7 @@ fn a_removed_file_is_read_to_its_end_then_its_descriptor_closed() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("a.log");
     fs::write(&f, "1\n").unwrap();
-    let mut cp = follow(dir.path(), ["-q", "*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["-q", "*.log"]);
     cp.wait_out_eq("1\n");
     assert_eq!(open_count(&cp, &f), 1);
     // Written and removed at once: the last lines are still read.
@@ -155,7 +147,7 @@ fn a_rotated_file_the_glob_also_matches_is_not_read_again() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("app.log");
     fs::write(&f, "1\n2\n").unwrap();
-    let mut cp = follow(dir.path(), ["-q", "-n", "+1", "app.log*"]);
+    let mut cp = follow_with_stats(dir.path(), ["-q", "-n", "+1", "app.log*"]);
     cp.wait_out_eq("1\n2\n");
     let mut old = OpenOptions::new().append(true).open(&f).unwrap();
     // Rotation: renamed within the glob, written on, a new file under the old name.
@@ -189,7 +181,7 @@ fn a_file_renamed_within_the_globs_goes_on_under_its_new_name() {
     fs::create_dir(dir.path().join("b")).unwrap();
     let f = dir.path().join("a/x.log");
     fs::write(&f, "1\n").unwrap();
-    let mut cp = follow(dir.path(), ["--tag", "a/*.log", "b/*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["--tag", "a/*.log", "b/*.log"]);
     cp.wait_out_eq("a/x.log:1\n");
     let mut w = OpenOptions::new().append(true).open(&f).unwrap();
     fs::rename(&f, dir.path().join("b/y.log")).unwrap();
@@ -210,7 +202,7 @@ fn plain_names_and_globs_together_follow_each_file_once() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("a.log");
     fs::write(&f, "1\n").unwrap();
-    let mut cp = follow(dir.path(), ["-q", "a.log", "*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["-q", "a.log", "*.log"]);
     cp.wait_out_eq("1\n");
     append(&f, "2\n");
     cp.wait_out_eq("1\n2\n");
@@ -234,7 +226,7 @@ fn an_append_to_one_of_many_files_reads_that_file_alone() {
     for i in 0..300 {
         fs::write(dir.path().join(format!("f{i:03}.log")), "").unwrap();
     }
-    let mut cp = follow(dir.path(), ["-q", "*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["-q", "*.log"]);
     fs::write(dir.path().join("zz.log"), "ready\n").unwrap();
     cp.wait_out_eq("ready\n");
     let before = reads(&cp);
@@ -257,7 +249,7 @@ fn a_file_renamed_out_of_the_globs_is_read_to_its_end_then_closed() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("a.log");
     fs::write(&f, "1\n").unwrap();
-    let mut cp = follow(dir.path(), ["-q", "*.log"]);
+    let mut cp = follow_with_stats(dir.path(), ["-q", "*.log"]);
     cp.wait_out_eq("1\n");
     let mut w = OpenOptions::new().append(true).open(&f).unwrap();
     w.write_all(b"2\n").unwrap();
@@ -276,26 +268,6 @@ fn a_file_renamed_out_of_the_globs_is_read_to_its_end_then_closed() {
     );
 }
 
-/// Runs copipe with an open-file limit of `n` (soft and hard: it cannot raise it).
-fn with_fd_limit(cp: Cp, n: libc::rlim_t) -> Cp {
-    use std::os::unix::process::CommandExt;
-    cp.configure(move |cmd| {
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: n,
-                    rlim_max: n,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    })
-}
-
 #[test]
 fn a_glob_at_the_open_file_limit_neither_closes_nor_reads_again_what_it_follows() {
     let dir = tempfile::tempdir().unwrap();
@@ -303,7 +275,7 @@ fn a_glob_at_the_open_file_limit_neither_closes_nor_reads_again_what_it_follows(
         fs::write(dir.path().join(format!("f{i:03}.log")), format!("s{i}\n")).unwrap();
     }
     let cp = copipe(["--stats", "follow", "-q", "-n", "1", "*.log"]).dir(dir.path());
-    let mut cp = with_fd_limit(cp, 64).spawn();
+    let mut cp = cp.open_file_limit(64, 64).spawn();
     cp.wait_err("out of file descriptors (the open-file limit is 64)");
     cp.wait_out("every first line", |o| o.lines().count() == 100);
     // Two once-a-second checks later, with a file appended to: the walk of the directory
@@ -358,7 +330,7 @@ fn files_beyond_the_open_file_limit_are_parked_and_reopened_where_they_were() {
     }
     fs::write(dir.path().join("busy.log"), "").unwrap();
     let cp = copipe(["--stats", "follow", "-q", "-n", "+1", "*.log"]).dir(dir.path());
-    let mut cp = with_fd_limit(cp, 64).spawn();
+    let mut cp = cp.open_file_limit(64, 64).spawn();
     cp.wait_err("out of file descriptors");
     // A writer appends to the busy file throughout, a line every few milliseconds.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -460,7 +432,7 @@ fn a_file_rotated_while_parked_is_read_to_its_end_and_the_new_one_from_its_start
             }
         }
         let cp = copipe(names).dir(dir.path());
-        let mut cp = with_fd_limit(cp, 64).spawn();
+        let mut cp = cp.open_file_limit(64, 64).spawn();
         cp.wait_err("out of file descriptors");
         // Sorted first and opened first, never grown since: the quietest, parked.
         assert!(
@@ -496,7 +468,7 @@ fn a_partial_line_of_a_parked_file_comes_once_whole() {
         fs::write(f, "").unwrap();
     }
     let cp = copipe(["--stats", "follow", "-q", "-n", "0", "*.log"]).dir(dir.path());
-    let mut cp = with_fd_limit(cp, 64).spawn();
+    let mut cp = cp.open_file_limit(64, 64).spawn();
     cp.wait_err("out of file descriptors");
     // Opened first, never grown: parked. Then a partial line: reopened, read, held.
     assert!(wait_until(DEADLINE, || open_count(&cp, &app) == 0));
@@ -564,7 +536,7 @@ fn a_partial_line_held_by_the_reader_when_its_file_is_parked_comes_once_whole() 
         fs::write(f, "").unwrap();
     }
     let cp = copipe(["--stats", "follow", "-q", "-n", "0", "*.log"]).dir(dir.path());
-    let mut cp = with_fd_limit(cp, 64).spawn();
+    let mut cp = cp.open_file_limit(64, 64).spawn();
     cp.wait_err("out of file descriptors");
     // Opened last (once open, -n 0 has placed it at its end, empty then): a partial
     // line, read.

@@ -14,29 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn numbers(from: u32, to: u32) -> String {
-    (from..=to).map(|i| format!("{i}\n")).collect()
-}
-
-fn follow<I, S>(dir: &Path, args: I) -> Live
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let mut words: Vec<std::ffi::OsString> = vec!["follow".into()];
-    words.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
-    copipe(words).dir(dir).spawn()
-}
-
 /// Follow until `want` is out, then stop with SIGTERM; stdout and stderr.
 #[track_caller]
 fn session(dir: &Path, args: &[&str], want: &str) -> (String, String) {
@@ -703,26 +680,6 @@ fn a_kill_9_before_count_every_printed_loses_no_count() {
     assert!(cp.out().trim_end().ends_with(" 5"), "{}", cp.out());
 }
 
-/// Runs copipe with an open-file limit of `n` (soft and hard: it cannot raise it).
-fn with_fd_limit(cp: Cp, n: libc::rlim_t) -> Cp {
-    use std::os::unix::process::CommandExt;
-    cp.configure(move |cmd| {
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: n,
-                    rlim_max: n,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    })
-}
-
 /// More files than descriptors: the files closed for want of them ("parked") keep their
 /// entry in the state (identity and offset), so a restart goes on in each of them where it
 /// was — the lines written while copipe was stopped once, none of those read before.
@@ -742,7 +699,7 @@ fn the_state_keeps_parked_files_and_a_restart_resumes_them_where_they_were() {
     ];
     let session = |round: u32| -> String {
         let cp = copipe(args).dir(dir.path());
-        let mut cp = with_fd_limit(cp, 64).spawn();
+        let mut cp = cp.open_file_limit(64, 64).spawn();
         let want: Vec<String> = (0..n).map(|i| format!("q{i:03}-{round}")).collect();
         assert!(
             wait_until(Duration::from_secs(30), || {

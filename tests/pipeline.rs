@@ -619,7 +619,6 @@ fn an_input_that_cannot_be_read_is_reported_and_the_rest_is_read() {
 /// `exec` gets the limit copipe was started with.
 #[test]
 fn exec_children_get_the_open_file_limit_copipe_was_given() {
-    use std::os::unix::process::CommandExt;
     let mut hard = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -635,21 +634,7 @@ fn exec_children_get_the_open_file_limit_copipe_was_given() {
     }
     let max = hard.rlim_max;
     let run = copipe(["range", "1", "2", ":", "exec", "ulimit -n; cat >/dev/null"])
-        .configure(|cmd| {
-            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let lim = libc::rlimit {
-                        rlim_cur: 100,
-                        rlim_max: max,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        })
+        .open_file_limit(100, max)
         .run();
     run.code(0);
     assert_eq!(run.stdout().trim(), "100");

@@ -109,6 +109,26 @@ impl Cp {
     }
 
     /// The underlying command, for tests that need to drive the child themselves.
+    /// Start it with the open-file limit `soft`/`hard` (`ulimit -Sn`/`-Hn`).
+    pub fn open_file_limit(self, soft: libc::rlim_t, hard: libc::rlim_t) -> Self {
+        use std::os::unix::process::CommandExt;
+        self.configure(move |cmd| {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: soft,
+                        rlim_max: hard,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
     pub fn command(self) -> Command {
         self.cmd
     }
@@ -461,4 +481,30 @@ pub fn ignored_by_git(name: &str) -> Option<bool> {
         .status()
         .ok()?;
     Some(status.success())
+}
+
+/// Append `text` to `path` (made if missing), as a program writing a log does.
+pub fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The numbers `from..=to`, one per line.
+pub fn numbers(from: u32, to: u32) -> String {
+    (from..=to).map(|i| format!("{i}\n")).collect()
+}
+
+/// `copipe follow ARGS…` started in `dir`.
+pub fn follow<I, S>(dir: &Path, args: I) -> Live
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut words: Vec<std::ffi::OsString> = vec!["follow".into()];
+    words.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+    copipe(words).dir(dir).spawn()
 }

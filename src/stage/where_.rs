@@ -297,7 +297,10 @@ impl Decimal {
                 return None;
             }
             for &c in &b[s..e] {
-                exp = (exp * 10 + i64::from(c - b'0')).min(1 << 60);
+                exp = exp
+                    .saturating_mul(10)
+                    .saturating_add(i64::from(c - b'0'))
+                    .min(1 << 60);
             }
             if eneg {
                 exp = -exp;
@@ -500,6 +503,13 @@ mod tests {
             (" 7 ", "7", Equal),
             ("1.5", "1.25", Greater),
             ("100", "99.999999999999999999", Greater),
+            // Exponents with more digits than an i64 holds saturate, never wrap (found by
+            // tests/ndjson_fuzz.rs: `1e23456789012345678901` overflowed the exponent).
+            ("1e23456789012345678901", "1", Greater),
+            ("1e23456789012345678901", "1e400", Greater),
+            ("1e-23456789012345678901", "0", Greater),
+            ("1e-23456789012345678901", "1e-400", Less),
+            ("-1e99999999999999999999999", "-1", Less),
         ] {
             assert_eq!(cmp(a, b), want, "{a} vs {b}");
             assert_eq!(cmp(b, a), want.reverse(), "{b} vs {a}");

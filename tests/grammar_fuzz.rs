@@ -346,7 +346,9 @@ struct Env {
 }
 
 /// Stages whose build starts something outside the test: a shell (`exec`), a socket
-/// (`listen`, `send`), threads that run sources or branches (`merge`, `tee --parallel`).
+/// (`listen`, `send`), a connection to a NATS server, which would look up a random server
+/// name in the DNS (`publish`, `subscribe`), threads that run sources or branches (`merge`,
+/// `tee --parallel`).
 fn starts_something(calls: &[Call], words: &[OsString]) -> bool {
     if words.iter().any(|w| w == "--parallel") {
         return true;
@@ -354,7 +356,7 @@ fn starts_something(calls: &[Call], words: &[OsString]) -> bool {
     // An explicit stack: the walk must not recurse more than the code under test does.
     let mut todo: Vec<&Call> = calls.iter().collect();
     while let Some(c) = todo.pop() {
-        if ["exec", "listen", "send", "merge"].contains(&c.def.name) {
+        if ["exec", "listen", "send", "publish", "subscribe", "merge"].contains(&c.def.name) {
             return true;
         }
         todo.extend(c.branches.iter().flat_map(|b| &b.calls));

@@ -134,7 +134,10 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
     let a = Args::from_arg_matches(m)?;
     let (name, file) = match a.file {
         Some(p) if p.as_os_str() != "-" => {
-            let f = File::open(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            // A FIFO is opened without waiting for its writer: the scheduler's other tasks
+            // go on meanwhile (and the direct path waits in its first read instead).
+            let f = crate::source::cat::open_without_waiting(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
             (p.display().to_string(), f)
         }
         _ => {

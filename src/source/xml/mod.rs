@@ -18,6 +18,11 @@
 //! A big regular UTF-8 file whose events go straight into `records` is parsed in parts on
 //! several threads (`parallel.rs`), with the same records, errors and counts as one thread.
 //!
+//! On the scheduler `xml` is a task of its thread (`XmlTask`): it never sleeps in a read —
+//! where the tokenizer needs more than a pipe has given, the parser stops
+//! ([`parser::Reach::Blocked`]) and goes on from there when the pipe is readable — and it
+//! parses a regular file a bounded amount per turn. `--lenient` runs behind the bridge.
+//!
 //! Why a tokenizer of our own rather than quick-xml's reader: the checks must see every
 //! byte with its position in one pass (quick-xml skips over what it does not check and
 //! reports byte offsets only), and the events must borrow from one reusable window that

@@ -394,6 +394,35 @@ fn records_on_the_scheduler_are_parsed_in_parts_by_the_native_task() {
 }
 
 #[test]
+fn a_feed_of_many_turns_on_the_scheduler_gives_the_records_of_one_thread() {
+    // Over 512 KiB: several turns of the task (256 KiB each), the parts adopted across
+    // turns; the records themselves, in order, for small, middling and big parts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feed.xml");
+    let doc = document(21, 12_000, false);
+    assert!(doc.len() > 512 << 10, "{}", doc.len());
+    fs::write(&file, &doc).unwrap();
+    let want = run(&file, 1, 64, &["records", "bus"], false);
+    want.code(0);
+    for part in [64, 4096, 100_000] {
+        let tee = [
+            "records", "bus", ":", "tee", "{", "count", "--every", "1h", "}",
+        ];
+        let got = run(&file, 2, part, &tee, true);
+        got.code(0);
+        assert!(
+            parts(&got.err).is_some_and(|(p, _)| p > 0),
+            "{part}: {}",
+            got.err
+        );
+        let out = got.stdout();
+        let records = out.lines().count() - 1;
+        assert_eq!(records, want.stdout().lines().count(), "{part}");
+        assert!(out.starts_with(&want.stdout()), "{part}: records differ");
+    }
+}
+
+#[test]
 fn errors_in_parts_on_the_scheduler_are_the_errors_of_one_thread() {
     let dir = tempfile::tempdir().unwrap();
     let doc = document(9, 160, false);

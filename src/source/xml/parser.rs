@@ -468,7 +468,7 @@ impl Parser {
                 );
             }
             if self.input.pos == self.input.valid {
-                if self.input.would_block() && !self.input.nonblocking {
+                if !self.input.nonblocking && self.input.would_block() {
                     out.flush()?;
                 }
                 match self.input.more() {
@@ -509,7 +509,7 @@ impl Parser {
                         return Err(self.ends_inside(what));
                     }
                     // At the end of the input, the next round sees `eof` and reports.
-                    if self.input.would_block() && !self.input.nonblocking {
+                    if !self.input.nonblocking && self.input.would_block() {
                         out.flush()?;
                     }
                     let had = self.input.valid - self.input.pos;

@@ -354,11 +354,10 @@ fn other_inputs_and_stages_keep_one_thread() {
 }
 
 #[test]
-fn records_on_the_scheduler_get_the_events_through_the_chain() {
-    // `count --every` puts the pipeline on the scheduler: the source is built again on a
-    // thread of its own, behind the bridge, and pushes its events through the chain into
-    // the `records` stage the builder shared with the source of the direct run. Same
-    // records and counts as the direct run in parts; one thread, no parts.
+fn records_on_the_scheduler_are_parsed_in_parts_by_the_native_task() {
+    // `count --every` puts the pipeline on the scheduler: `xml` is a task of its thread
+    // and drives the `records` stage of the plan itself, in parts, as on the direct path,
+    // waiting for the workers on a descriptor between parts. Same records and counts.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("feed.xml");
     fs::write(&file, document(5, 300, false)).unwrap();
@@ -372,7 +371,11 @@ fn records_on_the_scheduler_get_the_events_through_the_chain() {
     let every = ["records", "bus", ":", "count", "--every", "1h"];
     let scheduled = run(&file, 2, 64, &every, true);
     scheduled.code(0);
-    assert!(parts(&scheduled.err).is_none(), "{}", scheduled.err);
+    assert!(
+        parts(&scheduled.err).is_some_and(|(p, _)| p > 0),
+        "{}",
+        scheduled.err
+    );
     let n = direct.stdout().trim().to_string();
     assert!(n.parse::<u64>().unwrap() > 0, "{n}");
     assert!(
@@ -381,4 +384,63 @@ fn records_on_the_scheduler_get_the_events_through_the_chain() {
         scheduled.stdout()
     );
     assert_eq!(counts(&scheduled.err), counts(&direct.err));
+    // `head` stops it there too.
+    let head = [
+        "records", "bus", ":", "head", "3", ":", "count", "--every", "1h",
+    ];
+    let r = run(&file, 2, 64, &head, false);
+    r.code(0);
+    assert!(r.stdout().trim().ends_with(" 3"), "{}", r.stdout());
+}
+
+#[test]
+fn a_feed_of_many_turns_on_the_scheduler_gives_the_records_of_one_thread() {
+    // Over 512 KiB: several turns of the task (256 KiB each), the parts adopted across
+    // turns; the records themselves, in order, for small, middling and big parts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feed.xml");
+    let doc = document(21, 12_000, false);
+    assert!(doc.len() > 512 << 10, "{}", doc.len());
+    fs::write(&file, &doc).unwrap();
+    let want = run(&file, 1, 64, &["records", "bus"], false);
+    want.code(0);
+    for part in [64, 4096, 100_000] {
+        let tee = [
+            "records", "bus", ":", "tee", "{", "count", "--every", "1h", "}",
+        ];
+        let got = run(&file, 2, part, &tee, true);
+        got.code(0);
+        assert!(
+            parts(&got.err).is_some_and(|(p, _)| p > 0),
+            "{part}: {}",
+            got.err
+        );
+        let out = got.stdout();
+        let records = out.lines().count() - 1;
+        assert_eq!(records, want.stdout().lines().count(), "{part}");
+        assert!(out.starts_with(&want.stdout()), "{part}: records differ");
+    }
+}
+
+#[test]
+fn errors_in_parts_on_the_scheduler_are_the_errors_of_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = document(9, 160, false);
+    let file = dir.path().join("bad.xml");
+    let step = doc.len() / 12;
+    let mut errors = 0;
+    for p in (300..doc.len()).step_by(step) {
+        let mut bad = doc.clone();
+        bad.splice(p..p, b"</x>".iter().copied());
+        fs::write(&file, &bad).unwrap();
+        let want = run(&file, 1, 64, &["records", "bus", ":", "count"], false);
+        let every = ["records", "bus", ":", "count", "--every", "1h"];
+        let got = run(&file, 2, 64, &every, false);
+        assert_eq!(got.code, want.code, "at {p}: {}", got.err);
+        assert_eq!(got.err, want.err, "at {p}");
+        let n = want.stdout().trim().to_string();
+        assert!(got.stdout().trim().ends_with(&format!(" {n}")), "at {p}");
+        errors += usize::from(want.code == 2);
+    }
+    assert!(errors > 5, "only {errors} of the changes were errors");
 }

@@ -6,8 +6,8 @@
 //! socket the receiving task waits on ([`Rx::fd`]). Out of the scheduler (to a thread that
 //! runs a `tee --parallel` branch): the thread simply blocks in [`Rx::recv`].
 //!
-//! [`SourceThread`] is the task that runs one of today's pulled sources (`cat`, `follow`,
-//! `xml`, `range`) on a thread of its own behind the bridge, until they become native tasks.
+//! [`SourceThread`] is the task that runs a pulled source that is not a native task
+//! (`subscribe`, `xml --lenient`) on a thread of its own behind the bridge.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};

@@ -18,8 +18,9 @@
 //! path: its source pulls and pushes in the main thread, with nothing between. Which path a
 //! pipeline takes is decided above, in `pipeline::run`; the engine knows the protocol and
 //! the definition types, never a particular stage, nor the pipeline. On the scheduler,
-//! `cat`, `range`, `follow`, `listen` and `merge` are native tasks; `xml` still runs on a
-//! thread of its own behind the bridge.
+//! `cat`, `range`, `follow`, `listen`, `merge` and `xml` are native tasks; `subscribe`
+//! (a tokio client) and `xml --lenient` (quick-xml's reader cannot stop where a read would
+//! block and go on later) still run on a thread of their own behind the bridge.
 
 pub mod batch;
 pub mod bridge;

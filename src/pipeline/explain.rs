@@ -8,8 +8,9 @@
 //!
 //! A source is a pulled generator (it reads and pushes in a loop of its own), or a task of
 //! the scheduler (`listen`, `merge`: resumed when a descriptor is ready, see
-//! [`crate::engine`]); a pulled generator inside a `merge` branch runs on a thread of its
-//! own behind the bridge. The branches of `tee --parallel` each run on a thread of their own.
+//! [`crate::engine`]); a generator inside a `merge` branch runs as a task of the scheduler
+//! too, yielding between batches (`xml --lenient` alone still runs on a thread of its own
+//! behind the bridge). The branches of `tee --parallel` each run on a thread of their own.
 //!
 //! ```text
 //! cat app.log                     source: pulled generator
@@ -121,8 +122,8 @@ fn role(call: &Call, place: Place) -> &'static str {
         (Role::Source, _) if scheduler_task(call.def.name) => {
             "source: scheduler task, woken when a descriptor is ready"
         }
-        (Role::Source, _) if place == Place::MergeBranch && call.def.name == "xml" => {
-            "source: pulled generator, on a thread of its own (bridged)"
+        (Role::Source, _) if place == Place::MergeBranch && lenient_xml(call) => {
+            "source: pulled generator, on a thread of its own (bridged: quick-xml's reader cannot resume)"
         }
         (Role::Source, _) if place == Place::MergeBranch => {
             "source: generator run as a scheduler task, yielding between batches"
@@ -135,6 +136,19 @@ fn role(call: &Call, place: Place) -> &'static str {
         (Role::FanOut, _) => "fan-out: pushed coroutine, every item to each branch",
         (Role::Sink, _) => "sink: pushed coroutine",
     }
+}
+
+/// `xml --lenient`, the one source that still runs behind the bridge (see
+/// `source::xml::lenient`).
+fn lenient_xml(call: &Call) -> bool {
+    call.def.name == "xml"
+        && call
+            .matches
+            .try_get_one::<bool>("lenient")
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false)
 }
 
 /// Whether the error points at this call's name or one of its arguments.
@@ -194,7 +208,7 @@ print (implicit)                    sink: pushed coroutine
             "{t}"
         );
         assert!(
-            t.contains("│   xml b                           source: pulled generator, on a thread of its own (bridged)\n"),
+            t.contains("│   xml b                           source: generator run as a scheduler task, yielding between batches\n"),
             "{t}"
         );
         assert!(
@@ -202,6 +216,12 @@ print (implicit)                    sink: pushed coroutine
             "{t}"
         );
         assert!(t.contains("├── branch 1 (a thread of its own)\n"), "{t}");
+        // `xml --lenient` alone is still a thread behind the bridge.
+        let t = tree("merge { xml --lenient b : records r : fmt x } { cat a }");
+        assert!(
+            t.contains("│   xml --lenient b                 source: pulled generator, on a thread of its own (bridged: quick-xml's reader cannot resume)\n"),
+            "{t}"
+        );
         let t = tree("listen udp://127.0.0.1:0 : count");
         assert!(
             t.starts_with("listen udp://127.0.0.1:0            source: scheduler task"),

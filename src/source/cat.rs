@@ -575,7 +575,7 @@ fn mapped(f: &File) -> Option<SafeMap> {
 /// until one comes, which would stall every task of the scheduler): opened non-blocking,
 /// then made blocking again, since it is read only when `poll` says it is readable (a FIFO
 /// is not readable before its first writer, and at its end once its writers are gone).
-fn open_without_waiting(path: &std::path::Path) -> io::Result<File> {
+pub(crate) fn open_without_waiting(path: &std::path::Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = File::options()
         .read(true)

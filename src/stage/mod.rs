@@ -195,8 +195,9 @@ pub trait Source {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()>;
 
     /// A source that can run as a task of the scheduler hands it over (once): `cat`,
-    /// `range`, `follow`, `listen`, `merge`. The others say `None` and are run behind the thread
-    /// bridge when the pipeline needs the scheduler (see [`crate::engine`]).
+    /// `range`, `follow`, `listen`, `merge`, `xml`. The others (`subscribe`, `xml --lenient`)
+    /// say `None` and are run behind the thread bridge when the pipeline needs the scheduler
+    /// (see [`crate::engine`]).
     fn native(&mut self) -> Option<Box<dyn task::Task>> {
         None
     }

@@ -1,7 +1,13 @@
 //! The protocol of a native task: a source that waits on descriptors or clocks itself
-//! (`listen`, `merge`, and on the scheduler `cat`, `range`, `follow`) is not pulled, it is resumed by the scheduler (see [`crate::engine`])
-//! whenever what it waits for is ready, pushes what it can into the chain, and yields back
-//! the [`Wait`] it needs next. A [`crate::stage::Source`] hands its task over through
+//! (`listen`, `merge`, and on the scheduler `cat`, `range`, `follow`, `xml`) is not pulled,
+//! it is resumed by the scheduler (see [`crate::engine`]) whenever what it waits for is
+//! ready, pushes what it can into the chain, and yields back the [`Wait`] it needs next.
+//! A task never sleeps in a read: a source whose reads may block (a pipe, a FIFO, a socket)
+//! reads only what is there and waits for [`Wait::Readable`] (`xml` keeps the token it is
+//! in the middle of and goes on with it when more comes); one that never waits (a regular
+//! file) does a bounded amount of work per turn and says [`Wait::Soon`]; one that waits on
+//! threads of its own (the workers of `xml`'s parallel parse) waits for a descriptor they
+//! write into. A [`crate::stage::Source`] hands its task over through
 //! `Source::native`. The scheduler that drives tasks lives above, in the engine; what a task
 //! and the scheduler say to each other is defined here, beside the stage protocol.
 

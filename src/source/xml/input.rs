@@ -70,6 +70,10 @@ pub struct Input {
     pub any: bool,
     /// A pipe or terminal the reads may sleep on (see [`Input::would_block`]).
     pub blocking_fd: Option<std::os::fd::RawFd>,
+    /// Never sleep on `blocking_fd`: a read that would is not made, and [`Input::more`]
+    /// says [`InputError::Blocked`] instead (the `xml` task of the scheduler, which then
+    /// yields until the descriptor is readable and calls it again).
+    pub nonblocking: bool,
     /// The bytes of a byte order mark skipped at the start (decoded offset 0 is this raw
     /// offset).
     pub skipped: usize,
@@ -83,6 +87,9 @@ pub struct Input {
 pub enum InputError {
     Io(io::Error),
     At(u64, String),
+    /// A read would sleep on the input, which is [`Input::nonblocking`]: nothing was lost,
+    /// the same call is to be made again once the descriptor is readable.
+    Blocked,
 }
 
 impl From<io::Error> for InputError {
@@ -103,13 +110,29 @@ impl Input {
         capacity: usize,
         meter: Meter,
     ) -> Result<Self, InputError> {
+        Self::with_head(reader, Vec::new(), false, strict, capacity, meter)
+    }
+
+    /// [`Input::with_capacity`], the first bytes of the input having been read already
+    /// (`head`, and `eof` if that is all): a task that must not sleep in a read collects
+    /// them until [`head_complete`] says that the encoding can be told from them.
+    pub fn with_head(
+        reader: Box<dyn Read>,
+        mut head: Vec<u8>,
+        eof: bool,
+        strict: bool,
+        capacity: usize,
+        meter: Meter,
+    ) -> Result<Self, InputError> {
         let capacity = capacity.max(16);
+        let raw_len = head.len();
+        head.resize(capacity.max(raw_len), 0);
         let mut inp = Input {
             reader,
             decode: Decode::Utf8,
-            raw: vec![0; capacity],
-            raw_len: 0,
-            raw_eof: false,
+            raw: head,
+            raw_len,
+            raw_eof: eof,
             buf: vec![0; capacity],
             pos: 0,
             valid: 0,
@@ -120,11 +143,12 @@ impl Input {
             base: 0,
             line: 1,
             col: 0,
-            read_bytes: 0,
+            read_bytes: raw_len,
             meter,
             encoding: "UTF-8",
             any: false,
             blocking_fd: None,
+            nonblocking: false,
             skipped: 0,
             marks: [None; 2],
         };
@@ -155,6 +179,7 @@ impl Input {
             encoding: "UTF-8",
             any: false,
             blocking_fd: None,
+            nonblocking: false,
             skipped: 0,
             marks: [None; 2],
         }
@@ -192,15 +217,11 @@ impl Input {
     /// Read the first bytes into `raw` (up to 4 KiB, or to the end of the XML declaration)
     /// and choose the decoder.
     fn detect(&mut self) -> Result<(), InputError> {
-        let want = 4096;
-        while self.raw_len < want && !self.raw_eof {
+        if self.raw_len > 0 {
+            self.any = true;
+        }
+        while !self.raw_eof && !head_complete(&self.raw[..self.raw_len]) {
             self.read_raw()?;
-            let head = &self.raw[..self.raw_len];
-            if head.len() >= 4
-                && (!head.starts_with(b"<?xml") || memchr::memmem::find(head, b"?>").is_some())
-            {
-                break;
-            }
         }
         let head = &self.raw[..self.raw_len];
         let mut skip = 0;
@@ -313,11 +334,13 @@ impl Input {
     /// Whether getting more data would sleep on the input (a pipe with nothing to read
     /// yet): the parser then flushes what it pushed first.
     pub fn would_block(&self) -> bool {
-        self.raw_len == 0
-            && self.valid == self.end
-            && self
-                .blocking_fd
-                .is_some_and(|fd| !crate::runtime::signal::readable_now(fd))
+        self.raw_len == 0 && self.valid == self.end && self.read_would_block()
+    }
+
+    /// Whether a read would sleep on `blocking_fd` now.
+    fn read_would_block(&self) -> bool {
+        self.blocking_fd
+            .is_some_and(|fd| !crate::runtime::signal::readable_now(fd))
     }
 
     /// Get more data after `data()`: `Ok(true)` if some came, `Ok(false)` at the end of the
@@ -349,6 +372,9 @@ impl Input {
                 }
                 return Ok(false);
             }
+            if self.nonblocking && self.raw_len == 0 && !self.raw_eof && self.read_would_block() {
+                return Err(InputError::Blocked);
+            }
             self.compact();
             let before = self.end;
             self.fill()?;
@@ -376,7 +402,7 @@ impl Input {
         {
             match self.more() {
                 Ok(true) => {}
-                Ok(false) | Err(InputError::At(..)) => break,
+                Ok(false) | Err(InputError::At(..) | InputError::Blocked) => break,
                 Err(e) => return Err(e),
             }
         }
@@ -576,6 +602,24 @@ impl Input {
     }
 }
 
+/// The most bytes read to tell the encoding.
+pub const HEAD: usize = 4096;
+
+/// Whether the first bytes of an input are enough to tell its encoding (see
+/// [`Input::with_head`]): [`HEAD`] bytes, or 4 that cannot start an XML declaration, or
+/// the whole declaration. (Four bytes `<?xm` may: a pipe that gave only them at first must
+/// be read on, or the declared encoding would be missed.)
+pub fn head_complete(head: &[u8]) -> bool {
+    const DECL: &[u8] = b"<?xml";
+    head.len() >= HEAD
+        || (head.len() >= 4
+            && if head.len() < DECL.len() {
+                !DECL.starts_with(head)
+            } else {
+                !head.starts_with(DECL) || memchr::memmem::find(head, b"?>").is_some()
+            })
+}
+
 /// `UTF-16LE` or `UTF-16BE` when `head` starts like UTF-16 text without a byte order mark:
 /// two ASCII characters (the first a `<` or white space), each with a NUL byte before or
 /// after it. No UTF-8 (or other ASCII-compatible) XML can start so: NUL is not an XML
@@ -695,6 +739,7 @@ mod tests {
             Ok(i) => i,
             Err(InputError::At(o, m)) => return (String::new(), Some((o, m))),
             Err(InputError::Io(e)) => panic!("{e}"),
+            Err(InputError::Blocked) => unreachable!("a cursor never blocks"),
         };
         let mut got = Vec::new();
         loop {
@@ -707,6 +752,7 @@ mod tests {
                     return (String::from_utf8(got).unwrap(), Some((o, m)));
                 }
                 Err(InputError::Io(e)) => panic!("{e}"),
+                Err(InputError::Blocked) => unreachable!("a cursor never blocks"),
             }
         }
     }
@@ -806,6 +852,17 @@ mod tests {
             Some((8, '\u{FFFE}'))
         );
         assert_eq!(first_illegal_char("\u{FFFD}\u{FFEF}".as_bytes()), None);
+    }
+
+    #[test]
+    fn the_head_is_read_to_the_end_of_the_xml_declaration() {
+        assert!(!head_complete(b"<?x"));
+        assert!(!head_complete(b"<?xm"));
+        assert!(!head_complete(b"<?xml version='1.0'"));
+        assert!(head_complete(b"<?xml version='1.0'?>"));
+        assert!(head_complete(b"<r/>"));
+        assert!(head_complete(b"\xFF\xFE<\0"));
+        assert!(head_complete(&[b' '; HEAD]));
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //! A big regular UTF-8 file whose events go straight into `records` is parsed in parts on
 //! several threads (`parallel.rs`), with the same records, errors and counts as one thread.
 //!
+//! On the scheduler `xml` is a task of its thread (`XmlTask`): it never sleeps in a read —
+//! where the tokenizer needs more than a pipe has given, the parser stops
+//! ([`parser::Reach::Blocked`]) and goes on from there when the pipe is readable — and it
+//! parses a regular file a bounded amount per turn. `--lenient` runs behind the bridge.
+//!
 //! Why a tokenizer of our own rather than quick-xml's reader: the checks must see every
 //! byte with its position in one pass (quick-xml skips over what it does not check and
 //! reports byte offsets only), and the events must borrow from one reusable window that
@@ -46,11 +51,14 @@ use crate::runtime::map::{SafeMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, Interruptible, stopped_by};
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::records::RecordsPlan;
+use crate::stage::records::{Counter, Records, RecordsPlan};
+use crate::stage::task::{Cx, Task, Wait};
 use crate::stage::{Source, Stage};
 
 use input::Input;
-use parser::{Fail, Parser};
+use parser::{Fail, Parser, Reach};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Parse XML as a stream of SAX events (start, text, end), never building the document.
 ///
@@ -131,7 +139,10 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
     let a = Args::from_arg_matches(m)?;
     let (name, file) = match a.file {
         Some(p) if p.as_os_str() != "-" => {
-            let f = File::open(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            // A FIFO is opened without waiting for its writer: the scheduler's other tasks
+            // go on meanwhile (and the direct path waits in its first read instead).
+            let f = crate::source::cat::open_without_waiting(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
             (p.display().to_string(), f)
         }
         _ => {
@@ -218,8 +229,9 @@ impl Xml {
     }
 }
 
-impl Source for Xml {
-    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
+impl Xml {
+    /// The direct path: the whole input in one call, sleeping in reads.
+    fn run_direct(&mut self, out: &mut dyn Stage) -> Result<()> {
         let file = self.file.take().expect("a source runs once");
         let name = self.name.clone();
         let located = |fail: Fail, input: Option<&Input>| located(&name, fail, input);
@@ -277,13 +289,249 @@ impl Source for Xml {
 impl Xml {
     /// Ctrl-C or SIGTERM: what was pushed stays pushed; the run ends cleanly.
     fn ended(&self, r: Result<()>) -> Result<()> {
-        match r {
-            Err(e) if let Some(sig) = stopped_by(&e) => {
-                self.status.interrupt(sig);
-                Ok(())
-            }
-            r => r,
+        ended(&self.status, r)
+    }
+}
+
+/// Ctrl-C or SIGTERM stopped the reads: noted for the exit status, not an error.
+fn ended(status: &Status, r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if let Some(sig) = stopped_by(&e) => {
+            status.interrupt(sig);
+            Ok(())
         }
+        r => r,
+    }
+}
+
+/// How much input the `xml` task parses in one turn of the scheduler before it lets the
+/// other tasks run (a token longer than this is still read whole in one turn).
+const TURN_BYTES: u64 = 256 * 1024;
+
+/// `xml` as a task of the scheduler (see the module docs of [`crate::stage::task`]).
+///
+/// * A pipe, FIFO, socket or terminal is read only when it is readable: the tokenizer
+///   works on the window alone, and where it needs more than has arrived the input says
+///   so ([`input::InputError::Blocked`]) instead of sleeping in a read; the parser keeps
+///   where it was ([`parser::Reach::Blocked`]) and the task waits for the descriptor. A
+///   token cut across writes is taken up where its scan stopped, so a long one stays
+///   linear. The first bytes (the encoding) are gathered the same way.
+/// * A regular file never waits: the task parses [`TURN_BYTES`] a turn and yields.
+/// * A big file into `records` is parsed in parts by worker threads
+///   ([`parallel::Driver`]); the task adopts the parts in order, and while the next one is
+///   still being parsed it waits for the workers' wake-up descriptor.
+struct XmlTask {
+    name: String,
+    run: Run,
+    split: parallel::Split,
+    strict: bool,
+    size: Option<u64>,
+    interrupt: Interrupt,
+    meter: Meter,
+    status: Status,
+    /// The `records` stage the task drives (see [`RecordsPlan`]), and its counters.
+    planned: Option<(Rc<RefCell<Records>>, Vec<Counter>)>,
+}
+
+enum Run {
+    /// Not started.
+    Open(File),
+    /// Gathering the first bytes of an input that may block, until they tell the encoding.
+    Head(File, Vec<u8>),
+    /// One parser over the input.
+    One(Box<Parser>),
+    /// A mapped file in parts.
+    Parts(Box<parallel::Driver>),
+    Done,
+}
+
+impl Source for Xml {
+    fn run(&mut self, out: &mut dyn Stage) -> Result<()> {
+        self.run_direct(out)
+    }
+
+    /// `--lenient` stays behind the bridge: quick-xml's reader cannot stop where a read
+    /// would block and go on later (see [`lenient`]).
+    fn native(&mut self) -> Option<Box<dyn Task>> {
+        if self.lenient {
+            return None;
+        }
+        let file = self.file.take()?;
+        Some(Box::new(XmlTask {
+            name: self.name.clone(),
+            run: Run::Open(file),
+            split: self.split,
+            strict: self.strict,
+            size: self.size,
+            interrupt: self.interrupt.clone(),
+            meter: self.meter.clone(),
+            status: self.status.clone(),
+            planned: self.plan.take().and_then(|p| p.take()),
+        }))
+    }
+}
+
+impl Task for XmlTask {
+    fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
+        let mut stopped = false;
+        let r = self.step(out, &mut stopped);
+        cx.pushed();
+        if stopped {
+            cx.stop_all();
+        }
+        match r {
+            Ok(w) => Ok(w),
+            Err(e) => {
+                self.run = Run::Done;
+                ended(&self.status, Err(e)).map(|()| Wait::Done)
+            }
+        }
+    }
+}
+
+impl XmlTask {
+    /// One turn: start, or parse on until the turn's budget is spent, a read would block,
+    /// the next part is not parsed yet, or the end.
+    fn step(&mut self, out: &mut dyn Stage, stopped: &mut bool) -> Result<Wait> {
+        loop {
+            match std::mem::replace(&mut self.run, Run::Done) {
+                Run::Done => return Ok(Wait::Done),
+                Run::Open(file) => self.run = self.open(file)?,
+                Run::Head(mut file, mut head) => {
+                    use std::os::fd::AsRawFd;
+                    let fd = file.as_raw_fd();
+                    let mut eof = false;
+                    while !input::head_complete(&head) {
+                        if !crate::runtime::signal::readable_now(fd) {
+                            self.run = Run::Head(file, head);
+                            return Ok(Wait::Readable(fd));
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match file.read(&mut chunk) {
+                            Ok(0) => {
+                                eof = true;
+                                break;
+                            }
+                            Ok(n) => {
+                                self.meter.read(n);
+                                head.extend_from_slice(&chunk[..n]);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => {
+                                return Err(anyhow::Error::new(e)
+                                    .context(format!("error reading {}", self.name)));
+                            }
+                        }
+                    }
+                    self.run = self.parser(file, head, eof)?;
+                }
+                Run::One(mut p) => {
+                    let here = p.input.offset(0);
+                    let reach = {
+                        let mut borrowed = self.planned.as_ref().map(|(r, c)| (r.borrow_mut(), c));
+                        let mut counting;
+                        let out: &mut dyn Stage = match &mut borrowed {
+                            Some((records, counters)) if counters.is_empty() => &mut **records,
+                            Some((records, counters)) => {
+                                counting = parallel::Counting { records, counters };
+                                &mut counting
+                            }
+                            None => out,
+                        };
+                        p.run_to(here.saturating_add(TURN_BYTES), out)
+                    };
+                    let reach = reach.map_err(|e| located(&self.name, e, Some(&p.input)))?;
+                    return Ok(match reach {
+                        Reach::At | Reach::Past => {
+                            self.run = Run::One(p);
+                            Wait::Soon
+                        }
+                        Reach::Blocked(fd) => {
+                            self.run = Run::One(p);
+                            Wait::Readable(fd)
+                        }
+                        Reach::Ended => Wait::Done,
+                        Reach::Stopped => {
+                            *stopped = true;
+                            Wait::Done
+                        }
+                    });
+                }
+                Run::Parts(mut d) => {
+                    let (records, counters) = self.planned.as_ref().expect("parts feed records");
+                    let progress = {
+                        let mut records = records.borrow_mut();
+                        let mut seq = parallel::Counting {
+                            records: &mut records,
+                            counters,
+                        };
+                        d.advance(&mut seq, TURN_BYTES)
+                    };
+                    let progress =
+                        progress.map_err(|e| located(&self.name, e, Some(&d.p.input)))?;
+                    return Ok(match progress {
+                        parallel::Progress::More => {
+                            self.run = Run::Parts(d);
+                            Wait::Soon
+                        }
+                        parallel::Progress::Waiting(fd) => {
+                            self.run = Run::Parts(d);
+                            Wait::Readable(fd)
+                        }
+                        parallel::Progress::Done => Wait::Done,
+                    });
+                }
+            }
+        }
+    }
+
+    /// How the input is to be read: mapped in parts, parsed at once (a regular file), or
+    /// its first bytes gathered first (anything a read may block on).
+    fn open(&mut self, file: File) -> Result<Run> {
+        if self.planned.is_some()
+            && let Some(map) = self
+                .size
+                .filter(|&n| self.split.worth_it(n))
+                .and_then(|_| SafeMap::new(&file))
+        {
+            let name = self.name.clone();
+            let located = |fail: Fail, input: Option<&Input>| located(&name, fail, input);
+            let d = parallel::Driver::new(
+                Arc::new(map),
+                self.strict,
+                self.split,
+                &self.meter,
+                &self.interrupt,
+                true,
+                &located,
+            )?;
+            return Ok(Run::Parts(Box::new(d)));
+        }
+        if self.size.is_some() {
+            return self.parser(file, Vec::new(), false);
+        }
+        Ok(Run::Head(file, Vec::with_capacity(input::HEAD)))
+    }
+
+    /// The parser over `file`, whose first bytes `head` were read (all of it: `eof`).
+    fn parser(&mut self, file: File, head: Vec<u8>, eof: bool) -> Result<Run> {
+        let reader = Interruptible::new(file, self.interrupt.clone());
+        let blocking_fd = reader.blocking_fd();
+        let input = Input::with_head(
+            Box::new(reader),
+            head,
+            eof,
+            self.strict,
+            input::CAPACITY,
+            self.meter.clone(),
+        )
+        .map_err(|e| located(&self.name, e.into(), None))?;
+        let mut input = input;
+        input.blocking_fd = blocking_fd;
+        input.nonblocking = true;
+        let mut p = Parser::new(input, self.strict);
+        p.file = Some(self.name.as_str().into());
+        Ok(Run::One(Box::new(p)))
     }
 }
 
@@ -485,5 +733,87 @@ mod tests {
         let (ev, e) = events(b"<a><b>1</b><b>2</c></a>");
         assert_eq!(ev.len(), 6, "{ev:?}");
         assert!(e.unwrap().contains("mismatched"));
+    }
+}
+
+#[cfg(test)]
+mod nonblocking_tests {
+    use super::*;
+    use crate::stage::testing::Collect;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    /// The events of `doc` written into a pipe `step` bytes at a time, the parser reading
+    /// it as the `xml` task does: never sleeping in a read, stopping with
+    /// [`Reach::Blocked`] whenever the pipe is empty, and going on when more was written.
+    /// Also how many times it stopped so.
+    fn events_in_pieces(doc: &[u8], step: usize) -> (Vec<String>, Option<String>, usize) {
+        let (r, w) = std::io::pipe().unwrap();
+        let r = File::from(std::os::fd::OwnedFd::from(r));
+        let fd = r.as_raw_fd();
+        let mut pieces = doc.chunks(step);
+        let mut c = Collect::default();
+        let mut blocked = 0;
+        // The first bytes, until they tell the encoding (as the task gathers them).
+        let mut head = Vec::new();
+        let mut eof = false;
+        while !input::head_complete(&head) {
+            match pieces.next() {
+                Some(p) => head.extend_from_slice(p),
+                None => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        let mut w = (!eof).then_some(w);
+        let input = match Input::with_head(Box::new(r), head, eof, true, 64, Meter::default()) {
+            Ok(i) => i,
+            Err(e) => {
+                let e = located("t.xml", e.into(), None);
+                return (Vec::new(), Some(format!("{e:#}")), 0);
+            }
+        };
+        let mut input = input;
+        input.blocking_fd = Some(fd);
+        input.nonblocking = true;
+        let mut p = Parser::new(input, true);
+        loop {
+            match p.run_to(u64::MAX, &mut c) {
+                Ok(Reach::Blocked(at)) => {
+                    assert_eq!(at, fd);
+                    blocked += 1;
+                    match (pieces.next(), w.as_mut()) {
+                        (Some(piece), Some(w)) => w.write_all(piece).unwrap(),
+                        // All written: closing the pipe, the parser sees its end.
+                        _ => w = None,
+                    }
+                }
+                Ok(_) => return (c.strings(), None, blocked),
+                Err(e) => {
+                    let e = located("t.xml", e, Some(&p.input));
+                    return (c.strings(), Some(format!("{e:#}")), blocked);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_document_in_pieces_gives_the_events_of_a_whole_read() {
+        let docs: [&[u8]; 4] = [
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE r [<!ENTITY e \"<b>ent</b>\"><!ATTLIST a d CDATA 'dflt'>]>\n<r><!-- a comment -- no --><a x='1' y=\"&lt;&e;\">t &amp; &#233; &e;<![CDATA[<raw>]]></a><?pi some data?>\r\n<a/>tail</r>\n<!-- after -->",
+            "<r><é attr='ü€😀'>日本語</é></r>".as_bytes(),
+            b"<?xml version='1.0' encoding='ISO-8859-1'?><r>\xe9\xff</r>",
+            b"<r><a>1</a><b>2</c></r>",
+        ];
+        for doc in docs {
+            let (want, want_err) = super::tests::events(doc);
+            for step in [1, 2, 3, 5, 7, 16, 100] {
+                let (got, err, blocked) = events_in_pieces(doc, step);
+                assert_eq!(got, want, "step {step}: {}", String::from_utf8_lossy(doc));
+                assert_eq!(err, want_err, "step {step}");
+                assert!(blocked > 0 || doc.len() <= step);
+            }
+        }
     }
 }

@@ -24,7 +24,9 @@
 //! of the map that are behind the main parser are released.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -167,15 +169,6 @@ impl Pool {
     }
 }
 
-/// Stops the workers however the main thread leaves.
-struct StopOnDrop<'a>(&'a Pool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
-}
-
 /// The first record start at or after `from`: `<NAME` followed by a space, `>` or `/`.
 fn cut(data: &[u8], from: usize, key: &Finder<'_>) -> Option<usize> {
     let mut at = from;
@@ -191,7 +184,7 @@ fn cut(data: &[u8], from: usize, key: &Finder<'_>) -> Option<usize> {
 }
 
 /// The stage the main parser pushes its events into: `records`, counted for `--stats`.
-pub(super) struct Counting<'a> {
+pub struct Counting<'a> {
     pub(super) records: &'a mut Records,
     pub(super) counters: &'a [Counter],
 }
@@ -237,37 +230,46 @@ impl Stage for WorkerOut {
 }
 
 /// Everything a worker needs to know.
-struct Job<'a> {
-    data: &'a [u8],
+struct Job {
+    map: Arc<SafeMap>,
     /// Where the parts begin (the first part starts at the first cut at or after it).
     first: usize,
     part: usize,
-    key: &'a [u8],
-    decl: &'a Declarations,
+    key: Vec<u8>,
+    decl: Declarations,
     target: Target,
     /// The depth a part is assumed to start at.
     depth: usize,
     strict: bool,
 }
 
-fn work(job: &Job<'_>, pool: &Pool, done: mpsc::Sender<(usize, Outcome)>) {
-    let key = Finder::new(job.key);
-    let mut parser = Parser::speculative(job.decl);
+fn work(job: &Job, pool: &Pool, done: mpsc::Sender<(usize, Outcome)>, wake: Option<UnixStream>) {
+    let data: &[u8] = &job.map;
+    let key = Finder::new(&job.key);
+    let mut parser = Parser::speculative(&job.decl);
     let mut out = WorkerOut {
         records: Records::batched(job.target.clone(), job.depth),
         events: 0,
     };
+    let send = |k: usize, outcome: Outcome| {
+        let sent = done.send((k, outcome)).is_ok();
+        if let Some(w) = &wake {
+            // A full socket already holds a wake-up.
+            let _ = (&*w).write(&[1]);
+        }
+        sent
+    };
     while let Some((k, batch)) = pool.take() {
         let bound = |k: usize| {
             let from = job.first.checked_add(k.checked_mul(job.part)?)?;
-            if from >= job.data.len() {
+            if from >= data.len() {
                 return None;
             }
-            cut(job.data, from, &key)
+            cut(data, from, &key)
         };
         let (Some(start), Some(end)) = (bound(k), bound(k + 1)) else {
             pool.give_back(batch);
-            let _ = done.send((k, Outcome::End));
+            send(k, Outcome::End);
             return;
         };
         let outcome = if start == end {
@@ -276,7 +278,7 @@ fn work(job: &Job<'_>, pool: &Pool, done: mpsc::Sender<(usize, Outcome)>) {
             out.records.restart(job.depth, batch);
             out.events = 0;
             let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
-                parse_part(job, start, end, &mut parser, &mut out)
+                parse_part(job, data, start, end, &mut parser, &mut out)
             }));
             let batch = out.records.take_batch();
             match parsed {
@@ -296,13 +298,13 @@ fn work(job: &Job<'_>, pool: &Pool, done: mpsc::Sender<(usize, Outcome)>) {
                 Err(_) => {
                     // A bug, not the input's fault: start afresh; the main thread parses
                     // the part (and meets the same bug in its own thread).
-                    parser = Parser::speculative(job.decl);
+                    parser = Parser::speculative(&job.decl);
                     out.records = Records::batched(job.target.clone(), job.depth);
                     Outcome::Failed(batch)
                 }
             }
         };
-        if done.send((k, outcome)).is_err() {
+        if !send(k, outcome) {
             return;
         }
     }
@@ -311,13 +313,14 @@ fn work(job: &Job<'_>, pool: &Pool, done: mpsc::Sender<(usize, Outcome)>) {
 /// Parse `data[start..end]`; its line ends and the characters after the last one, or
 /// `None` when the part cannot be used as it is.
 fn parse_part(
-    job: &Job<'_>,
+    job: &Job,
+    data: &[u8],
     start: usize,
     end: usize,
     parser: &mut Parser,
     out: &mut WorkerOut,
 ) -> Option<(u64, u64)> {
-    let part = &job.data[start..end];
+    let part = &data[start..end];
     // The tokenizer reads only checked text: what the main parser's input would check.
     if std::str::from_utf8(part).is_err()
         || (job.strict && input::first_illegal_char(part).is_some())
@@ -325,7 +328,7 @@ fn parse_part(
         return None;
     }
     // The part and the `<` that starts the next one, so that text ends where it does.
-    let d = &job.data[start..=end];
+    let d = &data[start..=end];
     match parser.parse_part(d, end - start, out) {
         Ok(true) if out.records.idle() => {}
         _ => return None,
@@ -349,178 +352,394 @@ pub fn parse(
     counters: &[Counter],
     located: &dyn Fn(Fail, Option<&Input>) -> anyhow::Error,
 ) -> Result<()> {
-    let reader = MapReader {
-        map: map.clone(),
-        pos: 0,
-        interrupt: interrupt.clone(),
-    };
-    let input = Input::with_capacity(Box::new(reader), strict, input::CAPACITY, Meter::default())
-        .map_err(|e| located(e.into(), None))?;
+    let mut d = Driver::new(map, strict, split, meter, interrupt, false, located)?;
     let mut seq = Counting { records, counters };
-    let mut p = Parser::new(input, strict);
-    // The file's name, for warnings: the one `located` puts in its errors.
-    p.file = located(Fail::Abs(0, String::new()), None)
-        .downcast_ref::<super::XmlError>()
-        .map(|e| e.file.as_str().into());
-    let mut metered = 0;
-    let r = run(
-        &mut p,
-        &mut seq,
-        &map,
-        split,
-        strict,
-        interrupt,
-        meter,
-        &mut metered,
-    );
-    let r = match r {
-        Ok(()) => Ok(()),
-        Err(e) => Err(located(e, Some(&p.input))),
-    };
-    if r.is_ok() {
-        meter.read(map.len().saturating_sub(metered));
+    match d.advance(&mut seq, u64::MAX) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(located(e, Some(&d.p.input))),
     }
-    r
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    p: &mut Parser,
-    seq: &mut Counting<'_>,
-    map: &Arc<SafeMap>,
+/// What [`Driver::advance`] came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The budget is spent: call again.
+    More,
+    /// The next part is still being parsed by a worker: call again once this descriptor
+    /// is readable (a worker writes into it after each part).
+    Waiting(RawFd),
+    /// The parse has ended: the input ended, or the stage after `records` stopped.
+    Done,
+}
+
+/// The parse of a mapped file in parts (see the module docs) as a state machine that does
+/// a bounded amount of work per call ([`Driver::advance`]): the direct path calls it once
+/// with no bound; the `xml` task of the scheduler calls it once per turn, and while the
+/// next part is still being parsed it waits for the workers' wake-up descriptor in the
+/// scheduler's readiness call, never in a blocking receive.
+pub struct Driver {
+    /// The main parser: the one true parse.
+    pub p: Parser,
+    map: Arc<SafeMap>,
     split: Split,
     strict: bool,
-    interrupt: &Interrupt,
-    meter: &Meter,
-    metered: &mut usize,
-) -> Result<(), Fail> {
-    let data: &[u8] = map;
-    let skipped = p.input.skipped;
-    // Parse alone until inside the root (past the DOCTYPE), and, for `--depth D`, inside
-    // the first record, whose name is the key to cut at.
-    const STEP: u64 = 4096;
-    let target = seq.records.target().clone();
-    let (key, depth) = loop {
-        let here = p.input.offset(0);
-        match p.run_to(here + STEP, seq)? {
-            Reach::Ended | Reach::Stopped => return Ok(()),
-            Reach::At | Reach::Past => {}
+    interrupt: Interrupt,
+    meter: Meter,
+    /// The bytes of the file told to the meter so far.
+    metered: usize,
+    skipped: usize,
+    /// Whether the workers wake a waiting task ([`Progress::Waiting`]) rather than the
+    /// main thread blocking on them.
+    wakes: bool,
+    phase: Phase,
+}
+
+enum Phase {
+    /// Alone until inside the root (past the DOCTYPE), and, for `--depth D`, inside the
+    /// first record, whose name is the key to cut at.
+    Start,
+    /// Workers parse the parts.
+    Parts(Box<Running>),
+    /// The main parser alone to the end (the workers, if any, are stopped at the end).
+    Rest(Option<Box<Running>>),
+    Done,
+}
+
+/// The workers and what came back from them.
+struct Running {
+    pool: Arc<Pool>,
+    rx: mpsc::Receiver<(usize, Outcome)>,
+    /// The read end of the workers' wake-ups (when the driver `wakes`).
+    wake: Option<UnixStream>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    waiting: BTreeMap<usize, Outcome>,
+    /// The next part to take on.
+    k: usize,
+    parts: Parts,
+    released: usize,
+    /// A parsed part the main parser is on its way to (its budget was spent).
+    next: Option<Part>,
+}
+
+impl Drop for Running {
+    /// Stop the workers (each finishes the part it is parsing) and wait for them.
+    fn drop(&mut self) {
+        self.pool.stop();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
         }
+    }
+}
+
+impl Driver {
+    /// The main parser over the map; `located` names the file (for warnings) and makes
+    /// an error of a failure to start (the encoding).
+    pub fn new(
+        map: Arc<SafeMap>,
+        strict: bool,
+        split: Split,
+        meter: &Meter,
+        interrupt: &Interrupt,
+        wakes: bool,
+        located: &dyn Fn(Fail, Option<&Input>) -> anyhow::Error,
+    ) -> Result<Self> {
+        let reader = MapReader {
+            map: map.clone(),
+            pos: 0,
+            interrupt: interrupt.clone(),
+        };
+        let input =
+            Input::with_capacity(Box::new(reader), strict, input::CAPACITY, Meter::default())
+                .map_err(|e| located(e.into(), None))?;
+        let mut p = Parser::new(input, strict);
+        // The file's name, for warnings: the one `located` puts in its errors.
+        p.file = located(Fail::Abs(0, String::new()), None)
+            .downcast_ref::<super::XmlError>()
+            .map(|e| e.file.as_str().into());
+        let skipped = p.input.skipped;
+        Ok(Driver {
+            p,
+            map,
+            split,
+            strict,
+            interrupt: interrupt.clone(),
+            meter: meter.clone(),
+            metered: 0,
+            skipped,
+            wakes,
+            phase: Phase::Start,
+        })
+    }
+
+    /// Parse on, pushing into `seq`, until about `budget` bytes of the file were parsed
+    /// or adopted, the next part is not ready (when the driver `wakes`), or the end.
+    pub fn advance(&mut self, seq: &mut Counting<'_>, budget: u64) -> Result<Progress, Fail> {
+        let start = self.p.input.offset(0);
+        let spent = |p: &Parser| p.input.offset(0).saturating_sub(start);
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Done => return Ok(Progress::Done),
+                Phase::Start => {
+                    const STEP: u64 = 4096;
+                    if spent(&self.p) >= budget {
+                        self.phase = Phase::Start;
+                        return Ok(Progress::More);
+                    }
+                    let here = self.p.input.offset(0);
+                    match self.p.run_to(here + STEP, seq)? {
+                        Reach::Ended | Reach::Stopped => return Ok(self.done()),
+                        Reach::At | Reach::Past | Reach::Blocked(_) => {}
+                    }
+                    self.phase = self.cut_at(seq, here)?;
+                }
+                Phase::Rest(running) => {
+                    let stop = start.saturating_add(budget);
+                    match self.p.run_to(stop, seq)? {
+                        Reach::Ended | Reach::Stopped => return Ok(self.done()),
+                        Reach::At | Reach::Past | Reach::Blocked(_) => {
+                            self.phase = Phase::Rest(running);
+                            return Ok(Progress::More);
+                        }
+                    }
+                }
+                Phase::Parts(mut running) => {
+                    let left = budget.saturating_sub(spent(&self.p));
+                    match self.parts(&mut running, seq, left)? {
+                        Some(progress) => {
+                            self.phase = if progress == Progress::Done {
+                                Phase::Done
+                            } else {
+                                Phase::Parts(running)
+                            };
+                            return Ok(if progress == Progress::Done {
+                                self.done()
+                            } else {
+                                progress
+                            });
+                        }
+                        None => self.phase = Phase::Rest(Some(running)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The parse ended well: the rest of the file is told to the meter.
+    fn done(&mut self) -> Progress {
+        self.phase = Phase::Done;
+        self.meter.read(self.map.len().saturating_sub(self.metered));
+        self.metered = self.map.len();
+        Progress::Done
+    }
+
+    /// After a step of the start: still [`Phase::Start`], or the parts (the key found),
+    /// or the main parser alone when the file cannot be cut.
+    fn cut_at(&mut self, seq: &mut Counting<'_>, here: u64) -> Result<Phase, Fail> {
+        let p = &self.p;
         if !p.input.is_plain_utf8() || here > 1 << 20 {
-            return p.run(seq);
+            return Ok(Phase::Rest(None));
         }
         if p.depth() == 0 {
-            continue;
+            return Ok(Phase::Start);
         }
-        match &target {
-            Target::Name(n) => break (n.clone(), p.depth() + super::parser::MAX_DEPTH),
+        let target = seq.records.target().clone();
+        let (key, depth) = match &target {
+            Target::Name(n) => (n.clone(), p.depth() + super::parser::MAX_DEPTH),
             Target::Depth(d) if *d >= 2 && p.depth() >= *d => {
-                break (p.open_names()[*d - 1].clone(), *d - 1);
+                (p.open_names()[*d - 1].clone(), *d - 1)
             }
-            Target::Depth(1) => return p.run(seq),
-            Target::Depth(_) => continue,
-        }
-    };
-    let Some(decl) = p.declarations() else {
-        return p.run(seq);
-    };
-    let key = format!("<{key}");
-    let job = Job {
-        data,
-        first: p.input.offset(0) as usize + skipped,
-        part: split.part,
-        key: key.as_bytes(),
-        decl: &decl,
-        target,
-        depth,
-        strict,
-    };
-    let pool = Pool {
-        state: Mutex::new(PoolState {
-            free: (0..Pool::batches(split.threads))
-                .map(|_| Batch::default())
-                .collect(),
-            next: 0,
-            stop: false,
-        }),
-        wake: Condvar::new(),
-    };
-    let (tx, rx) = mpsc::channel();
-    std::thread::scope(|scope| {
-        let _stop = StopOnDrop(&pool);
-        for _ in 0..split.threads {
-            let tx = tx.clone();
-            let (job, pool) = (&job, &pool);
-            scope.spawn(move || work(job, pool, tx));
-        }
-        drop(tx);
-        let mut waiting = BTreeMap::new();
-        let mut parts = Parts {
-            threads: split.threads,
-            ..Parts::default()
+            Target::Depth(1) => return Ok(Phase::Rest(None)),
+            Target::Depth(_) => return Ok(Phase::Start),
         };
-        let mut released = 0;
-        for k in 0.. {
-            let outcome = loop {
-                if let Some(o) = waiting.remove(&k) {
-                    break o;
-                }
-                match rx.recv() {
-                    Ok((j, o)) => {
-                        waiting.insert(j, o);
-                    }
-                    // Every worker is gone (none should be before the end).
-                    Err(_) => break Outcome::End,
-                }
-            };
-            if let Some(sig) = interrupt.pending() {
-                return Err(Fail::Other(io::Error::other(Stopped(sig)).into()));
+        let Some(decl) = p.declarations() else {
+            return Ok(Phase::Rest(None));
+        };
+        let job = Arc::new(Job {
+            map: self.map.clone(),
+            first: p.input.offset(0) as usize + self.skipped,
+            part: self.split.part,
+            key: format!("<{key}").into_bytes(),
+            decl,
+            target,
+            depth,
+            strict: self.strict,
+        });
+        let pool = Arc::new(Pool {
+            state: Mutex::new(PoolState {
+                free: (0..Pool::batches(self.split.threads))
+                    .map(|_| Batch::default())
+                    .collect(),
+                next: 0,
+                stop: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let (wake_tx, wake_rx) = if self.wakes {
+            let (a, b) = UnixStream::pair().map_err(|e| {
+                Fail::Other(anyhow::Error::new(e).context("cannot create a socket"))
+            })?;
+            for s in [&a, &b] {
+                s.set_nonblocking(true).map_err(|e| Fail::Other(e.into()))?;
             }
-            let part = match outcome {
-                Outcome::End => break,
-                Outcome::Empty(b) => {
-                    pool.give_back(b);
-                    continue;
-                }
-                Outcome::Failed(b) => {
-                    parts.again += 1;
-                    pool.give_back(b);
-                    continue;
-                }
-                Outcome::Parsed(part) => part,
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
+        let (tx, rx) = mpsc::channel();
+        let mut running = Box::new(Running {
+            pool: pool.clone(),
+            rx,
+            wake: wake_rx,
+            workers: Vec::with_capacity(self.split.threads),
+            waiting: BTreeMap::new(),
+            k: 0,
+            parts: Parts {
+                threads: self.split.threads,
+                ..Parts::default()
+            },
+            released: 0,
+            next: None,
+        });
+        for _ in 0..self.split.threads {
+            let (job, pool, tx) = (job.clone(), pool.clone(), tx.clone());
+            let wake = match &wake_tx {
+                Some(w) => Some(w.try_clone().map_err(|e| Fail::Other(e.into()))?),
+                None => None,
             };
-            let reach = p.run_to((part.start - skipped) as u64, seq)?;
+            let spawned = std::thread::Builder::new()
+                .name("copipe-xml".into())
+                .spawn(move || work(&job, &pool, tx, wake))
+                .map_err(|e| Fail::Other(anyhow::Error::new(e).context("cannot start a thread")))?;
+            running.workers.push(spawned);
+        }
+        Ok(Phase::Parts(running))
+    }
+
+    /// Take on the parts in order, parsing what no part covers, until `budget` bytes
+    /// were parsed or adopted (`Some(More)`), the next part is not ready (`Some(Waiting)`),
+    /// the parse ended (`Some(Done)`) or the parts did (`None`: the rest is the main
+    /// parser's).
+    fn parts(
+        &mut self,
+        r: &mut Running,
+        seq: &mut Counting<'_>,
+        budget: u64,
+    ) -> Result<Option<Progress>, Fail> {
+        let p = &mut self.p;
+        let (map, skipped, meter) = (&self.map, self.skipped, &self.meter);
+        let start = p.input.offset(0);
+        loop {
+            let part = match r.next.take() {
+                Some(part) => part,
+                None => {
+                    let k = r.k;
+                    let outcome = loop {
+                        if let Some(o) = r.waiting.remove(&k) {
+                            break o;
+                        }
+                        match &r.wake {
+                            Some(w) => {
+                                // The wake-ups first, then the outcomes: one sent after
+                                // the last taken leaves a wake-up behind.
+                                let mut sink = [0u8; 64];
+                                while matches!((&*w).read(&mut sink), Ok(n) if n > 0) {}
+                                let mut any = false;
+                                loop {
+                                    match r.rx.try_recv() {
+                                        Ok((j, o)) => {
+                                            r.waiting.insert(j, o);
+                                            any = true;
+                                        }
+                                        Err(mpsc::TryRecvError::Empty) => break,
+                                        Err(mpsc::TryRecvError::Disconnected) => {
+                                            r.waiting.entry(k).or_insert(Outcome::End);
+                                            any = true;
+                                            break;
+                                        }
+                                    }
+                                }
+                                if !any {
+                                    return Ok(Some(Progress::Waiting(w.as_raw_fd())));
+                                }
+                            }
+                            None => match r.rx.recv() {
+                                Ok((j, o)) => {
+                                    r.waiting.insert(j, o);
+                                }
+                                // Every worker is gone (none should be before the end).
+                                Err(_) => break Outcome::End,
+                            },
+                        }
+                    };
+                    r.k += 1;
+                    if let Some(sig) = self.interrupt.pending() {
+                        return Err(Fail::Other(io::Error::other(Stopped(sig)).into()));
+                    }
+                    match outcome {
+                        Outcome::End => return Ok(None),
+                        Outcome::Empty(b) => {
+                            r.pool.give_back(b);
+                            continue;
+                        }
+                        Outcome::Failed(b) => {
+                            r.parts.again += 1;
+                            r.pool.give_back(b);
+                            continue;
+                        }
+                        Outcome::Parsed(part) => part,
+                    }
+                }
+            };
+            // The main parser goes to the part's start: parsing, itself, what no part
+            // covered (the parts that failed), within the budget.
+            let target = (part.start - skipped) as u64;
+            let spent = p.input.offset(0).saturating_sub(start);
+            if spent >= budget && p.input.offset(0) < target {
+                r.next = Some(part);
+                return Ok(Some(Progress::More));
+            }
+            let stop = target.min(p.input.offset(0).saturating_add(budget - spent));
+            let mut reach = p.run_to(stop, seq)?;
+            if matches!(reach, Reach::At | Reach::Past) {
+                if p.input.offset(0) < target {
+                    r.next = Some(part);
+                    return Ok(Some(Progress::More));
+                }
+                reach = p.run_to(target, seq)?;
+            }
             let stop = match reach {
                 // The part was parsed from the map: adopted only if the file still holds
                 // it (a truncated file is then read, and reported, by the main parser).
                 Reach::At if adoptable(p, seq.records, &part) && map.intact(part.end + 1) => {
-                    parts.parallel += 1;
-                    meter.set_parts(parts);
+                    r.parts.parallel += 1;
+                    meter.set_parts(r.parts);
                     let reader = MapReader {
                         map: map.clone(),
                         pos: part.end,
-                        interrupt: interrupt.clone(),
+                        interrupt: self.interrupt.clone(),
                     };
                     adopt(p, seq, &part, reader)?
                 }
-                Reach::At | Reach::Past => {
-                    parts.again += 1;
+                Reach::At | Reach::Past | Reach::Blocked(_) => {
+                    r.parts.again += 1;
                     false
                 }
                 Reach::Ended | Reach::Stopped => true,
             };
             let at = p.input.offset(0) as usize + skipped;
-            meter.read(at - *metered);
-            *metered = at;
-            release(map.map(), &mut released, at);
-            pool.give_back(part.batch);
-            meter.set_parts(parts);
+            meter.read(at - self.metered);
+            self.metered = at;
+            release(map.map(), &mut r.released, at);
+            r.pool.give_back(part.batch);
+            meter.set_parts(r.parts);
             if stop {
-                return Ok(());
+                return Ok(Some(Progress::Done));
+            }
+            if p.input.offset(0).saturating_sub(start) >= budget {
+                return Ok(Some(Progress::More));
             }
         }
-        p.run(seq)
-    })
+    }
 }
 
 /// Whether the main parser, standing at the part's start, can take the part as parsed.

@@ -64,6 +64,8 @@ impl From<InputError> for Fail {
         match e {
             InputError::Io(e) => Fail::Other(e.into()),
             InputError::At(o, m) => Fail::Abs(o, m),
+            // `run_to` takes it before it can come here.
+            InputError::Blocked => Fail::Other(anyhow::anyhow!("a read would block")),
         }
     }
 }
@@ -217,6 +219,9 @@ pub struct Parser {
     /// (`STARTED_*` in `started_here`) to place. Keeps the tokens' hot path to one test.
     special: bool,
     started_here: u8,
+    /// A nonblocking input would have blocked in [`Input::more_toward`] with this target,
+    /// which the next [`Parser::run_to`] asks for again first.
+    toward: Option<usize>,
 }
 
 /// Where [`Parser::run_to`] stopped.
@@ -230,6 +235,9 @@ pub enum Reach {
     Ended,
     /// The stage pushed to asked for nothing more.
     Stopped,
+    /// The input is [`Input::nonblocking`] and has nothing to read now: call again once
+    /// this descriptor is readable; the parse goes on exactly where it stopped.
+    Blocked(std::os::fd::RawFd),
 }
 
 /// What a speculative parser needs from the DOCTYPE (see [`Parser::declarations`]); it
@@ -286,6 +294,7 @@ impl Parser {
             settled: 0,
             special: false,
             started_here: 0,
+            toward: None,
         }
     }
 
@@ -433,7 +442,20 @@ impl Parser {
 
     /// Parse until the next token would start at or after offset `stop_at`, the input
     /// ends (then the document must be complete), or `out` stops.
+    ///
+    /// On a [`Input::nonblocking`] input it also stops where a read would sleep
+    /// ([`Reach::Blocked`]), having pushed every complete event; what it was reading for is
+    /// kept, and the next call takes up from there.
     pub fn run_to(&mut self, stop_at: u64, out: &mut dyn Stage) -> Result<Reach, Fail> {
+        if let Some(want) = self.toward {
+            match self.input.more_toward(want) {
+                Err(InputError::Blocked) => return Ok(self.blocked()),
+                r => {
+                    self.toward = None;
+                    r?;
+                }
+            }
+        }
         loop {
             let here = self.input.offset(0);
             if here >= stop_at {
@@ -446,12 +468,17 @@ impl Parser {
                 );
             }
             if self.input.pos == self.input.valid {
-                if self.input.would_block() {
+                if !self.input.nonblocking && self.input.would_block() {
                     out.flush()?;
                 }
-                if !self.input.more()? {
-                    self.finish()?;
-                    return Ok(Reach::Ended);
+                match self.input.more() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.finish()?;
+                        return Ok(Reach::Ended);
+                    }
+                    Err(InputError::Blocked) => return Ok(self.blocked()),
+                    Err(e) => return Err(e.into()),
                 }
                 continue;
             }
@@ -482,16 +509,31 @@ impl Parser {
                         return Err(self.ends_inside(what));
                     }
                     // At the end of the input, the next round sees `eof` and reports.
-                    if self.input.would_block() {
+                    if !self.input.nonblocking && self.input.would_block() {
                         out.flush()?;
                     }
                     let had = self.input.valid - self.input.pos;
-                    self.input.more_toward(had.saturating_mul(2))?;
+                    let want = had.saturating_mul(2);
+                    match self.input.more_toward(want) {
+                        Err(InputError::Blocked) => {
+                            self.toward = Some(want);
+                            return Ok(self.blocked());
+                        }
+                        r => {
+                            r?;
+                        }
+                    }
                 }
                 Err(Fail::At(i, m)) => return Err(Fail::Abs(self.input.offset(i), m)),
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Where a nonblocking input would block.
+    #[cold]
+    fn blocked(&self) -> Reach {
+        Reach::Blocked(self.input.blocking_fd.unwrap_or(-1))
     }
 
     /// Tokenize `d` until `limit` (at most `d.len()`) is reached or passed, a token is cut

@@ -9,7 +9,7 @@
 //! A source is a pulled generator (it reads and pushes in a loop of its own), or a task of
 //! the scheduler (`listen`, `merge`: resumed when a descriptor is ready, see
 //! [`crate::engine`]); a pulled generator inside a `merge` branch runs on a thread of its
-//! own behind the bridge. The branches of `tee --parallel` each run on a thread of their own.
+//! own behind the bridge. The branches of `tee --parallel` run on worker threads.
 //!
 //! ```text
 //! cat app.log                     source: pulled generator
@@ -84,7 +84,7 @@ fn calls(
             let (inner_place, note) = if call.def.name == "merge" {
                 (Place::MergeBranch, "")
             } else if parallel(call) {
-                (Place::ParallelBranch, " (a thread of its own)")
+                (Place::ParallelBranch, " (worker threads)")
             } else {
                 (place, "")
             };
@@ -101,7 +101,7 @@ fn calls(
     }
 }
 
-/// Whether a fan-out runs its branches on threads of their own (`tee --parallel`).
+/// Whether a fan-out runs its branches on worker threads (`tee --parallel`).
 fn parallel(call: &Call) -> bool {
     call.def.role == Role::FanOut
         && call
@@ -201,7 +201,7 @@ print (implicit)                    sink: pushed coroutine
             t.contains("│   listen tcp://127.0.0.1:0        source: scheduler task, woken when a descriptor is ready\n"),
             "{t}"
         );
-        assert!(t.contains("├── branch 1 (a thread of its own)\n"), "{t}");
+        assert!(t.contains("├── branch 1 (worker threads)\n"), "{t}");
         let t = tree("listen udp://127.0.0.1:0 : count");
         assert!(
             t.starts_with("listen udp://127.0.0.1:0            source: scheduler task"),

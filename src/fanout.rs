@@ -323,7 +323,9 @@ impl Pool {
         let (stop, due) = {
             let mut run = self.runs[i].lock().unwrap_or_else(|e| e.into_inner());
             let run = &mut *run;
-            let r = match &batch {
+            // A stage that panics (a bug) stops its branch with an error, rather than leave
+            // it marked busy for ever with the tee waiting for it.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &batch {
                 Some(b) => b.replay(&mut *run.chain),
                 None => {
                     let now = Instant::now();
@@ -333,7 +335,8 @@ impl Pool {
                         Ok(Flow::Continue)
                     }
                 }
-            };
+            }))
+            .unwrap_or_else(|_| Err(anyhow!("a parallel branch failed")));
             let stop = match r {
                 Ok(f) => f.is_stop(),
                 Err(e) => {
@@ -623,6 +626,7 @@ mod tests {
         log: Arc<Log>,
         stop_after: Option<usize>,
         fail_at: Option<u64>,
+        panic_at: Option<u64>,
         slow: Duration,
         running: Arc<AtomicBool>,
         timer: Option<(Timer, Duration)>,
@@ -635,6 +639,7 @@ mod tests {
                 log: log.clone(),
                 stop_after: None,
                 fail_at: None,
+                panic_at: None,
                 slow: Duration::ZERO,
                 running: Arc::new(AtomicBool::new(false)),
                 timer: None,
@@ -661,6 +666,10 @@ mod tests {
                 if self.fail_at == Some(n) {
                     self.running.store(false, Ordering::SeqCst);
                     anyhow::bail!("branch {} failed at {n}", self.id);
+                }
+                if self.panic_at == Some(n) {
+                    self.running.store(false, Ordering::SeqCst);
+                    panic!("branch {} panics at {n}", self.id);
                 }
                 let mut seen = self.log.lines[self.id].lock().unwrap();
                 seen.push(n);
@@ -788,6 +797,19 @@ mod tests {
         assert_eq!(log.lines[0].lock().unwrap().len(), 100_000);
         assert!(*log.lines[1].lock().unwrap() == (0..70_000).collect::<Vec<_>>());
         assert_eq!(log.lines[2].lock().unwrap().len(), 100_000);
+    }
+
+    #[test]
+    fn a_branch_that_panics_is_an_error_and_nothing_waits_for_it() {
+        let log = log(2);
+        let mut branches: Vec<Branch> = (0..2).map(|i| Branch::new(i, &log)).collect();
+        branches[0].panic_at = Some(5_000);
+        let mut g = group(branches, vec![Timers::default(), Timers::default()]);
+        assert_eq!(feed(&mut g, 100_000, 1000), Flow::Continue);
+        let err = g.close().unwrap_err();
+        assert_eq!(err.to_string(), "a parallel branch failed");
+        assert_eq!(*log.events.lock().unwrap(), ["close 0", "close 1"]);
+        assert_eq!(log.lines[1].lock().unwrap().len(), 100_000);
     }
 
     #[test]

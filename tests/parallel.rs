@@ -298,3 +298,37 @@ fn count_every_in_a_parallel_branch_prints_the_last_interval_at_the_end() {
     assert!(lines[0].ends_with("Z 1000"), "{out}");
     assert_eq!(lines[1], "1000");
 }
+
+/// A parallel branch is built once: its `exec` starts its command once, its `write` opens
+/// its file once (they were built a second time on their threads).
+#[test]
+fn a_parallel_branch_is_built_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = copipe([
+        "range",
+        "0",
+        "1000",
+        ":",
+        "tee",
+        "--parallel",
+        "{",
+        "exec",
+        "echo started >&2; cat > from-exec.txt",
+        "}",
+        "{",
+        "grep",
+        "7",
+        ":",
+        "count",
+        "}",
+        ":",
+        "count",
+    ])
+    .dir(dir.path())
+    .run();
+    r.code(0);
+    assert_eq!(r.err.matches("started").count(), 1, "{}", r.err);
+    assert_eq!(r.stdout(), "271\n1000\n");
+    let got = fs::read_to_string(dir.path().join("from-exec.txt")).unwrap();
+    assert_eq!(got.lines().count(), 1000);
+}

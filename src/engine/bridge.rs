@@ -2,9 +2,9 @@
 //! scheduler. Items cross in batches — one buffer of many lines — and the buffers go back
 //! to the sender to be reused, so nothing is allocated per item.
 //!
-//! Into the scheduler: the sending thread wakes the scheduler by writing a byte into a
-//! socket the receiving task waits on ([`Rx::fd`]). Out of the scheduler (to a thread that
-//! runs a `tee --parallel` branch): the thread simply blocks in [`Rx::recv`].
+//! The sending thread wakes the scheduler by writing a byte into a socket the receiving task
+//! waits on ([`Rx::fd`]). (The branches of `tee --parallel` are fed otherwise: see
+//! `crate::fanout`.)
 //!
 //! [`SourceThread`] is the task that runs a pulled source that is not a native task
 //! (`subscribe`, `xml --lenient`) on a thread of its own behind the bridge.
@@ -35,9 +35,6 @@ pub enum Msg {
         read: u64,
         expected: u64,
     },
-    /// Items shared by several receivers (`tee --parallel`): each replays them and drops
-    /// its reference; the sender reuses the batch once every receiver has dropped it.
-    Shared(std::sync::Arc<Batch>),
     /// The sending side has ended, with its result.
     Done(Result<()>),
 }
@@ -125,18 +122,6 @@ impl Rx {
             let mut sink = [0u8; 256];
             while matches!((&*w).read(&mut sink), Ok(n) if n > 0) {}
         }
-    }
-
-    /// Wait for a message (a thread's side); `None` once the sender has gone.
-    pub fn recv(&self) -> Option<Msg> {
-        self.queue.recv().ok()
-    }
-
-    /// [`Rx::recv`] until a deadline (a branch thread with timers of its own):
-    /// `Err(Timeout)` once it has passed.
-    pub fn recv_until(&self, at: std::time::Instant) -> Result<Msg, mpsc::RecvTimeoutError> {
-        self.queue
-            .recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
     }
 
     /// Give a replayed batch back to the sender.
@@ -377,13 +362,6 @@ impl SourceThread {
                     flow = replayed?;
                     pushed = true;
                     self.rx.recycle(batch);
-                    if flow.is_stop() {
-                        break;
-                    }
-                }
-                Ok(Msg::Shared(batch)) => {
-                    flow = batch.replay(out)?;
-                    pushed = true;
                     if flow.is_stop() {
                         break;
                     }

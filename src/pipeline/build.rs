@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use regex::bytes::Regex;
 
-use crate::fanout::FanOut;
+use crate::fanout::{FanOut, ParallelBranch, ParallelGroup};
 use crate::item::Kind;
 use crate::runtime::output::Output;
 use crate::runtime::timer::Timers;
@@ -303,43 +303,30 @@ fn build_chain(
     build_chain_into(calls, env, inherited, rows, None, None)
 }
 
-/// A `tee --parallel` branch built on its thread: its chain, its `--stats` rows, and the
-/// timers its stages asked for (the thread wakes for them and ticks the chain itself).
-pub struct BranchOnThread {
-    pub chain: Box<dyn Stage>,
-    pub rows: Vec<Row>,
-    pub timers: Timers,
-}
-
-/// Build a `tee --parallel` branch's chain on its own thread, with handles of its own
-/// (standard output is a buffer of its own on descriptor 1, flushed at close).
-pub fn build_branch_on_thread(
+/// Build a `tee --parallel` branch's chain with handles of its own — its standard output (a
+/// buffer of its own on descriptor 1, flushed at close), meter and timers — since the
+/// branch's chain moves between the threads that run it (see `crate::fanout::ParallelBranch`).
+fn build_parallel_branch(
+    tee: &Call,
     calls: &[Call],
-    opts: &Options,
-    status: &Status,
-    interrupt: &Interrupt,
+    env: &Env<'_>,
     highlight: &[Regex],
-) -> anyhow::Result<BranchOnThread> {
-    let stdout = Rc::new(RefCell::new(Output::stdout(opts.line_buffered, interrupt)?));
+    rows: &mut Vec<Row>,
+) -> Result<ParallelBranch, SyntaxError> {
+    let stdout =
+        Output::stdout(env.opts.line_buffered, env.interrupt).map_err(|e| at_call(tee, e))?;
+    let stdout = Rc::new(RefCell::new(stdout));
     let meter = Meter::default();
     let timers = Timers::default();
-    let env = Env {
-        opts,
+    let own = Env {
         stdout: &stdout,
-        status,
         meter: &meter,
-        interrupt,
         timers: &timers,
         source_waits: true,
+        ..*env
     };
-    let mut rows = Vec::new();
-    let chain =
-        build_chain(calls, &env, highlight, &mut rows).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(BranchOnThread {
-        chain,
-        rows,
-        timers,
-    })
+    let chain = build_chain(calls, &own, highlight, rows)?;
+    Ok(ParallelBranch { chain, timers })
 }
 
 /// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch), and
@@ -380,46 +367,27 @@ fn build_chain_into(
                     .flatten()
                     .copied()
                     .unwrap_or(false);
-                // A parallel branch's timers are its thread's, not this chain's: the
-                // first build (to find errors now) must not arm them here.
-                let own_timers = Timers::default();
-                let branch_env = Env {
-                    timers: if parallel { &own_timers } else { env.timers },
-                    ..*env
-                };
-                let branches = call
-                    .branches
-                    .iter()
-                    .map(|b| {
-                        let mut r = Vec::new();
-                        let chain = build_chain(&b.calls, &branch_env, hl, &mut r);
-                        branch_rows.push(r);
-                        chain
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
                 let branches = if parallel {
-                    // Built above to find every error now; built again, each on its own
-                    // thread, since stages may hold thread-local handles; their `--stats`
-                    // rows come back from there.
-                    drop(branches);
-                    branch_rows.clear();
+                    // Each built once, with handles of its own; the pool runs them.
                     let mut parallels = Vec::new();
                     for b in &call.branches {
-                        let (calls, opts) = (b.calls.clone(), env.opts.clone());
-                        let (status, interrupt) = (env.status.clone(), env.interrupt.clone());
-                        let hl = hl.to_vec();
-                        let said = env.status.clone();
-                        let (p, rows) = crate::fanout::Parallel::start(said, move || {
-                            build_branch_on_thread(&calls, &opts, &status, &interrupt, &hl)
-                                .map(|b| (b.chain, b.timers, b.rows))
-                        })
-                        .map_err(|e| at_call(call, e))?;
-                        parallels.push(p);
-                        branch_rows.push(rows);
+                        let mut r = Vec::new();
+                        parallels.push(build_parallel_branch(call, &b.calls, env, hl, &mut r)?);
+                        branch_rows.push(r);
                     }
-                    vec![Box::new(crate::fanout::ParallelGroup::new(parallels)) as Box<dyn Stage>]
+                    let group = ParallelGroup::new(parallels, env.status.clone())
+                        .map_err(|e| at_call(call, e))?;
+                    vec![Box::new(group) as Box<dyn Stage>]
                 } else {
-                    branches
+                    call.branches
+                        .iter()
+                        .map(|b| {
+                            let mut r = Vec::new();
+                            let chain = build_chain(&b.calls, env, hl, &mut r);
+                            branch_rows.push(r);
+                            chain
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
                 };
                 let after = if continues { next.take() } else { None };
                 Ok(Box::new(FanOut::new(branches, after)) as Box<dyn Stage>)

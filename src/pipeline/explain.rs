@@ -10,7 +10,7 @@
 //! the scheduler (`listen`, `merge`: resumed when a descriptor is ready, see
 //! [`crate::engine`]); a generator inside a `merge` branch runs as a task of the scheduler
 //! too, yielding between batches (`xml --lenient` alone still runs on a thread of its own
-//! behind the bridge). The branches of `tee --parallel` each run on a thread of their own.
+//! behind the bridge). The branches of `tee --parallel` run on worker threads.
 //!
 //! ```text
 //! cat app.log                     source: pulled generator
@@ -85,7 +85,7 @@ fn calls(
             let (inner_place, note) = if call.def.name == "merge" {
                 (Place::MergeBranch, "")
             } else if parallel(call) {
-                (Place::ParallelBranch, " (a thread of its own)")
+                (Place::ParallelBranch, " (worker threads)")
             } else {
                 (place, "")
             };
@@ -102,7 +102,7 @@ fn calls(
     }
 }
 
-/// Whether a fan-out runs its branches on threads of their own (`tee --parallel`).
+/// Whether a fan-out runs its branches on worker threads (`tee --parallel`).
 fn parallel(call: &Call) -> bool {
     call.def.role == Role::FanOut
         && call
@@ -215,7 +215,7 @@ print (implicit)                    sink: pushed coroutine
             t.contains("│   listen tcp://127.0.0.1:0        source: scheduler task, woken when a descriptor is ready\n"),
             "{t}"
         );
-        assert!(t.contains("├── branch 1 (a thread of its own)\n"), "{t}");
+        assert!(t.contains("├── branch 1 (worker threads)\n"), "{t}");
         // `xml --lenient` alone is still a thread behind the bridge.
         let t = tree("merge { xml --lenient b : records r : fmt x } { cat a }");
         assert!(

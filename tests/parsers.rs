@@ -556,3 +556,73 @@ fn hostile_lines_are_one_record_or_a_count_never_a_panic() {
         }
     }
 }
+
+/// Issue 15: `parse` matches the common shape of a log regex with a scan of its own
+/// (src/stage/parse/fast.rs). Its records are the regex crate's: each regex is run as it is
+/// (the fast path) and as a twin that means the same but is outside the shape (an
+/// alternation with a branch that matches nothing), on the sample logs and on lines made to
+/// be awkward (Unicode spaces, non-ASCII in fields, invalid UTF-8, CR, tabs, runs of spaces).
+#[test]
+fn parse_fast_path_gives_the_regex_crates_records_issue_15() {
+    let dir = tempfile::tempdir().unwrap();
+    let awkward = dir.path().join("awkward.log");
+    let mut bytes = Vec::new();
+    for l in [
+        &b"a b c d"[..],
+        "\u{e9}t\u{e9} b c d".as_bytes(),
+        "a\u{a0}b c d e".as_bytes(),
+        "a b\u{2003}c d e".as_bytes(),
+        "a b c \u{e9}\u{a0}\u{2003}".as_bytes(),
+        b"a\tb c d",
+        b"a  b  c  d",
+        b"a b c d\r",
+        b"\xff b \xfe d",
+        b"",
+        b" ",
+        b"Invalid user x from y",
+        b"sshd: Invalid user Invalid user  from 1.2.3.4 port 22",
+        b"2015-07-29 19:04:12,394 - INFO  [main:QuorumPeer@913] - LOOKING",
+        "2015-07-29 19:04:12,394 - INFO  [m\u{e4}in:Q@1] - \u{fc}".as_bytes(),
+        b"Dec 10 06:55:46 LabSZ sshd[24200]: Failed password for root from 5.3.2.1 port 22 ssh2",
+    ] {
+        bytes.extend_from_slice(l);
+        bytes.push(b'\n');
+    }
+    fs::write(&awkward, bytes).unwrap();
+    let files = [
+        awkward.display().to_string(),
+        p("linux.log"),
+        p("mac.log"),
+        p("openssh.log"),
+        fixture("app.log").display().to_string(),
+        fixture("crlf.log").display().to_string(),
+        fixture("invalid-utf8.txt").display().to_string(),
+    ];
+    for re in [
+        r"^(?<a>\S+) (?<b>\S+) (?<c>\S+) (?<rest>.*)$",
+        // (outside the shape: an optional group)
+        r"^(?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<time>[0-9:]+) (?P<host>[^ ]+) (?P<proc>[^\[:]+)(\[(?P<pid>\d+)\])?: (?P<msg>.*)$",
+        r"^(?P<mon>\w+) +(?P<day>\d+) (?P<time>\S+) (?P<host>\S+) (?P<proc>[^\[]+)\[(?P<pid>\d+)\]: (?P<msg>.*)$",
+        r"^(?P<date>\S+) (?P<time>\S+) - (?P<level>[A-Z]+) +\[(?P<thread>[^\]]+)\] - (?P<msg>.*)$",
+        r"Invalid user (?P<user>\S*) from (?P<ip>\S+)",
+        r"for (?P<user>\w+) from (?P<ip>[0-9.]+) port (?P<port>\d+)",
+        r"^(?<d>\d{4}-\d\d-\d\d) (?<t>[\d:,]+)",
+    ] {
+        let twin = format!(r"(?:{re}|[^\s\S])");
+        let run = |re: &str| {
+            let mut args = vec!["cat".to_string()];
+            args.extend(files.iter().cloned());
+            args.extend([":", "parse", "--keep", re].map(String::from));
+            let r = copipe(&args).run();
+            r.code(0);
+            r.stdout()
+        };
+        let (fast, slow) = (run(re), run(&twin));
+        assert_eq!(fast, slow, "{re}");
+        let parsed = json_lines(&fast)
+            .iter()
+            .filter(|r| r.get("message").is_none())
+            .count();
+        assert!(parsed >= 2, "{re}: {parsed} records\n{fast}");
+    }
+}

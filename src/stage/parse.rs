@@ -10,6 +10,13 @@
 //! an error naming the input and line with `--strict`. After `cat --tag`, records get a
 //! first field `file`. Per line: one search, no allocation (one record and one set of
 //! capture slots, reused).
+//!
+//! The common shape of a log regex — literals and (repeated) character classes in groups,
+//! each repetition stopping where the rest cannot start — is matched by [`fast`], a scan of
+//! the line's bytes, with the same result as the regex crate; a line the scan cannot decide
+//! (a non-ASCII byte in `\S`, say) and every other regex go to the regex crate.
+
+mod fast;
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -20,6 +27,7 @@ use crate::record::{ROOT, Record};
 use crate::stage::Stage;
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
+use fast::{Fast, Found};
 
 /// Parse each line with a regex: its named groups become the fields of a record.
 ///
@@ -69,6 +77,9 @@ fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<
 struct Parse {
     re: Regex,
     locs: CaptureLocations,
+    /// The fast path, when the regex has its shape, and its slots.
+    fast: Option<Fast>,
+    slots: Vec<usize>,
     /// (group index, field name) of the named groups, in order.
     groups: Vec<(usize, String)>,
 }
@@ -84,8 +95,11 @@ impl Parse {
         if groups.is_empty() {
             bail!("parse: the regex {regex:?} has no named group: write (?P<name>...)");
         }
+        let fast = Fast::new(regex);
         let format = Parse {
             locs: re.capture_locations(),
+            slots: vec![0; fast.as_ref().map_or(0, Fast::slots_len)],
+            fast,
             re,
             groups,
         };
@@ -97,9 +111,22 @@ impl LineFormat for Parse {
     const DROPPED: &'static str = "did not match";
 
     fn fill(&mut self, text: &str, rec: &mut Record, _tagged: bool) -> Result<(), &'static str> {
-        self.re
-            .captures_read(&mut self.locs, text)
-            .ok_or("the line does not match")?;
+        const NO: &str = "the line does not match";
+        if let Some(fast) = &self.fast {
+            match fast.find(text, &mut self.slots) {
+                Found::Match => {
+                    // Every group of the fast path's shape takes part in a match.
+                    for (i, name) in &self.groups {
+                        let (s, e) = (self.slots[2 * i], self.slots[2 * i + 1]);
+                        rec.add_str(ROOT, "", name, &text[s..e]);
+                    }
+                    return Ok(());
+                }
+                Found::None => return Err(NO),
+                Found::Unsure => {}
+            }
+        }
+        self.re.captures_read(&mut self.locs, text).ok_or(NO)?;
         for (i, name) in &self.groups {
             if let Some((s, e)) = self.locs.get(*i) {
                 rec.add_str(ROOT, "", name, &text[s..e]);
@@ -205,6 +232,36 @@ mod tests {
         let e = p.send(Item::Line(b"x")).unwrap_err();
         assert_eq!(e.to_string(), "parse: b.log:1: the line does not match");
         assert_eq!(out.borrow().strings(), [r#"{"file":"a.log","n":"1"}"#]);
+    }
+
+    #[test]
+    fn the_fast_path_and_the_regex_make_the_same_records() {
+        let re = r"^(?<a>\S+) (?<b>[^ ]*) (?<rest>.*)$";
+        assert!(Fast::new(re).is_some());
+        let lines: &[&[u8]] = &[
+            b"a b c d",
+            "\u{e9} b c".as_bytes(), // \S on a non-ASCII byte: the regex decides
+            "a \u{e9}\u{a0} c\u{2003}".as_bytes(), // [^ ] and . take any non-ASCII character
+            "a\u{a0}b c d".as_bytes(), // U+00A0 is a space for \S: no match
+            b"a  b",
+            b"a b c\r",
+            b"a \xff \xfe\r",
+            b"",
+        ];
+        let got = run(re, Bad::Keep, lines).unwrap();
+        assert_eq!(
+            got,
+            [
+                r#"{"a":"a","b":"b","rest":"c d"}"#,
+                "{\"a\":\"\u{e9}\",\"b\":\"b\",\"rest\":\"c\"}",
+                "{\"a\":\"a\",\"b\":\"\u{e9}\u{a0}\",\"rest\":\"c\u{2003}\"}",
+                "{\"message\":\"a\u{a0}b c d\"}",
+                r#"{"a":"a","b":"","rest":"b"}"#,
+                r#"{"a":"a","b":"b","rest":"c"}"#,
+                "{\"a\":\"a\",\"b\":\"\u{FFFD}\",\"rest\":\"\u{FFFD}\"}",
+                r#"{"message":""}"#,
+            ]
+        );
     }
 
     #[test]

@@ -226,8 +226,70 @@ impl Record {
 
     /// Add a string member.
     pub fn add_str(&mut self, parent: NodeId, prefix: &str, name: &str, value: &str) -> NodeId {
-        let id = self.add(parent, prefix, name, Type::String);
-        self.set_text(id, Type::String, value);
+        self.add_leaf(parent, prefix, name, Type::String, value)
+    }
+
+    /// Add a scalar member `name` (or an array item, when `parent` is an array) of type `ty`
+    /// (string, number, bool; or null, whose `text` is ignored) with this text: what
+    /// [`Record::add`] then [`Record::set_text`] do, in one step. Like `add`, it does not
+    /// look for `name` among the members already there (see [`Record::add_child`]).
+    pub fn add_scalar(&mut self, parent: NodeId, name: &str, ty: Type, text: &str) -> NodeId {
+        self.add_leaf(parent, "", name, ty, text)
+    }
+
+    #[inline]
+    fn add_leaf(
+        &mut self,
+        parent: NodeId,
+        prefix: &str,
+        name: &str,
+        ty: Type,
+        text: &str,
+    ) -> NodeId {
+        let id = to_u32(self.nodes.len());
+        let p = &mut self.nodes[parent as usize];
+        let member = p.ty != Type::Array;
+        // Linked in as the parent's last child (`link`, without moving the node twice).
+        let last = p.last;
+        p.last = id;
+        p.len += 1;
+        if last == NONE {
+            p.first = id;
+        } else {
+            self.nodes[last as usize].next = id;
+        }
+        let text = if ty == Type::Null { "" } else { text };
+        let t = &mut self.text;
+        let k0 = t.len();
+        // One reservation and one check of the size for the key and the text.
+        t.reserve(prefix.len() + name.len() + text.len());
+        if member {
+            if !prefix.is_empty() {
+                t.push_str(prefix);
+            }
+            t.push_str(name);
+        }
+        let k1 = t.len();
+        t.push_str(text);
+        let end = to_u32(t.len());
+        let (k0, k1) = (k0 as u32, k1 as u32);
+        let (key, hash) = if member {
+            let k = &t.as_bytes()[k0 as usize..k1 as usize];
+            ((k0, k1), key_hash(k))
+        } else {
+            ((0, 0), 0)
+        };
+        self.nodes.push(Node {
+            ty,
+            key,
+            hash,
+            text: if ty == Type::Null { (0, 0) } else { (k1, end) },
+            first: NONE,
+            last: NONE,
+            next: NONE,
+            len: 0,
+            parent,
+        });
         id
     }
 
@@ -289,6 +351,81 @@ impl Record {
             existing
         };
         self.link(array, Node::new(Type::Object, (0, 0)))
+    }
+
+    /// The JSON text of a record whose members are all scalars (or empty arrays and objects):
+    /// the root's members in order, with no walk. `plain`: no key or string needs escaping.
+    fn write_flat(&self, out: &mut Vec<u8>, plain: bool) {
+        if plain {
+            return self.write_flat_plain(out);
+        }
+        let text = self.text.as_bytes();
+        out.push(b'{');
+        let mut c = self.nodes[ROOT as usize].first;
+        while c != NONE {
+            let n = &self.nodes[c as usize];
+            write_json_bytes(out, &text[n.key.0 as usize..n.key.1 as usize]);
+            out.push(b':');
+            let t = &text[n.text.0 as usize..n.text.1 as usize];
+            match n.ty {
+                Type::Null => out.extend_from_slice(b"null"),
+                Type::Bool | Type::Number => out.extend_from_slice(t),
+                Type::String => write_json_bytes(out, t),
+                Type::Array => out.extend_from_slice(b"[]"),
+                Type::Object => out.extend_from_slice(b"{}"),
+            }
+            c = n.next;
+            if c != NONE {
+                out.push(b',');
+            }
+        }
+        out.push(b'}');
+    }
+
+    /// [`Record::write_flat`] when nothing needs escaping: into room made at once (for each
+    /// member its key, its text and at most eight bytes of quotes, colon, comma or `null`),
+    /// with short copies done inline.
+    fn write_flat_plain(&self, out: &mut Vec<u8>) {
+        let text = self.text.as_bytes();
+        let start = out.len();
+        // Every node but the root is a member.
+        let room: usize = self.nodes[1..]
+            .iter()
+            .map(|n| (n.key.1 - n.key.0) as usize + (n.text.1 - n.text.0) as usize + 8)
+            .sum();
+        out.resize(start + room + 2, 0);
+        let buf = &mut out[start..];
+        buf[0] = b'{';
+        let mut p = 1;
+        let mut c = self.nodes[ROOT as usize].first;
+        while c != NONE {
+            let n = &self.nodes[c as usize];
+            buf[p] = b'"';
+            p = put(buf, p + 1, &text[n.key.0 as usize..n.key.1 as usize]);
+            let t = &text[n.text.0 as usize..n.text.1 as usize];
+            p = match n.ty {
+                Type::String => {
+                    buf[p..p + 3].copy_from_slice(b"\":\"");
+                    let p = put(buf, p + 3, t);
+                    buf[p] = b'"';
+                    p + 1
+                }
+                Type::Bool | Type::Number => {
+                    buf[p..p + 2].copy_from_slice(b"\":");
+                    put(buf, p + 2, t)
+                }
+                Type::Null => put(buf, p, b"\":null"),
+                Type::Array => put(buf, p, b"\":[]"),
+                Type::Object => put(buf, p, b"\":{}"),
+            };
+            c = n.next;
+            if c != NONE {
+                buf[p] = b',';
+                p += 1;
+            }
+        }
+        buf[p] = b'}';
+        out.truncate(start + p + 1);
     }
 
     fn find_member(&self, parent: NodeId, name: &str, h: u32) -> Option<NodeId> {
@@ -401,10 +538,18 @@ fn key_hash(b: &[u8]) -> u32 {
     // collide are told apart by comparing them.
     let n = b.len();
     let eight = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("eight bytes"));
+    let four = |s: &[u8]| u64::from(u32::from_le_bytes(s.try_into().expect("four bytes")));
     let (head, tail) = if n >= 8 {
         (eight(&b[..8]), eight(&b[n - 8..]))
+    } else if n >= 4 {
+        // The first and last four bytes (overlapping): every byte of the key.
+        (four(&b[..4]) | four(&b[n - 4..]) << 32, 0)
+    } else if n > 0 {
+        // The first, middle and last byte: every byte of the key.
+        let c = |i: usize| u64::from(b[i]);
+        (c(0) | c(n / 2) << 8 | c(n - 1) << 16, 0)
     } else {
-        (b.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c)), 0)
+        (0, 0)
     };
     let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 32) as u32
@@ -511,9 +656,17 @@ impl<'r> Val<'r> {
     pub fn write_json_styled(&self, out: &mut Vec<u8>, key_style: Option<(&[u8], &[u8])>) {
         // One vector scan of all the record's text tells whether any key or string needs
         // escaping; usually none does, and each is then copied without a look.
-        let plain = next_escape(self.rec.text.as_bytes(), 0).is_none();
-        out.reserve(self.rec.text.len() + 8 * self.rec.nodes.len());
-        self.write_styled(out, key_style, plain);
+        let rec = self.rec;
+        let plain = next_escape(rec.text.as_bytes(), 0).is_none();
+        out.reserve(rec.text.len() + 8 * rec.nodes.len());
+        let n = self.node();
+        if key_style.is_none() && n.ty == Type::Object && rec.nodes.len() == n.len as usize + 1 {
+            // Every node but this one is one of its members (this is the root): a flat
+            // record, the line parsers' kind, written without a walk.
+            rec.write_flat(out, plain);
+        } else {
+            self.write_styled(out, key_style, plain);
+        }
     }
 
     fn write_styled(&self, out: &mut Vec<u8>, key_style: Option<(&[u8], &[u8])>, plain: bool) {
@@ -761,9 +914,38 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// Copy `s` into `buf` at `p`; returns the index after it. The short pieces of a record (most
+/// keys and values) are copied with two overlapping word moves instead of a call to memcpy.
+#[inline(always)]
+fn put(buf: &mut [u8], p: usize, s: &[u8]) -> usize {
+    let n = s.len();
+    let d = &mut buf[p..p + n];
+    if n >= 8 {
+        if n <= 16 {
+            d[..8].copy_from_slice(&s[..8]);
+            d[n - 8..].copy_from_slice(&s[n - 8..]);
+        } else {
+            d.copy_from_slice(s);
+        }
+    } else if n >= 4 {
+        d[..4].copy_from_slice(&s[..4]);
+        d[n - 4..].copy_from_slice(&s[n - 4..]);
+    } else if n > 0 {
+        // One to three bytes: the first, the middle and the last.
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+    p + n
+}
+
 /// Append `s` as a JSON string literal, escaped the way jq writes it.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    let b = s.as_bytes();
+    write_json_bytes(out, s.as_bytes());
+}
+
+/// [`write_json_str`] of text known to be UTF-8.
+fn write_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.reserve(b.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -889,6 +1071,85 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn flat_records_write_as_the_walk_does() {
+        // Flat records (every member a scalar or an empty array or object) take the short
+        // way; the styled walk (with empty styles) is the reference.
+        let walk = |r: &Record| {
+            let mut out = Vec::new();
+            r.root().write_json_styled(&mut out, Some((b"", b"")));
+            String::from_utf8(out).unwrap()
+        };
+        let long = "x".repeat(70);
+        for v in [
+            json!({}),
+            json!({"a": "x"}),
+            json!({"": "", "k": null, "t": true, "f": false, "n": -1.5e3, "e": [], "o": {}}),
+            json!({"abcdefgh": "12345678", "abcdefghi": "123456789", "s16": "0123456789abcdef", "s17": "0123456789abcdefg"}),
+            json!({"q\"k": "a\\b", "c": "\u{1}\u{1f}\u{7f}\n", "u": "\u{2028}é"}),
+            json!({"long": long, "a": "b"}),
+        ] {
+            let r = rec(v.clone());
+            assert_eq!(r.to_json(), walk(&r), "{v}");
+            assert_eq!(
+                r.to_json(),
+                serde_json::to_string(&v)
+                    .unwrap()
+                    .replace('\u{7f}', "\\u007f")
+            );
+        }
+        // Appended to what is in the buffer already; a prepended field keeps its place.
+        let mut r = rec(json!({"b": "2"}));
+        r.prepend_str("a", "1");
+        let mut out = b"xyz".to_vec();
+        r.write_json(&mut out);
+        assert_eq!(out, br#"xyz{"a":"1","b":"2"}"#);
+        // Not flat: a member with items, and members under an array.
+        let r = rec(json!({"a": [1, "x"], "b": {"c": null}}));
+        assert_eq!(r.to_json(), walk(&r));
+    }
+
+    #[test]
+    fn short_copies() {
+        let src: Vec<u8> = (0..40).collect();
+        for n in 0..40 {
+            for p in [0, 1, 7] {
+                let mut buf = vec![0xffu8; 50];
+                assert_eq!(put(&mut buf, p, &src[..n]), p + n);
+                assert_eq!(&buf[p..p + n], &src[..n]);
+                assert!(buf[..p].iter().chain(&buf[p + n..]).all(|&b| b == 0xff));
+            }
+        }
+    }
+
+    #[test]
+    fn scalars_added_in_one_step() {
+        let mut r = Record::new();
+        r.add_scalar(ROOT, "s", Type::String, "x");
+        r.add_scalar(ROOT, "n", Type::Number, "12");
+        r.add_scalar(ROOT, "b", Type::Bool, "true");
+        r.add_scalar(ROOT, "z", Type::Null, "ignored");
+        let a = r.add(ROOT, "", "a", Type::Array);
+        r.add_scalar(a, "no key in an array", Type::String, "i");
+        r.add_str(a, "@", "nor here", "j");
+        let o = r.add(ROOT, "", "o", Type::Object);
+        r.add_str(o, "@", "k", "v");
+        assert_eq!(
+            r.to_json(),
+            r#"{"s":"x","n":12,"b":true,"z":null,"a":["i","j"],"o":{"@k":"v"}}"#
+        );
+        // Keys of every short length are found again by `add_child` (the hash of a key
+        // under eight bytes is made from all of its bytes).
+        let mut r = Record::new();
+        let keys: Vec<String> = (0..9).map(|n| "k".repeat(n)).collect();
+        for k in keys.iter().chain(&keys) {
+            let id = r.add_child(ROOT, k);
+            r.set_text(id, Type::String, k);
+        }
+        assert_eq!(r.len(), 9);
+        assert!(r.fields().all(|(_, v)| v.ty() == Type::Array));
     }
 
     #[test]

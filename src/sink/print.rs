@@ -125,12 +125,13 @@ impl Printer {
 }
 
 impl Printer {
-    /// Write the rendered record or event in `scratch`, and its newline.
+    /// Write the rendered record or event in `scratch`, with its newline (added to it: one
+    /// copy into the output's buffer).
     fn write_item(&mut self) -> Result<()> {
+        self.scratch.push(b'\n');
         let bytes = &self.scratch;
         self.out.with(|o| {
             o.write_all(bytes)?;
-            o.write_all(b"\n")?;
             o.pushed()
         })
     }

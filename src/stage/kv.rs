@@ -44,8 +44,12 @@
 //! not JSON); here every key and value is escaped.
 //!
 //! Per line: one pass, no allocation (the record, and one buffer for unescaped text, are
-//! reused). Repeated keys are found by a scan of the fields so far (a hash set once a line
-//! has more than 32 fields, so that a hostile line is not quadratic).
+//! reused). With the default separators and a one-byte pair string, the line's spaces, tabs
+//! and pair bytes are first marked in two bitmaps (sixteen bytes a step), and the end of an
+//! unquoted key or value is the next set bit; other separators are searched sixteen bytes a
+//! step. A repeated key is looked for among the fields so far only when a 64-bit Bloom
+//! filter of the line's keys says it may be one (a hash set once a line has more than 32
+//! fields, so that a hostile line is not quadratic).
 
 use std::collections::HashSet;
 
@@ -147,6 +151,15 @@ struct Pairs {
     pair: String,
     /// `None`: runs of spaces and tabs.
     sep: Option<String>,
+    /// The bytes that may end an unquoted value: those that start a separator (a space or
+    /// a tab by default, else the first byte of `sep`).
+    ends_value: Stops,
+    /// The bytes that may end an unquoted key: those of `ends_value` and the first byte of
+    /// `pair`.
+    ends_key: Stops,
+    /// Whether a byte of `ends_value` or `ends_key` ends the piece by itself (one-byte
+    /// separators and pair string): there is then nothing more to compare.
+    exact: bool,
 }
 
 /// One piece of a pair, as found.
@@ -158,6 +171,24 @@ enum Piece {
 }
 
 impl Pairs {
+    fn new(pair: &str, sep: Option<&str>) -> Self {
+        let p = pair.as_bytes()[0];
+        let (ends_value, ends_key) = match sep {
+            None => (Stops::new([b' ', b'\t']), Stops::new([b' ', b'\t', p])),
+            Some(s) => {
+                let s = s.as_bytes()[0];
+                (Stops::new([s]), Stops::new([s, p]))
+            }
+        };
+        Pairs {
+            pair: pair.to_string(),
+            sep: sep.map(str::to_string),
+            ends_value,
+            ends_key,
+            exact: pair.len() == 1 && sep.is_none_or(|s| s.len() == 1),
+        }
+    }
+
     fn is_ws(b: u8) -> bool {
         b == b' ' || b == b'\t'
     }
@@ -184,16 +215,28 @@ impl Pairs {
     }
 
     /// An unquoted piece from `i`: up to a separator (or the pair string, for a key).
+    #[inline]
     fn raw(&self, t: &[u8], i: usize, key: bool) -> usize {
-        let p = self.pair.as_bytes();
+        let ends = if key {
+            &self.ends_key
+        } else {
+            &self.ends_value
+        };
         let mut j = i;
-        while j < t.len() {
-            if self.sep_at(t, j).is_some() || (key && t[j..].starts_with(p)) {
-                break;
+        loop {
+            // The next byte that may end the piece.
+            match ends.find(&t[j..]) {
+                Some(k) => j += k,
+                None => return t.len(),
+            }
+            if self.exact
+                || self.sep_at(t, j).is_some()
+                || (key && t[j..].starts_with(self.pair.as_bytes()))
+            {
+                return j;
             }
             j += 1;
         }
-        j
     }
 
     /// A quoted piece, `t[i]` being the opening quote: unescaped onto `buf`; returns the
@@ -230,6 +273,7 @@ impl Pairs {
         }
     }
 
+    #[inline]
     fn piece(
         &self,
         t: &str,
@@ -255,12 +299,219 @@ impl Pairs {
     }
 }
 
+/// A set of up to three bytes that end an unquoted piece, and the search for them.
+#[derive(Clone, Copy)]
+struct Stops {
+    /// The bytes (repeated to fill three places).
+    bytes: [u8; 3],
+    /// The same, as a table (the search without SSE2, and the tests' reference).
+    #[cfg(any(test, not(target_arch = "x86_64")))]
+    table: [bool; 256],
+}
+
+impl Stops {
+    fn new<const N: usize>(set: [u8; N]) -> Self {
+        let mut bytes = [set[0]; 3];
+        bytes[..N].copy_from_slice(&set);
+        #[cfg(any(test, not(target_arch = "x86_64")))]
+        let table = {
+            let mut table = [false; 256];
+            for b in set {
+                table[b as usize] = true;
+            }
+            table
+        };
+        Stops {
+            bytes,
+            #[cfg(any(test, not(target_arch = "x86_64")))]
+            table,
+        }
+    }
+
+    /// The index of the first byte of `t` in the set.
+    #[inline]
+    fn find(&self, t: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            // Sixteen bytes a step; the last (or only) step of a short piece copies what
+            // is left into a block of its own, so that nothing past `t` is read. A hit in
+            // the block's padding is no hit.
+            let mut i = 0;
+            while i < t.len() {
+                let left = t.len() - i;
+                let block: [u8; 16] = if left >= 16 {
+                    t[i..i + 16].try_into().expect("sixteen bytes")
+                } else {
+                    let mut b = [0u8; 16];
+                    b[..left].copy_from_slice(&t[i..]);
+                    b
+                };
+                // SAFETY: SSE2 is always available on x86-64; the load reads `block`.
+                let m = unsafe {
+                    let v = _mm_loadu_si128(block.as_ptr().cast());
+                    let [a, b, c] = self.bytes;
+                    let hit = _mm_or_si128(
+                        _mm_or_si128(
+                            _mm_cmpeq_epi8(v, _mm_set1_epi8(a as i8)),
+                            _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)),
+                        ),
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)),
+                    );
+                    _mm_movemask_epi8(hit) as u32
+                };
+                if m != 0 {
+                    let k = i + m.trailing_zeros() as usize;
+                    return (k < t.len()).then_some(k);
+                }
+                i += 16;
+            }
+            None
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self.find_by_table(t)
+        }
+    }
+
+    #[cfg(any(test, not(target_arch = "x86_64")))]
+    fn find_by_table(&self, t: &[u8]) -> Option<usize> {
+        t.iter().position(|&c| self.table[c as usize])
+    }
+}
+
+/// Where the spaces and tabs of a line are, and the pair byte: one bit per byte, made for
+/// the whole line at once (sixteen bytes a step), so that finding the end of a key or value
+/// is a look at a word rather than a loop over bytes. For the default separators and a
+/// one-byte pair string (`logfmt` itself).
+#[derive(Default)]
+struct Marks {
+    /// Bit `i % 64` of word `i / 64`: byte `i` is a space or a tab.
+    ws: Vec<u64>,
+    /// The same for a space, a tab or the pair byte (what ends an unquoted key).
+    stop: Vec<u64>,
+    /// The line's length.
+    len: usize,
+}
+
+impl Marks {
+    fn mark(&mut self, b: &[u8], pair: u8) {
+        self.ws.clear();
+        self.stop.clear();
+        self.len = b.len();
+        for chunk in b.chunks(64) {
+            let (mut ws, mut stop) = (0u64, 0u64);
+            for (k, block) in chunk.chunks(16).enumerate() {
+                let (w, s) = block_marks(block, pair);
+                ws |= u64::from(w) << (16 * k);
+                stop |= u64::from(s) << (16 * k);
+            }
+            self.ws.push(ws);
+            self.stop.push(stop);
+        }
+    }
+
+    /// The first index at or after `i` whose bit is set in `words` (the length if none).
+    #[inline]
+    fn next_set(&self, words: &[u64], i: usize) -> usize {
+        let mut w = i / 64;
+        let Some(&first) = words.get(w) else {
+            return self.len;
+        };
+        let mut m = first & (!0u64 << (i % 64));
+        loop {
+            if m != 0 {
+                return (w * 64 + m.trailing_zeros() as usize).min(self.len);
+            }
+            w += 1;
+            match words.get(w) {
+                Some(&x) => m = x,
+                None => return self.len,
+            }
+        }
+    }
+
+    /// The first index at or after `i` that is not a space or tab (the length if none).
+    #[inline]
+    fn skip_ws(&self, i: usize) -> usize {
+        let mut w = i / 64;
+        let Some(&first) = self.ws.get(w) else {
+            return self.len;
+        };
+        let mut m = !first & (!0u64 << (i % 64));
+        loop {
+            if m != 0 {
+                return (w * 64 + m.trailing_zeros() as usize).min(self.len);
+            }
+            w += 1;
+            match self.ws.get(w) {
+                Some(&x) => m = !x,
+                None => return self.len,
+            }
+        }
+    }
+}
+
+/// The marks of up to sixteen bytes: (spaces and tabs, those and `pair`), bit `k` for
+/// `block[k]`.
+#[inline]
+fn block_marks(block: &[u8], pair: u8) -> (u16, u16) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut padded = [0u8; 16];
+        let bytes: &[u8; 16] = match block.try_into() {
+            Ok(full) => full,
+            Err(_) => {
+                padded[..block.len()].copy_from_slice(block);
+                &padded
+            }
+        };
+        // SAFETY: SSE2 is always available on x86-64; the load reads `bytes`.
+        let (ws, eq) = unsafe {
+            let v = _mm_loadu_si128(bytes.as_ptr().cast());
+            let ws = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)),
+            );
+            let eq = _mm_cmpeq_epi8(v, _mm_set1_epi8(pair as i8));
+            (
+                _mm_movemask_epi8(ws) as u32,
+                _mm_movemask_epi8(_mm_or_si128(ws, eq)) as u32,
+            )
+        };
+        // The padding's bits (a NUL pair byte would mark them) are cleared.
+        let keep = (1u32 << block.len()) - 1;
+        ((ws & keep) as u16, (eq & keep) as u16)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block_marks_by_bytes(block, pair)
+    }
+}
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn block_marks_by_bytes(block: &[u8], pair: u8) -> (u16, u16) {
+    let (mut ws, mut stop) = (0u16, 0u16);
+    for (k, &c) in block.iter().enumerate() {
+        if c == b' ' || c == b'\t' {
+            ws |= 1 << k;
+            stop |= 1 << k;
+        } else if c == pair {
+            stop |= 1 << k;
+        }
+    }
+    (ws, stop)
+}
+
 struct Kv {
     pairs: Pairs,
     /// Unescaped quoted text of the current line.
     buf: String,
-    /// Key hashes of a line with many fields.
-    seen: HashSet<u64>,
+    /// The keys of the current line.
+    seen: Seen,
+    /// With the default separators and a one-byte pair string: the line's marks.
+    marks: Option<Marks>,
 }
 
 impl Kv {
@@ -281,16 +532,74 @@ impl Kv {
             bail!("{stage}: --pair and --sep are the same");
         }
         let format = Kv {
-            pairs: Pairs {
-                pair: pair.to_string(),
-                // `--sep ' '` is the default (runs of spaces and tabs); any other string,
-                // a tab included, is matched as written.
-                sep: sep.filter(|s| *s != " ").map(str::to_string),
-            },
+            // `--sep ' '` is the default (runs of spaces and tabs); any other string, a tab
+            // included, is matched as written.
+            pairs: Pairs::new(pair, sep.filter(|s| *s != " ")),
             buf: String::new(),
-            seen: HashSet::new(),
+            seen: Seen::default(),
+            marks: (pair.len() == 1 && sep.is_none_or(|s| s == " ")).then(Marks::default),
         };
         Ok(LineParser::new(stage, bad, format, next))
+    }
+
+    /// [`Kv::fill_pairs`] with the default separators and a one-byte pair string: the same
+    /// reading, step for step, with the ends of unquoted pieces found in the line's marks.
+    fn fill_marked(
+        pair: u8,
+        marks: &mut Marks,
+        t: &str,
+        buf: &mut String,
+        seen: &mut Seen,
+        rec: &mut Record,
+        skip_file: bool,
+    ) -> Result<(), &'static str> {
+        let b = t.as_bytes();
+        let n = b.len();
+        buf.clear();
+        seen.bloom = 0;
+        seen.set.clear();
+        marks.mark(b, pair);
+        let mut i = marks.skip_ws(0);
+        while i < n {
+            // The key: quoted, or up to a space, tab or the pair byte.
+            let (key, j) = if b[i] == b'"' {
+                let a = buf.len();
+                let end = Pairs::quoted(t, i, buf).ok_or("a quote is not closed")?;
+                (Piece::Unescaped(a, buf.len()), end)
+            } else {
+                let j = marks.next_set(&marks.stop, i);
+                (Piece::Raw(i, j), j)
+            };
+            let (ty, val, j) = if j < n && b[j] == pair {
+                let v = j + 1;
+                if v >= n || Pairs::is_ws(b[v]) {
+                    (Type::String, Piece::Raw(v, v), v)
+                } else if b[v] == b'"' {
+                    let a = buf.len();
+                    let end = Pairs::quoted(t, v, buf).ok_or("a quote is not closed")?;
+                    (Type::String, Piece::Unescaped(a, buf.len()), end)
+                } else {
+                    let e = marks.next_set(&marks.ws, v);
+                    (Type::String, Piece::Raw(v, e), e)
+                }
+            } else {
+                (Type::Bool, Piece::Raw(0, 0), j)
+            };
+            let text = |pc: &Piece| match *pc {
+                Piece::Raw(a, e) => &t[a..e],
+                Piece::Unescaped(a, e) => &buf[a..e],
+            };
+            let k = text(&key);
+            if k.is_empty() {
+                return Err("a pair has no key");
+            }
+            if !(skip_file && k == "file") {
+                let v = if ty == Type::Bool { "true" } else { text(&val) };
+                add_field(rec, seen, k, ty, v);
+            }
+            i = marks.skip_ws(j);
+        }
+        Ok(())
     }
 
     /// Fill `rec` from the pairs of `t`, or say why the line does not fit.
@@ -298,14 +607,15 @@ impl Kv {
         pairs: &Pairs,
         t: &str,
         buf: &mut String,
-        seen: &mut HashSet<u64>,
+        seen: &mut Seen,
         rec: &mut Record,
         skip_file: bool,
     ) -> Result<(), &'static str> {
         let b = t.as_bytes();
         let p = pairs.pair.as_bytes();
         buf.clear();
-        seen.clear();
+        seen.bloom = 0;
+        seen.set.clear();
         let mut i = pairs.skip_seps(b, 0);
         while i < b.len() {
             let (key, j) = pairs.piece(t, i, true, buf)?;
@@ -345,24 +655,59 @@ impl Kv {
     }
 }
 
+/// The keys of a line so far, to tell a repeated key at little cost.
+#[derive(Default)]
+struct Seen {
+    /// A 64-bit Bloom filter of the keys (while the line has few fields): a key whose bit is
+    /// clear is new, and the fields are searched for it only when the bit is set.
+    bloom: u64,
+    /// Key hashes of a line with many fields.
+    set: HashSet<u64>,
+}
+
 /// Add a field; a repeated key gathers its values into an array.
-fn add_field(rec: &mut Record, seen: &mut HashSet<u64>, k: &str, ty: Type, v: &str) {
+fn add_field(rec: &mut Record, seen: &mut Seen, k: &str, ty: Type, v: &str) {
     const SCAN: usize = 32;
-    let id = if rec.len() < SCAN {
-        rec.add_child(ROOT, k)
-    } else {
-        if seen.is_empty() {
-            for (name, _) in rec.fields() {
-                seen.insert(hash(name));
-            }
-        }
-        if seen.insert(hash(k)) {
-            rec.add(ROOT, "", k, ty)
+    if rec.len() < SCAN {
+        let bit = bloom_bit(k.as_bytes());
+        if seen.bloom & bit == 0 {
+            seen.bloom |= bit;
+            rec.add_scalar(ROOT, k, ty, v);
         } else {
-            rec.add_child(ROOT, k)
+            // Perhaps repeated: `add_child` searches the fields.
+            let id = rec.add_child(ROOT, k);
+            rec.set_text(id, ty, v);
         }
+        return;
+    }
+    let set = &mut seen.set;
+    if set.is_empty() {
+        for (name, _) in rec.fields() {
+            set.insert(hash(name));
+        }
+    }
+    if set.insert(hash(k)) {
+        rec.add_scalar(ROOT, k, ty, v);
+    } else {
+        let id = rec.add_child(ROOT, k);
+        rec.set_text(id, ty, v);
+    }
+}
+
+/// The Bloom filter bit of a key: from its length and first and last bytes (keys of one
+/// line usually differ in one of them).
+#[inline]
+fn bloom_bit(k: &[u8]) -> u64 {
+    let (first, last) = match k {
+        [] => (0, 0),
+        [f, .., l] => (*f, *l),
+        [f] => (*f, *f),
     };
-    rec.set_text(id, ty, v);
+    let h = (k.len() as u32)
+        .wrapping_mul(0x9E37_79B1)
+        .wrapping_add(u32::from(first) * 7)
+        .wrapping_add(u32::from(last) * 31);
+    1 << (h & 63)
 }
 
 fn hash(s: &str) -> u64 {
@@ -379,6 +724,17 @@ impl LineFormat for Kv {
     }
 
     fn fill(&mut self, text: &str, rec: &mut Record, tagged: bool) -> Result<(), &'static str> {
+        if let Some(marks) = &mut self.marks {
+            return Self::fill_marked(
+                self.pairs.pair.as_bytes()[0],
+                marks,
+                text,
+                &mut self.buf,
+                &mut self.seen,
+                rec,
+                tagged,
+            );
+        }
         Self::fill_pairs(
             &self.pairs,
             text,
@@ -491,6 +847,126 @@ mod tests {
         assert_eq!(got, [r#"{"a":"1","b":"x y"}"#]);
         assert!(run("=", Some("="), Bad::Drop, &[]).is_err());
         assert!(run("", None, Bad::Drop, &[]).is_err());
+    }
+
+    /// The record (as JSON) or the reason, read by the general reader (`marks: None`) or by
+    /// the marked one.
+    fn read_with(marked: bool, pair: &str, line: &str) -> Result<String, &'static str> {
+        let mut kv = Kv {
+            pairs: Pairs::new(pair, None),
+            buf: String::new(),
+            seen: Seen::default(),
+            marks: marked.then(Marks::default),
+        };
+        let mut rec = Record::new();
+        kv.fill(line, &mut rec, false).map(|()| rec.to_json())
+    }
+
+    #[test]
+    fn the_marked_reader_reads_as_the_general_one() {
+        // Lines of a small alphabet with every character that matters (separators, the
+        // pair string, quotes, backslashes, multibyte text), short and past several words
+        // of marks: both readers make the same record, or fail for the same reason.
+        let alphabet = [
+            " ", " ", "\t", "=", "=", "\"", "\\", "a", "b", "k", "é", "\u{2028}", "x1", ":",
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..20_000 {
+            let len = (next() % if round % 10 == 0 { 300 } else { 40 }) as usize;
+            let line: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            for pair in ["=", ":", " "] {
+                assert_eq!(
+                    read_with(true, pair, &line),
+                    read_with(false, pair, &line),
+                    "{pair:?} {line:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn marks_at_word_and_block_edges() {
+        // A separator at every offset around the 16-byte blocks and 64-bit words.
+        for at in 1..140 {
+            let mut line = "k".repeat(at);
+            line.push_str("=v w");
+            let got = read_with(true, "=", &line).unwrap();
+            assert_eq!(got, format!(r#"{{"{}":"v","w":true}}"#, "k".repeat(at)));
+            let line = format!("a={}\tb=1", "x".repeat(at));
+            let got = read_with(true, "=", &line).unwrap();
+            assert_eq!(got, format!(r#"{{"a":"{}","b":"1"}}"#, "x".repeat(at)));
+        }
+        for len in 0..=16 {
+            let block: Vec<u8> = b"a b\t=c  =\t\t=xyz=".iter().copied().take(len).collect();
+            assert_eq!(
+                block_marks(&block, b'='),
+                block_marks_by_bytes(&block, b'=')
+            );
+            assert_eq!(block_marks(&block, 0), block_marks_by_bytes(&block, 0));
+        }
+    }
+
+    #[test]
+    fn stops_find_as_the_table() {
+        let t: Vec<u8> = (0..100u8)
+            .map(|i| if i % 23 == 22 { b',' } else { b'a' + i % 26 })
+            .collect();
+        for stops in [
+            Stops::new([b' ', b'\t']),
+            Stops::new([b' ', b'\t', b'=']),
+            Stops::new([b',']),
+            Stops::new([b',', b'z']),
+        ] {
+            for i in 0..t.len() {
+                for j in i..=t.len() {
+                    assert_eq!(
+                        stops.find(&t[i..j]),
+                        stops.find_by_table(&t[i..j]),
+                        "{i}..{j}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn edge_cases() {
+        // Control characters (from escapes or as written) are escaped in the JSON; U+2028
+        // and DEL as jq writes them.
+        assert_eq!(
+            logfmt("m=\"a\\tb\\nc\" c=\u{1}x\u{7f} s=\u{2028}"),
+            "{\"m\":\"a\\tb\\nc\",\"c\":\"\\u0001x\\u007f\",\"s\":\"\u{2028}\"}"
+        );
+        // Invalid UTF-8 in a key and a quoted value.
+        assert_eq!(
+            run("=", None, Bad::Strict, &[b"k\xc3=\"v\xff\xfe\" z"]).unwrap(),
+            ["{\"k\u{FFFD}\":\"v\u{FFFD}\u{FFFD}\",\"z\":true}"]
+        );
+        // Quotes at the end of a line: a closed one, one that opens, one inside a raw value.
+        assert_eq!(logfmt(r#"a="x""#), r#"{"a":"x"}"#);
+        assert_eq!(logfmt(r#"a=x""#), r#"{"a":"x\""}"#);
+        assert_eq!(logfmt(r#"a=x ""#), r#"{"message":"a=x \""}"#);
+        assert_eq!(logfmt(r#"a=x b=""#), r#"{"message":"a=x b=\""}"#);
+        assert_eq!(logfmt(r#"a="x\""#), r#"{"message":"a=\"x\\\""}"#);
+        // Empty keys, quoted or not, and a quoted empty key with a value.
+        let e = run("=", None, Bad::Strict, &[b"a=1 =2"]).unwrap_err();
+        assert_eq!(e.to_string(), "kv: standard input:1: a pair has no key");
+        let e = run("=", None, Bad::Strict, &[br#"""=2"#]).unwrap_err();
+        assert_eq!(e.to_string(), "kv: standard input:1: a pair has no key");
+        // Very long values and keys, across many words of marks.
+        let long = "v".repeat(100_000);
+        assert_eq!(
+            logfmt(&format!("a={long} {long}=\"{long}\" b")),
+            format!(r#"{{"a":"{long}","{long}":"{long}","b":true}}"#)
+        );
     }
 
     #[test]

@@ -299,21 +299,24 @@ impl Pairs {
     }
 }
 
-/// A set of up to three bytes that end an unquoted piece, and the search for them.
+/// A set of up to three bytes that end an unquoted piece, and the search for them
+/// (memchr's vectorised `memchr`/`memchr2`/`memchr3`).
 #[derive(Clone, Copy)]
 struct Stops {
-    /// The bytes (repeated to fill three places).
+    /// The bytes; the first `n` count.
     bytes: [u8; 3],
-    /// The same, as a table (the search without SSE2, and the tests' reference).
-    #[cfg(any(test, not(target_arch = "x86_64")))]
+    n: usize,
+    /// The same, as a table: the tests' reference.
+    #[cfg(test)]
     table: [bool; 256],
 }
 
 impl Stops {
     fn new<const N: usize>(set: [u8; N]) -> Self {
+        const { assert!(N >= 1 && N <= 3) };
         let mut bytes = [set[0]; 3];
         bytes[..N].copy_from_slice(&set);
-        #[cfg(any(test, not(target_arch = "x86_64")))]
+        #[cfg(test)]
         let table = {
             let mut table = [false; 256];
             for b in set {
@@ -323,7 +326,8 @@ impl Stops {
         };
         Stops {
             bytes,
-            #[cfg(any(test, not(target_arch = "x86_64")))]
+            n: N,
+            #[cfg(test)]
             table,
         }
     }
@@ -331,50 +335,15 @@ impl Stops {
     /// The index of the first byte of `t` in the set.
     #[inline]
     fn find(&self, t: &[u8]) -> Option<usize> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::*;
-            // Sixteen bytes a step; the last (or only) step of a short piece copies what
-            // is left into a block of its own, so that nothing past `t` is read. A hit in
-            // the block's padding is no hit.
-            let mut i = 0;
-            while i < t.len() {
-                let left = t.len() - i;
-                let block: [u8; 16] = if left >= 16 {
-                    t[i..i + 16].try_into().expect("sixteen bytes")
-                } else {
-                    let mut b = [0u8; 16];
-                    b[..left].copy_from_slice(&t[i..]);
-                    b
-                };
-                // SAFETY: SSE2 is always available on x86-64; the load reads `block`.
-                let m = unsafe {
-                    let v = _mm_loadu_si128(block.as_ptr().cast());
-                    let [a, b, c] = self.bytes;
-                    let hit = _mm_or_si128(
-                        _mm_or_si128(
-                            _mm_cmpeq_epi8(v, _mm_set1_epi8(a as i8)),
-                            _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)),
-                        ),
-                        _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)),
-                    );
-                    _mm_movemask_epi8(hit) as u32
-                };
-                if m != 0 {
-                    let k = i + m.trailing_zeros() as usize;
-                    return (k < t.len()).then_some(k);
-                }
-                i += 16;
-            }
-            None
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            self.find_by_table(t)
+        let [a, b, c] = self.bytes;
+        match self.n {
+            1 => memchr::memchr(a, t),
+            2 => memchr::memchr2(a, b, t),
+            _ => memchr::memchr3(a, b, c, t),
         }
     }
 
-    #[cfg(any(test, not(target_arch = "x86_64")))]
+    #[cfg(test)]
     fn find_by_table(&self, t: &[u8]) -> Option<usize> {
         t.iter().position(|&c| self.table[c as usize])
     }

@@ -297,9 +297,18 @@ impl Csv {
             self.positions.push((self.positions.len() + 1).to_string());
         }
         self.lines.start(&mut self.rec);
+        // The row's cells lie end to end in `out`: one UTF-8 check for all of them (a cell
+        // is then valid if it starts and ends on character boundaries), rather than one per
+        // cell; a row with invalid bytes has each cell made text on its own (U+FFFD).
+        let row = &self.out[..self.n_out];
+        let text = std::str::from_utf8(row).ok();
         for i in 0..n {
             let a = if i == 0 { 0 } else { self.ends[i - 1] };
-            let v = to_text(&self.out[a..self.ends[i]], &mut self.scratch);
+            let b = self.ends[i];
+            let v = match text.and_then(|t| t.get(a..b)) {
+                Some(v) => v,
+                None => to_text(&row[a..b], &mut self.scratch),
+            };
             let name = self.names.get(i).unwrap_or(&self.positions[i]);
             self.rec.add_str(ROOT, "", name, v);
         }
@@ -505,6 +514,12 @@ mod tests {
         assert_eq!(
             run_with(b',', common(), b"a\n\xff\"\xfe\"\n").unwrap(),
             ["{\"a\":\"\u{FFFD}\\\"\u{FFFD}\\\"\"}"]
+        );
+        // Each cell is text on its own: the halves of a character split by a separator
+        // are two invalid cells, though the row's cells end to end would be valid.
+        assert_eq!(
+            run_with(b',', common(), b"a,b,c\n\xc3,\xa9,\xc3\xa9\n").unwrap(),
+            ["{\"a\":\"\u{FFFD}\",\"b\":\"\u{FFFD}\",\"c\":\"\u{e9}\"}"]
         );
         assert_eq!(
             run_with(b'\t', common(), b"a\tb\n\"x\ty\"\t2\n").unwrap(),

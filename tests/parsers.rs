@@ -626,3 +626,36 @@ fn parse_fast_path_gives_the_regex_crates_records_issue_15() {
         assert!(parsed >= 2, "{re}: {parsed} records\n{fast}");
     }
 }
+
+/// The lines named in csv's errors are exact when whole batches of lines go to the parser
+/// at once: blank lines (LF and CRLF), CRLF rows and a quoted field over two lines before
+/// the row at fault, which is named by the line it begins on.
+#[test]
+fn csv_errors_name_the_line_a_row_begins_on_across_blank_and_crlf_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "a,b\r\n\r\n1,2\r\n\n\"x\r\ny\",3\r\n\n";
+    fs::write(dir.path().join("late.csv"), format!("{head}4,5,6\r\n7,8\n")).unwrap();
+    fs::write(dir.path().join("long.csv"), format!("{head}\"p\nq\",5,6\n")).unwrap();
+    for (file, line) in [("late.csv", 8), ("long.csv", 8)] {
+        copipe(["cat", file, ":", "csv", "--strict"])
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .out("{\"a\":\"1\",\"b\":\"2\"}\n{\"a\":\"x\\r\\ny\",\"b\":\"3\"}\n")
+            .err_has(&format!("csv: {file}:{line}: 3 cells, the header has 2"))
+            .err_lacks("not closed");
+        let text = fs::read(dir.path().join(file)).unwrap();
+        copipe(["csv", "--strict"])
+            .stdin(text)
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "csv: standard input:{line}: 3 cells, the header has 2"
+            ));
+    }
+    copipe(["cat", "late.csv", ":", "csv"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("{\"a\":\"1\",\"b\":\"2\"}\n{\"a\":\"x\\r\\ny\",\"b\":\"3\"}\n{\"a\":\"4\",\"b\":\"5\",\"3\":\"6\"}\n{\"a\":\"7\",\"b\":\"8\"}\n");
+}

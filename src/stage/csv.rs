@@ -239,10 +239,13 @@ impl Csv {
                     self.ends.resize(n, 0);
                 }
                 ReadRecordResult::Record => {
-                    let flow = self.row()?;
+                    // The row is over even when it is an error (nothing of it is left
+                    // open at the end).
+                    let flow = self.row();
                     self.n_out = 0;
                     self.n_ends = 0;
                     self.open = None;
+                    let flow = flow?;
                     if flow.is_stop() {
                         return Ok(flow);
                     }

@@ -66,6 +66,16 @@ impl Run {
         );
         self
     }
+
+    #[track_caller]
+    pub fn err_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.err.contains(needle),
+            "stderr has {needle:?}\n--- stderr\n{}",
+            self.err
+        );
+        self
+    }
 }
 
 /// A command builder around the binary.

@@ -163,6 +163,7 @@ struct Pairs {
 }
 
 /// One piece of a pair, as found.
+#[derive(Clone, Copy)]
 enum Piece {
     /// `text[a..b]`, as written.
     Raw(usize, usize),
@@ -539,33 +540,22 @@ impl Kv {
                 let j = marks.next_set(&marks.stop, i);
                 (Piece::Raw(i, j), j)
             };
-            let (ty, val, j) = if j < n && b[j] == pair {
+            let (val, j) = if j < n && b[j] == pair {
                 let v = j + 1;
                 if v >= n || Pairs::is_ws(b[v]) {
-                    (Type::String, Piece::Raw(v, v), v)
+                    (Some(Piece::Raw(v, v)), v)
                 } else if b[v] == b'"' {
                     let a = buf.len();
                     let end = Pairs::quoted(t, v, buf).ok_or("a quote is not closed")?;
-                    (Type::String, Piece::Unescaped(a, buf.len()), end)
+                    (Some(Piece::Unescaped(a, buf.len())), end)
                 } else {
                     let e = marks.next_set(&marks.ws, v);
-                    (Type::String, Piece::Raw(v, e), e)
+                    (Some(Piece::Raw(v, e)), e)
                 }
             } else {
-                (Type::Bool, Piece::Raw(0, 0), j)
+                (None, j)
             };
-            let text = |pc: &Piece| match *pc {
-                Piece::Raw(a, e) => &t[a..e],
-                Piece::Unescaped(a, e) => &buf[a..e],
-            };
-            let k = text(&key);
-            if k.is_empty() {
-                return Err("a pair has no key");
-            }
-            if !(skip_file && k == "file") {
-                let v = if ty == Type::Bool { "true" } else { text(&val) };
-                add_field(rec, seen, k, ty, v);
-            }
+            add_pair(t, buf, key, val, rec, seen, skip_file)?;
             i = marks.skip_ws(j);
         }
         Ok(())
@@ -588,7 +578,7 @@ impl Kv {
         let mut i = pairs.skip_seps(b, 0);
         while i < b.len() {
             let (key, j) = pairs.piece(t, i, true, buf)?;
-            let (ty, val, j) = if b[j..].starts_with(p) {
+            let (val, j) = if b[j..].starts_with(p) {
                 let mut v = j + p.len();
                 if pairs.sep.is_some() {
                     while v < b.len() && Pairs::is_ws(b[v]) {
@@ -596,26 +586,15 @@ impl Kv {
                     }
                 }
                 if v >= b.len() || pairs.sep_at(b, v).is_some() {
-                    (Type::String, Piece::Raw(v, v), v)
+                    (Some(Piece::Raw(v, v)), v)
                 } else {
                     let (val, e) = pairs.piece(t, v, false, buf)?;
-                    (Type::String, val, e)
+                    (Some(val), e)
                 }
             } else {
-                (Type::Bool, Piece::Raw(0, 0), j)
+                (None, j)
             };
-            let text = |pc: &Piece| match *pc {
-                Piece::Raw(a, e) => &t[a..e],
-                Piece::Unescaped(a, e) => &buf[a..e],
-            };
-            let k = text(&key);
-            if k.is_empty() {
-                return Err("a pair has no key");
-            }
-            if !(skip_file && k == "file") {
-                let v = if ty == Type::Bool { "true" } else { text(&val) };
-                add_field(rec, seen, k, ty, v);
-            }
+            add_pair(t, buf, key, val, rec, seen, skip_file)?;
             // (After a quoted piece, something else than a separator is read as the next
             // pair.)
             i = pairs.skip_seps(b, j);
@@ -635,6 +614,35 @@ struct Seen {
 }
 
 /// Add a field; a repeated key gathers its values into an array.
+/// Add the pair read as `key` and `val` (pieces of the line `t` or of `buf`; no value: a
+/// bare key, `true`), unless it is the `file` field of a tagged input.
+#[inline(always)]
+fn add_pair(
+    t: &str,
+    buf: &str,
+    key: Piece,
+    val: Option<Piece>,
+    rec: &mut Record,
+    seen: &mut Seen,
+    skip_file: bool,
+) -> Result<(), &'static str> {
+    let text = |pc: Piece| match pc {
+        Piece::Raw(a, e) => &t[a..e],
+        Piece::Unescaped(a, e) => &buf[a..e],
+    };
+    let k = text(key);
+    if k.is_empty() {
+        return Err("a pair has no key");
+    }
+    if !(skip_file && k == "file") {
+        match val {
+            Some(v) => add_field(rec, seen, k, Type::String, text(v)),
+            None => add_field(rec, seen, k, Type::Bool, "true"),
+        }
+    }
+    Ok(())
+}
+
 fn add_field(rec: &mut Record, seen: &mut Seen, k: &str, ty: Type, v: &str) {
     const SCAN: usize = 32;
     if rec.len() < SCAN {

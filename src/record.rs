@@ -176,16 +176,21 @@ impl Record {
         let id = to_u32(self.nodes.len());
         node.parent = parent;
         self.nodes.push(node);
+        self.append_child(parent, id);
+        id
+    }
+
+    /// Make node `id` (pushed already, or the next to be) the last child of `parent`.
+    #[inline]
+    fn append_child(&mut self, parent: NodeId, id: NodeId) {
         let p = &mut self.nodes[parent as usize];
-        let last = p.last;
-        p.last = id;
+        let last = std::mem::replace(&mut p.last, id);
         p.len += 1;
         if last == NONE {
             p.first = id;
         } else {
             self.nodes[last as usize].next = id;
         }
-        id
     }
 
     /// Link a new null node under `parent`, with this key (already in the text).
@@ -247,17 +252,9 @@ impl Record {
         text: &str,
     ) -> NodeId {
         let id = to_u32(self.nodes.len());
-        let p = &mut self.nodes[parent as usize];
-        let member = p.ty != Type::Array;
-        // Linked in as the parent's last child (`link`, without moving the node twice).
-        let last = p.last;
-        p.last = id;
-        p.len += 1;
-        if last == NONE {
-            p.first = id;
-        } else {
-            self.nodes[last as usize].next = id;
-        }
+        let member = self.nodes[parent as usize].ty != Type::Array;
+        // Linked in before it is pushed (`link` without moving the node twice).
+        self.append_child(parent, id);
         let text = if ty == Type::Null { "" } else { text };
         let t = &mut self.text;
         let k0 = t.len();

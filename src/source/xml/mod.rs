@@ -255,33 +255,24 @@ impl Xml {
             );
             return self.ended(r);
         }
-        // One part: the events go into the records stage of the plan, borrowed once for the
-        // run rather than once per event through the chain, or else into the chain.
-        let mut borrowed = planned.as_ref().map(|(r, c)| (r.borrow_mut(), c));
-        let mut counting;
-        let out: &mut dyn Stage = match &mut borrowed {
-            Some((records, counters)) if counters.is_empty() => &mut **records,
-            Some((records, counters)) => {
-                counting = parallel::Counting { records, counters };
-                &mut counting
-            }
-            None => out,
-        };
+        // One part.
         let reader = Interruptible::new(file, self.interrupt.clone());
-        let r = if self.lenient {
-            lenient::parse(&self.name, Box::new(reader), &self.meter, out)
-        } else {
-            let blocking_fd = reader.blocking_fd();
-            parse_input(
-                &self.name,
-                Box::new(reader),
-                self.strict,
-                input::CAPACITY,
-                &self.meter,
-                blocking_fd,
-                out,
-            )
-        };
+        let r = into_plan(&planned, out, |out| {
+            if self.lenient {
+                lenient::parse(&self.name, Box::new(reader), &self.meter, out)
+            } else {
+                let blocking_fd = reader.blocking_fd();
+                parse_input(
+                    &self.name,
+                    Box::new(reader),
+                    self.strict,
+                    input::CAPACITY,
+                    &self.meter,
+                    blocking_fd,
+                    out,
+                )
+            }
+        });
         self.ended(r)
     }
 }
@@ -290,6 +281,30 @@ impl Xml {
     /// Ctrl-C or SIGTERM: what was pushed stays pushed; the run ends cleanly.
     fn ended(&self, r: Result<()>) -> Result<()> {
         ended(&self.status, r)
+    }
+}
+
+/// Run `f` with where the events of one parser go: the records stage of the plan
+/// (borrowed once for the run rather than once per event through the chain, and counted
+/// for `--stats` when asked), or else the chain `out`.
+fn into_plan<R>(
+    planned: &Option<(Rc<RefCell<Records>>, Vec<Counter>)>,
+    out: &mut dyn Stage,
+    f: impl FnOnce(&mut dyn Stage) -> R,
+) -> R {
+    match planned {
+        None => f(out),
+        Some((records, counters)) => {
+            let mut records = records.borrow_mut();
+            if counters.is_empty() {
+                f(&mut *records)
+            } else {
+                f(&mut parallel::Counting {
+                    records: &mut records,
+                    counters,
+                })
+            }
+        }
     }
 }
 
@@ -427,19 +442,9 @@ impl XmlTask {
                 }
                 Run::One(mut p) => {
                     let here = p.input.offset(0);
-                    let reach = {
-                        let mut borrowed = self.planned.as_ref().map(|(r, c)| (r.borrow_mut(), c));
-                        let mut counting;
-                        let out: &mut dyn Stage = match &mut borrowed {
-                            Some((records, counters)) if counters.is_empty() => &mut **records,
-                            Some((records, counters)) => {
-                                counting = parallel::Counting { records, counters };
-                                &mut counting
-                            }
-                            None => out,
-                        };
+                    let reach = into_plan(&self.planned, out, |out| {
                         p.run_to(here.saturating_add(TURN_BYTES), out)
-                    };
+                    });
                     let reach = reach.map_err(|e| located(&self.name, e, Some(&p.input)))?;
                     return Ok(match reach {
                         Reach::At | Reach::Past => {

@@ -25,6 +25,17 @@ fn threads(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The sources of the running copipe `pid` are tasks of the scheduler: none runs on a
+/// thread of its own behind the bridge (`copipe-source`).
+#[track_caller]
+fn assert_no_source_thread(pid: u32) {
+    let names = threads(pid);
+    assert!(
+        !names.is_empty() && !names.iter().any(|n| n == "copipe-source"),
+        "a source thread: {names:?}"
+    );
+}
+
 /// Numbered lines of about `size` bytes in all.
 fn numbered(size: usize, tag: &str) -> Vec<u8> {
     let mut s = Vec::with_capacity(size + 64);
@@ -132,11 +143,7 @@ fn a_fifo_with_a_silent_writer_does_not_stop_a_listen_beside_it_in_a_merge() {
         o.contains("net 99\n")
     });
     // cat is the scheduler's task, not a thread behind the bridge.
-    let names = threads(cp.child.id());
-    assert!(
-        !names.is_empty() && !names.iter().any(|n| n == "copipe-source"),
-        "a source thread: {names:?}"
-    );
+    assert_no_source_thread(cp.child.id());
     w.write_all(b" done\nfifo 3\n").unwrap();
     drop(w);
     cp.wait_out("the fifo's end", |o| o.contains("cat in.fifo:fifo 3\n"));
@@ -303,11 +310,7 @@ fn xml_through_a_fifo_in_pieces_does_not_stop_a_listen_beside_it_in_a_merge() {
         o.contains("net 99\n")
     });
     // xml is the scheduler's task, not a thread behind the bridge.
-    let names = threads(cp.child.id());
-    assert!(
-        !names.is_empty() && !names.iter().any(|n| n == "copipe-source"),
-        "a source thread: {names:?}"
-    );
+    assert_no_source_thread(cp.child.id());
     w.write_all(b"3\"><route>9").unwrap();
     w.write_all(b"</route></bus>\n</buses>\n").unwrap();
     drop(w);

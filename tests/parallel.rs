@@ -299,8 +299,8 @@ fn count_every_in_a_parallel_branch_prints_the_last_interval_at_the_end() {
     assert_eq!(lines[1], "1000");
 }
 
-/// A parallel branch is built once: its `exec` starts its command once, its `write` opens
-/// its file once (they were built a second time on their threads).
+/// A parallel branch is built once: its `exec` starts its command once (branches were
+/// built a second time on their threads, which also opened a `write`'s file twice).
 #[test]
 fn a_parallel_branch_is_built_once() {
     let dir = tempfile::tempdir().unwrap();

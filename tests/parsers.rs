@@ -659,3 +659,75 @@ fn csv_errors_name_the_line_a_row_begins_on_across_blank_and_crlf_lines() {
         .code(0)
         .out("{\"a\":\"1\",\"b\":\"2\"}\n{\"a\":\"x\\r\\ny\",\"b\":\"3\"}\n{\"a\":\"4\",\"b\":\"5\",\"3\":\"6\"}\n{\"a\":\"7\",\"b\":\"8\"}\n");
 }
+
+/// A CSV bigger than the size from which `cat` maps a file, so that its batches are read on
+/// a second thread (where there are two cores) while the first sends the records on: the
+/// records are Python's, from the file and through a pipe; `head` stops the reading; a bad
+/// row deep in the file comes after every record before it, named by its line.
+#[test]
+fn a_big_csv_read_on_a_second_thread_gives_the_records_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 200_000;
+    let text = tricky_csv(rows);
+    assert!(
+        text.len() > 5 << 20,
+        "{} bytes: too small to be mapped",
+        text.len()
+    );
+    fs::write(dir.path().join("big.csv"), &text).unwrap();
+    let from_file = copipe(["cat", "big.csv", ":", "csv"]).dir(dir.path()).run();
+    from_file.code(0);
+    let records = from_file.stdout();
+    assert_eq!(records.lines().count(), rows);
+    copipe(["cat", "-", ":", "csv"])
+        .stdin(text.clone())
+        .run()
+        .code(0)
+        .out(&records);
+    let first: String = records.lines().take(3).map(|l| format!("{l}\n")).collect();
+    copipe(["cat", "big.csv", ":", "csv", ":", "head", "3"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out(&first);
+    // A row of four cells at about two thirds of the file.
+    let at = text.len() * 2 / 3;
+    let cut = at + text[at..].find("\r\n").unwrap() + 2;
+    let before = copipe(["csv"]).stdin(&text[..cut]).run().stdout();
+    let line = text[..cut].matches('\n').count() + 1;
+    fs::write(
+        dir.path().join("bad.csv"),
+        format!("{}1,2,3,4\r\n{}", &text[..cut], &text[cut..]),
+    )
+    .unwrap();
+    copipe(["cat", "bad.csv", ":", "csv", "--strict"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .out(&before)
+        .err_has(&format!("csv: bad.csv:{line}: 4 cells, the header has 3"));
+    let Ok(py) = Command::new("python3").arg("--version").output() else {
+        eprintln!("skipped the comparison with Python: no python3");
+        return;
+    };
+    if !py.status.success() {
+        eprintln!("skipped the comparison with Python: python3 does not run");
+        return;
+    }
+    let theirs = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import csv, json, sys\n\
+             with open(sys.argv[1], newline='', encoding='utf-8') as f:\n\
+             \x20   for row in csv.DictReader(f):\n\
+             \x20       print(json.dumps(row, ensure_ascii=False, separators=(',', ':')))\n",
+        )
+        .arg(dir.path().join("big.csv"))
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    assert_eq!(
+        json_lines(&records),
+        json_lines(&String::from_utf8(theirs.stdout).unwrap())
+    );
+}

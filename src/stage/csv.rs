@@ -24,9 +24,18 @@
 //! left open, most likely). A quote still open at the end of an input closes there, with a
 //! warning on stderr (an error with `--strict`). Memory: one row; nothing is allocated per
 //! field (the parser writes into a reused buffer, the record is reused).
+//!
+//! A big batch of lines (`cat` of a mapped file hands over 1 MiB at a time) is read on a
+//! second thread when there are two cores: it runs csv-core and makes the records, 64 KiB
+//! of lines at a time, while this thread sends the records of the chunk before on (in a
+//! CSV to NDJSON run, writing the JSON is the other half of the work). The records, their
+//! order and the errors are those of one thread; the batch is done with when the call
+//! returns. Memory then: three chunks of records (their storage reused), besides the row.
 
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
+use std::sync::mpsc;
+
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 use crate::item::{Item, Kind, Origin};
@@ -133,7 +142,39 @@ fn build_tsv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<
     Ok(Box::new(Csv::new("tsv", b'\t', a.common, next)))
 }
 
+/// The stage: csv-core reading rows ([`Rows`]), the rows made into records ([`Maker`]),
+/// and the stage after. A big batch of lines (a mapped file's) is read and made into
+/// records on a second thread while this one sends the records on (see
+/// [`Csv::send_lines_ahead`]).
 struct Csv {
+    rows: Rows,
+    maker: Maker,
+    rec: Record,
+    next: Box<dyn Stage>,
+    /// Whether big batches are read on a second thread (there is a second core).
+    ahead: bool,
+    /// The smallest batch read on a second thread, and the size of the chunks it is handed
+    /// back in.
+    ahead_min: usize,
+    chunk: usize,
+    /// Chunks of records kept from one batch to the next (their storage is reused).
+    spare: Vec<Made>,
+    /// The stage after stopped, or the run failed: nothing more is sent on (a row left
+    /// open is not closed at the end).
+    over: bool,
+}
+
+/// Batches from this size on are read on a second thread (a mapped file's are 1 MiB).
+const AHEAD_MIN: usize = 256 << 10;
+/// The chunks a batch is read in on the second thread: small enough that the first is soon
+/// ready (this thread waits for it) and the last soon sent on (the other thread waits then),
+/// large enough that handing them over costs nothing.
+const CHUNK: usize = 64 << 10;
+/// Chunks in flight: one being made, one waiting, one being sent on.
+const CHUNKS: usize = 3;
+
+/// csv-core and the row it is reading: the half of the stage that may run on another thread.
+struct Rows {
     parser: Reader,
     /// The row's fields, one after the other, and where each ends.
     out: Vec<u8>,
@@ -142,63 +183,69 @@ struct Csv {
     n_ends: usize,
     /// A row is under way (a quoted field spans lines); the line it began on.
     open: Option<u64>,
-    /// The names from --fields, if given.
-    given: Vec<String>,
-    no_header: bool,
-    /// The current input's header (or the given names).
-    names: Vec<String>,
-    /// Whether the next row is the header.
-    want_header: bool,
-    /// "1", "2", … for cells past the names.
-    positions: Vec<String>,
-    strict: bool,
+    /// The current line's number in its input (1 for the first).
+    line: u64,
     max_size: usize,
-    lines: Lines,
-    scratch: String,
-    rec: Record,
-    next: Box<dyn Stage>,
 }
 
-impl Csv {
-    fn new(stage: &'static str, sep: u8, c: Common, next: Box<dyn Stage>) -> Self {
-        let mut s = Csv {
+/// A row just read: its cells end to end, where each ends, and the line it began on.
+struct Row<'a> {
+    bytes: &'a [u8],
+    ends: &'a [usize],
+    from: u64,
+}
+
+/// A row larger than `--max-size`: the line it began on and the line where it was given up
+/// (made into the message by [`Emit::explain`], which knows the input's name).
+#[derive(Debug)]
+struct Oversize {
+    from: u64,
+    line: u64,
+    max: usize,
+}
+
+impl std::fmt::Display for Oversize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the row that begins on line {} is larger than {} bytes (--max-size): is a quote left open?",
+            self.from, self.max
+        )
+    }
+}
+
+impl std::error::Error for Oversize {}
+
+impl Rows {
+    fn new(sep: u8, max_size: usize) -> Self {
+        Rows {
             parser: ReaderBuilder::new().delimiter(sep).build(),
             out: vec![0; 1024],
             ends: vec![0; 64],
             n_out: 0,
             n_ends: 0,
             open: None,
-            names: c.fields.clone(),
-            given: c.fields,
-            no_header: c.no_header,
-            want_header: false,
-            positions: Vec::new(),
-            strict: c.strict,
-            max_size: c.max_size.max(1),
-            lines: Lines::new(stage, if c.strict { Bad::Strict } else { Bad::Drop }),
-            scratch: String::new(),
-            rec: Record::new(),
-            next,
-        };
-        s.restart();
-        s
+            line: 0,
+            max_size: max_size.max(1),
+        }
     }
 
-    /// A new input: a new header (unless names are given), a fresh parser.
+    /// A new input: a fresh parser, line numbers from 1.
     fn restart(&mut self) {
         self.parser.reset();
         self.n_out = 0;
         self.n_ends = 0;
         self.open = None;
-        self.want_header = self.given.is_empty() && !self.no_header;
-        if !self.want_header {
-            self.names.clone_from(&self.given);
-        }
+        self.line = 0;
     }
 
-    /// Feed bytes to the parser; a finished row is made into a record and sent. Empty
-    /// `input` is the end of the input.
-    fn feed(&mut self, mut input: &[u8]) -> Result<Flow> {
+    /// Feed bytes to the parser; each finished row goes to `on_row`. Empty `input` is the
+    /// end of the input.
+    fn feed(
+        &mut self,
+        mut input: &[u8],
+        on_row: &mut (impl FnMut(Row<'_>) -> Result<Flow> + ?Sized),
+    ) -> Result<Flow> {
         let at_end = input.is_empty();
         loop {
             let (res, nin, nout, nend) = self.parser.read_record(
@@ -217,19 +264,17 @@ impl Csv {
                 }
                 ReadRecordResult::OutputFull => {
                     if self.out.len() >= self.max_size {
-                        let from = self.open.unwrap_or(self.lines.line);
+                        let from = self.open.unwrap_or(self.line);
                         // The row is given up: nothing of it is left to close at the end.
                         self.parser.reset();
                         self.n_out = 0;
                         self.n_ends = 0;
                         self.open = None;
-                        bail!(
-                            "{}: {}:{}: the row that begins on line {from} is larger than {} bytes (--max-size): is a quote left open?",
-                            self.lines.stage,
-                            self.lines.origin,
-                            self.lines.line,
-                            self.max_size
-                        );
+                        return Err(anyhow::Error::new(Oversize {
+                            from,
+                            line: self.line,
+                            max: self.max_size,
+                        }));
                     }
                     let n = (self.out.len() * 2).min(self.max_size);
                     self.out.resize(n, 0);
@@ -241,7 +286,11 @@ impl Csv {
                 ReadRecordResult::Record => {
                     // The row is over even when it is an error (nothing of it is left
                     // open at the end).
-                    let flow = self.row();
+                    let flow = on_row(Row {
+                        bytes: &self.out[..self.n_out],
+                        ends: &self.ends[..self.n_ends],
+                        from: self.open.unwrap_or(self.line),
+                    });
                     self.n_out = 0;
                     self.n_ends = 0;
                     self.open = None;
@@ -259,19 +308,329 @@ impl Csv {
         }
     }
 
-    /// The row just read: the header, or a record.
-    fn row(&mut self) -> Result<Flow> {
-        let n = self.n_ends;
+    /// One line: `fed` is the line with its newline, or without when it has none (then one
+    /// is fed after it: every line ends a row unless a quote is open).
+    fn line(
+        &mut self,
+        line: &[u8],
+        fed: &[u8],
+        on_row: &mut (impl FnMut(Row<'_>) -> Result<Flow> + ?Sized),
+    ) -> Result<Flow> {
+        self.line += 1;
+        if self.open.is_none() && line.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        if self.feed(fed, on_row)?.is_stop()
+            || (fed.len() == line.len() && self.feed(b"\n", on_row)?.is_stop())
+        {
+            return Ok(Flow::Stop);
+        }
+        if self.n_out > 0 || self.n_ends > 0 {
+            self.open.get_or_insert(self.line);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// A batch of whole lines, each fed with its newline in one call to the parser.
+    fn lines(
+        &mut self,
+        batch: &[u8],
+        on_row: &mut (impl FnMut(Row<'_>) -> Result<Flow> + ?Sized),
+    ) -> Result<Flow> {
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            let (fed, tail) = rest.split_at(n);
+            rest = tail;
+            let line = fed.strip_suffix(b"\n").unwrap_or(fed);
+            if self.line(line, fed, on_row)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// A row's cells as text, appended to `text` with the end of each cell in `ends`: copied
+/// whole when the row is valid UTF-8 and every cell starts and ends on a character
+/// boundary (one check for the row rather than one per cell), else each cell made text on
+/// its own (invalid bytes become U+FFFD).
+fn push_cells(row: &Row<'_>, text: &mut String, ends: &mut Vec<usize>, scratch: &mut String) {
+    let base = text.len();
+    if let Some(t) = whole_text(row) {
+        text.push_str(t);
+        ends.extend(row.ends.iter().map(|e| base + e));
+        return;
+    }
+    let mut a = 0;
+    for &b in row.ends {
+        text.push_str(to_text(&row.bytes[a..b], scratch));
+        ends.push(text.len());
+        a = b;
+    }
+}
+
+/// The row as one text whose cell ends are character boundaries, if it is one.
+fn whole_text<'a>(row: &Row<'a>) -> Option<&'a str> {
+    let t = std::str::from_utf8(row.bytes).ok()?;
+    row.ends.iter().all(|&e| t.is_char_boundary(e)).then_some(t)
+}
+
+/// Records made on the second thread, handed back a chunk at a time.
+#[derive(Default)]
+struct Made {
+    /// The records, `recs[..n]`; those past `n` are storage kept for reuse.
+    recs: Vec<Record>,
+    n: usize,
+    /// What stopped the reading after these records.
+    error: Option<anyhow::Error>,
+}
+
+impl Made {
+    /// The next record to fill.
+    fn slot(&mut self) -> &mut Record {
+        if self.n == self.recs.len() {
+            self.recs.push(Record::new());
+        }
+        &mut self.recs[self.n]
+    }
+}
+
+/// Rows into records: the header and the names.
+struct Maker {
+    /// The names from --fields, if given.
+    given: Vec<String>,
+    no_header: bool,
+    /// The current input's header (or the given names).
+    names: Vec<String>,
+    /// Whether the next row is the header.
+    want_header: bool,
+    /// "1", "2", … for cells past the names.
+    positions: Vec<String>,
+    strict: bool,
+    lines: Lines,
+    /// A row with invalid UTF-8, made text.
+    text: String,
+    text_ends: Vec<usize>,
+    scratch: String,
+}
+
+impl Csv {
+    fn new(stage: &'static str, sep: u8, c: Common, next: Box<dyn Stage>) -> Self {
+        let mut s = Csv {
+            rows: Rows::new(sep, c.max_size),
+            maker: Maker {
+                names: c.fields.clone(),
+                given: c.fields,
+                no_header: c.no_header,
+                want_header: false,
+                positions: Vec::new(),
+                strict: c.strict,
+                lines: Lines::new(stage, if c.strict { Bad::Strict } else { Bad::Drop }),
+                text: String::new(),
+                text_ends: Vec::new(),
+                scratch: String::new(),
+            },
+            rec: Record::new(),
+            next,
+            ahead: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            ahead_min: AHEAD_MIN,
+            chunk: CHUNK,
+            spare: Vec::new(),
+            over: false,
+        };
+        s.restart();
+        s
+    }
+
+    /// A new input: a new header (unless names are given), a fresh parser.
+    fn restart(&mut self) {
+        self.rows.restart();
+        let m = &mut self.maker;
+        m.want_header = m.given.is_empty() && !m.no_header;
+        if !m.want_header {
+            m.names.clone_from(&m.given);
+        }
+    }
+
+    /// Lines read here, their records sent on from here; `lines` feeds the parser (one
+    /// line, a batch, or the end of the input).
+    fn here(
+        &mut self,
+        lines: impl FnOnce(&mut Rows, &mut dyn FnMut(Row<'_>) -> Result<Flow>) -> Result<Flow>,
+    ) -> Result<Flow> {
+        let Csv {
+            rows,
+            maker,
+            rec,
+            next,
+            ..
+        } = self;
+        let r = lines(rows, &mut |row| {
+            if maker.row(row, rec)? {
+                next.send(Item::Record(rec))
+            } else {
+                Ok(Flow::Continue)
+            }
+        });
+        r.map_err(|e| maker.explain(e))
+    }
+
+    /// Whether `flow` ends what is sent on (see `over`).
+    fn note(&mut self, flow: Result<Flow>) -> Result<Flow> {
+        self.over |= !matches!(flow, Ok(Flow::Continue));
+        flow
+    }
+
+    /// The end of an input: a row still open (a quote left open) is closed.
+    fn finish(&mut self) -> Result<Flow> {
+        if self.over {
+            return Ok(Flow::Stop);
+        }
+        if let Some(from) = self.rows.open {
+            let m = &self.maker;
+            let what = format!(
+                "{}: {}:{}: a quoted field opened on line {from} is not closed at the end of the input",
+                m.lines.stage, m.lines.origin, self.rows.line
+            );
+            if m.strict {
+                bail!(what);
+            }
+            eprintln!("copipe: {what} (the row ends there)");
+        }
+        let flow = self.here(|rows, on_row| rows.feed(&[], on_row));
+        self.note(flow)
+    }
+
+    /// A big batch, read and made into records on a second thread, a chunk at a time, while
+    /// this one sends on the records of the chunks before: csv-core, the UTF-8 checks and
+    /// the records there, the stages after this one here. Records come out as they would
+    /// on one thread (errors too, after the records before them), and the batch is done
+    /// with when the call returns (`cat` checks a mapped batch after the call). `None` if
+    /// no thread could be started.
+    fn send_lines_ahead(&mut self, batch: &[u8]) -> Option<Result<Flow>> {
+        let Csv {
+            rows,
+            maker,
+            next,
+            spare,
+            chunk,
+            ..
+        } = self;
+        let chunk = *chunk;
+        std::thread::scope(|s| {
+            let (full_tx, full_rx) = mpsc::sync_channel::<Made>(1);
+            let (empty_tx, empty_rx) = mpsc::channel::<Made>();
+            for _ in 0..CHUNKS {
+                let _ = empty_tx.send(spare.pop().unwrap_or_default());
+            }
+            let worker = std::thread::Builder::new()
+                .name("copipe-csv".into())
+                .spawn_scoped(s, move || {
+                    let mut rest = batch;
+                    while !rest.is_empty() {
+                        let (part, tail) = rest.split_at(chunk_len(rest, chunk));
+                        rest = tail;
+                        // No chunk to fill: the other thread stopped taking them.
+                        let Ok(mut made) = empty_rx.recv() else { break };
+                        made.n = 0;
+                        let r = rows.lines(part, &mut |row| {
+                            if maker.row(row, made.slot())? {
+                                made.n += 1;
+                            }
+                            Ok(Flow::Continue)
+                        });
+                        let failed = r.is_err();
+                        made.error = r.err().map(|e| maker.explain(e));
+                        if full_tx.send(made).is_err() || failed {
+                            break;
+                        }
+                    }
+                    drop(full_tx);
+                    empty_rx.try_iter().collect::<Vec<_>>()
+                })
+                .ok()?;
+            let mut flow = Ok(Flow::Continue);
+            'chunks: for mut made in full_rx.iter() {
+                for rec in &made.recs[..made.n] {
+                    match next.send(Item::Record(rec)) {
+                        Ok(Flow::Continue) => {}
+                        other => {
+                            flow = other;
+                            break;
+                        }
+                    }
+                }
+                if let (Ok(Flow::Continue), Some(e)) = (&flow, made.error.take()) {
+                    flow = Err(e);
+                }
+                if let Err(mpsc::SendError(made)) = empty_tx.send(made) {
+                    spare.push(made);
+                }
+                if !matches!(flow, Ok(Flow::Continue)) {
+                    break 'chunks;
+                }
+            }
+            // The other thread ends at its next chunk, if it has not yet.
+            drop(full_rx);
+            drop(empty_tx);
+            match worker.join() {
+                Ok(kept) => spare.extend(kept),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            spare.truncate(CHUNKS);
+            Some(flow)
+        })
+    }
+}
+
+/// The length of the next chunk of `rest`: about `chunk` bytes of whole lines (more when
+/// one line is longer).
+fn chunk_len(rest: &[u8], chunk: usize) -> usize {
+    if rest.len() <= chunk {
+        return rest.len();
+    }
+    match memchr::memrchr(b'\n', &rest[..chunk]) {
+        Some(i) => i + 1,
+        None => memchr::memchr(b'\n', &rest[chunk..]).map_or(rest.len(), |i| chunk + i + 1),
+    }
+}
+
+impl Maker {
+    /// The row just read: the header (`false`), or a record made in `rec` (`true`).
+    fn row(&mut self, row: Row<'_>, rec: &mut Record) -> Result<bool> {
+        if let Some(t) = whole_text(&row) {
+            return self.cells(t, row.ends, row.from, rec);
+        }
+        let (mut text, mut ends) = (
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.text_ends),
+        );
+        text.clear();
+        ends.clear();
+        push_cells(&row, &mut text, &mut ends, &mut self.scratch);
+        let made = self.cells(&text, &ends, row.from, rec);
+        self.text = text;
+        self.text_ends = ends;
+        made
+    }
+
+    /// The row whose cells are `text[..ends[0]]`, `text[ends[0]..ends[1]]`, …, which began
+    /// on line `from`.
+    fn cells(&mut self, text: &str, ends: &[usize], from: u64, rec: &mut Record) -> Result<bool> {
+        let n = ends.len();
+        let cell = |i: usize| {
+            let a = if i == 0 { 0 } else { ends[i - 1] };
+            // Cell ends are character boundaries (see `push_cells`).
+            text.get(a..ends[i]).unwrap_or_default()
+        };
         if self.want_header {
             self.want_header = false;
             self.names.clear();
             for i in 0..n {
-                let a = if i == 0 { 0 } else { self.ends[i - 1] };
-                let name = to_text(&self.out[a..self.ends[i]], &mut self.scratch).to_string();
-                let mut name = if name.is_empty() {
-                    (i + 1).to_string()
-                } else {
-                    name
+                let mut name = match cell(i) {
+                    "" => (i + 1).to_string(),
+                    name => name.to_string(),
                 };
                 if self.names.contains(&name) {
                     let base = name.clone();
@@ -283,14 +642,14 @@ impl Csv {
                 }
                 self.names.push(name);
             }
-            return Ok(Flow::Continue);
+            return Ok(false);
         }
         if self.strict && n != self.names.len() && !self.names.is_empty() {
             bail!(
                 "{}: {}:{}: {} {}, the header has {}",
                 self.lines.stage,
                 self.lines.origin,
-                self.open.unwrap_or(self.lines.line),
+                from,
                 n,
                 if n == 1 { "cell" } else { "cells" },
                 self.names.len()
@@ -299,53 +658,25 @@ impl Csv {
         while self.positions.len() < n {
             self.positions.push((self.positions.len() + 1).to_string());
         }
-        self.lines.start(&mut self.rec);
-        // The row's cells lie end to end in `out`: one UTF-8 check for all of them (a cell
-        // is then valid if it starts and ends on character boundaries), rather than one per
-        // cell; a row with invalid bytes has each cell made text on its own (U+FFFD).
-        let row = &self.out[..self.n_out];
-        let text = std::str::from_utf8(row).ok();
+        self.lines.start(rec);
         for i in 0..n {
-            let a = if i == 0 { 0 } else { self.ends[i - 1] };
-            let b = self.ends[i];
-            let v = match text.and_then(|t| t.get(a..b)) {
-                Some(v) => v,
-                None => to_text(&row[a..b], &mut self.scratch),
-            };
             let name = self.names.get(i).unwrap_or(&self.positions[i]);
-            self.rec.add_str(ROOT, "", name, v);
+            rec.add_str(ROOT, "", name, cell(i));
         }
-        self.next.send(Item::Record(&self.rec))
+        Ok(true)
     }
 
-    /// The end of an input: a row still open (a quote left open) is closed.
-    fn finish(&mut self) -> Result<Flow> {
-        if let Some(from) = self.open {
-            let what = format!(
-                "{}: {}:{}: a quoted field opened on line {from} is not closed at the end of the input",
-                self.lines.stage, self.lines.origin, self.lines.line
-            );
-            if self.strict {
-                bail!(what);
-            }
-            eprintln!("copipe: {what} (the row ends there)");
+    /// An error of the reading, with the input's name where it is a row too large.
+    fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        match e.downcast::<Oversize>() {
+            Ok(o) => anyhow::anyhow!(
+                "{}: {}:{}: {o}",
+                self.lines.stage,
+                self.lines.origin,
+                o.line
+            ),
+            Err(e) => e,
         }
-        self.feed(&[])
-    }
-    /// One line: `fed` is the line with its newline, or without when it has none (then one
-    /// is fed after it: every line ends a row unless a quote is open).
-    fn line(&mut self, line: &[u8], fed: &[u8]) -> Result<Flow> {
-        self.lines.line += 1;
-        if self.open.is_none() && line.is_empty() {
-            return Ok(Flow::Continue);
-        }
-        if self.feed(fed)?.is_stop() || (fed.len() == line.len() && self.feed(b"\n")?.is_stop()) {
-            return Ok(Flow::Stop);
-        }
-        if self.n_out > 0 || self.n_ends > 0 {
-            self.open.get_or_insert(self.lines.line);
-        }
-        Ok(Flow::Continue)
     }
 }
 
@@ -354,28 +685,27 @@ impl Stage for Csv {
         let Item::Line(line) = item else {
             return self.next.send(item);
         };
-        self.line(line, line)
+        let flow = self.here(|rows, on_row| rows.line(line, line, on_row));
+        self.note(flow)
     }
 
+    /// A big batch is read on a second thread while this one sends the records on (see
+    /// [`Csv::send_lines_ahead`]); a small one here.
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
-        // Each line is fed with its newline, in one call to the parser.
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-            let (fed, tail) = rest.split_at(n);
-            rest = tail;
-            let line = fed.strip_suffix(b"\n").unwrap_or(fed);
-            if self.line(line, fed)?.is_stop() {
-                return Ok(Flow::Stop);
+        if self.ahead && batch.len() >= self.ahead_min {
+            if let Some(flow) = self.send_lines_ahead(batch) {
+                return self.note(flow);
             }
+            self.ahead = false;
         }
-        Ok(Flow::Continue)
+        let flow = self.here(|rows, on_row| rows.lines(batch, on_row));
+        self.note(flow)
     }
 
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         let _ = self.finish()?;
         self.restart();
-        self.lines.origin(&origin);
+        self.maker.lines.origin(&origin);
         self.next.origin(origin)
     }
 
@@ -395,32 +725,132 @@ mod tests {
     use crate::item::Show;
     use crate::stage::testing::Collect;
 
-    fn run_with(sep: u8, c: Common, input: &[u8]) -> Result<Vec<String>> {
+    /// How a test feeds the stage: line by line, or in batches of whole lines of about
+    /// `size` bytes, read on this thread or (`chunk`) on a second one in chunks of about
+    /// that many bytes.
+    #[derive(Clone, Copy, Debug)]
+    enum Feed {
+        Lines,
+        Batches { size: usize, chunk: Option<usize> },
+    }
+
+    /// What the stage made of `input` fed that way: the records sent on, and the error
+    /// that ended the run, if one did. `stop_after`: the stage after stops taking records
+    /// after that many.
+    fn outcome(
+        sep: u8,
+        c: Common,
+        input: &[u8],
+        feed: Feed,
+        stop_after: Option<usize>,
+    ) -> (Vec<String>, Option<String>) {
         let out = Collect::shared();
-        let mut p = Csv::new("csv", sep, c.clone(), Box::new(out.clone()));
-        for l in crate::item::lines(input) {
-            let _ = p.send(Item::Line(l))?;
-        }
-        p.close()?;
-        let got = out.borrow().strings();
-        // The same input in batches (of every size) makes the same records.
-        for size in [1, 2, 3, 7, 64, usize::MAX] {
-            let batched = Collect::shared();
-            let mut p = Csv::new("csv", sep, c.clone(), Box::new(batched.clone()));
-            let mut rest = input;
-            while !rest.is_empty() {
-                // Batches of whole lines, of about `size` bytes.
-                let mut end = rest.len().min(size);
-                while end < rest.len() && rest[end - 1] != b'\n' {
-                    end += 1;
+        let next: Box<dyn Stage> = match stop_after {
+            Some(n) => Box::new(StopAfter(n, out.clone())),
+            None => Box::new(out.clone()),
+        };
+        let mut p = Csv::new("csv", sep, c, next);
+        let mut run = || -> Result<()> {
+            match feed {
+                Feed::Lines => {
+                    for l in crate::item::lines(input) {
+                        if p.send(Item::Line(l))?.is_stop() {
+                            return Ok(());
+                        }
+                    }
                 }
-                let _ = p.send_lines(&rest[..end])?;
-                rest = &rest[end..];
+                Feed::Batches { size, chunk } => {
+                    if let Some(chunk) = chunk {
+                        p.ahead = true;
+                        p.ahead_min = 1;
+                        p.chunk = chunk;
+                    } else {
+                        p.ahead = false;
+                    }
+                    let mut rest = input;
+                    while !rest.is_empty() {
+                        let mut end = rest.len().min(size);
+                        while end < rest.len() && rest[end - 1] != b'\n' {
+                            end += 1;
+                        }
+                        if p.send_lines(&rest[..end])?.is_stop() {
+                            return Ok(());
+                        }
+                        rest = &rest[end..];
+                    }
+                }
             }
-            p.close()?;
-            assert_eq!(batched.borrow().strings(), got, "batches of {size}");
+            Ok(())
+        };
+        let ran = run();
+        // Closed after an error too, as the engine does.
+        let closed = p.close();
+        let error = ran.err().or(closed.err()).map(|e| e.to_string());
+        let got = out.borrow().strings();
+        (got, error)
+    }
+
+    /// Passes on `n` records, then stops.
+    struct StopAfter(usize, std::rc::Rc<std::cell::RefCell<Collect>>);
+
+    impl Stage for StopAfter {
+        fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+            if self.0 == 0 {
+                panic!("sent an item after it stopped");
+            }
+            self.0 -= 1;
+            let _ = self.1.send(item)?;
+            Ok(if self.0 == 0 {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
         }
-        Ok(got)
+        fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+            self.1.origin(origin)
+        }
+        fn flush(&mut self) -> Result<()> {
+            self.1.flush()
+        }
+        fn close(&mut self) -> Result<()> {
+            self.1.close()
+        }
+    }
+
+    /// Every way of feeding `input`: line by line; in batches of every size, read here or
+    /// on a second thread in chunks of every size.
+    fn feeds() -> Vec<Feed> {
+        let mut all = vec![Feed::Lines];
+        for size in [1, 2, 3, 7, 64, usize::MAX] {
+            all.push(Feed::Batches { size, chunk: None });
+            for chunk in [1, 5, 40, usize::MAX] {
+                all.push(Feed::Batches {
+                    size,
+                    chunk: Some(chunk),
+                });
+            }
+        }
+        all
+    }
+
+    /// The records (or the error) of `input`, the same whichever way it is fed; and with a
+    /// stage after that stops, the first records of those.
+    fn run_with(sep: u8, c: Common, input: &[u8]) -> Result<Vec<String>> {
+        let (got, error) = outcome(sep, c.clone(), input, Feed::Lines, None);
+        for feed in feeds() {
+            let other = outcome(sep, c.clone(), input, feed, None);
+            assert_eq!(other, (got.clone(), error.clone()), "{feed:?}");
+            // A stage after that stops: every record up to there, nothing after.
+            for n in [1, 2] {
+                let (some, _) = outcome(sep, c.clone(), input, feed, Some(n));
+                let want = got.len().min(n);
+                assert_eq!(some, got[..want], "{feed:?}, stop after {n}");
+            }
+        }
+        match error {
+            Some(e) => Err(anyhow::anyhow!(e)),
+            None => Ok(got),
+        }
     }
 
     fn run(input: &str) -> Vec<String> {
@@ -565,7 +995,20 @@ mod tests {
         );
         // A million quotes: pairs of doubled quotes, in one field.
         let quotes = vec![b'"'; 1_000_000];
-        let got = run_with(b',', common(), &[b"a\n".as_slice(), &quotes].concat()).unwrap();
+        let input = [b"a\n".as_slice(), &quotes].concat();
+        // (Fed three ways only: a megabyte is slow to read ninety times in a debug build.)
+        let (got, error) = outcome(b',', common(), &input, Feed::Lines, None);
+        assert_eq!(error, None);
+        for chunk in [None, Some(40)] {
+            let feed = Feed::Batches {
+                size: usize::MAX,
+                chunk,
+            };
+            assert_eq!(
+                outcome(b',', common(), &input, feed, None),
+                (got.clone(), None)
+            );
+        }
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].len(), r#"{"a":""}"#.len() + 2 * (1_000_000 / 2 - 1));
     }

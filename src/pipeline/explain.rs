@@ -129,6 +129,9 @@ fn role(call: &Call, place: Place) -> &'static str {
             "source: generator run as a scheduler task, yielding between batches"
         }
         (Role::Source, _) => "source: pulled generator",
+        (Role::Filter, _) if matches!(call.def.name, "csv" | "tsv") => {
+            "filter: pushed coroutine, big batches read on a second thread"
+        }
         (Role::Filter, _) => "filter: pushed coroutine",
         (Role::FanOut, Build::FanOut { continues: true }) => {
             "fan-out: pushed coroutine, every item to each branch and on"
@@ -192,6 +195,17 @@ head 2                              filter: pushed coroutine
 print (implicit)                    sink: pushed coroutine
 ";
         assert_eq!(t, want, "\n{t}");
+    }
+
+    #[test]
+    fn csv_says_it_reads_big_batches_on_a_second_thread() {
+        for (stage, shown) in [("tsv", "tsv"), ("csv --sep ';'", "csv --sep ';'")] {
+            let t = tree(&format!("cat a.csv : {stage}"));
+            let want = format!(
+                "\n{shown:<36}filter: pushed coroutine, big batches read on a second thread\n"
+            );
+            assert!(t.contains(&want), "{t}");
+        }
     }
 
     #[test]

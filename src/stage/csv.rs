@@ -529,7 +529,8 @@ impl Csv {
                 .spawn_scoped(s, move || {
                     let mut rest = batch;
                     while !rest.is_empty() {
-                        let (part, tail) = rest.split_at(chunk_len(rest, chunk));
+                        let first = rest.len() == batch.len();
+                        let (part, tail) = rest.split_at(chunk_len(rest, chunk, first));
                         rest = tail;
                         // No chunk to fill: the other thread stopped taking them.
                         let Ok(mut made) = empty_rx.recv() else { break };
@@ -585,14 +586,25 @@ impl Csv {
 }
 
 /// The length of the next chunk of `rest`: about `chunk` bytes of whole lines (more when
-/// one line is longer).
-fn chunk_len(rest: &[u8], chunk: usize) -> usize {
-    if rest.len() <= chunk {
+/// one line is longer); a quarter of that for the `first` and the last, which one thread
+/// waits for while the other works alone.
+fn chunk_len(rest: &[u8], chunk: usize, first: bool) -> usize {
+    let small = (chunk / 4).max(1);
+    let want = if first {
+        small
+    } else if rest.len() <= 2 * small {
+        rest.len()
+    } else if rest.len() <= chunk + small {
+        rest.len() - small
+    } else {
+        chunk
+    };
+    if rest.len() <= want {
         return rest.len();
     }
-    match memchr::memrchr(b'\n', &rest[..chunk]) {
+    match memchr::memrchr(b'\n', &rest[..want]) {
         Some(i) => i + 1,
-        None => memchr::memchr(b'\n', &rest[chunk..]).map_or(rest.len(), |i| chunk + i + 1),
+        None => memchr::memchr(b'\n', &rest[want..]).map_or(rest.len(), |i| want + i + 1),
     }
 }
 

@@ -34,7 +34,9 @@
 
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
@@ -157,6 +159,11 @@ struct Csv {
     /// back in.
     ahead_min: usize,
     chunk: usize,
+    /// The share of a batch's time this thread must spend sending records on for the
+    /// second thread to pay (see [`MIN_SHARE`]), and the big batches left to read here
+    /// before the second thread is tried again.
+    min_share: f64,
+    alone: u32,
     /// Chunks of records kept from one batch to the next (their storage is reused).
     spare: Vec<Made>,
     /// The stage after stopped, or the run failed: nothing more is sent on (a row left
@@ -170,6 +177,19 @@ const AHEAD_MIN: usize = 256 << 10;
 /// ready (this thread waits for it) and the last soon sent on (the other thread waits then),
 /// large enough that handing them over costs nothing.
 const CHUNK: usize = 64 << 10;
+/// The second thread pays when this one has work of its own to do while the other reads:
+/// the stages after `csv` (writing JSON is about a third of a CSV to NDJSON run). When
+/// they take less than this share of a batch's time (`csv : count`), handing records over
+/// costs more than it saves: the rest of the batch and the next [`ALONE`] big batches are
+/// read on this thread before the second one is tried again (the stages after may get
+/// slower: a full pipe).
+const MIN_SHARE: f64 = 0.3;
+/// The share is judged after this many chunks: the rest of a batch whose share is below
+/// [`MIN_SHARE`] is read on this thread.
+const PROBE_CHUNKS: usize = 4;
+const ALONE: u32 = 7;
+/// The most rows a chunk holds.
+const CHUNK_ROWS: usize = 1024;
 /// Chunks in flight: one being made, one waiting, one being sent on.
 const CHUNKS: usize = 3;
 
@@ -193,6 +213,35 @@ struct Row<'a> {
     bytes: &'a [u8],
     ends: &'a [usize],
     from: u64,
+}
+
+/// Where [`Rows`] hands the rows it reads: a closure, or [`SendOn`].
+trait OnRow {
+    fn row(&mut self, row: Row<'_>) -> Result<Flow>;
+}
+
+impl<F: FnMut(Row<'_>) -> Result<Flow>> OnRow for F {
+    fn row(&mut self, row: Row<'_>) -> Result<Flow> {
+        self(row)
+    }
+}
+
+/// Rows made into records here and sent on.
+struct SendOn<'a> {
+    maker: &'a mut Maker,
+    rec: &'a mut Record,
+    next: &'a mut dyn Stage,
+}
+
+impl OnRow for SendOn<'_> {
+    #[inline]
+    fn row(&mut self, row: Row<'_>) -> Result<Flow> {
+        if self.maker.row(row, self.rec)? {
+            self.next.send(Item::Record(self.rec))
+        } else {
+            Ok(Flow::Continue)
+        }
+    }
 }
 
 /// A row larger than `--max-size`: the line it began on and the line where it was given up
@@ -241,11 +290,7 @@ impl Rows {
 
     /// Feed bytes to the parser; each finished row goes to `on_row`. Empty `input` is the
     /// end of the input.
-    fn feed(
-        &mut self,
-        mut input: &[u8],
-        on_row: &mut (impl FnMut(Row<'_>) -> Result<Flow> + ?Sized),
-    ) -> Result<Flow> {
+    fn feed(&mut self, mut input: &[u8], on_row: &mut impl OnRow) -> Result<Flow> {
         let at_end = input.is_empty();
         loop {
             let (res, nin, nout, nend) = self.parser.read_record(
@@ -286,7 +331,7 @@ impl Rows {
                 ReadRecordResult::Record => {
                     // The row is over even when it is an error (nothing of it is left
                     // open at the end).
-                    let flow = on_row(Row {
+                    let flow = on_row.row(Row {
                         bytes: &self.out[..self.n_out],
                         ends: &self.ends[..self.n_ends],
                         from: self.open.unwrap_or(self.line),
@@ -310,12 +355,7 @@ impl Rows {
 
     /// One line: `fed` is the line with its newline, or without when it has none (then one
     /// is fed after it: every line ends a row unless a quote is open).
-    fn line(
-        &mut self,
-        line: &[u8],
-        fed: &[u8],
-        on_row: &mut (impl FnMut(Row<'_>) -> Result<Flow> + ?Sized),
-    ) -> Result<Flow> {
+    fn line(&mut self, line: &[u8], fed: &[u8], on_row: &mut impl OnRow) -> Result<Flow> {
         self.line += 1;
         if self.open.is_none() && line.is_empty() {
             return Ok(Flow::Continue);
@@ -332,36 +372,60 @@ impl Rows {
     }
 
     /// A batch of whole lines, each fed with its newline in one call to the parser.
-    fn lines(
-        &mut self,
-        batch: &[u8],
-        on_row: &mut (impl FnMut(Row<'_>) -> Result<Flow> + ?Sized),
-    ) -> Result<Flow> {
+    fn lines(&mut self, batch: &[u8], on_row: &mut impl OnRow) -> Result<Flow> {
         let mut rest = batch;
-        while !rest.is_empty() {
-            let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-            let (fed, tail) = rest.split_at(n);
+        while let Some((line, fed, tail)) = next_line(rest) {
             rest = tail;
-            let line = fed.strip_suffix(b"\n").unwrap_or(fed);
             if self.line(line, fed, on_row)?.is_stop() {
                 return Ok(Flow::Stop);
             }
         }
         Ok(Flow::Continue)
     }
+
+    /// [`Rows::lines`] until, after a line, `bytes` were fed or `rows` read: the flow and
+    /// the lines left.
+    fn some_lines<'b>(
+        &mut self,
+        batch: &'b [u8],
+        bytes: usize,
+        rows: usize,
+        on_row: &mut impl OnRow,
+    ) -> Result<(Flow, &'b [u8])> {
+        let mut rest = batch;
+        let read = std::cell::Cell::new(0);
+        let mut counted = |row: Row<'_>| {
+            read.set(read.get() + 1);
+            on_row.row(row)
+        };
+        while let Some((line, fed, tail)) = next_line(rest) {
+            rest = tail;
+            if self.line(line, fed, &mut counted)?.is_stop() {
+                return Ok((Flow::Stop, rest));
+            }
+            if batch.len() - rest.len() >= bytes || read.get() >= rows {
+                break;
+            }
+        }
+        Ok((Flow::Continue, rest))
+    }
 }
 
-/// A row's cells as text, appended to `text` with the end of each cell in `ends`: copied
-/// whole when the row is valid UTF-8 and every cell starts and ends on a character
-/// boundary (one check for the row rather than one per cell), else each cell made text on
-/// its own (invalid bytes become U+FFFD).
-fn push_cells(row: &Row<'_>, text: &mut String, ends: &mut Vec<usize>, scratch: &mut String) {
-    let base = text.len();
-    if let Some(t) = whole_text(row) {
-        text.push_str(t);
-        ends.extend(row.ends.iter().map(|e| base + e));
-        return;
+/// The first line of `rest`: without its newline, with it (as it is fed), and the lines
+/// after it.
+#[inline]
+fn next_line(rest: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    if rest.is_empty() {
+        return None;
     }
+    let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+    let (fed, tail) = rest.split_at(n);
+    Some((fed.strip_suffix(b"\n").unwrap_or(fed), fed, tail))
+}
+
+/// A row that is not valid UTF-8 as text, each cell on its own (invalid bytes become
+/// U+FFFD), appended to `text` with the end of each cell in `ends`.
+fn push_cells(row: &Row<'_>, text: &mut String, ends: &mut Vec<usize>, scratch: &mut String) {
     let mut a = 0;
     for &b in row.ends {
         text.push_str(to_text(&row.bytes[a..b], scratch));
@@ -370,10 +434,16 @@ fn push_cells(row: &Row<'_>, text: &mut String, ends: &mut Vec<usize>, scratch: 
     }
 }
 
-/// The row as one text whose cell ends are character boundaries, if it is one.
-fn whole_text<'a>(row: &Row<'a>) -> Option<&'a str> {
-    let t = std::str::from_utf8(row.bytes).ok()?;
-    row.ends.iter().all(|&e| t.is_char_boundary(e)).then_some(t)
+/// Cell `i` of a row whose cells are `text[..ends[0]]`, `text[ends[0]..ends[1]]`, …: as it
+/// is, or, where a separator split a character (each cell is text on its own, though the
+/// row is valid UTF-8 end to end), with U+FFFD for the halves.
+#[inline]
+fn cell<'t>(text: &'t str, ends: &[usize], i: usize, scratch: &'t mut String) -> &'t str {
+    let (a, b) = (if i == 0 { 0 } else { ends[i - 1] }, ends[i]);
+    match text.get(a..b) {
+        Some(v) => v,
+        None => to_text(&text.as_bytes()[a..b], scratch),
+    }
 }
 
 /// Records made on the second thread, handed back a chunk at a time.
@@ -436,6 +506,8 @@ impl Csv {
             ahead: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             ahead_min: AHEAD_MIN,
             chunk: CHUNK,
+            min_share: MIN_SHARE,
+            alone: 0,
             spare: Vec::new(),
             over: false,
         };
@@ -457,23 +529,15 @@ impl Csv {
     /// line, a batch, or the end of the input).
     fn here(
         &mut self,
-        lines: impl FnOnce(&mut Rows, &mut dyn FnMut(Row<'_>) -> Result<Flow>) -> Result<Flow>,
+        lines: impl FnOnce(&mut Rows, &mut SendOn<'_>) -> Result<Flow>,
     ) -> Result<Flow> {
-        let Csv {
-            rows,
-            maker,
-            rec,
-            next,
-            ..
-        } = self;
-        let r = lines(rows, &mut |row| {
-            if maker.row(row, rec)? {
-                next.send(Item::Record(rec))
-            } else {
-                Ok(Flow::Continue)
-            }
-        });
-        r.map_err(|e| maker.explain(e))
+        let mut on = SendOn {
+            maker: &mut self.maker,
+            rec: &mut self.rec,
+            next: &mut *self.next,
+        };
+        let r = lines(&mut self.rows, &mut on);
+        r.map_err(|e| self.maker.explain(e))
     }
 
     /// Whether `flow` ends what is sent on (see `over`).
@@ -506,18 +570,25 @@ impl Csv {
     /// this one sends on the records of the chunks before: csv-core, the UTF-8 checks and
     /// the records there, the stages after this one here. Records come out as they would
     /// on one thread (errors too, after the records before them), and the batch is done
-    /// with when the call returns (`cat` checks a mapped batch after the call). `None` if
-    /// no thread could be started.
-    fn send_lines_ahead(&mut self, batch: &[u8]) -> Option<Result<Flow>> {
+    /// with when the call returns (`cat` checks a mapped batch after the call).
+    ///
+    /// Returns the flow; the share of the time this thread spent sending records on; and
+    /// the lines left for this thread to read: the second thread is stopped after a few
+    /// chunks when that share is below `min_share` (see [`MIN_SHARE`]). `None` if no
+    /// thread could be started.
+    fn send_lines_ahead<'b>(&mut self, batch: &'b [u8]) -> Option<(Result<Flow>, f64, &'b [u8])> {
         let Csv {
             rows,
             maker,
             next,
             spare,
             chunk,
+            min_share,
             ..
         } = self;
-        let chunk = *chunk;
+        let (chunk, min_share) = (*chunk, *min_share);
+        let enough = AtomicBool::new(false);
+        let enough = &enough;
         std::thread::scope(|s| {
             let (full_tx, full_rx) = mpsc::sync_channel::<Made>(1);
             let (empty_tx, empty_rx) = mpsc::channel::<Made>();
@@ -528,31 +599,42 @@ impl Csv {
                 .name("copipe-csv".into())
                 .spawn_scoped(s, move || {
                     let mut rest = batch;
-                    while !rest.is_empty() {
-                        let first = rest.len() == batch.len();
-                        let (part, tail) = rest.split_at(chunk_len(rest, chunk, first));
-                        rest = tail;
+                    while !rest.is_empty() && !enough.load(Ordering::Relaxed) {
                         // No chunk to fill: the other thread stopped taking them.
                         let Ok(mut made) = empty_rx.recv() else { break };
                         made.n = 0;
-                        let r = rows.lines(part, &mut |row| {
+                        let (bytes, n) = chunk_size(rest.len(), chunk, rest.len() == batch.len());
+                        let r = rows.some_lines(rest, bytes, n, &mut |row: Row<'_>| {
                             if maker.row(row, made.slot())? {
                                 made.n += 1;
                             }
                             Ok(Flow::Continue)
                         });
-                        let failed = r.is_err();
-                        made.error = r.err().map(|e| maker.explain(e));
+                        let failed = match r {
+                            Ok((_, tail)) => {
+                                rest = tail;
+                                made.error = None;
+                                false
+                            }
+                            Err(e) => {
+                                made.error = Some(maker.explain(e));
+                                true
+                            }
+                        };
                         if full_tx.send(made).is_err() || failed {
                             break;
                         }
                     }
                     drop(full_tx);
-                    empty_rx.try_iter().collect::<Vec<_>>()
+                    (empty_rx.try_iter().collect::<Vec<_>>(), rest)
                 })
                 .ok()?;
             let mut flow = Ok(Flow::Continue);
+            let began = Instant::now();
+            let mut busy = Duration::ZERO;
+            let mut chunks = 0;
             'chunks: for mut made in full_rx.iter() {
+                let sending = Instant::now();
                 for rec in &made.recs[..made.n] {
                     match next.send(Item::Record(rec)) {
                         Ok(Flow::Continue) => {}
@@ -561,6 +643,12 @@ impl Csv {
                             break;
                         }
                     }
+                }
+                busy += sending.elapsed();
+                chunks += 1;
+                if chunks == PROBE_CHUNKS && share(busy, began) < min_share {
+                    // The rest of the batch is read here (the chunks made are sent first).
+                    enough.store(true, Ordering::Relaxed);
                 }
                 if let (Ok(Flow::Continue), Some(e)) = (&flow, made.error.take()) {
                     flow = Err(e);
@@ -575,45 +663,56 @@ impl Csv {
             // The other thread ends at its next chunk, if it has not yet.
             drop(full_rx);
             drop(empty_tx);
-            match worker.join() {
-                Ok(kept) => spare.extend(kept),
+            let rest = match worker.join() {
+                Ok((kept, rest)) => {
+                    spare.extend(kept);
+                    rest
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
-            }
+            };
             spare.truncate(CHUNKS);
-            Some(flow)
+            Some((flow, share(busy, began), rest))
         })
     }
 }
 
-/// The length of the next chunk of `rest`: about `chunk` bytes of whole lines (more when
-/// one line is longer); a quarter of that for the `first` and the last, which one thread
-/// waits for while the other works alone.
-fn chunk_len(rest: &[u8], chunk: usize, first: bool) -> usize {
+/// The share of the time since `began` that was `busy`.
+fn share(busy: Duration, began: Instant) -> f64 {
+    busy.as_secs_f64() / began.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// How much of the `left` bytes of a batch the next chunk is to read: about `chunk` bytes
+/// of whole lines and at most [`CHUNK_ROWS`] rows (the records of a chunk stay in the
+/// caches however short the rows); a quarter of that for the `first` and the last, which
+/// one thread waits for while the other works alone.
+fn chunk_size(left: usize, chunk: usize, first: bool) -> (usize, usize) {
     let small = (chunk / 4).max(1);
-    let want = if first {
-        small
-    } else if rest.len() <= 2 * small {
-        rest.len()
-    } else if rest.len() <= chunk + small {
-        rest.len() - small
+    if first {
+        return (small, (CHUNK_ROWS / 4).max(1));
+    }
+    let bytes = if left <= 2 * small {
+        left
+    } else if left <= chunk + small {
+        left - small
     } else {
         chunk
     };
-    if rest.len() <= want {
-        return rest.len();
-    }
-    match memchr::memrchr(b'\n', &rest[..want]) {
-        Some(i) => i + 1,
-        None => memchr::memchr(b'\n', &rest[want..]).map_or(rest.len(), |i| want + i + 1),
-    }
+    (bytes, CHUNK_ROWS)
 }
 
 impl Maker {
     /// The row just read: the header (`false`), or a record made in `rec` (`true`).
+    #[inline]
     fn row(&mut self, row: Row<'_>, rec: &mut Record) -> Result<bool> {
-        if let Some(t) = whole_text(&row) {
-            return self.cells(t, row.ends, row.from, rec);
+        match std::str::from_utf8(row.bytes) {
+            Ok(t) => self.cells(t, row.ends, row.from, rec),
+            Err(_) => self.invalid_row(row, rec),
         }
+    }
+
+    /// [`Maker::row`] of a row that is not valid UTF-8.
+    #[cold]
+    fn invalid_row(&mut self, row: Row<'_>, rec: &mut Record) -> Result<bool> {
         let (mut text, mut ends) = (
             std::mem::take(&mut self.text),
             std::mem::take(&mut self.text_ends),
@@ -629,18 +728,14 @@ impl Maker {
 
     /// The row whose cells are `text[..ends[0]]`, `text[ends[0]..ends[1]]`, …, which began
     /// on line `from`.
+    #[inline]
     fn cells(&mut self, text: &str, ends: &[usize], from: u64, rec: &mut Record) -> Result<bool> {
         let n = ends.len();
-        let cell = |i: usize| {
-            let a = if i == 0 { 0 } else { ends[i - 1] };
-            // Cell ends are character boundaries (see `push_cells`).
-            text.get(a..ends[i]).unwrap_or_default()
-        };
         if self.want_header {
             self.want_header = false;
             self.names.clear();
             for i in 0..n {
-                let mut name = match cell(i) {
+                let mut name = match cell(text, ends, i, &mut self.scratch) {
                     "" => (i + 1).to_string(),
                     name => name.to_string(),
                 };
@@ -673,7 +768,7 @@ impl Maker {
         self.lines.start(rec);
         for i in 0..n {
             let name = self.names.get(i).unwrap_or(&self.positions[i]);
-            rec.add_str(ROOT, "", name, cell(i));
+            rec.add_str(ROOT, "", name, cell(text, ends, i, &mut self.scratch));
         }
         Ok(true)
     }
@@ -705,10 +800,22 @@ impl Stage for Csv {
     /// [`Csv::send_lines_ahead`]); a small one here.
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         if self.ahead && batch.len() >= self.ahead_min {
-            if let Some(flow) = self.send_lines_ahead(batch) {
+            if self.alone > 0 {
+                self.alone -= 1;
+            } else if let Some((flow, share, rest)) = self.send_lines_ahead(batch) {
+                if share < self.min_share {
+                    self.alone = ALONE;
+                }
+                let flow = match flow {
+                    Ok(Flow::Continue) if !rest.is_empty() => {
+                        self.here(|rows, on_row| rows.lines(rest, on_row))
+                    }
+                    flow => flow,
+                };
                 return self.note(flow);
+            } else {
+                self.ahead = false;
             }
-            self.ahead = false;
         }
         let flow = self.here(|rows, on_row| rows.lines(batch, on_row));
         self.note(flow)
@@ -743,7 +850,12 @@ mod tests {
     #[derive(Clone, Copy, Debug)]
     enum Feed {
         Lines,
-        Batches { size: usize, chunk: Option<usize> },
+        /// `chunk`: the chunk size, and the share below which the second thread stops
+        /// after a few chunks (1: always; 0: never).
+        Batches {
+            size: usize,
+            chunk: Option<(usize, f64)>,
+        },
     }
 
     /// What the stage made of `input` fed that way: the records sent on, and the error
@@ -772,10 +884,11 @@ mod tests {
                     }
                 }
                 Feed::Batches { size, chunk } => {
-                    if let Some(chunk) = chunk {
+                    if let Some((chunk, min_share)) = chunk {
                         p.ahead = true;
                         p.ahead_min = 1;
                         p.chunk = chunk;
+                        p.min_share = min_share;
                     } else {
                         p.ahead = false;
                     }
@@ -836,10 +949,12 @@ mod tests {
         for size in [1, 2, 3, 7, 64, usize::MAX] {
             all.push(Feed::Batches { size, chunk: None });
             for chunk in [1, 5, 40, usize::MAX] {
-                all.push(Feed::Batches {
-                    size,
-                    chunk: Some(chunk),
-                });
+                for min_share in [0.0, 1.0] {
+                    all.push(Feed::Batches {
+                        size,
+                        chunk: Some((chunk, min_share)),
+                    });
+                }
             }
         }
         all
@@ -1011,7 +1126,7 @@ mod tests {
         // (Fed three ways only: a megabyte is slow to read ninety times in a debug build.)
         let (got, error) = outcome(b',', common(), &input, Feed::Lines, None);
         assert_eq!(error, None);
-        for chunk in [None, Some(40)] {
+        for chunk in [None, Some((40, 0.0))] {
             let feed = Feed::Batches {
                 size: usize::MAX,
                 chunk,
@@ -1048,5 +1163,82 @@ mod tests {
                 r#"{"file":"b.csv","y":"2"}"#
             ]
         );
+    }
+
+    /// Rows of every kind, many of them, so that batches and chunks cut them everywhere:
+    /// the same records every way they are fed (see `run_with`), `--strict` the same error.
+    #[test]
+    fn many_rows_of_every_kind_the_same_every_way() {
+        let mut input = b"id,text,more\r\n".to_vec();
+        for i in 0..300 {
+            let row: &[u8] = match i % 7 {
+                0 => b"plain,cells\n",
+                1 => b"\"two\nlines\",\"say \"\"hi\"\"\"\r\n",
+                2 => b"\n",
+                3 => b"bad \xff bytes,\xc3,\xa9\n",
+                4 => b"\"a\r\nb\",,\n",
+                5 => b"one\n",
+                _ => b"\"\",x,y,z\n",
+            };
+            input.extend_from_slice(format!("{i},").as_bytes());
+            input.extend_from_slice(row);
+        }
+        let got = run_with(b',', common(), &input).unwrap();
+        assert_eq!(got.len(), 300);
+        let strict = Common {
+            strict: true,
+            ..common()
+        };
+        let e = run_with(b',', strict, &input).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "csv: standard input:5: 2 cells, the header has 3"
+        );
+    }
+
+    /// Takes records and does nothing with them, or spends `0` on each.
+    struct Sink(Duration);
+
+    impl Stage for Sink {
+        fn send(&mut self, _: Item<'_>) -> Result<Flow> {
+            if !self.0.is_zero() {
+                let t = Instant::now();
+                while t.elapsed() < self.0 {
+                    std::hint::spin_loop();
+                }
+            }
+            Ok(Flow::Continue)
+        }
+        fn origin(&mut self, _: Origin<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_second_thread_is_left_alone_while_the_stages_after_have_little_to_do() {
+        let mut batch = b"a,b\n".to_vec();
+        for i in 0..5_000 {
+            batch.extend_from_slice(format!("{i},\"x, y\"\n").as_bytes());
+        }
+        // (A record that takes 20 µs keeps this thread busy whatever the build and load.)
+        for (cost, alone) in [(Duration::ZERO, ALONE), (Duration::from_micros(20), 0)] {
+            let mut p = Csv::new("csv", b',', common(), Box::new(Sink(cost)));
+            p.ahead = true;
+            p.ahead_min = 1;
+            let _ = p.send_lines(&batch).unwrap();
+            assert_eq!(p.alone, alone, "{cost:?} a record");
+            // Read here then, until it is tried again.
+            for left in (0..alone).rev() {
+                let _ = p.send_lines(&batch[4..]).unwrap();
+                assert_eq!(p.alone, left);
+            }
+            p.close().unwrap();
+        }
     }
 }

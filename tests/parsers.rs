@@ -248,21 +248,17 @@ fn tricky_csv(rows: usize) -> String {
     s
 }
 
-#[test]
-fn csv_agrees_with_pythons_csv_module() {
+/// The records Python's csv module reads from `file` (`csv.DictReader`, as JSON lines), or
+/// `None`, said on stderr, when there is no python3 to run.
+fn pythons_records(file: &std::path::Path) -> Option<Vec<serde_json::Value>> {
     let Ok(py) = Command::new("python3").arg("--version").output() else {
-        eprintln!("skipped: no python3");
-        return;
+        eprintln!("skipped the comparison with Python: no python3");
+        return None;
     };
     if !py.status.success() {
-        eprintln!("skipped: python3 does not run");
-        return;
+        eprintln!("skipped the comparison with Python: python3 does not run");
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("t.csv");
-    fs::write(&f, tricky_csv(500)).unwrap();
-    let ours = copipe(["cat", "t.csv", ":", "csv"]).dir(dir.path()).run();
-    ours.code(0);
     let theirs = Command::new("python3")
         .arg("-c")
         .arg(
@@ -271,16 +267,26 @@ fn csv_agrees_with_pythons_csv_module() {
              \x20   for row in csv.DictReader(f):\n\
              \x20       print(json.dumps(row, ensure_ascii=False, separators=(',', ':')))\n",
         )
-        .arg(&f)
+        .arg(file)
         .output()
         .unwrap();
     assert!(theirs.status.success());
-    let (a, b) = (
-        json_lines(&ours.stdout()),
-        json_lines(&String::from_utf8(theirs.stdout).unwrap()),
-    );
-    assert_eq!(a.len(), 500);
-    assert_eq!(a, b);
+    Some(json_lines(&String::from_utf8(theirs.stdout).unwrap()))
+}
+
+#[test]
+fn csv_agrees_with_pythons_csv_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.csv");
+    fs::write(&f, tricky_csv(500)).unwrap();
+    let Some(theirs) = pythons_records(&f) else {
+        return;
+    };
+    let ours = copipe(["cat", "t.csv", ":", "csv"]).dir(dir.path()).run();
+    ours.code(0);
+    let ours = json_lines(&ours.stdout());
+    assert_eq!(ours.len(), 500);
+    assert_eq!(ours, theirs);
 }
 
 #[test]
@@ -706,28 +712,7 @@ fn a_big_csv_read_on_a_second_thread_gives_the_records_of_one() {
         .code(2)
         .out(&before)
         .err_has(&format!("csv: bad.csv:{line}: 4 cells, the header has 3"));
-    let Ok(py) = Command::new("python3").arg("--version").output() else {
-        eprintln!("skipped the comparison with Python: no python3");
-        return;
-    };
-    if !py.status.success() {
-        eprintln!("skipped the comparison with Python: python3 does not run");
-        return;
+    if let Some(theirs) = pythons_records(&dir.path().join("big.csv")) {
+        assert_eq!(json_lines(&records), theirs);
     }
-    let theirs = Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import csv, json, sys\n\
-             with open(sys.argv[1], newline='', encoding='utf-8') as f:\n\
-             \x20   for row in csv.DictReader(f):\n\
-             \x20       print(json.dumps(row, ensure_ascii=False, separators=(',', ':')))\n",
-        )
-        .arg(dir.path().join("big.csv"))
-        .output()
-        .unwrap();
-    assert!(theirs.status.success());
-    assert_eq!(
-        json_lines(&records),
-        json_lines(&String::from_utf8(theirs.stdout).unwrap())
-    );
 }

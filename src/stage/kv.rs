@@ -240,9 +240,18 @@ impl Pairs {
         }
     }
 
-    /// A quoted piece, `t[i]` being the opening quote: unescaped onto `buf`; returns the
-    /// index after the closing quote, or `None` if it is unterminated.
-    fn quoted(t: &str, i: usize, buf: &mut String) -> Option<usize> {
+    /// A quoted piece, `t[i]` being the opening quote, unescaped onto `buf`: the piece and
+    /// the index after the closing quote, or why not.
+    #[inline]
+    fn quoted(t: &str, i: usize, buf: &mut String) -> Result<(Piece, usize), &'static str> {
+        let a = buf.len();
+        let end = Self::unescape(t, i, buf).ok_or("a quote is not closed")?;
+        Ok((Piece::Unescaped(a, buf.len()), end))
+    }
+
+    /// [`Pairs::quoted`]'s reading: the index after the closing quote, or `None` if it is
+    /// unterminated.
+    fn unescape(t: &str, i: usize, buf: &mut String) -> Option<usize> {
         let b = t.as_bytes();
         let mut j = i + 1;
         let mut run = j;
@@ -283,9 +292,7 @@ impl Pairs {
         buf: &mut String,
     ) -> Result<(Piece, usize), &'static str> {
         if t.as_bytes().get(i) == Some(&b'"') {
-            let a = buf.len();
-            let end = Self::quoted(t, i, buf).ok_or("a quote is not closed")?;
-            Ok((Piece::Unescaped(a, buf.len()), end))
+            Self::quoted(t, i, buf)
         } else {
             let j = self.raw(t.as_bytes(), i, key);
             let mut e = j;
@@ -526,16 +533,13 @@ impl Kv {
         let b = t.as_bytes();
         let n = b.len();
         buf.clear();
-        seen.bloom = 0;
-        seen.set.clear();
+        seen.clear();
         marks.mark(b, pair);
         let mut i = marks.skip_ws(0);
         while i < n {
             // The key: quoted, or up to a space, tab or the pair byte.
             let (key, j) = if b[i] == b'"' {
-                let a = buf.len();
-                let end = Pairs::quoted(t, i, buf).ok_or("a quote is not closed")?;
-                (Piece::Unescaped(a, buf.len()), end)
+                Pairs::quoted(t, i, buf)?
             } else {
                 let j = marks.next_set(&marks.stop, i);
                 (Piece::Raw(i, j), j)
@@ -545,9 +549,8 @@ impl Kv {
                 if v >= n || Pairs::is_ws(b[v]) {
                     (Some(Piece::Raw(v, v)), v)
                 } else if b[v] == b'"' {
-                    let a = buf.len();
-                    let end = Pairs::quoted(t, v, buf).ok_or("a quote is not closed")?;
-                    (Some(Piece::Unescaped(a, buf.len())), end)
+                    let (piece, end) = Pairs::quoted(t, v, buf)?;
+                    (Some(piece), end)
                 } else {
                     let e = marks.next_set(&marks.ws, v);
                     (Some(Piece::Raw(v, e)), e)
@@ -573,8 +576,7 @@ impl Kv {
         let b = t.as_bytes();
         let p = pairs.pair.as_bytes();
         buf.clear();
-        seen.bloom = 0;
-        seen.set.clear();
+        seen.clear();
         let mut i = pairs.skip_seps(b, 0);
         while i < b.len() {
             let (key, j) = pairs.piece(t, i, true, buf)?;
@@ -613,7 +615,14 @@ struct Seen {
     set: HashSet<u64>,
 }
 
-/// Add a field; a repeated key gathers its values into an array.
+impl Seen {
+    /// A new line: no key seen.
+    fn clear(&mut self) {
+        self.bloom = 0;
+        self.set.clear();
+    }
+}
+
 /// Add the pair read as `key` and `val` (pieces of the line `t` or of `buf`; no value: a
 /// bare key, `true`), unless it is the `file` field of a tagged input.
 #[inline(always)]
@@ -643,6 +652,7 @@ fn add_pair(
     Ok(())
 }
 
+/// Add a field; a repeated key gathers its values into an array.
 fn add_field(rec: &mut Record, seen: &mut Seen, k: &str, ty: Type, v: &str) {
     const SCAN: usize = 32;
     if rec.len() < SCAN {

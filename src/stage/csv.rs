@@ -248,7 +248,7 @@ impl OnRow for SendOn<'_> {
 }
 
 /// A row larger than `--max-size`: the line it began on and the line where it was given up
-/// (made into the message by [`Emit::explain`], which knows the input's name).
+/// (made into the message by [`Maker::explain`], which knows the input's name).
 #[derive(Debug)]
 struct Oversize {
     from: u64,
@@ -376,14 +376,7 @@ impl Rows {
 
     /// A batch of whole lines, each fed with its newline in one call to the parser.
     fn lines(&mut self, batch: &[u8], on_row: &mut impl OnRow) -> Result<Flow> {
-        let mut rest = batch;
-        while let Some((line, fed, tail)) = next_line(rest) {
-            rest = tail;
-            if self.line(line, fed, on_row)?.is_stop() {
-                return Ok(Flow::Stop);
-            }
-        }
-        Ok(Flow::Continue)
+        Ok(self.some_lines(batch, usize::MAX, usize::MAX, on_row)?.0)
     }
 
     /// [`Rows::lines`] until, after a line, `bytes` were fed or `rows` read: the flow and

@@ -1,5 +1,5 @@
 //! What every layer above may use of the running process: Ctrl-C and SIGTERM
-//! ([`signal`]), the buffered output with copipe's flushing rules ([`output`]), what the
+//! ([`signal`]; [`watchdog`] ends a run that does not come back to them), the buffered output with copipe's flushing rules ([`output`]), what the
 //! source has read and the progress bar ([`meter`]), the open-file limit ([`rlimit`]), and
 //! the deadlines of stages that want to be woken ([`timer`]), files mapped safely against
 //! truncation ([`map`]), shared item counters ([`counter`]) and what asynchronous sinks have confirmed ([`delivery`]). Nothing here
@@ -13,3 +13,4 @@ pub mod output;
 pub mod rlimit;
 pub mod signal;
 pub mod timer;
+pub mod watchdog;

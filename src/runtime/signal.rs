@@ -57,12 +57,16 @@ impl Interrupt {
             signal_hook::flag::register(sig, Arc::clone(&stopping))?;
             signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
         }
-        Ok(Interrupt(Arc::new(Inner {
+        let interrupt = Interrupt(Arc::new(Inner {
             signal,
             stopping,
             rx: Some(rx),
             seen: OnceLock::new(),
-        })))
+        }));
+        // A run that does not come back to the source after the signal is ended anyway.
+        let alive = Arc::downgrade(&interrupt.0);
+        super::watchdog::spawn(move || alive.strong_count() > 0)?;
+        Ok(interrupt)
     }
 
     /// One that never fires (unit tests, library use without signal handling).

@@ -10,8 +10,9 @@
 //! * the first row of each input is the header that names the fields (the sources announce
 //!   each input, so `cat a.csv b.csv : csv` reads both headers); `--fields a,b,c` names them
 //!   instead (the first row is then data), and `--no-header` names them by position (`1`,
-//!   `2`, …); a repeated header name gets a suffix (`a`, `a_2`, `a_3`, as Miller does) and an
-//!   empty one its position;
+//!   `2`, …); a repeated header name gets the first suffix `_2`, `_3`, … that no name before
+//!   it has (`a,a,a_2,a` gives `a`, `a_2`, `a_2_2`, `a_3`; Miller's `a_2` for the plain
+//!   case) and an empty one its position, in time linear in the header ([`Names`]);
 //! * a row with fewer cells than names has the missing fields absent; one with more has the
 //!   extra cells in fields named by their position (`4`, `5`, …, as Miller's ragged mode);
 //!   `--strict` makes either an error naming the input and line;
@@ -76,7 +77,8 @@ pub struct Common {
 ///
 /// Quoted fields may hold commas, doubled quotes ("" for ") and line breaks (a row then
 /// spans lines); CRLF, LF and CR end rows; a BOM is dropped. The first row of each input is
-/// the header (a repeated name gets a suffix: a, a_2; an empty one its position); or give
+/// the header (a repeated name gets the first free suffix: a, a_2, a_3 (a,a,a_2 gives a,
+/// a_2, a_2_2); an empty one its position); or give
 /// the names with --fields, or --no-header for 1, 2, 3 ... A row with fewer cells than names
 /// lacks the missing fields; extra cells go to fields named by position (4, 5 ...); --strict
 /// makes both an error. Values are strings; invalid UTF-8 becomes U+FFFD; blank lines are
@@ -696,6 +698,36 @@ fn chunk_size(left: usize, chunk: usize, first: bool) -> (usize, usize) {
     (bytes, CHUNK_ROWS)
 }
 
+/// The names of a header made unique, in time linear in the header: a repeated name gets
+/// the first of `_2`, `_3`, … that no name before it has (`a,a,a_2,a` gives `a`, `a_2`,
+/// `a_2_2`, `a_3`). The suffix tried first for a name is the one after the last it got:
+/// the names taken only grow, so the first free suffix never goes down, and each name
+/// taken is stepped over at most once (it is `base_k` for one base and one `k` only).
+#[derive(Default)]
+struct Names {
+    taken: std::collections::HashSet<String>,
+    /// The suffix to try next for a name already seen.
+    next: std::collections::HashMap<String, u64>,
+}
+
+impl Names {
+    fn unique(&mut self, name: String) -> String {
+        if !self.taken.contains(&name) {
+            self.taken.insert(name.clone());
+            return name;
+        }
+        let k = self.next.entry(name.clone()).or_insert(2);
+        let mut made = format!("{name}_{k}");
+        while self.taken.contains(&made) {
+            *k += 1;
+            made = format!("{name}_{k}");
+        }
+        *k += 1;
+        self.taken.insert(made.clone());
+        made
+    }
+}
+
 impl Maker {
     /// The row just read: the header (`false`), or a record made in `rec` (`true`).
     #[inline]
@@ -730,20 +762,13 @@ impl Maker {
         if self.want_header {
             self.want_header = false;
             self.names.clear();
+            let mut names = Names::default();
             for i in 0..n {
-                let mut name = match cell(text, ends, i, &mut self.scratch) {
+                let name = match cell(text, ends, i, &mut self.scratch) {
                     "" => (i + 1).to_string(),
                     name => name.to_string(),
                 };
-                if self.names.contains(&name) {
-                    let base = name.clone();
-                    let mut k = 2;
-                    while self.names.contains(&name) {
-                        name = format!("{base}_{k}");
-                        k += 1;
-                    }
-                }
-                self.names.push(name);
+                self.names.push(names.unique(name));
             }
             return Ok(false);
         }
@@ -1061,6 +1086,37 @@ mod tests {
         assert_eq!(
             run("a,a,,a\n1,2,3,4\n"),
             [r#"{"a":"1","a_2":"2","3":"3","a_3":"4"}"#]
+        );
+        // A suffix a name before it has is stepped over; names made with a suffix are
+        // unique too.
+        assert_eq!(
+            run("a,a,a_2,a,a_3\n1,2,3,4,5\n"),
+            [r#"{"a":"1","a_2":"2","a_2_2":"3","a_3":"4","a_3_2":"5"}"#]
+        );
+        assert_eq!(
+            run("a_2,a,a,a\n1,2,3,4\n"),
+            [r#"{"a_2":"1","a":"2","a_3":"3","a_4":"4"}"#]
+        );
+    }
+
+    #[test]
+    fn a_header_of_one_name_repeated_is_linear() {
+        // 100,000 × `a`: the names and the suffixes; the old loop took hours.
+        let header = vec!["a"; 100_000].join(",");
+        let row = vec!["1"; 100_000].join(",");
+        let t = std::time::Instant::now();
+        let input = format!("{header}\n{row}\n");
+        let (out, error) = outcome(b',', common(), input.as_bytes(), Feed::Lines, None);
+        assert_eq!(error, None);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(
+            out[0].ends_with(r#","a_100000":"1"}"#),
+            "{}",
+            &out[0][out[0].len() - 40..]
         );
     }
 

@@ -69,3 +69,42 @@ fn sigterm_ends_a_pipeline_stuck_opening_a_fifo_that_no_one_reads() {
     assert_eq!(code, -1, "{}", live.err());
     assert!(live.err().contains("still busy"), "{}", live.err());
 }
+
+#[test]
+fn tocsv_of_a_record_with_80000_keys_is_linear() {
+    // Before: each cell looked its key up among all the fields (22 s for this record).
+    let n = 80_000;
+    let keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+    // Two records: the second has its keys in another order and one more.
+    let mut rev = keys.clone();
+    rev.reverse();
+    let input = format!(
+        "{{{}}}\n{{\"extra\":1,{}}}\n",
+        keys.join(","),
+        rev.join(",")
+    );
+    let out = quick(&["json", ":", "tocsv"], input);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let want: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    assert_eq!(lines[1], want.join(","));
+    assert_eq!(lines[2], want.join(","));
+    assert!(lines[0].starts_with("k0,k1,k2,"));
+}
+
+#[test]
+fn parse_with_2000_named_groups_is_refused_at_once_and_300_work() {
+    // Before: 1.27 GB and minutes for one 3,000-byte line (the capture state is NFA states
+    // × groups); now a regex past the bound is refused when the pipeline is built.
+    let regex: String = (0..2000).map(|i| format!(r"(?P<g{i}>\S)")).collect();
+    let line = format!("{}\n", "x".repeat(3000));
+    let t = Instant::now();
+    let r = copipe(["parse", &regex]).stdin(line.clone()).run();
+    r.code(2)
+        .err_has("2000 named groups")
+        .err_has("the bound is 64 MB");
+    assert!(t.elapsed() < LINEAR, "{:?}", t.elapsed());
+    let regex: String = (0..300).map(|i| format!(r"(?P<g{i}>\S)")).collect();
+    let out = quick(&["parse", &regex, ":", "select", "g0", "g299"], line);
+    assert_eq!(out, "{\"g0\":\"x\",\"g299\":\"x\"}\n");
+}

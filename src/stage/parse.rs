@@ -9,13 +9,15 @@
 //! note on stderr at the end gives the count), kept as `{"message": LINE}` with `--keep`, or
 //! an error naming the input and line with `--strict`. After `cat --tag`, records get a
 //! first field `file`. Per line: one search, no allocation (one record and one set of
-//! capture slots, reused).
+//! capture slots, reused). The capture state (NFA states × groups) is bounded by
+//! [`budget`]: a regex beyond is refused when the stage is built.
 //!
 //! The common shape of a log regex — literals and (repeated) character classes in groups,
 //! each repetition stopping where the rest cannot start — is matched by [`fast`], a scan of
 //! the line's bytes, with the same result as the regex crate; a line the scan cannot decide
 //! (a non-ASCII byte in `\S`, say) and every other regex go to the regex crate.
 
+mod budget;
 mod fast;
 
 use anyhow::{Context, Result, bail};
@@ -43,6 +45,10 @@ use fast::{Fast, Found};
 /// error naming the input and line (exit status 2). One trailing CR (a CRLF file) is
 /// removed before matching; invalid UTF-8 becomes U+FFFD. After `cat --tag` or `follow
 /// --tag`, records get a first field `file` with the input's name.
+///
+/// Time is linear in the line; memory holds one line and the regex's capture state, NFA
+/// states × groups, which is bounded: a regex that would need more than 64 MB for it (over
+/// a thousand named groups of \S, say) is refused, with what to do.
 #[derive(Parser)]
 #[command(name = "parse", disable_version_flag = true)]
 pub struct Args {
@@ -95,6 +101,7 @@ impl Parse {
         if groups.is_empty() {
             bail!("parse: the regex {regex:?} has no named group: write (?P<name>...)");
         }
+        budget::check(regex, groups.len())?;
         let fast = Fast::new(regex);
         let format = Parse {
             locs: re.capture_locations(),

@@ -108,3 +108,36 @@ fn parse_with_2000_named_groups_is_refused_at_once_and_300_work() {
     let out = quick(&["parse", &regex, ":", "select", "g0", "g299"], line);
     assert_eq!(out, "{\"g0\":\"x\",\"g299\":\"x\"}\n");
 }
+
+#[test]
+fn count_by_holds_at_most_max_keys_values_and_counts_the_rest_together() {
+    // Before: every distinct value held, without bound or word (5 M keys: 800 MB).
+    let mut input = String::new();
+    for i in 0..1000 {
+        input.push_str(&format!("{{\"k\":{}}}\n", i % 10));
+    }
+    for i in 0..1000 {
+        input.push_str(&format!("{{\"k\":\"u{i}\"}}\n{{\"k\":{}}}\n", i % 10));
+    }
+    let r = copipe(["json", ":", "count", "--by", "k", "--max-keys", "10"])
+        .stdin(input.clone())
+        .run();
+    r.code(0)
+        .err_has("more than 10 distinct values")
+        .err_has("1000 records");
+    let out = r.stdout();
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 11, "{out}");
+    assert_eq!(rows[0], "{\"k\":0,\"count\":200}");
+    assert_eq!(rows[10], "{\"other\":true,\"count\":1000}");
+    // The default holds them all, without a word.
+    let r = copipe(["json", ":", "count", "--by", "k"])
+        .stdin(input)
+        .run();
+    r.code(0).err_lacks("distinct values");
+    assert_eq!(r.stdout().lines().count(), 1010);
+    copipe(["json", ":", "count", "--by", "k", "--max-keys", "0"])
+        .stdin("{}\n")
+        .run()
+        .code(2);
+}

@@ -6,7 +6,10 @@
 //! first seen), as NDJSON records `{"path":"/x","count":3}` into a pipe or a file, and as
 //! aligned text on a terminal (`--json` keeps NDJSON there). A missing field counts as null;
 //! values keep their JSON type (`"22"` and `22` are two values). Memory: one entry per
-//! distinct value; nothing is allocated for a value already seen.
+//! distinct value, at most `--max-keys` of them (1,000,000 by default, about 200 MB at
+//! worst): the records of the values that come after the bound is reached are counted
+//! together in a last row `{"other":true,"count":N}`, and stderr says so (a value already
+//! counted keeps counting). Nothing is allocated for a value already seen.
 //!
 //! `count --every DURATION` prints the count of each interval as it ends ([`every`]); with
 //! `--by` too, the counts per value of each interval, as a block.
@@ -28,6 +31,9 @@ use crate::stage::{Flow, Stage};
 
 pub mod every;
 
+/// The default of `--max-keys`: an entry is about 160 bytes besides its values' text.
+pub const MAX_KEYS: u64 = 1_000_000;
+
 /// Print the number of items received, once the stream ends; or, with --by, the number of
 /// records per distinct value of some fields.
 ///
@@ -35,6 +41,12 @@ pub mod every;
 /// values) of the fields, sorted by count, highest first (ties in the order first seen):
 /// NDJSON records such as {"path":"/x","count":3} into a pipe or file, aligned columns on a
 /// terminal. A record without the field counts under null. FIELD may be a dotted path.
+///
+/// Memory is bounded: at most --max-keys distinct values (1,000,000 by default, about 200
+/// MB at worst) are counted one by one; once that many are held, the records of each new
+/// value are counted together in a last row {"other":true,"count":N} ("(other)" on a
+/// terminal), and stderr says how many records went there. Values already held keep
+/// counting exactly. With --every, the bound is per interval.
 ///
 /// With `--every DURATION`, print the count of each interval as it ends instead, one line
 /// per interval: the interval's end in UTC (RFC 3339, to the second), a space, the count —
@@ -55,6 +67,11 @@ pub struct Args {
     /// With --by: write NDJSON even on a terminal.
     #[arg(long, requires = "by")]
     pub json: bool,
+    /// With --by: the most distinct values counted one by one; the records of further
+    /// values are counted together in a last row {"other":true,...}.
+    #[arg(long, requires = "by", value_name = "N", default_value_t = MAX_KEYS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_keys: u64,
     /// Print the count of each interval of DURATION (`500ms`, `10s`, `5m`, `1h`; a bare
     /// number is seconds) as it ends, with its end time (with --by: a block per interval).
     #[arg(long, value_name = "DURATION", value_parser = every::parse_duration)]
@@ -88,7 +105,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     }
     let text = !a.json && std::io::stdout().is_terminal();
     if let Some(every) = a.every {
-        let by = (!a.by.is_empty()).then(|| Tally::new(a.by, text));
+        let by = (!a.by.is_empty()).then(|| Tally::new(a.by, text).max_keys(a.max_keys));
         return Ok(Box::new(every::Every::new(every, by, cx)));
     }
     if a.by.is_empty() {
@@ -99,7 +116,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         }));
     }
     Ok(Box::new(CountBy {
-        tally: Tally::new(a.by, text),
+        tally: Tally::new(a.by, text).max_keys(a.max_keys),
         out: cx.stdout.clone(),
         status: cx.status.clone(),
     }))
@@ -152,6 +169,9 @@ pub struct Tally {
     /// → (count, order first seen).
     seen: HashMap<Vec<u8>, (u64, u64)>,
     key: Vec<u8>,
+    /// The most entries in `seen`, and the records of the values that found it full.
+    max: usize,
+    others: u64,
 }
 
 impl Tally {
@@ -162,11 +182,19 @@ impl Tally {
             text,
             seen: HashMap::new(),
             key: Vec::new(),
+            max: usize::MAX,
+            others: 0,
         }
     }
 
+    /// Hold at most `n` distinct values (see `--max-keys`).
+    pub fn max_keys(mut self, n: u64) -> Self {
+        self.max = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.seen.is_empty() && self.others == 0
     }
 
     /// Count a record under its values.
@@ -183,8 +211,10 @@ impl Tally {
             self.key.push(0);
         }
         let order = self.seen.len() as u64;
+        let full = self.seen.len() >= self.max;
         match self.seen.get_mut(self.key.as_slice()) {
             Some(e) => e.0 += 1,
+            None if full => self.others += 1,
             None => {
                 if let Entry::Vacant(v) = self.seen.entry(self.key.clone()) {
                     v.insert((1, order));
@@ -217,9 +247,14 @@ impl Tally {
                 .iter()
                 .map(|(k, n, _)| (n.to_string(), values(k).into_iter().map(as_text).collect()))
                 .collect();
+            let others = (self.others > 0).then(|| {
+                let mut vs = vec![String::new(); self.names.len()];
+                vs[0] = "(other)".to_string();
+                (self.others.to_string(), vs)
+            });
             let mut widths: Vec<usize> = self.names.iter().map(|n| n.chars().count()).collect();
             let mut nw = "count".len();
-            for (n, vs) in &cells {
+            for (n, vs) in cells.iter().chain(&others) {
                 nw = nw.max(n.len());
                 for (w, v) in widths.iter_mut().zip(vs) {
                     *w = (*w).max(v.chars().count());
@@ -239,7 +274,7 @@ impl Tally {
                 buf.extend_from_slice(s.as_bytes());
             };
             line("count", &self.names);
-            for (n, vs) in &cells {
+            for (n, vs) in cells.iter().chain(&others) {
                 line(n, vs);
             }
             if time.is_some() {
@@ -264,8 +299,31 @@ impl Tally {
                 buf.extend_from_slice(digits.format(*n).as_bytes());
                 buf.extend_from_slice(b"}\n");
             }
+            if self.others > 0 {
+                buf.push(b'{');
+                if let Some(t) = time {
+                    buf.extend_from_slice(b"\"time\":\"");
+                    buf.extend_from_slice(t.as_bytes());
+                    buf.extend_from_slice(b"\",");
+                }
+                buf.extend_from_slice(b"\"other\":true,\"count\":");
+                buf.extend_from_slice(digits.format(self.others).as_bytes());
+                buf.extend_from_slice(b"}\n");
+            }
+        }
+        if self.others > 0 {
+            let when = time
+                .map(|t| format!(" (the interval ending {t})"))
+                .unwrap_or_default();
+            eprintln!(
+                "copipe: count --by: more than {} distinct values{when}: the {} records of \
+                 the values after the first {} are counted together in the last row \
+                 (other); raise --max-keys to count them one by one",
+                self.max, self.others, self.max
+            );
         }
         self.seen.clear();
+        self.others = 0;
     }
 }
 
@@ -331,6 +389,36 @@ mod tests {
             t.add(Item::Record(&rec));
         }
         t
+    }
+
+    #[test]
+    fn past_max_keys_new_values_are_counted_together_in_a_last_row() {
+        let mut t = Tally::new(vec!["level".into()], false).max_keys(2);
+        for v in ["a", "b", "a", "c", "d", "b", "e", "c", "a"] {
+            let mut rec = Record::new();
+            rec.add_str(ROOT, "", "level", v);
+            t.add(Item::Record(&rec));
+        }
+        let mut buf = Vec::new();
+        t.write(None, &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"level\":\"a\",\"count\":3}\n{\"level\":\"b\",\"count\":2}\n\
+             {\"other\":true,\"count\":4}\n"
+        );
+        assert!(t.is_empty());
+        let mut t = Tally::new(vec!["level".into(), "x".into()], true).max_keys(1);
+        for v in ["info", "error", "warn"] {
+            let mut rec = Record::new();
+            rec.add_str(ROOT, "", "level", v);
+            t.add(Item::Record(&rec));
+        }
+        let mut buf = Vec::new();
+        t.write(None, &mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "count  level    x\n    1  info     null\n    2  (other)  \n"
+        );
     }
 
     #[test]

@@ -716,3 +716,21 @@ fn a_big_csv_read_on_a_second_thread_gives_the_records_of_one() {
         assert_eq!(json_lines(&records), theirs);
     }
 }
+
+#[test]
+fn syslog_reads_rfc5424_without_priority_and_the_app_of_a_versioned_tag() {
+    // Issue 30 item 8: the 5424 line was dropped ("1 line did not parse"), and
+    // `syslogd 1.4.1: restart.` had no app.
+    let r = copipe([
+        "syslog", ":", "select", "version", "time", "app", "pid", "message",
+    ])
+    .stdin(
+        "1 2020-05-22T14:59:09.250-03:00 host app 6589 - - msg\n\
+             Jun 19 04:09:11 combo syslogd 1.4.1: restart.\n",
+    )
+    .run();
+    r.code(0).err_lacks("did not parse").out(
+        "{\"version\":1,\"time\":\"2020-05-22T14:59:09.250-03:00\",\"app\":\"app\",\"pid\":6589,\"message\":\"msg\"}\n\
+         {\"time\":\"Jun 19 04:09:11\",\"app\":\"syslogd\",\"message\":\"1.4.1: restart.\"}\n",
+    );
+}

@@ -15,9 +15,11 @@
 //! each an object of its parameters, with `\"`, `\\`, `\]` unescaped), `message`.
 //! 5424's `-` fields are left out. In the 3164 shape, the first word after the time is the
 //! host unless it already looks like a tag (`sshd[12]:`); a tag is a word ending in `:` or
-//! `[PID]` (then `:`), or a name with spaces before `[PID]:` (macOS: `Microsoft Word[14463]:`),
-//! else there is no `app` and the message is all the rest, so no text
-//! is lost (`syslogd 1.4.1: restart.` is a message).
+//! `[PID]` (then `:`), a name with spaces before `[PID]:` (macOS: `Microsoft Word[14463]:`),
+//! or a name then a version and `:` (`syslogd 1.4.1: restart.`: the app `syslogd`, the
+//! message `1.4.1: restart.`), else there is no `app` and the message is all the rest, so no
+//! text is lost. A 5424 line without its `<PRI>` (a version, then an RFC 3339 time) is read
+//! as 5424.
 //!
 //! A line of another shape is dropped and counted, kept as `{"message": LINE}` with
 //! `--keep`, or an error with `--strict`. One trailing `\r` is removed, a BOM before a 5424
@@ -38,9 +40,11 @@ use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 /// Fields, when present: priority, facility and severity (names), facility_code and
 /// severity_code, version, time (as written), host, app, pid (a number when digits), msgid,
 /// data (5424 structured data: {SD-ID: {param: value}}), message. The <PRI> is optional, as
-/// in /var/log files. In 3164 lines the word after the time is the host unless it looks
-/// like a tag (`sshd[12]:`); a tag is a word ending in `:` or `[PID]`; without one the whole
-/// rest is the message. 5424 `-` fields are left out. A line of another shape is dropped
+/// in /var/log files, for 5424 lines too (`1 2020-05-22T14:59:09Z host app ...`). In 3164
+/// lines the word after the time is the host unless it looks like a tag (`sshd[12]:`); a
+/// tag is a word ending in `:` or `[PID]`, or a word and a version (`syslogd 1.4.1:` gives
+/// the app syslogd, the message from the version on); without one the whole rest is the
+/// message. 5424 `-` fields are left out. A line of another shape is dropped
 /// and counted (--keep: kept as {"message": LINE}; --strict: an error naming input and
 /// line). Invalid UTF-8 becomes U+FFFD.
 #[derive(Parser)]
@@ -190,7 +194,7 @@ fn tag(t: &str) -> Option<(&str, Option<&str>, &str)> {
         pid = Some(&t[i + 1..close]);
         i = close + 1;
     } else if b[i] == b' ' {
-        return spaced_tag(t);
+        return spaced_tag(t).or_else(|| versioned_tag(t, end));
     }
     if b.get(i) == Some(&b':') {
         i += 1;
@@ -215,6 +219,20 @@ fn spaced_tag(t: &str) -> Option<(&str, Option<&str>, &str)> {
     }
     let rest = t[close + 1..].strip_prefix(':')?;
     Some((app, Some(pid), rest.strip_prefix(' ').unwrap_or(rest)))
+}
+
+/// A program that names its version in its tag (sysklogd: `syslogd 1.4.1: restart.`): a
+/// word, a space, a version (a digit, then digits, letters, `.`, `-`, `_`) and `:`. The app
+/// is the word, and the message starts at the version, so that no text is lost (awk's $5
+/// and lnav's program name are the word too).
+fn versioned_tag(t: &str, end: usize) -> Option<(&str, Option<&str>, &str)> {
+    let rest = &t[end + 1..];
+    let (version, _) = rest.split_once(':')?;
+    let v = version.as_bytes();
+    let ok = v.first().is_some_and(u8::is_ascii_digit)
+        && v.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'));
+    ok.then_some((&t[..end], None, rest))
 }
 
 fn add_pid(rec: &mut Record, pid: &str) {
@@ -357,10 +375,32 @@ fn fill5424(
     Ok(())
 }
 
+/// A 5424 header without its `<PRI>` (`1 2020-05-22T14:59:09.250-03:00 host app …`, as
+/// some daemons write to files): the version, and the rest from the timestamp. The word
+/// after the version must be an RFC 3339 time (or `-`), so that a 3164 line whose host is
+/// a number is not taken for one.
+fn version5424(t: &str) -> Option<(&str, &str)> {
+    let (v, after) = word(t);
+    let version =
+        !v.is_empty() && v.len() <= 2 && v.bytes().all(|c| c.is_ascii_digit()) && v != "0";
+    let (time, _) = word(after);
+    let b = time.as_bytes();
+    let stamp = time == "-"
+        || (b.len() >= 11
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T');
+    (version && stamp).then_some((v, after))
+}
+
 fn fill(rec: &mut Record, buf: &mut String, t: &str) -> Result<(), &'static str> {
     let Some((pri, rest)) = priority(t) else {
         if t.starts_with('<') {
             return Err("a malformed <priority>");
+        }
+        if let Some((v, after)) = version5424(t) {
+            return fill5424(rec, buf, v, after);
         }
         return fill3164(rec, t);
     };
@@ -482,7 +522,12 @@ mod tests {
         );
         assert_eq!(
             one("Jun 19 04:09:11 combo syslogd 1.4.1: restart."),
-            r#"{"time":"Jun 19 04:09:11","host":"combo","message":"syslogd 1.4.1: restart."}"#
+            r#"{"time":"Jun 19 04:09:11","host":"combo","app":"syslogd","message":"1.4.1: restart."}"#
+        );
+        // A name then words is still all message.
+        assert_eq!(
+            one("Jun 19 04:09:11 combo kernel panic: 3 CPUs"),
+            r#"{"time":"Jun 19 04:09:11","host":"combo","message":"kernel panic: 3 CPUs"}"#
         );
         assert_eq!(
             one("Jul  1 09:29:02 calvisitor-10-105-160-95 sandboxd[129] ([31211]): deny"),
@@ -504,6 +549,20 @@ mod tests {
             one("2024-01-02T03:04:05.123+01:00 host kernel: [ 0.0] Linux"),
             r#"{"time":"2024-01-02T03:04:05.123+01:00","host":"host","app":"kernel","message":"[ 0.0] Linux"}"#
         );
+    }
+
+    #[test]
+    fn rfc5424_without_priority() {
+        assert_eq!(
+            one("1 2020-05-22T14:59:09.250-03:00 host app 6589 - - msg"),
+            r#"{"version":1,"time":"2020-05-22T14:59:09.250-03:00","host":"host","app":"app","pid":6589,"message":"msg"}"#
+        );
+        assert_eq!(
+            one(r#"1 - host app - ID47 [x@1 a="b"] hi"#),
+            r#"{"version":1,"host":"host","app":"app","msgid":"ID47","data":{"x@1":{"a":"b"}},"message":"hi"}"#
+        );
+        // Not a version and a time: the 3164 reading (here: no time, dropped).
+        assert!(run(Bad::Drop, &[b"1 2020 host app"]).unwrap().is_empty());
     }
 
     #[test]

@@ -603,3 +603,117 @@ fn a_feed_on_a_slow_pipe_shows_records_at_once_and_ctrl_c_keeps_them() {
     assert!(!live.err().contains("error"), "{}", live.err());
     drop(writer);
 }
+
+#[test]
+fn undeclared_parameter_entities_after_an_unread_one_are_not_an_error() {
+    // Issue 30 item 5: after a reference to an external parameter entity (not read), a
+    // later undeclared one may be declared in it (XML 1.0 §4.1: a validity constraint);
+    // expat accepts it. Standalone, or with nothing unread before it, it is still refused.
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let e = write(
+        "e.xml",
+        r#"<!DOCTYPE foo [<!ENTITY % pe SYSTEM "pe.ent"> %pe; %intpe;]><foo/>"#,
+    );
+    copipe(["xml", &e, ":", "count"]).run().code(0).out("2\n");
+    let ext = write(
+        "ext.xml",
+        r#"<!DOCTYPE foo SYSTEM "foo.dtd" [%intpe;]><foo/>"#,
+    );
+    copipe(["xml", &ext, ":", "count"]).run().code(0).out("2\n");
+    let sa = write(
+        "sa.xml",
+        r#"<?xml version="1.0" standalone="yes"?><!DOCTYPE foo [<!ENTITY % pe SYSTEM "pe.ent"> %pe; %intpe;]><foo/>"#,
+    );
+    copipe(["xml", &sa])
+        .run()
+        .code(2)
+        .err_has("sa.xml:1:90: undefined parameter entity %intpe;");
+    let first = write("first.xml", "<!DOCTYPE foo [%intpe;]><foo/>");
+    copipe(["xml", &first])
+        .run()
+        .code(2)
+        .err_has("first.xml:1:16: undefined parameter entity %intpe;");
+}
+
+#[test]
+fn an_encoding_declaration_that_contradicts_the_byte_order_mark_is_refused() {
+    // Issue 30 item 6: expat says "encoding specified in XML declaration is incorrect".
+    let dir = tempfile::tempdir().unwrap();
+    let utf16 = |le: bool, bom: bool, label: &str| {
+        let decl = format!("<?xml version=\"1.0\" encoding=\"{label}\"?><x/>");
+        let mut b: Vec<u8> = match (bom, le) {
+            (false, _) => vec![],
+            (true, true) => vec![0xFF, 0xFE],
+            (true, false) => vec![0xFE, 0xFF],
+        };
+        for u in decl.encode_utf16() {
+            let [hi, lo] = u.to_be_bytes();
+            b.extend(if le { [lo, hi] } else { [hi, lo] });
+        }
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        (
+            "le-utf8",
+            utf16(true, true, "utf-8"),
+            Some(
+                "1:31: the XML declaration says encoding \"utf-8\", but the input is UTF-16LE by its byte order mark",
+            ),
+        ),
+        (
+            "be-latin",
+            utf16(false, true, "ISO-8859-1"),
+            Some("is UTF-16BE by its byte order mark"),
+        ),
+        (
+            "le-nobom-utf8",
+            utf16(true, false, "utf-8"),
+            Some("is UTF-16LE by its first bytes"),
+        ),
+        (
+            "be-le",
+            utf16(false, true, "UTF-16LE"),
+            Some("says encoding \"UTF-16LE\", but the input is UTF-16BE"),
+        ),
+        ("le-utf16", utf16(true, true, "UTF-16"), None),
+        ("le-utf16le", utf16(true, true, "utf-16le"), None),
+        ("be-utf16be", utf16(false, true, "UTF-16BE"), None),
+        ("le-nobom-utf16", utf16(true, false, "UTF-16"), None),
+        (
+            "utf8bom-utf16",
+            [
+                &[0xEF, 0xBB, 0xBF][..],
+                b"<?xml version=\"1.0\" encoding=\"UTF-16\"?><x/>",
+            ]
+            .concat(),
+            Some("is UTF-8 by its byte order mark"),
+        ),
+        (
+            "utf8bom-utf8",
+            [
+                &[0xEF, 0xBB, 0xBF][..],
+                b"<?xml version=\"1.0\" encoding=\"utf-8\"?><x/>",
+            ]
+            .concat(),
+            None,
+        ),
+    ];
+    for (name, bytes, refused) in cases {
+        let p = dir.path().join(format!("{name}.xml"));
+        fs::write(&p, bytes).unwrap();
+        let r = copipe(["xml", p.to_str().unwrap(), ":", "count"]).run();
+        match refused {
+            Some(msg) => {
+                r.code(2).err_has(&format!("{name}.xml:")).err_has(msg);
+            }
+            None => {
+                r.code(0).out("2\n");
+            }
+        }
+    }
+}

@@ -10,7 +10,8 @@
 //! references must name entities declared before) and NOTATION declarations are checked
 //! against their grammar and not kept; comments and PIs are checked as elsewhere;
 //! parameter-entity references between declarations must name a declared parameter entity
-//! and are not expanded; inside declarations they are refused (XML 1.0's "PEs in Internal
+//! (unless an external subset or a parameter-entity reference before it was not read, and
+//! the document is not standalone) and are not expanded; inside declarations they are refused (XML 1.0's "PEs in Internal
 //! Subset").
 //! Only the first declaration of an entity or attribute counts. Attribute-list
 //! declarations are applied as XML asks of a non-validating processor: defaults are added
@@ -253,7 +254,11 @@ fn item(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
                 Some(b';') => c.i += 1,
                 Some(_) => return at(c.i, "expected `;` after a parameter entity name"),
             }
-            if !p.parameter_entities.contains(name) {
+            // After an external subset or a parameter-entity reference, neither read, an
+            // undeclared one may be declared in what was not read: Entity Declared is then
+            // a validity constraint, unless the document is standalone (XML 1.0 §4.1;
+            // expat does the same).
+            if !p.parameter_entities.contains(name) && !p.may_lack_declarations() {
                 return at(s, format!("undefined parameter entity %{name};"));
             }
             p.unread_declarations = true;

@@ -281,6 +281,46 @@ impl Input {
                 }
             }
         };
+        if let Some(e) = enc
+            && (e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE)
+        {
+            // UTF-16 (a byte order mark, or `<?` as UTF-16): the encoding the declaration
+            // names, if any, must be UTF-16 too, of the same byte order when it says one
+            // (XML 1.0 §4.3.3: presenting an entity in another encoding than the one its
+            // declaration names is a fatal error; expat refuses it the same way).
+            let units = ascii_of_utf16(&head[skip..], e == encoding_rs::UTF_16LE);
+            if let Some((label, at)) = declared_encoding_at(&units) {
+                let l = label.to_ascii_lowercase();
+                let agrees = l == "utf-16"
+                    || (e == encoding_rs::UTF_16LE && l == "utf-16le")
+                    || (e == encoding_rs::UTF_16BE && l == "utf-16be");
+                if !agrees {
+                    let found = if skip > 0 {
+                        "its byte order mark"
+                    } else {
+                        "its first bytes"
+                    };
+                    return Err(InputError::At(
+                        at as u64,
+                        format!(
+                            "the XML declaration says encoding \"{label}\", but the input is {} by {found}",
+                            e.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        if skip == 3
+            && let Some((label, at)) = declared_encoding_at(&head[3..])
+            && label.to_ascii_lowercase().starts_with("utf-16")
+        {
+            return Err(InputError::At(
+                at as u64,
+                format!(
+                    "the XML declaration says encoding \"{label}\", but the input is UTF-8 by its byte order mark"
+                ),
+            ));
+        }
         if let Some(e) = enc {
             self.encoding = e.name();
             self.decode = Decode::Rs(Box::new(e.new_decoder_without_bom_handling()));
@@ -709,6 +749,11 @@ fn illegal_at(b: &[u8], j: usize) -> Option<char> {
 
 /// The `encoding` pseudo-attribute of an XML declaration at the start of `head`.
 fn declared_encoding(head: &[u8]) -> Option<String> {
+    declared_encoding_at(head).map(|(label, _)| label)
+}
+
+/// [`declared_encoding`], and the offset of its value in `head`.
+fn declared_encoding_at(head: &[u8]) -> Option<(String, usize)> {
     if !head.starts_with(b"<?xml") {
         return None;
     }
@@ -720,9 +765,20 @@ fn declared_encoding(head: &[u8]) -> Option<String> {
     if q != '"' && q != '\'' {
         return None;
     }
+    let value = end - rest.len() + 1;
     let rest = &rest[1..];
     let close = rest.find(q)?;
-    Some(rest[..close].to_string())
+    Some((rest[..close].to_string(), value))
+}
+
+/// The ASCII characters at the start of UTF-16 bytes (little-endian when `le`), up to the
+/// first that is not ASCII: enough to read an XML declaration, one byte per character.
+fn ascii_of_utf16(b: &[u8], le: bool) -> Vec<u8> {
+    b.chunks_exact(2)
+        .map(|u| if le { (u[0], u[1]) } else { (u[1], u[0]) })
+        .take_while(|&(lo, hi)| hi == 0 && lo != 0 && lo.is_ascii())
+        .map(|(lo, _)| lo)
+        .collect()
 }
 
 #[cfg(test)]

@@ -544,7 +544,9 @@ impl XmlTask {
 /// (`input` gives the position), else the error with the file named when it is a read error.
 fn located(name: &str, fail: Fail, input: Option<&Input>) -> anyhow::Error {
     let at = |offset: u64, message: String| {
-        let (line, column) = input.map_or((1, 1), |i| i.line_col(offset));
+        // Without an input (it could not be started: its first bytes), the offset is one in
+        // the XML declaration, on its first line.
+        let (line, column) = input.map_or((1, offset + 1), |i| i.line_col(offset));
         anyhow::Error::new(XmlError {
             file: name.to_string(),
             line,

@@ -1001,6 +1001,13 @@ impl Parser {
         Ok(vals)
     }
 
+    /// Whether an entity may be declared in declarations that were not read (an external
+    /// subset, a parameter entity), so that a reference to an undeclared one is not an
+    /// error: XML 1.0 §4.1, "Entity Declared" is then a validity constraint.
+    pub(super) fn may_lack_declarations(&self) -> bool {
+        self.unread_declarations && !self.standalone
+    }
+
     /// Whether ENTITY and ATTLIST declarations met now are used.
     pub(super) fn processes_declarations(&self) -> bool {
         !self.pe_skipped || self.standalone

@@ -633,11 +633,21 @@ fn undeclared_parameter_entities_after_an_unread_one_are_not_an_error() {
         .run()
         .code(2)
         .err_has("sa.xml:1:90: undefined parameter entity %intpe;");
+    // Not standalone: the reference itself makes Entity Declared a validity constraint
+    // (the suite's ibm-not-wf-P69-ibm69n05, errata E29/E38; expat accepts it).
     let first = write("first.xml", "<!DOCTYPE foo [%intpe;]><foo/>");
-    copipe(["xml", &first])
+    copipe(["xml", &first, ":", "count"])
+        .run()
+        .code(0)
+        .out("2\n");
+    let first_sa = write(
+        "first-sa.xml",
+        r#"<?xml version="1.0" standalone='yes'?><!DOCTYPE foo [%intpe;]><foo/>"#,
+    );
+    copipe(["xml", &first_sa])
         .run()
         .code(2)
-        .err_has("first.xml:1:16: undefined parameter entity %intpe;");
+        .err_has("first-sa.xml:1:54: undefined parameter entity %intpe;");
 }
 
 #[test]
@@ -692,6 +702,17 @@ fn an_encoding_declaration_that_contradicts_the_byte_order_mark_is_refused() {
             ]
             .concat(),
             Some("is UTF-8 by its byte order mark"),
+        ),
+        (
+            "utf8bom-latin1",
+            [
+                &[0xEF, 0xBB, 0xBF][..],
+                b"<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><x/>",
+            ]
+            .concat(),
+            Some(
+                "1:31: the XML declaration says encoding \"iso-8859-1\", but the input is UTF-8 by its byte order mark",
+            ),
         ),
         (
             "utf8bom-utf8",

@@ -10,8 +10,8 @@
 //! references must name entities declared before) and NOTATION declarations are checked
 //! against their grammar and not kept; comments and PIs are checked as elsewhere;
 //! parameter-entity references between declarations must name a declared parameter entity
-//! (unless an external subset or a parameter-entity reference before it was not read, and
-//! the document is not standalone) and are not expanded; inside declarations they are refused (XML 1.0's "PEs in Internal
+//! in a standalone document (in another, an undeclared one is a validity error only: XML
+//! 1.0 §4.1 and errata E29/E38, as expat) and are not expanded; inside declarations they are refused (XML 1.0's "PEs in Internal
 //! Subset").
 //! Only the first declaration of an entity or attribute counts. Attribute-list
 //! declarations are applied as XML asks of a non-validating processor: defaults are added
@@ -254,10 +254,11 @@ fn item(p: &mut Parser, c: &mut Cur<'_>) -> R<()> {
                 Some(b';') => c.i += 1,
                 Some(_) => return at(c.i, "expected `;` after a parameter entity name"),
             }
-            // After an external subset or a parameter-entity reference, neither read, an
-            // undeclared one may be declared in what was not read: Entity Declared is then
-            // a validity constraint, unless the document is standalone (XML 1.0 §4.1;
-            // expat does the same).
+            // A document with a parameter-entity reference (this one) is not under the
+            // WFC Entity Declared unless it is standalone: an undeclared parameter entity
+            // is then a validity error only (XML 1.0 §4.1 and its errata E29, E38; expat
+            // does the same). It is not read, as a declared one is not.
+            p.unread_declarations = true;
             if !p.parameter_entities.contains(name) && !p.may_lack_declarations() {
                 return at(s, format!("undefined parameter entity %{name};"));
             }

@@ -310,9 +310,11 @@ impl Input {
                 }
             }
         }
+        // After a UTF-8 byte order mark, a declaration naming another encoding is refused
+        // too (the W3C suite's hst-lhs-007; expat 2.5.0 accepts a single-byte one).
         if skip == 3
             && let Some((label, at)) = declared_encoding_at(&head[3..])
-            && label.to_ascii_lowercase().starts_with("utf-16")
+            && !matches!(label.to_ascii_lowercase().as_str(), "utf-8" | "utf8")
         {
             return Err(InputError::At(
                 at as u64,
@@ -650,14 +652,33 @@ pub const HEAD: usize = 4096;
 /// the whole declaration. (Four bytes `<?xm` may: a pipe that gave only them at first must
 /// be read on, or the declared encoding would be missed.)
 pub fn head_complete(head: &[u8]) -> bool {
+    if head.len() >= HEAD {
+        return true;
+    }
+    // After a byte order mark, and in UTF-16, the declaration is read as the checks of its
+    // encoding against the mark read it (see `Input::start`).
+    let (body, le) = match head {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => return decl_complete(rest),
+        [0xFF, 0xFE, rest @ ..] => (rest, true),
+        [0xFE, 0xFF, rest @ ..] => (rest, false),
+        [0x3C, 0, 0x3F, 0, ..] => (head, true),
+        [0, 0x3C, 0, 0x3F, ..] => (head, false),
+        _ => return decl_complete(head),
+    };
+    let ascii = ascii_of_utf16(body, le);
+    // A character that is not ASCII ends what can be a declaration.
+    ascii.len() < body.len() / 2 || decl_complete(&ascii)
+}
+
+/// Whether `head` holds a whole XML declaration, or enough to tell there is none.
+fn decl_complete(head: &[u8]) -> bool {
     const DECL: &[u8] = b"<?xml";
-    head.len() >= HEAD
-        || (head.len() >= 4
-            && if head.len() < DECL.len() {
-                !DECL.starts_with(head)
-            } else {
-                !head.starts_with(DECL) || memchr::memmem::find(head, b"?>").is_some()
-            })
+    head.len() >= 4
+        && if head.len() < DECL.len() {
+            !DECL.starts_with(head)
+        } else {
+            !head.starts_with(DECL) || memchr::memmem::find(head, b"?>").is_some()
+        }
 }
 
 /// `UTF-16LE` or `UTF-16BE` when `head` starts like UTF-16 text without a byte order mark:
@@ -917,7 +938,15 @@ mod tests {
         assert!(!head_complete(b"<?xml version='1.0'"));
         assert!(head_complete(b"<?xml version='1.0'?>"));
         assert!(head_complete(b"<r/>"));
-        assert!(head_complete(b"\xFF\xFE<\0"));
+        // After a byte order mark too, in UTF-16 as well: the declared encoding is checked
+        // against the mark.
+        assert!(!head_complete(b"\xFF\xFE<\0"));
+        assert!(head_complete(b"\xFF\xFE<\0r\0/\0>\0"));
+        assert!(!head_complete(b"\xFE\xFF\0<\0?\0x\0m\0l"));
+        assert!(head_complete(b"\0<\0?\0x\0m\0l\0?\0>"));
+        assert!(head_complete(b"\xFF\xFE<\0?\0x\0m\0l\0 \0\xe9\0"));
+        assert!(!head_complete(b"\xEF\xBB\xBF<?xml version='1.0'"));
+        assert!(head_complete(b"\xEF\xBB\xBF<?xml version='1.0'?>"));
         assert!(head_complete(&[b' '; HEAD]));
     }
 

@@ -118,16 +118,29 @@ const LONG_LINE: usize = 64 * 1024;
 
 /// One open element of a record being written.
 enum Frame<'r> {
-    /// An object's element: its name and its `#text`, written before its end tag.
-    Elem(&'r str, Option<Val<'r>>),
-    /// An array: its items are elements named after it.
-    Array(&'r str),
+    /// An object's element: its name, its `#text` (written before its end tag), its depth
+    /// and whether it has child elements (`--pretty` then breaks the line after its start
+    /// tag and indents its end tag).
+    Elem(&'r str, Option<Val<'r>>, usize, bool),
+    /// An array: its items are elements named after it, at this depth.
+    Array(&'r str, usize),
+}
+
+/// Whether an object has a member that becomes a child element (not an `@` attribute, not
+/// `#text`, not an empty array: xmltodict writes nothing for one).
+fn has_children(obj: Val<'_>) -> bool {
+    obj.members().any(|(k, v)| {
+        !(k.starts_with('@')
+            || k == "#text"
+            || (v.ty() == Type::Array && v.items().next().is_none()))
+    })
 }
 
 pub struct ToXml {
     root: Option<String>,
     item: String,
-    /// The indenting writer puts its own newline before each tag.
+    /// Records: indented as xmltodict's `unparse(pretty=True)` (see [`ToXml::indent`]);
+    /// events: by quick-xml's indenting writer, which puts a newline before each tag.
     pretty: bool,
     /// It receives records (else events).
     records: bool,
@@ -188,7 +201,7 @@ impl ToXml {
         declaration: bool,
         next: Box<dyn Stage>,
     ) -> Self {
-        let w = if pretty {
+        let w = if pretty && !records {
             Writer::new_with_indent(Vec::new(), b'\t', 1)
         } else {
             Writer::new(Vec::new())
@@ -226,8 +239,9 @@ impl ToXml {
         if let Some(r) = &self.root {
             self.w
                 .write_event(Xml::Start(BytesStart::new(r.as_str())))?;
-            // Records go one a line; events carry their own whitespace.
-            if !self.pretty && self.records {
+            // Records go one a line (pretty: each a block); events carry their own
+            // whitespace.
+            if self.records {
                 self.w.get_mut().push(b'\n');
             }
         }
@@ -244,6 +258,23 @@ impl ToXml {
         let buf = self.w.get_mut();
         buf.drain(..=end);
         Ok(flow)
+    }
+
+    /// `--pretty` for records, as xmltodict's `unparse(pretty=True)` writes: `depth` tabs
+    /// before a start tag; a newline after it when the element has children; the same tabs
+    /// before its end tag then; a newline after each end tag but the root's. An element
+    /// without children (`{}`, `null`, only attributes or text) is `<a></a>` on one line.
+    fn indent(&mut self, depth: usize) {
+        if self.pretty {
+            let buf = self.w.get_mut();
+            buf.resize(buf.len() + depth, b'\t');
+        }
+    }
+
+    fn newline(&mut self) {
+        if self.pretty {
+            self.w.get_mut().push(b'\n');
+        }
     }
 
     /// Add ` name="value"` to the start tag being built.
@@ -338,19 +369,25 @@ impl ToXml {
         mut frames: Vec<Frame<'r>>,
     ) -> Result<Vec<Frame<'r>>> {
         let root = rec.root();
+        // The record is at depth 1, inside the root.
+        self.indent(1);
         let text = self.open_object(item, root)?;
+        let item_children = has_children(root);
+        if item_children {
+            self.newline();
+        }
         let mut walk = root.walk();
         walk.next(); // the record's own object, opened above
         let mut item_text = text;
         while let Some(step) = walk.next() {
             match step {
                 Step::Open(v) => {
-                    let name = match frames.last() {
-                        Some(Frame::Array(n)) => {
+                    let (name, depth) = match frames.last() {
+                        Some(&Frame::Array(n, depth)) => {
                             if v.ty() == Type::Array {
                                 return fail(n, "holds an array inside an array");
                             }
-                            *n
+                            (n, depth)
                         }
                         _ => {
                             let k = v.key();
@@ -362,41 +399,58 @@ impl ToXml {
                             if !is_name(k) {
                                 return fail(k, "is not an XML element name");
                             }
-                            k
+                            let depth = match frames.last() {
+                                Some(&Frame::Elem(_, _, d, _)) => d + 1,
+                                _ => 2,
+                            };
+                            (k, depth)
                         }
                     };
                     match v.ty() {
-                        Type::Array => frames.push(Frame::Array(name)),
+                        Type::Array => frames.push(Frame::Array(name, depth)),
                         Type::Object => {
+                            self.indent(depth);
                             let text = self.open_object(name, v)?;
-                            frames.push(Frame::Elem(name, text));
+                            let children = has_children(v);
+                            if children {
+                                self.newline();
+                            }
+                            frames.push(Frame::Elem(name, text, depth, children));
                         }
                         Type::Null => {
+                            self.indent(depth);
                             self.w.write_event(Xml::Start(BytesStart::new(name)))?;
-                            // An empty text keeps the indenting writer from breaking
-                            // the line, as xmltodict writes `<a></a>`.
-                            self.w.write_event(Xml::Text(BytesText::from_escaped("")))?;
                             self.w.write_event(Xml::End(BytesEnd::new(name)))?;
+                            self.newline();
                         }
                         _ => {
+                            self.indent(depth);
                             self.w.write_event(Xml::Start(BytesStart::new(name)))?;
                             self.text(name, v)?;
                             self.w.write_event(Xml::End(BytesEnd::new(name)))?;
+                            self.newline();
                         }
                     }
                 }
                 Step::Close(_) => match frames.pop() {
-                    Some(Frame::Array(_)) => {}
-                    Some(Frame::Elem(name, text)) => {
+                    Some(Frame::Array(..)) => {}
+                    Some(Frame::Elem(name, text, depth, children)) => {
                         if let Some(t) = text {
                             self.text("#text", t)?;
                         }
+                        if children {
+                            self.indent(depth);
+                        }
                         self.w.write_event(Xml::End(BytesEnd::new(name)))?;
+                        self.newline();
                     }
                     None => {
                         // The record's own close.
                         if let Some(t) = item_text.take() {
                             self.text("#text", t)?;
+                        }
+                        if item_children {
+                            self.indent(1);
                         }
                         self.w.write_event(Xml::End(BytesEnd::new(item)))?;
                     }
@@ -514,9 +568,7 @@ impl Stage for ToXml {
                     self.frames.clear();
                     return Err(e.context(format!("toxml: record {n}")));
                 }
-                if !self.pretty {
-                    self.w.get_mut().push(b'\n');
-                }
+                self.w.get_mut().push(b'\n');
             }
             Item::Event(ev) => self.event(ev)?,
             Item::Line(_) => return self.next.send(item),

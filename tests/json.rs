@@ -200,3 +200,57 @@ fn json_repeated_keys_keep_the_first_place_and_the_last_value() {
         .code(0)
         .out("{\"a\":3,\"b\":2}\n");
 }
+
+#[test]
+fn json_reads_values_over_several_lines_as_jq_pretty_prints_them() {
+    // Issue 30 item 11: `jq . : copipe json` was refused line by line.
+    let pretty = "{\n  \"a\": 1,\n  \"b\": {\n    \"c\": [\n      1,\n      \"x{y]\\\"\"\n    ]\n  }\n}\n{\"d\":2}\n{\n\t\"e\": {}\n}\n";
+    copipe(["json"])
+        .stdin(pretty)
+        .run()
+        .code(0)
+        .out("{\"a\":1,\"b\":{\"c\":[1,\"x{y]\\\"\"]}}\n{\"d\":2}\n{\"e\":{}}\n");
+    // A value left open at the end, or broken inside: an error naming where it began.
+    copipe(["json"])
+        .stdin("{\"a\":1}\n{\n  \"b\": 2,\n")
+        .run()
+        .code(2)
+        .out("{\"a\":1}\n")
+        .err_has("standard input:2: the value that begins on this line (lines 2 to 3): the input ends before the value does");
+    copipe(["json"])
+        .stdin("{\n  \"b\": 2 3\n}\n")
+        .run()
+        .code(2)
+        .err_has("standard input:1: the value that begins on this line (lines 1 to 3): not JSON: expected `,` or `}` after a member, found `3` (line 2, column 10)");
+    // An unfinished one does not swallow the values after it: with --skip-bad they come.
+    copipe(["json", "--skip-bad"])
+        .stdin("{\"a\":{\n{\"b\":2}\n{\n \"c\": 3\n}\n")
+        .run()
+        .code(0)
+        .out("{\"b\":2}\n{\"c\":3}\n")
+        .err_has("skipped 1 line");
+    // A piece of one alone names jq -c.
+    copipe(["json"])
+        .stdin("  \"b\": 2,\n")
+        .run()
+        .code(2)
+        .err_has("jq -c");
+}
+
+#[test]
+fn json_reads_a_big_pretty_value_in_linear_time() {
+    // 200,000 lines of one value: each line scanned once, the whole parsed once.
+    let mut v = String::from("{\n  \"items\": [\n");
+    for i in 0..200_000 {
+        v.push_str(&format!("    {i},\n"));
+    }
+    v.push_str("    -1\n  ]\n}\n");
+    let t = std::time::Instant::now();
+    let r = copipe(["json", ":", "count"]).stdin(v).run();
+    r.code(0).out("1\n");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        t.elapsed()
+    );
+}

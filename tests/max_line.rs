@@ -213,3 +213,53 @@ fn follow_holds_a_partial_line_only_to_the_limit() {
     assert_eq!(lines, ["a2", long.as_str(), "b1", "b2"]);
     live.stop();
 }
+
+#[test]
+fn json_of_a_line_past_max_line_is_warned_about_whatever_the_reader() {
+    // Issue 23 item 10: from a mapped file, the cut line's JSON error ended the run before
+    // the warning, which was given only at the end of the input: `json` cut a line over
+    // 16 MB without a word. Each reader now warns before the error.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.json");
+    // A JSON line of 5 MiB between two short ones: the file is mapped (over 4 MiB).
+    let long = format!("{{\"a\":\"{}\"}}", "x".repeat(5 << 20));
+    let data = format!("{{\"n\":1}}\n{long}\n{{\"n\":3}}\n");
+    std::fs::write(&file, &data).unwrap();
+    let not_json = "big.json:2:6: not JSON: a string is not closed";
+    let mapped = copipe(["--max-line", "1M", "cat", "big.json", ":", "json"])
+        .dir(dir.path())
+        .run();
+    mapped
+        .code(2)
+        .out("{\"n\":1}\n")
+        .err_has("copipe: warning: big.json:2: line longer than 1M (--max-line), cut")
+        .err_has(not_json);
+    assert!(
+        mapped.err.find("warning").unwrap() < mapped.err.find("not JSON").unwrap(),
+        "{}",
+        mapped.err
+    );
+    let piped = copipe(["--max-line", "1M", "json"])
+        .stdin(data.clone())
+        .run();
+    piped
+        .code(2)
+        .err_has("standard input: the line at byte 8 is longer than 1M (--max-line), cut")
+        .err_has("standard input:2:6: not JSON");
+    // With --skip-bad, the run goes on, and the warning is still given.
+    let skipped = copipe([
+        "--max-line",
+        "1M",
+        "cat",
+        "big.json",
+        ":",
+        "json",
+        "--skip-bad",
+    ])
+    .dir(dir.path())
+    .run();
+    skipped
+        .code(0)
+        .out("{\"n\":1}\n{\"n\":3}\n")
+        .err_has("big.json:2: line longer than 1M (--max-line), cut");
+}

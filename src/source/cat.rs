@@ -113,7 +113,9 @@ struct MapAt {
     released: usize,
     /// The rest of a cut line is being dropped.
     skipping: bool,
+    /// Lines cut and not yet reported; whether the input's warning was given.
     cuts: Cuts,
+    warned: bool,
 }
 
 /// What one step of [`Cat::step`] came to.
@@ -234,23 +236,16 @@ impl Cat {
         }
         match self.input.take() {
             None => self.open_next(out),
-            Some(Input::Mapped(map, mut at)) => match self.push_batch(&map, &mut at, out) {
+            Some(Input::Mapped(map, mut at)) => match self.push_noting_cuts(&map, &mut at, out) {
                 Ok(Pushed::More) => {
                     self.input = Some(Input::Mapped(map, at));
                     Ok(Step::More)
                 }
-                Ok(Pushed::Stop) => {
-                    self.note_map_cuts(&map.map, at.cuts);
-                    Ok(Step::Stop)
-                }
-                Ok(Pushed::End) => {
-                    self.note_map_cuts(&map.map, at.cuts);
-                    Ok(Step::More)
-                }
+                Ok(Pushed::Stop) => Ok(Step::Stop),
+                Ok(Pushed::End) => Ok(Step::More),
                 // The file shrank under the map: what was still there is pushed, the rest
                 // is reported (status 2) and the next input read.
                 Err(e) if Truncated::is(&e) => {
-                    self.note_map_cuts(&map.map, at.cuts);
                     if let Some(e) = map.report_truncation() {
                         self.status.soft_error(&e);
                     }
@@ -362,6 +357,23 @@ impl Cat {
         note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
     }
 
+    /// [`Cat::push_batch`], then the lines it cut reported, whatever came of it: before an
+    /// error of a stage after (`json` on the cut line), as the read path does.
+    fn push_noting_cuts(
+        &self,
+        map: &Arc<SharedMap>,
+        at: &mut MapAt,
+        out: &mut dyn Stage,
+    ) -> Result<Pushed> {
+        let pushed = self.push_batch(map, at, out);
+        if at.cuts.count > 0 {
+            self.note_map_cuts(&map.map, at.cuts);
+            at.warned |= at.cuts.at.is_some();
+            at.cuts = Cuts::default();
+        }
+        pushed
+    }
+
     /// Report the lines of a mapped input that `--max-line` cut; the line number of the
     /// first cut is counted in the map only now.
     fn note_map_cuts(&self, map: &SafeMap, cuts: Cuts) {
@@ -460,7 +472,7 @@ impl Cat {
                                 if !map.intact(done + max) {
                                     return Err(anyhow::Error::new(Truncated));
                                 }
-                                if at.cuts.count == 0 {
+                                if at.cuts.count == 0 && !at.warned {
                                     at.cuts.at = Some(done as u64);
                                 }
                                 at.cuts.count += 1;
@@ -483,7 +495,7 @@ impl Cat {
             self.meter.read(cut);
             let batch = &rest[..cut];
             let sent = if batch.len() > max {
-                let base = (at.cuts.count == 0).then_some(done as u64);
+                let base = (at.cuts.count == 0 && !at.warned).then_some(done as u64);
                 send_capped(batch, max, base, &mut at.cuts, out)
             } else {
                 out.send_mapped(Mapped {

@@ -11,6 +11,17 @@
 //! has a `file` field of its own, which is kept as it is (a warning says so, once); the
 //! origin is passed on too. Line numbers restart with each input, which errors name (the
 //! sources that read files announce each one).
+//!
+//! A value may span lines, as jq's pretty output does: a line that is not JSON by itself
+//! but opens more objects or arrays than it closes (outside strings) starts a value, and
+//! the lines after it are added until the brackets balance; then the whole is parsed once.
+//! The lines are scanned once each (a depth count), so a value of any number of lines costs
+//! time linear in its size; its size is bounded by `--max-line` (16 MiB by default). A value
+//! still open at the end of an input is an error naming the line it began on. NDJSON lines
+//! take the usual path: a line is only scanned when it is not JSON by itself, and begins a
+//! value only when it ends with `{` or `[` (a line cut short does not swallow the lines
+//! after it); a line whose first byte opens a value (not indented, unlike what is inside
+//! one) ends a value left unfinished, which is an error (`--skip-bad`: dropped).
 
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -31,6 +42,12 @@ use crate::stage::{Flow, Stage};
 /// any size); a repeated key keeps its first place and its last value. After `cat --tag` or
 /// `follow --tag`, records get a first field `file` with the input's name, unless they have
 /// a `file` field of their own: that one is kept (and a warning says so, once).
+///
+/// A value may span lines, as jq's pretty output does (`jq . : copipe json` works, as
+/// `jq -c` does): a line that opens an object or array it does not close begins a value,
+/// which ends at the line that balances its brackets. Such a value is bounded by
+/// --max-line (16M by default); one still open at the end of the input is an error naming
+/// the line it began on.
 #[derive(Parser)]
 #[command(name = "json", disable_version_flag = true)]
 pub struct Args {
@@ -54,9 +71,13 @@ pub const DEF: StageDef = StageDef {
     build: Build::Filter(build),
 };
 
-fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
     Ok(Box::new(Json {
+        max: cx.opts.max_line(),
+        pending: Vec::new(),
+        began: 0,
+        scan: Scan::default(),
         skip_bad: a.skip_bad,
         origin: "standard input".into(),
         tag: None,
@@ -70,6 +91,13 @@ fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<
 }
 
 struct Json {
+    /// The largest value over several lines (`--max-line`).
+    max: usize,
+    /// A value over several lines, so far (empty: none), the line it began on, and the
+    /// scan of its brackets.
+    pending: Vec<u8>,
+    began: u64,
+    scan: Scan,
     skip_bad: bool,
     /// The current input's name, for messages.
     origin: String,
@@ -98,13 +126,77 @@ impl Stage for Json {
             line = rest;
             skipped = BOM.len();
         }
+        if !self.pending.is_empty() {
+            // A line that opens a value at its first byte begins a value of its own (jq
+            // indents what is inside one): the value before was left unfinished.
+            if !matches!(line.first(), Some(b'{' | b'[')) {
+                return self.more(line);
+            }
+            let _ = self.bad_pending(&format!(
+                "it is not complete before line {}, which begins a value of its own",
+                self.line
+            ))?;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(Flow::Continue);
         }
         if let Err(e) = self.parser.parse(line, &mut self.rec) {
+            // The start of a value over several lines (jq's pretty output)?
+            let mut scan = Scan::default();
+            scan.line(line);
+            let last = line.trim_ascii_end().last();
+            if scan.opens() && matches!(last, Some(b'{' | b'[')) {
+                self.scan = scan;
+                self.began = self.line;
+                self.pending.extend_from_slice(line);
+                return Ok(Flow::Continue);
+            }
             let at = e.column(line) + usize::from(skipped > 0);
-            return self.bad(format!(":{at}: not JSON: {}", e.what));
+            let hint = if looks_like_a_piece(line) {
+                " (a piece of a value over several lines? `json` reads one whose first line \
+                 opens it, as `jq .` writes it; or write one value a line with `jq -c`)"
+            } else {
+                ""
+            };
+            return self.bad(format!(":{at}: not JSON: {}{hint}", e.what));
         }
+        self.emit()
+    }
+
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        let _ = self.unfinished()?;
+        self.origin = origin.name.to_string();
+        self.tag = (origin.show == Show::Tag).then(|| origin.name.to_string());
+        self.line = 0;
+        self.next.origin(origin)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.next.flush()
+    }
+
+    crate::pass_on!(tick);
+
+    fn close(&mut self) -> Result<()> {
+        let _ = self.unfinished()?;
+        if self.skipped > 0 {
+            eprintln!(
+                "copipe: json: skipped {} {}",
+                self.skipped,
+                if self.skipped == 1 {
+                    "line that was not a JSON object"
+                } else {
+                    "lines that were not JSON objects"
+                }
+            );
+        }
+        self.next.close()
+    }
+}
+
+impl Json {
+    /// The record just parsed: checked to be an object, tagged, sent on.
+    fn emit(&mut self) -> Result<Flow> {
         let what = match self.rec.root().ty() {
             Type::Object => None,
             Type::Array => Some("an array"),
@@ -132,32 +224,138 @@ impl Stage for Json {
         self.next.send(Item::Record(&self.rec))
     }
 
-    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.origin = origin.name.to_string();
-        self.tag = (origin.show == Show::Tag).then(|| origin.name.to_string());
-        self.line = 0;
-        self.next.origin(origin)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
-    }
-
-    crate::pass_on!(tick);
-
-    fn close(&mut self) -> Result<()> {
-        if self.skipped > 0 {
-            eprintln!(
-                "copipe: json: skipped {} {}",
-                self.skipped,
-                if self.skipped == 1 {
-                    "line that was not a JSON object"
-                } else {
-                    "lines that were not JSON objects"
-                }
-            );
+    /// The next line of a value over several lines: added, and once the brackets balance,
+    /// the value parsed and sent on.
+    fn more(&mut self, line: &[u8]) -> Result<Flow> {
+        self.pending.push(b'\n');
+        self.pending.extend_from_slice(line);
+        self.scan.line(line);
+        if self.scan.broken() {
+            return self.bad_pending("its brackets do not match (a `]` or `}` too many)");
         }
-        self.next.close()
+        if self.scan.in_str {
+            return self.bad_pending("a string is not closed at the end of a line");
+        }
+        if self.scan.depth > 0 {
+            if self.pending.len() > self.max {
+                let max = crate::source::reader::size_text(self.max);
+                return self.bad_pending(&format!(
+                    "the value is not complete after {max} (--max-line)"
+                ));
+            }
+            return Ok(Flow::Continue);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let parsed = self.parser.parse(&pending, &mut self.rec);
+        self.pending = pending;
+        if let Err(e) = parsed {
+            let (line, col) = line_col(&self.pending, e.at);
+            let at = self.began + line;
+            let what = format!("not JSON: {} (line {at}, column {col})", e.what);
+            return self.bad_pending(&what);
+        }
+        self.pending.clear();
+        // Its errors name the line it began on.
+        let line = std::mem::replace(&mut self.line, self.began);
+        let flow = self.emit();
+        self.line = line;
+        flow
+    }
+
+    /// A value over several lines that is not JSON: an error naming the line it began on
+    /// (or, with --skip-bad, dropped and counted).
+    fn bad_pending(&mut self, what: &str) -> Result<Flow> {
+        self.pending.clear();
+        self.scan = Scan::default();
+        let began = self.began;
+        if self.skip_bad {
+            self.skipped += 1;
+            return Ok(Flow::Continue);
+        }
+        let to = if what.starts_with("it is not complete before") {
+            self.line - 1
+        } else {
+            self.line
+        };
+        bail!(
+            "json: {}:{began}: the value that begins on this line (lines {began} to {to}): {what}",
+            self.origin,
+        )
+    }
+
+    /// The end of an input inside a value over several lines.
+    fn unfinished(&mut self) -> Result<Flow> {
+        if self.pending.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        self.bad_pending("the input ends before the value does")
+    }
+}
+
+/// Line (from 0) and column (from 1, in characters) of byte `at` of `text`.
+fn line_col(text: &[u8], at: usize) -> (u64, usize) {
+    let at = at.min(text.len());
+    let before = &text[..at];
+    let line = memchr::memchr_iter(b'\n', before).count() as u64;
+    let start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    let col = before[start..]
+        .iter()
+        .filter(|&&c| (c as i8) >= -0x40)
+        .count()
+        + 1;
+    (line, col)
+}
+
+/// Whether a line that is not JSON looks like a piece of pretty-printed JSON: a member
+/// (`"a": 1,`) or a closing bracket.
+fn looks_like_a_piece(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    matches!(t.first(), Some(b'}' | b']'))
+        || (t.first() == Some(&b'"') && memchr::memmem::find(t, b"\":").is_some())
+}
+
+/// The brackets of the lines of a value over several lines, outside its strings.
+#[derive(Default, Clone, Copy)]
+struct Scan {
+    depth: i64,
+    /// Went below zero (more closed than opened).
+    below: bool,
+    in_str: bool,
+    escaped: bool,
+}
+
+impl Scan {
+    fn line(&mut self, line: &[u8]) {
+        for &c in line {
+            if self.in_str {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == b'\\' {
+                    self.escaped = true;
+                } else if c == b'"' {
+                    self.in_str = false;
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.in_str = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    self.below |= self.depth < 0;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A first line that opens a value it does not close.
+    fn opens(&self) -> bool {
+        self.depth > 0 && !self.below && !self.in_str
+    }
+
+    fn broken(&self) -> bool {
+        self.below
     }
 }
 

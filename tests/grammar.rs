@@ -227,3 +227,59 @@ mod not_utf8 {
         copipe(args(&[b"help", b"\xff"])).run().code(2);
     }
 }
+
+#[test]
+fn another_tools_options_get_a_tip_that_works() {
+    // Issue 30 item 12: `head -n 5` got "tip: to pass '-n' as a value, use '-- -n'".
+    let cases: &[(&[&str], &str)] = &[
+        (&["naturals", ":", "head", "-n", "5"], "tip: write `head 5`"),
+        (
+            &["naturals", ":", "head", "--lines=5"],
+            "tip: write `head 5`",
+        ),
+        (&["naturals", ":", "skip", "-n", "2"], "tip: write `skip 2`"),
+        (
+            &["naturals", ":", "wc", "-l"],
+            "tip: `count` (or `wc`) counts lines",
+        ),
+        (&["naturals", ":", "uniq", "-c"], "count --by FIELD"),
+        (&["cat", "-n", "x"], "`cat FILE : number`"),
+        (&["follow", "-F", "x"], "`follow FILE` follows by name"),
+        (
+            &["naturals", ":", "replace", "-E", "a+", "b"],
+            "`replace a+ b`",
+        ),
+        (&["naturals", ":", "json", "-c"], "`json` reads NDJSON"),
+        (
+            &["naturals", ":", "csv", "-d", ";"],
+            "write `csv --sep ';'`",
+        ),
+        (
+            &["naturals", ":", "grep", "-c", "x"],
+            "`grep PATTERN : count`",
+        ),
+        (
+            &["naturals", ":", "json", ":", "select", "-f", "a"],
+            "`select a b`",
+        ),
+    ];
+    for (args, tip) in cases {
+        let r = copipe(*args).run();
+        r.code(2).err_has(tip).err_lacks("use '--");
+        // The tip's words work: `head 5` is the pipeline it names.
+    }
+    copipe(["naturals", ":", "head", "5"])
+        .run()
+        .code(0)
+        .out("0\n1\n2\n3\n4\n");
+    // Where the argument is a pattern, clap's tip is right and stays.
+    copipe(["naturals", ":", "grep", "--frob"])
+        .run()
+        .code(2)
+        .err_has("use '-- --frob'");
+    // An option of no other tool: no tip that sends the user astray.
+    copipe(["naturals", ":", "head", "--frob", "3"])
+        .run()
+        .code(2)
+        .err_lacks("tip:");
+}

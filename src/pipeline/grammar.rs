@@ -386,7 +386,7 @@ fn parse_args(
                     .map(|w| w.index)
             })
             .or_else(|| {
-                culprit.and_then(|c| {
+                culprit.as_ref().and_then(|c| {
                     let flag = c.split([' ', '=']).next().unwrap_or("").to_string();
                     args.iter()
                         .find(|w| {
@@ -416,7 +416,33 @@ fn parse_args(
                 .filter(|l| !l.trim().is_empty())
                 .collect();
             let mut message = format!("{}: {first}", def.name);
+            // An unknown option: what works in copipe (`head -n 5` → `head 5`) rather than
+            // clap's "use '-- -n'", which is right only where the argument is a pattern.
+            let ours = (e.kind() == ErrorKind::UnknownArgument)
+                .then(|| {
+                    let flag = culprit.as_deref()?.split(' ').next()?;
+                    let words: Vec<String> = args
+                        .iter()
+                        .map(|w| w.text.to_string_lossy().into_owned())
+                        .collect();
+                    // The word clap complains about, else an option of another tool before
+                    // it, taken as a value (`replace -E a b`: `b` is the one too many).
+                    super::tips::tip(def.name, flag, &words).or_else(|| {
+                        words
+                            .iter()
+                            .filter(|w| w.starts_with('-'))
+                            .find_map(|w| super::tips::tip(def.name, w, &words))
+                    })
+                })
+                .flatten();
+            let keep_dash = ours.is_none() && super::tips::keeps_dash_tip(def.name);
+            if let Some(t) = &ours {
+                message.push_str(&format!("\n  tip: {t}"));
+            }
             for l in rest {
+                if l.trim_start().starts_with("tip: to pass") && !keep_dash {
+                    continue;
+                }
                 if l.starts_with("For more information") {
                     message.push_str(&format!("\n  (`copipe help {}` explains it)", def.name));
                 } else {

@@ -9,6 +9,7 @@ pub mod registry;
 pub mod run;
 pub mod same_file;
 pub mod stats;
+pub mod tips;
 
 pub use crate::stage::def::{Options, StageDef};
 pub use grammar::{Pipeline, SyntaxError};

@@ -40,6 +40,11 @@ const CASES: &[&[&str]] = &[
     &["-x", ".*ion"],
     &["[[:digit:]]+ms"],
     &["-v", "-x", ".*"],
+    // Unbalanced parentheses: refused with status 2 (a stray `)` is itself, as in -E).
+    &[")("],
+    &["-x", "a)|(b"],
+    &["-e", "ion", "-e", "(x"],
+    &["ion)"],
 ];
 
 fn grep_available() -> bool {

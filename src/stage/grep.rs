@@ -100,10 +100,19 @@ impl Matcher {
         if pats.is_empty() {
             bail!("no pattern given");
         }
-        let alts: Vec<String> = pats
-            .iter()
-            .map(|p| format!("(?:{})", regex_source(p, a.fixed_strings)))
-            .collect();
+        let mut alts: Vec<String> = Vec::with_capacity(pats.len());
+        for p in &pats {
+            let src = regex_source(p, a.fixed_strings);
+            // Each pattern is checked on its own: wrapped in `(?:…)` and joined with `|`,
+            // `)(` would balance the parentheses of its neighbours and be accepted.
+            let src = if a.fixed_strings {
+                src
+            } else {
+                balanced(src)
+                    .with_context(|| format!("bad pattern {:?}", String::from_utf8_lossy(p)))?
+            };
+            alts.push(format!("(?:{src})"));
+        }
         let mut body = alts.join("|");
         if a.line_regexp {
             body = format!("^(?:{body})$");
@@ -199,6 +208,28 @@ fn regex_source(p: &[u8], fixed: bool) -> String {
         }
     }
     s
+}
+
+/// Check one pattern's syntax on its own, as GNU grep does before it combines patterns:
+/// an unclosed `(` is refused ("unclosed group"), a `)` that closes nothing stands for
+/// itself as in GNU grep's extended syntax (`a)` matches `a)`), so it is escaped.
+fn balanced(mut src: String) -> Result<String> {
+    use regex_syntax::ast::{ErrorKind, parse::Parser};
+    // Each round escapes one stray `)`; a pattern has at most as many as its length.
+    for _ in 0..=src.len() {
+        match Parser::new().parse(&src) {
+            Ok(_) => return Ok(src),
+            Err(e) if *e.kind() == ErrorKind::GroupUnopened => {
+                let at = e.span().start.offset;
+                if src.as_bytes().get(at) != Some(&b')') {
+                    bail!("{}", e.kind());
+                }
+                src.insert(at, '\\');
+            }
+            Err(e) => bail!("{}", e.kind()),
+        }
+    }
+    bail!("too many unmatched `)`")
 }
 
 /// The regex whose matches `print` colours for this grep: none with `-v` or `--field`.
@@ -378,6 +409,54 @@ mod tests {
             })
             .unwrap();
         assert_eq!((flow, calls), (Flow::Stop, 1));
+    }
+
+    #[test]
+    fn each_pattern_is_checked_alone_for_balanced_parentheses() {
+        for bad in [
+            &[")("][..],
+            &["-x", "a)|(b"],
+            &["("],
+            &["-e", "a", "-e", "(b"],
+        ] {
+            let a = Args::try_parse_from(std::iter::once("grep").chain(bad.iter().copied()));
+            let err = Matcher::new(&a.unwrap(), false).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("unclosed group"),
+                "{bad:?}: {err:#}"
+            );
+        }
+        // As in GNU grep -E, a `)` that closes nothing is itself.
+        let m = matcher(&["a)"], false);
+        assert_eq!(
+            strs(both(
+                &m,
+                b"a)
+a
+(a)
+"
+            )),
+            ["a)", "(a)"]
+        );
+        let m = matcher(&["-e", "(a))", "-e", ")"], false);
+        assert_eq!(
+            strs(both(
+                &m, b"a)
+b
+"
+            )),
+            ["a)"]
+        );
+        // -F patterns are literal: nothing to balance.
+        let m = matcher(&["-F", ")("], false);
+        assert_eq!(
+            strs(both(
+                &m, b")(
+x
+"
+            )),
+            [")("]
+        );
     }
 
     fn matcher_os(args: &[&[u8]]) -> Matcher {

@@ -287,7 +287,7 @@ fn exit_status(status: &Status) -> i32 {
         Some(libc::SIGINT) => 130,
         Some(_) if status.soft_errors() == 0 => 0,
         _ if status.soft_errors() > 0 => 2,
-        _ if status.delivered() => 0,
+        _ if status.succeeded() => 0,
         _ => 1,
     }
 }

@@ -323,3 +323,66 @@ fn patterns_from_a_file_as_gnu_grep_reads_them() {
     }
     report(failures);
 }
+
+/// `-G`: basic regular expressions, GNU grep's default syntax, translated: copipe's
+/// `grep -G P` prints what GNU's `grep P` prints.
+#[test]
+fn basic_regexps_print_what_gnu_grep_prints_by_default() {
+    const BRE: &[&str] = &[
+        r"ERROR\|WARN",
+        r"\(Error\|ERROR\) ",
+        r"[0-9]\{4\}-[0-9]\{2\}",
+        r"session 0x[0-9a-f]\+",
+        r"ion\?$",
+        "a(b|c)",
+        "*ion",
+        r"^\(2015\)-07",
+        "[[:digit:]]+ms",
+        r"[]x]",
+        r"[\]",
+        "ion$ x",
+        r"\<ion\>",
+        r"\w\+@[0-9]*",
+        "ca.",
+        r"x\{3,\}",
+        "a^b",
+        r"\(",
+    ];
+    let files = [
+        fixture("app.log"),
+        fixture("crlf.log"),
+        fixture("invalid-utf8.txt"),
+        fixture("no-newline.txt"),
+    ];
+    let mut failures = Vec::new();
+    for pat in BRE {
+        for flags in [&[][..], &["-c", "-i"], &["-o", "-n"], &["-v", "-x"]] {
+            let want = Command::new("grep")
+                .env("LC_ALL", "C.UTF-8")
+                .arg("-a")
+                .args(flags)
+                .arg("--")
+                .arg(pat)
+                .args(&files)
+                .output()
+                .unwrap();
+            let mut cargs: Vec<String> = vec!["cat".into()];
+            cargs.extend(files.iter().map(|f| f.display().to_string()));
+            cargs.extend([":".to_string(), "grep".into(), "-G".into()]);
+            cargs.extend(flags.iter().map(|s| s.to_string()));
+            cargs.extend(["-e".to_string(), pat.to_string()]);
+            let got = copipe(&cargs).run();
+            if got.out != want.stdout || Some(got.code) != want.status.code() {
+                failures.push(format!(
+                    "{pat:?} {flags:?}: grep {} bytes ({:?}), copipe {} bytes ({}) {}",
+                    want.stdout.len(),
+                    want.status.code(),
+                    got.out.len(),
+                    got.code,
+                    got.err.lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    report(failures);
+}

@@ -188,8 +188,18 @@ fn unsupported_syntaxes_and_bad_pattern_files_are_refused() {
     copipe(["grep", "-G", "a\\(b\\)"])
         .stdin("ab\n")
         .run()
+        .code(0)
+        .out("ab\n");
+    copipe(["grep", "-G", "\\(a\\)\\1"])
+        .stdin("aa\n")
+        .run()
         .code(2)
-        .err_has("-E");
+        .err_has("back-references");
+    copipe(["grep", "-E", "-F", "a"])
+        .stdin("a\n")
+        .run()
+        .code(2)
+        .err_has("conflicting matchers");
     copipe(["grep", "-P", "(?<=a)b"])
         .stdin("ab\n")
         .run()

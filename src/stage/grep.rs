@@ -24,6 +24,7 @@ use crate::item::{Item, Kind, Origin, Show, render, split_path};
 use crate::stage::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
 use crate::stage::{Flow, Stage};
 
+mod bre;
 mod report;
 
 /// Keep the items that match a regular expression, with GNU grep's options and output.
@@ -78,10 +79,11 @@ pub struct Args {
     /// Patterns are fixed strings, not regular expressions.
     #[arg(short = 'F', long)]
     pub fixed_strings: bool,
-    /// Accepted for grep compatibility: patterns are always extended regexes.
+    /// Patterns are extended regular expressions (the default).
     #[arg(short = 'E', long)]
     pub extended_regexp: bool,
-    /// Refused: basic regular expressions (write them as extended ones, `-E`).
+    /// Patterns are basic regular expressions, as GNU grep's default (`\(`, `\|`, `\{`, `\+`
+    /// are operators, bare `(`, `|`, `{`, `+` are themselves); back-references are refused.
     #[arg(short = 'G', long)]
     pub basic_regexp: bool,
     /// Refused: Perl regular expressions (the default syntax has `\d \w \s`, lazy
@@ -185,10 +187,14 @@ pub struct Matcher {
 impl Matcher {
     /// Compile grep's options into one regex.
     pub fn new(a: &Args, crlf: bool) -> Result<Self> {
-        if a.basic_regexp {
-            bail!(
-                "-G (basic regular expressions) is not supported: write the pattern as an extended one (-E, the default): `(`, `)`, `{{`, `|`, `+`, `?` rather than `\\(`, `\\)`, `\\{{`, `\\|`, `\\+`, `\\?`"
-            );
+        let matchers = [
+            a.extended_regexp,
+            a.fixed_strings,
+            a.basic_regexp,
+            a.perl_regexp,
+        ];
+        if matchers.iter().filter(|&&on| on).count() > 1 {
+            bail!("conflicting matchers specified: give one of -E, -F, -G, -P");
         }
         if a.perl_regexp {
             bail!(
@@ -232,7 +238,16 @@ impl Matcher {
         }
         let mut alts: Vec<String> = Vec::with_capacity(pats.len());
         for p in &pats {
-            let src = regex_source(p, a.fixed_strings);
+            let src = if a.basic_regexp {
+                let Ok(text) = std::str::from_utf8(p) else {
+                    bail!("with -G a pattern must be UTF-8 (use -E, the default, for bytes)");
+                };
+                bre::translate(text).with_context(|| {
+                    format!("bad basic regular expression {text:?} (-E takes extended ones)")
+                })?
+            } else {
+                regex_source(p, a.fixed_strings)
+            };
             // Each pattern is checked on its own: wrapped in `(?:…)` and joined with `|`,
             // `)(` would balance the parentheses of its neighbours and be accepted.
             let src = if a.fixed_strings {

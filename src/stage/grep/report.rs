@@ -149,28 +149,42 @@ struct Input {
     started: bool,
 }
 
+/// The most bytes of before-context kept across batches: `-B 1000000` over lines that do
+/// not match must not hold the whole input.
+const RING_BYTES: usize = 32 << 20;
+
 /// The last lines not printed, for before-context across batches.
 #[derive(Default)]
 struct Ring {
     lines: VecDeque<(Vec<u8>, u64)>,
-    spare: Vec<Vec<u8>>,
+    bytes: usize,
+    /// Lines were dropped for [`RING_BYTES`] (said once on stderr).
+    cut: bool,
 }
 
 impl Ring {
     fn clear(&mut self) {
-        while let Some((buf, _)) = self.lines.pop_front() {
-            self.spare.push(buf);
-        }
+        self.lines.clear();
+        self.bytes = 0;
     }
 
     fn push(&mut self, line: &[u8], offset: u64, keep: u64) {
-        let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(line);
-        self.lines.push_back((buf, offset));
-        while self.lines.len() as u64 > keep {
-            if let Some((buf, _)) = self.lines.pop_front() {
-                self.spare.push(buf);
+        self.lines.push_back((line.to_vec(), offset));
+        self.bytes += line.len();
+        while self.lines.len() as u64 > keep || self.bytes > RING_BYTES {
+            let Some((old, _)) = self.lines.pop_front() else {
+                break;
+            };
+            self.bytes -= old.len();
+            if self.lines.len() as u64 >= keep {
+                continue;
+            }
+            if !self.cut {
+                self.cut = true;
+                eprintln!(
+                    "copipe: grep: before-context kept to its last {} MiB across reads",
+                    RING_BYTES >> 20
+                );
             }
         }
     }

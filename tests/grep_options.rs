@@ -246,3 +246,42 @@ fn count_status_follows_the_selection_not_the_output() {
     r.code(2).err_has("/nonexistent/x.log");
     assert_eq!(r.stdout(), format!("{app}:13\n"));
 }
+
+/// Under -q a selected line makes the status 0 even after an error, as GNU grep says.
+#[test]
+fn quiet_succeeds_after_an_error_when_a_line_is_selected() {
+    let app = fixture("app.log").display().to_string();
+    let r = copipe([
+        "cat",
+        "/nonexistent/x.log",
+        &app,
+        ":",
+        "grep",
+        "-q",
+        "ERROR",
+    ])
+    .run();
+    r.code(0).err_has("/nonexistent/x.log");
+    copipe([
+        "cat",
+        "/nonexistent/x.log",
+        &app,
+        ":",
+        "grep",
+        "-q",
+        "NO SUCH THING",
+    ])
+    .run()
+    .code(2);
+    copipe([
+        "cat",
+        "/nonexistent/x.log",
+        &app,
+        ":",
+        "grep",
+        "-c",
+        "ERROR",
+    ])
+    .run()
+    .code(2);
+}

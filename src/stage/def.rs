@@ -193,7 +193,7 @@ pub struct Status(Arc<StatusInner>);
 struct StatusInner {
     delivered: AtomicBool,
     /// What a stage that reports its selection said (see [`Status::report_selection`]):
-    /// 0 nothing, 1 none selected, 2 some selected.
+    /// 0 nothing, 1 none selected, 2 some selected, 3 some selected under `grep -q`.
     selection: AtomicU8,
     soft_errors: AtomicU32,
     /// The signal that interrupted the run (0: none).
@@ -215,7 +215,7 @@ impl Status {
     /// status says, rather than when something reached a sink (`grep -c` prints `0`).
     pub fn report_selection(&self, any: bool) {
         if any {
-            self.0.selection.store(2, Ordering::Relaxed);
+            let _ = self.0.selection.fetch_max(2, Ordering::Relaxed);
         } else {
             let _ = self
                 .0
@@ -228,8 +228,17 @@ impl Status {
     pub fn succeeded(&self) -> bool {
         match self.0.selection.load(Ordering::Relaxed) {
             0 => self.delivered(),
-            s => s == 2,
+            s => s >= 2,
         }
+    }
+    /// `grep -q` selected a line: the run succeeds even after an error, as GNU grep's
+    /// does under -q.
+    pub fn quiet_selected(&self) {
+        self.0.selection.store(3, Ordering::Relaxed);
+    }
+    /// Whether [`Status::quiet_selected`] was said.
+    pub fn quietly_succeeded(&self) -> bool {
+        self.0.selection.load(Ordering::Relaxed) == 3
     }
     /// Report an error on stderr and carry on; the exit status will be 2.
     pub fn soft_error(&self, err: &anyhow::Error) {

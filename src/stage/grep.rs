@@ -542,7 +542,7 @@ impl Stage for Grep {
         }
         self.selected += 1;
         if self.quiet {
-            self.status.report_selection(true);
+            self.status.quiet_selected();
             return Ok(Flow::Stop);
         }
         let flow = self.next.send(item)?;

@@ -427,6 +427,9 @@ impl Report {
             }
         }
         st.status.report_selection(st.any);
+        if st.any && st.cfg.mode == Mode::Quiet {
+            st.status.quiet_selected();
+        }
         if !st.stopped {
             st.emit(next)?;
         }

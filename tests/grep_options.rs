@@ -154,7 +154,8 @@ fn color_auto_colours_a_terminal_only() {
     );
 }
 
-/// On records: -m and -q apply, the options that shape lines are refused before reading.
+/// On records: -m, -q, -c and context apply; the options that shape lines are refused
+/// before reading.
 #[test]
 fn records_take_max_count_and_quiet_and_refuse_line_options() {
     let input = "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
@@ -173,13 +174,44 @@ fn records_take_max_count_and_quiet_and_refuse_line_options() {
         .run()
         .code(1)
         .out("");
-    for flag in ["-n", "-c", "-o", "-l", "-C1"] {
+    for flag in ["-n", "-b", "-o", "-l", "-L", "-H"] {
         copipe(["json", ":", "grep", flag, "a"])
             .stdin(input)
             .run()
             .code(2)
             .err_has("works on lines, but this grep receives records");
     }
+    // -c: one record with the count; the status says whether one was selected.
+    copipe(["json", ":", "grep", "-c", "--field", "a", "[13]"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("{\"count\":2}\n");
+    copipe(["json", ":", "grep", "-c", "--field", "a", "9"])
+        .stdin(input)
+        .run()
+        .code(1)
+        .out("{\"count\":0}\n");
+    // Context: the records around a selected one (no separator between groups).
+    let ten: String = (1..=10).map(|i| format!("{{\"a\":{i}}}\n")).collect();
+    copipe(["json", ":", "grep", "-C", "1", "--field", "a", "^[37]$"])
+        .stdin(ten.clone())
+        .run()
+        .code(0)
+        .out("{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n{\"a\":6}\n{\"a\":7}\n{\"a\":8}\n");
+    copipe([
+        "json", ":", "grep", "-m", "1", "-A", "2", "--field", "a", "^5$",
+    ])
+    .stdin(ten)
+    .run()
+    .code(0)
+    .out("{\"a\":5}\n{\"a\":6}\n{\"a\":7}\n");
+    // On events neither applies.
+    copipe(["xml", "fixtures/buses.xml", ":", "grep", "-c", "x"])
+        .dir(fixtures().parent().unwrap())
+        .run()
+        .code(2)
+        .err_has("receives events");
 }
 
 /// Refusals name the way out, with status 2 and nothing read.

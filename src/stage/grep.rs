@@ -40,8 +40,9 @@ mod report;
 /// its file (in `follow`, the lines seen of that name, across rotations), `-b` its byte
 /// offset, `-H` the file name (the default with several files of `cat`), `-o`, `-c`, `-l`,
 /// `-L`, `-q`, `-m`, and context (`-A -B -C`, `--` between groups). `-m` stops the source,
-/// as `head` does (each file of `cat` is read up to its NUMth selected line). On records and
-/// events only `-m` and `-q` apply (count them with `count`); the others are refused.
+/// as `head` does (each file of `cat` is read up to its NUMth selected line). On records
+/// `-m`, `-q`, `-c` (one `{"count":N}` record at the end) and context apply; on events `-m`
+/// and `-q`; the others are refused.
 ///
 /// A pattern need not be UTF-8 (Linux arguments are bytes): with -F it matches its bytes;
 /// without, each byte that is not UTF-8 matches itself, literally (so it must not stand
@@ -421,17 +422,19 @@ impl Args {
         }
     }
 
-    /// The flags that have no meaning on records and events, as written, if any is given.
-    fn line_only_flag(&self) -> Option<&'static str> {
+    /// The flags that have no meaning on items of kind `kind` (not lines), as written, if
+    /// any is given: on records `-c` and context have one, on events neither.
+    fn line_only_flag(&self, kind: Kind) -> Option<&'static str> {
+        let events = kind == Kind::Event;
         [
             (self.line_number, "-n"),
             (self.byte_offset, "-b"),
             (self.only_matching, "-o"),
-            (self.count, "-c (count them with `count`)"),
+            (self.count && events, "-c (count them with `count`)"),
             (self.files_with_matches, "-l"),
             (self.files_without_match, "-L"),
             (self.with_filename, "-H"),
-            (self.context_given(), "-A/-B/-C"),
+            (self.context_given() && events, "-A/-B/-C"),
         ]
         .into_iter()
         .find_map(|(on, name)| on.then_some(name))
@@ -447,10 +450,15 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         );
     }
     if cx.input != Kind::Line
-        && let Some(flag) = a.line_only_flag()
+        && let Some(flag) = a.line_only_flag(cx.input)
     {
+        let apply = if cx.input == Kind::Record {
+            "-m, -q, -c and -A/-B/-C"
+        } else {
+            "-m and -q"
+        };
         bail!(
-            "{flag} works on lines, but this grep receives {} (on them only -m and -q apply)",
+            "{flag} works on lines, but this grep receives {} (on them only {apply} apply)",
             cx.input.plural()
         );
     }
@@ -478,9 +486,32 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         max: a.max_count,
         quiet: a.quiet,
         selected: 0,
+        items: Items {
+            count: a.count,
+            after: a.after_context.or(a.context).unwrap_or(0),
+            before: a.before_context.or(a.context).unwrap_or(0),
+            ..Items::default()
+        },
         status: cx.status.clone(),
         next,
     }))
+}
+
+/// The most records of before-context kept (`-B` on records).
+const MAX_BEFORE_RECORDS: usize = 10_000;
+
+/// `-c` and context on records.
+#[derive(Default)]
+struct Items {
+    count: bool,
+    after: u64,
+    before: u64,
+    /// After-context still to pass on.
+    after_left: u64,
+    /// The last records not passed on, for before-context.
+    ring: std::collections::VecDeque<crate::item::Record>,
+    /// `-m` was reached: only the trailing context goes on.
+    done: bool,
 }
 
 /// Whether file names go in front of the lines that a grep without output options passes
@@ -506,6 +537,8 @@ struct Grep {
     max: Option<u64>,
     quiet: bool,
     selected: u64,
+    /// `-c` and context on records.
+    items: Items,
     status: Status,
     next: Box<dyn Stage>,
 }
@@ -534,7 +567,26 @@ impl Stage for Grep {
                 self.matcher.selects(&self.scratch)
             }
         };
-        if !selected {
+        let it = &mut self.items;
+        if it.done || !selected {
+            // Context: the records after a selected one, or kept for before one.
+            if it.after_left > 0 {
+                it.after_left -= 1;
+                let flow = self.next.send(item)?;
+                if it.done && it.after_left == 0 {
+                    return Ok(Flow::Stop);
+                }
+                return Ok(flow);
+            }
+            if it.before > 0
+                && let Item::Record(r) = item
+            {
+                it.ring.push_back(r.clone());
+                let keep = (it.before as usize).min(MAX_BEFORE_RECORDS);
+                while it.ring.len() > keep {
+                    it.ring.pop_front();
+                }
+            }
             return Ok(Flow::Continue);
         }
         if self.max == Some(0) {
@@ -545,9 +597,22 @@ impl Stage for Grep {
             self.status.quiet_selected();
             return Ok(Flow::Stop);
         }
+        let reached = self.max == Some(self.selected);
+        if it.count {
+            return Ok(if reached { Flow::Stop } else { Flow::Continue });
+        }
+        while let Some(r) = it.ring.pop_front() {
+            if self.next.send(Item::Record(&r))?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
         let flow = self.next.send(item)?;
-        if self.max == Some(self.selected) {
-            return Ok(Flow::Stop);
+        it.after_left = it.after;
+        if reached {
+            it.done = true;
+            if it.after_left == 0 {
+                return Ok(Flow::Stop);
+            }
         }
         Ok(flow)
     }
@@ -577,6 +642,19 @@ impl Stage for Grep {
             r.close(&mut self.next)?;
         } else if self.quiet {
             self.status.report_selection(false);
+        } else if self.items.count {
+            // One record for the stream: `{"count":N}`; the status says whether one was
+            // selected, as grep -c's does.
+            self.status.report_selection(self.selected > 0);
+            let mut r = crate::item::Record::new();
+            let mut n = itoa::Buffer::new();
+            r.add_scalar(
+                crate::record::ROOT,
+                "count",
+                crate::item::Type::Number,
+                n.format(self.selected),
+            );
+            let _ = self.next.send(Item::Record(&r))?;
         }
         self.next.close()
     }

@@ -180,7 +180,11 @@ fn differences(cases: &[Vec<&str>], sets: &[Vec<std::path::PathBuf>]) -> Vec<Str
                 cargs.extend(files.iter().map(|f| f.display().to_string()));
                 cargs.extend([":".to_string(), "grep".into()]);
                 cargs.extend(flags.iter().chain(*pat).map(|s| s.to_string()));
-                let got = copipe(&cargs).run();
+                let got = copipe(&cargs)
+                    .configure(|c| {
+                        c.env_remove("GREP_COLORS");
+                    })
+                    .run();
                 if got.out != want.stdout || Some(got.code) != want.status.code() {
                     let names: Vec<_> = files
                         .iter()

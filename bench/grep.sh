@@ -61,7 +61,20 @@ CASES=(
     "-i error|grep -i error|-i error|-i error"
     "-v INFO|grep -v INFO|-v INFO|-v INFO"
     "count ERROR|grep ERROR : count|-c ERROR|-c ERROR"
+    "-c ERROR|grep -c ERROR|-c ERROR|-c ERROR"
+    "-n ERROR|grep -n ERROR|-n ERROR|-n ERROR"
+    "-o ERROR|grep -o ERROR|-o ERROR|-o ERROR"
+    "-C 2 ERROR|grep -C 2 ERROR|-C 2 ERROR|-C 2 ERROR"
+    "-m 1000 ion|grep -m 1000 ion|-m 1000 ion|-m 1000 ion"
+    "-c -v INFO|grep -c -v INFO|-c -v INFO|-c -v INFO"
+    "-n ion\$|grep -n ion\$|-n ion\$|-n ion\$"
 )
+# ONLY=REGEX keeps the cases whose name matches, e.g. ONLY='^-' for the output options.
+if [ -n "${ONLY:-}" ]; then
+    kept=()
+    for c in "${CASES[@]}"; do [[ ${c%%|*} =~ $ONLY ]] && kept+=("$c"); done
+    CASES=("${kept[@]}")
+fi
 
 export LC_ALL=C.UTF-8
 RESULTS="$WORK/results.txt"

@@ -312,7 +312,7 @@ fn completion_scripts_and_candidates() {
         .err_has("bash, zsh, fish");
     let r = copipe(["__complete", "cat", "f", ":", "gr"]).run();
     r.code(0)
-        .out("grep\tkeep items matching a regex (-i -v -w -x -F -e; --field on records)\n");
+        .out("grep\tkeep items matching a regex, with grep's options (-n -c -o -m -l -H -C …)\n");
 }
 
 #[test]

@@ -279,15 +279,17 @@ fn main_with(cli: Cli) -> Result<i32> {
     Ok(exit_status(&status))
 }
 
-/// grep's exit status (0 an item reached a sink, 1 none did, 2 an error was reported),
+/// grep's exit status (0 an item reached a sink, 1 none did, 2 an error was reported;
+/// 0 after an error when `grep -q` selected a line, as GNU grep's),
 /// except after a signal that ended a follow cleanly: 130 after Ctrl-C (SIGINT, the shell's
 /// convention), 0 after SIGTERM (a requested stop) unless an error was reported.
 fn exit_status(status: &Status) -> i32 {
     match status.interrupted() {
         Some(libc::SIGINT) => 130,
         Some(_) if status.soft_errors() == 0 => 0,
+        _ if status.quietly_succeeded() => 0,
         _ if status.soft_errors() > 0 => 2,
-        _ if status.delivered() => 0,
+        _ if status.succeeded() => 0,
         _ => 1,
     }
 }

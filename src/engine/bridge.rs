@@ -294,6 +294,7 @@ impl SourceThread {
                         timers: &timers,
                         source_waits: true,
                         highlight: &[],
+                        inputs: Default::default(),
                     };
                     build(&matches, &cx)
                 })();

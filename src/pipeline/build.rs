@@ -18,7 +18,7 @@ use super::grammar::{Call, Pipeline, SyntaxError};
 use super::stats::{Counted, Counter, Row, Stats};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Build, BuildCx, Emits, Options, Role, Status};
+use crate::stage::def::{Build, BuildCx, Emits, Inputs, Options, Role, Status};
 
 /// A pipeline ready to run.
 pub struct Built {
@@ -133,6 +133,8 @@ struct Env<'a> {
     timers: &'a Timers,
     /// [`Source::waits`] of the pipeline's source (`true` until it is built).
     source_waits: bool,
+    /// What the pipeline's source says of its inputs.
+    inputs: Inputs,
 }
 
 impl<'a> Env<'a> {
@@ -147,6 +149,7 @@ impl<'a> Env<'a> {
             timers: self.timers,
             source_waits: self.source_waits,
             highlight,
+            inputs: self.inputs,
         }
     }
 }
@@ -180,6 +183,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         interrupt,
         timers,
         source_waits: true,
+        inputs: Inputs::default(),
     };
     // Before the source opens its files and before a `write --truncate` empties one.
     super::same_file::refuse_outputs_that_are_inputs(p)?;
@@ -204,6 +208,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
             .map_err(|e| at_call(source_call, e))?
     };
     env.source_waits = source.waits();
+    env.inputs = inputs_of(source_call);
     let mut rows = Vec::new();
     let chain = build_chain_into(&p.calls[1..], &env, &[], &mut rows, None, plan.as_ref())?;
     if let Some(plan) = &plan
@@ -230,6 +235,38 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         stats,
         source_def: (source_fn, source_call.matches.clone()),
     })
+}
+
+/// What `grep` needs to know of the source's inputs: how many files `cat` and `follow` name
+/// (a `follow` pattern may name several), and whether `cat` announces each anew.
+fn inputs_of(source: &Call) -> Inputs {
+    let files = || {
+        source
+            .matches
+            .get_many::<std::path::PathBuf>("files")
+            .map(|f| f.collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    match source.def.name {
+        "cat" => Inputs {
+            several: files().len() > 1,
+            renumber: true,
+        },
+        "follow" => {
+            let f = files();
+            let glob = |p: &std::path::PathBuf| {
+                p.as_os_str()
+                    .as_encoded_bytes()
+                    .iter()
+                    .any(|b| matches!(b, b'*' | b'?' | b'['))
+            };
+            Inputs {
+                several: f.len() > 1 || f.iter().any(|p| glob(p)),
+                renumber: false,
+            }
+        }
+        _ => Inputs::default(),
+    }
 }
 
 /// `xml … : records …`: the source may do the work of `records` itself, in parallel for a

@@ -145,7 +145,8 @@ pub(crate) fn takes_value(cmd: &clap::Command, word: &OsStr) -> bool {
     let Some(word) = word.to_str() else {
         return false;
     };
-    let wants = |a: &clap::Arg| a.get_action().takes_values();
+    // An option whose value must be attached (`--color=always`) takes no next word.
+    let wants = |a: &clap::Arg| a.get_action().takes_values() && !a.is_require_equals_set();
     if let Some(long) = word.strip_prefix("--") {
         if long.is_empty() || long.contains('=') {
             return false;

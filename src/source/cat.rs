@@ -283,7 +283,7 @@ impl Cat {
         }
     }
 
-    /// Open the next input (announcing it downstream first), or say that all were read.
+    /// Open the next input (announcing it downstream once open), or say that all were read.
     fn open_next(&mut self, out: &mut dyn Stage) -> Result<Step> {
         let Some(path) = self.files.next() else {
             return Ok(Step::End);
@@ -294,10 +294,6 @@ impl Cat {
         } else {
             path.display().to_string()
         };
-        out.origin(Origin {
-            name: &name,
-            show: if self.tag { Show::Tag } else { Show::Hidden },
-        })?;
         let opened = if stdin {
             io::stdin().as_fd().try_clone_to_owned().map(File::from)
         } else {
@@ -311,6 +307,12 @@ impl Cat {
                 return Ok(Step::More);
             }
         };
+        // Announced once open: an input that cannot be read has no lines (`grep -c` gives
+        // it no count, as GNU grep does).
+        out.origin(Origin {
+            name: &name,
+            show: if self.tag { Show::Tag } else { Show::Hidden },
+        })?;
         if let Ok(meta) = file.metadata()
             && meta.is_file()
         {

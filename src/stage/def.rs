@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, Ordering};
 
 use anyhow::Result;
 use clap::ArgMatches;
@@ -192,6 +192,9 @@ pub struct Status(Arc<StatusInner>);
 #[derive(Default)]
 struct StatusInner {
     delivered: AtomicBool,
+    /// What a stage that reports its selection said (see [`Status::report_selection`]):
+    /// 0 nothing, 1 none selected, 2 some selected, 3 some selected under `grep -q`.
+    selection: AtomicU8,
     soft_errors: AtomicU32,
     /// The signal that interrupted the run (0: none).
     interrupted: AtomicI32,
@@ -206,6 +209,36 @@ impl Status {
     }
     pub fn delivered(&self) -> bool {
         self.0.delivered.load(Ordering::Relaxed)
+    }
+    /// A stage whose output is not the items it selected (`grep -c`, `-l`, `-L`, `-q`, `-o`)
+    /// says whether it selected any: the run then succeeds when one did, as grep's exit
+    /// status says, rather than when something reached a sink (`grep -c` prints `0`).
+    pub fn report_selection(&self, any: bool) {
+        if any {
+            let _ = self.0.selection.fetch_max(2, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .0
+                .selection
+                .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+    /// Whether the run found what it looked for: an item reached a sink, or, when a stage
+    /// reported its selection, that stage selected something.
+    pub fn succeeded(&self) -> bool {
+        match self.0.selection.load(Ordering::Relaxed) {
+            0 => self.delivered(),
+            s => s >= 2,
+        }
+    }
+    /// `grep -q` selected a line: the run succeeds even after an error, as GNU grep's
+    /// does under -q.
+    pub fn quiet_selected(&self) {
+        self.0.selection.store(3, Ordering::Relaxed);
+    }
+    /// Whether [`Status::quiet_selected`] was said.
+    pub fn quietly_succeeded(&self) -> bool {
+        self.0.selection.load(Ordering::Relaxed) == 3
     }
     /// Report an error on stderr and carry on; the exit status will be 2.
     pub fn soft_error(&self, err: &anyhow::Error) {
@@ -277,4 +310,20 @@ pub struct BuildCx<'a> {
     pub source_waits: bool,
     /// With colour on: the regexes of the `grep`s upstream whose matches `print` colours.
     pub highlight: &'a [regex::bytes::Regex],
+    /// What the pipeline's source says of its inputs (`grep -H` and `-n` defaults).
+    pub inputs: Inputs,
+}
+
+/// What the pipeline's source tells `grep` of its inputs, for GNU grep's defaults: file
+/// names in front of lines when there are several files, line numbers that start again
+/// with each file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inputs {
+    /// The source names several inputs (`cat` or `follow` with more than one file, or a
+    /// `follow` pattern).
+    pub several: bool,
+    /// Each origin the source announces is a new input, numbered from its first line
+    /// (`cat`). Otherwise (`follow`, `merge`, `listen`) an origin is announced again when
+    /// the source comes back to an input, whose numbering goes on.
+    pub renumber: bool,
 }

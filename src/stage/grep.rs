@@ -20,31 +20,53 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::item::{Item, Kind, render, split_path};
-use crate::stage::def::{Build, BuildCx, Emits, Options, Role, StageDef};
+use crate::item::{Item, Kind, Origin, Show, render, split_path};
+use crate::stage::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
 use crate::stage::{Flow, Stage};
 
-/// Keep the items that match a regular expression (grep's -i -v -w -x -F -e).
+mod bre;
+mod report;
+
+/// Keep the items that match a regular expression, with GNU grep's options and output.
 ///
-/// The syntax is Rust's `regex` (like ripgrep's): Perl classes such as `\d` and `\w`,
-/// `(?i)` flags, no backreferences. Several patterns (several `-e`, or a pattern with
-/// newlines) select an item that matches any of them. On records the compact JSON text is
-/// matched, or the value of one field with `--field`.
+/// The syntax is Rust's `regex` (like ripgrep's, close to `grep -E`): Perl classes such as
+/// `\d` and `\w`, `(?i)` flags, no backreferences. Several patterns (several `-e`, the
+/// lines of a `-f` file, or a pattern with newlines) select an item that matches any of
+/// them; each is checked on its own (an unclosed `(` is an error, a `)` that closes nothing
+/// is itself, as in `grep -E`). On records the compact JSON text is matched, or the value
+/// of one field with `--field`.
+///
+/// The output options print what GNU grep prints, byte for byte: `-n` the line's number in
+/// its file (in `follow`, the lines seen of that name, across rotations), `-b` its byte
+/// offset, `-H` the file name (the default with several files of `cat`), `-o`, `-c`, `-l`,
+/// `-L`, `-q`, `-m`, and context (`-A -B -C`, `--` between groups). `-m` stops the source,
+/// as `head` does (each file of `cat` is read up to its NUMth selected line). On records
+/// `-m`, `-q`, `-c` (one `{"count":N}` record at the end) and context apply; on events `-m`
+/// and `-q`; the others are refused.
 ///
 /// A pattern need not be UTF-8 (Linux arguments are bytes): with -F it matches its bytes;
 /// without, each byte that is not UTF-8 matches itself, literally (so it must not stand
 /// inside a `[…]` class or after a `\`).
 #[derive(Parser)]
-#[command(name = "grep", disable_version_flag = true)]
+#[command(
+    name = "grep",
+    disable_version_flag = true,
+    disable_help_flag = true,
+    args_override_self = true
+)]
 pub struct Args {
-    /// The pattern (when no -e is given).
-    #[arg(required_unless_present = "regexp", value_name = "PATTERN")]
+    /// The pattern (when no -e or -f is given).
+    #[arg(required_unless_present_any = ["regexp", "file"], value_name = "PATTERN")]
     pub pattern: Option<OsString>,
     /// A pattern; repeat for several (an item matching any is kept).
     #[arg(short = 'e', long = "regexp", value_name = "PATTERN", action = clap::ArgAction::Append, allow_hyphen_values = true)]
     pub regexp: Vec<OsString>,
+    /// Read patterns from FILE, one a line (an empty line matches every line; an empty
+    /// file, none).
+    #[arg(short = 'f', long = "file", value_name = "FILE", action = clap::ArgAction::Append)]
+    pub file: Vec<std::path::PathBuf>,
     /// Ignore case.
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, visible_short_alias = 'y')]
     pub ignore_case: bool,
     /// Keep the items that do not match.
     #[arg(short = 'v', long)]
@@ -58,24 +80,95 @@ pub struct Args {
     /// Patterns are fixed strings, not regular expressions.
     #[arg(short = 'F', long)]
     pub fixed_strings: bool,
-    /// Accepted for grep compatibility: patterns are always extended regexes.
+    /// Patterns are extended regular expressions (the default).
     #[arg(short = 'E', long)]
     pub extended_regexp: bool,
+    /// Patterns are basic regular expressions, as GNU grep's default (`\(`, `\|`, `\{`, `\+`
+    /// are operators, bare `(`, `|`, `{`, `+` are themselves); back-references are refused.
+    #[arg(short = 'G', long)]
+    pub basic_regexp: bool,
+    /// Refused: Perl regular expressions (the default syntax has `\d \w \s`, lazy
+    /// quantifiers and `(?i)`; no lookaround nor backreferences).
+    #[arg(short = 'P', long)]
+    pub perl_regexp: bool,
+    /// Prefix each line with its line number in its input.
+    #[arg(short = 'n', long)]
+    pub line_number: bool,
+    /// Prefix each line (with -o, each match) with its byte offset in its input.
+    #[arg(short = 'b', long)]
+    pub byte_offset: bool,
+    /// Prefix each line with its file name (the default with several files of `cat`).
+    #[arg(short = 'H', long, overrides_with = "no_filename")]
+    pub with_filename: bool,
+    /// Never prefix lines with their file name.
+    #[arg(short = 'h', long, overrides_with = "with_filename")]
+    pub no_filename: bool,
+    /// Print each match (not empty) on a line of its own.
+    #[arg(short = 'o', long)]
+    pub only_matching: bool,
+    /// Print the number of selected lines of each input instead of the lines.
+    #[arg(short = 'c', long)]
+    pub count: bool,
+    /// Print the name of each input with a selected line (and stop reading it there).
+    #[arg(short = 'l', long, overrides_with = "files_without_match")]
+    pub files_with_matches: bool,
+    /// Print the name of each input without a selected line.
+    #[arg(short = 'L', long, overrides_with = "files_with_matches")]
+    pub files_without_match: bool,
+    /// Print nothing; stop at the first selected line (exit status 0), or say 1 at the end.
+    #[arg(short = 'q', long, visible_alias = "silent")]
+    pub quiet: bool,
+    /// Stop after NUM selected lines (of each file of `cat`); the source stops, as with
+    /// `head`.
+    #[arg(short = 'm', long, value_name = "NUM")]
+    pub max_count: Option<u64>,
+    /// Print NUM lines of context after each selected line.
+    #[arg(short = 'A', long, value_name = "NUM")]
+    pub after_context: Option<u64>,
+    /// Print NUM lines of context before each selected line.
+    #[arg(short = 'B', long, value_name = "NUM")]
+    pub before_context: Option<u64>,
+    /// Print NUM lines of context before and after each selected line.
+    #[arg(short = 'C', long, value_name = "NUM")]
+    pub context: Option<u64>,
+    /// The line between groups of context (default `--`).
+    #[arg(long, value_name = "SEP", allow_hyphen_values = true)]
+    pub group_separator: Option<OsString>,
+    /// No line between groups of context.
+    #[arg(long)]
+    pub no_group_separator: bool,
+    /// Colour matches, file names, line numbers and separators as GNU grep does (GREP_COLORS
+    /// honoured: ms mc mt fn ln bn se ne); WHEN is auto (a terminal; the default is the
+    /// global --color), always or never.
+    #[arg(long = "color", visible_alias = "colour", value_name = "WHEN", value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
+    pub color: Option<When>,
     /// On records: match this field (a dotted path such as `stop.name`) instead of the
     /// whole record.
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// `--color=WHEN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum When {
+    Auto,
+    Always,
+    Never,
 }
 
 pub const DEF: StageDef = StageDef {
     name: "grep",
     aliases: &["filter"],
     role: Role::Filter,
-    summary: "keep items matching a regex (-i -v -w -x -F -e; --field on records)",
+    summary: "keep items matching a regex, with grep's options (-n -c -o -m -l -H -C …)",
     accepts: Kind::ALL,
     emits: Emits::Same,
     examples: &[
         "copipe cat app.log : grep -i -e error -e fatal",
+        "copipe follow app.log : grep -n -C 2 ERROR",
         "copipe xml buses.xml : records bus : grep --field route '^22$'",
     ],
     command: <Args as clap::CommandFactory>::command,
@@ -87,23 +180,85 @@ pub const DEF: StageDef = StageDef {
 pub struct Matcher {
     re: Regex,
     invert: bool,
+    /// No pattern at all (only empty `-f` files): nothing matches, and GNU grep then reads
+    /// nothing unless -v.
+    nothing: bool,
 }
 
 impl Matcher {
     /// Compile grep's options into one regex.
     pub fn new(a: &Args, crlf: bool) -> Result<Self> {
+        let matchers = [
+            a.extended_regexp,
+            a.fixed_strings,
+            a.basic_regexp,
+            a.perl_regexp,
+        ];
+        if matchers.iter().filter(|&&on| on).count() > 1 {
+            bail!("conflicting matchers specified: give one of -E, -F, -G, -P");
+        }
+        if a.perl_regexp {
+            bail!(
+                "-P (Perl regular expressions) is not supported: the default syntax (-E) already has \\d \\w \\s, lazy quantifiers (*?) and (?i); lookaround and backreferences are not available"
+            );
+        }
+        let mut from_files: Vec<Vec<u8>> = Vec::new();
+        for f in &a.file {
+            if f.as_os_str() == "-" {
+                bail!("-f - is not supported: standard input is the pipeline's input; name a file");
+            }
+            let text = std::fs::read(f)
+                .with_context(|| format!("cannot read patterns from {}", f.display()))?;
+            from_files.push(text);
+        }
         let mut pats: Vec<&[u8]> = Vec::new();
         for p in a.pattern.iter().chain(&a.regexp) {
             // A pattern with newlines is several patterns, as in grep.
             pats.extend(p.as_bytes().split(|&b| b == b'\n'));
         }
-        if pats.is_empty() {
-            bail!("no pattern given");
+        for text in &from_files {
+            // One pattern a line; the last line's newline ends it, it starts no other. An
+            // empty file adds no pattern; a file of one empty line adds "" (every line).
+            if text.is_empty() {
+                continue;
+            }
+            let text = text.strip_suffix(b"\n").unwrap_or(text);
+            pats.extend(text.split(|&b| b == b'\n'));
         }
-        let alts: Vec<String> = pats
-            .iter()
-            .map(|p| format!("(?:{})", regex_source(p, a.fixed_strings)))
-            .collect();
+        if pats.is_empty() {
+            if a.file.is_empty() {
+                bail!("no pattern given");
+            }
+            // Only empty -f files: no pattern, so nothing matches (everything with -v).
+            let re = RegexBuilder::new(r"[a&&b]").build()?;
+            return Ok(Matcher {
+                re,
+                invert: a.invert_match,
+                nothing: true,
+            });
+        }
+        let mut alts: Vec<String> = Vec::with_capacity(pats.len());
+        for p in &pats {
+            let src = if a.basic_regexp {
+                let Ok(text) = std::str::from_utf8(p) else {
+                    bail!("with -G a pattern must be UTF-8 (use -E, the default, for bytes)");
+                };
+                bre::translate(text).with_context(|| {
+                    format!("bad basic regular expression {text:?} (-E takes extended ones)")
+                })?
+            } else {
+                regex_source(p, a.fixed_strings)
+            };
+            // Each pattern is checked on its own: wrapped in `(?:…)` and joined with `|`,
+            // `)(` would balance the parentheses of its neighbours and be accepted.
+            let src = if a.fixed_strings {
+                src
+            } else {
+                balanced(src)
+                    .with_context(|| format!("bad pattern {:?}", String::from_utf8_lossy(p)))?
+            };
+            alts.push(format!("(?:{src})"));
+        }
         let mut body = alts.join("|");
         if a.line_regexp {
             body = format!("^(?:{body})$");
@@ -124,6 +279,7 @@ impl Matcher {
         Ok(Matcher {
             re,
             invert: a.invert_match,
+            nothing: false,
         })
     }
 
@@ -201,13 +357,88 @@ fn regex_source(p: &[u8], fixed: bool) -> String {
     s
 }
 
-/// The regex whose matches `print` colours for this grep: none with `-v` or `--field`.
+/// Check one pattern's syntax on its own, as GNU grep does before it combines patterns:
+/// an unclosed `(` is refused ("unclosed group"), a `)` that closes nothing stands for
+/// itself as in GNU grep's extended syntax (`a)` matches `a)`), so it is escaped.
+fn balanced(mut src: String) -> Result<String> {
+    use regex_syntax::ast::{ErrorKind, parse::Parser};
+    // Each round escapes one stray `)`; a pattern has at most as many as its length.
+    for _ in 0..=src.len() {
+        match Parser::new().parse(&src) {
+            Ok(_) => return Ok(src),
+            Err(e) if *e.kind() == ErrorKind::GroupUnopened => {
+                let at = e.span().start.offset;
+                if src.as_bytes().get(at) != Some(&b')') {
+                    bail!("{}", e.kind());
+                }
+                src.insert(at, '\\');
+            }
+            Err(e) => bail!("{}", e.kind()),
+        }
+    }
+    bail!("too many unmatched `)`")
+}
+
+/// The regex whose matches `print` colours for this grep: none with `-v` or `--field`, nor
+/// when this grep writes its own output (`-n`, `-o`, `-c`, context …: it colours it itself)
+/// or its `--color` says never.
 pub fn highlight(m: &ArgMatches, opts: &Options) -> Option<Regex> {
     let a = Args::from_arg_matches(m).ok()?;
-    if a.invert_match || a.field.is_some() {
+    if a.invert_match || a.field.is_some() || a.reports() || !a.colored(opts) {
         return None;
     }
     Matcher::new(&a, opts.crlf).ok().map(|m| m.re)
+}
+
+impl Args {
+    /// Whether this grep writes its own output rather than passing the selected lines on.
+    fn reports(&self) -> bool {
+        self.line_number
+            || self.byte_offset
+            || self.only_matching
+            || self.count
+            || self.files_with_matches
+            || self.files_without_match
+            || self.quiet
+            || self.max_count.is_some()
+            || self.context_given()
+    }
+
+    fn context_given(&self) -> bool {
+        self.after_context.is_some() || self.before_context.is_some() || self.context.is_some()
+    }
+
+    /// Whether matches are coloured: this grep's `--color`, else the global one.
+    fn colored(&self, opts: &Options) -> bool {
+        match self.color {
+            None => opts.color,
+            Some(When::Always) => true,
+            Some(When::Never) => false,
+            Some(When::Auto) => {
+                // SAFETY: isatty only reads the descriptor's state.
+                let tty = unsafe { libc::isatty(1) } == 1;
+                tty && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+            }
+        }
+    }
+
+    /// The flags that have no meaning on items of kind `kind` (not lines), as written, if
+    /// any is given: on records `-c` and context have one, on events neither.
+    fn line_only_flag(&self, kind: Kind) -> Option<&'static str> {
+        let events = kind == Kind::Event;
+        [
+            (self.line_number, "-n"),
+            (self.byte_offset, "-b"),
+            (self.only_matching, "-o"),
+            (self.count && events, "-c (count them with `count`)"),
+            (self.files_with_matches, "-l"),
+            (self.files_without_match, "-L"),
+            (self.with_filename, "-H"),
+            (self.context_given() && events, "-A/-B/-C"),
+        ]
+        .into_iter()
+        .find_map(|(on, name)| on.then_some(name))
+    }
 }
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
@@ -218,14 +449,79 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
             cx.input.plural()
         );
     }
+    if cx.input != Kind::Line
+        && let Some(flag) = a.line_only_flag(cx.input)
+    {
+        let apply = if cx.input == Kind::Record {
+            "-m, -q, -c and -A/-B/-C"
+        } else {
+            "-m and -q"
+        };
+        bail!(
+            "{flag} works on lines, but this grep receives {} (on them only {apply} apply)",
+            cx.input.plural()
+        );
+    }
     let matcher = Matcher::new(&a, cx.opts.crlf)?;
     let field = a.field.as_deref().map(split_path);
+    let colored = a.colored(cx.opts);
+    // Colour the matches here when `print` will not (its colour is the global one).
+    let report = (cx.input == Kind::Line && (a.reports() || (colored && !cx.opts.color)))
+        .then(|| report::Report::new(&a, matcher.clone(), colored, cx));
+    let names = if a.with_filename {
+        Names::Always
+    } else if a.no_filename {
+        Names::Never
+    } else if cx.inputs.several && cx.inputs.renumber {
+        Names::Always
+    } else {
+        Names::AsSource
+    };
     Ok(Box::new(Grep {
         matcher,
         field,
         scratch: Vec::new(),
+        report,
+        names,
+        max: a.max_count,
+        quiet: a.quiet,
+        selected: 0,
+        items: Items {
+            count: a.count,
+            after: a.after_context.or(a.context).unwrap_or(0),
+            before: a.before_context.or(a.context).unwrap_or(0),
+            ..Items::default()
+        },
+        status: cx.status.clone(),
         next,
     }))
+}
+
+/// The most records of before-context kept (`-B` on records).
+const MAX_BEFORE_RECORDS: usize = 10_000;
+
+/// `-c` and context on records.
+#[derive(Default)]
+struct Items {
+    count: bool,
+    after: u64,
+    before: u64,
+    /// After-context still to pass on.
+    after_left: u64,
+    /// The last records not passed on, for before-context.
+    ring: std::collections::VecDeque<crate::item::Record>,
+    /// `-m` was reached: only the trailing context goes on.
+    done: bool,
+}
+
+/// Whether file names go in front of the lines that a grep without output options passes
+/// on (through the origin's [`Show`], which `print` follows).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Names {
+    Always,
+    Never,
+    /// As the source shows them (`follow`'s headers, `cat --tag`'s tags).
+    AsSource,
 }
 
 struct Grep {
@@ -233,11 +529,25 @@ struct Grep {
     /// `--field`, split on dots.
     field: Option<Vec<String>>,
     scratch: Vec<u8>,
+    /// The output options on lines (`-n`, `-c`, `-o`, context …); `None`: selected lines
+    /// are passed on as they are, a run at a time.
+    report: Option<report::Report>,
+    names: Names,
+    /// `-m` and `-q` on records and events.
+    max: Option<u64>,
+    quiet: bool,
+    selected: u64,
+    /// `-c` and context on records.
+    items: Items,
+    status: Status,
     next: Box<dyn Stage>,
 }
 
 impl Stage for Grep {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        if let (Some(r), Item::Line(l)) = (&mut self.report, &item) {
+            return r.line(l, &mut self.next);
+        }
         let selected = match (&item, &self.field) {
             (Item::Line(l), _) => self.matcher.selects(l),
             (Item::Record(r), Some(path)) => match r.lookup(path) {
@@ -257,19 +567,99 @@ impl Stage for Grep {
                 self.matcher.selects(&self.scratch)
             }
         };
-        if selected {
-            self.next.send(item)
-        } else {
-            Ok(Flow::Continue)
+        let it = &mut self.items;
+        if it.done || !selected {
+            // Context: the records after a selected one, or kept for before one.
+            if it.after_left > 0 {
+                it.after_left -= 1;
+                let flow = self.next.send(item)?;
+                if it.done && it.after_left == 0 {
+                    return Ok(Flow::Stop);
+                }
+                return Ok(flow);
+            }
+            if it.before > 0
+                && let Item::Record(r) = item
+            {
+                it.ring.push_back(r.clone());
+                let keep = (it.before as usize).min(MAX_BEFORE_RECORDS);
+                while it.ring.len() > keep {
+                    it.ring.pop_front();
+                }
+            }
+            return Ok(Flow::Continue);
         }
+        if self.max == Some(0) {
+            return Ok(Flow::Stop);
+        }
+        self.selected += 1;
+        if self.quiet {
+            self.status.quiet_selected();
+            return Ok(Flow::Stop);
+        }
+        let reached = self.max == Some(self.selected);
+        if it.count {
+            return Ok(if reached { Flow::Stop } else { Flow::Continue });
+        }
+        while let Some(r) = it.ring.pop_front() {
+            if self.next.send(Item::Record(&r))?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        let flow = self.next.send(item)?;
+        it.after_left = it.after;
+        if reached {
+            it.done = true;
+            if it.after_left == 0 {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(flow)
     }
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         let next = &mut self.next;
+        if let Some(r) = &mut self.report {
+            return r.lines(batch, next);
+        }
         self.matcher.runs(batch, |run| next.send_lines(run))
     }
 
-    crate::pass_on!(origin, flush, close);
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        if let Some(r) = &mut self.report {
+            return r.origin(origin, &mut self.next);
+        }
+        let show = match self.names {
+            Names::Always => Show::Tag,
+            Names::Never => Show::Hidden,
+            Names::AsSource => origin.show,
+        };
+        self.next.origin(Origin { show, ..origin })
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if let Some(r) = &mut self.report {
+            r.close(&mut self.next)?;
+        } else if self.quiet {
+            self.status.report_selection(false);
+        } else if self.items.count {
+            // One record for the stream: `{"count":N}`; the status says whether one was
+            // selected, as grep -c's does.
+            self.status.report_selection(self.selected > 0);
+            let mut r = crate::item::Record::new();
+            let mut n = itoa::Buffer::new();
+            r.add_scalar(
+                crate::record::ROOT,
+                "count",
+                crate::item::Type::Number,
+                n.format(self.selected),
+            );
+            let _ = self.next.send(Item::Record(&r))?;
+        }
+        self.next.close()
+    }
+
+    crate::pass_on!(flush);
 }
 
 #[cfg(test)]
@@ -378,6 +768,54 @@ mod tests {
             })
             .unwrap();
         assert_eq!((flow, calls), (Flow::Stop, 1));
+    }
+
+    #[test]
+    fn each_pattern_is_checked_alone_for_balanced_parentheses() {
+        for bad in [
+            &[")("][..],
+            &["-x", "a)|(b"],
+            &["("],
+            &["-e", "a", "-e", "(b"],
+        ] {
+            let a = Args::try_parse_from(std::iter::once("grep").chain(bad.iter().copied()));
+            let err = Matcher::new(&a.unwrap(), false).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("unclosed group"),
+                "{bad:?}: {err:#}"
+            );
+        }
+        // As in GNU grep -E, a `)` that closes nothing is itself.
+        let m = matcher(&["a)"], false);
+        assert_eq!(
+            strs(both(
+                &m,
+                b"a)
+a
+(a)
+"
+            )),
+            ["a)", "(a)"]
+        );
+        let m = matcher(&["-e", "(a))", "-e", ")"], false);
+        assert_eq!(
+            strs(both(
+                &m, b"a)
+b
+"
+            )),
+            ["a)"]
+        );
+        // -F patterns are literal: nothing to balance.
+        let m = matcher(&["-F", ")("], false);
+        assert_eq!(
+            strs(both(
+                &m, b")(
+x
+"
+            )),
+            [")("]
+        );
     }
 
     fn matcher_os(args: &[&[u8]]) -> Matcher {

@@ -50,6 +50,7 @@ pub mod def;
 pub mod fmt;
 pub mod grep;
 pub mod head;
+pub mod jq;
 pub mod json;
 pub mod kv;
 pub mod lineparse;

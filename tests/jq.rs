@@ -474,3 +474,42 @@ fn jq_in_parallel_tee_branches() {
     assert_eq!(seq_even.lines().count(), 10_000 + 2857);
     assert!(seq_even.ends_with("v3!\n"), "{seq_even}");
 }
+
+#[test]
+fn where_and_select_take_jq_and_miller_spellings_or_refuse_them() {
+    let input = "{\"a\":\"1\",\"b\":2}\n{\"a\":\"2\",\"b\":3}\n";
+    for cond in ["a==1", ".a == \"1\"", "a = \"1\"", "$a == 1"] {
+        copipe(["json", ":", "where", cond])
+            .stdin(input)
+            .run()
+            .code(0)
+            .out("{\"a\":\"1\",\"b\":2}\n");
+    }
+    copipe(["json", ":", "select", ".a"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("{\"a\":\"1\"}\n{\"a\":\"2\"}\n");
+    // Refused before any input is read, with a hint, rather than an empty result.
+    let r = copipe(["cat", "/nonexistent", ":", "json", ":", "where", ".a"]).run();
+    r.code(2)
+        .err_has("did you mean `where a?`")
+        .err_lacks("No such file");
+    let r = copipe(["json", ":", "where", "a=1 && b=2"])
+        .stdin(input)
+        .run();
+    r.code(2).err_has("chain `where`s for AND");
+    let r = copipe(["json", ":", "select", "select(.a == \"1\")"])
+        .stdin(input)
+        .run();
+    r.code(2)
+        .err_has("use `where` (`where a=1`) or `jq 'select(...)'`");
+    // help where points to jq.
+    let r = copipe(["help", "where"]).run();
+    r.code(0);
+    assert!(
+        r.stdout().contains("use `jq 'select(...)'`"),
+        "{}",
+        r.stdout()
+    );
+}

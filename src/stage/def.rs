@@ -175,6 +175,7 @@ impl StageDef {
             Emits::Kind(k) => k.plural().into(),
             Emits::Nothing => "nothing".into(),
             Emits::ByFlag { flag, set, unset } => {
+                let flag = flag.replace('_', "-");
                 format!("{} ({} with --{flag})", unset.plural(), set.plural())
             }
         }

@@ -47,6 +47,7 @@
 pub mod combined;
 pub mod csv;
 pub mod def;
+pub mod fieldtype;
 pub mod fmt;
 pub mod grep;
 pub mod head;

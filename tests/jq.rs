@@ -513,3 +513,16 @@ fn where_and_select_take_jq_and_miller_spellings_or_refuse_them() {
         r.stdout()
     );
 }
+
+#[test]
+fn jq_an_endless_output_stops_at_sigterm() {
+    // One input whose filter never ends: the first SIGTERM stops it between two outputs,
+    // the run closes cleanly (exit status 0 after SIGTERM), what was written is kept.
+    let mut live = copipe(["jq", "-r", "range(infinite) | \"line \\(.)\""])
+        .stdin("1\n")
+        .spawn();
+    live.wait_out("some output", |out| out.contains("line 1000\n"));
+    live.signal(libc::SIGTERM);
+    assert_eq!(live.exit_code_within(std::time::Duration::from_secs(20)), 0);
+    assert!(live.out().starts_with("line 0\nline 1\n"));
+}

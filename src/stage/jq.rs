@@ -33,6 +33,7 @@ use jaq_core::{Compiler, Ctx, Vars, data};
 use jaq_json::Val as JVal;
 
 use crate::item::{Item, Kind, Origin, Record};
+use crate::runtime::signal::Interrupt;
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
@@ -138,6 +139,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         failed: 0,
         first_error: None,
         out: Out {
+            interrupt: cx.interrupt.clone(),
             raw: a.raw_output,
             line: Vec::new(),
             rec: Record::new(),
@@ -334,6 +336,9 @@ struct Jq {
 
 /// Where the outputs go, and the buffers they are made in.
 struct Out {
+    /// Ctrl-C and SIGTERM: a filter that gives many outputs for one input stops between
+    /// two of them (a second signal kills a run that is inside one).
+    interrupt: Interrupt,
     raw: bool,
     line: Vec<u8>,
     rec: Record,
@@ -343,6 +348,9 @@ struct Out {
 
 impl Out {
     fn emit(&mut self, v: &JVal) -> Result<Flow> {
+        if self.interrupt.pending().is_some() {
+            return Ok(Flow::Stop);
+        }
         if self.raw {
             self.line.clear();
             match v {

@@ -764,6 +764,11 @@ impl<'r> Val<'r> {
         done.expect("a walk opens its start")
     }
 
+    /// The node of this value, for [`Record::set_text`] (`--type` converts a field in place).
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
     /// The member key of this value (empty for an array item or the root).
     pub fn key(&self) -> &'r str {
         self.rec.str_at(self.node().key)

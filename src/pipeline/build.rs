@@ -101,7 +101,7 @@ fn check_calls(
         for b in &mut call.branches {
             check_calls(&mut b.calls, kind, call.def.name)?;
         }
-        if let Some(k) = call.def.emits.given(kind) {
+        if let Some(k) = call.def.emits.given_args(kind, &call.matches) {
             kind = k;
         }
         from = call.def.name;
@@ -487,7 +487,7 @@ fn highlights(calls: &[Call], opts: &Options, inherited: &[Regex]) -> Vec<Vec<Re
         let input = call.input.unwrap_or(Kind::Line);
         if call.def.name == crate::stage::grep::DEF.name && input == Kind::Line {
             cur.extend(crate::stage::grep::highlight(&call.matches, opts));
-        } else if matches!(call.def.emits, Emits::Kind(k) if k != input) {
+        } else if matches!(call.def.emits.given_args(input, &call.matches), Some(k) if k != input) {
             cur.clear();
         }
     }

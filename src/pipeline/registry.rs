@@ -29,6 +29,7 @@ pub fn all() -> &'static [StageDef] {
         stage::multiline::DEF,
         stage::where_::DEF,
         stage::select::DEF,
+        stage::jq::DEF,
         stage::fmt::DEF,
         stage::toxml::DEF,
         stage::tocsv::DEF,

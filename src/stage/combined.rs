@@ -61,7 +61,9 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Combined::stage(a.bad.into(), next)))
+    Ok(Box::new(
+        Combined::stage((&a.bad).into(), next).typed(&a.bad)?,
+    ))
 }
 
 struct Combined {

@@ -65,14 +65,36 @@ pub enum Emits {
     Kind(Kind),
     /// Nothing: a sink, or broadcast.
     Nothing,
+    /// One kind or another, as a flag of the stage says (`jq`: lines with `-r`, else
+    /// records).
+    ByFlag {
+        flag: &'static str,
+        set: Kind,
+        unset: Kind,
+    },
 }
 
 impl Emits {
+    /// The kind emitted for this input (a [`Emits::ByFlag`] stage: as if its flag were
+    /// not given; see [`Emits::given_args`]).
     pub fn given(self, input: Kind) -> Option<Kind> {
         match self {
             Emits::Same => Some(input),
             Emits::Kind(k) => Some(k),
             Emits::Nothing => None,
+            Emits::ByFlag { unset, .. } => Some(unset),
+        }
+    }
+
+    /// The kind emitted for this input, with the stage's options.
+    pub fn given_args(self, input: Kind, m: &ArgMatches) -> Option<Kind> {
+        match self {
+            Emits::ByFlag { flag, set, .. }
+                if m.try_get_one::<bool>(flag).ok().flatten() == Some(&true) =>
+            {
+                Some(set)
+            }
+            e => e.given(input),
         }
     }
 }
@@ -152,6 +174,10 @@ impl StageDef {
             Emits::Same => "the kind it receives".into(),
             Emits::Kind(k) => k.plural().into(),
             Emits::Nothing => "nothing".into(),
+            Emits::ByFlag { flag, set, unset } => {
+                let flag = flag.replace('_', "-");
+                format!("{} ({} with --{flag})", unset.plural(), set.plural())
+            }
         }
     }
 }

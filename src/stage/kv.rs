@@ -132,18 +132,16 @@ pub const KV: StageDef = StageDef {
 
 fn build_logfmt(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = LogfmtArgs::from_arg_matches(m)?;
-    Ok(Box::new(Kv::new("logfmt", "=", None, a.bad.into(), next)?))
+    Ok(Box::new(
+        Kv::new("logfmt", "=", None, (&a.bad).into(), next)?.typed(&a.bad)?,
+    ))
 }
 
 fn build_kv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = KvArgs::from_arg_matches(m)?;
-    Ok(Box::new(Kv::new(
-        "kv",
-        &a.pair,
-        a.sep.as_deref(),
-        a.bad.into(),
-        next,
-    )?))
+    Ok(Box::new(
+        Kv::new("kv", &a.pair, a.sep.as_deref(), (&a.bad).into(), next)?.typed(&a.bad)?,
+    ))
 }
 
 /// The reader of pairs (no record: see [`Kv`]).

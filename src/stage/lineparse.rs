@@ -15,6 +15,7 @@ use clap::Args;
 
 use crate::item::{Item, Origin, Show};
 use crate::record::{ROOT, Record};
+use crate::stage::fieldtype::Types;
 use crate::stage::{Flow, Stage};
 
 /// A format of one line: how a line becomes the fields of a record. The rest — counting
@@ -33,12 +34,20 @@ pub trait LineFormat {
     /// Add the fields of `text` to `rec`, which is started (cleared, and with the `file`
     /// field when `tagged`), or say why the line does not fit.
     fn fill(&mut self, text: &str, rec: &mut Record, tagged: bool) -> Result<(), &'static str>;
+
+    /// The fields it can make, when they are known beforehand (`parse`'s named groups):
+    /// `--type` is checked against them.
+    fn field_names(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// The stage of a [`LineFormat`]: lines in, one record per line out (or the misfit policy).
 /// Per line: no allocation (the record and the scratch text are reused).
 pub struct LineParser<F> {
     pub format: F,
+    /// `--type`: the fields converted after the line is parsed.
+    types: Types,
     lines: Lines,
     scratch: String,
     rec: Record,
@@ -49,11 +58,30 @@ impl<F: LineFormat> LineParser<F> {
     pub fn new(stage: &'static str, bad: Bad, format: F, next: Box<dyn Stage>) -> Self {
         LineParser {
             format,
+            types: Types::default(),
             lines: Lines::new(stage, bad),
             scratch: String::new(),
             rec: Record::new(),
             next,
         }
+    }
+}
+
+impl<F: LineFormat> LineParser<F> {
+    /// With the `--type` conversions of these arguments.
+    pub fn typed(mut self, args: &BadArgs) -> Result<Self> {
+        self.types = Types::parse(&args.types)?;
+        if let Some(known) = self.format.field_names() {
+            for name in self.types.names() {
+                if name != "file" && !known.iter().any(|k| k == name) {
+                    bail!(
+                        "--type {name}=…: there is no field `{name}` (the fields: {})",
+                        known.join(", ")
+                    );
+                }
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -69,10 +97,20 @@ impl<F: LineFormat> Stage for LineParser<F> {
         }
         self.lines.start(&mut self.rec);
         let tagged = self.lines.tag.is_some();
-        if let Err(why) = self.format.fill(text, &mut self.rec, tagged)
-            && !self.lines.misfit(&mut self.rec, text, why)?
-        {
-            return Ok(Flow::Continue);
+        match self.format.fill(text, &mut self.rec, tagged) {
+            Err(why) => {
+                if !self.lines.misfit(&mut self.rec, text, why)? {
+                    return Ok(Flow::Continue);
+                }
+            }
+            Ok(()) if !self.types.is_empty() => {
+                if let Some(why) = self.types.apply(&mut self.rec)
+                    && self.lines.bad == Bad::Strict
+                {
+                    self.lines.misfit(&mut self.rec, text, &why)?;
+                }
+            }
+            Ok(()) => {}
         }
         self.next.send(Item::Record(&self.rec))
     }
@@ -86,12 +124,14 @@ impl<F: LineFormat> Stage for LineParser<F> {
 
     fn close(&mut self) -> Result<()> {
         self.lines.report(F::DROPPED);
+        self.types.report(self.lines.stage);
         self.next.close()
     }
 }
 
-/// `--keep` and `--strict`: what happens to a line the format does not fit.
-#[derive(Args, Clone, Copy, Debug, Default)]
+/// `--keep` and `--strict`: what happens to a line the format does not fit; `--type`: the
+/// fields given a type.
+#[derive(Args, Clone, Debug, Default)]
 pub struct BadArgs {
     /// Keep a line that does not fit as a record {"message": LINE} instead of dropping it.
     #[arg(long, conflicts_with = "strict")]
@@ -100,6 +140,12 @@ pub struct BadArgs {
     /// does not fit, instead of dropping it.
     #[arg(long)]
     pub strict: bool,
+    /// Give fields a type: FIELD=TYPE, TYPE one of int, float, bool, timestamp (seconds since
+    /// the epoch, from RFC 3339 or the common log format); repeat it or separate with
+    /// commas (--type port=int,took=float). A value that does not convert stays text and
+    /// is counted (a note at the end); with --strict it stops the run.
+    #[arg(long = "type", value_name = "FIELD=TYPE", action = clap::ArgAction::Append)]
+    pub types: Vec<String>,
 }
 
 /// What to do with a line that does not fit.
@@ -112,6 +158,12 @@ pub enum Bad {
 
 impl From<BadArgs> for Bad {
     fn from(a: BadArgs) -> Self {
+        Bad::from(&a)
+    }
+}
+
+impl From<&BadArgs> for Bad {
+    fn from(a: &BadArgs) -> Self {
         if a.strict {
             Bad::Strict
         } else if a.keep {

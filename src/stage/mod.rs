@@ -47,9 +47,11 @@
 pub mod combined;
 pub mod csv;
 pub mod def;
+pub mod fieldtype;
 pub mod fmt;
 pub mod grep;
 pub mod head;
+pub mod jq;
 pub mod json;
 pub mod kv;
 pub mod lineparse;

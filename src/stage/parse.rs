@@ -35,7 +35,8 @@ use fast::{Fast, Found};
 ///
 /// Fields are the named capture groups, `(?P<name>...)` or `(?<name>...)`, in the order
 /// they appear in the regex; a group that did not take part in the match is absent. Values
-/// are strings (`where` still compares them as numbers when they look like numbers). The
+/// are strings (`where` still compares them as numbers when they look like numbers), or
+/// what `--type` makes them (`--type port=int,at=timestamp`). The
 /// regex searches the line: anchor it with `^...$` to match the whole line. The syntax is
 /// Rust's regex crate (no look-around or backreferences; linear time).
 ///
@@ -76,7 +77,9 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Parse::stage(&a.regex, a.bad.into(), next)?))
+    Ok(Box::new(
+        Parse::stage(&a.regex, (&a.bad).into(), next)?.typed(&a.bad)?,
+    ))
 }
 
 /// The regex and its capture slots, reused for every line.
@@ -116,6 +119,10 @@ impl Parse {
 
 impl LineFormat for Parse {
     const DROPPED: &'static str = "did not match";
+
+    fn field_names(&self) -> Option<Vec<String>> {
+        Some(self.groups.iter().map(|g| g.1.clone()).collect())
+    }
 
     fn fill(&mut self, text: &str, rec: &mut Record, _tagged: bool) -> Result<(), &'static str> {
         const NO: &str = "the line does not match";

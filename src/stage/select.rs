@@ -2,10 +2,11 @@
 //!
 //! Accepts records; emits records. A FIELD may be a dotted path (`stop.name`): the value is
 //! kept under that path as its name (`{"stop.name": …}`), which is handy before `fmt` or a
-//! CSV export. A field the record lacks is left out. The output record is rebuilt in one
+//! CSV export. A field the record lacks is left out. jq's `.a` is the field `a`; a
+//! condition (`select 'select(.a == 1)'`, `'.a == 1'`) is refused with a hint to `where`. The output record is rebuilt in one
 //! reused buffer, so nothing is allocated per record.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Record, split_path};
@@ -14,6 +15,10 @@ use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::{Flow, Stage};
 
 /// Keep only these fields of each record, in the order given (dotted paths allowed).
+///
+/// jq's `.a` and `.a.b` are the fields `a` and `a.b`. `select` keeps fields, not records:
+/// to keep records that match a condition use `where` (`where a=1`), or `jq` for anything
+/// more (`jq '{id, port: (.port | tonumber)}'` also picks and computes fields).
 #[derive(Parser)]
 #[command(name = "select", disable_version_flag = true)]
 pub struct Args {
@@ -37,14 +42,31 @@ pub const DEF: StageDef = StageDef {
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
     Ok(Box::new(Select {
-        fields: a
-            .fields
-            .iter()
-            .map(|f| (f.clone(), split_path(f)))
-            .collect(),
+        fields: fields(&a.fields)?,
         out: Record::new(),
         next,
     }))
+}
+
+/// The fields to keep, with their paths. jq's `.a.b` is `a.b` (named `a.b`); a condition
+/// or a jq filter is refused with a hint, since `select` keeps fields, not records.
+fn fields(names: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::with_capacity(names.len());
+    for f in names {
+        let t = f.trim();
+        if t.starts_with("select(") || t.contains(['|', '(']) || t.contains("==") {
+            bail!(
+                "`{t}` is not a field: `select` keeps fields of each record (`select id route`); \
+                 to keep the records that match, use `where` (`where a=1`) or `jq 'select(...)'`"
+            );
+        }
+        let name = match t.strip_prefix('.') {
+            Some(rest) if !rest.is_empty() && !rest.starts_with(['.', '[']) => rest,
+            _ => f.as_str(),
+        };
+        out.push((name.to_string(), split_path(name)));
+    }
+    Ok(out)
 }
 
 struct Select {
@@ -94,5 +116,18 @@ mod tests {
         let mut out = Record::new();
         select_into(&r, &fields, &mut out);
         assert_eq!(out.to_json(), r#"{"d":null,"b.c":[1,2],"a":"1"}"#);
+    }
+
+    #[test]
+    fn jq_paths_are_fields_and_conditions_are_refused() {
+        let r = Record::from(json!({"a": "1", "b": {"c": 2}}).as_object().unwrap());
+        let names: Vec<String> = [".a", ".b.c", "."].iter().map(|s| s.to_string()).collect();
+        let mut out = Record::new();
+        select_into(&r, &fields(&names).unwrap(), &mut out);
+        assert_eq!(out.to_json(), r#"{"a":"1","b.c":2}"#);
+        for bad in ["select(.a == 1)", ".a == 1", ".a | length"] {
+            let e = fields(&[bad.to_string()]).unwrap_err().to_string();
+            assert!(e.contains("use `where`"), "{bad}: {e}");
+        }
     }
 }

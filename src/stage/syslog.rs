@@ -71,7 +71,9 @@ pub const DEF: StageDef = StageDef {
 
 fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Syslog::stage(a.bad.into(), next)))
+    Ok(Box::new(
+        Syslog::stage((&a.bad).into(), next).typed(&a.bad)?,
+    ))
 }
 
 const FACILITIES: [&str; 24] = [

@@ -13,6 +13,11 @@
 //! for any element. `!=` and `!~` are the negations of `=` and `~` (so a record without the
 //! field, or whose array has no equal element, passes `!=`); the other operators need the
 //! field. Several `where` in a row are an AND.
+//!
+//! jq's and Miller's habits are understood (`a==1`, `.a == "1"`, `$a = 1`: a quoted value
+//! is a JSON string) or refused at build time with a hint (`a=1 && b=2`, `select(.a)`):
+//! a condition that cannot match because of how it is spelt is an error, not an empty
+//! result. Anything more is for the `jq` stage.
 
 use std::cmp::Ordering;
 
@@ -32,6 +37,12 @@ use crate::stage::{Flow, Stage};
 /// condition holds if it holds for any element. `!=` is "not =". FIELD may be a dotted
 /// path. Write the condition as one word (`route=22`, `'direction=North Bound'`) or three
 /// (`route = 22`).
+///
+/// jq's and Miller's spellings mean the same: `a==1`, `.a == "1"`, `$a = 1` are `a=1` (a
+/// value in double quotes is a JSON string, in single quotes the text between them).
+/// Two conditions in one (`a=1 && b=2`) and jq's `select(...)` are refused with a hint.
+/// Several `where` in a row are an AND. For anything else — OR, arithmetic, functions,
+/// conditions between two fields — use `jq 'select(...)'` (`copipe help jq`).
 #[derive(Parser)]
 #[command(name = "where", disable_version_flag = true)]
 pub struct Args {
@@ -102,6 +113,7 @@ pub struct Condition {
 
 impl Condition {
     pub fn parse(words: &[String]) -> Result<Self> {
+        refuse_habits(words)?;
         let (field, op, value) = match words {
             [one] => {
                 if let Some(f) = one.strip_suffix('?')
@@ -110,28 +122,47 @@ impl Condition {
                     (f.to_string(), Op::Exists, String::new())
                 } else {
                     let at = one.find(['=', '!', '~', '<', '>']).with_context(|| {
-                        format!("no operator in `{one}` (use = != ~ !~ < <= > >= or FIELD?)")
+                        let hint = if one.trim().starts_with(['.', '$']) {
+                            format!(" (did you mean `where {}?`)", one.trim()[1..].trim())
+                        } else {
+                            String::new()
+                        };
+                        format!("no operator in `{one}` (use = != ~ !~ < <= > >= or FIELD?){hint}")
                     })?;
                     let rest = &one[at..];
                     let (sym, op) = OPS
                         .iter()
                         .find(|(s, _)| rest.starts_with(s))
                         .with_context(|| format!("bad operator in `{one}`"))?;
-                    (one[..at].to_string(), *op, rest[sym.len()..].to_string())
+                    let mut value = &rest[sym.len()..];
+                    // `a==1`: jq's and most languages' equality is `=` here.
+                    if *op == Op::Eq
+                        && let Some(v) = value.strip_prefix('=')
+                    {
+                        value = v;
+                    }
+                    // `a = 1` in one word: the spaces around the operator are not the value's.
+                    let field = &one[..at];
+                    if field.ends_with(' ') {
+                        value = value.trim_start_matches(' ');
+                    }
+                    (field.to_string(), *op, value.to_string())
                 }
             }
             [f, o] if o == "?" => (f.clone(), Op::Exists, String::new()),
             [f, o, v] => {
+                let o = if o == "==" { "=" } else { o.as_str() };
                 let op = OPS
                     .iter()
-                    .find(|(s, _)| s == o)
+                    .find(|(s, _)| *s == o)
                     .map(|(_, op)| *op)
                     .with_context(|| format!("unknown operator `{o}` (use = != ~ !~ < <= > >=)"))?;
                 (f.clone(), op, v.clone())
             }
             _ => bail!("expected FIELD OP VALUE (one word or three) or FIELD?"),
         };
-        let field = field.trim().to_string();
+        let field = jq_path(&field);
+        let value = unquote(&value)?;
         if field.is_empty() {
             bail!("the field name is empty");
         }
@@ -382,6 +413,60 @@ impl Num<'_> {
     }
 }
 
+/// The field of a condition as jq and Miller users write it: `.a.b` (jq) and `$a` (Miller)
+/// are `a.b` and `a`; `.["a"]` is not understood (it stays as written).
+fn jq_path(field: &str) -> String {
+    let f = field.trim();
+    let f = f.strip_prefix('$').unwrap_or(f);
+    let f = match f.strip_prefix('.') {
+        Some(rest) if !rest.is_empty() && !rest.starts_with(['.', '[']) => rest,
+        _ => f,
+    };
+    f.to_string()
+}
+
+/// A value in double quotes is a JSON string (`"1"` is 1, `"a \"b\""` is `a "b"`); in
+/// single quotes, the text between them. Others are as written.
+fn unquote(value: &str) -> Result<String> {
+    let v = value.trim_end_matches(' ');
+    if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+        return serde_json::from_str::<String>(v)
+            .with_context(|| format!("bad quoted value {v} (a JSON string: escape \\ and \")"));
+    }
+    if v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') {
+        return Ok(v[1..v.len() - 1].to_string());
+    }
+    Ok(value.to_string())
+}
+
+/// Spellings from jq and Miller that `where` cannot say: refused at build time with a hint,
+/// rather than matching nothing.
+fn refuse_habits(words: &[String]) -> Result<()> {
+    let all = words.join(" ");
+    let t = all.trim();
+    if t.starts_with("select(") {
+        bail!("`{t}` is jq: write `jq '{t}'`, or `where FIELD OP VALUE` (`where a=1`)");
+    }
+    for (op, say) in [
+        ("&&", "chain `where`s for AND (`where a=1 : where b=2`)"),
+        ("||", "use `jq 'select(.a == 1 or .b == 2)'` for OR"),
+        (" and ", "chain `where`s for AND (`where a=1 : where b=2`)"),
+        (" or ", "use `jq 'select(.a == 1 or .b == 2)'` for OR"),
+    ] {
+        if words.len() == 1 && t.contains(op) && !t.contains(['~']) && looks_like_two(t, op) {
+            bail!("`where` takes one condition, not `{t}`: {say}");
+        }
+    }
+    Ok(())
+}
+
+/// Whether both sides of `op` in `t` hold an operator, as two conditions do
+/// (`a=1 && b=2`), unlike a value that contains the word (`dir=North and South`).
+fn looks_like_two(t: &str, op: &str) -> bool {
+    let ops = ['=', '!', '<', '>'];
+    t.split(op).filter(|part| part.contains(ops)).count() >= 2
+}
+
 struct Where {
     cond: Condition,
     scratch: Vec<u8>,
@@ -454,6 +539,49 @@ mod tests {
         assert!(!holds(&["tags.k=z"], r.clone()));
         assert!(holds(&["tags.k?"], r.clone()));
         assert!(holds(&["tags.1.k=y"], r));
+    }
+
+    #[test]
+    fn jq_and_miller_spellings_mean_what_they_say() {
+        let r = json!({"a": "1", "b": {"c": 2}, "s": "x y", "q": "\"hi\""});
+        for cond in [
+            &["a==1"][..],
+            &[".a == \"1\""],
+            &["a = \"1\""],
+            &["a = 1"],
+            &["$a = 1"],
+            &[".a", "==", "1"],
+            &[".b.c", "==", "2"],
+            &["s == \"x y\""],
+            &["s='x y'"],
+            &["q=\"\\\"hi\\\"\""],
+            &["b.c >= 2"],
+            &["a != 2"],
+        ] {
+            assert!(holds(cond, r.clone()), "{cond:?}");
+        }
+        for cond in [&["a==2"][..], &[".a == \"2\""], &["s = 'x'"], &["q=hi"]] {
+            assert!(!holds(cond, r.clone()), "{cond:?}");
+        }
+    }
+
+    #[test]
+    fn spellings_that_cannot_match_are_refused_with_a_hint() {
+        let err = |cond: &[&str]| {
+            let words: Vec<String> = cond.iter().map(|s| s.to_string()).collect();
+            format!("{:#}", Condition::parse(&words).unwrap_err())
+        };
+        assert!(err(&[".a"]).contains("did you mean `where a?`"));
+        assert!(err(&["a=1 && b=2"]).contains("chain `where`s"));
+        assert!(err(&["a=1 and b=2"]).contains("chain `where`s"));
+        assert!(err(&["a=1 || b=2"]).contains("jq 'select("));
+        assert!(err(&["select(.a == 1)"]).contains("is jq"));
+        assert!(err(&["a = \"unclosed\\\""]).contains("bad quoted value"));
+        // A value that only contains the words is a value.
+        assert!(holds(
+            &["d=North and South"],
+            json!({"d": "North and South"})
+        ));
     }
 
     #[test]

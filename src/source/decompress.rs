@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
+use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, Stopped, readable_now, wait_readable};
 
 /// The size of one buffer of decompressed bytes handed to the reader.
@@ -301,8 +302,13 @@ pub struct Decoder {
     format: Format,
     rx: Receiver<Msg>,
     recycle: SyncSender<Vec<u8>>,
-    /// Rung once per message queued.
+    /// Holds one byte per message rung and not taken yet, and one more while the buffer
+    /// taken still has bytes (see [`Decoder::ready`]).
     bell: UnixStream,
+    /// The other end of `bell`, to ring it for the bytes left in the buffer.
+    ring: UnixStream,
+    /// `bell` holds a byte for the bytes left in the buffer.
+    rung: bool,
     chunk: Vec<u8>,
     at: usize,
     ended: bool,
@@ -316,6 +322,16 @@ pub struct Decoder {
     /// them [`Decoder::take_compressed`] told already.
     consumed: Arc<AtomicU64>,
     told: u64,
+    /// Told the sizes when the decoder is dropped (for `--stats`).
+    meter: Option<Meter>,
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        if let Some(m) = &self.meter {
+            m.decompressed(self.format.name(), self.compressed(), self.out);
+        }
+    }
 }
 
 impl Decoder {
@@ -333,6 +349,7 @@ impl Decoder {
         bell.set_nonblocking(true)?;
         let consumed = Arc::new(AtomicU64::new(0));
         let counter = consumed.clone();
+        let ring = ringer.try_clone()?;
         std::thread::Builder::new()
             .name(format!("copipe-{format}"))
             .spawn(move || {
@@ -344,6 +361,8 @@ impl Decoder {
             rx,
             recycle,
             bell,
+            ring,
+            rung: false,
             chunk: Vec::new(),
             at: 0,
             ended: false,
@@ -352,6 +371,7 @@ impl Decoder {
             out: 0,
             consumed,
             told: 0,
+            meter: None,
         })
     }
 
@@ -359,6 +379,14 @@ impl Decoder {
     /// [`Stopped`]), as [`crate::runtime::signal::Interruptible`] does.
     pub fn interruptible(mut self, interrupt: Interrupt) -> Self {
         self.interrupt = Some(interrupt);
+        self
+    }
+
+    /// Count this input in `meter` for `--stats`: one more file of its format now, and
+    /// the compressed and decompressed sizes when it is dropped.
+    pub fn metered(mut self, meter: Meter) -> Self {
+        meter.decompressing(self.format.name());
+        self.meter = Some(meter);
         self
     }
 
@@ -384,7 +412,8 @@ impl Decoder {
         n
     }
 
-    /// Readable when a buffer (or the end, or an error) is waiting.
+    /// Readable when a read would not wait: bytes are left in the buffer taken, or a
+    /// buffer (or the end, or an error) is waiting.
     pub fn wake_fd(&self) -> RawFd {
         self.bell.as_raw_fd()
     }
@@ -396,7 +425,21 @@ impl Decoder {
 
     /// Whether a read would not wait.
     pub fn ready(&self) -> bool {
-        self.ended || self.at < self.chunk.len() || readable_now(self.bell.as_raw_fd())
+        self.ended || readable_now(self.bell.as_raw_fd())
+    }
+
+    /// Keep `bell` readable while bytes are left in the buffer, and only then.
+    fn ring_for_rest(&mut self) {
+        let left = self.at < self.chunk.len();
+        if left != self.rung {
+            let mut b = [0u8; 1];
+            let _ = if left {
+                (&self.ring).write(&b)
+            } else {
+                (&self.bell).read(&mut b)
+            };
+            self.rung = left;
+        }
     }
 
     /// Take the next message (waiting for it), and the ring that came with it.
@@ -426,6 +469,7 @@ impl Decoder {
 
 impl Read for Decoder {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.ring_for_rest();
         while self.at == self.chunk.len() {
             if self.ended || buf.is_empty() {
                 return Ok(0);
@@ -449,6 +493,7 @@ impl Read for Decoder {
         buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
         self.at += n;
         self.out += n as u64;
+        self.ring_for_rest();
         Ok(n)
     }
 }

@@ -27,8 +27,7 @@ impl Cat {
     ) -> Result<Step> {
         match Decoder::spawn(format, head, file, may_block) {
             Ok(dec) => {
-                self.meter.decompressing(format.name());
-                self.input = Some(Input::Decoded(Box::new(dec)));
+                self.input = Some(Input::Decoded(Box::new(dec.metered(self.meter.clone()))));
             }
             Err(e) => self.status.soft_error(
                 &anyhow::Error::new(e).context(format!("cannot read {}", self.current)),
@@ -37,11 +36,9 @@ impl Cat {
         Ok(Step::More)
     }
 
-    /// The decompressed input ended (or stopped): its counts for `--stats`.
+    /// The decompressed input ended (or stopped): the last compressed bytes read.
     fn decoded_end(&self, dec: &mut Decoder) {
         self.meter.read(dec.take_compressed() as usize);
-        self.meter
-            .decompressed(dec.format().name(), dec.compressed(), dec.decompressed());
     }
 
     /// Gather the first bytes of a pipe or terminal (read only when readable) until they

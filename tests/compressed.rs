@@ -507,3 +507,46 @@ fn xml_reports_a_truncated_compressed_feed_with_its_offset_after_the_records_bef
         .code(2)
         .err_has("truncated gzip data");
 }
+
+#[test]
+fn stats_and_explain_show_the_decompression() {
+    if !have("gzip") || !have("zstd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = log("s", 1000);
+    write(dir.path(), "a.gz", gzip(text.as_bytes()));
+    write(dir.path(), "b.gz", gzip(text.as_bytes()));
+    write(dir.path(), "c.zst", zstd(text.as_bytes()));
+    write(dir.path(), "d.log", &text);
+    let r = copipe([
+        "--stats", "cat", "a.gz", "b.gz", "c.zst", "d.log", ":", "count",
+    ])
+    .dir(dir.path())
+    .run();
+    r.code(0).out("4000\n");
+    let bytes = text.len() as f64;
+    assert!(r.err.contains("2 gzip files decompressed ("), "{}", r.err);
+    assert!(r.err.contains("1 zstd file decompressed ("), "{}", r.err);
+    // The decompressed size of the two gzip files, as --stats writes sizes.
+    assert!(
+        r.err.contains(&format!("{:.1} kB)", 2.0 * bytes / 1000.0)),
+        "{}",
+        r.err
+    );
+    let r = copipe(["--explain", "cat", "a.gz", "d.log", "c.zst", ":", "count"])
+        .dir(dir.path())
+        .run();
+    r.code(0);
+    assert!(
+        r.stdout().contains(
+            "decompressed on a second thread, beside the pipeline: a.gz (gzip), c.zst (zstd)\n"
+        ),
+        "{}",
+        r.stdout()
+    );
+    let r = copipe(["--explain", "cat", "--no-decompress", "a.gz"])
+        .dir(dir.path())
+        .run();
+    assert!(!r.stdout().contains("decompressed"), "{}", r.stdout());
+}

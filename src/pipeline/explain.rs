@@ -1,4 +1,6 @@
-//! `--explain`: the parsed pipeline as a tree, without reading any input.
+//! `--explain`: the parsed pipeline as a tree, without reading any input (but the first
+//! bytes of the files that `cat` and `xml` name, to say which are compressed and will be
+//! decompressed on a thread of their own).
 //!
 //! Each stage is shown as written, with its role (pulled generator, scheduler task, pushed
 //! coroutine, fan-out, sink); every edge between two stages carries the kind of item that travels on
@@ -26,6 +28,7 @@
 //! ```
 
 use super::grammar::{Call, Pipeline, SyntaxError};
+use crate::source::decompress;
 use crate::stage::def::{Build, Role, scheduler_task};
 
 /// The column where the role starts.
@@ -73,6 +76,9 @@ fn calls(
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        if let Some(note) = decompression(call) {
+            out.push_str(&format!("{prefix}  {note}\n"));
+        }
         let n = call.branches.len();
         let continues = matches!(call.def.build, Build::FanOut { continues: true });
         for (j, b) in call.branches.iter().enumerate() {
@@ -152,6 +158,55 @@ fn lenient_xml(call: &Call) -> bool {
             .flatten()
             .copied()
             .unwrap_or(false)
+}
+
+/// What a `cat` or `xml` will decompress: the files it names that are compressed
+/// (recognised by their first bytes, as the sources do).
+fn decompression(call: &Call) -> Option<String> {
+    let flag = |name: &str| {
+        call.matches
+            .try_get_one::<bool>(name)
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false)
+    };
+    let files: Vec<&std::path::PathBuf> = match call.def.name {
+        "cat" if !flag("no_decompress") => call
+            .matches
+            .try_get_many::<std::path::PathBuf>("files")
+            .ok()
+            .flatten()?
+            .collect(),
+        "xml" if !flag("no_decompress") => {
+            vec![
+                call.matches
+                    .try_get_one::<std::path::PathBuf>("file")
+                    .ok()??,
+            ]
+        }
+        _ => return None,
+    };
+    let found: Vec<String> = files
+        .iter()
+        .filter_map(|p| {
+            let f = std::fs::File::open(p).ok()?;
+            let format = decompress::sniff_file(&f)?;
+            Some(format!("{} ({format})", p.display()))
+        })
+        .collect();
+    let (first, rest) = found.split_at(found.len().min(3));
+    let mut note = format!(
+        "decompressed on a second thread, beside the pipeline: {}",
+        first.first()?
+    );
+    for f in &first[1..] {
+        note.push_str(&format!(", {f}"));
+    }
+    if !rest.is_empty() {
+        note.push_str(&format!(" and {} more", rest.len()));
+    }
+    Some(note)
 }
 
 /// Whether the error points at this call's name or one of its arguments.

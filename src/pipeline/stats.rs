@@ -141,6 +141,17 @@ impl Stats {
                         p.parallel, p.threads, p.again
                     );
                 }
+                for d in meter.decompressions() {
+                    let files = if d.files == 1 { "file" } else { "files" };
+                    let _ = write!(
+                        s,
+                        "; {} {} {files} decompressed ({} -> {})",
+                        d.files,
+                        d.format,
+                        human_bytes(d.compressed as f64),
+                        human_bytes(d.bytes as f64)
+                    );
+                }
             }
             s.push('\n');
         }

@@ -33,7 +33,21 @@ struct Inner {
     cut: Cell<u64>,
     /// `follow`: files followed now, discovered by its globs, closed (see [`FileCounts`]).
     files: Cell<Option<FileCounts>>,
+    /// Compressed inputs read decompressed, by format (see [`Decompressed`]).
+    decompressed: RefCell<Vec<Decompressed>>,
     progress: Option<RefCell<Progress>>,
+}
+
+/// The compressed inputs of one format that a source read decompressed (shown by
+/// `--stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decompressed {
+    /// `gzip`, `zstd`, `xz`, `bzip2`.
+    pub format: &'static str,
+    pub files: u64,
+    /// Compressed bytes read, and the bytes they decompressed to.
+    pub compressed: u64,
+    pub bytes: u64,
 }
 
 /// How an input was parsed in parts (see [`Meter::parts`]).
@@ -131,6 +145,39 @@ impl Meter {
 
     pub fn files(&self) -> Option<FileCounts> {
         self.0.files.get()
+    }
+
+    /// One more input of `format` is being read decompressed.
+    pub fn decompressing(&self, format: &'static str) {
+        self.with_format(format, |d| d.files += 1);
+    }
+
+    /// An input of `format` was read: `compressed` bytes that gave `bytes`.
+    pub fn decompressed(&self, format: &'static str, compressed: u64, bytes: u64) {
+        self.with_format(format, |d| {
+            d.compressed += compressed;
+            d.bytes += bytes;
+        });
+    }
+
+    fn with_format(&self, format: &'static str, f: impl FnOnce(&mut Decompressed)) {
+        let mut all = self.0.decompressed.borrow_mut();
+        let i = match all.iter().position(|d| d.format == format) {
+            Some(i) => i,
+            None => {
+                all.push(Decompressed {
+                    format,
+                    ..Decompressed::default()
+                });
+                all.len() - 1
+            }
+        };
+        f(&mut all[i]);
+    }
+
+    /// The compressed inputs read decompressed so far, by format.
+    pub fn decompressions(&self) -> Vec<Decompressed> {
+        self.0.decompressed.borrow().clone()
     }
 
     /// The bytes announced with [`Meter::expect`] so far.

@@ -19,11 +19,14 @@ use crate::item::{Kind, Origin, Show};
 use crate::runtime::map::{SafeMap, SharedMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
+use crate::source::decompress::{self, Decoder};
 use crate::source::reader::{
     Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
 };
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::{Mapped, Source, Stage};
+
+mod compressed;
 
 /// Read files in order and emit their lines (`-` or no file: standard input).
 ///
@@ -34,6 +37,13 @@ use crate::stage::{Mapped, Source, Stage};
 /// `cat` is the implicit source of a pipeline that starts with a filter. A file truncated
 /// by another process while it is read (logrotate's copytruncate) is read up to its new
 /// end, then reported as `FILE: file truncated while being read` (exit status 2).
+///
+/// Compressed files are read decompressed: gzip (all its members, as log rotators write
+/// them), zstd, xz and bzip2, recognised by their first bytes and not by their names (so
+/// `cat /var/log/syslog*` reads a mix), standard input too. Decompression runs on a thread
+/// of its own, beside the pipeline. Corrupt or truncated compressed data ends the run with
+/// an error naming the file and the byte offset in it (exit status 2), after every line
+/// before it was pushed; with `--skip-bad` it is a warning and the next file is read.
 #[derive(Parser)]
 #[command(name = "cat", disable_version_flag = true)]
 pub struct Args {
@@ -43,6 +53,14 @@ pub struct Args {
     /// `grep -H`), a `file` field in the records made by `json`.
     #[arg(short = 'H', long)]
     pub tag: bool,
+    /// Read compressed files as they are, bytes and all (no recognition of gzip, zstd, xz
+    /// or bzip2).
+    #[arg(long)]
+    pub no_decompress: bool,
+    /// A corrupt or truncated compressed file is a warning, and the next file is read
+    /// (without it, the run ends there with exit status 2).
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 pub const DEF: StageDef = StageDef {
@@ -55,6 +73,7 @@ pub const DEF: StageDef = StageDef {
     examples: &[
         "copipe cat a.log b.log : grep -i error",
         "copipe cat --tag a.log b.log : grep -i error",
+        "copipe cat /var/log/syslog* : grep -c error",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Source(build),
@@ -77,6 +96,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         current: String::new(),
         input: None,
         status: cx.status.clone(),
+        decompress: !a.no_decompress,
+        skip_bad: a.skip_bad,
     }))
 }
 
@@ -94,6 +115,10 @@ struct Cat {
     /// The input being read.
     input: Option<Input>,
     status: Status,
+    /// Recognise compressed inputs (not `--no-decompress`).
+    decompress: bool,
+    /// `--skip-bad`: corrupt compressed data is a warning, then the next input.
+    skip_bad: bool,
 }
 
 /// An open input.
@@ -103,6 +128,11 @@ enum Input {
     /// Anything else, read into the line reader; `may_block`: a pipe, FIFO, socket or
     /// terminal, read only when it is readable.
     Read { file: File, may_block: bool },
+    /// A pipe or terminal whose first bytes are gathered until they tell whether it is
+    /// compressed (see [`decompress`]).
+    Sniff { file: File, head: Vec<u8> },
+    /// A compressed input, read decompressed.
+    Decoded(Box<Decoder>),
 }
 
 /// How far a mapped file has been pushed.
@@ -183,6 +213,8 @@ impl Source for Cat {
             current: std::mem::take(&mut self.current),
             input: self.input.take(),
             status: self.status.clone(),
+            decompress: self.decompress,
+            skip_bad: self.skip_bad,
         }))
     }
 }
@@ -215,7 +247,7 @@ impl Task for Cat {
 
     /// The partial line held is a fragment whose rest was never read: said, not pushed.
     fn interrupted(&mut self, _out: &mut dyn Stage) -> Result<bool> {
-        if let Some(Input::Read { .. }) = self.input.take() {
+        if let Some(Input::Read { .. } | Input::Decoded(_)) = self.input.take() {
             report_unfinished(self.reader.abandon(), &self.current);
         }
         Ok(true)
@@ -227,7 +259,7 @@ impl Cat {
     /// lives in `self`, so the direct path loops over it and the scheduler resumes it.
     fn step(&mut self, out: &mut dyn Stage) -> Result<Step> {
         if self.signalled() {
-            if let Some(Input::Read { .. }) = self.input.take() {
+            if let Some(Input::Read { .. } | Input::Decoded(_)) = self.input.take() {
                 // Not the end of the input: the partial line held is a fragment of a line
                 // whose rest was never read, not a line. Said, not pushed.
                 report_unfinished(self.reader.abandon(), &self.current);
@@ -280,6 +312,8 @@ impl Cat {
                     Err(e) => Err(e),
                 }
             }
+            Some(Input::Sniff { file, head }) => self.sniff(file, head, out),
+            Some(Input::Decoded(dec)) => self.step_decoded(dec, out),
         }
     }
 
@@ -320,6 +354,18 @@ impl Cat {
         }
         self.current = name;
         self.reader.start_input();
+        if self.decompress {
+            if let Some(format) = decompress::sniff_file(&file) {
+                return self.decoded(format, Vec::new(), file, false);
+            }
+            if !is_regular(file.as_raw_fd()) {
+                self.input = Some(Input::Sniff {
+                    file,
+                    head: Vec::with_capacity(decompress::MAGIC_LEN),
+                });
+                return Ok(Step::More);
+            }
+        }
         self.input = Some(match mapped(&file) {
             Some(map) => Input::Mapped(
                 Arc::new(SharedMap::new(map, self.current.clone())),

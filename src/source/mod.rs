@@ -1,6 +1,7 @@
 //! Sources: the pulled generators that start a pipeline.
 
 pub mod cat;
+pub mod decompress;
 pub mod follow;
 pub mod listen;
 pub mod merge;

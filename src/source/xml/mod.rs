@@ -30,6 +30,7 @@
 //! throughput ceiling in `benches/xml_ceiling.rs`.
 
 pub mod chars;
+mod compressed;
 mod dtd;
 pub mod input;
 pub mod lenient;
@@ -50,6 +51,7 @@ use crate::item::Kind;
 use crate::runtime::map::{SafeMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, Interruptible, stopped_by};
+use crate::source::decompress::{self, Format};
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::records::{Counter, Records, RecordsPlan};
 use crate::stage::task::{Cx, Task, Wait};
@@ -72,6 +74,9 @@ use std::rc::Rc;
 /// deep: a deeper one is such an error too. Put `records NAME` after it to get one JSON
 /// record per element. A file truncated by another process while it is parsed is reported
 /// as `FILE: file truncated while being read` (exit status 2), after the records before it.
+/// A compressed feed (gzip, zstd, xz, bzip2, recognised by its first bytes, as `cat` does) is
+/// parsed as it is decompressed, on one parsing thread beside the decompressing one;
+/// corrupt or truncated compressed data is an error naming the byte offset in the file.
 #[derive(ClapParser)]
 #[command(name = "xml", disable_version_flag = true)]
 pub struct Args {
@@ -96,6 +101,9 @@ pub struct Args {
     /// Same events as the strict reader on good input; UTF-8 only, DOCTYPE entities not read.
     #[arg(long, conflicts_with_all = ["no_check", "threads"])]
     pub lenient: bool,
+    /// Read a compressed file as it is (no recognition of gzip, zstd, xz or bzip2).
+    #[arg(long)]
+    pub no_decompress: bool,
     /// The size of the parts a file is cut into (for tests).
     #[arg(long, hide = true, value_name = "BYTES")]
     pub part_size: Option<usize>,
@@ -160,6 +168,11 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
         cx.meter.expect(meta.len());
         size = Some(meta.len());
     }
+    let compressed = if a.no_decompress {
+        None
+    } else {
+        decompress::sniff_file(&file)
+    };
     let threads = a.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS as usize)),
         |n| n as usize,
@@ -178,6 +191,8 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
         meter: cx.meter.clone(),
         status: cx.status.clone(),
         plan,
+        decompress: !a.no_decompress,
+        compressed,
     })
 }
 
@@ -216,12 +231,16 @@ struct Xml {
     /// The `records` stage after the source, when the pipeline's builder lets the source
     /// drive it (see [`RecordsPlan`]).
     plan: Option<RecordsPlan>,
+    /// Recognise compressed inputs (not `--no-decompress`).
+    decompress: bool,
+    /// The compression of a regular file (found when it was opened).
+    compressed: Option<Format>,
 }
 
 impl Xml {
     /// The file mapped, when it is a regular file big enough to parse in parts.
     fn mapped(&self, file: &File) -> Option<Arc<SafeMap>> {
-        if !self.split.worth_it(self.size?) {
+        if self.compressed.is_some() || !self.split.worth_it(self.size?) {
             return None;
         }
         // A file truncated while it is parsed is reported as such (see `parallel`).
@@ -256,15 +275,23 @@ impl Xml {
             return self.ended(r);
         }
         // One part.
-        let reader = Interruptible::new(file, self.interrupt.clone());
+        let (reader, blocking_fd) = match compressed::reader(
+            file,
+            self.compressed,
+            self.decompress,
+            &self.interrupt,
+            &self.meter,
+        ) {
+            Ok(r) => r,
+            Err(e) => return self.ended(Err(e.context(format!("error reading {}", self.name)))),
+        };
         let r = into_plan(&planned, out, |out| {
             if self.lenient {
-                lenient::parse(&self.name, Box::new(reader), &self.meter, out)
+                lenient::parse(&self.name, reader, &self.meter, out)
             } else {
-                let blocking_fd = reader.blocking_fd();
                 parse_input(
                     &self.name,
-                    Box::new(reader),
+                    reader,
                     self.strict,
                     input::CAPACITY,
                     &self.meter,
@@ -346,6 +373,9 @@ struct XmlTask {
     status: Status,
     /// The `records` stage the task drives (see [`RecordsPlan`]), and its counters.
     planned: Option<(Rc<RefCell<Records>>, Vec<Counter>)>,
+    /// As in [`Xml`].
+    decompress: bool,
+    compressed: Option<Format>,
 }
 
 enum Run {
@@ -382,6 +412,8 @@ impl Source for Xml {
             meter: self.meter.clone(),
             status: self.status.clone(),
             planned: self.plan.take().and_then(|p| p.take()),
+            decompress: self.decompress,
+            compressed: self.compressed,
         }))
     }
 }
@@ -416,7 +448,9 @@ impl XmlTask {
                     use std::os::fd::AsRawFd;
                     let fd = file.as_raw_fd();
                     let mut eof = false;
-                    while !input::head_complete(&head) {
+                    while !input::head_complete(&head)
+                        || (self.decompress && Format::prefix_of_magic(&head))
+                    {
                         if !crate::runtime::signal::readable_now(fd) {
                             self.run = Run::Head(file, head);
                             return Ok(Wait::Readable(fd));
@@ -493,6 +527,9 @@ impl XmlTask {
     /// How the input is to be read: mapped in parts, parsed at once (a regular file), or
     /// its first bytes gathered first (anything a read may block on).
     fn open(&mut self, file: File) -> Result<Run> {
+        if let Some(format) = self.compressed {
+            return self.parser_decoded(format, Vec::new(), file, false);
+        }
         if self.planned.is_some()
             && let Some(map) = self
                 .size
@@ -520,6 +557,11 @@ impl XmlTask {
 
     /// The parser over `file`, whose first bytes `head` were read (all of it: `eof`).
     fn parser(&mut self, file: File, head: Vec<u8>, eof: bool) -> Result<Run> {
+        if self.decompress
+            && let Some(format) = Format::sniff(&head)
+        {
+            return self.parser_decoded(format, head, file, true);
+        }
         let reader = Interruptible::new(file, self.interrupt.clone());
         let blocking_fd = reader.blocking_fd();
         let input = Input::with_head(

@@ -18,7 +18,7 @@ use super::grammar::{Call, Pipeline, SyntaxError};
 use super::stats::{Counted, Counter, Row, Stats};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Build, BuildCx, Emits, Inputs, Options, Role, Status};
+use crate::stage::def::{Build, BuildCx, Inputs, Options, Role, Status};
 
 /// A pipeline ready to run.
 pub struct Built {

@@ -69,6 +69,11 @@ impl Colors {
     /// GNU grep's defaults, changed by `GREP_COLORS` (`ms=01;31:fn=35:…`; capabilities
     /// grep has that are not listed here, `sl`, `cx` and `rv`, are ignored).
     fn from_env() -> Self {
+        Self::parse(std::env::var("GREP_COLORS").ok().as_deref())
+    }
+
+    /// The colours that a `GREP_COLORS` value (or none) gives.
+    fn parse(spec: Option<&str>) -> Self {
         let mut c = Colors {
             ms: "01;31".into(),
             mc: "01;31".into(),
@@ -78,7 +83,7 @@ impl Colors {
             se: "36".into(),
             ne: false,
         };
-        let Ok(spec) = std::env::var("GREP_COLORS") else {
+        let Some(spec) = spec else {
             return c;
         };
         for cap in spec.split(':') {
@@ -731,4 +736,42 @@ impl State {
 /// The colour of a match: in a selected line, or in a context line.
 fn pick(selected: bool) -> fn(&Colors) -> &str {
     if selected { |c| &c.ms } else { |c| &c.mc }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grep_colors_are_read_as_gnu_grep_reads_them() {
+        let c = Colors::parse(None);
+        assert_eq!(
+            (c.ms.as_str(), c.fname.as_str(), c.ne),
+            ("01;31", "35", false)
+        );
+        let c = Colors::parse(Some("mt=01;32:fn=:ln=33:ne:xx=1:se=bad!"));
+        assert_eq!((c.ms.as_str(), c.mc.as_str()), ("01;32", "01;32"));
+        assert_eq!(
+            (c.fname.as_str(), c.ln.as_str(), c.se.as_str()),
+            ("", "33", "36")
+        );
+        assert!(c.ne);
+        let mut out = Vec::new();
+        paint(&mut out, Some(&c), |c| &c.ln, b"7");
+        paint(&mut out, Some(&c), |c| &c.fname, b"f");
+        paint(&mut out, None, |c| &c.ln, b"8");
+        assert_eq!(out, b"\x1b[33m7\x1b[mf8");
+    }
+
+    #[test]
+    fn last_lines_of_a_range() {
+        let b = b"a\nbb\nc\nd";
+        assert_eq!(last_lines(b, 0, 8, 2), (5, 2));
+        assert_eq!(last_lines(b, 0, 8, 9), (0, 4));
+        assert_eq!(last_lines(b, 2, 7, 1), (5, 1));
+        assert_eq!(last_lines(b, 2, 7, 5), (2, 2));
+        assert_eq!(last_lines(b, 0, 0, 3), (0, 0));
+        assert_eq!(line_end(b, 2, 8), 5);
+        assert_eq!(line_end(b, 7, 8), 8);
+    }
 }

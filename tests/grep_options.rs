@@ -317,3 +317,30 @@ fn quiet_succeeds_after_an_error_when_a_line_is_selected() {
     .run()
     .code(2);
 }
+
+/// GNU grep names the files of several in front of the lines it prints, and so does a
+/// plain `grep` of several files of `cat` when a sink takes its lines; a parser after it
+/// gets the lines as the files hold them (a `file` field only with `-H`), so that putting
+/// a `grep` in front of `logfmt` does not change the records.
+#[test]
+fn file_names_go_in_front_only_when_a_sink_takes_the_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.log"), "k=1 x\n").unwrap();
+    fs::write(dir.path().join("b.log"), "k=2 x\n").unwrap();
+    let cat = ["cat", "a.log", "b.log", ":"];
+    copipe(cat.iter().chain(&["grep", "x"]))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("a.log:k=1 x\nb.log:k=2 x\n");
+    copipe(cat.iter().chain(&["grep", "x", ":", "logfmt"]))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("{\"k\":\"1\",\"x\":true}\n{\"k\":\"2\",\"x\":true}\n");
+    copipe(cat.iter().chain(&["grep", "-H", "x", ":", "logfmt"]))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("{\"file\":\"a.log\",\"k\":\"1\",\"x\":true}\n{\"file\":\"b.log\",\"k\":\"2\",\"x\":true}\n");
+}

@@ -251,6 +251,7 @@ fn inputs_of(source: &Call) -> Inputs {
         "cat" => Inputs {
             several: files().len() > 1,
             renumber: true,
+            to_sink: false,
         },
         "follow" => {
             let f = files();
@@ -263,6 +264,7 @@ fn inputs_of(source: &Call) -> Inputs {
             Inputs {
                 several: f.len() > 1 || f.iter().any(|p| glob(p)),
                 renumber: false,
+                to_sink: false,
             }
         }
         _ => Inputs::default(),
@@ -382,7 +384,10 @@ fn build_chain_into(
     let mut built_rows = Vec::with_capacity(calls.len());
     for (i, (call, hl)) in calls.iter().zip(&highlights).enumerate().rev() {
         let input = call.input.expect("checked pipelines know every input kind");
-        let bcx = env.cx(input, hl);
+        let mut bcx = env.cx(input, hl);
+        bcx.inputs.to_sink = calls
+            .get(i + 1)
+            .is_none_or(|c| matches!(c.def.build, Build::Sink(_)));
         let deliveries = env.status.deliveries();
         let mut branch_rows = Vec::new();
         let stage = match call.def.build {

@@ -352,4 +352,8 @@ pub struct Inputs {
     /// (`cat`). Otherwise (`follow`, `merge`, `listen`) an origin is announced again when
     /// the source comes back to an input, whose numbering goes on.
     pub renumber: bool,
+    /// The stage's items go straight to a sink (`print`, `write`, `exec` …), as grep's
+    /// lines go to its output: only then does a plain `grep` put file names in front of
+    /// them by default. A parser or filter after it gets the lines as the files hold them.
+    pub to_sink: bool,
 }

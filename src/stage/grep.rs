@@ -38,7 +38,7 @@ mod report;
 ///
 /// The output options print what GNU grep prints, byte for byte: `-n` the line's number in
 /// its file (in `follow`, the lines seen of that name, across rotations), `-b` its byte
-/// offset, `-H` the file name (the default with several files of `cat`), `-o`, `-c`, `-l`,
+/// offset, `-H` the file name (the default with several files of `cat` when a sink follows), `-o`, `-c`, `-l`,
 /// `-L`, `-q`, `-m`, and context (`-A -B -C`, `--` between groups). `-m` stops the source,
 /// as `head` does (each file of `cat` is read up to its NUMth selected line). On records
 /// `-m`, `-q`, `-c` (one `{"count":N}` record at the end) and context apply; on events `-m`
@@ -97,7 +97,8 @@ pub struct Args {
     /// Prefix each line (with -o, each match) with its byte offset in its input.
     #[arg(short = 'b', long)]
     pub byte_offset: bool,
-    /// Prefix each line with its file name (the default with several files of `cat`).
+    /// Prefix each line with its file name (the default with several files of `cat`, when a
+    /// sink follows the grep).
     #[arg(short = 'H', long, overrides_with = "no_filename")]
     pub with_filename: bool,
     /// Never prefix lines with their file name.
@@ -472,7 +473,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         Names::Always
     } else if a.no_filename {
         Names::Never
-    } else if cx.inputs.several && cx.inputs.renumber {
+    } else if cx.inputs.several && cx.inputs.renumber && cx.inputs.to_sink {
         Names::Always
     } else {
         Names::AsSource

@@ -222,13 +222,25 @@ fn json_reads_values_over_several_lines_as_jq_pretty_prints_them() {
         .run()
         .code(2)
         .err_has("standard input:1: the value that begins on this line (lines 1 to 3): not JSON: expected `,` or `}` after a member, found `3` (line 2, column 10)");
-    // An unfinished one does not swallow the values after it: with --skip-bad they come.
+    // An unfinished one does not swallow the values after it; with --skip-bad its lines
+    // are read one by one, as without the attempt.
     copipe(["json", "--skip-bad"])
-        .stdin("{\"a\":{\n{\"b\":2}\n{\n \"c\": 3\n}\n")
+        .stdin("{\n  {\"a\":1}\n{\"b\":2}\n{\n \"c\": 3\n}\n[\n")
         .run()
         .code(0)
-        .out("{\"b\":2}\n{\"c\":3}\n")
-        .err_has("skipped 1 line");
+        .out("{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n")
+        .err_has("skipped 2 lines");
+    copipe(["json"])
+        .stdin("{\n  \"a\": 1\n{\"b\":2}\n")
+        .run()
+        .code(2)
+        .err_has("standard input:1: the value that begins on this line (lines 1 to 2): it is not complete before line 3");
+    // A line that ends with `{` but is not `{` alone is an NDJSON line (cut short).
+    copipe(["json"])
+        .stdin("{\"a\":{\n  \"b\": 1\n}\n")
+        .run()
+        .code(2)
+        .err_has("standard input:1:7: not JSON");
     // A piece of one alone names jq -c.
     copipe(["json"])
         .stdin("  \"b\": 2,\n")

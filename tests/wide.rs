@@ -52,14 +52,24 @@ fn sigterm_ends_a_pipeline_stuck_opening_a_fifo_that_no_one_reads() {
     // SAFETY: a valid path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let mut live = copipe(["naturals", ":", "write", fifo.to_str().unwrap()]).spawn();
-    // Wait until it sleeps in the open (its signal handlers are in place by then).
-    let wchan = format!("/proc/{}/wchan", live.child.id());
+    // Wait until it sleeps (in the open) with its handler of SIGTERM in place: the caught
+    // signals' mask in /proc/PID/status, SIGTERM being bit 15 (wchan may be hidden).
+    let pid = live.child.id();
+    let ready = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        let sleeping = status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains("S ("));
+        caught & (1 << (libc::SIGTERM - 1)) != 0 && sleeping
+    };
     assert!(
-        wait_until(DEADLINE, || std::fs::read_to_string(&wchan).is_ok_and(
-            |w| w.contains("wait_for_partner") || w.contains("fifo_open")
-        )),
-        "never slept in the open of the FIFO: {:?}",
-        std::fs::read_to_string(&wchan)
+        wait_until(DEADLINE, ready),
+        "never slept with SIGTERM caught"
     );
     let t = Instant::now();
     live.signal(libc::SIGTERM);

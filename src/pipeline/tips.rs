@@ -106,6 +106,31 @@ pub fn tip(stage: &str, flag: &str, words: &[String]) -> Option<String> {
         ("csv" | "tsv", "--implicit-csv-header" | "--hi" | "-N" | "--no-header-row") => {
             format!("write `{stage} --no-header`")
         }
+        ("number", "-v" | "--starting-line-number") => match count(value) {
+            Some(n) => format!("write `number --start {n}`"),
+            None => "write `number --start N`".into(),
+        },
+        ("number", "-b" | "-w" | "-s" | "-n" | "--body-numbering" | "--number-width") => {
+            "`number` numbers every line, `N<tab>line` (`--start N` to begin elsewhere)".into()
+        }
+        ("table", "-t" | "--table" | "-s" | "--separator" | "-o") => {
+            "`table` aligns the fields of records without an option (parse lines first: csv, \
+             json, parse …)"
+                .into()
+        }
+        ("kv", "--ifs" | "--fs") => match value.filter(|v| !v.is_empty()) {
+            Some(v) => format!("write `kv --sep '{v}'` (Miller's --ifs is kv's --sep)"),
+            None => "write `kv --sep STR` (Miller's --ifs is kv's --sep)".into(),
+        },
+        ("kv", "--ips" | "--ps") => match value.filter(|v| !v.is_empty()) {
+            Some(v) => format!("write `kv --pair '{v}'` (Miller's --ips is kv's --pair)"),
+            None => "write `kv --pair STR` (Miller's --ips is kv's --pair)".into(),
+        },
+        ("logfmt", "--ifs" | "--ips" | "--idkvp") => {
+            "`logfmt` reads key=value pairs between spaces without an option; other \
+             separators: `kv --sep S --pair P`"
+                .into()
+        }
         ("grep", "-c" | "--count") => "to count matches: `grep PATTERN : count`".into(),
         ("grep", "-E" | "--extended-regexp" | "-P" | "--perl-regexp") => {
             let words = rest(false);
@@ -217,6 +242,13 @@ mod tests {
                 .unwrap()
                 .ends_with(": `grep 'a b'`")
         );
+        assert_eq!(
+            t("number", &["-v", "10"]).unwrap(),
+            "write `number --start 10`"
+        );
+        assert!(t("table", &["-t"]).unwrap().contains("without an option"));
+        assert!(t("kv", &["--ifs", ";"]).unwrap().contains("`kv --sep ';'`"));
+        assert!(t("kv", &["--ips=:"]).unwrap().contains("`kv --pair ':'`"));
         assert_eq!(t("head", &["--frobnicate"]), None);
     }
 }

@@ -6,10 +6,11 @@
 //! first seen), as NDJSON records `{"path":"/x","count":3}` into a pipe or a file, and as
 //! aligned text on a terminal (`--json` keeps NDJSON there). A missing field counts as null;
 //! values keep their JSON type (`"22"` and `22` are two values). Memory: one entry per
-//! distinct value, at most `--max-keys` of them (1,000,000 by default, about 200 MB at
-//! worst): the records of the values that come after the bound is reached are counted
-//! together in a last row `{"other":true,"count":N}`, and stderr says so (a value already
-//! counted keeps counting). Nothing is allocated for a value already seen.
+//! distinct value, at most `--max-keys` of them (1,000,000 by default: about 200 bytes each
+//! besides the values' text, 200 MB for short values): the records of the values that come
+//! after the bound is reached are counted together in a last row `{"other":true,"count":N}`,
+//! and stderr says so (a value already counted keeps counting). Nothing is allocated for a
+//! value already seen.
 //!
 //! `count --every DURATION` prints the count of each interval as it ends ([`every`]); with
 //! `--by` too, the counts per value of each interval, as a block.
@@ -42,11 +43,12 @@ pub const MAX_KEYS: u64 = 1_000_000;
 /// NDJSON records such as {"path":"/x","count":3} into a pipe or file, aligned columns on a
 /// terminal. A record without the field counts under null. FIELD may be a dotted path.
 ///
-/// Memory is bounded: at most --max-keys distinct values (1,000,000 by default, about 200
-/// MB at worst) are counted one by one; once that many are held, the records of each new
-/// value are counted together in a last row {"other":true,"count":N} ("(other)" on a
-/// terminal), and stderr says how many records went there. Values already held keep
-/// counting exactly. With --every, the bound is per interval.
+/// Memory is bounded: at most --max-keys distinct values (1,000,000 by default: about 200
+/// bytes each besides the values' text, 200 MB for short values) are counted one by one;
+/// once that many are held, the records of each new value are counted together in a last
+/// row {"other":true,"count":N} ("(other)" on a terminal), and stderr says how many records
+/// went there. Values already held keep counting exactly. With --every, the bound is per
+/// interval.
 ///
 /// With `--every DURATION`, print the count of each interval as it ends instead, one line
 /// per interval: the interval's end in UTC (RFC 3339, to the second), a space, the count —

@@ -12,16 +12,16 @@
 //! origin is passed on too. Line numbers restart with each input, which errors name (the
 //! sources that read files announce each one).
 //!
-//! A value may span lines, as jq's pretty output does: a line that is not JSON by itself
-//! but opens more objects or arrays than it closes (outside strings) starts a value, and
-//! the lines after it are added until the brackets balance; then the whole is parsed once.
-//! The lines are scanned once each (a depth count), so a value of any number of lines costs
-//! time linear in its size; its size is bounded by `--max-line` (16 MiB by default). A value
-//! still open at the end of an input is an error naming the line it began on. NDJSON lines
-//! take the usual path: a line is only scanned when it is not JSON by itself, and begins a
-//! value only when it ends with `{` or `[` (a line cut short does not swallow the lines
-//! after it); a line whose first byte opens a value (not indented, unlike what is inside
-//! one) ends a value left unfinished, which is an error (`--skip-bad`: dropped).
+//! A value may span lines, in the shape jq's pretty output (and Python's `json.dumps` with
+//! an indent) has: a line that is `{` or `[` alone (never JSON by itself) begins it, the
+//! lines inside are indented, and it ends at the line that balances its brackets (outside
+//! strings), a `}` or `]`. Each line is scanned once (a depth count) and the whole parsed
+//! once, so a value of any number of lines costs time linear in its size, bounded by
+//! `--max-line` (16 MiB by default). A line of another shape (not indented) ends a value
+//! left unfinished. A value that is not JSON, unfinished or still open at the end of the
+//! input is an error naming the lines it spans; with `--skip-bad` its lines are read again
+//! one by one as NDJSON lines, so that nothing is lost nor made up. NDJSON lines take the
+//! usual path.
 
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -43,11 +43,11 @@ use crate::stage::{Flow, Stage};
 /// `follow --tag`, records get a first field `file` with the input's name, unless they have
 /// a `file` field of their own: that one is kept (and a warning says so, once).
 ///
-/// A value may span lines, as jq's pretty output does (`jq . : copipe json` works, as
-/// `jq -c` does): a line that opens an object or array it does not close begins a value,
-/// which ends at the line that balances its brackets. Such a value is bounded by
-/// --max-line (16M by default); one still open at the end of the input is an error naming
-/// the line it began on.
+/// A value may span lines as jq's pretty output does (`jq . f | copipe json` works as
+/// `jq -c` does): `{` or `[` alone on a line begins it, the lines inside are indented, and
+/// the `}` or `]` that balances it ends it. Such a value is bounded by --max-line (16M by
+/// default); one that is not JSON or not finished is an error naming its lines (with
+/// --skip-bad its lines are read one by one as NDJSON lines).
 #[derive(Parser)]
 #[command(name = "json", disable_version_flag = true)]
 pub struct Args {
@@ -76,6 +76,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
     Ok(Box::new(Json {
         max: cx.opts.max_line(),
         pending: Vec::new(),
+        ends: Vec::new(),
         began: 0,
         scan: Scan::default(),
         skip_bad: a.skip_bad,
@@ -96,6 +97,8 @@ struct Json {
     /// A value over several lines, so far (empty: none), the line it began on, and the
     /// scan of its brackets.
     pending: Vec<u8>,
+    /// The end of each of its lines in `pending` (each but the last followed by a `\n`).
+    ends: Vec<usize>,
     began: u64,
     scan: Scan,
     skip_bad: bool,
@@ -127,40 +130,29 @@ impl Stage for Json {
             skipped = BOM.len();
         }
         if !self.pending.is_empty() {
-            // A line that opens a value at its first byte begins a value of its own (jq
-            // indents what is inside one): the value before was left unfinished.
-            if !matches!(line.first(), Some(b'{' | b'[')) {
+            // Inside a value, jq indents every line but the last, a `}` or `]`: a line of
+            // another shape means the value was left unfinished.
+            let inside = matches!(line.first(), Some(b' ' | b'\t' | b'}' | b']'));
+            if inside {
                 return self.more(line);
             }
-            let _ = self.bad_pending(&format!(
-                "it is not complete before line {}, which begins a value of its own",
-                self.line
-            ))?;
+            let why = format!("it is not complete before line {}", self.line);
+            if self.bad_pending(&why, self.line - 1)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
         }
-        if line.iter().all(u8::is_ascii_whitespace) {
+        // The first line of a value over several lines, as jq writes it: `{` or `[` alone
+        // (never JSON by itself).
+        if matches!(line.trim_ascii(), b"{" | b"[") {
+            self.scan = Scan::default();
+            self.scan.line(line);
+            self.began = self.line;
+            self.pending.extend_from_slice(line);
+            self.ends.clear();
+            self.ends.push(self.pending.len());
             return Ok(Flow::Continue);
         }
-        if let Err(e) = self.parser.parse(line, &mut self.rec) {
-            // The start of a value over several lines (jq's pretty output)?
-            let mut scan = Scan::default();
-            scan.line(line);
-            let last = line.trim_ascii_end().last();
-            if scan.opens() && matches!(last, Some(b'{' | b'[')) {
-                self.scan = scan;
-                self.began = self.line;
-                self.pending.extend_from_slice(line);
-                return Ok(Flow::Continue);
-            }
-            let at = e.column(line) + usize::from(skipped > 0);
-            let hint = if looks_like_a_piece(line) {
-                " (a piece of a value over several lines? `json` reads one whose first line \
-                 opens it, as `jq .` writes it; or write one value a line with `jq -c`)"
-            } else {
-                ""
-            };
-            return self.bad(format!(":{at}: not JSON: {}{hint}", e.what));
-        }
-        self.emit()
+        self.one(line, skipped)
     }
 
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
@@ -195,6 +187,24 @@ impl Stage for Json {
 }
 
 impl Json {
+    /// One line as an NDJSON line (`skipped`: the bytes of a byte order mark before it).
+    fn one(&mut self, line: &[u8], skipped: usize) -> Result<Flow> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Flow::Continue);
+        }
+        if let Err(e) = self.parser.parse(line, &mut self.rec) {
+            let at = e.column(line) + usize::from(skipped > 0);
+            let hint = if looks_like_a_piece(line) {
+                " (a piece of a value over several lines? `json` reads one whose first line \
+                 opens it, as `jq .` writes it; or write one value a line with `jq -c`)"
+            } else {
+                ""
+            };
+            return self.bad(format!(":{at}: not JSON: {}{hint}", e.what));
+        }
+        self.emit()
+    }
+
     /// The record just parsed: checked to be an object, tagged, sent on.
     fn emit(&mut self) -> Result<Flow> {
         let what = match self.rec.root().ty() {
@@ -229,19 +239,20 @@ impl Json {
     fn more(&mut self, line: &[u8]) -> Result<Flow> {
         self.pending.push(b'\n');
         self.pending.extend_from_slice(line);
+        self.ends.push(self.pending.len());
         self.scan.line(line);
+        let last = self.line;
         if self.scan.broken() {
-            return self.bad_pending("its brackets do not match (a `]` or `}` too many)");
+            return self.bad_pending("its brackets do not match (a `]` or `}` too many)", last);
         }
         if self.scan.in_str {
-            return self.bad_pending("a string is not closed at the end of a line");
+            return self.bad_pending("a string is not closed at the end of a line", last);
         }
         if self.scan.depth > 0 {
             if self.pending.len() > self.max {
                 let max = crate::source::reader::size_text(self.max);
-                return self.bad_pending(&format!(
-                    "the value is not complete after {max} (--max-line)"
-                ));
+                let why = format!("the value is not complete after {max} (--max-line)");
+                return self.bad_pending(&why, last);
             }
             return Ok(Flow::Continue);
         }
@@ -252,7 +263,7 @@ impl Json {
             let (line, col) = line_col(&self.pending, e.at);
             let at = self.began + line;
             let what = format!("not JSON: {} (line {at}, column {col})", e.what);
-            return self.bad_pending(&what);
+            return self.bad_pending(&what, self.line);
         }
         self.pending.clear();
         // Its errors name the line it began on.
@@ -264,19 +275,36 @@ impl Json {
 
     /// A value over several lines that is not JSON: an error naming the line it began on
     /// (or, with --skip-bad, dropped and counted).
-    fn bad_pending(&mut self, what: &str) -> Result<Flow> {
-        self.pending.clear();
+    ///
+    /// With --skip-bad its lines are read again one by one, as NDJSON lines (what each
+    /// would have been without the attempt: its first, `{` alone, is skipped; a line that
+    /// is a JSON object on its own is a record), so nothing is lost nor invented.
+    fn bad_pending(&mut self, what: &str, to: u64) -> Result<Flow> {
+        let pending = std::mem::take(&mut self.pending);
+        let ends = std::mem::take(&mut self.ends);
         self.scan = Scan::default();
         let began = self.began;
         if self.skip_bad {
-            self.skipped += 1;
-            return Ok(Flow::Continue);
+            let line = self.line;
+            let mut from = 0;
+            let mut flow = Ok(Flow::Continue);
+            for (i, &end) in ends.iter().enumerate() {
+                self.line = began + i as u64;
+                flow = self.one(&pending[from..end], 0);
+                if !matches!(flow, Ok(Flow::Continue)) {
+                    break;
+                }
+                from = end + 1;
+            }
+            self.line = line;
+            self.pending = pending;
+            self.pending.clear();
+            self.ends = ends;
+            self.ends.clear();
+            return flow;
         }
-        let to = if what.starts_with("it is not complete before") {
-            self.line - 1
-        } else {
-            self.line
-        };
+        self.pending = pending;
+        self.pending.clear();
         bail!(
             "json: {}:{began}: the value that begins on this line (lines {began} to {to}): {what}",
             self.origin,
@@ -288,7 +316,7 @@ impl Json {
         if self.pending.is_empty() {
             return Ok(Flow::Continue);
         }
-        self.bad_pending("the input ends before the value does")
+        self.bad_pending("the input ends before the value does", self.line)
     }
 }
 
@@ -347,11 +375,6 @@ impl Scan {
                 _ => {}
             }
         }
-    }
-
-    /// A first line that opens a value it does not close.
-    fn opens(&self) -> bool {
-        self.depth > 0 && !self.below && !self.in_str
     }
 
     fn broken(&self) -> bool {

@@ -550,3 +550,209 @@ fn stats_and_explain_show_the_decompression() {
         .run();
     assert!(!r.stdout().contains("decompressed"), "{}", r.stdout());
 }
+
+// ---- follow with globs that include compressed files ----
+
+fn append(path: &Path, text: &str) {
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The lines of a follow's output without its `==> NAME <==` headers and the blank lines
+/// before them.
+fn data_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("==> "))
+        .collect()
+}
+
+/// How many times each of `lines` appears in `out`, where it is not exactly once.
+fn not_once(out: &str, lines: &[String]) -> Vec<(String, usize)> {
+    let mut counts = std::collections::HashMap::new();
+    for l in data_lines(out) {
+        *counts.entry(l.to_string()).or_insert(0usize) += 1;
+    }
+    lines
+        .iter()
+        .filter_map(|l| {
+            let n = counts.get(l).copied().unwrap_or(0);
+            (n != 1).then(|| (l.clone(), n))
+        })
+        .collect()
+}
+
+#[test]
+fn follow_reads_a_compressed_file_that_appears_in_its_glob_once_whole() {
+    if !have("gzip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), "a1\n");
+    let glob = dir.path().join("app.log*");
+    let mut live = copipe(["follow", "-n", "+1", glob.to_str().unwrap()]).spawn();
+    live.wait_out_ends("a1\n");
+    // Made aside, then renamed in: the glob finds it whole.
+    write(dir.path(), "tmp", gzip(b"z1\nz2\n"));
+    fs::rename(dir.path().join("tmp"), dir.path().join("app.log.7.gz")).unwrap();
+    live.wait_out_ends("z1\nz2\n");
+    append(&dir.path().join("app.log"), "a2\n");
+    live.wait_out_ends("a2\n");
+    live.stop();
+    assert_eq!(data_lines(&live.out()), ["a1", "z1", "z2", "a2"]);
+}
+
+#[test]
+fn follow_does_not_read_again_a_file_rotated_then_compressed() {
+    if !have("gzip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let lines: Vec<String> = (0..2000).map(|i| format!("line {i}")).collect();
+    append(&log, &(lines[..1000].join("\n") + "\n"));
+    let glob = dir.path().join("app.log*");
+    let mut live = copipe(["follow", "-n", "+1", glob.to_str().unwrap()]).spawn();
+    live.wait_out_ends("line 999\n");
+    // logrotate's way without copytruncate: rename, new file, then compress the old one.
+    fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    append(&log, &(lines[1000..1500].join("\n") + "\n"));
+    live.wait_out_ends("line 1499\n");
+    let st = Command::new("gzip")
+        .arg(dir.path().join("app.log.1"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    append(&log, &(lines[1500..].join("\n") + "\n"));
+    live.wait_out_ends("line 1999\n");
+    // One more write after a full once-a-second check of the names.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    append(&log, "end\n");
+    live.wait_out_ends("end\n");
+    live.stop();
+    assert_eq!(not_once(&live.out(), &lines), vec![]);
+}
+
+/// Rotate `app.log` in `dir` while copipe is stopped, compressed, as `logrotate` does
+/// (`rotate 9`, `compress`, `create`): `app.log.N.gz` moves up, `app.log` becomes
+/// `app.log.1.gz`, a new empty `app.log`. With the real logrotate when `real`.
+fn rotate_compressed(dir: &Path, real: bool) {
+    if real {
+        let conf = dir.join("logrotate.conf");
+        fs::write(
+            &conf,
+            format!(
+                "{}/app.log {{\n  rotate 9\n  compress\n  create\n  missingok\n}}\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new("logrotate")
+            .args(["-f", "-s"])
+            .arg(dir.join("logrotate.status"))
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "logrotate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    for n in (1..9).rev() {
+        let from = dir.join(format!("app.log.{n}.gz"));
+        if from.exists() {
+            fs::rename(&from, dir.join(format!("app.log.{}.gz", n + 1))).unwrap();
+        }
+    }
+    fs::rename(dir.join("app.log"), dir.join("app.log.1")).unwrap();
+    fs::write(dir.join("app.log"), "").unwrap();
+    assert!(
+        Command::new("gzip")
+            .arg(dir.join("app.log.1"))
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Runs of `follow --state` over `app.log*`, each reading what is there and stopping (its
+/// `--pid` is gone), with lines appended before and after each run and the log rotated and
+/// compressed while copipe is stopped: every line comes exactly once.
+fn state_across_compression(real: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let glob = dir.path().join("app.log*");
+    let state = dir.path().join("state.json");
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let pid = gone.id().to_string();
+    let mut written = Vec::new();
+    let mut out = String::new();
+    let mut n = 0;
+    let mut add = |count: usize, written: &mut Vec<String>| {
+        let mut text = String::new();
+        for _ in 0..count {
+            let l = format!("line {n:05} of the log");
+            text.push_str(&l);
+            text.push('\n');
+            written.push(l);
+            n += 1;
+        }
+        append(&log, &text);
+    };
+    for round in 0..6 {
+        add(300 + round * 17, &mut written);
+        let r = copipe([
+            "follow",
+            "-n",
+            "+1",
+            "--state",
+            state.to_str().unwrap(),
+            "--pid",
+            &pid,
+            glob.to_str().unwrap(),
+        ])
+        .run();
+        r.code(0);
+        out.push_str(&r.stdout());
+        // Written after the checkpoint, then rotated and compressed while stopped.
+        add(50 + round, &mut written);
+        rotate_compressed(dir.path(), real);
+    }
+    let r = copipe([
+        "follow",
+        "-n",
+        "+1",
+        "--state",
+        state.to_str().unwrap(),
+        "--pid",
+        &pid,
+        glob.to_str().unwrap(),
+    ])
+    .run();
+    r.code(0);
+    out.push_str(&r.stdout());
+    assert_eq!(not_once(&out, &written), vec![], "lost (0) or repeated");
+    assert_eq!(data_lines(&out).len(), written.len());
+}
+
+#[test]
+fn follow_state_reads_a_file_compressed_while_stopped_from_its_checkpoint() {
+    if !have("gzip") {
+        return;
+    }
+    state_across_compression(false);
+}
+
+#[test]
+fn follow_state_across_logrotate_compress_loses_and_repeats_nothing() {
+    if !have("gzip") || !have("logrotate") {
+        return;
+    }
+    state_across_compression(true);
+}

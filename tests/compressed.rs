@@ -348,6 +348,18 @@ fn cat_reads_xz_and_bzip2() {
         .run()
         .code(0)
         .out(&format!("{a}{b}{b}{a}"));
+    // A header that asks for a 1.5 GiB dictionary is refused, not allocated.
+    write(
+        dir.path(),
+        "huge.xz",
+        compress("xz", &["-c", "--lzma2=dict=1536MiB"], b"x\n"),
+    );
+    copipe(["cat", "huge.xz"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .err_has("huge.xz: corrupt xz data at byte ")
+        .err_has("memory limit");
 }
 
 /// A gzip file of about `mb` MB of log lines (`2026-12-07 line N INFO …`, 40 bytes each),

@@ -162,17 +162,20 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
         }
     };
     let mut size = None;
-    if let Ok(meta) = file.metadata()
-        && meta.is_file()
-    {
-        cx.meter.expect(meta.len());
-        size = Some(meta.len());
-    }
     let compressed = if a.no_decompress {
         None
     } else {
         decompress::sniff_file(&file)
     };
+    if let Ok(meta) = file.metadata()
+        && meta.is_file()
+    {
+        // The parser counts decompressed bytes: a compressed file's size is no measure.
+        if compressed.is_none() {
+            cx.meter.expect(meta.len());
+        }
+        size = Some(meta.len());
+    }
     let threads = a.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS as usize)),
         |n| n as usize,

@@ -768,3 +768,36 @@ fn follow_state_across_logrotate_compress_loses_and_repeats_nothing() {
     }
     state_across_compression(true);
 }
+
+#[test]
+fn a_compressed_pipe_is_read_as_its_data_comes_by_cat_and_xml() {
+    // A gzip stream flushed after each part (as a live compressor would), the pipe held
+    // open: each part's lines and records come out before the next part is written.
+    for args in [
+        vec!["cat"],
+        vec!["xml", "-", ":", "records", "bus", ":", "fmt", "{id}"],
+    ] {
+        let (r, w) = std::io::pipe().unwrap();
+        let live = copipe(&args).spawn_stdin(r);
+        let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+        let xml = args[0] == "xml";
+        if xml {
+            gz.write_all(b"<buses>\n<bus><id>1</id></bus>\n").unwrap();
+        } else {
+            gz.write_all(b"1\n").unwrap();
+        }
+        gz.flush().unwrap();
+        live.wait_out_eq("1\n");
+        if xml {
+            gz.write_all(b"<bus><id>2</id></bus>\n").unwrap();
+        } else {
+            gz.write_all(b"2\n").unwrap();
+        }
+        gz.flush().unwrap();
+        live.wait_out_eq("1\n2\n");
+        if xml {
+            gz.write_all(b"</buses>\n").unwrap();
+        }
+        gz.finish().unwrap();
+    }
+}

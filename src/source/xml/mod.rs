@@ -386,6 +386,8 @@ enum Run {
     Open(File),
     /// Gathering the first bytes of an input that may block, until they tell the encoding.
     Head(File, Vec<u8>),
+    /// Gathering the first decompressed bytes of a compressed pipe (see `compressed`).
+    DecodedHead(Box<decompress::Decoder>, Vec<u8>),
     /// One parser over the input.
     One(Box<Parser>),
     /// A mapped file in parts.
@@ -476,6 +478,11 @@ impl XmlTask {
                         }
                     }
                     self.run = self.parser(file, head, eof)?;
+                }
+                Run::DecodedHead(dec, head) => {
+                    if let Some(wait) = self.decoded_head(dec, head)? {
+                        return Ok(wait);
+                    }
                 }
                 Run::One(mut p) => {
                     let here = p.input.offset(0);

@@ -801,3 +801,38 @@ fn a_compressed_pipe_is_read_as_its_data_comes_by_cat_and_xml() {
         gz.finish().unwrap();
     }
 }
+
+#[test]
+fn follow_across_logrotate_compress_reads_each_line_once() {
+    if !have("gzip") || !have("logrotate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let glob = dir.path().join("app.log*");
+    append(&log, "");
+    let mut live = copipe(["follow", "-n", "+1", glob.to_str().unwrap()]).spawn();
+    let mut written = Vec::new();
+    for round in 0..4 {
+        let mut text = String::new();
+        for k in 0..500 {
+            let l = format!("round {round} line {k}");
+            text.push_str(&l);
+            text.push('\n');
+            written.push(l);
+        }
+        append(&log, &text);
+        live.wait_out_ends(&format!("round {round} line 499\n"));
+        // Rename, create, compress (and remove the uncompressed file), in one go.
+        rotate_compressed(dir.path(), true);
+    }
+    append(&log, "end\n");
+    live.wait_out_ends("end\n");
+    // A full once-a-second check of the names, then one more line.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    append(&log, "end 2\n");
+    live.wait_out_ends("end 2\n");
+    live.stop();
+    assert_eq!(not_once(&live.out(), &written), vec![]);
+    assert!(dir.path().join("app.log.4.gz").exists());
+}

@@ -348,6 +348,18 @@ fn cat_reads_xz_and_bzip2() {
         .run()
         .code(0)
         .out(&format!("{a}{b}{b}{a}"));
+    // A header that asks for a 1.5 GiB dictionary is refused, not allocated.
+    write(
+        dir.path(),
+        "huge.xz",
+        compress("xz", &["-c", "--lzma2=dict=1536MiB"], b"x\n"),
+    );
+    copipe(["cat", "huge.xz"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .err_has("huge.xz: corrupt xz data at byte ")
+        .err_has("memory limit");
 }
 
 /// A gzip file of about `mb` MB of log lines (`2026-12-07 line N INFO …`, 40 bytes each),
@@ -549,4 +561,278 @@ fn stats_and_explain_show_the_decompression() {
         .dir(dir.path())
         .run();
     assert!(!r.stdout().contains("decompressed"), "{}", r.stdout());
+}
+
+// ---- follow with globs that include compressed files ----
+
+fn append(path: &Path, text: &str) {
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The lines of a follow's output without its `==> NAME <==` headers and the blank lines
+/// before them.
+fn data_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("==> "))
+        .collect()
+}
+
+/// How many times each of `lines` appears in `out`, where it is not exactly once.
+fn not_once(out: &str, lines: &[String]) -> Vec<(String, usize)> {
+    let mut counts = std::collections::HashMap::new();
+    for l in data_lines(out) {
+        *counts.entry(l.to_string()).or_insert(0usize) += 1;
+    }
+    lines
+        .iter()
+        .filter_map(|l| {
+            let n = counts.get(l).copied().unwrap_or(0);
+            (n != 1).then(|| (l.clone(), n))
+        })
+        .collect()
+}
+
+#[test]
+fn follow_reads_a_compressed_file_that_appears_in_its_glob_once_whole() {
+    if !have("gzip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), "a1\n");
+    let glob = dir.path().join("app.log*");
+    let mut live = copipe(["follow", "-n", "+1", glob.to_str().unwrap()]).spawn();
+    live.wait_out_ends("a1\n");
+    // Made aside, then renamed in: the glob finds it whole.
+    write(dir.path(), "tmp", gzip(b"z1\nz2\n"));
+    fs::rename(dir.path().join("tmp"), dir.path().join("app.log.7.gz")).unwrap();
+    live.wait_out_ends("z1\nz2\n");
+    append(&dir.path().join("app.log"), "a2\n");
+    live.wait_out_ends("a2\n");
+    live.stop();
+    assert_eq!(data_lines(&live.out()), ["a1", "z1", "z2", "a2"]);
+}
+
+#[test]
+fn follow_does_not_read_again_a_file_rotated_then_compressed() {
+    if !have("gzip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let lines: Vec<String> = (0..2000).map(|i| format!("line {i}")).collect();
+    append(&log, &(lines[..1000].join("\n") + "\n"));
+    let glob = dir.path().join("app.log*");
+    let mut live = copipe(["follow", "-n", "+1", glob.to_str().unwrap()]).spawn();
+    live.wait_out_ends("line 999\n");
+    // logrotate's way without copytruncate: rename, new file, then compress the old one.
+    fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    append(&log, &(lines[1000..1500].join("\n") + "\n"));
+    live.wait_out_ends("line 1499\n");
+    let st = Command::new("gzip")
+        .arg(dir.path().join("app.log.1"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    append(&log, &(lines[1500..].join("\n") + "\n"));
+    live.wait_out_ends("line 1999\n");
+    // One more write after a full once-a-second check of the names.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    append(&log, "end\n");
+    live.wait_out_ends("end\n");
+    live.stop();
+    assert_eq!(not_once(&live.out(), &lines), vec![]);
+}
+
+/// Rotate `app.log` in `dir` while copipe is stopped, compressed, as `logrotate` does
+/// (`rotate 9`, `compress`, `create`): `app.log.N.gz` moves up, `app.log` becomes
+/// `app.log.1.gz`, a new empty `app.log`. With the real logrotate when `real`.
+fn rotate_compressed(dir: &Path, real: bool) {
+    if real {
+        let conf = dir.join("logrotate.conf");
+        fs::write(
+            &conf,
+            format!(
+                "{}/app.log {{\n  rotate 9\n  compress\n  create\n  missingok\n}}\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new("logrotate")
+            .args(["-f", "-s"])
+            .arg(dir.join("logrotate.status"))
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "logrotate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    for n in (1..9).rev() {
+        let from = dir.join(format!("app.log.{n}.gz"));
+        if from.exists() {
+            fs::rename(&from, dir.join(format!("app.log.{}.gz", n + 1))).unwrap();
+        }
+    }
+    fs::rename(dir.join("app.log"), dir.join("app.log.1")).unwrap();
+    fs::write(dir.join("app.log"), "").unwrap();
+    assert!(
+        Command::new("gzip")
+            .arg(dir.join("app.log.1"))
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Runs of `follow --state` over `app.log*`, each reading what is there and stopping (its
+/// `--pid` is gone), with lines appended before and after each run and the log rotated and
+/// compressed while copipe is stopped: every line comes exactly once.
+fn state_across_compression(real: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let glob = dir.path().join("app.log*");
+    let state = dir.path().join("state.json");
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let pid = gone.id().to_string();
+    let mut written = Vec::new();
+    let mut out = String::new();
+    let mut n = 0;
+    let mut add = |count: usize, written: &mut Vec<String>| {
+        let mut text = String::new();
+        for _ in 0..count {
+            let l = format!("line {n:05} of the log");
+            text.push_str(&l);
+            text.push('\n');
+            written.push(l);
+            n += 1;
+        }
+        append(&log, &text);
+    };
+    for round in 0..6 {
+        add(300 + round * 17, &mut written);
+        let r = copipe([
+            "follow",
+            "-n",
+            "+1",
+            "--state",
+            state.to_str().unwrap(),
+            "--pid",
+            &pid,
+            glob.to_str().unwrap(),
+        ])
+        .run();
+        r.code(0);
+        out.push_str(&r.stdout());
+        // Written after the checkpoint, then rotated and compressed while stopped.
+        add(50 + round, &mut written);
+        rotate_compressed(dir.path(), real);
+    }
+    let r = copipe([
+        "follow",
+        "-n",
+        "+1",
+        "--state",
+        state.to_str().unwrap(),
+        "--pid",
+        &pid,
+        glob.to_str().unwrap(),
+    ])
+    .run();
+    r.code(0);
+    out.push_str(&r.stdout());
+    assert_eq!(not_once(&out, &written), vec![], "lost (0) or repeated");
+    assert_eq!(data_lines(&out).len(), written.len());
+}
+
+#[test]
+fn follow_state_reads_a_file_compressed_while_stopped_from_its_checkpoint() {
+    if !have("gzip") {
+        return;
+    }
+    state_across_compression(false);
+}
+
+#[test]
+fn follow_state_across_logrotate_compress_loses_and_repeats_nothing() {
+    if !have("gzip") || !have("logrotate") {
+        return;
+    }
+    state_across_compression(true);
+}
+
+#[test]
+fn a_compressed_pipe_is_read_as_its_data_comes_by_cat_and_xml() {
+    // A gzip stream flushed after each part (as a live compressor would), the pipe held
+    // open: each part's lines and records come out before the next part is written.
+    for args in [
+        vec!["cat"],
+        vec!["xml", "-", ":", "records", "bus", ":", "fmt", "{id}"],
+    ] {
+        let (r, w) = std::io::pipe().unwrap();
+        let live = copipe(&args).spawn_stdin(r);
+        let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+        let xml = args[0] == "xml";
+        if xml {
+            gz.write_all(b"<buses>\n<bus><id>1</id></bus>\n").unwrap();
+        } else {
+            gz.write_all(b"1\n").unwrap();
+        }
+        gz.flush().unwrap();
+        live.wait_out_eq("1\n");
+        if xml {
+            gz.write_all(b"<bus><id>2</id></bus>\n").unwrap();
+        } else {
+            gz.write_all(b"2\n").unwrap();
+        }
+        gz.flush().unwrap();
+        live.wait_out_eq("1\n2\n");
+        if xml {
+            gz.write_all(b"</buses>\n").unwrap();
+        }
+        gz.finish().unwrap();
+    }
+}
+
+#[test]
+fn follow_across_logrotate_compress_reads_each_line_once() {
+    if !have("gzip") || !have("logrotate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let glob = dir.path().join("app.log*");
+    append(&log, "");
+    let mut live = copipe(["follow", "-n", "+1", glob.to_str().unwrap()]).spawn();
+    let mut written = Vec::new();
+    for round in 0..4 {
+        let mut text = String::new();
+        for k in 0..500 {
+            let l = format!("round {round} line {k}");
+            text.push_str(&l);
+            text.push('\n');
+            written.push(l);
+        }
+        append(&log, &text);
+        live.wait_out_ends(&format!("round {round} line 499\n"));
+        // Rename, create, compress (and remove the uncompressed file), in one go.
+        rotate_compressed(dir.path(), true);
+    }
+    append(&log, "end\n");
+    live.wait_out_ends("end\n");
+    // A full once-a-second check of the names, then one more line.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    append(&log, "end 2\n");
+    live.wait_out_ends("end 2\n");
+    live.stop();
+    assert_eq!(not_once(&live.out(), &written), vec![]);
+    assert!(dir.path().join("app.log.4.gz").exists());
 }

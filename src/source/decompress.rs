@@ -43,6 +43,11 @@ pub const QUEUE: usize = 4;
 /// The size of the reads of the compressed file.
 const READ: usize = 128 * 1024;
 
+/// The most memory a decoder may take for its window (zstd's default limit is 128 MiB, a
+/// window of 2^27; xz is given the same): a frame that asks for more is an error, so a
+/// hostile header cannot make copipe allocate gigabytes.
+const MEMORY_LIMIT: u64 = 128 << 20;
+
 /// The longest magic that [`Format::sniff`] needs to see.
 pub const MAGIC_LEN: usize = 10;
 
@@ -526,7 +531,18 @@ fn decompress<R: Read>(
                 return;
             }
         },
-        Format::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(counted)),
+        // A hostile header may ask for a dictionary of gigabytes: past the limit, an
+        // error (xz -9 needs 64 MiB).
+        Format::Xz => match liblzma::stream::Stream::new_stream_decoder(
+            MEMORY_LIMIT,
+            liblzma::stream::CONCATENATED,
+        ) {
+            Ok(stream) => Box::new(liblzma::bufread::XzDecoder::new_stream(counted, stream)),
+            Err(e) => {
+                let _ = send(tx, &mut ringer, Msg::Fail(io::Error::other(e)));
+                return;
+            }
+        },
         Format::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(counted)),
     };
     let mut total = 0u64;

@@ -24,6 +24,7 @@
 //! that is a directory, is retried on every check.
 
 #[cfg(target_os = "linux")]
+mod archive;
 pub mod data;
 pub mod glob;
 pub mod start;
@@ -232,6 +233,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         said_parked: false,
         timers: cx.timers.clone(),
         ended: false,
+        archives: Default::default(),
     }))
 }
 
@@ -569,6 +571,8 @@ struct Follow {
     /// The follow ended on its own (every input read to its end, or `--pid`), every
     /// partial line pushed.
     ended: bool,
+    /// Compressed files the globs found: read once, not followed (see [`archive`]).
+    archives: archive::Archives,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -695,6 +699,7 @@ impl Follow {
             said_parked: false,
             timers: from.timers.clone(),
             ended: true,
+            archives: Default::default(),
         }
     }
 
@@ -1177,6 +1182,7 @@ impl Follow {
                 mix(head.len as u64);
             }
         }
+        mix(self.archives.entries.len() as u64);
         let c = self.checkpoint.as_mut().expect("checked");
         if sig == c.signature && c.unconfirmed.is_empty() {
             c.written = Instant::now();
@@ -1203,6 +1209,7 @@ impl Follow {
                     });
                 }
             }
+            entries.extend(self.archives.entries.iter().cloned());
             let c = self.checkpoint.as_mut().expect("checked");
             // Read right after the flush: what the sinks took covers every line pushed.
             if let Some(marks) = self.status.marks() {
@@ -1563,9 +1570,20 @@ impl Follow {
                 Err(_) => {}
             }
         }
+        if complete {
+            self.archives.keep_only(&found);
+        }
         for (k, t) in taken.iter().enumerate() {
             if !t {
-                self.add_found(&found[k], at_start, w)?;
+                // A compressed file is read once, not followed (see `archive`).
+                match self.archive(&found[k], at_start, out)? {
+                    archive::Archived::No => self.add_found(&found[k], at_start, w)?,
+                    archive::Archived::Done => {}
+                    archive::Archived::Stop => {
+                        self.found = found;
+                        return Ok(Flow::Stop);
+                    }
+                }
             }
         }
         self.found = found;
@@ -2006,6 +2024,9 @@ impl Follow {
             }
         }
         let flow = self.finish(i, out)?;
+        if let State::Open(o) = &self.files[i].state {
+            self.archives.closed(&o.head);
+        }
         self.files[i].state = State::Missing;
         Ok(flow)
     }
@@ -2447,6 +2468,7 @@ mod tests {
             said_parked: false,
             timers: crate::engine::Timers::default(),
             ended: false,
+            archives: Default::default(),
         };
         let mut c = Collect::default();
         f.run(&mut c).unwrap();

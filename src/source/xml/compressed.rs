@@ -16,6 +16,7 @@ use crate::runtime::signal::{Interrupt, Interruptible};
 use crate::source::decompress::{self, Decoder, Format};
 use crate::source::xml::input::Input;
 use crate::source::xml::parser::Parser;
+use crate::stage::task::Wait;
 
 /// The reader of the direct path, and the descriptor its reads may sleep on: the file
 /// decompressed when `compressed` (a regular file) or, with `decompress`, when its first
@@ -70,12 +71,60 @@ impl XmlTask {
         may_block: bool,
     ) -> Result<Run> {
         let dec = Decoder::spawn(format, head, file, may_block)?.metered(self.meter.clone());
-        let blocking_fd = may_block.then(|| dec.wake_fd());
+        if may_block {
+            // Its first decompressed bytes are gathered as they come, never waited for.
+            return Ok(Run::DecodedHead(
+                Box::new(dec),
+                Vec::with_capacity(input::HEAD),
+            ));
+        }
+        self.decoded_parser(dec, Vec::new(), false)
+    }
+
+    /// Gather the first decompressed bytes of a pipe, read only when they are there, until
+    /// they tell the encoding; then the parser. `Some`: what to wait for first.
+    pub(super) fn decoded_head(
+        &mut self,
+        mut dec: Box<Decoder>,
+        mut head: Vec<u8>,
+    ) -> Result<Option<Wait>> {
+        let mut eof = false;
+        while !input::head_complete(&head) {
+            if !dec.ready() {
+                let fd = dec.wake_fd();
+                self.run = Run::DecodedHead(dec, head);
+                return Ok(Some(Wait::Readable(fd)));
+            }
+            let mut chunk = [0u8; 4096];
+            match dec.read(&mut chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.meter.read(n);
+                    head.extend_from_slice(&chunk[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context(format!("error reading {}", self.name))
+                    );
+                }
+            }
+        }
+        self.run = self.decoded_parser(*dec, head, eof)?;
+        Ok(None)
+    }
+
+    /// The parser over a decoder whose first bytes `head` were read (all of it: `eof`).
+    fn decoded_parser(&mut self, dec: Decoder, head: Vec<u8>, eof: bool) -> Result<Run> {
+        let blocking_fd = dec.may_block().then(|| dec.wake_fd());
         let dec = dec.interruptible(self.interrupt.clone());
         let mut input = Input::with_head(
             Box::new(dec),
-            Vec::new(),
-            false,
+            head,
+            eof,
             self.strict,
             input::CAPACITY,
             self.meter.clone(),

@@ -162,17 +162,20 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
         }
     };
     let mut size = None;
-    if let Ok(meta) = file.metadata()
-        && meta.is_file()
-    {
-        cx.meter.expect(meta.len());
-        size = Some(meta.len());
-    }
     let compressed = if a.no_decompress {
         None
     } else {
         decompress::sniff_file(&file)
     };
+    if let Ok(meta) = file.metadata()
+        && meta.is_file()
+    {
+        // The parser counts decompressed bytes: a compressed file's size is no measure.
+        if compressed.is_none() {
+            cx.meter.expect(meta.len());
+        }
+        size = Some(meta.len());
+    }
     let threads = a.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS as usize)),
         |n| n as usize,
@@ -383,6 +386,8 @@ enum Run {
     Open(File),
     /// Gathering the first bytes of an input that may block, until they tell the encoding.
     Head(File, Vec<u8>),
+    /// Gathering the first decompressed bytes of a compressed pipe (see `compressed`).
+    DecodedHead(Box<decompress::Decoder>, Vec<u8>),
     /// One parser over the input.
     One(Box<Parser>),
     /// A mapped file in parts.
@@ -473,6 +478,11 @@ impl XmlTask {
                         }
                     }
                     self.run = self.parser(file, head, eof)?;
+                }
+                Run::DecodedHead(dec, head) => {
+                    if let Some(wait) = self.decoded_head(dec, head)? {
+                        return Ok(wait);
+                    }
                 }
                 Run::One(mut p) => {
                     let here = p.input.offset(0);

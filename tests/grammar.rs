@@ -255,8 +255,8 @@ fn another_tools_options_get_a_tip_that_works() {
             "write `csv --sep ';'`",
         ),
         (
-            &["naturals", ":", "grep", "-c", "x"],
-            "`grep PATTERN : count`",
+            &["naturals", ":", "grep", "-r", "x"],
+            "`cat FILES… : grep PATTERN`",
         ),
         (
             &["naturals", ":", "json", ":", "select", "-f", "a"],

@@ -131,14 +131,6 @@ pub fn tip(stage: &str, flag: &str, words: &[String]) -> Option<String> {
              separators: `kv --sep S --pair P`"
                 .into()
         }
-        ("grep", "-c" | "--count") => "to count matches: `grep PATTERN : count`".into(),
-        ("grep", "-E" | "--extended-regexp" | "-P" | "--perl-regexp") => {
-            let words = rest(false);
-            format!(
-                "patterns are extended regexes already (Rust's regex syntax): leave it out{}",
-                suggestion("grep", &words)
-            )
-        }
         ("grep", "-r" | "-R" | "--recursive") => {
             "to search files: `cat FILES… : grep PATTERN` (or `follow 'dir/*.log'`)".into()
         }
@@ -236,11 +228,6 @@ mod tests {
         assert_eq!(
             t("csv", &["-d", ";", "--strict"]).unwrap(),
             "write `csv --sep ';'`: `csv --sep ';' --strict`"
-        );
-        assert!(
-            t("grep", &["-P", "a b"])
-                .unwrap()
-                .ends_with(": `grep 'a b'`")
         );
         assert_eq!(
             t("number", &["-v", "10"]).unwrap(),

@@ -138,6 +138,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         at: Position::default(),
         failed: 0,
         first_error: None,
+        keys: value::Keys::default(),
         out: Out {
             interrupt: cx.interrupt.clone(),
             raw: a.raw_output,
@@ -331,6 +332,7 @@ struct Jq {
     /// Inputs whose run raised an error, and the first error with its position.
     failed: u64,
     first_error: Option<String>,
+    keys: value::Keys,
     out: Out,
 }
 
@@ -484,7 +486,7 @@ impl Stage for Jq {
         }
         self.at.n += 1;
         match item {
-            Item::Record(r) => match to_jaq(r.root()) {
+            Item::Record(r) => match to_jaq(r.root(), &mut self.keys) {
                 Some(v) => self.run(v),
                 None => self.failed(&format!(
                     "the record is nested deeper than {} levels",

@@ -19,9 +19,34 @@ use crate::record::{NodeId, ROOT, Record, Step, write_json_str};
 /// deeper than 256 levels, jq 1.7 deeper than 10,000).
 pub const MAX_DEPTH: usize = 512;
 
+/// The jaq values of the keys seen lately: a record's keys are mostly the previous record's,
+/// and a clone of a jaq string is one allocation where a new one is two and a copy.
+#[derive(Default)]
+pub struct Keys {
+    map: jaq_json::Map<Box<str>, JVal>,
+}
+
+impl Keys {
+    /// More distinct keys than this and the cache starts again (keys that are data, such as
+    /// ids, would make it grow without end).
+    const MAX: usize = 4096;
+
+    fn get(&mut self, key: &str) -> JVal {
+        if let Some(v) = self.map.get(key) {
+            return v.clone();
+        }
+        if self.map.len() >= Self::MAX {
+            self.map.clear();
+        }
+        let v = JVal::from(key.to_string());
+        self.map.insert(key.into(), v.clone());
+        v
+    }
+}
+
 /// The jaq value of a record's value (of a whole record: `rec.root()`); `None` if it is
 /// nested deeper than [`MAX_DEPTH`].
-pub fn to_jaq(v: Val<'_>) -> Option<JVal> {
+pub fn to_jaq(v: Val<'_>, keys: &mut Keys) -> Option<JVal> {
     enum Open {
         Arr(Vec<JVal>),
         Obj(Map),
@@ -38,11 +63,12 @@ pub fn to_jaq(v: Val<'_>) -> Option<JVal> {
                     Type::String => JVal::from(x.text().to_string()),
                     Type::Array | Type::Object if open.len() == MAX_DEPTH => return None,
                     Type::Array => {
-                        open.push((x.key(), Open::Arr(Vec::new())));
+                        open.push((x.key(), Open::Arr(Vec::with_capacity(x.len()))));
                         continue;
                     }
                     Type::Object => {
-                        open.push((x.key(), Open::Obj(Map::default())));
+                        let map = Map::with_capacity_and_hasher(x.len(), Default::default());
+                        open.push((x.key(), Open::Obj(map)));
                         continue;
                     }
                 };
@@ -56,7 +82,7 @@ pub fn to_jaq(v: Val<'_>) -> Option<JVal> {
         match open.last_mut() {
             Some((_, Open::Arr(a))) => a.push(val),
             Some((_, Open::Obj(o))) => {
-                o.insert(JVal::from(key.to_string()), val);
+                o.insert(keys.get(key), val);
             }
             None => return Some(val),
         }
@@ -177,6 +203,8 @@ fn number_text(n: &Num, out: &mut String) -> bool {
                 _ => out.push_str(s),
             }
         }
+        Num::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        Num::Dec(text) => out.push_str(text),
         other => {
             let _ = write!(out, "{other}");
         }
@@ -312,7 +340,7 @@ mod tests {
             r#"{"a":{"b":{"c":{"d":[[[[]]]]}}}}"#,
         ] {
             let r = rec(json);
-            let v = to_jaq(r.root()).unwrap();
+            let v = to_jaq(r.root(), &mut Keys::default()).unwrap();
             let mut out = Vec::new();
             write_json(&v, &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), json);
@@ -356,11 +384,11 @@ mod tests {
             "[".repeat(MAX_DEPTH),
             "]".repeat(MAX_DEPTH)
         );
-        assert!(to_jaq(rec(&deeper).root()).is_none());
+        assert!(to_jaq(rec(&deeper).root(), &mut Keys::default()).is_none());
         let n = MAX_DEPTH - 1;
         let json = format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
         let r = rec(&json);
-        let v = to_jaq(r.root()).unwrap();
+        let v = to_jaq(r.root(), &mut Keys::default()).unwrap();
         // Built by hand far deeper than records may be: written in a loop.
         let mut deep = JVal::Null;
         for _ in 0..200_000 {

@@ -9,7 +9,8 @@
 //! jaq-std's and jaq-json's definitions): a syntax error or an undefined name is a
 //! build-time error with a caret under the filter, before any input is read. `--arg NAME
 //! VALUE` and `--argjson NAME JSON` bind `$NAME` as in jq, with `$ARGS` and `$ENV`; `-n`
-//! runs the filter once with `null` as its input and reads nothing (the source is stopped).
+//! runs the filter once with `null` as its input, at the source's first item (which stops
+//! the source) or at its end if there is none.
 //!
 //! A record becomes a jaq value and an output object a record without JSON text in between
 //! (see [`value`]): numbers keep their text unless the filter computes with them. A runtime

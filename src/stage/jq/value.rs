@@ -24,21 +24,30 @@ pub const MAX_DEPTH: usize = 512;
 #[derive(Default)]
 pub struct Keys {
     map: jaq_json::Map<Box<str>, JVal>,
+    /// The bytes of the keys held.
+    bytes: usize,
 }
 
 impl Keys {
-    /// More distinct keys than this and the cache starts again (keys that are data, such as
-    /// ids, would make it grow without end).
+    /// More distinct keys (or bytes of keys) than this and the cache starts again: keys that
+    /// are data, such as ids, would make it grow without end. Longer keys are not kept.
     const MAX: usize = 4096;
+    const MAX_BYTES: usize = 1 << 20;
+    const MAX_KEY: usize = 256;
 
     fn get(&mut self, key: &str) -> JVal {
         if let Some(v) = self.map.get(key) {
             return v.clone();
         }
-        if self.map.len() >= Self::MAX {
-            self.map.clear();
-        }
         let v = JVal::from(key.to_string());
+        if key.len() > Self::MAX_KEY {
+            return v;
+        }
+        if self.map.len() >= Self::MAX || self.bytes + key.len() > Self::MAX_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += key.len();
         self.map.insert(key.into(), v.clone());
         v
     }
@@ -348,6 +357,22 @@ mod tests {
             assert!(fill_record(&v, &mut back, &mut String::new()));
             assert_eq!(back.to_json(), json);
         }
+    }
+
+    #[test]
+    fn the_key_cache_stays_bounded() {
+        let mut keys = Keys::default();
+        for i in 0..20_000 {
+            let k = format!("key{i}");
+            assert!(matches!(keys.get(&k), JVal::TStr(b) if *b == k.as_bytes()));
+            assert!(keys.map.len() <= Keys::MAX && keys.bytes <= Keys::MAX_BYTES);
+        }
+        let long = "k".repeat(100_000);
+        for _ in 0..100 {
+            keys.get(&long);
+        }
+        assert!(keys.bytes <= Keys::MAX_BYTES);
+        assert!(!keys.map.contains_key(long.as_str()));
     }
 
     #[test]

@@ -56,6 +56,22 @@ impl Keys {
 /// The jaq value of a record's value (of a whole record: `rec.root()`); `None` if it is
 /// nested deeper than [`MAX_DEPTH`].
 pub fn to_jaq(v: Val<'_>, keys: &mut Keys) -> Option<JVal> {
+    to_jaq_within(v, keys, MAX_DEPTH)
+}
+
+/// The jaq object of only these top-level fields of a record (those a filter reads: see
+/// `needs`); `None` if one is nested deeper than [`MAX_DEPTH`].
+pub fn to_jaq_fields(rec: &Record, fields: &[String], keys: &mut Keys) -> Option<JVal> {
+    let mut map = Map::with_capacity_and_hasher(fields.len(), Default::default());
+    for (k, v) in rec.fields() {
+        if fields.iter().any(|f| f == k) {
+            map.insert(keys.get(k), to_jaq_within(v, keys, MAX_DEPTH - 1)?);
+        }
+    }
+    Some(JVal::obj(map))
+}
+
+fn to_jaq_within(v: Val<'_>, keys: &mut Keys, max_depth: usize) -> Option<JVal> {
     enum Open {
         Arr(Vec<JVal>),
         Obj(Map),
@@ -70,7 +86,7 @@ pub fn to_jaq(v: Val<'_>, keys: &mut Keys) -> Option<JVal> {
                     Type::Bool => JVal::Bool(x.text() == "true"),
                     Type::Number => number(x.text()),
                     Type::String => JVal::from(x.text().to_string()),
-                    Type::Array | Type::Object if open.len() == MAX_DEPTH => return None,
+                    Type::Array | Type::Object if open.len() == max_depth => return None,
                     Type::Array => {
                         open.push((x.key(), Open::Arr(Vec::with_capacity(x.len()))));
                         continue;
@@ -357,6 +373,22 @@ mod tests {
             assert!(fill_record(&v, &mut back, &mut String::new()));
             assert_eq!(back.to_json(), json);
         }
+    }
+
+    #[test]
+    fn only_the_fields_read_are_converted() {
+        let r = rec(r#"{"a":1,"b":{"c":[2]},"d":"x","a":3}"#);
+        let fields = vec!["b".to_string(), "a".to_string(), "zz".to_string()];
+        let v = to_jaq_fields(&r, &fields, &mut Keys::default()).unwrap();
+        let mut out = Vec::new();
+        write_json(&v, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":3,"b":{"c":[2]}}"#);
+        // The same depth limit as for the whole record.
+        let deep = |n: usize| rec(&format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n)));
+        let fields = vec!["a".to_string()];
+        assert!(to_jaq_fields(&deep(MAX_DEPTH - 1), &fields, &mut Keys::default()).is_some());
+        assert!(to_jaq_fields(&deep(MAX_DEPTH), &fields, &mut Keys::default()).is_none());
+        assert!(to_jaq(deep(MAX_DEPTH).root(), &mut Keys::default()).is_none());
     }
 
     #[test]

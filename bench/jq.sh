@@ -4,8 +4,9 @@
 #   bench/jq.sh [LOGHUB_DIR]        e.g. bench/jq.sh ../shared/data/loghub
 #
 # * `cat F : json : jq '.a + 1'` and a reshaping filter on NDJSON_MB (default 100) of NDJSON,
-#   against `jq -c` and the `jaq` binary on the same file; copipe twice: printing into the
-#   same pipe as the peers, and into `discard` (the issue's measure: what the filter costs);
+#   against `jq -c` and the `jaq` binary on the same file; copipe three times: printing into
+#   the same pipe as the peers, into `discard` (the issue's measure: what the filter costs),
+#   and on the lines without `json` (jq parses them as jaq does, straight into its values);
 # * the conversion alone: `json : jq .` against `json` (a record to a jaq value and back),
 #   per record;
 # * `parse RE : jq FILTER` against `parse RE | jq -c FILTER` on a slice (SLICE_MB, default
@@ -115,6 +116,7 @@ for f in "$ADD" "$RESHAPE"; do
     run "jq '$f'" "$NDJSON" \
         "copipe=$COPIPE cat $NDJSON : json : jq '$f'" \
         "copipe-discard=$COPIPE cat $NDJSON : json : jq '$f' : discard" \
+        "copipe-lines=$COPIPE cat $NDJSON : jq '$f'" \
         "jq=jq -c '$f' $NDJSON" \
         "jaq=jaq -c '$f' $NDJSON"
 done

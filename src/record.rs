@@ -769,6 +769,15 @@ impl<'r> Val<'r> {
         self.id
     }
 
+    /// The number of members or items of an array or object (0 for other values).
+    pub fn len(&self) -> usize {
+        self.node().len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The member key of this value (empty for an array item or the root).
     pub fn key(&self) -> &'r str {
         self.rec.str_at(self.node().key)

@@ -526,3 +526,33 @@ fn jq_an_endless_output_stops_at_sigterm() {
     assert_eq!(live.exit_code_within(std::time::Duration::from_secs(20)), 0);
     assert!(live.out().starts_with("line 0\nline 1\n"));
 }
+
+#[test]
+fn jq_on_records_converting_only_the_fields_read_gives_what_the_whole_record_gives() {
+    // `json : jq F` converts only the fields F reads (when its syntax says which); `jq F` on
+    // the lines parses whole values: both must agree, whatever F is.
+    let input = "{\"a\":1,\"b\":{\"c\":[1,2]},\"k\":\"b\",\"s\":\"x y\",\"a\":5}\n\
+                 {\"a\":\"t\",\"k\":\"a\",\"n\":null}\n\
+                 {}\n";
+    for f in [
+        ".a",
+        ".a + 1",
+        "{a, c: .b.c[0]}",
+        ".[.k]",
+        ".b.c[.a]?",
+        "\"\\(.s)-\\(.a)\"",
+        "if .n == null then .k else .s end",
+        ".a as $x | {x: $x, s}",
+        "{(.k): .s}",
+        "keys",
+        ".",
+        "to_entries | map(.key)",
+        "try (.a + 1) catch \"bad\"",
+        "[.a, .zz]",
+    ] {
+        let records = copipe(["json", ":", "jq", f]).stdin(input).run();
+        let lines = copipe(["jq", f]).stdin(input).run();
+        assert_eq!(records.stdout(), lines.stdout(), "{f}");
+        assert_eq!(records.code, lines.code, "{f}");
+    }
+}

@@ -9,10 +9,12 @@
 //! jaq-std's and jaq-json's definitions): a syntax error or an undefined name is a
 //! build-time error with a caret under the filter, before any input is read. `--arg NAME
 //! VALUE` and `--argjson NAME JSON` bind `$NAME` as in jq, with `$ARGS` and `$ENV`; `-n`
-//! runs the filter once with `null` as its input and reads nothing (the source is stopped).
+//! runs the filter once with `null` as its input, at the source's first item (which stops
+//! the source) or at its end if there is none.
 //!
 //! A record becomes a jaq value and an output object a record without JSON text in between
-//! (see [`value`]): numbers keep their text unless the filter computes with them. A runtime
+//! (see [`value`]): numbers keep their text unless the filter computes with them, and only
+//! the fields the filter reads are converted when its syntax says which (see [`needs`]). A runtime
 //! error on one input ends that input's outputs (as in jq) and the stream goes on: errors
 //! are counted and the count, with the first error and the position of its input (the
 //! input's name, and its line for lines or its record number for records), is reported on
@@ -24,6 +26,7 @@
 //! are. Records nested deeper than [`value::MAX_DEPTH`] levels are an error for that
 //! record (jaq walks values by recursion).
 
+mod needs;
 mod value;
 
 use anyhow::{Result, bail};
@@ -138,6 +141,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         at: Position::default(),
         failed: 0,
         first_error: None,
+        keys: value::Keys::default(),
+        needs: needs::fields(&a.filter),
         out: Out {
             interrupt: cx.interrupt.clone(),
             raw: a.raw_output,
@@ -331,6 +336,10 @@ struct Jq {
     /// Inputs whose run raised an error, and the first error with its position.
     failed: u64,
     first_error: Option<String>,
+    keys: value::Keys,
+    /// The top-level fields the filter reads, when it reads only through them (see
+    /// [`needs`]): only those are converted.
+    needs: Option<Vec<String>>,
     out: Out,
 }
 
@@ -484,7 +493,10 @@ impl Stage for Jq {
         }
         self.at.n += 1;
         match item {
-            Item::Record(r) => match to_jaq(r.root()) {
+            Item::Record(r) => match match &self.needs {
+                Some(fields) => value::to_jaq_fields(r, fields, &mut self.keys),
+                None => to_jaq(r.root(), &mut self.keys),
+            } {
                 Some(v) => self.run(v),
                 None => self.failed(&format!(
                     "the record is nested deeper than {} levels",

@@ -19,9 +19,59 @@ use crate::record::{NodeId, ROOT, Record, Step, write_json_str};
 /// deeper than 256 levels, jq 1.7 deeper than 10,000).
 pub const MAX_DEPTH: usize = 512;
 
+/// The jaq values of the keys seen lately: a record's keys are mostly the previous record's,
+/// and a clone of a jaq string is one allocation where a new one is two and a copy.
+#[derive(Default)]
+pub struct Keys {
+    map: jaq_json::Map<Box<str>, JVal>,
+    /// The bytes of the keys held.
+    bytes: usize,
+}
+
+impl Keys {
+    /// More distinct keys (or bytes of keys) than this and the cache starts again: keys that
+    /// are data, such as ids, would make it grow without end. Longer keys are not kept.
+    const MAX: usize = 4096;
+    const MAX_BYTES: usize = 1 << 20;
+    const MAX_KEY: usize = 256;
+
+    fn get(&mut self, key: &str) -> JVal {
+        if let Some(v) = self.map.get(key) {
+            return v.clone();
+        }
+        let v = JVal::from(key.to_string());
+        if key.len() > Self::MAX_KEY {
+            return v;
+        }
+        if self.map.len() >= Self::MAX || self.bytes + key.len() > Self::MAX_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += key.len();
+        self.map.insert(key.into(), v.clone());
+        v
+    }
+}
+
 /// The jaq value of a record's value (of a whole record: `rec.root()`); `None` if it is
 /// nested deeper than [`MAX_DEPTH`].
-pub fn to_jaq(v: Val<'_>) -> Option<JVal> {
+pub fn to_jaq(v: Val<'_>, keys: &mut Keys) -> Option<JVal> {
+    to_jaq_within(v, keys, MAX_DEPTH)
+}
+
+/// The jaq object of only these top-level fields of a record (those a filter reads: see
+/// `needs`); `None` if one is nested deeper than [`MAX_DEPTH`].
+pub fn to_jaq_fields(rec: &Record, fields: &[String], keys: &mut Keys) -> Option<JVal> {
+    let mut map = Map::with_capacity_and_hasher(fields.len(), Default::default());
+    for (k, v) in rec.fields() {
+        if fields.iter().any(|f| f == k) {
+            map.insert(keys.get(k), to_jaq_within(v, keys, MAX_DEPTH - 1)?);
+        }
+    }
+    Some(JVal::obj(map))
+}
+
+fn to_jaq_within(v: Val<'_>, keys: &mut Keys, max_depth: usize) -> Option<JVal> {
     enum Open {
         Arr(Vec<JVal>),
         Obj(Map),
@@ -36,13 +86,14 @@ pub fn to_jaq(v: Val<'_>) -> Option<JVal> {
                     Type::Bool => JVal::Bool(x.text() == "true"),
                     Type::Number => number(x.text()),
                     Type::String => JVal::from(x.text().to_string()),
-                    Type::Array | Type::Object if open.len() == MAX_DEPTH => return None,
+                    Type::Array | Type::Object if open.len() == max_depth => return None,
                     Type::Array => {
-                        open.push((x.key(), Open::Arr(Vec::new())));
+                        open.push((x.key(), Open::Arr(Vec::with_capacity(x.len()))));
                         continue;
                     }
                     Type::Object => {
-                        open.push((x.key(), Open::Obj(Map::default())));
+                        let map = Map::with_capacity_and_hasher(x.len(), Default::default());
+                        open.push((x.key(), Open::Obj(map)));
                         continue;
                     }
                 };
@@ -56,7 +107,7 @@ pub fn to_jaq(v: Val<'_>) -> Option<JVal> {
         match open.last_mut() {
             Some((_, Open::Arr(a))) => a.push(val),
             Some((_, Open::Obj(o))) => {
-                o.insert(JVal::from(key.to_string()), val);
+                o.insert(keys.get(key), val);
             }
             None => return Some(val),
         }
@@ -177,6 +228,8 @@ fn number_text(n: &Num, out: &mut String) -> bool {
                 _ => out.push_str(s),
             }
         }
+        Num::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        Num::Dec(text) => out.push_str(text),
         other => {
             let _ = write!(out, "{other}");
         }
@@ -312,7 +365,7 @@ mod tests {
             r#"{"a":{"b":{"c":{"d":[[[[]]]]}}}}"#,
         ] {
             let r = rec(json);
-            let v = to_jaq(r.root()).unwrap();
+            let v = to_jaq(r.root(), &mut Keys::default()).unwrap();
             let mut out = Vec::new();
             write_json(&v, &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), json);
@@ -320,6 +373,38 @@ mod tests {
             assert!(fill_record(&v, &mut back, &mut String::new()));
             assert_eq!(back.to_json(), json);
         }
+    }
+
+    #[test]
+    fn only_the_fields_read_are_converted() {
+        let r = rec(r#"{"a":1,"b":{"c":[2]},"d":"x","a":3}"#);
+        let fields = vec!["b".to_string(), "a".to_string(), "zz".to_string()];
+        let v = to_jaq_fields(&r, &fields, &mut Keys::default()).unwrap();
+        let mut out = Vec::new();
+        write_json(&v, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":3,"b":{"c":[2]}}"#);
+        // The same depth limit as for the whole record.
+        let deep = |n: usize| rec(&format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n)));
+        let fields = vec!["a".to_string()];
+        assert!(to_jaq_fields(&deep(MAX_DEPTH - 1), &fields, &mut Keys::default()).is_some());
+        assert!(to_jaq_fields(&deep(MAX_DEPTH), &fields, &mut Keys::default()).is_none());
+        assert!(to_jaq(deep(MAX_DEPTH).root(), &mut Keys::default()).is_none());
+    }
+
+    #[test]
+    fn the_key_cache_stays_bounded() {
+        let mut keys = Keys::default();
+        for i in 0..20_000 {
+            let k = format!("key{i}");
+            assert!(matches!(keys.get(&k), JVal::TStr(b) if *b == k.as_bytes()));
+            assert!(keys.map.len() <= Keys::MAX && keys.bytes <= Keys::MAX_BYTES);
+        }
+        let long = "k".repeat(100_000);
+        for _ in 0..100 {
+            keys.get(&long);
+        }
+        assert!(keys.bytes <= Keys::MAX_BYTES);
+        assert!(!keys.map.contains_key(long.as_str()));
     }
 
     #[test]
@@ -356,11 +441,11 @@ mod tests {
             "[".repeat(MAX_DEPTH),
             "]".repeat(MAX_DEPTH)
         );
-        assert!(to_jaq(rec(&deeper).root()).is_none());
+        assert!(to_jaq(rec(&deeper).root(), &mut Keys::default()).is_none());
         let n = MAX_DEPTH - 1;
         let json = format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
         let r = rec(&json);
-        let v = to_jaq(r.root()).unwrap();
+        let v = to_jaq(r.root(), &mut Keys::default()).unwrap();
         // Built by hand far deeper than records may be: written in a loop.
         let mut deep = JVal::Null;
         for _ in 0..200_000 {

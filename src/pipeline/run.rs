@@ -15,13 +15,14 @@ use crate::stage::def::{Options, Status};
 use crate::stage::finish;
 
 /// Run a built pipeline to its end. The first error wins; the chain is closed regardless.
-pub fn run(built: Built) -> Result<()> {
+pub fn run(built: Built, status: &Status) -> Result<()> {
     let Built {
         mut source,
         mut chain,
         ..
     } = built;
     let ran = source.run(&mut *chain);
+    note_failure(&ran, status);
     finish(ran, chain.close())
 }
 
@@ -63,12 +64,28 @@ pub fn run_scheduled(built: Built, r: &Scheduled<'_>) -> Result<()> {
         sched.spawn(task);
         sched.run(&mut *chain)
     })();
+    note_failure(&ran, r.status);
     let closed = chain.close();
     if closed.is_ok() {
         // What the sinks wrote in `close` is written: the last checkpoints may cover it.
         r.timers.closed();
     }
     finish(ran, closed)
+}
+
+/// An error ended the run (not a signal, nor a closed output pipe: the ways a run is
+/// stopped): the sinks then close knowing it (see [`Status::failed`]).
+fn note_failure(ran: &Result<()>, status: &Status) {
+    if let Err(e) = ran {
+        let stopped = crate::runtime::signal::stopped_by(e).is_some()
+            || e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+        if !stopped {
+            status.fail();
+        }
+    }
 }
 
 /// Whether a built pipeline needs the scheduler.

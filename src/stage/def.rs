@@ -193,6 +193,8 @@ pub struct Status(Arc<StatusInner>);
 struct StatusInner {
     delivered: AtomicBool,
     soft_errors: AtomicU32,
+    /// The run failed (an error ended it): what the sinks hold at their close is partial.
+    failed: AtomicBool,
     /// The signal that interrupted the run (0: none).
     interrupted: AtomicI32,
     /// The asynchronous sinks (see [`crate::runtime::delivery`]).
@@ -211,6 +213,14 @@ impl Status {
     pub fn soft_error(&self, err: &anyhow::Error) {
         self.0.soft_errors.fetch_add(1, Ordering::Relaxed);
         eprintln!("copipe: {err:#}");
+    }
+    /// An error ended the run: the sinks are closed after it, and a result made of what
+    /// they saw (a count) is not the result of the input (see [`Status::failed`]).
+    pub fn fail(&self) {
+        self.0.failed.store(true, Ordering::Relaxed);
+    }
+    pub fn failed(&self) -> bool {
+        self.0.failed.load(Ordering::Relaxed)
     }
     pub fn soft_errors(&self) -> u32 {
         self.0.soft_errors.load(Ordering::Relaxed)

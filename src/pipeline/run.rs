@@ -73,16 +73,17 @@ pub fn run_scheduled(built: Built, r: &Scheduled<'_>) -> Result<()> {
     finish(ran, closed)
 }
 
-/// An error ended the run (not a signal, nor a closed output pipe: the ways a run is
-/// stopped): the sinks then close knowing it (see [`Status::failed`]).
+/// An output could not be written (a full disk: not a closed output pipe, which is how a
+/// run is stopped): the sinks then close knowing it (see [`Status::failed`]), so a count
+/// in another branch is not printed as the result. An error in the input (a malformed
+/// document) leaves the counts of what came before it, as `grep -c` does.
 fn note_failure(ran: &Result<()>, status: &Status) {
     if let Err(e) = ran {
-        let stopped = crate::runtime::signal::stopped_by(e).is_some()
-            || e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            });
-        if !stopped {
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if crate::runtime::output::WriteFailed::is(e) && !broken_pipe {
             status.fail();
         }
     }

@@ -214,8 +214,8 @@ impl Status {
         self.0.soft_errors.fetch_add(1, Ordering::Relaxed);
         eprintln!("copipe: {err:#}");
     }
-    /// An error ended the run: the sinks are closed after it, and a result made of what
-    /// they saw (a count) is not the result of the input (see [`Status::failed`]).
+    /// An output could not be written and that ended the run: the sinks are closed after
+    /// it, and a result made of what they saw (a count) is not the result of the input.
     pub fn fail(&self) {
         self.0.failed.store(true, Ordering::Relaxed);
     }

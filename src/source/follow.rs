@@ -2671,9 +2671,17 @@ mod tests {
 
     /// A follow of `paths` that ends at once (its `--pid` process is gone).
     fn follow_once(paths: &[&Path], start: Start, show: Show) -> Collect {
+        let mut f = follow_of(paths, start, show);
+        let mut c = Collect::default();
+        f.run(&mut c).unwrap();
+        c
+    }
+
+    /// A follow of `paths` (not started) whose `--pid` process is gone.
+    fn follow_of(paths: &[&Path], start: Start, show: Show) -> Follow {
         let mut gone = std::process::Command::new("true").spawn().unwrap();
         gone.wait().unwrap();
-        let mut f = Follow {
+        Follow {
             files: paths
                 .iter()
                 .map(|p| Followed::new(p, start.skip()).unwrap())
@@ -2706,10 +2714,35 @@ mod tests {
             timers: crate::engine::Timers::default(),
             ended: false,
             rotate_wait: Duration::from_secs(5),
-        };
+        }
+    }
+
+    /// Issue 23, item 4: a file looked at right after it was emptied (`: > f`), before the
+    /// longer line written next arrives, is seen as truncated then and there — not taken
+    /// for a shorter head, forgotten, and read on from the old offset once the new line
+    /// makes it longer than that (which printed the fragment `ytruncate`).
+    #[test]
+    fn a_file_emptied_between_two_looks_is_truncated_even_if_longer_by_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("app.log");
+        std::fs::write(&p, "10:03 ERROR in the new file\n").unwrap();
+        let mut f = follow_of(&[&p], Start::Last(10), Show::Hidden);
+        let (file, meta) = open_path(&p).unwrap();
+        let mut open = f.admit(0, file, &meta).unwrap();
+        open.offset = meta.len();
+        f.files[0].state = State::Open(open);
+        // The wake-up's look, between `: > app.log` and the write of the new line.
+        std::fs::write(&p, "").unwrap();
+        let was = f.truncated(0, true).unwrap().expect("seen as truncated");
+        assert_eq!(was.offset, 28);
+        assert_eq!(f.files[0].open().unwrap().offset, 0);
+        // The new line, longer than the old offset: read from the start.
+        std::fs::write(&p, "10:04 error after copytruncate\n").unwrap();
+        assert!(f.truncated(0, false).unwrap().is_none());
         let mut c = Collect::default();
-        f.run(&mut c).unwrap();
-        c
+        f.read_input(0, &mut c, false).unwrap();
+        f.finish_all(&mut c).unwrap();
+        assert_eq!(c.lines(), [b"10:04 error after copytruncate".to_vec()]);
     }
 
     #[test]

@@ -247,7 +247,7 @@ fn main_with(cli: Cli) -> Result<i32> {
         };
         run_scheduled(built, &r)
     } else {
-        run(built)
+        run(built, &status)
     };
     meter.finish();
     if let Some(stats) = stats {

@@ -187,6 +187,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
     };
     // Before the source opens its files and before a `write --truncate` empties one.
     super::same_file::refuse_outputs_that_are_inputs(p)?;
+    super::same_file::refuse_stdout_that_is_an_input(p)?;
     let source_call = &p.calls[0];
     let source_fn = match source_call.def.build {
         Build::Source(f) => f,

@@ -15,13 +15,14 @@ use crate::stage::def::{Options, Status};
 use crate::stage::finish;
 
 /// Run a built pipeline to its end. The first error wins; the chain is closed regardless.
-pub fn run(built: Built) -> Result<()> {
+pub fn run(built: Built, status: &Status) -> Result<()> {
     let Built {
         mut source,
         mut chain,
         ..
     } = built;
     let ran = source.run(&mut *chain);
+    note_failure(&ran, status);
     finish(ran, chain.close())
 }
 
@@ -63,12 +64,29 @@ pub fn run_scheduled(built: Built, r: &Scheduled<'_>) -> Result<()> {
         sched.spawn(task);
         sched.run(&mut *chain)
     })();
+    note_failure(&ran, r.status);
     let closed = chain.close();
     if closed.is_ok() {
         // What the sinks wrote in `close` is written: the last checkpoints may cover it.
         r.timers.closed();
     }
     finish(ran, closed)
+}
+
+/// An output could not be written (a full disk: not a closed output pipe, which is how a
+/// run is stopped): the sinks then close knowing it (see [`Status::failed`]), so a count
+/// in another branch is not printed as the result. An error in the input (a malformed
+/// document) leaves the counts of what came before it, as `grep -c` does.
+fn note_failure(ran: &Result<()>, status: &Status) {
+    if let Err(e) = ran {
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if crate::runtime::output::WriteFailed::is(e) && !broken_pipe {
+            status.fail();
+        }
+    }
 }
 
 /// Whether a built pipeline needs the scheduler.

@@ -9,6 +9,11 @@
 //! `follow` waits for may not exist yet; a `write` that would create it is refused too
 //! (compared by its canonical directory and name). A `write` into something that is not a
 //! regular file (`/dev/null`, a terminal, a FIFO) is left alone.
+//!
+//! Standard output is checked the same way ([`refuse_stdout_that_is_an_input`]): `copipe cat
+//! f >> f` or `copipe follow f >> f` would grow `f` without end. When standard output is a
+//! regular file that an input is too (device and inode; for `follow`, also a file its globs
+//! find now), the pipeline is refused before anything is read, as GNU cat does.
 
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
@@ -89,6 +94,77 @@ pub fn refuse_outputs_that_are_inputs(p: &Pipeline) -> Result<(), SyntaxError> {
         }
     }
     Ok(())
+}
+
+/// Refuse the pipeline if standard output is a regular file that its source (or a source of
+/// its `merge` branches) reads: it would read back what it writes.
+pub fn refuse_stdout_that_is_an_input(p: &Pipeline) -> Result<(), SyntaxError> {
+    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(libc::STDOUT_FILENO, &mut st) } != 0
+        || (st.st_mode & libc::S_IFMT) != libc::S_IFREG
+    {
+        return Ok(());
+    }
+    let out = (st.st_dev, st.st_ino);
+    let mut sources = vec![&p.calls[0]];
+    sources.extend(p.calls[0].branches.iter().filter_map(|b| b.calls.first()));
+    for source in sources {
+        let clash = inputs(source)
+            .into_iter()
+            .find(|i| i.id == Some(out))
+            .map(|i| {
+                if i.shown == "-" {
+                    "the file standard input comes from".to_string()
+                } else {
+                    format!("`{}`, an input of `{}`", i.shown, source.def.name)
+                }
+            })
+            .or_else(|| {
+                glob_input(source, out)
+                    .map(|f| format!("`{}`, which `{}` finds", f.display(), source.def.name))
+            });
+        if let Some(what) = clash {
+            return Err(SyntaxError::new(
+                format!(
+                    "{}: standard output is {what}: it would read back what it writes \
+                     without end (input file is output file); redirect the output to \
+                     another file",
+                    source.def.name,
+                ),
+                source.word_index(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// For `follow`: the file its globs find now that is `out` (device and inode).
+fn glob_input(source: &Call, out: (u64, u64)) -> Option<PathBuf> {
+    use crate::source::follow::glob::{Globs, Pattern, is_glob};
+    if source.def.name != crate::source::follow::DEF.name {
+        return None;
+    }
+    let files = source.matches.try_get_many::<PathBuf>("files").ok()??;
+    let patterns: Vec<Pattern> = files
+        .map(|p| p.to_string_lossy())
+        .filter(|t| t != "-" && is_glob(t))
+        .filter_map(|t| Pattern::new(&t).ok())
+        .collect();
+    if patterns.is_empty() {
+        return None;
+    }
+    let exclude: Vec<String> = source
+        .matches
+        .try_get_many::<String>("exclude")
+        .ok()
+        .flatten()
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let globs = Globs::new(patterns, &exclude).ok()?;
+    let mut found = Vec::new();
+    globs.scan(&mut found);
+    found.into_iter().find(|f| f.id == out).map(|f| f.path)
 }
 
 /// The files the source reads: the values of its `files` or `file` argument (`cat`,

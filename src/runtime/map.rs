@@ -12,10 +12,10 @@
 //! The readers then ask [`SafeMap::intact`] whether the bytes they used are still those of
 //! the file: no page faulted before them and the file still reaches past them (the kernel
 //! zeroes the rest of the page that holds the new end without any fault, so the size has to
-//! be asked too). A reader that copies (the `xml` main parser) checks after the copy and
-//! never lets a zero through; `cat`, which pushes the map itself, checks each batch after
-//! it was pushed, so a batch in flight at the moment of the truncation may carry NUL bytes
-//! in place of the vanished ones (at most one batch; see `cat`).
+//! be asked too). Every reader copies, then checks after the copy, so no zero put in place
+//! of a vanished page gets through: the `xml` main parser, and `cat`, which copies each
+//! batch out of the map before pushing it (a stage reading the map itself could pass such
+//! zeros on as a line the file never held).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

@@ -76,7 +76,7 @@ impl Output {
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         self.w
             .write_all(bytes)
-            .with_context(|| format!("error writing to {}", self.name))
+            .map_err(|e| anyhow::Error::new(e).context(WriteFailed(self.name.clone())))
     }
 
     /// The end of one push: flush when line-buffered.
@@ -91,7 +91,25 @@ impl Output {
     pub fn flush(&mut self) -> Result<()> {
         self.w
             .flush()
-            .with_context(|| format!("error writing to {}", self.name))
+            .map_err(|e| anyhow::Error::new(e).context(WriteFailed(self.name.clone())))
+    }
+}
+
+/// An output could not be written (`error writing to NAME`): what the other sinks hold at
+/// their close is not the result of the input (see `Status::failed`).
+#[derive(Debug)]
+pub struct WriteFailed(pub String);
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "error writing to {}", self.0)
+    }
+}
+
+impl WriteFailed {
+    /// Whether `err` is (or was caused by) a failed write of an output.
+    pub fn is(err: &anyhow::Error) -> bool {
+        err.downcast_ref::<WriteFailed>().is_some()
     }
 }
 

@@ -214,7 +214,17 @@ impl Read for Interruptible {
         {
             return Err(stopped(self.interrupt.pending().unwrap_or(libc::SIGINT)));
         }
-        self.file.read(buf)
+        let n = self.file.read(buf)?;
+        // The end of a regular file that is now shorter than what was read of it: truncated
+        // while being read (its rest is gone), not its end.
+        if n == 0 && !buf.is_empty() && !self.may_block {
+            use std::io::Seek;
+            let at = (&self.file).stream_position()?;
+            if self.file.metadata().is_ok_and(|m| m.len() < at) {
+                return Err(std::io::Error::other(crate::runtime::map::Truncated));
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -150,6 +150,14 @@ impl Stage for Count {
     }
 
     fn close(&mut self) -> Result<()> {
+        if self.status.failed() {
+            // Not the count of the input: said as partial, not printed as the result.
+            eprintln!(
+                "copipe: count: not printed, the pipeline failed: {} items counted before it did (partial)",
+                self.n
+            );
+            return Ok(());
+        }
         if self.n > 0 {
             self.status.mark_delivered();
         }
@@ -351,6 +359,12 @@ impl Stage for CountBy {
     }
 
     fn close(&mut self) -> Result<()> {
+        if self.status.failed() {
+            eprintln!(
+                "copipe: count --by: not printed, the pipeline failed: the counts would be partial"
+            );
+            return Ok(());
+        }
         if !self.tally.is_empty() {
             self.status.mark_delivered();
         }

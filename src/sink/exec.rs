@@ -222,7 +222,12 @@ impl Exec {
                 self.stdin = None;
                 Ok(Flow::Stop)
             }
-            Err(e) => Err(e).with_context(|| format!("error writing to `{}`", self.command)),
+            Err(e) => Err(
+                anyhow::Error::new(e).context(crate::runtime::output::WriteFailed(format!(
+                    "`{}`",
+                    self.command
+                ))),
+            ),
         }
     }
 }

@@ -39,11 +39,25 @@ impl Labels {
         self.color = on;
     }
 
-    /// The lines that follow come from `origin`.
+    /// The lines that follow come from `origin`. A control character in its name (a
+    /// newline, a carriage return, a tab…) is written escaped (`\n`, `\r`, `\t`, `\xHH`):
+    /// a tag or header must not split the line it labels, nor forge a line of its own.
     pub fn set(&mut self, origin: Origin<'_>) {
         self.show = origin.show;
         self.name.clear();
-        self.name.extend_from_slice(origin.name.as_bytes());
+        for &b in origin.name.as_bytes() {
+            match b {
+                b'\n' => self.name.extend_from_slice(b"\\n"),
+                b'\r' => self.name.extend_from_slice(b"\\r"),
+                b'\t' => self.name.extend_from_slice(b"\\t"),
+                0..=0x1f | 0x7f => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    let esc = [b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]];
+                    self.name.extend_from_slice(&esc);
+                }
+                _ => self.name.push(b),
+            }
+        }
     }
 
     /// Whether lines are labelled at all.
@@ -115,6 +129,18 @@ mod tests {
 
     fn origin(name: &str, show: Show) -> Origin<'_> {
         Origin { name, show }
+    }
+
+    #[test]
+    fn control_characters_in_names_are_escaped_in_tags_and_headers() {
+        let mut l = Labels::default();
+        let mut out = Vec::new();
+        l.set(origin("a\nb\tc\x01.log", Show::Tag));
+        assert!(l.label(b"1\n2\n", &mut out));
+        assert_eq!(out, b"a\\nb\\tc\\x01.log:1\na\\nb\\tc\\x01.log:2\n");
+        l.set(origin("x\ny", Show::Header));
+        assert!(l.label(b"3\n", &mut out));
+        assert_eq!(out, b"==> x\\ny <==\n3\n");
     }
 
     #[test]

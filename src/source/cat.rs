@@ -24,7 +24,7 @@ use crate::source::reader::{
     Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
 };
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Mapped, Source, Stage};
+use crate::stage::{Source, Stage};
 
 mod compressed;
 
@@ -98,6 +98,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         status: cx.status.clone(),
         decompress: !a.no_decompress,
         skip_bad: a.skip_bad,
+        copy: Vec::new(),
     }))
 }
 
@@ -119,6 +120,8 @@ struct Cat {
     decompress: bool,
     /// `--skip-bad`: corrupt compressed data is a warning, then the next input.
     skip_bad: bool,
+    /// A mapped batch copied out of the map before it is pushed (see [`Cat::push_batch`]).
+    copy: Vec<u8>,
 }
 
 /// An open input.
@@ -215,6 +218,7 @@ impl Source for Cat {
             status: self.status.clone(),
             decompress: self.decompress,
             skip_bad: self.skip_bad,
+            copy: Vec::new(),
         }))
     }
 }
@@ -389,6 +393,15 @@ impl Cat {
             return Ok(Read::Stop);
         }
         if n == 0 {
+            // A regular file now shorter than what was read of it was truncated while being
+            // read: its partial last line is a fragment whose rest is gone, not a line.
+            if let Ok(at) = io::Seek::stream_position(&mut file)
+                && file.metadata().is_ok_and(|m| m.is_file() && m.len() < at)
+            {
+                self.reader.abandon();
+                self.status.soft_error(&Truncated::of(&self.current));
+                return Ok(Read::End);
+            }
             return Ok(if self.reader.finish(out)?.is_stop() {
                 Read::Stop
             } else {
@@ -408,7 +421,7 @@ impl Cat {
     /// [`Cat::push_batch`], then the lines it cut reported, whatever came of it: before an
     /// error of a stage after (`json` on the cut line), as the read path does.
     fn push_noting_cuts(
-        &self,
+        &mut self,
         map: &Arc<SharedMap>,
         at: &mut MapAt,
         out: &mut dyn Stage,
@@ -446,13 +459,14 @@ impl Cat {
     ///
     /// A file that shrinks meanwhile (see [`SafeMap`]) is read up to its new end, then this
     /// fails with [`Truncated`]: each batch is clamped to the size the file has before it is
-    /// pushed, and checked after. A batch being pushed at the very moment of the truncation
-    /// may carry NUL bytes in place of the vanished ones; a sink that writes it straight
-    /// from the map fails with `EFAULT`, which is the same truncation. Lines longer than
+    /// pushed. Each batch is copied out of the map and checked after the copy, and the copy
+    /// is what is pushed: a page that vanishes reads as zeros, and a stage reading the map
+    /// itself could pass such zeros on as a line the file never held (issue 23, item 5);
+    /// checked after the copy, they never leave the source. Lines longer than
     /// `--max-line` are cut as the read path cuts them (the output never depends on whether
     /// a file was mapped).
     fn push_batch(
-        &self,
+        &mut self,
         shared: &Arc<SharedMap>,
         at: &mut MapAt,
         out: &mut dyn Stage,
@@ -517,6 +531,8 @@ impl Cat {
                             None if reach == rest.len() => rest.len(),
                             // Longer: its first `max` bytes, the rest dropped.
                             None => {
+                                self.copy.clear();
+                                self.copy.extend_from_slice(&rest[..max]);
                                 if !map.intact(done + max) {
                                     return Err(anyhow::Error::new(Truncated));
                                 }
@@ -527,7 +543,7 @@ impl Cat {
                                 self.meter.read(max);
                                 at.done += max;
                                 at.skipping = true;
-                                if out.send_lines(&rest[..max])?.is_stop() {
+                                if out.send_lines(&self.copy)?.is_stop() {
                                     return Ok(Pushed::Stop);
                                 }
                                 return Ok(Pushed::More);
@@ -536,31 +552,20 @@ impl Cat {
                     }
                 }
             };
-            // Finding the cut read the batch: were those still the file's bytes?
+            // Copied, then checked: only bytes the file held are pushed.
+            self.copy.clear();
+            self.copy.extend_from_slice(&rest[..cut]);
             if !map.intact(done + cut) {
                 return Err(anyhow::Error::new(Truncated));
             }
             self.meter.read(cut);
-            let batch = &rest[..cut];
-            let sent = if batch.len() > max {
+            let batch = &self.copy[..];
+            let flow = if batch.len() > max {
                 let base = (at.cuts.count == 0 && !at.warned).then_some(done as u64);
-                send_capped(batch, max, base, &mut at.cuts, out)
+                send_capped(batch, max, base, &mut at.cuts, out)?
             } else {
-                out.send_mapped(Mapped {
-                    map: shared,
-                    range: done..done + cut,
-                })
+                out.send_lines(batch)?
             };
-            let flow = match sent {
-                Ok(flow) => flow,
-                Err(e) if Truncated::is_efault(&e) && !map.intact(done + cut) => {
-                    return Err(anyhow::Error::new(Truncated));
-                }
-                Err(e) => return Err(e),
-            };
-            if !map.intact(done + cut) {
-                return Err(anyhow::Error::new(Truncated));
-            }
             if flow.is_stop() {
                 return Ok(Pushed::Stop);
             }

@@ -27,6 +27,7 @@
 mod archive;
 pub mod data;
 pub mod glob;
+pub mod rotated;
 pub mod start;
 pub mod state;
 pub mod wait;
@@ -57,10 +58,13 @@ const LONG_ABOUT: &str = "\
 Follow files as `tail -F` does: show the last lines of each (-n), then every line appended.
 
 The name is followed, not the open file: when a log is rotated (renamed, then created
-again) the old file is read to its end and the new one from its start; a file truncated in
-place (copytruncate) is read again from its start, with a note on stderr — told by a smaller
-size, or by first bytes (up to 256) other than before, so a truncation followed at once by a
-longer write is seen too; a file that is removed, or that does not exist yet (even in a
+again) the old file is read to its end and the new one from its start, and the old one is
+read on until it has been quiet for --rotate-wait (the logger writes to it until it reopens
+its log); a file truncated in place (copytruncate) is read again from its start, with a note
+on stderr — told by a smaller size, or by first bytes (up to 256) other than before, so a
+truncation followed at once by a longer write is seen too — and what had not been read yet
+is read first from its rotated copy (`app.log.1`, `app.log-20261207`: the sibling that begins
+with the same bytes and reaches that far), if there is one; a file that is removed, or that does not exist yet (even in a
 directory that does not exist yet), is waited for. A name that cannot be opened, or that is a
 directory, is reported once and tried again at every check. When descriptors run out
 (copipe first raises its soft limit on open files to the hard one), the regular files that
@@ -78,18 +82,22 @@ within one directory, `**` across any number of them (`'svc/**/app-*.log'`); `--
 GLOB` leaves files out. A glob follows files, not names: `-n` applies to the files there at
 start, a file that appears later is read from its first line (seen within a second: the
 directories a glob can match in are watched), a file renamed to a name a glob also matches
-(a rotated `app.log.1`) goes on where it was and is not read again, and a file removed or
-renamed out of the globs is read to its end and closed. `--stats` counts the files
+(a rotated `app.log.1`) goes on where it was and is not read again, a file renamed out of
+the globs is read on until quiet for --rotate-wait, and a removed file is read to its end
+and closed. `--stats` counts the files
 followed, discovered and closed (and parked and reopened, if descriptors ran out).
 
 `--state FILE` keeps a checkpoint of each file (device, inode, a fingerprint of its first
 bytes, and the offset after the last line written and flushed), written atomically at most
-once a second and at the end. Started again with the same FILE, each file goes on from there
+every 250 ms and at the end. Started again with the same FILE, each file goes on from there
 instead of -n: after a clean stop every line comes exactly once; after kill -9, no line is
-lost and only lines after the last checkpoint (about a second's worth) come twice. A file
-rotated meanwhile is found by identity (among the globs, or in its directory) and its rest
-read first; one truncated or with other first bytes is read from its start, with a note; a
-missing, empty or corrupt FILE is said, and copipe starts as without it.
+lost and only lines after the last checkpoint (at most 250 ms' worth, and the batch in
+flight) come twice. A file rotated meanwhile is found by identity (among the globs, or in
+its directory) and its rest read first; one truncated or with other first bytes has the rest
+of its old content read first from its rotated copy, if one is found (else the note says
+from which byte it could not be recovered), then it from its start; a missing, empty or
+corrupt FILE is said, and copipe starts as without it. FILE is locked while copipe runs
+(`.FILE.lock` beside it): a second copipe with the same FILE is refused, naming the pid.
 With stages that hold lines back until a deadline (`multiline`'s open event, `count
 --every`'s interval), a checkpoint is taken only while none holds any, so it never counts
 lines they have not sent on; the last one is written once the pipeline has been closed.
@@ -154,10 +162,20 @@ pub struct Args {
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pub pid: Option<i32>,
     /// Keep a checkpoint in FILE: where each file was read up to (the lines written and
-    /// flushed), at most once a second and at the end; started again with the same FILE,
+    /// flushed), at most every 250 ms and at the end; started again with the same FILE,
     /// copipe goes on from there instead of from -n.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// A file a glob found that is renamed out of the globs (logrotate's rename) is read on
+    /// until it has been quiet this long (or is removed): the writer may go on writing to it
+    /// until it reopens its log.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        value_parser = crate::sink::count::every::parse_duration
+    )]
+    pub rotate_wait: Duration,
     /// Check the files every MS milliseconds instead of using file-system notifications.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub poll: Option<u64>,
@@ -212,7 +230,10 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         free: Vec::new(),
         counts: FileCounts::default(),
         reserve: None,
-        checkpoint: a.state.map(Checkpoint::new),
+        checkpoint: match a.state {
+            Some(path) => Some(Checkpoint::new(path)?),
+            None => None,
+        },
         start: a.lines,
         show,
         pid: a.pid,
@@ -234,6 +255,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         timers: cx.timers.clone(),
         ended: false,
         archives: Default::default(),
+        rotate_wait: a.rotate_wait,
     }))
 }
 
@@ -259,6 +281,11 @@ struct Checkpoint {
     /// Behind asynchronous sinks (`publish --jetstream`): the checkpoints waiting for their
     /// confirmation.
     unconfirmed: state::Unconfirmed,
+    /// The state's lock (see [`state::lock`]), held while the follow lives.
+    _lock: File,
+    /// Files open at start whose old content (truncated, or its inode reused while copipe
+    /// was stopped) was found in a rotated copy: its rest is read first.
+    recover: Vec<(usize, rotated::Found)>,
 }
 
 /// The files of a state read at start, by identity, and whether a file open at start
@@ -270,14 +297,16 @@ type Resume = (
 );
 
 /// How often the state is written at most.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// When a stage held items back at a checkpoint: how soon it is tried again.
 const HELD_RETRY: Duration = Duration::from_millis(100);
 
 impl Checkpoint {
-    fn new(path: PathBuf) -> Checkpoint {
-        Checkpoint {
+    fn new(path: PathBuf) -> Result<Checkpoint> {
+        let lock = state::lock(&path)?;
+        Ok(Checkpoint {
+            _lock: lock,
             path,
             saved: None,
             // The first checkpoint as soon as something moved.
@@ -290,7 +319,8 @@ impl Checkpoint {
             entries: Vec::new(),
             said_failure: false,
             unconfirmed: state::Unconfirmed::default(),
-        }
+            recover: Vec::new(),
+        })
     }
 
     /// Read the state: a missing, empty, corrupt or other-version state is said, and the
@@ -340,6 +370,10 @@ struct Followed {
     found: bool,
     /// Its own watch told of an append, or it had more to read: read in the next round.
     poke: bool,
+    /// Found by a glob, then renamed out of the globs (logrotate's rename, before the
+    /// writer reopens its log): since when. It is read on, with the same guarantees, until
+    /// it has been quiet for `--rotate-wait` or is removed (see [`Follow::expire_rotated`]).
+    out_of_globs: Option<Instant>,
 }
 
 enum State {
@@ -483,6 +517,7 @@ impl Followed {
             said_unfollowable: false,
             found: false,
             poke: false,
+            out_of_globs: None,
         })
     }
 
@@ -573,6 +608,8 @@ struct Follow {
     ended: bool,
     /// Compressed files the globs found: read once, not followed (see [`archive`]).
     archives: archive::Archives,
+    /// `--rotate-wait`: how long a file renamed out of the globs is read on once quiet.
+    rotate_wait: Duration,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -700,6 +737,7 @@ impl Follow {
             timers: from.timers.clone(),
             ended: true,
             archives: Default::default(),
+            rotate_wait: from.rotate_wait,
         }
     }
 
@@ -748,6 +786,9 @@ impl Follow {
             // walked changed: a stat per directory, not a walk of the tree.
             let walk = t.names || self.globs.as_ref().is_some_and(|g| g.moved());
             if walk && self.discover(out, w, false)?.is_stop() {
+                return Ok(Next::End);
+            }
+            if self.expire_rotated(out)?.is_stop() {
                 return Ok(Next::End);
             }
             self.tell_starved();
@@ -1059,23 +1100,47 @@ impl Follow {
             return Some(0);
         };
         let s = &saved[k];
-        if meta.len() < s.offset {
+        let truncated = meta.len() < s.offset;
+        if !truncated && same_head(&open.file, s) {
             used[k] = true;
-            note(format_args!(
-                "{}: file truncated while copipe was stopped; reading it from its start",
-                f.name
-            ));
-            return Some(0);
+            return Some(s.offset);
         }
-        if !same_head(&open.file, s) {
-            note(format_args!(
-                "{}: other first bytes than the file of the state (its inode was reused, or it was rewritten); reading it from its start",
-                f.name
-            ));
-            return Some(0);
-        }
+        // Truncated (copytruncate), or another file under the inode (renamed away, and a
+        // new file got the inode): the old content may be in a rotated copy.
         used[k] = true;
-        Some(s.offset)
+        let was = rotated::Wanted {
+            head_len: s.head_len as usize,
+            head_hash: s.head_hash,
+            offset: s.offset,
+            not: open.id,
+        };
+        let what = if truncated {
+            "file truncated while copipe was stopped"
+        } else {
+            "other first bytes than the file of the state (its inode was reused, or it was rewritten)"
+        };
+        match (s.offset > 0 && s.head_len > 0)
+            .then(|| rotated::find(&f.path, was))
+            .flatten()
+        {
+            Some(found) => {
+                note(format_args!(
+                    "{}: {what}; reading the rest of its old content from {} first, then it from its start",
+                    f.name,
+                    found.path.display()
+                ));
+                c.recover.push((i, found));
+            }
+            None if s.offset > 0 => note(format_args!(
+                "{}: {what}; reading it from its start — what was written to its old content after byte {} could not be recovered (no rotated copy in its directory begins with its first bytes)",
+                f.name, s.offset
+            )),
+            None => note(format_args!(
+                "{}: {what}; reading it from its start",
+                f.name
+            )),
+        }
+        Some(0)
     }
 
     /// The files of the state that no file open at start took up: one rotated while
@@ -1083,6 +1148,14 @@ impl Follow {
     /// added to it since is read now, to its end, before anything else. One not found was
     /// removed: it is dropped from the state.
     fn read_rests(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        let Some(c) = self.checkpoint.as_mut() else {
+            return Ok(Flow::Continue);
+        };
+        for (i, found) in std::mem::take(&mut c.recover) {
+            if self.read_rotated_rest(i, found, out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
         let Some(c) = self.checkpoint.as_mut() else {
             return Ok(Flow::Continue);
         };
@@ -1432,8 +1505,10 @@ impl Follow {
         match (&f.state, now) {
             (State::Open(o), Ok(m)) if (m.dev(), m.ino()) == o.id => Ok(Flow::Continue),
             (State::Open(_), Ok(m)) => {
-                // Rotated: the old file first, to its very end.
-                if self.close_input(i, out)?.is_stop() {
+                // Rotated: the old file first, to its very end; a regular file still in
+                // its directory is read on (the writer may still write to it until it
+                // reopens its log) until it has been quiet for --rotate-wait.
+                if self.keep_rotated(i, out)?.is_stop() {
                     return Ok(Flow::Stop);
                 }
                 // A directory in its place is said by `admit`.
@@ -1515,12 +1590,22 @@ impl Follow {
                 match by_id.get(&o.id) {
                     Some(&k) => {
                         taken[k] = true;
+                        self.files[i].out_of_globs = None;
+                        let f = &self.files[i];
                         if f.found && found[k].path != f.path {
                             self.rename_found(i, &found[k].path);
                         }
                     }
-                    // Only a complete walk tells that a file is gone.
+                    // Only a complete walk tells that a file is gone. Renamed out of the
+                    // globs, not removed: read on until quiet (see
+                    // [`Follow::expire_rotated`]).
                     None if f.found && complete => {
+                        let removed = o.file.metadata().map_or(true, |m| m.nlink() == 0);
+                        if !removed {
+                            let f = &mut self.files[i];
+                            f.out_of_globs.get_or_insert_with(Instant::now);
+                            continue;
+                        }
                         if self.close_input(i, out)?.is_stop() {
                             self.found = found;
                             return Ok(Flow::Stop);
@@ -1587,6 +1672,79 @@ impl Follow {
             }
         }
         self.found = found;
+        self.tell_counts();
+        Ok(Flow::Continue)
+    }
+
+    /// Input `i`'s name leads to a new file: read its old file to its end, then, if it is a
+    /// regular file still linked (renamed, not removed), hand it over (with its partial line)
+    /// to an entry of its own, read on under the same name until it has been quiet for
+    /// `--rotate-wait` (see [`Follow::expire_rotated`]); otherwise close it as
+    /// [`Follow::close_input`] does. Input `i` is left to be reopened.
+    fn keep_rotated(&mut self, i: usize, out: &mut dyn Stage) -> Result<Flow> {
+        let linked = self.files[i].open().is_some_and(|o| {
+            o.kind == FileKind::Regular && o.file.metadata().is_ok_and(|m| m.nlink() > 0)
+        });
+        if !linked || self.files[i].stdin {
+            return self.close_input(i, out);
+        }
+        loop {
+            let (n, flow) = match self.fill(i, out) {
+                Ok(r) => r,
+                Err(e) if ReadError::is(&e) => return self.close_input(i, out),
+                Err(e) => return Err(e),
+            };
+            if flow.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        if self.holder == Some(i) {
+            self.reader.stash(&mut self.files[i].partial);
+            self.holder = None;
+        }
+        let f = &mut self.files[i];
+        let mut old = Followed::new(&f.path, 0)?;
+        old.name = f.name.clone();
+        old.found = true;
+        old.out_of_globs = Some(Instant::now());
+        old.partial = std::mem::take(&mut f.partial);
+        old.state = std::mem::replace(&mut f.state, State::Missing);
+        match self.free.pop() {
+            Some(j) => {
+                if self.announced == Some(j) {
+                    self.announced = None;
+                }
+                self.files[j] = old;
+            }
+            None => self.files.push(old),
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Close the files renamed out of the globs that have been quiet for `--rotate-wait`
+    /// (since their rename and since their last growth), or that were removed: each read to
+    /// its end first.
+    fn expire_rotated(&mut self, out: &mut dyn Stage) -> Result<Flow> {
+        for i in 0..self.files.len() {
+            let f = &self.files[i];
+            let (Some(since), State::Open(o)) = (f.out_of_globs, &f.state) else {
+                continue;
+            };
+            let removed = o.file.metadata().map_or(true, |m| m.nlink() == 0);
+            let quiet =
+                since.elapsed() >= self.rotate_wait && o.grown.elapsed() >= self.rotate_wait;
+            if !(removed || quiet) {
+                continue;
+            }
+            if self.close_input(i, out)?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            self.counts.closed += 1;
+            self.drop_found(i);
+        }
         self.tell_counts();
         Ok(Flow::Continue)
     }
@@ -2121,8 +2279,8 @@ impl Follow {
         // and written again longer, between two looks) and must not be taken for an append.
         if verify
             && kind == FileKind::Regular
-            && self.truncated(i, true)?
-            && self.finish(i, out)?.is_stop()
+            && let Some(was) = self.truncated(i, true)?
+            && self.after_truncation(i, was, out)?.is_stop()
         {
             return Ok(Round::Stop);
         }
@@ -2157,8 +2315,8 @@ impl Follow {
             }
             match kind {
                 FileKind::Regular => {
-                    if self.truncated(i, false)? {
-                        if self.finish(i, out)?.is_stop() {
+                    if let Some(was) = self.truncated(i, false)? {
+                        if self.after_truncation(i, was, out)?.is_stop() {
                             return Ok(Round::Stop);
                         }
                         continue;
@@ -2178,23 +2336,34 @@ impl Follow {
     }
 
     /// Was input `i`'s regular file truncated since it was last read? Then say so and go
-    /// back to its start. At its end (`content` false) a size below what was read says so.
-    /// After a wake-up (`content`), first bytes other than those seen there before say so:
-    /// a truncation followed at once by a longer write (`: > f; echo longer >> f`) never
-    /// shows a smaller size. A rewrite of the same length or longer that begins with the
-    /// same [`HEAD`] bytes cannot be told from an append (nor can GNU tail).
-    fn truncated(&mut self, i: usize, content: bool) -> Result<bool> {
+    /// back to its start; what it was is given back (its first bytes and the offset read),
+    /// to find its rotated copy (see [`Follow::after_truncation`]). At its end (`content`
+    /// false) a size below what was read says so. After a wake-up (`content`), first bytes
+    /// other than those seen there before say so — a truncation followed at once by a
+    /// longer write (`: > f; echo longer >> f`) never shows a smaller size — and so do
+    /// fewer first bytes than were seen there (a file that only grows never has fewer): the
+    /// file was emptied, and what comes there now may be longer than what was read by the
+    /// time it is read (issue 23, item 4). A rewrite of the same length or longer that
+    /// begins with the same [`HEAD`] bytes cannot be told from an append (nor can GNU tail).
+    fn truncated(&mut self, i: usize, content: bool) -> Result<Option<rotated::Wanted>> {
         let f = &mut self.files[i];
         let State::Open(open) = &mut f.state else {
-            return Ok(false);
+            return Ok(None);
         };
+        let was = rotated::Wanted {
+            head_len: open.head.len,
+            head_hash: fingerprint(&open.head.bytes[..open.head.len]),
+            offset: open.offset,
+            not: open.id,
+        };
+        let mut now = [0u8; HEAD];
         let rewritten = if content {
-            let mut now = [0u8; HEAD];
             // Unreadable: the read that follows reports it, for this file alone.
             let Ok(n) = read_head(&open.file, &mut now) else {
-                return Ok(false);
+                return Ok(None);
             };
-            let changed = open.head.changed(&now[..n]);
+            let shrunk = n < open.head.len;
+            let changed = shrunk || open.head.changed(&now[..n]);
             if changed {
                 open.head.set(&now[..n]);
             }
@@ -2208,19 +2377,108 @@ impl Follow {
                 .len();
             if size < open.offset {
                 // What is there now is what will be read: known from here on.
-                open.head.len = 0;
+                let n = read_head(&open.file, &mut now).unwrap_or(0);
+                open.head.set(&now[..n]);
             }
             size < open.offset
         };
         if !rewritten {
-            return Ok(false);
+            return Ok(None);
         }
         note(format_args!("{}: file truncated", f.name));
         open.file
             .seek(SeekFrom::Start(0))
             .with_context(|| format!("error reading {}", f.name))?;
         open.offset = 0;
-        Ok(true)
+        Ok(Some(was))
+    }
+
+    /// Input `i`'s file was truncated (copytruncate) after it was read up to `was.offset`:
+    /// the lines written before the truncation that were not read yet are read from its
+    /// rotated copy (the sibling that begins as it began and reaches that offset, see
+    /// [`rotated`]), the partial line held continuing there. Without one, a partial line
+    /// held is not emitted (its rest is gone: it would be a fragment), and that is said.
+    fn after_truncation(
+        &mut self,
+        i: usize,
+        was: rotated::Wanted,
+        out: &mut dyn Stage,
+    ) -> Result<Flow> {
+        if was.offset > 0
+            && was.head_len > 0
+            && let Some(found) = rotated::find(&self.files[i].path, was)
+        {
+            note(format_args!(
+                "{}: reading what was not read yet of its old content from {}",
+                self.files[i].name,
+                found.path.display()
+            ));
+            return self.read_rotated_rest(i, found, out);
+        }
+        let bytes = if self.holder == Some(i) {
+            self.reader.abandon()
+        } else {
+            self.files[i].partial.abandon()
+        };
+        if bytes > 0 {
+            note(format_args!(
+                "{}: the {bytes} bytes of a line read before the truncation were not emitted: no rotated copy holds its rest",
+                self.files[i].name
+            ));
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Read the rest of input `i`'s old content from its rotated copy (positioned where
+    /// reading had got to), continuing its partial line; a partial line at the copy's end is
+    /// emitted as it is (as for a file rotated away). Its lines go out under the input's
+    /// name: they are its lines.
+    fn read_rotated_rest(
+        &mut self,
+        i: usize,
+        mut found: rotated::Found,
+        out: &mut dyn Stage,
+    ) -> Result<Flow> {
+        self.select(i);
+        loop {
+            let announce = self.announced != Some(i);
+            let f = &mut self.files[i];
+            let mut feed = Feed {
+                out,
+                skip: &mut f.skip,
+                origin: announce.then_some(Origin {
+                    name: &f.name,
+                    show: self.show,
+                }),
+            };
+            let filled = self.reader.fill(&mut found.reader, &mut feed);
+            let announced = feed.announced();
+            let cuts = self.reader.take_cuts();
+            note_cuts(cuts, &f.name, self.max_line, &self.meter, |_| {
+                Place::Unknown
+            });
+            if announce && announced {
+                self.announced = Some(i);
+            }
+            let (n, flow) = match filled {
+                Ok(r) => r,
+                Err(e) if ReadError::is(&e) => {
+                    let shown = found.path.display().to_string();
+                    self.status
+                        .soft_error(&e.context(format!("error reading {shown} to its end")));
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            self.meter.read(n);
+            if flow.is_stop() {
+                return Ok(Flow::Stop);
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        self.finish(i, out)
     }
 
     /// A named FIFO's writer went away: open it again, so that the end of file is not
@@ -2434,9 +2692,17 @@ mod tests {
 
     /// A follow of `paths` that ends at once (its `--pid` process is gone).
     fn follow_once(paths: &[&Path], start: Start, show: Show) -> Collect {
+        let mut f = follow_of(paths, start, show);
+        let mut c = Collect::default();
+        f.run(&mut c).unwrap();
+        c
+    }
+
+    /// A follow of `paths` (not started) whose `--pid` process is gone.
+    fn follow_of(paths: &[&Path], start: Start, show: Show) -> Follow {
         let mut gone = std::process::Command::new("true").spawn().unwrap();
         gone.wait().unwrap();
-        let mut f = Follow {
+        Follow {
             files: paths
                 .iter()
                 .map(|p| Followed::new(p, start.skip()).unwrap())
@@ -2469,10 +2735,36 @@ mod tests {
             timers: crate::engine::Timers::default(),
             ended: false,
             archives: Default::default(),
-        };
+            rotate_wait: Duration::from_secs(5),
+        }
+    }
+
+    /// Issue 23, item 4: a file looked at right after it was emptied (`: > f`), before the
+    /// longer line written next arrives, is seen as truncated then and there — not taken
+    /// for a shorter head, forgotten, and read on from the old offset once the new line
+    /// makes it longer than that (which printed the fragment `ytruncate`).
+    #[test]
+    fn a_file_emptied_between_two_looks_is_truncated_even_if_longer_by_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("app.log");
+        std::fs::write(&p, "10:03 ERROR in the new file\n").unwrap();
+        let mut f = follow_of(&[&p], Start::Last(10), Show::Hidden);
+        let (file, meta) = open_path(&p).unwrap();
+        let mut open = f.admit(0, file, &meta).unwrap();
+        open.offset = meta.len();
+        f.files[0].state = State::Open(open);
+        // The wake-up's look, between `: > app.log` and the write of the new line.
+        std::fs::write(&p, "").unwrap();
+        let was = f.truncated(0, true).unwrap().expect("seen as truncated");
+        assert_eq!(was.offset, 28);
+        assert_eq!(f.files[0].open().unwrap().offset, 0);
+        // The new line, longer than the old offset: read from the start.
+        std::fs::write(&p, "10:04 error after copytruncate\n").unwrap();
+        assert!(f.truncated(0, false).unwrap().is_none());
         let mut c = Collect::default();
-        f.run(&mut c).unwrap();
-        c
+        f.read_input(0, &mut c, false).unwrap();
+        f.finish_all(&mut c).unwrap();
+        assert_eq!(c.lines(), [b"10:04 error after copytruncate".to_vec()]);
     }
 
     #[test]

@@ -222,6 +222,8 @@ struct StatusInner {
     /// 0 nothing, 1 none selected, 2 some selected, 3 some selected under `grep -q`.
     selection: AtomicU8,
     soft_errors: AtomicU32,
+    /// The run failed (an error ended it): what the sinks hold at their close is partial.
+    failed: AtomicBool,
     /// The signal that interrupted the run (0: none).
     interrupted: AtomicI32,
     /// The asynchronous sinks (see [`crate::runtime::delivery`]).
@@ -270,6 +272,14 @@ impl Status {
     pub fn soft_error(&self, err: &anyhow::Error) {
         self.0.soft_errors.fetch_add(1, Ordering::Relaxed);
         eprintln!("copipe: {err:#}");
+    }
+    /// An output could not be written and that ended the run: the sinks are closed after
+    /// it, and a result made of what they saw (a count) is not the result of the input.
+    pub fn fail(&self) {
+        self.0.failed.store(true, Ordering::Relaxed);
+    }
+    pub fn failed(&self) -> bool {
+        self.0.failed.load(Ordering::Relaxed)
     }
     pub fn soft_errors(&self) -> u32 {
         self.0.soft_errors.load(Ordering::Relaxed)

@@ -142,6 +142,57 @@ pub fn load(path: &Path) -> Result<Option<Vec<Saved>>> {
     Ok(Some(saved))
 }
 
+/// Take the state's lock: an advisory lock (`flock`) on `.NAME.lock` next to it, held
+/// until the process ends, with this process's id in it. The state itself cannot carry the
+/// lock: each write replaces its file. Another copipe holding it is refused at once, named
+/// by its pid: two follows writing one state would undo each other's checkpoints.
+pub fn lock(path: &Path) -> Result<File> {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let lock = dir.join(format!(".{name}.lock"));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+        .with_context(|| {
+            format!(
+                "cannot lock the state {}: {}",
+                path.display(),
+                lock.display()
+            )
+        })?;
+    // SAFETY: flock on a descriptor that `f` owns.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut pid = String::new();
+            let _ = f.read_to_string(&mut pid);
+            let who = match pid.trim() {
+                "" => "another copipe".to_string(),
+                p => format!("another copipe (pid {p})"),
+            };
+            bail!(
+                "the state {} is in use by {who}: two follows cannot share one --state file (give each its own)",
+                path.display()
+            );
+        }
+        return Err(
+            anyhow::Error::new(e).context(format!("cannot lock the state {}", path.display()))
+        );
+    }
+    f.set_len(0)?;
+    f.rewind()?;
+    writeln!(f, "{}", std::process::id())?;
+    Ok(f)
+}
+
 /// Write the state atomically: `path` holds either the old state or this one.
 pub fn store(path: &Path, files: &[Saved]) -> io::Result<()> {
     let list: Vec<Value> = files
@@ -187,6 +238,24 @@ pub fn store(path: &Path, files: &[Saved]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_lock_of_a_state_is_refused_naming_the_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.json");
+        let held = lock(&p).unwrap();
+        // flock locks belong to the open file: a second open in this process conflicts too.
+        let e = lock(&p).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "in use by another copipe (pid {})",
+                std::process::id()
+            )),
+            "{e}"
+        );
+        drop(held);
+        lock(&p).unwrap();
+    }
 
     #[test]
     fn a_state_is_read_back_as_written() {

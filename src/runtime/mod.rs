@@ -11,5 +11,6 @@ pub mod map;
 pub mod meter;
 pub mod output;
 pub mod rlimit;
+pub mod say;
 pub mod signal;
 pub mod timer;

@@ -370,9 +370,10 @@ impl Stage for Publish {
             .map_err(|_| anyhow!("publish {}: the NATS thread failed", self.name))??;
         self.delivery.count(o.dropped, o.duplicates);
         if o.duplicates > 0 {
-            eprintln!(
+            crate::say!(
                 "copipe: publish {}: {} messages sent again were recognised as duplicates",
-                self.name, o.duplicates
+                self.name,
+                o.duplicates
             );
         }
         if o.undelivered > 0 || o.dropped > 0 {
@@ -497,7 +498,7 @@ impl Publisher {
                             bail!("publish {}: {e}", self.name);
                         }
                         if !noted {
-                            eprintln!(
+                            crate::say!(
                                 "copipe: publish {}: cannot reach the server: {e}; retrying",
                                 self.name
                             );
@@ -609,7 +610,7 @@ impl Publisher {
                             }
                             Err(e) => {
                                 if !noted {
-                                    eprintln!("copipe: publish {}: {e}; retrying", self.name);
+                                    crate::say!("copipe: publish {}: {e}; retrying", self.name);
                                     noted = true;
                                 }
                                 failing = true;
@@ -681,7 +682,7 @@ impl Publisher {
                             duplicates += dup as u64;
                         }
                         if noted {
-                            eprintln!("copipe: publish {}: delivering again", self.name);
+                            crate::say!("copipe: publish {}: delivering again", self.name);
                             noted = false;
                         }
                         backoff = FIRST_BACKOFF;
@@ -695,7 +696,7 @@ impl Publisher {
                             slots[(n - base) as usize].state = State::Waiting;
                         }
                         if !noted {
-                            eprintln!("copipe: publish {}: {e}; retrying", self.name);
+                            crate::say!("copipe: publish {}: {e}; retrying", self.name);
                             noted = true;
                         }
                         failing = true;

@@ -354,7 +354,7 @@ impl Peer {
                 match self.connect() {
                     Ok(c) => {
                         if down_noted {
-                            eprintln!("copipe: send: connected to {} again", self.name);
+                            crate::say!("copipe: send: connected to {} again", self.name);
                         }
                         conn = Some(c);
                         backoff = FIRST_BACKOFF;
@@ -362,7 +362,7 @@ impl Peer {
                     }
                     Err(e) => {
                         if !down_noted {
-                            eprintln!(
+                            crate::say!(
                                 "copipe: send: cannot reach {}: {e}; retrying, {queued} items waiting",
                                 self.name
                             );
@@ -402,7 +402,7 @@ impl Peer {
                             | io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => {
-                    eprintln!("copipe: send: {}: {e}; reconnecting", self.name);
+                    crate::say!("copipe: send: {}: {e}; reconnecting", self.name);
                     down_noted = true;
                     conn = None;
                     next_try = Instant::now() + backoff;

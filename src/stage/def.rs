@@ -210,7 +210,7 @@ impl Status {
     /// Report an error on stderr and carry on; the exit status will be 2.
     pub fn soft_error(&self, err: &anyhow::Error) {
         self.0.soft_errors.fetch_add(1, Ordering::Relaxed);
-        eprintln!("copipe: {err:#}");
+        crate::say!("copipe: {err:#}");
     }
     pub fn soft_errors(&self) -> u32 {
         self.0.soft_errors.load(Ordering::Relaxed)

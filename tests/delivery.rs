@@ -220,3 +220,67 @@ fn subscribe_durable_head_acknowledges_only_what_was_written() {
         "passed by head and delivered again: {again:?}"
     );
 }
+
+/// A port nothing listens on (refused at once).
+fn dead_port() -> u16 {
+    free_port()
+}
+
+/// The first SIGINT or SIGTERM ends `send` and `publish` whose buffer is full (the peer or
+/// server down) within a second or two, naming how many items were not delivered: 130
+/// after SIGINT, 2 after SIGTERM.
+#[test]
+fn the_first_signal_ends_send_and_publish_with_a_full_buffer_counting_the_loss() {
+    let port = dead_port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let nats = format!("nats://127.0.0.1:{port}");
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["range", "1", "100000000", ":", "send", &tcp],
+            "items not delivered",
+        ),
+        (
+            &[
+                "range",
+                "1",
+                "100000000",
+                ":",
+                "publish",
+                "--jetstream",
+                &nats,
+                "x.y",
+            ],
+            "items not confirmed",
+        ),
+    ];
+    for (args, said) in cases {
+        for (sig, want) in [(libc::SIGINT, 130), (libc::SIGTERM, 2)] {
+            let mut c = Command::new(bin())
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Let it fill its buffer (100,000 items) and block.
+            std::thread::sleep(Duration::from_millis(1500));
+            unsafe { libc::kill(c.id() as i32, sig) };
+            let at = Instant::now();
+            let status = loop {
+                if let Some(st) = c.try_wait().unwrap() {
+                    break st;
+                }
+                if at.elapsed() > Duration::from_secs(5) {
+                    let _ = c.kill();
+                    panic!("{args:?}: the first signal {sig} did not end copipe");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            let took = at.elapsed();
+            let err = std::io::read_to_string(c.stderr.take().unwrap()).unwrap();
+            assert_eq!(status.code(), Some(want), "{args:?} signal {sig}: {err}");
+            assert!(took < Duration::from_secs(3), "{args:?}: took {took:?}");
+            assert!(err.contains(said), "{args:?}: {err}");
+        }
+    }
+}

@@ -26,6 +26,7 @@ use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
 
 use crate::item::{Item, Kind, Origin, count_lines, render};
 use crate::runtime::counter::Counter;
+use crate::runtime::signal::Interrupt;
 use crate::sink::count::every::parse_duration;
 use crate::source::listen::Address;
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
@@ -102,9 +103,11 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         dropped: dropped.clone(),
         undelivered: undelivered.clone(),
     };
+    let interrupt = cx.interrupt.clone();
+    let thread_interrupt = interrupt.clone();
     let thread = std::thread::Builder::new()
         .name("copipe-send".into())
-        .spawn(move || peer.run(rx, spare_tx, counted))?;
+        .spawn(move || peer.run(rx, spare_tx, counted, &thread_interrupt))?;
     Ok(Box::new(Send {
         batch: Vec::with_capacity(BATCH + 1024),
         items: 0,
@@ -115,6 +118,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         name: a.address,
         dropped,
         undelivered,
+        interrupt,
+        given_up: 0,
     }))
 }
 
@@ -130,6 +135,9 @@ struct Send {
     /// not deliver: `--stats` rows.
     dropped: Counter,
     undelivered: Counter,
+    /// A signal ends a wait for room: the items it was handing over are not delivered.
+    interrupt: Interrupt,
+    given_up: u64,
 }
 
 impl Send {
@@ -143,9 +151,25 @@ impl Send {
             .unwrap_or_else(|_| Vec::with_capacity(BATCH + 1024));
         let batch = std::mem::replace(&mut self.batch, next);
         let n = std::mem::take(&mut self.items);
-        match &self.tx {
-            Some(tx) if tx.send((batch, n)).is_ok() => Flow::Continue,
-            _ => Flow::Stop,
+        let Some(tx) = &self.tx else {
+            return Flow::Stop;
+        };
+        // Wait for room, but never past a signal (Ctrl-C with the peer down must end copipe
+        // at once, counting what was not delivered).
+        let mut msg = (batch, n);
+        loop {
+            if self.interrupt.pending().is_some() {
+                self.given_up += n as u64;
+                return Flow::Stop;
+            }
+            match tx.try_send(msg) {
+                Ok(()) => return Flow::Continue,
+                Err(mpsc::TrySendError::Full(m)) => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Flow::Stop,
+            }
         }
     }
 
@@ -197,6 +221,7 @@ impl Stage for Send {
         };
         t.join()
             .map_err(|_| anyhow!("send {}: the socket thread failed", self.name))?;
+        self.undelivered.add(self.given_up);
         let (dropped, undelivered) = (self.dropped.get(), self.undelivered.get());
         if undelivered > 0 || dropped > 0 {
             self.status.soft_error(&anyhow!(
@@ -238,6 +263,9 @@ enum Conn {
     Unix(UnixStream),
     Udp(UdpSocket),
 }
+
+/// How long the items waiting may still go out after Ctrl-C or SIGTERM.
+const SIGNAL_DRAIN: Duration = Duration::from_millis(500);
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -292,6 +320,7 @@ impl Peer {
         rx: mpsc::Receiver<(Vec<u8>, usize)>,
         spare: mpsc::Sender<Vec<u8>>,
         outcome: Outcome,
+        interrupt: &Interrupt,
     ) {
         // Whole lines waiting from `start` (before it: delivered); `head`: the bytes
         // written so far, perhaps in the middle of a line.
@@ -304,7 +333,19 @@ impl Peer {
         let mut next_try = Instant::now();
         let mut down_noted = false;
         let mut ended: Option<Instant> = None;
+        let mut drain = self.drain;
+        let mut signalled = false;
         loop {
+            // A signal: what waits gets half a second to go out, then is counted.
+            if !signalled && interrupt.pending().is_some() {
+                signalled = true;
+                drain = drain.min(SIGNAL_DRAIN);
+                while let Ok((batch, n)) = rx.try_recv() {
+                    pending.extend_from_slice(&batch);
+                    queued += n;
+                }
+                ended = Some(Instant::now());
+            }
             // Take new items when there is room (with `drop`, always: what does not fit goes).
             if ended.is_none() && (queued < self.buffer || self.when_full == WhenFull::Drop) {
                 let wait = if queued > 0 && conn.is_some() {
@@ -337,8 +378,12 @@ impl Peer {
                 }
             }
             if let Some(at) = ended
-                && (queued == 0 || at.elapsed() >= self.drain)
+                && (queued == 0 || at.elapsed() >= drain)
             {
+                // Batches handed over after the signal are not delivered either.
+                while let Ok((_, n)) = rx.try_recv() {
+                    queued += n;
+                }
                 outcome.undelivered.set(queued as u64);
                 return;
             }

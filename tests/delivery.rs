@@ -284,3 +284,53 @@ fn the_first_signal_ends_send_and_publish_with_a_full_buffer_counting_the_loss()
         }
     }
 }
+
+/// `send tcp://` confirms delivery at the end only when the peer read to the end and
+/// closed: a peer that reads a little and closes (a reset, lines in flight) makes it say so
+/// and exit 2; a peer that reads everything gets status 0.
+#[test]
+fn send_tcp_reports_lines_a_peer_left_unread_and_confirms_a_peer_that_read_all() {
+    use std::io::Read;
+    for reads_all in [false, true] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("tcp://{}", l.local_addr().unwrap());
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut got = 0usize;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+                if !reads_all && got > 1000 {
+                    break; // dropped with data unread: a reset
+                }
+            }
+            got
+        });
+        // (1..89999, fewer lines than `--buffer`: with the peer gone, the rest waits in it.)
+        let (code, _, err) = run(
+            &[
+                "range",
+                "1",
+                "90000",
+                ":",
+                "send",
+                "--drain-timeout",
+                "2s",
+                &addr,
+            ],
+            b"",
+            Duration::from_secs(30),
+        );
+        let got = peer.join().unwrap();
+        if reads_all {
+            assert_eq!((code, got), (0, 528_888), "{err}");
+        } else {
+            assert_eq!(code, 2, "{err}");
+            assert!(err.contains("may not have been read"), "{err}");
+        }
+    }
+}

@@ -12,7 +12,12 @@
 //! rows under the stage (`dropped (--when-full drop)`, `undelivered`).
 //!
 //! What the kernel accepted for a peer that then dies unread cannot be known without
-//! acknowledgements, which plain lines do not have: it is lost, as with `nc` or `logger`.
+//! acknowledgements, which plain lines do not have: it is lost, as with `nc` or `logger`,
+//! but said: the lines written on a connection that is reset are reported ("may not have
+//! been read", status 2). At the end of the stream a TCP or unix connection is shut for
+//! writing and the peer is waited for (up to `--drain-timeout`): a peer that reads to the
+//! end and closes confirms delivery; a reset or no close in time is reported the same way.
+//! The first SIGINT or SIGTERM ends a wait for room and gives what waits half a second.
 
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
@@ -99,9 +104,11 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     };
     let dropped = Counter::default();
     let undelivered = Counter::default();
+    let unread = Counter::default();
     let counted = Outcome {
         dropped: dropped.clone(),
         undelivered: undelivered.clone(),
+        unread: unread.clone(),
     };
     let interrupt = cx.interrupt.clone();
     let thread_interrupt = interrupt.clone();
@@ -120,6 +127,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         undelivered,
         interrupt,
         given_up: 0,
+        unread,
     }))
 }
 
@@ -138,6 +146,8 @@ struct Send {
     /// A signal ends a wait for room: the items it was handing over are not delivered.
     interrupt: Interrupt,
     given_up: u64,
+    /// Lines written on a connection the peer reset or left without confirming.
+    unread: Counter,
 }
 
 impl Send {
@@ -222,6 +232,13 @@ impl Stage for Send {
         t.join()
             .map_err(|_| anyhow!("send {}: the socket thread failed", self.name))?;
         self.undelivered.add(self.given_up);
+        if self.unread.get() > 0 {
+            self.status.soft_error(&anyhow!(
+                "send {}: {} lines written before the peer reset or left the connection may not have been read",
+                self.name,
+                self.unread.get()
+            ));
+        }
         let (dropped, undelivered) = (self.dropped.get(), self.undelivered.get());
         if undelivered > 0 || dropped > 0 {
             self.status.soft_error(&anyhow!(
@@ -248,6 +265,7 @@ impl Stage for Send {
 struct Outcome {
     dropped: Counter,
     undelivered: Counter,
+    unread: Counter,
 }
 
 struct Peer {
@@ -302,6 +320,48 @@ impl Peer {
         }
     }
 
+    /// At the end: shut the writing side and wait (until `until`) for the peer to read to
+    /// the end and close its side, which confirms it read every line. A reset, or no close
+    /// in time, does not. (UDP confirms nothing: at most once.)
+    fn confirmed(conn: Conn, until: Instant) -> bool {
+        use std::io::Read;
+        use std::net::Shutdown;
+        fn wait<S: Read>(mut s: S, until: Instant) -> bool {
+            let mut sink = [0u8; 4096];
+            loop {
+                match s.read(&mut sink) {
+                    Ok(0) => return true,
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => return false,
+                }
+                if Instant::now() >= until {
+                    return false;
+                }
+            }
+        }
+        let tick = Some(Duration::from_millis(20));
+        match conn {
+            Conn::Udp(_) => true,
+            Conn::Tcp(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+                let _ = s.set_read_timeout(tick);
+                wait(s, until)
+            }
+            Conn::Unix(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+                let _ = s.set_read_timeout(tick);
+                wait(s, until)
+            }
+        }
+    }
+
     /// Write the start of `pending`; the bytes written.
     fn write(conn: &mut Conn, pending: &[u8]) -> io::Result<usize> {
         match conn {
@@ -335,6 +395,8 @@ impl Peer {
         let mut ended: Option<Instant> = None;
         let mut drain = self.drain;
         let mut signalled = false;
+        // Lines written on the current connection (unconfirmed until the peer closes).
+        let mut on_conn = 0u64;
         loop {
             // A signal: what waits gets half a second to go out, then is counted.
             if !signalled && interrupt.pending().is_some() {
@@ -378,6 +440,18 @@ impl Peer {
                 }
             }
             if let Some(at) = ended
+                && queued == 0
+                && let Some(c) = conn.take()
+                && on_conn > 0
+                && !Self::confirmed(c, at + drain)
+            {
+                crate::say!(
+                    "copipe: send: {}: the peer did not read to the end and close; {on_conn} lines written may not have been read",
+                    self.name
+                );
+                outcome.unread.add(on_conn);
+            }
+            if let Some(at) = ended
                 && (queued == 0 || at.elapsed() >= drain)
             {
                 // Batches handed over after the signal are not delivered either.
@@ -398,6 +472,7 @@ impl Peer {
                 }
                 match self.connect() {
                     Ok(c) => {
+                        on_conn = 0;
                         if down_noted {
                             crate::say!("copipe: send: connected to {} again", self.name);
                         }
@@ -429,6 +504,7 @@ impl Peer {
                     }
                     head += n;
                     queued -= lines_done;
+                    on_conn += lines_done as u64;
                     // Forget what was delivered, now and then.
                     if start == pending.len() {
                         pending.clear();
@@ -448,6 +524,14 @@ impl Peer {
                     ) => {}
                 Err(e) => {
                     crate::say!("copipe: send: {}: {e}; reconnecting", self.name);
+                    if on_conn > 0 && !matches!(c, Conn::Udp(_)) {
+                        crate::say!(
+                            "copipe: send: {}: {on_conn} lines written before the connection was lost may not have been read",
+                            self.name
+                        );
+                        outcome.unread.add(on_conn);
+                    }
+                    on_conn = 0;
                     down_noted = true;
                     conn = None;
                     next_try = Instant::now() + backoff;

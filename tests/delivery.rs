@@ -334,3 +334,32 @@ fn send_tcp_reports_lines_a_peer_left_unread_and_confirms_a_peer_that_read_all()
         }
     }
 }
+
+/// `send udp://` with a line longer than a datagram skips it with a counted warning and
+/// goes on (it used to retry it for ever, sending nothing behind it).
+#[test]
+fn send_udp_skips_a_line_longer_than_a_datagram_and_goes_on() {
+    let r = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    r.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let addr = format!("udp://{}", r.local_addr().unwrap());
+    let mut input = b"a\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 70_000));
+    input.extend_from_slice(b"\nb\n");
+    let (code, _, err) = run(
+        &["cat", "-", ":", "send", &addr],
+        &input,
+        Duration::from_secs(20),
+    );
+    let mut buf = [0u8; 1 << 16];
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let n = r.recv(&mut buf).expect("a datagram");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(got, ["a\n", "b\n"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("1 lines longer than a datagram were skipped"),
+        "{err}"
+    );
+}

@@ -105,10 +105,12 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let dropped = Counter::default();
     let undelivered = Counter::default();
     let unread = Counter::default();
+    let oversized = Counter::default();
     let counted = Outcome {
         dropped: dropped.clone(),
         undelivered: undelivered.clone(),
         unread: unread.clone(),
+        oversized: oversized.clone(),
     };
     let interrupt = cx.interrupt.clone();
     let thread_interrupt = interrupt.clone();
@@ -128,6 +130,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         interrupt,
         given_up: 0,
         unread,
+        oversized,
     }))
 }
 
@@ -148,6 +151,8 @@ struct Send {
     given_up: u64,
     /// Lines written on a connection the peer reset or left without confirming.
     unread: Counter,
+    /// Lines too long for one datagram, skipped (UDP).
+    oversized: Counter,
 }
 
 impl Send {
@@ -232,6 +237,13 @@ impl Stage for Send {
         t.join()
             .map_err(|_| anyhow!("send {}: the socket thread failed", self.name))?;
         self.undelivered.add(self.given_up);
+        if self.oversized.get() > 0 {
+            self.status.soft_error(&anyhow!(
+                "send {}: {} lines longer than a datagram were skipped",
+                self.name,
+                self.oversized.get()
+            ));
+        }
         if self.unread.get() > 0 {
             self.status.soft_error(&anyhow!(
                 "send {}: {} lines written before the peer reset or left the connection may not have been read",
@@ -266,6 +278,7 @@ struct Outcome {
     dropped: Counter,
     undelivered: Counter,
     unread: Counter,
+    oversized: Counter,
 }
 
 struct Peer {
@@ -363,14 +376,28 @@ impl Peer {
     }
 
     /// Write the start of `pending`; the bytes written.
-    fn write(conn: &mut Conn, pending: &[u8]) -> io::Result<usize> {
+    fn write(&self, conn: &mut Conn, pending: &[u8], oversized: &Counter) -> io::Result<usize> {
         match conn {
             Conn::Tcp(s) => s.write(pending),
             Conn::Unix(s) => s.write(pending),
             Conn::Udp(s) => {
-                // One datagram per line.
+                // One datagram per line; a line too long for one is skipped, counted, and
+                // the stream goes on (sending it again would fail for ever).
                 let end = memchr::memchr(b'\n', pending).map_or(pending.len(), |i| i + 1);
-                s.send(&pending[..end]).map(|_| end)
+                match s.send(&pending[..end]) {
+                    Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                        if oversized.get() == 0 {
+                            crate::say!(
+                                "copipe: send: {}: a line of {} bytes is longer than a datagram; skipped (lines like it are counted)",
+                                self.name,
+                                end
+                            );
+                        }
+                        oversized.add(1);
+                        Ok(end)
+                    }
+                    r => r.map(|_| end),
+                }
             }
         }
     }
@@ -495,7 +522,7 @@ impl Peer {
                 }
             }
             let c = conn.as_mut().expect("connected");
-            match Self::write(c, &pending[head..]) {
+            match self.write(c, &pending[head..], &outcome.oversized) {
                 Ok(0) => conn = None,
                 Ok(n) => {
                     let lines_done = memchr::memchr_iter(b'\n', &pending[head..head + n]).count();

@@ -363,3 +363,55 @@ fn send_udp_skips_a_line_longer_than_a_datagram_and_goes_on() {
         "{err}"
     );
 }
+
+/// A unix socket left behind by a crash (nobody listens) is removed and `listen` starts;
+/// a regular file at the path is never removed.
+#[test]
+fn listen_unix_replaces_a_stale_socket_and_never_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("stale.sock");
+    // A socket bound and then dropped without unlink: what a crash leaves.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let mut c = Command::new(bin())
+        .arg("listen")
+        .arg(format!("unix:{}", sock.display()))
+        .args([":", "head", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "listen did not start on the stale socket"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    s.write_all(b"hello\n").unwrap();
+    drop(s);
+    let out = std::io::read_to_string(c.stdout.take().unwrap()).unwrap();
+    assert_eq!(out, "hello\n");
+    assert!(c.wait().unwrap().success());
+
+    let file = dir.path().join("file.sock");
+    std::fs::write(&file, "keep me").unwrap();
+    let (code, _, err) = run(
+        &[
+            "listen",
+            &format!("unix:{}", file.display()),
+            ":",
+            "head",
+            "1",
+        ],
+        b"",
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+}

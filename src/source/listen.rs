@@ -157,8 +157,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             })
         }
         Address::Unix(path) => {
-            let l = UnixListener::bind(path)
-                .with_context(|| format!("cannot listen on {}", a.address))?;
+            let l = bind_unix(path).with_context(|| format!("cannot listen on {}", a.address))?;
             l.set_nonblocking(true)?;
             raise_fd_limit();
             Box::new(Acceptor {
@@ -687,6 +686,32 @@ impl Task for Datagrams {
             }
         }
         Ok(Wait::Soon)
+    }
+}
+
+/// Bind a unix socket; a socket left behind by a crash (connecting to it is refused) is
+/// removed first, said on stderr. Anything that is not a socket, or a socket someone
+/// listens on, is never removed.
+fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    match UnixListener::bind(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let stale = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+                && matches!(
+                    std::os::unix::net::UnixStream::connect(path),
+                    Err(c) if c.kind() == std::io::ErrorKind::ConnectionRefused
+                );
+            if !stale {
+                return Err(e);
+            }
+            crate::say!(
+                "copipe: listen: removing {}, a socket nobody listens on (left by a crash)",
+                path.display()
+            );
+            std::fs::remove_file(path)?;
+            UnixListener::bind(path)
+        }
+        r => r,
     }
 }
 

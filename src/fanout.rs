@@ -159,7 +159,7 @@ impl Stage for FanOut {
             if first.is_ok() {
                 first = r;
             } else if let Err(e) = r {
-                eprintln!("copipe: {e:#}");
+                crate::say!("copipe: {e:#}");
             }
         }
         first
@@ -588,7 +588,7 @@ impl Stage for ParallelGroup {
             if first.is_ok() {
                 first = r;
             } else if let Err(e) = r {
-                eprintln!("copipe: {e:#}");
+                crate::say!("copipe: {e:#}");
             }
         }
         first

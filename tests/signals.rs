@@ -358,3 +358,48 @@ fn an_exec_child_dies_with_copipe() {
     let gone = wait_until(DEADLINE, || !running(child));
     assert!(gone, "the exec child {child} outlived copipe");
 }
+
+/// A closed standard error (`copipe … 2>&1 | head`, the reader gone) or standard output
+/// never makes copipe panic (status 101): a failing run still ends with status 2.
+#[test]
+fn a_closed_stderr_or_stdout_is_never_a_panic() {
+    let cases: [(&[&str], i32); 4] = [
+        (&["cat", "/nonexistent/input"], 2),
+        (
+            &[
+                "range",
+                "1",
+                "1000",
+                ":",
+                "send",
+                "--drain-timeout",
+                "0s",
+                "tcp://127.0.0.1:1",
+            ],
+            2,
+        ),
+        (&["range", "1", "100000"], 0),
+        (&["help", "no-such-stage"], 2),
+    ];
+    for (args, want) in cases {
+        for closed in ["stderr", "both"] {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let mut cmd = std::process::Command::new(common::bin());
+            cmd.args(args)
+                .stdin(Stdio::null())
+                .stderr(writer.try_clone().unwrap());
+            if closed == "both" {
+                cmd.stdout(writer);
+            } else {
+                cmd.stdout(Stdio::null());
+            }
+            let st = cmd.status().unwrap();
+            let code = st.code().unwrap_or(-1);
+            assert!(
+                code == want || (closed == "both" && code == 0),
+                "copipe {args:?} with a closed {closed}: status {code}, want {want}"
+            );
+        }
+    }
+}

@@ -81,7 +81,7 @@ pub fn completions(args: &[String]) -> Result<i32> {
         Some("zsh") => ZSH,
         Some("fish") => FISH,
         other => {
-            eprintln!(
+            crate::say!(
                 "copipe: completions: {}; give one of {}",
                 other.map_or("no shell given".to_string(), |s| format!(
                     "unknown shell `{s}`"

@@ -34,7 +34,9 @@ pub fn help(args: &[String]) -> Result<i32> {
                 let hint = registry::suggest(name)
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
-                eprintln!("copipe: unknown stage `{name}`{hint}; `copipe help stages` lists them");
+                crate::say!(
+                    "copipe: unknown stage `{name}`{hint}; `copipe help stages` lists them"
+                );
                 return Ok(2);
             }
         },

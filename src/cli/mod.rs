@@ -138,7 +138,7 @@ pub fn main() -> i32 {
             // clap's own errors in copipe's form: `copipe: what`, then clap's hints.
             let text = e.render().to_string();
             let text = text.strip_prefix("error: ").unwrap_or(&text);
-            eprint!("copipe: {text}");
+            crate::say_part!("copipe: {text}");
             return 2;
         }
         Err(e) => {
@@ -150,7 +150,7 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("copipe: {e:#}");
+            crate::say!("copipe: {e:#}");
             2
         }
     }
@@ -197,7 +197,7 @@ fn main_with(cli: Cli) -> Result<i32> {
     };
     let checked = check(&mut pipeline);
     if cli.explain {
-        print!("{}", explain(&pipeline, checked.as_ref().err()));
+        crate::say_out!("{}", explain(&pipeline, checked.as_ref().err()));
         std::io::stdout().flush()?;
         return Ok(match checked {
             Ok(()) => 0,
@@ -251,7 +251,7 @@ fn main_with(cli: Cli) -> Result<i32> {
     };
     meter.finish();
     if let Some(stats) = stats {
-        eprint!("{}", stats.report(&meter, started.elapsed()));
+        crate::say_part!("{}", stats.report(&meter, started.elapsed()));
     }
     // A signal that came while the chain was closing (waiting for an `exec` child, say)
     // interrupted the run too.
@@ -263,7 +263,7 @@ fn main_with(cli: Cli) -> Result<i32> {
         // A write given up after Ctrl-C: the run was interrupted (said, and 130).
         Err(e) if let Some(sig) = abandoned_by(&e) => {
             status.interrupt(sig);
-            eprintln!("copipe: {e:#}");
+            crate::say!("copipe: {e:#}");
         }
         // The reader went away: quietly 0, unless a signal had already ended the run.
         Err(e) if is_broken_pipe(&e) => {
@@ -272,7 +272,7 @@ fn main_with(cli: Cli) -> Result<i32> {
             }
         }
         Err(e) => {
-            eprintln!("copipe: {e:#}");
+            crate::say!("copipe: {e:#}");
             return Ok(2);
         }
     }
@@ -327,9 +327,9 @@ fn words(cli: &Cli) -> Result<Vec<OsString>> {
 
 fn syntax_error(e: &SyntaxError, words: &[OsString]) -> i32 {
     if e.help {
-        print!("{}", e.message);
+        crate::say_out!("{}", e.message);
         return 0;
     }
-    eprintln!("copipe: {}", grammar::pointed(e, words));
+    crate::say!("copipe: {}", grammar::pointed(e, words));
     2
 }

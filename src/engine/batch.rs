@@ -95,6 +95,18 @@ impl Batch {
         self.extend_lines(start);
     }
 
+    /// Whole lines as an op of their own, never joined to the previous one: a source that
+    /// needs to know which of its calls the chain took (`subscribe --durable`, see
+    /// [`Batch::replay_counted`]) pushes each call apart.
+    pub fn push_lines_apart(&mut self, lines: &[u8]) {
+        if lines.is_empty() {
+            return;
+        }
+        let start = self.data.len();
+        self.data.extend_from_slice(lines);
+        self.ops.push(Op::Lines(start..self.data.len()));
+    }
+
     pub fn push_line(&mut self, line: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(line);
@@ -180,6 +192,22 @@ impl Batch {
 
     /// [`Batch::replay`], leaving out the origins unless `origins`.
     pub fn replay_with(&self, out: &mut dyn Stage, origins: bool) -> Result<Flow> {
+        self.replay_counting(out, origins, &mut Taken::default())
+    }
+
+    /// [`Batch::replay`], counting the item ops (a line op, a record, an event) the chain
+    /// took: every op replayed, the one the chain stopped at included (a `head` stops on the
+    /// item it passed last), and how many of them were followed by a flush.
+    pub fn replay_counted(&self, out: &mut dyn Stage, taken: &mut Taken) -> Result<Flow> {
+        self.replay_counting(out, true, taken)
+    }
+
+    fn replay_counting(
+        &self,
+        out: &mut dyn Stage,
+        origins: bool,
+        taken: &mut Taken,
+    ) -> Result<Flow> {
         for op in &self.ops {
             if !origins && matches!(op, Op::Origin(..)) {
                 continue;
@@ -200,6 +228,7 @@ impl Batch {
                 }
                 Op::Flush => {
                     out.flush()?;
+                    taken.flushed = Some(taken.items);
                     Flow::Continue
                 }
                 Op::Mapped(i) => {
@@ -212,12 +241,23 @@ impl Batch {
                     out.send_lines(&m.map[r.clone()])?
                 }
             };
+            if !matches!(op, Op::Origin(..) | Op::Flush) {
+                taken.items += 1;
+            }
             if flow.is_stop() {
                 return Ok(Flow::Stop);
             }
         }
         Ok(Flow::Continue)
     }
+}
+
+/// What [`Batch::replay_counted`] counts: the item ops replayed, and how many of them the
+/// last replayed flush wrote out (`None`: no flush replayed).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Taken {
+    pub items: u64,
+    pub flushed: Option<u64>,
 }
 
 fn put(d: &mut Vec<u8>, s: &str) {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::ArgMatches;
 
-use super::batch::Batch;
+use super::batch::{Batch, Taken};
 use crate::item::{Item, Origin};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
@@ -133,24 +133,39 @@ impl Rx {
 
 /// The watermark that comes back from the scheduler thread: how many of the batches a
 /// bridged source handed over have been replayed into the chain (a batch ending in a flush:
-/// flushed by the sinks). `u64::MAX`: the chain takes nothing more (stopped or gone).
+/// flushed by the sinks), `u64::MAX` once the chain takes nothing more (stopped or gone);
+/// and how many of the items pushed (each `send`, each `send_lines` call) the chain took
+/// and its sinks flushed, for a source that acknowledges exactly those
+/// ([`Stage::taken`]).
 #[derive(Default)]
 struct Replayed {
-    count: Mutex<u64>,
+    count: Mutex<Marks>,
     moved: Condvar,
 }
 
+#[derive(Default, Clone, Copy)]
+struct Marks {
+    batches: u64,
+    /// Items replayed, and of them written out by a flush.
+    items: u64,
+    flushed: u64,
+}
+
 impl Replayed {
-    fn set(&self, f: impl FnOnce(&mut u64)) {
+    fn set(&self, f: impl FnOnce(&mut Marks)) {
         let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut n);
         self.moved.notify_all();
     }
 
+    fn get(&self) -> Marks {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Wait until `k` batches were replayed (or the chain takes nothing more).
     fn wait(&self, k: u64) {
         let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *n < k {
+        while n.batches < k {
             n = self
                 .moved
                 .wait_timeout(n, Duration::from_millis(200))
@@ -176,7 +191,8 @@ struct Sending {
 
 impl Sending {
     fn hand_over(&mut self) -> Flow {
-        if self.gone {
+        if self.gone || self.replayed.get().batches == u64::MAX {
+            self.gone = true;
             return Flow::Stop;
         }
         let batch = std::mem::replace(&mut self.batch, self.tx.batch());
@@ -212,7 +228,8 @@ impl Stage for Sending {
         Ok(self.after_push())
     }
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
-        self.batch.push_lines(batch);
+        // Each call an op of its own, so that the replay counts calls (see `taken`).
+        self.batch.push_lines_apart(batch);
         Ok(self.after_push())
     }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
@@ -236,6 +253,9 @@ impl Stage for Sending {
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
+    fn taken(&self) -> Option<u64> {
+        Some(self.replayed.get().flushed)
+    }
 }
 
 /// The constructor of a pulled source (`StageDef::build`).
@@ -247,12 +267,32 @@ pub struct SourceThread {
     meter: Meter,
     done: bool,
     replayed: Arc<Replayed>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
+
+/// How long the end of a run waits for a bridged source's thread to finish after the chain
+/// stopped (a `subscribe --durable` acknowledging what the chain took).
+const JOIN_GRACE: Duration = Duration::from_secs(5);
 
 impl Drop for SourceThread {
     fn drop(&mut self) {
-        // Nothing more will be replayed: a source waiting in `flush_through` goes on.
-        self.replayed.set(|n| *n = u64::MAX);
+        // Nothing more will be replayed: a source waiting in `flush_through` goes on, and
+        // its next hand-over says the chain stopped.
+        self.replayed.set(|n| n.batches = u64::MAX);
+        // Let it finish (what it does after the chain stopped — acknowledging what was
+        // written, sending back the rest — must not be cut by the process's exit), taking
+        // what it still hands over so that it never waits on a full queue.
+        let Some(t) = self.thread.take() else {
+            return;
+        };
+        let until = std::time::Instant::now() + JOIN_GRACE;
+        while !t.is_finished() && std::time::Instant::now() < until {
+            while let Some(Ok(_)) = self.rx.try_recv() {}
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -275,7 +315,7 @@ impl SourceThread {
         let thread_status = status.clone();
         let replayed = Arc::new(Replayed::default());
         let thread_replayed = replayed.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("copipe-source".into())
             .spawn(move || {
                 let source_meter = Meter::default();
@@ -336,6 +376,7 @@ impl SourceThread {
             meter,
             done: false,
             replayed,
+            thread: Some(thread),
         })
     }
 
@@ -353,10 +394,23 @@ impl SourceThread {
                 }) => {
                     self.meter.expect(expected);
                     self.meter.read(read as usize);
-                    let replayed = batch.replay(out);
+                    let mut taken = Taken::default();
+                    let mut replayed = batch.replay_counted(out, &mut taken);
+                    if matches!(replayed, Ok(Flow::Stop)) {
+                        // The chain stopped partway (a `head`): what it took is written out
+                        // now, before the source hears that it stopped.
+                        match out.flush() {
+                            Ok(()) => taken.flushed = Some(taken.items),
+                            Err(e) => replayed = Err(e),
+                        }
+                    }
                     self.replayed.set(|n| {
-                        *n = match replayed {
-                            Ok(Flow::Continue) => n.saturating_add(1),
+                        if let Some(f) = taken.flushed {
+                            n.flushed = n.items + f;
+                        }
+                        n.items += taken.items;
+                        n.batches = match replayed {
+                            Ok(Flow::Continue) => n.batches.saturating_add(1),
                             _ => u64::MAX,
                         }
                     });

@@ -11,6 +11,7 @@ pub mod map;
 pub mod meter;
 pub mod output;
 pub mod rlimit;
+pub mod say;
 pub mod signal;
 pub mod timer;
 pub mod watchdog;

@@ -453,7 +453,7 @@ pub fn reopen_pipe(fd: RawFd) -> Option<std::fs::File> {
 pub fn report_unfinished(bytes: usize, name: &str) {
     if bytes > 0 {
         let unit = if bytes == 1 { "byte" } else { "bytes" };
-        eprintln!(
+        crate::say!(
             "copipe: interrupted: {bytes} {unit} of an unfinished line in {name} not emitted"
         );
     }

@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 
 use crate::item::{Item, Kind, Origin, lines, render};
 use crate::runtime::delivery::Delivery;
+use crate::runtime::signal::Interrupt;
 use crate::sink::count::every::parse_duration;
 use crate::sink::send::WhenFull;
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
@@ -242,6 +243,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         when_full: a.when_full,
         drain: a.drain_timeout,
         delivery: delivery.clone(),
+        interrupt: cx.interrupt.clone(),
     };
     let ended = delivery.clone();
     let thread = std::thread::Builder::new()
@@ -264,6 +266,8 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         subject_from: a.subject_from,
         headers,
         delivery,
+        interrupt: cx.interrupt.clone(),
+        given_up: 0,
     }))
 }
 
@@ -277,6 +281,9 @@ struct Publish {
     headers: Vec<(String, String)>,
     /// What it took and what the server confirmed (end-to-end acknowledgements).
     delivery: Arc<Delivery>,
+    /// A signal ends a wait for room: the items it was handing over are not delivered.
+    interrupt: Interrupt,
+    given_up: u64,
 }
 
 impl Publish {
@@ -287,9 +294,25 @@ impl Publish {
         let mut next = Batch::default();
         next.data.reserve(BATCH + 1024);
         let batch = std::mem::replace(&mut self.batch, next);
-        match &self.tx {
-            Some(tx) if tx.blocking_send(batch).is_ok() => Flow::Continue,
-            _ => Flow::Stop,
+        let Some(tx) = &self.tx else {
+            return Flow::Stop;
+        };
+        // Wait for room, but never past a signal (Ctrl-C with the server down must end
+        // copipe at once, counting what was not delivered).
+        let mut batch = batch;
+        loop {
+            if self.interrupt.pending().is_some() {
+                self.given_up += batch.msgs.len() as u64;
+                return Flow::Stop;
+            }
+            match tx.try_send(batch) {
+                Ok(()) => return Flow::Continue,
+                Err(mpsc::error::TrySendError::Full(b)) => {
+                    batch = b;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Flow::Stop,
+            }
         }
     }
 
@@ -368,11 +391,16 @@ impl Stage for Publish {
         let o = t
             .join()
             .map_err(|_| anyhow!("publish {}: the NATS thread failed", self.name))??;
+        let o = Outcome {
+            undelivered: o.undelivered + self.given_up,
+            ..o
+        };
         self.delivery.count(o.dropped, o.duplicates);
         if o.duplicates > 0 {
-            eprintln!(
+            crate::say!(
                 "copipe: publish {}: {} messages sent again were recognised as duplicates",
-                self.name, o.duplicates
+                self.name,
+                o.duplicates
             );
         }
         if o.undelivered > 0 || o.dropped > 0 {
@@ -386,6 +414,18 @@ impl Stage for Publish {
         }
         Ok(())
     }
+}
+
+/// How long the items waiting may still go out after Ctrl-C or SIGTERM.
+const SIGNAL_DRAIN: Duration = Duration::from_millis(500);
+
+/// The items of the batches still in the queue (handed over, never sent).
+fn unsent(rx: &mut mpsc::Receiver<Batch>) -> u64 {
+    let mut n = 0;
+    while let Ok(b) = rx.try_recv() {
+        n += b.msgs.len() as u64;
+    }
+    n
 }
 
 /// How the NATS thread ended.
@@ -407,6 +447,7 @@ struct Publisher {
     when_full: WhenFull,
     drain: Duration,
     delivery: Arc<Delivery>,
+    interrupt: Interrupt,
 }
 
 /// A message waiting for its acknowledgement.
@@ -469,11 +510,22 @@ impl Publisher {
         }
     }
 
+    /// After Ctrl-C or SIGTERM, what waits gets half a second more, then is counted.
+    fn signalled(&self, ended: &mut Option<Instant>, drain: &mut Duration) {
+        if self.interrupt.pending().is_some() && *drain > SIGNAL_DRAIN {
+            *drain = SIGNAL_DRAIN;
+            if ended.is_none() {
+                *ended = Some(Instant::now());
+            }
+        }
+    }
+
     async fn run(self, mut rx: mpsc::Receiver<Batch>) -> Result<Outcome> {
         // slots[i] is message number base + i.
         let mut slots: VecDeque<Slot> = VecDeque::new();
         let mut dropped = 0u64;
         let mut ended: Option<Instant> = None;
+        let mut drain = self.drain;
         // The first connection is waited for (the server may be starting); a wrong
         // address or refused credentials are said at once.
         let client = {
@@ -497,7 +549,7 @@ impl Publisher {
                             bail!("publish {}: {e}", self.name);
                         }
                         if !noted {
-                            eprintln!(
+                            crate::say!(
                                 "copipe: publish {}: cannot reach the server: {e}; retrying",
                                 self.name
                             );
@@ -508,12 +560,13 @@ impl Publisher {
                         let retry = tokio::time::Instant::now() + backoff;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         loop {
+                            self.signalled(&mut ended, &mut drain);
                             if let Some(at) = ended
-                                && at.elapsed() >= self.drain
+                                && at.elapsed() >= drain
                             {
                                 return Ok(Outcome {
                                     dropped,
-                                    undelivered: slots.len() as u64,
+                                    undelivered: slots.len() as u64 + unsent(&mut rx),
                                     duplicates: 0,
                                 });
                             }
@@ -525,6 +578,8 @@ impl Publisher {
                                     None => ended = Some(Instant::now()),
                                 },
                                 _ = tokio::time::sleep_until(retry) => break,
+                                // (Awake now and then to see a signal.)
+                                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                             }
                         }
                     }
@@ -569,13 +624,14 @@ impl Publisher {
         let mut noted = false;
         let mut id = String::new();
         loop {
+            self.signalled(&mut ended, &mut drain);
             if let Some(at) = ended {
                 let done = slots.is_empty() && inflight.is_empty();
-                if done || at.elapsed() >= self.drain {
+                if done || at.elapsed() >= drain {
                     let undelivered = slots.iter().filter(|s| s.state != State::Acked).count();
                     return Ok(Outcome {
                         dropped,
-                        undelivered: undelivered as u64,
+                        undelivered: undelivered as u64 + unsent(&mut rx),
                         duplicates,
                     });
                 }
@@ -609,7 +665,7 @@ impl Publisher {
                             }
                             Err(e) => {
                                 if !noted {
-                                    eprintln!("copipe: publish {}: {e}; retrying", self.name);
+                                    crate::say!("copipe: publish {}: {e}; retrying", self.name);
                                     noted = true;
                                 }
                                 failing = true;
@@ -681,7 +737,7 @@ impl Publisher {
                             duplicates += dup as u64;
                         }
                         if noted {
-                            eprintln!("copipe: publish {}: delivering again", self.name);
+                            crate::say!("copipe: publish {}: delivering again", self.name);
                             noted = false;
                         }
                         backoff = FIRST_BACKOFF;
@@ -695,7 +751,7 @@ impl Publisher {
                             slots[(n - base) as usize].state = State::Waiting;
                         }
                         if !noted {
-                            eprintln!("copipe: publish {}: {e}; retrying", self.name);
+                            crate::say!("copipe: publish {}: {e}; retrying", self.name);
                             noted = true;
                         }
                         failing = true;

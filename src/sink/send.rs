@@ -12,7 +12,12 @@
 //! rows under the stage (`dropped (--when-full drop)`, `undelivered`).
 //!
 //! What the kernel accepted for a peer that then dies unread cannot be known without
-//! acknowledgements, which plain lines do not have: it is lost, as with `nc` or `logger`.
+//! acknowledgements, which plain lines do not have: it is lost, as with `nc` or `logger`,
+//! but said: the lines written on a connection that is reset are reported ("may not have
+//! been read", status 2). At the end of the stream a TCP or unix connection is shut for
+//! writing and the peer is waited for (up to `--drain-timeout`): a peer that reads to the
+//! end and closes confirms delivery; a reset or no close in time is reported the same way.
+//! The first SIGINT or SIGTERM ends a wait for room and gives what waits half a second.
 
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
@@ -26,6 +31,7 @@ use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
 
 use crate::item::{Item, Kind, Origin, count_lines, render};
 use crate::runtime::counter::Counter;
+use crate::runtime::signal::Interrupt;
 use crate::sink::count::every::parse_duration;
 use crate::source::listen::Address;
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
@@ -98,13 +104,19 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     };
     let dropped = Counter::default();
     let undelivered = Counter::default();
+    let unread = Counter::default();
+    let oversized = Counter::default();
     let counted = Outcome {
         dropped: dropped.clone(),
         undelivered: undelivered.clone(),
+        unread: unread.clone(),
+        oversized: oversized.clone(),
     };
+    let interrupt = cx.interrupt.clone();
+    let thread_interrupt = interrupt.clone();
     let thread = std::thread::Builder::new()
         .name("copipe-send".into())
-        .spawn(move || peer.run(rx, spare_tx, counted))?;
+        .spawn(move || peer.run(rx, spare_tx, counted, &thread_interrupt))?;
     Ok(Box::new(Send {
         batch: Vec::with_capacity(BATCH + 1024),
         items: 0,
@@ -115,6 +127,10 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         name: a.address,
         dropped,
         undelivered,
+        interrupt,
+        given_up: 0,
+        unread,
+        oversized,
     }))
 }
 
@@ -130,6 +146,13 @@ struct Send {
     /// not deliver: `--stats` rows.
     dropped: Counter,
     undelivered: Counter,
+    /// A signal ends a wait for room: the items it was handing over are not delivered.
+    interrupt: Interrupt,
+    given_up: u64,
+    /// Lines written on a connection the peer reset or left without confirming.
+    unread: Counter,
+    /// Lines too long for one datagram, skipped (UDP).
+    oversized: Counter,
 }
 
 impl Send {
@@ -143,9 +166,25 @@ impl Send {
             .unwrap_or_else(|_| Vec::with_capacity(BATCH + 1024));
         let batch = std::mem::replace(&mut self.batch, next);
         let n = std::mem::take(&mut self.items);
-        match &self.tx {
-            Some(tx) if tx.send((batch, n)).is_ok() => Flow::Continue,
-            _ => Flow::Stop,
+        let Some(tx) = &self.tx else {
+            return Flow::Stop;
+        };
+        // Wait for room, but never past a signal (Ctrl-C with the peer down must end copipe
+        // at once, counting what was not delivered).
+        let mut msg = (batch, n);
+        loop {
+            if self.interrupt.pending().is_some() {
+                self.given_up += n as u64;
+                return Flow::Stop;
+            }
+            match tx.try_send(msg) {
+                Ok(()) => return Flow::Continue,
+                Err(mpsc::TrySendError::Full(m)) => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Flow::Stop,
+            }
         }
     }
 
@@ -197,6 +236,21 @@ impl Stage for Send {
         };
         t.join()
             .map_err(|_| anyhow!("send {}: the socket thread failed", self.name))?;
+        self.undelivered.add(self.given_up);
+        if self.oversized.get() > 0 {
+            self.status.soft_error(&anyhow!(
+                "send {}: {} lines longer than a datagram were skipped",
+                self.name,
+                self.oversized.get()
+            ));
+        }
+        if self.unread.get() > 0 {
+            self.status.soft_error(&anyhow!(
+                "send {}: {} lines written before the peer reset or left the connection may not have been read",
+                self.name,
+                self.unread.get()
+            ));
+        }
         let (dropped, undelivered) = (self.dropped.get(), self.undelivered.get());
         if undelivered > 0 || dropped > 0 {
             self.status.soft_error(&anyhow!(
@@ -223,6 +277,8 @@ impl Stage for Send {
 struct Outcome {
     dropped: Counter,
     undelivered: Counter,
+    unread: Counter,
+    oversized: Counter,
 }
 
 struct Peer {
@@ -238,6 +294,9 @@ enum Conn {
     Unix(UnixStream),
     Udp(UdpSocket),
 }
+
+/// How long the items waiting may still go out after Ctrl-C or SIGTERM.
+const SIGNAL_DRAIN: Duration = Duration::from_millis(500);
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -274,15 +333,71 @@ impl Peer {
         }
     }
 
+    /// At the end: shut the writing side and wait (until `until`) for the peer to read to
+    /// the end and close its side, which confirms it read every line. A reset, or no close
+    /// in time, does not. (UDP confirms nothing: at most once.)
+    fn confirmed(conn: Conn, until: Instant) -> bool {
+        use std::io::Read;
+        use std::net::Shutdown;
+        fn wait<S: Read>(mut s: S, until: Instant) -> bool {
+            let mut sink = [0u8; 4096];
+            loop {
+                match s.read(&mut sink) {
+                    Ok(0) => return true,
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => return false,
+                }
+                if Instant::now() >= until {
+                    return false;
+                }
+            }
+        }
+        let tick = Some(Duration::from_millis(20));
+        match conn {
+            Conn::Udp(_) => true,
+            Conn::Tcp(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+                let _ = s.set_read_timeout(tick);
+                wait(s, until)
+            }
+            Conn::Unix(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+                let _ = s.set_read_timeout(tick);
+                wait(s, until)
+            }
+        }
+    }
+
     /// Write the start of `pending`; the bytes written.
-    fn write(conn: &mut Conn, pending: &[u8]) -> io::Result<usize> {
+    fn write(&self, conn: &mut Conn, pending: &[u8], oversized: &Counter) -> io::Result<usize> {
         match conn {
             Conn::Tcp(s) => s.write(pending),
             Conn::Unix(s) => s.write(pending),
             Conn::Udp(s) => {
-                // One datagram per line.
+                // One datagram per line; a line too long for one is skipped, counted, and
+                // the stream goes on (sending it again would fail for ever).
                 let end = memchr::memchr(b'\n', pending).map_or(pending.len(), |i| i + 1);
-                s.send(&pending[..end]).map(|_| end)
+                match s.send(&pending[..end]) {
+                    Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                        if oversized.get() == 0 {
+                            crate::say!(
+                                "copipe: send: {}: a line of {} bytes is longer than a datagram; skipped (lines like it are counted)",
+                                self.name,
+                                end
+                            );
+                        }
+                        oversized.add(1);
+                        Ok(end)
+                    }
+                    r => r.map(|_| end),
+                }
             }
         }
     }
@@ -292,6 +407,7 @@ impl Peer {
         rx: mpsc::Receiver<(Vec<u8>, usize)>,
         spare: mpsc::Sender<Vec<u8>>,
         outcome: Outcome,
+        interrupt: &Interrupt,
     ) {
         // Whole lines waiting from `start` (before it: delivered); `head`: the bytes
         // written so far, perhaps in the middle of a line.
@@ -304,7 +420,21 @@ impl Peer {
         let mut next_try = Instant::now();
         let mut down_noted = false;
         let mut ended: Option<Instant> = None;
+        let mut drain = self.drain;
+        let mut signalled = false;
+        // Lines written on the current connection (unconfirmed until the peer closes).
+        let mut on_conn = 0u64;
         loop {
+            // A signal: what waits gets half a second to go out, then is counted.
+            if !signalled && interrupt.pending().is_some() {
+                signalled = true;
+                drain = drain.min(SIGNAL_DRAIN);
+                while let Ok((batch, n)) = rx.try_recv() {
+                    pending.extend_from_slice(&batch);
+                    queued += n;
+                }
+                ended = Some(Instant::now());
+            }
             // Take new items when there is room (with `drop`, always: what does not fit goes).
             if ended.is_none() && (queued < self.buffer || self.when_full == WhenFull::Drop) {
                 let wait = if queued > 0 && conn.is_some() {
@@ -337,8 +467,24 @@ impl Peer {
                 }
             }
             if let Some(at) = ended
-                && (queued == 0 || at.elapsed() >= self.drain)
+                && queued == 0
+                && let Some(c) = conn.take()
+                && on_conn > 0
+                && !Self::confirmed(c, at + drain)
             {
+                crate::say!(
+                    "copipe: send: {}: the peer did not read to the end and close; {on_conn} lines written may not have been read",
+                    self.name
+                );
+                outcome.unread.add(on_conn);
+            }
+            if let Some(at) = ended
+                && (queued == 0 || at.elapsed() >= drain)
+            {
+                // Batches handed over after the signal are not delivered either.
+                while let Ok((_, n)) = rx.try_recv() {
+                    queued += n;
+                }
                 outcome.undelivered.set(queued as u64);
                 return;
             }
@@ -353,8 +499,9 @@ impl Peer {
                 }
                 match self.connect() {
                     Ok(c) => {
+                        on_conn = 0;
                         if down_noted {
-                            eprintln!("copipe: send: connected to {} again", self.name);
+                            crate::say!("copipe: send: connected to {} again", self.name);
                         }
                         conn = Some(c);
                         backoff = FIRST_BACKOFF;
@@ -362,7 +509,7 @@ impl Peer {
                     }
                     Err(e) => {
                         if !down_noted {
-                            eprintln!(
+                            crate::say!(
                                 "copipe: send: cannot reach {}: {e}; retrying, {queued} items waiting",
                                 self.name
                             );
@@ -375,7 +522,7 @@ impl Peer {
                 }
             }
             let c = conn.as_mut().expect("connected");
-            match Self::write(c, &pending[head..]) {
+            match self.write(c, &pending[head..], &outcome.oversized) {
                 Ok(0) => conn = None,
                 Ok(n) => {
                     let lines_done = memchr::memchr_iter(b'\n', &pending[head..head + n]).count();
@@ -384,6 +531,7 @@ impl Peer {
                     }
                     head += n;
                     queued -= lines_done;
+                    on_conn += lines_done as u64;
                     // Forget what was delivered, now and then.
                     if start == pending.len() {
                         pending.clear();
@@ -402,7 +550,15 @@ impl Peer {
                             | io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => {
-                    eprintln!("copipe: send: {}: {e}; reconnecting", self.name);
+                    crate::say!("copipe: send: {}: {e}; reconnecting", self.name);
+                    if on_conn > 0 && !matches!(c, Conn::Udp(_)) {
+                        crate::say!(
+                            "copipe: send: {}: {on_conn} lines written before the connection was lost may not have been read",
+                            self.name
+                        );
+                        outcome.unread.add(on_conn);
+                    }
+                    on_conn = 0;
                     down_noted = true;
                     conn = None;
                     next_try = Instant::now() + backoff;

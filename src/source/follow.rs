@@ -613,7 +613,7 @@ struct Follow {
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
-    eprintln!("copipe: {msg}");
+    crate::say!("copipe: {msg}");
 }
 
 /// An io error's message without Rust's ` (os error N)` suffix, for notes.

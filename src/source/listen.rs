@@ -148,7 +148,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
                 TcpListener::bind(hp).with_context(|| format!("cannot listen on {}", a.address))?;
             l.set_nonblocking(true)?;
             if hp.ends_with(":0") {
-                eprintln!("copipe: listening on tcp://{}", l.local_addr()?);
+                crate::say!("copipe: listening on tcp://{}", l.local_addr()?);
             }
             raise_fd_limit();
             Box::new(Acceptor {
@@ -157,8 +157,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             })
         }
         Address::Unix(path) => {
-            let l = UnixListener::bind(path)
-                .with_context(|| format!("cannot listen on {}", a.address))?;
+            let l = bind_unix(path).with_context(|| format!("cannot listen on {}", a.address))?;
             l.set_nonblocking(true)?;
             raise_fd_limit();
             Box::new(Acceptor {
@@ -174,7 +173,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
                 UdpSocket::bind(hp).with_context(|| format!("cannot listen on {}", a.address))?;
             s.set_nonblocking(true)?;
             if hp.ends_with(":0") {
-                eprintln!("copipe: listening on udp://{}", s.local_addr()?);
+                crate::say!("copipe: listening on udp://{}", s.local_addr()?);
             }
             Box::new(Datagrams {
                 socket: s,
@@ -287,7 +286,7 @@ impl Task for Acceptor {
                 Ok((conn, peer)) => {
                     let sh = &self.shared;
                     if sh.clients.get() >= sh.max_clients {
-                        eprintln!(
+                        crate::say!(
                             "copipe: listen: refused {peer}: {} clients already (--max-clients)",
                             sh.max_clients
                         );
@@ -305,7 +304,7 @@ impl Task for Acceptor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Out of descriptors, most likely: wait a little rather than spin.
-                    eprintln!("copipe: listen: cannot accept a client: {e}");
+                    crate::say!("copipe: listen: cannot accept a client: {e}");
                     return Ok(Wait::Until(cx.now + Duration::from_millis(100)));
                 }
             }
@@ -436,9 +435,10 @@ impl Client {
     fn warn_cut(&mut self) {
         if !self.warned {
             self.warned = true;
-            eprintln!(
+            crate::say!(
                 "copipe: listen: {}: a line longer than {} bytes was cut (--max-line)",
-                self.peer, self.shared.max_line
+                self.peer,
+                self.shared.max_line
             );
         }
     }
@@ -503,7 +503,7 @@ impl Client {
                         // Some senders end each message with a newline too.
                         b'\n' | b'\r' if digits == 0 => {}
                         _ => {
-                            eprintln!(
+                            crate::say!(
                                 "copipe: listen: {}: not an octet-counted frame (byte {:?}); closing the connection",
                                 self.peer,
                                 char::from(b)
@@ -589,7 +589,7 @@ impl Task for Client {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("copipe: listen: {}: {e}", self.peer);
+                    crate::say!("copipe: listen: {}: {e}", self.peer);
                     0
                 }
             };
@@ -651,7 +651,7 @@ impl Task for Datagrams {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("copipe: listen: {e}");
+                    crate::say!("copipe: listen: {e}");
                     continue;
                 }
             };
@@ -671,7 +671,7 @@ impl Task for Datagrams {
             let body = dgram.strip_suffix(b"\n").unwrap_or(dgram);
             for l in lines(body) {
                 let l = if l.len() > shared.max_line {
-                    eprintln!(
+                    crate::say!(
                         "copipe: listen: {peer}: a line longer than {} bytes was cut (--max-line)",
                         shared.max_line
                     );
@@ -686,6 +686,32 @@ impl Task for Datagrams {
             }
         }
         Ok(Wait::Soon)
+    }
+}
+
+/// Bind a unix socket; a socket left behind by a crash (connecting to it is refused) is
+/// removed first, said on stderr. Anything that is not a socket, or a socket someone
+/// listens on, is never removed.
+fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    match UnixListener::bind(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let stale = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+                && matches!(
+                    std::os::unix::net::UnixStream::connect(path),
+                    Err(c) if c.kind() == std::io::ErrorKind::ConnectionRefused
+                );
+            if !stale {
+                return Err(e);
+            }
+            crate::say!(
+                "copipe: listen: removing {}, a socket nobody listens on (left by a crash)",
+                path.display()
+            );
+            std::fs::remove_file(path)?;
+            UnixListener::bind(path)
+        }
+        r => r,
     }
 }
 

@@ -84,9 +84,11 @@ pub fn note_cuts(
         let max = size_text(max);
         let what = format!("longer than {max} (--max-line), cut");
         match place(at) {
-            Place::Line(n) => eprintln!("copipe: warning: {name}:{n}: line {what}"),
-            Place::Byte(b) => eprintln!("copipe: warning: {name}: the line at byte {b} is {what}"),
-            Place::Unknown => eprintln!("copipe: warning: {name}: a line {what}"),
+            Place::Line(n) => crate::say!("copipe: warning: {name}:{n}: line {what}"),
+            Place::Byte(b) => {
+                crate::say!("copipe: warning: {name}: the line at byte {b} is {what}")
+            }
+            Place::Unknown => crate::say!("copipe: warning: {name}: a line {what}"),
         }
     }
 }

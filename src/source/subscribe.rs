@@ -232,6 +232,15 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
                 .info()
                 .await
                 .map_err(|e| anyhow!("{name}: consumer {durable}: {e}"))?;
+            if info.num_ack_pending > 0 {
+                // They come again only when the server's wait for their acknowledgement
+                // runs out: say why the end may take that long.
+                crate::say!(
+                    "copipe: subscribe: {} messages were delivered to an earlier reader of {durable} and not acknowledged; --exit-at-end waits for them, which the server sends again {} after it sent them (--ack-wait)",
+                    info.num_ack_pending,
+                    humantime(info.config.ack_wait)
+                );
+            }
             Some(info.num_pending + info.num_ack_pending as u64)
         } else {
             None
@@ -278,9 +287,24 @@ impl Source for Subscribe {
         let mut itoa = itoa::Buffer::new();
         rt.block_on(async {
             let mut handed: Vec<async_nats::jetstream::Message> = Vec::new();
+            // The lines of each message handed (a payload may hold several), and the lines
+            // pushed since the start.
+            let mut lines_of: Vec<u64> = Vec::new();
+            let mut sent = 0u64;
+            // Written and flushed into a pipe, waiting to be read before they are
+            // acknowledged.
+            let mut owed = Owed {
+                pipe: stdout_is_pipe(),
+                groups: Default::default(),
+                count: 0,
+            };
             loop {
                 if let Some(sig) = interrupt.pending() {
                     status.interrupt(sig);
+                    break;
+                }
+                // What the pipe's reader took meanwhile (also while no message comes).
+                if !owed.settle(Settle::Look, interrupt).await {
                     break;
                 }
                 if let Feed::Js {
@@ -360,6 +384,7 @@ impl Source for Subscribe {
                         buf.extend_from_slice(payload);
                     }
                     buf.push(b'\n');
+                    let lines = 1 + memchr::memchr_iter(b'\n', payload).count() as u64;
                     if let Feed::Js {
                         pending: Some(p), ..
                     } = feed
@@ -368,6 +393,7 @@ impl Source for Subscribe {
                     }
                     if let Msg::Js(m) = msg {
                         handed.push(m);
+                        lines_of.push(lines);
                     }
                     if buf.len() >= BATCH {
                         break;
@@ -380,21 +406,62 @@ impl Source for Subscribe {
                     }
                 }
                 if !buf.is_empty() {
-                    let stop = out.send_lines(&buf)?.is_stop();
+                    // Each line pushed by itself, so that a chain that stops partway (`head`)
+                    // says which line it stopped at: the messages it took whole are
+                    // acknowledged, the others go back to the stream.
+                    let base = sent;
+                    let mut stop = false;
+                    for line in buf.split_inclusive(|&b| b == b'\n') {
+                        sent += 1;
+                        if out.send_lines(line)?.is_stop() {
+                            stop = true;
+                            break;
+                        }
+                    }
                     buf.clear();
                     // Written by the sinks, also behind the scheduler's thread bridge.
                     out.flush_through()?;
+                    // Behind the bridge the chain says afterwards how far it took them.
+                    let mut took = out.taken().unwrap_or(sent).min(sent) - base.min(sent);
                     // Handed on and flushed: acknowledge each. (Not the `all` policy: one
                     // acknowledgement would also cover messages fetched ahead by an earlier
                     // run that no chain ever saw.)
-                    for m in handed.drain(..) {
-                        m.ack().await.map_err(|e| anyhow!("{name}: ack: {e}"))?;
+                    let mut acked = 0;
+                    for lines in &lines_of[..handed.len()] {
+                        if *lines > took {
+                            break;
+                        }
+                        took -= lines;
+                        acked += 1;
                     }
-                    if stop {
+                    // The rest was not written (the chain stopped before them): back to the
+                    // stream at once, for the next reader.
+                    for m in handed.drain(acked..) {
+                        let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
+                    }
+                    owed.add(std::mem::take(&mut handed));
+                    // Into a pipe, written is not read: a reader that stops (`| head`)
+                    // leaves the rest unread. Acknowledge once the reader read past them.
+                    let ended = stop || out.taken().is_some_and(|t| t < sent);
+                    let how = if ended {
+                        Settle::End
+                    } else if owed.count >= OWED {
+                        Settle::Room
+                    } else {
+                        Settle::Look
+                    };
+                    if !owed.settle(how, interrupt).await {
+                        break;
+                    }
+                    lines_of.clear();
+                    if ended {
                         break;
                     }
                 }
             }
+            // What was written but not yet read from the pipe: wait for the reader a little.
+            owed.settle(Settle::End, interrupt).await;
+            owed.give_back().await;
             // What the client fetched ahead and the chain never saw goes back to the
             // stream at once (not after the acknowledgement wait), for the next reader.
             if let Feed::Js { .. } = feed {
@@ -410,6 +477,144 @@ impl Source for Subscribe {
             Ok::<(), anyhow::Error>(())
         })?;
         Ok(())
+    }
+}
+
+/// How many messages written into a pipe may wait for the reader before the source waits.
+const OWED: usize = 8192;
+
+/// How long a pipe's reader must still be there after it read a message for the message to
+/// count as taken: `head` reads a block of lines, prints a few and exits at once.
+const READ_GRACE: Duration = Duration::from_millis(200);
+
+/// Whether standard output is a pipe or FIFO.
+fn stdout_is_pipe() -> bool {
+    // SAFETY: fstat on fd 1 into a zeroed stat.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(1, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
+    }
+}
+
+/// The bytes written into the standard output pipe that its reader has not read; `None`
+/// once the reader has gone.
+fn pipe_unread() -> Option<usize> {
+    let mut p = libc::pollfd {
+        fd: 1,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    if p.revents & libc::POLLERR != 0 {
+        return None;
+    }
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    if unsafe { libc::ioctl(1, libc::FIONREAD, &mut n) } != 0 {
+        return Some(0);
+    }
+    Some(n.max(0) as usize)
+}
+
+/// Messages written and flushed, not yet acknowledged: into a pipe, written is not read,
+/// and read is not used (`| head` reads a block and keeps a few lines). A message is
+/// acknowledged once the pipe was seen empty after it was written and the reader was still
+/// there [`READ_GRACE`] later. Anywhere else (a file, a terminal, a socket, or the sinks'
+/// own files), at once.
+struct Owed {
+    pipe: bool,
+    /// Groups of messages, oldest first, with when the pipe was seen empty after them.
+    groups: std::collections::VecDeque<(
+        Option<std::time::Instant>,
+        Vec<async_nats::jetstream::Message>,
+    )>,
+    count: usize,
+}
+
+/// How long [`Owed::settle`] waits.
+#[derive(Clone, Copy, PartialEq)]
+enum Settle {
+    /// Only look.
+    Look,
+    /// Until fewer than [`OWED`] are owed.
+    Room,
+    /// At the end: until none is owed, a few seconds at most.
+    End,
+}
+
+impl Owed {
+    fn add(&mut self, msgs: Vec<async_nats::jetstream::Message>) {
+        if !msgs.is_empty() {
+            self.count += msgs.len();
+            self.groups.push_back((None, msgs));
+        }
+    }
+
+    /// Acknowledge what the reader took; `false` when the pipe's reader has gone (what is
+    /// still owed is to be sent back). A signal ends a wait a second after it came.
+    async fn settle(&mut self, how: Settle, interrupt: &Interrupt) -> bool {
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = std::time::Instant::now();
+            if !self.pipe {
+                self.groups
+                    .iter_mut()
+                    .for_each(|g| g.0 = Some(now - READ_GRACE));
+            } else {
+                match pipe_unread() {
+                    None => return false,
+                    Some(0) => self
+                        .groups
+                        .iter_mut()
+                        .filter(|g| g.0.is_none())
+                        .for_each(|g| g.0 = Some(now)),
+                    Some(_) => {}
+                }
+            }
+            while let Some((Some(t), _)) = self.groups.front()
+                && now.duration_since(*t) >= READ_GRACE
+            {
+                let (_, msgs) = self.groups.pop_front().expect("a group");
+                self.count -= msgs.len();
+                for m in msgs {
+                    let _ = m.ack().await;
+                }
+            }
+            let signalled = interrupt
+                .since()
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(1));
+            let done = match how {
+                Settle::Look => true,
+                Settle::Room => self.count < OWED,
+                Settle::End => self.count == 0 || tokio::time::Instant::now() > until,
+            };
+            if done || signalled {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Send back what is still owed.
+    async fn give_back(&mut self) {
+        for (_, msgs) in self.groups.drain(..) {
+            for m in msgs {
+                let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
+            }
+        }
+        self.count = 0;
+    }
+}
+
+/// A duration as `30s`, `1.5s` or `250ms`.
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }
 

@@ -558,7 +558,7 @@ impl Csv {
             if m.strict {
                 bail!(what);
             }
-            eprintln!("copipe: {what} (the row ends there)");
+            crate::say!("copipe: {what} (the row ends there)");
         }
         let flow = self.here(|rows, on_row| rows.feed(&[], on_row));
         self.note(flow)

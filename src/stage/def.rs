@@ -271,7 +271,7 @@ impl Status {
     /// Report an error on stderr and carry on; the exit status will be 2.
     pub fn soft_error(&self, err: &anyhow::Error) {
         self.0.soft_errors.fetch_add(1, Ordering::Relaxed);
-        eprintln!("copipe: {err:#}");
+        crate::say!("copipe: {err:#}");
     }
     /// An output could not be written and that ended the run: the sinks are closed after
     /// it, and a result made of what they saw (a count) is not the result of the input.

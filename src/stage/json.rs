@@ -172,7 +172,7 @@ impl Stage for Json {
     fn close(&mut self) -> Result<()> {
         let _ = self.unfinished()?;
         if self.skipped > 0 {
-            eprintln!(
+            crate::say!(
                 "copipe: json: skipped {} {}",
                 self.skipped,
                 if self.skipped == 1 {
@@ -224,7 +224,7 @@ impl Json {
             } else if !self.warned {
                 // The record's own `file` is data; the tag is only a convenience.
                 self.warned = true;
-                eprintln!(
+                crate::say!(
                     "copipe: json: {}:{}: the record has a field `file` of its own: it is kept, \
                      and the input's name is not added (nor to later such records)",
                     self.origin, self.line

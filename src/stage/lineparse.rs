@@ -244,7 +244,7 @@ impl Lines {
     /// The note at the end about dropped lines (`what`: "did not match", …).
     pub fn report(&self, what: &str) {
         if self.dropped > 0 {
-            eprintln!(
+            crate::say!(
                 "copipe: {}: {} {} {what}",
                 self.stage,
                 self.dropped,

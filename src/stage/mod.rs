@@ -145,6 +145,16 @@ pub trait Stage {
     /// End of stream: flush, release, pass the close on. Called exactly once.
     fn close(&mut self) -> Result<()>;
 
+    /// After [`Stage::flush_through`]: how many of the items pushed so far (each `send`,
+    /// each `send_lines` call, counted from the first) the chain took and its sinks wrote,
+    /// where the flows returned cannot say it — behind the scheduler's thread bridge, where
+    /// a `Stop` comes later than the call it answers. `None` (everywhere else): the calls
+    /// answered `Continue` were taken, and the one answered `Stop` too (a `head` stops on
+    /// the item it passed last).
+    fn taken(&self) -> Option<u64> {
+        None
+    }
+
     /// A deadline has passed (see the module docs); filters pass it on. Sinks that did not
     /// ask for a timer ignore it.
     fn tick(&mut self, _now: std::time::Instant) -> Result<()> {
@@ -242,6 +252,9 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     fn close(&mut self) -> Result<()> {
         (**self).close()
     }
+    fn taken(&self) -> Option<u64> {
+        (**self).taken()
+    }
     fn tick(&mut self, now: std::time::Instant) -> Result<()> {
         (**self).tick(now)
     }
@@ -259,7 +272,7 @@ pub fn finish(ran: Result<()>, closed: Result<()>) -> Result<()> {
             let said = crate::runtime::signal::abandoned_by(&c).is_some()
                 && crate::runtime::signal::abandoned_by(&e).is_some();
             if !is_broken_pipe(&c) && !said {
-                eprintln!("copipe: {c:#}");
+                crate::say!("copipe: {c:#}");
             }
             Err(e)
         }

@@ -104,7 +104,7 @@ impl DataWatch {
         }
         if !self.unwatched.is_empty() && !self.said {
             self.said = true;
-            eprintln!(
+            crate::say!(
                 "copipe: inotify watches ran out (fs.inotify.max_user_watches) after {}; the \
                  files beyond are checked every second",
                 self.watches.len()

@@ -201,7 +201,7 @@ impl Waiter {
     }
 
     fn fall_back(&mut self, e: &notify::Error) {
-        eprintln!(
+        crate::say!(
             "copipe: cannot use file-system notifications ({e}); polling every {} ms",
             FALLBACK_POLL.as_millis()
         );
@@ -402,7 +402,7 @@ impl Waiter {
                 .as_mut()
                 .map(|d| d.sync(files, prune, &mut self.added))
             {
-                eprintln!(
+                crate::say!(
                     "copipe: cannot watch the followed files themselves ({e}); watching their directories"
                 );
                 self.data = None;

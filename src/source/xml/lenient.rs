@@ -118,7 +118,7 @@ impl Warn<'_> {
     fn warn(&mut self, (line, col): (u64, u64), what: std::fmt::Arguments<'_>) {
         if self.shown < MAX_WARNINGS {
             self.shown += 1;
-            eprintln!("copipe: {}:{line}:{col}: warning: {what}", self.name);
+            crate::say!("copipe: {}:{line}:{col}: warning: {what}", self.name);
         } else {
             self.more += 1;
         }
@@ -236,7 +236,7 @@ pub fn parse(name: &str, reader: Box<dyn Read>, meter: &Meter, out: &mut dyn Sta
     };
     let r = run(name, &mut r, &mut warn, out);
     if warn.more > 0 {
-        eprintln!(
+        crate::say!(
             "copipe: {name}: {} more warnings ({} in all)",
             warn.more,
             warn.more + warn.shown

@@ -621,7 +621,7 @@ impl Parser {
         for (rel, message) in std::mem::take(&mut self.warnings) {
             let (line, column) = self.input.line_col(self.input.offset(rel));
             let file = self.file.as_deref().unwrap_or("standard input");
-            eprintln!("copipe: warning: {file}:{line}:{column}: {message}");
+            crate::say!("copipe: warning: {file}:{line}:{column}: {message}");
         }
     }
 

@@ -45,7 +45,7 @@ pub fn spawn(running: impl Fn() -> bool + Send + 'static) -> Result<()> {
             } else {
                 "SIGTERM"
             };
-            eprintln!(
+            crate::say!(
                 "copipe: interrupted ({what}), but the pipeline was still busy {} s later \
                  (a stage on one item, or an open that waits): ending now, without flushing",
                 GRACE.as_secs()

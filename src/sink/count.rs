@@ -152,7 +152,7 @@ impl Stage for Count {
     fn close(&mut self) -> Result<()> {
         if self.status.failed() {
             // Not the count of the input: said as partial, not printed as the result.
-            eprintln!(
+            crate::say!(
                 "copipe: count: not printed, the pipeline failed: {} items counted before it did (partial)",
                 self.n
             );
@@ -325,11 +325,13 @@ impl Tally {
             let when = time
                 .map(|t| format!(" (the interval ending {t})"))
                 .unwrap_or_default();
-            eprintln!(
+            crate::say!(
                 "copipe: count --by: more than {} distinct values{when}: the {} records of \
                  the values after the first {} are counted together in the last row \
                  (other); raise --max-keys to count them one by one",
-                self.max, self.others, self.max
+                self.max,
+                self.others,
+                self.max
             );
         }
         self.seen.clear();
@@ -360,7 +362,7 @@ impl Stage for CountBy {
 
     fn close(&mut self) -> Result<()> {
         if self.status.failed() {
-            eprintln!(
+            crate::say!(
                 "copipe: count --by: not printed, the pipeline failed: the counts would be partial"
             );
             return Ok(());

@@ -128,7 +128,7 @@ impl Types {
     pub fn report(&self, stage: &str) {
         for (name, ty, failed) in &self.fields {
             if *failed > 0 {
-                eprintln!(
+                crate::say!(
                     "copipe: {stage}: {failed} {} of `{name}` did not convert to {} (left as text)",
                     if *failed == 1 { "value" } else { "values" },
                     ty.name()

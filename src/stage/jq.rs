@@ -553,7 +553,7 @@ impl Stage for Jq {
             Ok(())
         };
         if self.failed > 0 {
-            eprintln!(
+            crate::say!(
                 "copipe: jq: {} {} raised an error (the first: {})",
                 self.failed,
                 if self.failed == 1 { "input" } else { "inputs" },

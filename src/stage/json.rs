@@ -227,7 +227,8 @@ impl Json {
                 crate::say!(
                     "copipe: json: {}:{}: the record has a field `file` of its own: it is kept, \
                      and the input's name is not added (nor to later such records)",
-                    self.origin, self.line
+                    self.origin,
+                    self.line
                 );
             }
         }

@@ -147,7 +147,7 @@ impl Cat {
                     return Ok(Step::More);
                 }
                 if self.skip_bad {
-                    eprintln!("copipe: warning: {e:#}; skipped to the next file (--skip-bad)");
+                    crate::say!("copipe: warning: {e:#}; skipped to the next file (--skip-bad)");
                     return Ok(Step::More);
                 }
                 Err(e)

@@ -186,7 +186,7 @@ impl Ring {
             }
             if !self.cut {
                 self.cut = true;
-                eprintln!(
+                crate::say!(
                     "copipe: grep: before-context kept to its last {} MiB across reads",
                     RING_BYTES >> 20
                 );

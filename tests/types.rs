@@ -116,3 +116,66 @@ fn every_line_parser_takes_types_and_where_compares_them_as_numbers() {
     .code(0)
     .out("number\n");
 }
+
+/// `csv` and `tsv` are line parsers too: `--type` converts their cells, on both of csv's
+/// paths (the line-by-line one and a mapped file's batches read on a second thread), counts
+/// what does not convert, and stops at it with `--strict`.
+#[test]
+fn csv_and_tsv_take_types_on_every_path() {
+    copipe(["csv", "--type", "n=int,price=float,ok=bool", ":", "where", "n>5"])
+        .stdin("name,n,price,ok\na,7,1.5,yes\nb,3,2,no\nc,12,x,true\n")
+        .run()
+        .code(0)
+        .out("{\"name\":\"a\",\"n\":7,\"price\":1.5,\"ok\":true}\n{\"name\":\"c\",\"n\":12,\"price\":\"x\",\"ok\":true}\n")
+        .err_has("csv: 1 value of `price` did not convert to float (left as text)");
+    copipe(["tsv", "--type", "n=int"])
+        .stdin("name\tn\na\t7\n")
+        .run()
+        .code(0)
+        .out("{\"name\":\"a\",\"n\":7}\n");
+    copipe(["csv", "--strict", "--type", "n=int"])
+        .stdin("name,n\na,7\nb,seven\nc,8\n")
+        .run()
+        .code(2)
+        .out("{\"name\":\"a\",\"n\":7}\n")
+        .err_has("csv: standard input:3: field `n`: `seven` is not an int");
+    // A file big enough to be mapped and read in batches on a second thread.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("big.csv");
+    let mut text = String::from("id,v\n");
+    for i in 0..200_000 {
+        text.push_str(&format!("{i},{}\n", i % 7));
+    }
+    std::fs::write(&f, text).unwrap();
+    copipe([
+        "cat",
+        f.to_str().unwrap(),
+        ":",
+        "csv",
+        "--type",
+        "id=int,v=int",
+        ":",
+        "where",
+        "v>=6",
+        ":",
+        "count",
+    ])
+    .run()
+    .code(0)
+    .out("28571\n");
+    copipe([
+        "cat",
+        f.to_str().unwrap(),
+        ":",
+        "csv",
+        "--type",
+        "id=int",
+        ":",
+        "jq",
+        "-r",
+        "select(.id == 199999) | .id + 1",
+    ])
+    .run()
+    .code(0)
+    .out("200000\n");
+}

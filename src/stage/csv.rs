@@ -47,6 +47,7 @@ use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use crate::item::{Item, Kind, Origin};
 use crate::record::{ROOT, Record};
 use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::stage::fieldtype::Types;
 use crate::stage::lineparse::{Bad, Lines, to_text};
 use crate::stage::{Flow, Stage};
 
@@ -71,6 +72,12 @@ pub struct Common {
     /// The largest row, in bytes (a row may span lines inside quotes): past it, an error.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub max_size: usize,
+    /// Give fields a type: FIELD=TYPE, TYPE one of int, float, bool, timestamp (seconds since
+    /// the epoch, from RFC 3339 or the common log format); repeat it or separate with
+    /// commas (--type price=float,n=int). A value that does not convert stays text and is
+    /// counted (a note at the end); with --strict it stops the run.
+    #[arg(long = "type", value_name = "FIELD=TYPE", action = clap::ArgAction::Append)]
+    pub types: Vec<String>,
 }
 
 /// Parse CSV (RFC 4180) into records: the header row names the fields.
@@ -81,7 +88,8 @@ pub struct Common {
 /// a_2, a_2_2); an empty one its position); or give
 /// the names with --fields, or --no-header for 1, 2, 3 ... A row with fewer cells than names
 /// lacks the missing fields; extra cells go to fields named by position (4, 5 ...); --strict
-/// makes both an error. Values are strings; invalid UTF-8 becomes U+FFFD; blank lines are
+/// makes both an error. Values are strings (--type makes numbers, booleans and timestamps of
+/// the fields it names); invalid UTF-8 becomes U+FFFD; blank lines are
 /// skipped. A row is bounded by --max-size (a quote left open).
 #[derive(Parser)]
 #[command(name = "csv", disable_version_flag = true)]
@@ -141,12 +149,14 @@ fn build_csv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<
     if sep == b'"' || sep == b'\n' || sep == b'\r' {
         bail!("csv: --sep cannot be a quote or a line break");
     }
-    Ok(Box::new(Csv::new("csv", sep, a.common, next)))
+    let types = Types::parse(&a.common.types)?;
+    Ok(Box::new(Csv::new("csv", sep, a.common, types, next)))
 }
 
 fn build_tsv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = TsvArgs::from_arg_matches(m)?;
-    Ok(Box::new(Csv::new("tsv", b'\t', a.common, next)))
+    let types = Types::parse(&a.common.types)?;
+    Ok(Box::new(Csv::new("tsv", b'\t', a.common, types, next)))
 }
 
 /// The stage: csv-core reading rows ([`Rows`]), the rows made into records ([`Maker`]),
@@ -481,10 +491,12 @@ struct Maker {
     text: String,
     text_ends: Vec<usize>,
     scratch: String,
+    /// `--type`: the fields converted once a row is made.
+    types: Types,
 }
 
 impl Csv {
-    fn new(stage: &'static str, sep: u8, c: Common, next: Box<dyn Stage>) -> Self {
+    fn new(stage: &'static str, sep: u8, c: Common, types: Types, next: Box<dyn Stage>) -> Self {
         let mut s = Csv {
             rows: Rows::new(sep, c.max_size),
             maker: Maker {
@@ -498,6 +510,7 @@ impl Csv {
                 text: String::new(),
                 text_ends: Vec::new(),
                 scratch: String::new(),
+                types,
             },
             rec: Record::new(),
             next,
@@ -791,6 +804,17 @@ impl Maker {
             let name = self.names.get(i).unwrap_or(&self.positions[i]);
             rec.add_str(ROOT, "", name, cell(text, ends, i, &mut self.scratch));
         }
+        if !self.types.is_empty()
+            && let Some(why) = self.types.apply(rec)
+            && self.strict
+        {
+            bail!(
+                "{}: {}:{}: {why}",
+                self.lines.stage,
+                self.lines.origin,
+                from
+            );
+        }
         Ok(true)
     }
 
@@ -853,6 +877,7 @@ impl Stage for Csv {
 
     fn close(&mut self) -> Result<()> {
         let r = self.finish().map(drop);
+        self.maker.types.report(self.maker.lines.stage);
         let c = self.next.close();
         r?;
         c
@@ -894,7 +919,7 @@ mod tests {
             Some(n) => Box::new(StopAfter(n, out.clone())),
             None => Box::new(out.clone()),
         };
-        let mut p = Csv::new("csv", sep, c, next);
+        let mut p = Csv::new("csv", sep, c, Types::default(), next);
         let mut run = || -> Result<()> {
             match feed {
                 Feed::Lines => {
@@ -1195,7 +1220,13 @@ mod tests {
     #[test]
     fn each_input_has_its_header() {
         let out = Collect::shared();
-        let mut p = Csv::new("csv", b',', common(), Box::new(out.clone()));
+        let mut p = Csv::new(
+            "csv",
+            b',',
+            common(),
+            Types::default(),
+            Box::new(out.clone()),
+        );
         for (name, body) in [("a.csv", &b"x\n1\n\"open"[..]), ("b.csv", b"y\n2\n")] {
             p.origin(Origin {
                 name,
@@ -1280,7 +1311,13 @@ mod tests {
         }
         // (A record that takes 20 µs keeps this thread busy whatever the build and load.)
         for (cost, alone) in [(Duration::ZERO, ALONE), (Duration::from_micros(20), 0)] {
-            let mut p = Csv::new("csv", b',', common(), Box::new(Sink(cost)));
+            let mut p = Csv::new(
+                "csv",
+                b',',
+                common(),
+                Types::default(),
+                Box::new(Sink(cost)),
+            );
             p.ahead = true;
             p.ahead_min = 1;
             let _ = p.send_lines(&batch).unwrap();

@@ -1,6 +1,6 @@
 //! Typed fields for the line parsers: `--type port=int,took=float,ok=bool,at=timestamp`.
 //!
-//! The line parsers (`parse`, `logfmt`, `kv`, `syslog`, `combined`) make string fields; a
+//! The line parsers (`parse`, `logfmt`, `kv`, `csv`, `tsv`, `syslog`, `combined`) make string fields; a
 //! field named by `--type` is converted after the line is parsed: `int` (an optional sign
 //! and decimal digits, any size: `007` is 7), `float` (a decimal number, `.5`, `1e3`;
 //! written as JSON writes it when it is not in JSON's syntax), `bool` (`true`/`false`,

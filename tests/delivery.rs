@@ -415,3 +415,34 @@ fn listen_unix_replaces_a_stale_socket_and_never_a_file() {
     assert_eq!(code, 2, "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+/// Octet-counted syslog sent to `listen` without `--framing octet` gets one hint naming
+/// the option (once, however many connections).
+#[test]
+fn listen_hints_at_framing_octet_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("o.sock");
+    let mut c = Command::new(bin())
+        .arg("listen")
+        .arg(format!("unix:{}", sock.display()))
+        .args([":", "head", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for msg in ["11 <34>1 x - a\n", "11 <34>1 y - b\n"] {
+        let mut s = loop {
+            if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "listen did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        s.write_all(msg.as_bytes()).unwrap();
+    }
+    let err = std::io::read_to_string(c.stderr.take().unwrap()).unwrap();
+    assert!(c.wait().unwrap().success(), "{err}");
+    assert_eq!(err.matches("--framing octet").count(), 1, "{err}");
+}

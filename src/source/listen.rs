@@ -140,6 +140,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         tag: a.tag,
         max_line: a.max_line,
         max_clients: a.max_clients,
+        octet_hinted: Cell::new(false),
         meter: cx.meter.clone(),
     });
     let task: Box<dyn Task> = match &address {
@@ -249,6 +250,8 @@ struct Shared {
     max_line: usize,
     max_clients: usize,
     meter: Meter,
+    /// Said once: a connection began like RFC 6587 octet counting without `--framing octet`.
+    octet_hinted: Cell<bool>,
 }
 
 enum Listener {
@@ -369,6 +372,8 @@ struct Client {
     cutting: bool,
     warned: bool,
     octet: Octet,
+    /// Nothing read from it yet.
+    fresh: bool,
 }
 
 impl Client {
@@ -382,6 +387,7 @@ impl Client {
             cutting: false,
             warned: false,
             octet: Octet::Len(0, 0),
+            fresh: true,
         }
     }
 
@@ -603,6 +609,16 @@ impl Task for Client {
             shared.meter.read(n);
             cx.pushed();
             let data = &scratch[..n];
+            if std::mem::take(&mut self.fresh)
+                && shared.framing == Framing::Newline
+                && looks_octet_counted(data)
+                && !shared.octet_hinted.replace(true)
+            {
+                crate::say!(
+                    "copipe: listen: {} begins like octet-counted syslog (RFC 6587: `LEN <PRI>…`); read it with --framing octet",
+                    self.peer
+                );
+            }
             let flow = match shared.framing {
                 Framing::Newline => self.newline(data, out)?,
                 Framing::Octet => match self.octets(data, out)? {
@@ -689,6 +705,13 @@ impl Task for Datagrams {
     }
 }
 
+/// Whether the first bytes of a connection look like RFC 6587 octet counting:
+/// `^[1-9][0-9]* <`.
+fn looks_octet_counted(data: &[u8]) -> bool {
+    let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && data[0] != b'0' && data[digits..].starts_with(b" <")
+}
+
 /// Bind a unix socket; a socket left behind by a crash (connecting to it is refused) is
 /// removed first, said on stderr. Anything that is not a socket, or a socket someone
 /// listens on, is never removed.
@@ -718,6 +741,17 @@ fn bind_unix(path: &std::path::Path) -> std::io::Result<UnixListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn octet_counting_is_recognised_by_its_first_bytes() {
+        assert!(looks_octet_counted(
+            b"57 <34>1 2026-12-01T10:00:00Z host app - - - hi"
+        ));
+        assert!(!looks_octet_counted(b"<34>1 2026-12-01T10:00:00Z host app"));
+        assert!(!looks_octet_counted(b"07 <34>"));
+        assert!(!looks_octet_counted(b"12 apples"));
+        assert!(!looks_octet_counted(b""));
+    }
 
     #[test]
     fn addresses_parse_or_say_what_is_expected() {

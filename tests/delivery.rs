@@ -446,3 +446,43 @@ fn listen_hints_at_framing_octet_once() {
     assert!(c.wait().unwrap().success(), "{err}");
     assert_eq!(err.matches("--framing octet").count(), 1, "{err}");
 }
+
+/// Issue 24, item 7: out of descriptors, `listen` says "cannot accept" once (not ten times
+/// a second), serves the clients it has, and says at the end how often it happened.
+#[test]
+fn listen_out_of_descriptors_says_it_once_and_serves_its_clients() {
+    use std::io::BufRead;
+    let mut c = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 40 && exec '{}' listen tcp://127.0.0.1:0 : head 3",
+            bin().display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(c.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("copipe: listening on tcp://")
+        .unwrap_or_else(|| panic!("no address: {first}"))
+        .to_string();
+    // More clients than descriptors: the first are taken, the rest wait in the backlog.
+    let mut clients = Vec::new();
+    for _ in 0..60 {
+        clients.push(std::net::TcpStream::connect(&addr).unwrap());
+    }
+    // Long enough for a dozen retries of the accept (one each 100 ms).
+    std::thread::sleep(Duration::from_millis(1500));
+    clients[0].write_all(b"one\ntwo\nthree\n").unwrap();
+    let out = std::io::read_to_string(c.stdout.take().unwrap()).unwrap();
+    let rest = std::io::read_to_string(err).unwrap();
+    assert!(c.wait().unwrap().success(), "{rest}");
+    assert_eq!(out, "one\ntwo\nthree\n", "{rest}");
+    assert_eq!(rest.matches("cannot accept a client").count(), 1, "{rest}");
+    assert!(rest.contains("more times"), "{rest}");
+}

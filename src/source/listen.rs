@@ -155,6 +155,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             Box::new(Acceptor {
                 listener: Listener::Tcp(l),
                 shared,
+                failing: 0,
             })
         }
         Address::Unix(path) => {
@@ -164,6 +165,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             Box::new(Acceptor {
                 listener: Listener::Unix(l, path.clone()),
                 shared,
+                failing: 0,
             })
         }
         Address::Udp(hp) => {
@@ -262,10 +264,27 @@ enum Listener {
 struct Acceptor {
     listener: Listener,
     shared: Rc<Shared>,
+    /// A streak of failed accepts (out of descriptors): said once when it begins, and how
+    /// many more came when it ends, instead of a line every 100 ms.
+    failing: u64,
+}
+
+impl Acceptor {
+    /// A failed accept streak is over (a client was taken, or the run ends): say how long.
+    fn streak_over(&mut self, how: &str) {
+        if self.failing > 1 {
+            crate::say!(
+                "copipe: listen: the same error {} more times, {how}",
+                self.failing - 1
+            );
+        }
+        self.failing = 0;
+    }
 }
 
 impl Drop for Acceptor {
     fn drop(&mut self) {
+        self.streak_over("until the end");
         if let Listener::Unix(_, path) = &self.listener {
             let _ = std::fs::remove_file(path);
         }
@@ -287,6 +306,7 @@ impl Task for Acceptor {
             };
             match accepted {
                 Ok((conn, peer)) => {
+                    self.streak_over("until a client could be taken again");
                     let sh = &self.shared;
                     if sh.clients.get() >= sh.max_clients {
                         crate::say!(
@@ -306,8 +326,15 @@ impl Task for Acceptor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    // Out of descriptors, most likely: wait a little rather than spin.
-                    crate::say!("copipe: listen: cannot accept a client: {e}");
+                    // Out of descriptors, most likely: wait a little rather than spin, and
+                    // say it once; the clients already connected are served meanwhile.
+                    if self.failing == 0 {
+                        crate::say!(
+                            "copipe: listen: cannot accept a client: {e} (said once; the \
+                             clients already connected are still served, new ones wait)"
+                        );
+                    }
+                    self.failing += 1;
                     return Ok(Wait::Until(cx.now + Duration::from_millis(100)));
                 }
             }

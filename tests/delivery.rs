@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin;
+use common::{bin, run_within};
 
 fn have(tool: &str) -> bool {
     let found = Command::new("sh")
@@ -75,7 +75,7 @@ impl Drop for Nats {
 /// Run copipe (or `sh -c` when `args[0]` is "sh") to its end within a deadline, stdin
 /// from `input`; (status, stdout, stderr).
 fn run(args: &[&str], input: &[u8], within: Duration) -> (i32, String, String) {
-    let mut c = if args[0] == "sh" {
+    let c = if args[0] == "sh" {
         let mut c = Command::new("sh");
         c.args(&args[1..]).env("COPIPE", bin());
         c
@@ -84,38 +84,7 @@ fn run(args: &[&str], input: &[u8], within: Duration) -> (i32, String, String) {
         c.args(args);
         c
     };
-    let mut c = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    let data = input.to_vec();
-    let w = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let mut so = c.stdout.take().unwrap();
-    let mut se = c.stderr.take().unwrap();
-    let ro = std::thread::spawn(move || std::io::read_to_string(&mut so).unwrap_or_default());
-    let re = std::thread::spawn(move || std::io::read_to_string(&mut se).unwrap_or_default());
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            panic!("{args:?} did not end within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = w.join();
-    (
-        status.code().unwrap_or(-1),
-        ro.join().unwrap(),
-        re.join().unwrap(),
-    )
+    run_within(c, input, within)
 }
 
 fn publish(url: &str, stream: &str, subject: &str, n: u64) {

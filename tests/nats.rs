@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin;
+use common::{bin, run_within};
 
 fn have_nats() -> bool {
     let found = Command::new("sh")
@@ -102,40 +102,9 @@ fn lines(from: u64, to: u64) -> String {
 
 /// Run copipe to its end within a deadline; (status, stdout, stderr).
 fn run(args: &[&str], stdin: &[u8], within: Duration) -> (i32, String, String) {
-    let mut c = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = c.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let w = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    // Read both pipes as it runs, so that a large output never stalls it.
-    let mut so = c.stdout.take().unwrap();
-    let mut se = c.stderr.take().unwrap();
-    let ro = std::thread::spawn(move || std::io::read_to_string(&mut so).unwrap_or_default());
-    let re = std::thread::spawn(move || std::io::read_to_string(&mut se).unwrap_or_default());
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            panic!("copipe {args:?} did not end within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = w.join();
-    (
-        status.code().unwrap_or(-1),
-        ro.join().unwrap(),
-        re.join().unwrap(),
-    )
+    let mut c = Command::new(bin());
+    c.args(args);
+    run_within(c, stdin, within)
 }
 
 fn read_all(url: &str, subject: &str, durable: &str) -> String {

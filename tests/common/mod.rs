@@ -518,3 +518,42 @@ where
     words.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
     copipe(words).dir(dir).spawn()
 }
+
+/// Run `c` to its end within a deadline, standard input from `input`, both pipes read as
+/// it runs (a large output never stalls it); (status, stdout, stderr). Panics, after
+/// killing it, if it is still running at the deadline.
+pub fn run_within(mut c: Command, input: &[u8], within: Duration) -> (i32, String, String) {
+    let what = format!("{c:?}");
+    let mut c = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let data = input.to_vec();
+    let w = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let mut so = c.stdout.take().unwrap();
+    let mut se = c.stderr.take().unwrap();
+    let ro = std::thread::spawn(move || std::io::read_to_string(&mut so).unwrap_or_default());
+    let re = std::thread::spawn(move || std::io::read_to_string(&mut se).unwrap_or_default());
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            panic!("{what} did not end within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = w.join();
+    (
+        status.code().unwrap_or(-1),
+        ro.join().unwrap(),
+        re.join().unwrap(),
+    )
+}

@@ -13,9 +13,9 @@ use std::io::Cursor;
 
 use anyhow::Result;
 use copipe::item::{Item, Origin};
+use copipe::protocol::{Flow, Stage};
 use copipe::runtime::meter::Meter;
 use copipe::stage::records::{Records, Target};
-use copipe::stage::{Flow, Stage};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;

@@ -19,8 +19,8 @@ use crate::engine::batch::Batch;
 use crate::runtime::timer::Timers;
 
 use crate::item::{Item, Kind, Origin};
-use crate::stage::def::{Build, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Mapped, Stage};
+use crate::protocol::def::{Build, Emits, Role, StageDef, Status};
+use crate::protocol::{Flow, Mapped, Stage};
 
 /// Send every item to each { branch } and on to the next stage.
 ///
@@ -584,7 +584,7 @@ impl Stage for ParallelGroup {
             let ran = std::mem::replace(&mut run.ran, Ok(()));
             // Closed always, after an error too, as every chain is.
             let closed = run.chain.close();
-            let r = crate::stage::finish(ran, closed);
+            let r = crate::protocol::finish(ran, closed);
             if first.is_ok() {
                 first = r;
             } else if let Err(e) = r {

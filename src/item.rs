@@ -7,7 +7,7 @@
 //!
 //! Lines also travel in *batches*: a byte slice made of whole lines, each ending in `\n`,
 //! except that the very last line of an input may lack its newline. Sending a batch is
-//! equivalent to sending each of its lines in order (see [`crate::stage::Stage::send_lines`]).
+//! equivalent to sending each of its lines in order (see [`crate::protocol::Stage::send_lines`]).
 
 use std::fmt;
 
@@ -69,7 +69,7 @@ pub enum Event<'a> {
 }
 
 /// Where the items that follow come from, announced by a source that reads files (`cat`,
-/// `follow`) whenever it switches input. See [`crate::stage::Stage::origin`].
+/// `follow`) whenever it switches input. See [`crate::protocol::Stage::origin`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin<'a> {
     /// The input's name as the user wrote it (`standard input` for `-`).

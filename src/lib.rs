@@ -1,7 +1,7 @@
 //! copipe — streaming pipelines in one process: `tail -F | grep | tee | jq` as coroutines.
 //!
-//! A pipeline is one pulled [`stage::Source`] and a chain of pushed [`stage::Stage`]s (see
-//! the protocol in [`stage`]). The modules are layers, top to bottom; each uses only its
+//! A pipeline is one pulled [`protocol::Source`] and a chain of pushed [`protocol::Stage`]s
+//! (see [`protocol`]). The modules are layers, top to bottom; each uses only its
 //! own layer and those below it (`tests/layers.rs` checks it):
 //!
 //! * [`cli`] — the command line around all of it; `main.rs` only calls [`cli::main`];
@@ -12,9 +12,9 @@
 //!   (`tee`, `broadcast`), [`sink`] (`print`, `write`, `count`, `exec`, …);
 //! * [`engine`] — the scheduler, the thread bridge and batches, for pipelines that wait on
 //!   sockets or clocks;
-//! * the protocol: [`stage`] itself (`Stage`, `Source`, `Flow`), [`stage::task`] (a native
-//!   source's `Task`) and [`stage::def`] (what a definition is made of: `StageDef`,
-//!   `BuildCx`, `Options`, `Status`);
+//! * [`protocol`] — what a stage is: `Stage`, `Source`, `Flow` ([`protocol`] itself),
+//!   [`protocol::task`] (a native source's `Task`) and [`protocol::def`] (what a definition
+//!   is made of: `StageDef`, `BuildCx`, `Options`, `Status`);
 //! * [`runtime`] — signals, the buffered output, the meter, the open-file limit, timers;
 //! * [`item`], [`record`] — what travels: lines, XML events, records.
 
@@ -23,6 +23,7 @@ pub mod engine;
 pub mod fanout;
 pub mod item;
 pub mod pipeline;
+pub mod protocol;
 pub mod record;
 pub mod runtime;
 pub mod sink;

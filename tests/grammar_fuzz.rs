@@ -25,15 +25,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use copipe::engine::Timers;
 use copipe::pipeline::build::{Shared, build, check};
 use copipe::pipeline::explain::explain;
 use copipe::pipeline::grammar::{self, Call, Pipeline, SyntaxError};
 use copipe::pipeline::registry;
+use copipe::protocol::def::{Options, Status};
 use copipe::runtime::meter::Meter;
 use copipe::runtime::output::Output;
 use copipe::runtime::signal::Interrupt;
-use copipe::stage::def::{Options, Status};
+use copipe::runtime::timer::Timers;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use copipe::item::{Item, Origin, render};
+use copipe::protocol::{Flow, Stage};
 use copipe::runtime::meter::Meter;
 use copipe::source::xml::{XmlError, parse_with_capacity};
-use copipe::stage::{Flow, Stage};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use common::*;
 use copipe::item::{Event, Item, Origin, write_event_json};
+use copipe::protocol::{Flow, Stage};
 use copipe::runtime::meter::Meter;
 use copipe::source::xml::{lenient, parse};
-use copipe::stage::{Flow, Stage};
 
 /// The events as NDJSON lines, adjacent plain texts joined (where a reader cuts text is
 /// not part of the contract: `records` joins it).

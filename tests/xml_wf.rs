@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use common::*;
 use copipe::item::{Item, Origin};
+use copipe::protocol::{Flow, Stage};
 use copipe::runtime::meter::Meter;
 use copipe::source::xml::{XmlError, parse};
-use copipe::stage::{Flow, Stage};
 
 struct Count(usize);
 

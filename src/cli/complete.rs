@@ -16,7 +16,7 @@ use clap::CommandFactory;
 use super::Cli;
 use crate::pipeline::grammar::{is_separator, takes_value};
 use crate::pipeline::registry;
-use crate::stage::def::{Role, StageDef};
+use crate::protocol::def::{Role, StageDef};
 
 /// The hidden word that asks for candidates.
 pub const HIDDEN: &str = "__complete";

@@ -9,7 +9,7 @@ use clap::CommandFactory;
 
 use super::Cli;
 use crate::pipeline::registry;
-use crate::stage::def::Role;
+use crate::protocol::def::Role;
 
 /// The roles in the order help lists them, with their headings.
 pub const ROLES: [(Role, &str); 4] = [

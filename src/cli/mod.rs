@@ -22,12 +22,12 @@ use crate::pipeline::build::{Shared, build, check};
 use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
 use crate::pipeline::run::{Scheduled, needs_scheduler, run, run_scheduled};
+use crate::protocol::def::{Options, Status};
+use crate::protocol::is_broken_pipe;
 use crate::runtime::meter::Meter;
 use crate::runtime::output::Output;
 use crate::runtime::signal::{Interrupt, abandoned_by};
 use crate::runtime::timer::Timers;
-use crate::stage::def::{Options, Status};
-use crate::stage::is_broken_pipe;
 
 const AFTER_HELP: &str = "\
 A pipeline is a source, then filters, then a sink, separated by `:` (or a quoted `|`):

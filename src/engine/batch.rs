@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::item::{Attr, Event, Item, Origin, Record, Show};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::map::SharedMap;
-use crate::stage::{Flow, Stage};
 
 /// How many bytes make a batch worth handing over.
 pub const FULL: usize = 64 * 1024;
@@ -330,7 +330,7 @@ impl Stage for Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     #[test]
     fn a_batch_replays_every_call_in_order() {

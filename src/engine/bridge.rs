@@ -21,11 +21,11 @@ use clap::ArgMatches;
 
 use super::batch::{Batch, Taken};
 use crate::item::{Item, Origin};
+use crate::protocol::def::{BuildCx, Options, Status};
+use crate::protocol::task::{Cx, Task, Wait};
+use crate::protocol::{Flow, Source, Stage};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{BuildCx, Options, Status};
-use crate::stage::task::{Cx, Task, Wait};
-use crate::stage::{Flow, Source, Stage};
 
 /// What crosses the bridge.
 pub enum Msg {

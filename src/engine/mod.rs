@@ -7,7 +7,7 @@
 //!   SIGTERM wake it.
 //! * the deadlines it sleeps until are the stages' timers, in [`crate::runtime::timer`]
 //!   (`Stage::tick`, e.g. `count --every`); the tasks' protocol ([`Task`], [`Wait`], [`Cx`])
-//!   is in [`crate::stage::task`], beside the stage protocol.
+//!   is in [`crate::protocol::task`], beside the stage protocol.
 //! * [`batch`]: a recorded run of protocol calls in flat storage, to move items between
 //!   threads and chains without an allocation per item.
 //! * [`bridge`]: a bounded queue of batches between a thread and the scheduler; it runs
@@ -26,6 +26,4 @@ pub mod batch;
 pub mod bridge;
 pub mod sched;
 
-pub use crate::runtime::timer::{Timer, Timers};
-pub use crate::stage::task::{Cx, Task, Wait};
 pub use sched::Scheduler;

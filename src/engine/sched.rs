@@ -21,11 +21,11 @@ use anyhow::{Context, Result};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::protocol::Stage;
+use crate::protocol::def::Status;
+use crate::protocol::task::{Cx, Task, Wait};
 use crate::runtime::signal::Interrupt;
 use crate::runtime::timer::Timers;
-use crate::stage::Stage;
-use crate::stage::def::Status;
-use crate::stage::task::{Cx, Task, Wait};
 
 struct Slot {
     task: Box<dyn Task>,

@@ -9,16 +9,16 @@ use regex::bytes::Regex;
 
 use crate::fanout::{FanOut, ParallelBranch, ParallelGroup};
 use crate::item::Kind;
+use crate::protocol::{Source, Stage};
 use crate::runtime::output::Output;
 use crate::runtime::timer::Timers;
 use crate::stage::records::RecordsPlan;
-use crate::stage::{Source, Stage};
 
 use super::grammar::{Call, Pipeline, SyntaxError};
 use super::stats::{Counted, Counter, Row, Stats};
+use crate::protocol::def::{Build, BuildCx, Inputs, Options, Role, Status};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Build, BuildCx, Inputs, Options, Role, Status};
 
 /// A pipeline ready to run.
 pub struct Built {

@@ -28,8 +28,8 @@
 //! ```
 
 use super::grammar::{Call, Pipeline, SyntaxError};
+use crate::protocol::def::{Build, Role, scheduler_task};
 use crate::source::decompress;
-use crate::stage::def::{Build, Role, scheduler_task};
 
 /// The column where the role starts.
 const ROLE_COLUMN: usize = 36;

@@ -13,7 +13,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use clap::ArgMatches;
 
 use super::registry;
-use crate::stage::def::{Emits, Role, StageDef};
+use crate::protocol::def::{Emits, Role, StageDef};
 
 /// One word of the pipeline text and where it stands. Words are bytes, as Linux hands
 /// them over: a file name or a pattern need not be UTF-8.

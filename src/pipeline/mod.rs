@@ -11,5 +11,4 @@ pub mod same_file;
 pub mod stats;
 pub mod tips;
 
-pub use crate::stage::def::{Options, StageDef};
 pub use grammar::{Pipeline, SyntaxError};

@@ -1,9 +1,9 @@
 //! The stage catalogue: it collects the [`StageDef`] of every stage, in one list that the
 //! parser, the type check, the builder, `copipe help`, the man page and the completions all
 //! read, so that help and behaviour cannot drift apart. The types of a definition live
-//! below, in [`crate::stage::def`]; this module only gathers the definitions.
+//! below, in [`crate::protocol::def`]; this module only gathers the definitions.
 
-use crate::stage::def::{Role, StageDef};
+use crate::protocol::def::{Role, StageDef};
 
 /// Every stage, in the order `copipe help stages` lists them.
 pub fn all() -> &'static [StageDef] {

@@ -7,12 +7,13 @@
 use anyhow::Result;
 
 use super::build::Built;
-use crate::engine::{Scheduler, Task};
+use crate::engine::Scheduler;
+use crate::protocol::def::{Options, Status};
+use crate::protocol::finish;
+use crate::protocol::task::Task;
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
 use crate::runtime::timer::Timers;
-use crate::stage::def::{Options, Status};
-use crate::stage::finish;
 
 /// Run a built pipeline to its end. The first error wins; the chain is closed regardless.
 pub fn run(built: Built, status: &Status) -> Result<()> {

@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, count_lines};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::delivery::Delivery;
 use crate::runtime::meter::Meter;
-use crate::stage::{Flow, Stage};
 
 pub use crate::runtime::counter::Counter;
 
@@ -35,7 +35,7 @@ impl Stage for Counted {
         self.inner.send_lines(batch)
     }
 
-    fn send_mapped(&mut self, lines: crate::stage::Mapped<'_>) -> Result<Flow> {
+    fn send_mapped(&mut self, lines: crate::protocol::Mapped<'_>) -> Result<Flow> {
         self.count
             .set(self.count.get() + count_lines(lines.bytes()));
         self.inner.send_mapped(lines)
@@ -209,7 +209,7 @@ fn human_bytes(n: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     #[test]
     fn counts_items_and_batches() {

@@ -3,7 +3,7 @@
 //! A sink such as `print` has written an item once its `flush` returned. An asynchronous
 //! sink (`publish --jetstream`) has only queued it then: the item counts as delivered when
 //! the server acknowledged it, later, on another thread. Such a sink registers a
-//! [`Delivery`] in the run's `Status` (`stage::def::Status`) and keeps two counters:
+//! [`Delivery`] in the run's `Status` (`protocol::def::Status`) and keeps two counters:
 //! the items it *took* (counted by its `send`, on the pipeline's thread) and the items
 //! *confirmed* in order from the first (acknowledged, or given up on purpose with
 //! `--when-full drop`), on its own thread.

@@ -226,7 +226,7 @@ impl SafeMap {
 }
 
 /// A map shared by the stages that keep slices of it beyond the call that pushed them (the
-/// threads of a `tee --parallel`, see [`crate::stage::Stage::send_mapped`]), with its
+/// threads of a `tee --parallel`, see [`crate::protocol::Stage::send_mapped`]), with its
 /// file's name. The map stays registered with the SIGBUS handler as long as anything holds
 /// it, so a truncation is caught wherever its slices are read.
 pub struct SharedMap {

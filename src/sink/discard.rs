@@ -5,8 +5,8 @@ use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::{Flow, Stage};
 
 /// Drop every item (the exit status still tells whether any arrived).
 #[derive(Parser)]

@@ -19,11 +19,11 @@ use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin, render};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::output::Output;
 use crate::runtime::signal::{Interrupt, InterruptibleWriter};
 use crate::sink::label::Labels;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Stage};
 
 /// Feed items to the standard input of a command run by `sh -c`.
 ///

@@ -1,5 +1,5 @@
 //! How the sinks that write lines (`print`, `write`, `exec`) show where lines come from,
-//! when a source announces its inputs (see [`crate::stage::Stage::origin`]): a
+//! when a source announces its inputs (see [`crate::protocol::Stage::origin`]): a
 //! `==> name <==` header before each run of lines from one input, as `tail` prints with
 //! several files, or a `name:` tag in front of every line, as `grep -H` does. Records and
 //! events are never labelled: NDJSON must stay NDJSON (`json` carries the name in a `file`

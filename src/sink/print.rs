@@ -11,11 +11,11 @@ use clap::{ArgMatches, Parser};
 use regex::bytes::Regex;
 
 use crate::item::{Item, Kind, Origin, render};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::output::Output;
 use crate::sink::color::{self, Painter};
 use crate::sink::label::Labels;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Stage};
 
 /// Write each item to standard output, one per line.
 ///

@@ -34,12 +34,12 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
 use crate::item::{Item, Kind, Origin, lines, render};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::delivery::Delivery;
 use crate::runtime::signal::Interrupt;
 use crate::sink::count::every::parse_duration;
 use crate::sink::send::WhenFull;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Stage};
 
 /// Publish each item as a NATS message (records as compact JSON); with `--jetstream`, each
 /// one acknowledged by the server.

@@ -30,12 +30,12 @@ use anyhow::{Result, anyhow};
 use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
 
 use crate::item::{Item, Kind, Origin, count_lines, render};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::counter::Counter;
 use crate::runtime::signal::Interrupt;
 use crate::sink::count::every::parse_duration;
 use crate::source::listen::Address;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Stage};
 
 /// Send each item, as a line, to a TCP, UDP or unix-socket peer; reconnect when it is gone.
 ///

@@ -8,10 +8,10 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
+use crate::protocol::Stage;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::runtime::output::Output;
 use crate::sink::print::{Printer, Target};
-use crate::stage::Stage;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 
 /// Append each item to FILE, one per line (records and events as NDJSON).
 ///

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::engine::{Cx, Task, Wait};
 use crate::item::{Kind, Origin, Show};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::task::{Cx, Task, Wait};
+use crate::protocol::{Source, Stage};
 use crate::runtime::map::{SafeMap, SharedMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
@@ -23,8 +25,6 @@ use crate::source::decompress::{self, Decoder};
 use crate::source::reader::{
     Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
 };
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Source, Stage};
 
 mod compressed;
 

@@ -43,11 +43,11 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Kind, Origin, Show};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::{Flow, Source, Stage};
 use crate::runtime::meter::{FileCounts, Meter};
 use crate::runtime::signal::{Interrupt, readable_now, report_unfinished};
 use crate::source::reader::{Held, LineReader, Place, ReadError, note_cuts};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Source, Stage};
 
 use glob::{Found, Globs, Pattern};
 use start::{Feed, Start, last_lines_offset};
@@ -602,7 +602,7 @@ struct Follow {
     said_parked: bool,
     /// The pipeline's clock: whether a stage holds items back (see
     /// [`Follow::take_checkpoint`]), and what waits for the chain to be closed.
-    timers: crate::engine::Timers,
+    timers: crate::runtime::timer::Timers,
     /// The follow ended on its own (every input read to its end, or `--pid`), every
     /// partial line pushed.
     ended: bool,
@@ -689,7 +689,7 @@ impl Source for Follow {
     /// In a pipeline that runs on the scheduler, the follow is a task of it (see
     /// [`FollowTask`]): its flush reaches the sinks, so its checkpoints count what they
     /// wrote.
-    fn native(&mut self) -> Option<Box<dyn crate::engine::Task>> {
+    fn native(&mut self) -> Option<Box<dyn crate::protocol::task::Task>> {
         let mut taken = std::mem::replace(self, Follow::taken(self));
         if let Some(c) = &mut taken.checkpoint {
             c.slack = Duration::from_millis(50);
@@ -899,7 +899,7 @@ impl Follow {
 /// `follow` as a native task of the scheduler: the same rounds as [`Follow::run`], with
 /// the wait done by the scheduler (readable on the waiter's descriptor, or the next
 /// once-a-second check). Its checkpoints are taken when no stage holds items back
-/// ([`crate::engine::Timers::holding`]: an open `multiline` event, the count of a `count
+/// ([`crate::runtime::timer::Timers::holding`]: an open `multiline` event, the count of a `count
 /// --every` interval), after a flush of the chain, and written at the next resume — after
 /// whatever the scheduler does with what this one pushed (a `merge` delivers a branch's
 /// items once its task yields). The last one is written once the chain has been closed.
@@ -911,13 +911,13 @@ pub struct FollowTask {
     commit: bool,
 }
 
-impl crate::engine::Task for FollowTask {
+impl crate::protocol::task::Task for FollowTask {
     fn resume(
         &mut self,
-        cx: &mut crate::engine::Cx<'_>,
+        cx: &mut crate::protocol::task::Cx<'_>,
         out: &mut dyn Stage,
-    ) -> Result<crate::engine::Wait> {
-        use crate::engine::Wait;
+    ) -> Result<crate::protocol::task::Wait> {
+        use crate::protocol::task::Wait;
         if std::mem::take(&mut self.commit) {
             self.f.store_checkpoint();
         }
@@ -2688,7 +2688,7 @@ fn would_block(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     /// A follow of `paths` that ends at once (its `--pid` process is gone).
     fn follow_once(paths: &[&Path], start: Start, show: Show) -> Collect {
@@ -2732,7 +2732,7 @@ mod tests {
             out_of_fds: false,
             said_starved: false,
             said_parked: false,
-            timers: crate::engine::Timers::default(),
+            timers: crate::runtime::timer::Timers::default(),
             ended: false,
             archives: Default::default(),
             rotate_wait: Duration::from_secs(5),

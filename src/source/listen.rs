@@ -26,12 +26,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
 
-use crate::engine::{Cx, Scheduler, Task, Timers, Wait};
+use crate::engine::Scheduler;
 use crate::item::{Item, Kind, Origin, Show, lines};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::task::{Cx, Task, Wait};
+use crate::protocol::{Flow, Source, Stage};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Source, Stage};
+use crate::runtime::timer::Timers;
 
 /// Serve clients on ADDRESS and emit the lines they send.
 ///

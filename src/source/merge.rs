@@ -17,14 +17,16 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
+use crate::engine::Scheduler;
 use crate::engine::batch::Batch;
 use crate::engine::bridge::{SourceFn, SourceThread};
-use crate::engine::{Cx, Scheduler, Task, Timers, Wait};
 use crate::item::{Item, Kind, Origin, Show};
+use crate::protocol::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
+use crate::protocol::task::{Cx, Task, Wait};
+use crate::protocol::{Flow, Source, Stage};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
-use crate::stage::{Flow, Source, Stage};
+use crate::runtime::timer::Timers;
 
 /// Merge the items of several { SOURCE … } branches into one stream.
 ///

@@ -8,11 +8,11 @@
 use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
-use crate::engine::{Cx, Task, Wait};
 use crate::item::Kind;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::task::{Cx, Task, Wait};
+use crate::protocol::{Flow, Source, Stage};
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Flow, Source, Stage};
 
 /// Emit the integers from START up to END (excluded), by STEP (default 1), like Python.
 #[derive(Parser)]

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 
 use anyhow::Result;
 
-use crate::stage::{Flow, Stage};
+use crate::protocol::{Flow, Stage};
 
 /// The read size: big enough that per-read costs vanish, small enough to stay in L2.
 pub const CAPACITY: usize = 256 * 1024;
@@ -45,7 +45,7 @@ impl ReadError {
     }
 }
 
-pub use crate::stage::def::MAX_LINE;
+pub use crate::protocol::def::MAX_LINE;
 
 /// Lines cut by `--max-line` in one input, for its warning and for `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -451,7 +451,7 @@ impl LineReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     fn read_all(input: &[u8], cap: usize) -> Vec<Vec<u8>> {
         let mut r = LineReader::with_capacity(cap);

@@ -21,10 +21,10 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use futures_util::{FutureExt, StreamExt};
 
 use crate::item::Kind;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::{Source, Stage};
 use crate::runtime::signal::Interrupt;
 use crate::sink::publish::Conn;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::stage::{Source, Stage};
 
 /// Emit the payloads of the NATS messages on SUBJECT, one line each; with `--durable`,
 /// from a JetStream stream, each acknowledged once the sinks have written it.

@@ -23,9 +23,9 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
+use crate::protocol::Stage;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record, Type};
-use crate::stage::Stage;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse web server access logs (Apache, nginx: Combined or Common Log Format) into records.
@@ -310,7 +310,7 @@ impl LineFormat for Combined {
 mod tests {
     use super::*;
     use crate::item::Item;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     fn run(bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
         let out = Collect::shared();

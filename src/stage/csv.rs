@@ -45,11 +45,11 @@ use std::time::{Duration, Instant};
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 use crate::item::{Item, Kind, Origin};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 use crate::record::{ROOT, Record};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::fieldtype::Types;
 use crate::stage::lineparse::{Bad, Lines, to_text};
-use crate::stage::{Flow, Stage};
 
 /// What `csv` and `tsv` share.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -888,7 +888,7 @@ impl Stage for Csv {
 mod tests {
     use super::*;
     use crate::item::Show;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     /// How a test feeds the stage: line by line, or in batches of whole lines of about
     /// `size` bytes, read on this thread or (`chunk`) on a second one in chunks of about

@@ -21,8 +21,8 @@ use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, Origin, Show, render, split_path};
-use crate::stage::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
+use crate::protocol::{Flow, Stage};
 
 mod bre;
 mod report;

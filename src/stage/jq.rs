@@ -36,9 +36,9 @@ use jaq_core::{Compiler, Ctx, Vars, data};
 use jaq_json::Val as JVal;
 
 use crate::item::{Item, Kind, Origin, Record};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::signal::Interrupt;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
 
 pub use value::{fill_record, to_jaq, write_json};
 

@@ -27,12 +27,12 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin, Show};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{JsonParser, Record, Type};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 
 /// A UTF-8 byte order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-use crate::stage::{Flow, Stage};
+use crate::protocol::{Flow, Stage};
 
 /// Parse each line as a JSON object (NDJSON) into a record.
 ///

@@ -57,9 +57,9 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
+use crate::protocol::Stage;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record, Type};
-use crate::stage::Stage;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse logfmt lines (level=info msg="a b" dur=1.2ms) into records.
@@ -735,7 +735,7 @@ impl LineFormat for Kv {
 mod tests {
     use super::*;
     use crate::item::Item;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     fn run(pair: &str, sep: Option<&str>, bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
         let out = Collect::shared();

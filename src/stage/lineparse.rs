@@ -14,9 +14,9 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::item::{Item, Origin, Show};
+use crate::protocol::{Flow, Stage};
 use crate::record::{ROOT, Record};
 use crate::stage::fieldtype::Types;
-use crate::stage::{Flow, Stage};
 
 /// A format of one line: how a line becomes the fields of a record. The rest — counting
 /// lines, U+FFFD, the `file` field, the policy for a line that does not fit, the note at the

@@ -23,8 +23,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, Origin};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 
 /// Join lines into multiline events (stack traces, tracebacks, continued messages).
 ///
@@ -199,7 +199,7 @@ struct Multiline {
     joiner: Joiner,
     timeout: Duration,
     /// `None` when the source never waits.
-    timer: Option<crate::engine::Timer>,
+    timer: Option<crate::runtime::timer::Timer>,
     /// When the open event is to be sent if no line comes first: set when the source
     /// waits (`flush`), cleared by every line.
     deadline: Option<Instant>,
@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn the_same_origin_announced_again_does_not_end_the_event() {
         use crate::item::Show;
-        use crate::stage::testing::Collect;
+        use crate::protocol::testing::Collect;
         let c = Collect::shared();
         let timers = crate::runtime::timer::Timers::default();
         let mut m = Multiline {

@@ -25,9 +25,9 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::{CaptureLocations, Regex};
 
 use crate::item::Kind;
+use crate::protocol::Stage;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record};
-use crate::stage::Stage;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 use fast::{Fast, Found};
 
@@ -154,7 +154,7 @@ impl LineFormat for Parse {
 mod tests {
     use super::*;
     use crate::item::{Item, Origin, Show};
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     fn run(re: &str, bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
         let out = Collect::shared();

@@ -23,9 +23,9 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Event, Item, Kind};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 use crate::record::{NodeId, ROOT, Record, Type};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
 
 /// Turn each <NAME> element (or each element at --depth D) into a JSON record.
 ///
@@ -385,8 +385,8 @@ fn trim(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::testing::Collect;
     use crate::runtime::meter::Meter;
-    use crate::stage::testing::Collect;
 
     /// The records of a document, as JSON lines (the boxed collector is shared).
     fn records(doc: &str, target: Target) -> Vec<String> {

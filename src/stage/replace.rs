@@ -9,8 +9,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, map_lines};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 
 /// Replace every match of PATTERN in each line by REPLACEMENT ($1, ${name} for groups).
 #[derive(Parser)]

@@ -10,9 +10,9 @@ use anyhow::{Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Record, split_path};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 use crate::record::ROOT;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
 
 /// Keep only these fields of each record, in the order given (dotted paths allowed).
 ///

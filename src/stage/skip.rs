@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, split_after_lines};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 
 /// Drop the first N items and pass the rest on.
 #[derive(Parser)]

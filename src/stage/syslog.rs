@@ -29,10 +29,10 @@ use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::Kind;
+use crate::protocol::Stage;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{NodeId, ROOT, Record, Type};
-use crate::stage::Stage;
 use crate::stage::combined::month_number;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
 
 /// Parse syslog lines (RFC 5424, RFC 3164, /var/log files) into records.
@@ -445,7 +445,7 @@ impl LineFormat for Syslog {
 mod tests {
     use super::*;
     use crate::item::Item;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     fn run(bad: Bad, lines: &[&[u8]]) -> Result<Vec<String>> {
         let out = Collect::shared();

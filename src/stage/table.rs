@@ -26,8 +26,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use unicode_width::UnicodeWidthChar;
 
 use crate::item::{Item, Kind, Origin, Record, split_path};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 
 /// Print records as aligned columns for people: a header, then one line per record.
 ///

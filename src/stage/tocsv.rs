@@ -21,8 +21,8 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use csv_core::{QuoteStyle, Terminator, WriteResult, Writer, WriterBuilder};
 
 use crate::item::{Item, Kind, Origin, Record, split_path};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 
 /// Turn records into CSV lines: a header once, then one row per record (RFC 4180).
 ///

@@ -38,10 +38,10 @@ use quick_xml::escape::{escape, partial_escape};
 use quick_xml::events::{BytesCData, BytesEnd, BytesStart, BytesText, Event as Xml};
 
 use crate::item::{Event, Item, Kind, Origin, Record, Type, Val};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 use crate::record::Step;
 use crate::source::xml::chars::{is_name, is_xml_char};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
 
 /// Write records (or XML events) back out as one XML document, xmltodict's unparse style.
 ///

@@ -9,8 +9,8 @@ use anyhow::Result;
 use clap::{ArgMatches, Parser};
 
 use crate::item::{Item, Kind, Record, strip_cr};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 
 /// Drop items equal to the one just before them.
 #[derive(Parser)]

@@ -26,9 +26,9 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use regex::Regex;
 
 use crate::item::{Item, Kind, Type, Val, split_path};
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
+use crate::protocol::{Flow, Stage};
 use crate::record::Step;
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef};
-use crate::stage::{Flow, Stage};
 
 /// Keep records whose FIELD compares with VALUE (= != ~ !~ < <= > >=), or that have FIELD?.
 ///

@@ -10,10 +10,10 @@ use std::rc::Rc;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, count_lines};
+use crate::protocol::def::{BuildCx, Status};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::output::Output;
 use crate::sink::count::Tally;
-use crate::stage::def::{BuildCx, Status};
-use crate::stage::{Flow, Stage};
 
 /// A duration as `500ms`, `10s`, `5m`, `1h` or a number of seconds (`2.5`).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -47,7 +47,7 @@ pub struct Every {
     /// When the current interval ends, on the monotonic clock and on the wall clock.
     end: std::time::Instant,
     end_wall: std::time::SystemTime,
-    timer: crate::engine::Timer,
+    timer: crate::runtime::timer::Timer,
     out: Rc<RefCell<Output>>,
     status: Status,
     line: Vec<u8>,

@@ -11,10 +11,10 @@ use std::os::fd::AsRawFd;
 use anyhow::Result;
 
 use super::{Cat, Input, Step};
+use crate::protocol::Stage;
 use crate::runtime::signal::readable_now;
 use crate::source::decompress::{self, DecodeError, Decoder, Format};
 use crate::source::reader::{Place, ReadError, note_cuts};
-use crate::stage::Stage;
 
 impl Cat {
     /// Read `file` (of which `head` was read already) decompressed as `format`.

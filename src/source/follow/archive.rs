@@ -34,9 +34,9 @@ use super::glob::Found;
 use super::state::{Saved, fingerprint};
 use super::{Follow, HEAD, Head, Start, State};
 use crate::item::Origin;
+use crate::protocol::{Flow, Stage};
 use crate::source::decompress::{DecodeError, Decoder, Format, sniff_file};
 use crate::source::reader::LineReader;
-use crate::stage::{Flow, Stage};
 
 /// How many closed files' first bytes are remembered.
 const CLOSED: usize = 256;

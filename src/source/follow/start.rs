@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use anyhow::Result;
 
 use crate::item::{Item, Origin, split_after_lines};
-use crate::stage::{Flow, Stage};
+use crate::protocol::{Flow, Stage};
 
 /// `-n`: where the first look at a file starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,7 +150,7 @@ impl Stage for Feed<'_> {
 mod tests {
     use super::*;
     use crate::item::Show;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
     use std::io::Write;
 
     fn naive(text: &[u8], n: u64) -> u64 {

@@ -11,12 +11,12 @@ use std::os::fd::RawFd;
 use anyhow::Result;
 
 use super::{Run, XmlTask, input, located};
+use crate::protocol::task::Wait;
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, Interruptible};
 use crate::source::decompress::{self, Decoder, Format};
 use crate::source::xml::input::Input;
 use crate::source::xml::parser::Parser;
-use crate::stage::task::Wait;
 
 /// The reader of the direct path, and the descriptor its reads may sleep on: the file
 /// decompressed when `compressed` (a regular file) or, with `decompress`, when its first

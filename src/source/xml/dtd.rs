@@ -28,7 +28,7 @@ use std::rc::Rc;
 
 use super::chars::{self, NameEnd, is_space};
 use super::parser::{Entity, Fail, Parser, Ref, Step, parse_ref, utf8};
-use crate::stage::Flow;
+use crate::protocol::Flow;
 
 fn at<T>(i: usize, msg: impl Into<String>) -> Result<T, Fail> {
     Err(Fail::At(i, msg.into()))

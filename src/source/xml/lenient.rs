@@ -30,8 +30,8 @@ use quick_xml::events::Event as Qx;
 use super::XmlError;
 use super::chars::{is_name, is_xml_char};
 use crate::item::{Attr, Event, Item};
+use crate::protocol::Stage;
 use crate::runtime::meter::Meter;
-use crate::stage::Stage;
 
 /// At most this many warnings are shown; the rest are counted at the end.
 pub const MAX_WARNINGS: u64 = 20;

@@ -48,14 +48,14 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser as ClapParser};
 
 use crate::item::Kind;
+use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::protocol::task::{Cx, Task, Wait};
+use crate::protocol::{Source, Stage};
 use crate::runtime::map::{SafeMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, Interruptible, stopped_by};
 use crate::source::decompress::{self, Format};
-use crate::stage::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::stage::records::{Counter, Records, RecordsPlan};
-use crate::stage::task::{Cx, Task, Wait};
-use crate::stage::{Source, Stage};
 
 use input::Input;
 use parser::{Fail, Parser, Reach};
@@ -353,7 +353,7 @@ fn ended(status: &Status, r: Result<()>) -> Result<()> {
 /// other tasks run (a token longer than this is still read whole in one turn).
 const TURN_BYTES: u64 = 256 * 1024;
 
-/// `xml` as a task of the scheduler (see the module docs of [`crate::stage::task`]).
+/// `xml` as a task of the scheduler (see the module docs of [`crate::protocol::task`]).
 ///
 /// * A pipe, FIFO, socket or terminal is read only when it is readable: the tokenizer
 ///   works on the window alone, and where it needs more than has arrived the input says
@@ -668,7 +668,7 @@ fn parse_input(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
 
     /// The events of a document as NDJSON lines, and the error if any.
     pub(crate) fn events(doc: &[u8]) -> (Vec<String>, Option<String>) {
@@ -798,7 +798,7 @@ mod tests {
 #[cfg(test)]
 mod nonblocking_tests {
     use super::*;
-    use crate::stage::testing::Collect;
+    use crate::protocol::testing::Collect;
     use std::io::Write;
     use std::os::fd::AsRawFd;
 

@@ -37,11 +37,11 @@ use memchr::memmem::Finder;
 use super::input::{self, Input};
 use super::parser::{Declarations, Fail, Parser, Reach};
 use crate::item::{Item, Origin};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::map::{SafeMap, Truncated};
 use crate::runtime::meter::{Meter, Parts};
 use crate::runtime::signal::{Interrupt, Stopped};
 use crate::stage::records::{Batch, Counter, Records, Target};
-use crate::stage::{Flow, Stage};
 
 /// The size of a part, unless told otherwise.
 pub const PART: usize = 512 * 1024;

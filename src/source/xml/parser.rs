@@ -27,7 +27,7 @@ use memchr::memmem::Finder;
 use super::chars::{self, NameEnd, is_space};
 use super::input::{Input, InputError};
 use crate::item::{Attr, Event, Item};
-use crate::stage::{Flow, Stage};
+use crate::protocol::{Flow, Stage};
 
 /// Elements nested deeper than this are refused (records and their JSON are written
 /// recursively; this keeps the stack bounded).

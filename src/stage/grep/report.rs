@@ -18,8 +18,8 @@ use memchr::{memchr, memrchr};
 
 use super::{Args, Matcher};
 use crate::item::{Origin, Show, count_lines};
-use crate::stage::def::{BuildCx, Status};
-use crate::stage::{Flow, Stage};
+use crate::protocol::def::{BuildCx, Status};
+use crate::protocol::{Flow, Stage};
 
 /// The most inputs whose numbering and counts are kept while another is read (`follow`
 /// of many names, `listen`'s clients); beyond, an input that comes back starts afresh.

@@ -13,12 +13,12 @@ use anyhow::Result;
 use clap::ArgMatches;
 
 use crate::item::Kind;
+use crate::protocol::{Source, Stage};
 use crate::runtime::delivery::{Delivery, Marks};
 use crate::runtime::meter::Meter;
 use crate::runtime::output::Output;
 use crate::runtime::signal::Interrupt;
 use crate::runtime::timer::Timers;
-use crate::stage::{Source, Stage};
 
 /// The default of `--max-line`: lines longer than this are cut. Far above what log agents
 /// allow (100 KB to 10 MB) and than any line a person reads, low enough that one endless

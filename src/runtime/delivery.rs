@@ -18,6 +18,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use clap::ValueEnum;
+
+/// What an asynchronous sink (`send`, `publish`) does with an item when its buffer is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WhenFull {
+    /// Wait for room (the whole pipeline waits).
+    Block,
+    /// Drop the item, and count it.
+    Drop,
+}
+
 /// The counters of one asynchronous sink.
 #[derive(Debug, Default)]
 pub struct Delivery {

@@ -76,7 +76,7 @@ pub struct Args {
     pub max_keys: u64,
     /// Print the count of each interval of DURATION (`500ms`, `10s`, `5m`, `1h`; a bare
     /// number is seconds) as it ends, with its end time (with --by: a block per interval).
-    #[arg(long, value_name = "DURATION", value_parser = every::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::runtime::units::parse_duration)]
     pub every: Option<std::time::Duration>,
 }
 

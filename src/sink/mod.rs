@@ -7,6 +7,7 @@ pub mod discard;
 pub mod exec;
 pub mod label;
 pub mod print;
+pub mod printer;
 pub mod publish;
 pub mod send;
 pub mod write;

@@ -20,12 +20,11 @@
 //! checkpoint advances only past lines whose messages are confirmed.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -34,12 +33,12 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
 use crate::item::{Item, Kind, Origin, lines, render};
+use crate::nats::{Conn, Login};
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::protocol::{Flow, Stage};
-use crate::runtime::delivery::Delivery;
+use crate::runtime::delivery::{Delivery, WhenFull};
 use crate::runtime::signal::Interrupt;
-use crate::sink::count::every::parse_duration;
-use crate::sink::send::WhenFull;
+use crate::runtime::units::parse_duration;
 
 /// Publish each item as a NATS message (records as compact JSON); with `--jetstream`, each
 /// one acknowledged by the server.
@@ -88,30 +87,8 @@ pub struct Args {
     /// At the end, how long to wait for the outstanding items to be confirmed.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
-    /// Log in with this user (with `--password`).
-    #[arg(long, value_name = "USER", requires = "password")]
-    pub user: Option<String>,
-    /// The password of `--user`.
-    #[arg(long, value_name = "PASSWORD")]
-    pub password: Option<String>,
-    /// Log in with this token.
-    #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
-    /// Log in with this credentials file (JWT and NKey seed).
-    #[arg(long, value_name = "FILE")]
-    pub creds: Option<PathBuf>,
-    /// Require TLS.
-    #[arg(long)]
-    pub tls: bool,
-    /// Trust the certificate authorities in this PEM file.
-    #[arg(long, value_name = "FILE")]
-    pub tls_ca: Option<PathBuf>,
-    /// Present this client certificate (PEM; with `--tls-key`).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The key of `--tls-cert` (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub login: Login,
 }
 
 pub const DEF: StageDef = StageDef {
@@ -131,60 +108,6 @@ pub const DEF: StageDef = StageDef {
 
 /// The bytes handed to the NATS thread at a time.
 const BATCH: usize = 256 * 1024;
-
-/// How to reach the server.
-pub struct Conn {
-    pub url: String,
-    pub user: Option<(String, String)>,
-    pub token: Option<String>,
-    pub creds: Option<PathBuf>,
-    pub tls: bool,
-    pub tls_ca: Option<PathBuf>,
-    pub tls_cert: Option<(PathBuf, PathBuf)>,
-}
-
-impl Conn {
-    /// Check the URL: `nats://` or `tls://` (or a bare `HOST:PORT`).
-    pub fn check_url(url: &str) -> Result<()> {
-        let rest = url
-            .strip_prefix("nats://")
-            .or_else(|| url.strip_prefix("tls://"))
-            .unwrap_or(url);
-        if rest.contains("://") || rest.is_empty() {
-            bail!("{url}: not a NATS server address (nats://HOST:PORT or tls://HOST:PORT)");
-        }
-        Ok(())
-    }
-
-    pub async fn options(&self) -> Result<async_nats::ConnectOptions> {
-        let mut o = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(2))
-            .max_reconnects(None)
-            .client_capacity(65_536);
-        if let Some((u, p)) = &self.user {
-            o = o.user_and_password(u.clone(), p.clone());
-        }
-        if let Some(t) = &self.token {
-            o = o.token(t.clone());
-        }
-        if let Some(c) = &self.creds {
-            o = o
-                .credentials_file(c)
-                .await
-                .with_context(|| format!("{}: cannot read the credentials", c.display()))?;
-        }
-        if self.tls {
-            o = o.require_tls(true);
-        }
-        if let Some(ca) = &self.tls_ca {
-            o = o.add_root_certificates(ca.clone());
-        }
-        if let Some((c, k)) = &self.tls_cert {
-            o = o.add_client_certificate(c.clone(), k.clone());
-        }
-        Ok(o)
-    }
-}
 
 /// One batch: payloads back to back, the subjects taken from fields back to back, and per
 /// message its end, its subject's end (`--subject-from`) and headers.
@@ -218,15 +141,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
         };
         headers.push((name.to_string(), field.to_string()));
     }
-    let conn = Conn {
-        url: a.url.clone(),
-        user: a.user.clone().zip(a.password.clone()),
-        token: a.token.clone(),
-        creds: a.creds.clone(),
-        tls: a.tls,
-        tls_ca: a.tls_ca.clone(),
-        tls_cert: a.tls_cert.clone().zip(a.tls_key.clone()),
-    };
+    let conn = a.login.conn(&a.url);
     let name = format!("{} {}", a.url, a.subject);
     let (tx, rx) = mpsc::channel::<Batch>(2);
     let delivery = Delivery::new(a.drain_timeout);

@@ -27,15 +27,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use clap::{ArgMatches, FromArgMatches, Parser, ValueEnum};
+use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::item::{Item, Kind, Origin, count_lines, render};
+use crate::net::Address;
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::protocol::{Flow, Stage};
 use crate::runtime::counter::Counter;
+use crate::runtime::delivery::WhenFull;
 use crate::runtime::signal::Interrupt;
-use crate::sink::count::every::parse_duration;
-use crate::source::listen::Address;
+use crate::runtime::units::parse_duration;
 
 /// Send each item, as a line, to a TCP, UDP or unix-socket peer; reconnect when it is gone.
 ///
@@ -58,15 +59,6 @@ pub struct Args {
     /// At the end, how long to wait for the buffered items to be delivered.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     pub drain_timeout: Duration,
-}
-
-/// What `send` does with an item when its buffer is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum WhenFull {
-    /// Wait for room (the whole pipeline waits).
-    Block,
-    /// Drop the item, and count it.
-    Drop,
 }
 
 pub const DEF: StageDef = StageDef {

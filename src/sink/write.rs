@@ -11,7 +11,7 @@ use crate::item::Kind;
 use crate::protocol::Stage;
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::runtime::output::Output;
-use crate::sink::print::{Printer, Target};
+use crate::sink::printer::{Printer, Target};
 
 /// Append each item to FILE, one per line (records and events as NDJSON).
 ///

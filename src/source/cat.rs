@@ -18,6 +18,7 @@ use crate::item::{Kind, Origin, Show};
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::protocol::task::{Cx, Task, Wait};
 use crate::protocol::{Source, Stage};
+use crate::runtime::fd::open_without_waiting;
 use crate::runtime::map::{SafeMap, SharedMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
@@ -634,27 +635,6 @@ fn mapped(f: &File) -> Option<SafeMap> {
         return None;
     }
     SafeMap::new(f)
-}
-
-/// Open a file for reading without waiting for a FIFO's writer (opening a FIFO blocks
-/// until one comes, which would stall every task of the scheduler): opened non-blocking,
-/// then made blocking again, since it is read only when `poll` says it is readable (a FIFO
-/// is not readable before its first writer, and at its end once its writers are gone).
-pub(crate) fn open_without_waiting(path: &std::path::Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let fd = f.as_raw_fd();
-    // SAFETY: fcntl on a descriptor that `f` owns.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
-    }
-    Ok(f)
 }
 
 fn is_regular(fd: i32) -> bool {

@@ -173,7 +173,7 @@ pub struct Args {
         long,
         value_name = "DURATION",
         default_value = "5s",
-        value_parser = crate::sink::count::every::parse_duration
+        value_parser = crate::runtime::units::parse_duration
     )]
     pub rotate_wait: Duration,
     /// Check the files every MS milliseconds instead of using file-system notifications.

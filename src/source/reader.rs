@@ -13,6 +13,7 @@ use std::io::{self, Read};
 use anyhow::Result;
 
 use crate::protocol::{Flow, Stage};
+use crate::runtime::units::size_text;
 
 /// The read size: big enough that per-read costs vanish, small enough to stay in L2.
 pub const CAPACITY: usize = 256 * 1024;
@@ -118,16 +119,6 @@ fn line_at(file: &std::fs::File, at: u64) -> Option<u64> {
         pos += n as u64;
     }
     Some(lines)
-}
-
-/// `16M`, `64K`, `1000 bytes`: a size as `--max-line` takes it.
-pub fn size_text(n: usize) -> String {
-    for (shift, unit) in [(30, 'G'), (20, 'M'), (10, 'K')] {
-        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
-            return format!("{}{unit}", n >> shift);
-        }
-    }
-    format!("{n} bytes")
 }
 
 /// Newlines in `bytes`, counted in blocks that the compiler turns into vector compares (a
@@ -621,14 +612,6 @@ mod tests {
         assert_eq!(line_at(&f, 0), Some(1));
         let at = data.len() - b"line 99999\n".len();
         assert_eq!(line_at(&f, at as u64), Some(100_000));
-    }
-
-    #[test]
-    fn sizes_are_shown_as_max_line_takes_them() {
-        assert_eq!(size_text(16 << 20), "16M");
-        assert_eq!(size_text(64 << 10), "64K");
-        assert_eq!(size_text(1 << 30), "1G");
-        assert_eq!(size_text(1000), "1000 bytes");
     }
 
     #[test]

@@ -21,10 +21,10 @@ use clap::{ArgMatches, FromArgMatches, Parser};
 use futures_util::{FutureExt, StreamExt};
 
 use crate::item::Kind;
+use crate::nats::{Conn, Login};
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::protocol::{Source, Stage};
 use crate::runtime::signal::Interrupt;
-use crate::sink::publish::Conn;
 
 /// Emit the payloads of the NATS messages on SUBJECT, one line each; with `--durable`,
 /// from a JetStream stream, each acknowledged once the sinks have written it.
@@ -58,7 +58,7 @@ pub struct Args {
     pub exit_at_end: bool,
     /// How long the server waits for an acknowledgement before delivering a message again
     /// (set when the consumer is created).
-    #[arg(long, value_name = "DURATION", value_parser = crate::sink::count::every::parse_duration, default_value = "30s", requires = "durable")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::runtime::units::parse_duration, default_value = "30s", requires = "durable")]
     pub ack_wait: Duration,
     /// Prefix each line with its subject (`SUBJECT:line`).
     #[arg(short = 'H', long)]
@@ -72,30 +72,8 @@ pub struct Args {
     /// keep the prefixes. A payload's own field of the same name keeps its value.
     #[arg(long)]
     pub fields: bool,
-    /// Log in with this user (with `--password`).
-    #[arg(long, value_name = "USER", requires = "password")]
-    pub user: Option<String>,
-    /// The password of `--user`.
-    #[arg(long, value_name = "PASSWORD")]
-    pub password: Option<String>,
-    /// Log in with this token.
-    #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
-    /// Log in with this credentials file (JWT and NKey seed).
-    #[arg(long, value_name = "FILE")]
-    pub creds: Option<std::path::PathBuf>,
-    /// Require TLS.
-    #[arg(long)]
-    pub tls: bool,
-    /// Trust the certificate authorities in this PEM file.
-    #[arg(long, value_name = "FILE")]
-    pub tls_ca: Option<std::path::PathBuf>,
-    /// Present this client certificate (PEM; with `--tls-key`).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<std::path::PathBuf>,
-    /// The key of `--tls-cert` (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub login: Login,
 }
 
 pub const DEF: StageDef = StageDef {
@@ -170,15 +148,7 @@ fn parse_from(s: &str) -> Result<DeliverPolicy> {
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     let a = Args::from_arg_matches(m)?;
     Conn::check_url(&a.url)?;
-    let conn = Conn {
-        url: a.url.clone(),
-        user: a.user.clone().zip(a.password.clone()),
-        token: a.token.clone(),
-        creds: a.creds.clone(),
-        tls: a.tls,
-        tls_ca: a.tls_ca.clone(),
-        tls_cert: a.tls_cert.clone().zip(a.tls_key.clone()),
-    };
+    let conn = a.login.conn(&a.url);
     let from = parse_from(&a.from)?;
     let name = format!("{} {}", a.url, a.subject);
     let rt = tokio::runtime::Builder::new_current_thread()

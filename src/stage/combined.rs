@@ -26,7 +26,7 @@ use crate::item::Kind;
 use crate::protocol::Stage;
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{ROOT, Record, Type};
-use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
+use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser, month_number};
 
 /// Parse web server access logs (Apache, nginx: Combined or Common Log Format) into records.
 ///
@@ -217,14 +217,6 @@ pub fn clf_to_rfc3339<'o>(t: &str, out: &'o mut [u8; 25]) -> Option<&'o str> {
     out[22] = b':';
     out[23..25].copy_from_slice(&b[24..26]);
     std::str::from_utf8(&out[..]).ok()
-}
-
-/// `Jan` → 1 … `Dec` → 12.
-pub fn month_number(m: &str) -> Option<u8> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    MONTHS.iter().position(|&x| x == m).map(|i| i as u8 + 1)
 }
 
 impl Combined {

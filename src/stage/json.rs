@@ -251,7 +251,7 @@ impl Json {
         }
         if self.scan.depth > 0 {
             if self.pending.len() > self.max {
-                let max = crate::source::reader::size_text(self.max);
+                let max = crate::runtime::units::size_text(self.max);
                 let why = format!("the value is not complete after {max} (--max-line)");
                 return self.bad_pending(&why, last);
             }

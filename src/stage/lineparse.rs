@@ -272,6 +272,14 @@ pub fn to_text<'a>(bytes: &'a [u8], scratch: &'a mut String) -> &'a str {
     }
 }
 
+/// `Jan` → 1 … `Dec` → 12.
+pub fn month_number(m: &str) -> Option<u8> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    MONTHS.iter().position(|&x| x == m).map(|i| i as u8 + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

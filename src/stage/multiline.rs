@@ -58,7 +58,7 @@ pub struct Args {
     /// How long an open event waits for more lines once the input is quiet (`500ms`, `1s`,
     /// `2m`) before it is sent on.
     #[arg(long, value_name = "DURATION", default_value = "1s",
-          value_parser = crate::sink::count::every::parse_duration)]
+          value_parser = crate::runtime::units::parse_duration)]
     pub timeout: Duration,
 }
 

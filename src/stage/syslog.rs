@@ -32,8 +32,7 @@ use crate::item::Kind;
 use crate::protocol::Stage;
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::record::{NodeId, ROOT, Record, Type};
-use crate::stage::combined::month_number;
-use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser};
+use crate::stage::lineparse::{Bad, BadArgs, LineFormat, LineParser, month_number};
 
 /// Parse syslog lines (RFC 5424, RFC 3164, /var/log files) into records.
 ///

@@ -41,7 +41,7 @@ use crate::item::{Event, Item, Kind, Origin, Record, Type, Val};
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef};
 use crate::protocol::{Flow, Stage};
 use crate::record::Step;
-use crate::source::xml::chars::{is_name, is_xml_char};
+use crate::xmlchars::{is_name, is_xml_char};
 
 /// Write records (or XML events) back out as one XML document, xmltodict's unparse style.
 ///
@@ -487,7 +487,7 @@ impl ToXml {
             }
             Event::Text { text, cdata } => {
                 if self.open.is_empty() && self.root.is_none() {
-                    if text.bytes().all(crate::source::xml::chars::is_space) {
+                    if text.bytes().all(crate::xmlchars::is_space) {
                         return Ok(());
                     }
                     bail!(

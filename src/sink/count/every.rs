@@ -15,29 +15,6 @@ use crate::protocol::{Flow, Stage};
 use crate::runtime::output::Output;
 use crate::sink::count::Tally;
 
-/// A duration as `500ms`, `10s`, `5m`, `1h` or a number of seconds (`2.5`).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s, 5m, 1h)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    if !(secs.is_finite() && secs >= 0.001) {
-        return Err(format!("`{s}` is too short: at least 1ms"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
-}
-
 /// `count --every`: the count of each interval, printed as the interval ends.
 pub struct Every {
     n: u64,
@@ -176,19 +153,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_their_units() {
-        use std::time::Duration;
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("10x").is_err());
-        assert!(parse_duration("s").is_err());
-    }
 
     #[test]
     fn utc_times_are_rfc3339() {

@@ -29,7 +29,8 @@
 //! keeps line and column tracking cheap. quick-xml's bare event loop is kept as the
 //! throughput ceiling in `benches/xml_ceiling.rs`.
 
-pub mod chars;
+// The character classes live below the components (`toxml` uses them too).
+use crate::xmlchars as chars;
 mod compressed;
 mod dtd;
 pub mod input;
@@ -149,7 +150,7 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
         Some(p) if p.as_os_str() != "-" => {
             // A FIFO is opened without waiting for its writer: the scheduler's other tasks
             // go on meanwhile (and the direct path waits in its first read instead).
-            let f = crate::source::cat::open_without_waiting(&p)
+            let f = crate::runtime::fd::open_without_waiting(&p)
                 .with_context(|| format!("cannot read {}", p.display()))?;
             (p.display().to_string(), f)
         }

@@ -1,5 +1,5 @@
 //! Character classes of XML 1.0 (fifth edition): names, whitespace, and the byte tables the
-//! tokenizer's hot loops use.
+//! tokenizer's hot loops use. Shared by the `xml` source's parser and the `toxml` filter.
 
 /// Byte classes for ASCII name scanning.
 const START: u8 = 1;

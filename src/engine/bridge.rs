@@ -21,9 +21,9 @@ use clap::ArgMatches;
 
 use super::batch::{Batch, Taken};
 use crate::item::{Item, Origin};
-use crate::protocol::def::{BuildCx, Options, Status};
+use crate::protocol::def::{BuildCx, Options, SourceFn, Status};
 use crate::protocol::task::{Cx, Task, Wait};
-use crate::protocol::{Flow, Source, Stage};
+use crate::protocol::{Flow, Stage};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
 
@@ -257,9 +257,6 @@ impl Stage for Sending {
         Some(self.replayed.get().flushed)
     }
 }
-
-/// The constructor of a pulled source (`StageDef::build`).
-pub type SourceFn = fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Source>>;
 
 /// A pulled source running on a thread of its own, seen by the scheduler as a task.
 pub struct SourceThread {

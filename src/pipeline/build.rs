@@ -16,7 +16,9 @@ use crate::stage::records::RecordsPlan;
 
 use super::grammar::{Call, Pipeline, SyntaxError};
 use super::stats::{Counted, Counter, Row, Stats};
-use crate::protocol::def::{Build, BuildCx, Inputs, Options, Role, Status};
+use crate::protocol::def::{
+    Branch, Build, BuildCx, Inputs, MergeFn, Options, Role, SourceFn, Status,
+};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
 
@@ -27,8 +29,9 @@ pub struct Built {
     /// The counters of `--stats`, when asked for.
     pub stats: Option<Stats>,
     /// How the source was built, to build it again on a thread of its own when the
-    /// pipeline runs on the scheduler (see [`crate::engine`]).
-    pub source_def: (crate::engine::bridge::SourceFn, clap::ArgMatches),
+    /// pipeline runs on the scheduler (see [`crate::engine`]); `None` for `merge`, which
+    /// is built with its branches and always runs as a task.
+    pub source_def: Option<(SourceFn, clap::ArgMatches)>,
 }
 
 /// Check that every stage receives a kind of item it accepts; records the kinds in the tree.
@@ -41,7 +44,7 @@ pub fn check(p: &mut Pipeline) -> Result<(), SyntaxError> {
         .given(Kind::Line)
         .expect("a source emits something");
     let name = source.def.name;
-    let kind = if super::registry::is_merge(source.def) {
+    let kind = if source.def.fans_in() {
         merged_kind(&mut p.calls[0])?
     } else {
         kind
@@ -189,14 +192,11 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
     super::same_file::refuse_outputs_that_are_inputs(p)?;
     super::same_file::refuse_stdout_that_is_an_input(p)?;
     let source_call = &p.calls[0];
-    let source_fn = match source_call.def.build {
-        Build::Source(f) => f,
-        _ => unreachable!("the first stage is a source"),
-    };
+    let source_fn = source_call.def.build.source_fn();
     let mut source_rows = Vec::new();
     let plan = records_plan(p);
-    let source = if super::registry::is_merge(source_call.def) {
-        build_merge(source_call, &env, &mut source_rows)?
+    let source = if let Build::Merge(merge) = source_call.def.build {
+        build_merge(merge, source_call, &env, &mut source_rows)?
     } else if let Some(plan) = &plan {
         crate::source::xml::build_planned(
             &source_call.matches,
@@ -205,6 +205,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         )
         .map_err(|e| at_call(source_call, e))?
     } else {
+        let source_fn = source_fn.expect("checked: the first stage is a source");
         source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
             .map_err(|e| at_call(source_call, e))?
     };
@@ -234,7 +235,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         source,
         chain,
         stats,
-        source_def: (source_fn, source_call.matches.clone()),
+        source_def: source_fn.map(|f| (f, source_call.matches.clone())),
     })
 }
 
@@ -281,54 +282,74 @@ fn records_plan(p: &Pipeline) -> Option<RecordsPlan> {
         .then(RecordsPlan::default)
 }
 
-/// Build a `merge`: each branch's source, and its filters ending in the merge's capture.
+/// Build a `merge` through its [`MergeFn`]: it has each branch built in turn — the
+/// branch's source, then its filters, pushing into the end the merge gives.
 fn build_merge(
+    merge: MergeFn,
     call: &Call,
     env: &Env<'_>,
     rows: &mut Vec<Vec<Row>>,
 ) -> Result<Box<dyn Source>, SyntaxError> {
-    use crate::source::merge;
-    let mut branches = Vec::new();
-    for b in &call.branches {
-        let src = &b.calls[0];
-        let Build::Source(f) = src.def.build else {
-            unreachable!("checked: a merge branch starts with a source")
-        };
-        let mut source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
-        let capture = merge::Capture::default();
-        let mut r = Vec::new();
-        let chain = if b.calls.len() > 1 {
-            build_chain_into(
-                &b.calls[1..],
-                env,
-                &[],
-                &mut r,
-                Some(Box::new(capture.clone())),
-                None,
-            )?
-        } else {
-            Box::new(capture.clone())
-        };
-        let mut all = vec![Row {
-            label: src.label(),
-            branches: Vec::new(),
-            input: None,
-            output: r.first().and_then(|row: &Row| row.input.clone()),
-            delivery: None,
-            notes: Vec::new(),
-        }];
-        all.extend(r);
-        rows.push(all);
-        let native = source.native();
-        branches.push(merge::Branch {
-            label: src.label(),
-            native,
-            bridged: (f, src.matches.clone()),
-            chain,
-            capture,
-        });
+    // A branch's error is a `SyntaxError` pointing at its own stage; kept here, since the
+    // merge's constructor carries it as an `anyhow` error.
+    let mut failed: Option<SyntaxError> = None;
+    let mut branch = |i: usize, end: Box<dyn Stage>| -> anyhow::Result<Branch> {
+        build_branch(&call.branches[i], env, rows, end).map_err(|e| {
+            let shown = anyhow::anyhow!("{}", e.message);
+            failed = Some(e);
+            shown
+        })
+    };
+    let built = merge(
+        &call.matches,
+        &env.cx(Kind::Line, &[]),
+        call.branches.len(),
+        &mut branch,
+    );
+    match (built, failed) {
+        (_, Some(e)) => Err(e),
+        (Ok(source), None) => Ok(source),
+        (Err(e), None) => Err(at_call(call, e)),
     }
-    merge::build(&call.matches, &env.cx(Kind::Line, &[]), branches).map_err(|e| at_call(call, e))
+}
+
+/// One branch of a `merge`: its source, and its filters ending in `end`.
+fn build_branch(
+    b: &Pipeline,
+    env: &Env<'_>,
+    rows: &mut Vec<Vec<Row>>,
+    end: Box<dyn Stage>,
+) -> Result<Branch, SyntaxError> {
+    let src = &b.calls[0];
+    let f = src
+        .def
+        .build
+        .source_fn()
+        .expect("checked: a merge branch starts with a source");
+    let mut source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
+    let mut r = Vec::new();
+    let chain = if b.calls.len() > 1 {
+        build_chain_into(&b.calls[1..], env, &[], &mut r, Some(end), None)?
+    } else {
+        end
+    };
+    let mut all = vec![Row {
+        label: src.label(),
+        branches: Vec::new(),
+        input: None,
+        output: r.first().and_then(|row: &Row| row.input.clone()),
+        delivery: None,
+        notes: Vec::new(),
+    }];
+    all.extend(r);
+    rows.push(all);
+    let native = source.native();
+    Ok(Branch {
+        label: src.label(),
+        native,
+        bridged: (f, src.matches.clone()),
+        chain,
+    })
 }
 
 /// Build one chain (the main one or a branch), last stage first, since each filter owns the
@@ -435,7 +456,9 @@ fn build_chain_into(
                 let after = if continues { next.take() } else { None };
                 Ok(Box::new(FanOut::new(branches, after)) as Box<dyn Stage>)
             }
-            Build::Source(_) => unreachable!("sources only come first"),
+            Build::Source(_) | Build::Task(_) | Build::Merge(_) => {
+                unreachable!("sources only come first")
+            }
         };
         let stage = stage.map_err(|e| at_call(call, e))?;
         let notes = if env.opts.stats {

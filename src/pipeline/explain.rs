@@ -28,7 +28,7 @@
 //! ```
 
 use super::grammar::{Call, Pipeline, SyntaxError};
-use crate::protocol::def::{Build, Role, scheduler_task};
+use crate::protocol::def::{Build, Role};
 use crate::source::decompress;
 
 /// The column where the role starts.
@@ -122,10 +122,8 @@ fn parallel(call: &Call) -> bool {
 
 fn role(call: &Call, place: Place) -> &'static str {
     match (call.def.role, call.def.build) {
-        (Role::Source, _) if call.def.name == "merge" => {
-            "source: scheduler task, fan-in of its branches"
-        }
-        (Role::Source, _) if scheduler_task(call.def.name) => {
+        (Role::Source, Build::Merge(_)) => "source: scheduler task, fan-in of its branches",
+        (Role::Source, _) if call.def.scheduler_task() => {
             "source: scheduler task, woken when a descriptor is ready"
         }
         (Role::Source, _) if place == Place::MergeBranch && lenient_xml(call) => {

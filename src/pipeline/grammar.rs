@@ -511,7 +511,7 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
         }
     }
     for c in &mut p.calls {
-        if registry::is_merge(c.def) {
+        if c.def.fans_in() {
             for b in &c.branches {
                 merge_branch(b)?;
             }
@@ -533,7 +533,7 @@ fn complete(p: &mut Pipeline, top: bool) -> Result<(), SyntaxError> {
 /// A branch of `merge`: a source (not another merge), then filters; no sink, no fan-out.
 fn merge_branch(b: &Pipeline) -> Result<(), SyntaxError> {
     let first = &b.calls[0];
-    if first.def.role != Role::Source || registry::is_merge(first.def) {
+    if first.def.role != Role::Source || first.def.fans_in() {
         return Err(SyntaxError::new(
             format!(
                 "a branch of `merge` starts with a source (cat, follow, xml, range, listen), not `{}`",

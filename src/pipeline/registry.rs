@@ -56,12 +56,7 @@ pub fn all() -> &'static [StageDef] {
 /// Whether a stage takes `{ branches }`: the fan-outs, and `merge` (a source whose
 /// branches are sources).
 pub fn takes_branches(def: &StageDef) -> bool {
-    def.role == Role::FanOut || is_merge(def)
-}
-
-/// Whether this is `merge`, the fan-in source.
-pub fn is_merge(def: &StageDef) -> bool {
-    def.name == crate::source::merge::DEF.name
+    def.role == Role::FanOut || def.fans_in()
 }
 
 /// The stage called `name` (or one of its aliases).
@@ -106,5 +101,33 @@ mod tests {
         assert_eq!(suggest("gerp"), Some("grep"));
         assert_eq!(suggest("cout"), Some("count"));
         assert_eq!(suggest("zzzzzzzz"), None);
+    }
+
+    #[test]
+    fn how_a_source_runs_is_declared_on_its_definition() {
+        use crate::protocol::def::Build;
+        let tasks: Vec<&str> = all()
+            .iter()
+            .filter(|d| d.scheduler_task())
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(tasks, ["listen", "merge"]);
+        let fan_in: Vec<&str> = all()
+            .iter()
+            .filter(|d| d.fans_in())
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(fan_in, ["merge"]);
+        for d in all() {
+            let is_source = matches!(d.build, Build::Source(_) | Build::Task(_) | Build::Merge(_));
+            assert_eq!(is_source, d.role == Role::Source, "{}", d.name);
+            // Every source but the fan-in is built from its arguments alone.
+            assert_eq!(
+                d.build.source_fn().is_some(),
+                is_source && !d.fans_in(),
+                "{}",
+                d.name
+            );
+        }
     }
 }

@@ -50,7 +50,8 @@ pub fn run_scheduled(built: Built, r: &Scheduled<'_>) -> Result<()> {
             Some(t) => t,
             None => {
                 drop(source);
-                let (build, matches) = source_def;
+                let (build, matches) =
+                    source_def.ok_or_else(|| anyhow::anyhow!("this source runs only as a task"))?;
                 Box::new(crate::engine::bridge::SourceThread::start(
                     build,
                     matches,

@@ -13,6 +13,7 @@ use anyhow::Result;
 use clap::ArgMatches;
 
 use crate::item::Kind;
+use crate::protocol::task::Task;
 use crate::protocol::{Source, Stage};
 use crate::runtime::delivery::{Delivery, Marks};
 use crate::runtime::meter::Meter;
@@ -36,13 +37,6 @@ pub enum Role {
     FanOut,
     /// Consumes items; only last.
     Sink,
-}
-
-/// Whether a source is a native task of the scheduler rather than a pulled generator
-/// (see [`crate::engine`]): `--explain` says so. Keep in step with the sources whose
-/// `Source::is_native` is true.
-pub fn scheduler_task(name: &str) -> bool {
-    matches!(name, "listen" | "merge")
 }
 
 impl Role {
@@ -102,10 +96,40 @@ impl Emits {
 /// The constructor of a filter: its arguments, the context, and the stage it pushes into.
 pub type FilterFn = fn(&ArgMatches, &BuildCx<'_>, Box<dyn Stage>) -> Result<Box<dyn Stage>>;
 
+/// The constructor of a source: its arguments and the context.
+pub type SourceFn = fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Source>>;
+
+/// One `{ branch }` of a fan-in source (`merge`), built: its source as written, the
+/// source's native task (or, when it has none, how to build it again on a thread of its
+/// own), and its filters, ending in the stage the fan-in gave as their end.
+pub struct Branch {
+    pub label: String,
+    pub native: Option<Box<dyn Task>>,
+    pub bridged: (SourceFn, ArgMatches),
+    pub chain: Box<dyn Stage>,
+}
+
+/// How a fan-in source has branch `i` built (its source, then its filters pushing into
+/// `end`), in order, each branch's source and filters before the next branch's.
+pub type BuildBranch<'a> = dyn FnMut(usize, Box<dyn Stage>) -> Result<Branch> + 'a;
+
+/// The constructor of a fan-in source: its arguments, the context, how many branches it
+/// has and how to build each.
+pub type MergeFn =
+    fn(&ArgMatches, &BuildCx<'_>, usize, &mut BuildBranch<'_>) -> Result<Box<dyn Source>>;
+
 /// How a stage is constructed once its arguments are parsed and the pipeline type-checks.
 #[derive(Clone, Copy)]
 pub enum Build {
-    Source(fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Source>>),
+    /// A pulled generator (which may offer the scheduler a native task of its own, see
+    /// `Source::native`).
+    Source(SourceFn),
+    /// A source that always runs as a task of the scheduler, woken when a descriptor is
+    /// ready (`listen`).
+    Task(SourceFn),
+    /// A fan-in source, built with its `{ branches }` of sources (`merge`); a task of the
+    /// scheduler too.
+    Merge(MergeFn),
     Filter(FilterFn),
     Sink(fn(&ArgMatches, &BuildCx<'_>) -> Result<Box<dyn Stage>>),
     /// tee (`continues`: items also go on to the next stage) and broadcast.
@@ -131,7 +155,28 @@ pub struct StageDef {
     pub build: Build,
 }
 
+impl Build {
+    /// The constructor of a source that is built from its arguments alone (not `merge`).
+    pub fn source_fn(&self) -> Option<SourceFn> {
+        match *self {
+            Build::Source(f) | Build::Task(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
 impl StageDef {
+    /// Whether the stage is a source that always runs as a task of the scheduler rather
+    /// than a pulled generator (see [`crate::engine`]): `--explain` and its help say so.
+    pub fn scheduler_task(&self) -> bool {
+        matches!(self.build, Build::Task(_) | Build::Merge(_))
+    }
+
+    /// Whether the stage is a fan-in source whose `{ branches }` are sources (`merge`).
+    pub fn fans_in(&self) -> bool {
+        matches!(self.build, Build::Merge(_))
+    }
+
     pub fn accepts(&self, k: Kind) -> bool {
         self.accepts.contains(&k)
     }
@@ -151,7 +196,7 @@ impl StageDef {
         let mut s = cmd.render_long_help().to_string();
         s.push_str(&format!(
             "\nRole:    {}\nAccepts: {}\nEmits:   {}\n",
-            if scheduler_task(self.name) {
+            if self.scheduler_task() {
                 "source (a task of the scheduler, resumed when a descriptor is ready)"
             } else {
                 self.role.describe()

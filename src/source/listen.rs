@@ -87,7 +87,7 @@ pub const DEF: StageDef = StageDef {
         "copipe listen udp://127.0.0.1:0 : head 10",
     ],
     command: <Args as clap::CommandFactory>::command,
-    build: Build::Source(build),
+    build: Build::Task(build),
 };
 
 /// How much is read from one client in one turn.

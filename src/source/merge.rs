@@ -14,14 +14,16 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
 
 use crate::engine::Scheduler;
 use crate::engine::batch::Batch;
-use crate::engine::bridge::{SourceFn, SourceThread};
+use crate::engine::bridge::SourceThread;
 use crate::item::{Item, Kind, Origin, Show};
-use crate::protocol::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
+use crate::protocol::def::{
+    Branch, Build, BuildBranch, BuildCx, Emits, Options, Role, StageDef, Status,
+};
 use crate::protocol::task::{Cx, Task, Wait};
 use crate::protocol::{Flow, Source, Stage};
 use crate::runtime::meter::Meter;
@@ -54,13 +56,8 @@ pub const DEF: StageDef = StageDef {
         "copipe merge --tag { cat a.log } { cat b.log } : count",
     ],
     command: <Args as clap::CommandFactory>::command,
-    build: Build::Source(refuse),
+    build: Build::Merge(build),
 };
-
-/// `merge` is built with its branches (`pipeline::build`), not through this.
-fn refuse(_m: &ArgMatches, _cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
-    bail!("merge needs its {{ branches }}")
-}
 
 /// What a branch's chain ends in: its items, captured to be pushed on by the merge.
 #[derive(Clone, Default)]
@@ -84,21 +81,20 @@ impl Stage for Capture {
     }
 }
 
-/// A built branch.
-pub struct Branch {
-    /// Its source as written.
-    pub label: String,
-    /// The source's task, when it is a native one.
-    pub native: Option<Box<dyn Task>>,
-    /// How to build it again on a thread, when it is not.
-    pub bridged: (SourceFn, ArgMatches),
-    /// Its filters, ending in `capture`.
-    pub chain: Box<dyn Stage>,
-    pub capture: Capture,
-}
-
-pub fn build(m: &ArgMatches, cx: &BuildCx<'_>, branches: Vec<Branch>) -> Result<Box<dyn Source>> {
+/// Build the merge: each branch in turn (its source, then its filters, ending in a capture
+/// of the merge's), then the merge itself.
+fn build(
+    m: &ArgMatches,
+    cx: &BuildCx<'_>,
+    count: usize,
+    branch: &mut BuildBranch<'_>,
+) -> Result<Box<dyn Source>> {
     let a = Args::from_arg_matches(m)?;
+    let mut branches = Vec::with_capacity(count);
+    for i in 0..count {
+        let capture = Capture::default();
+        branches.push((branch(i, Box::new(capture.clone()))?, capture));
+    }
     Ok(Box::new(Merge {
         start: Some(Start {
             branches,
@@ -145,7 +141,7 @@ impl Source for Merge {
 
 /// The first task: starts a task per branch, then ends.
 struct Start {
-    branches: Vec<Branch>,
+    branches: Vec<(Branch, Capture)>,
     tag: bool,
     opts: Options,
     status: Status,
@@ -160,7 +156,7 @@ impl Task for Start {
             tag: self.tag,
             status: self.status.clone(),
         });
-        for (id, b) in self.branches.drain(..).enumerate() {
+        for (id, (b, capture)) in self.branches.drain(..).enumerate() {
             let inner: Box<dyn Task> = match b.native {
                 Some(t) => t,
                 None => {
@@ -186,7 +182,7 @@ impl Task for Start {
                 id,
                 label: b.label,
                 chain: RefCell::new(b.chain),
-                capture: b.capture,
+                capture,
                 live: Cell::new(1),
                 stopped: Cell::new(false),
                 last_origin: RefCell::new(None),

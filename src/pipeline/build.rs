@@ -294,7 +294,7 @@ fn build_merge(
         let Build::Source(f) = src.def.build else {
             unreachable!("checked: a merge branch starts with a source")
         };
-        let mut source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
+        let source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
         let capture = merge::Capture::default();
         let mut r = Vec::new();
         let chain = if b.calls.len() > 1 {
@@ -319,7 +319,7 @@ fn build_merge(
         }];
         all.extend(r);
         rows.push(all);
-        let native = source.native();
+        let native = source.into_task();
         branches.push(merge::Branch {
             label: src.label(),
             native,

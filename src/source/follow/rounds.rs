@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::protocol::{Source, Stage};
-use crate::runtime::meter::FileCounts;
 use crate::runtime::signal::Interrupt;
-use crate::source::reader::LineReader;
 
 use super::change::NAMES;
 use super::file::{FileKind, Followed, State};
@@ -105,16 +103,16 @@ impl Source for Follow {
         }
     }
 
-    /// In a pipeline that runs on the scheduler, the follow is a task of it (see
+    /// In a pipeline that runs on the scheduler, the follow becomes a task of it (see
     /// [`FollowTask`]): its flush reaches the sinks, so its checkpoints count what they
     /// wrote.
-    fn native(&mut self) -> Option<Box<dyn crate::protocol::task::Task>> {
-        let mut taken = std::mem::replace(self, Follow::taken(self));
-        if let Some(c) = &mut taken.checkpoint {
+    fn into_task(self: Box<Self>) -> Option<Box<dyn crate::protocol::task::Task>> {
+        let mut f = *self;
+        if let Some(c) = &mut f.checkpoint {
             c.slack = Duration::from_millis(50);
         }
         Some(Box::new(FollowTask {
-            f: taken,
+            f,
             w: None,
             turn: None,
             commit: false,
@@ -215,43 +213,6 @@ impl crate::protocol::task::Task for FollowTask {
 }
 
 impl Follow {
-    /// What is left in the source once its task was taken ([`Source::native`]): nothing to
-    /// follow.
-    pub(super) fn taken(from: &Follow) -> Follow {
-        Follow {
-            files: Vec::new(),
-            globs: None,
-            glob_watches: Vec::new(),
-            found: Vec::new(),
-            free: Vec::new(),
-            counts: FileCounts::default(),
-            reserve: None,
-            checkpoint: None,
-            start: from.start,
-            show: from.show,
-            pid: None,
-            poll: None,
-            reader: LineReader::default(),
-            max_line: from.max_line,
-            holder: None,
-            announced: None,
-            meter: from.meter.clone(),
-            interrupt: from.interrupt.clone(),
-            status: from.status.clone(),
-            streams: Vec::new(),
-            regular: Vec::new(),
-            files_watched: false,
-            recheck: false,
-            out_of_fds: false,
-            said_starved: false,
-            said_parked: false,
-            timers: from.timers.clone(),
-            ended: true,
-            archives: Default::default(),
-            rotate_wait: from.rotate_wait,
-        }
-    }
-
     /// Start: open the names, walk the globs, read what the state says was left; `None`
     /// when downstream wants nothing more.
     pub(super) fn start(&mut self, out: &mut dyn Stage, w: &mut Waiter) -> Result<Option<Turn>> {

@@ -326,7 +326,7 @@ fn build_branch(
         .build
         .source_fn()
         .expect("checked: a merge branch starts with a source");
-    let mut source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
+    let source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
     let mut r = Vec::new();
     let chain = if b.calls.len() > 1 {
         build_chain_into(&b.calls[1..], env, &[], &mut r, Some(end), None)?
@@ -343,7 +343,7 @@ fn build_branch(
     }];
     all.extend(r);
     rows.push(all);
-    let native = source.native();
+    let native = source.into_task();
     Ok(Branch {
         label: src.label(),
         native,

@@ -40,16 +40,15 @@ pub struct Scheduled<'a> {
 /// its own behind the bridge. The chain is closed regardless, as in [`run`].
 pub fn run_scheduled(built: Built, r: &Scheduled<'_>) -> Result<()> {
     let Built {
-        mut source,
+        source,
         mut chain,
         source_def,
         ..
     } = built;
     let ran = (|| {
-        let task: Box<dyn Task> = match source.native() {
+        let task: Box<dyn Task> = match source.into_task() {
             Some(t) => t,
             None => {
-                drop(source);
                 let (build, matches) =
                     source_def.ok_or_else(|| anyhow::anyhow!("this source runs only as a task"))?;
                 Box::new(crate::engine::bridge::SourceThread::start(

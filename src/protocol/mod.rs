@@ -183,11 +183,11 @@ macro_rules! pass_on {
 pub trait Source {
     fn run(&mut self, out: &mut dyn Stage) -> Result<()>;
 
-    /// A source that can run as a task of the scheduler hands it over (once): `cat`,
-    /// `range`, `follow`, `listen`, `merge`, `xml`. The others (`subscribe`, `xml --lenient`)
-    /// say `None` and are run behind the thread bridge when the pipeline needs the scheduler
-    /// (see [`crate::engine`]).
-    fn native(&mut self) -> Option<Box<dyn task::Task>> {
+    /// A source that can run as a task of the scheduler becomes that task, consumed by it:
+    /// `cat`, `range`, `follow`, `listen`, `merge`, `xml`. The others (`subscribe`, `xml
+    /// --lenient`) say `None` (and are dropped) and are run behind the thread bridge when the
+    /// pipeline needs the scheduler (see [`crate::engine`]).
+    fn into_task(self: Box<Self>) -> Option<Box<dyn task::Task>> {
         None
     }
 

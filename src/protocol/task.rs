@@ -7,8 +7,8 @@
 //! in the middle of and goes on with it when more comes); one that never waits (a regular
 //! file) does a bounded amount of work per turn and says [`Wait::Soon`]; one that waits on
 //! threads of its own (the workers of `xml`'s parallel parse) waits for a descriptor they
-//! write into. A [`crate::protocol::Source`] hands its task over through
-//! `Source::native`. The scheduler that drives tasks lives above, in the engine; what a task
+//! write into. A [`crate::protocol::Source`] becomes its task, consumed, through
+//! `Source::into_task`. The scheduler that drives tasks lives above, in the engine; what a task
 //! and the scheduler say to each other is defined here, beside the stage protocol.
 
 use std::time::Instant;

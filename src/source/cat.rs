@@ -206,7 +206,7 @@ impl Source for Cat {
         }
     }
 
-    fn native(&mut self) -> Option<Box<dyn Task>> {
+    fn into_task(mut self: Box<Self>) -> Option<Box<dyn Task>> {
         Some(Box::new(Cat {
             files: std::mem::take(&mut self.files),
             tag: self.tag,

@@ -198,7 +198,7 @@ impl Source for Listen {
         sched.run(out)
     }
 
-    fn native(&mut self) -> Option<Box<dyn Task>> {
+    fn into_task(mut self: Box<Self>) -> Option<Box<dyn Task>> {
         self.task.take()
     }
 

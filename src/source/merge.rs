@@ -124,13 +124,13 @@ impl Source for Merge {
             self.timers.clone(),
             self.status.clone(),
         )?;
-        if let Some(t) = self.native() {
-            sched.spawn(t);
+        if let Some(s) = self.start.take() {
+            sched.spawn(Box::new(s));
         }
         sched.run(out)
     }
 
-    fn native(&mut self) -> Option<Box<dyn Task>> {
+    fn into_task(mut self: Box<Self>) -> Option<Box<dyn Task>> {
         self.start.take().map(|s| Box::new(s) as Box<dyn Task>)
     }
 

@@ -155,7 +155,7 @@ impl Source for Counter {
         Ok(())
     }
 
-    fn native(&mut self) -> Option<Box<dyn Task>> {
+    fn into_task(mut self: Box<Self>) -> Option<Box<dyn Task>> {
         Some(Box::new(CounterTask {
             counter: Counter {
                 next: self.next.take(),

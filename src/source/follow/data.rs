@@ -21,7 +21,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
-use super::wait::{DATA, NAMES};
+use super::change::{DATA, NAMES};
 
 /// The data watches of the open regular files, keyed by (device, inode).
 pub struct DataWatch {

@@ -36,13 +36,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::runtime::signal::Interrupt;
+
+use super::change::{DATA, NAMES};
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-
-/// File contents changed somewhere in a watched directory.
-pub const DATA: u8 = 1;
-/// A name changed (created, removed, renamed, attributes): check every followed name.
-pub const NAMES: u8 = 2;
 
 /// What ended a wait. Several things may be true at once.
 #[derive(Debug, Default, Clone, Copy)]

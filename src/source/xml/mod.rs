@@ -403,7 +403,7 @@ impl Source for Xml {
 
     /// `--lenient` stays behind the bridge: quick-xml's reader cannot stop where a read
     /// would block and go on later (see [`lenient`]).
-    fn native(&mut self) -> Option<Box<dyn Task>> {
+    fn into_task(mut self: Box<Self>) -> Option<Box<dyn Task>> {
         if self.lenient {
             return None;
         }

@@ -18,6 +18,12 @@
 # 3. Idle: 1,000 connected quiet clients, copipe's CPU time over 10 s.
 # 4. Fan-out: `cat big : tee --parallel {…}{…}{…} : grep ion : count` against the single
 #    `cat big : grep ion : count` and the sequential tee (hyperfine, medians).
+# 5. UDP ingest loss (ONLY_UDP=1: this case alone): `copipe listen udp://127.0.0.1:P : count`
+#    fed UDP_LINES datagrams (default 2,000,000; the issue's 10 M takes minutes here) of one
+#    100-byte line each by bench/udp_push.c from UDP_SENDERS sockets (default 1,000), as fast
+#    as the kernel takes them: lines counted, drops copipe reported, lost = sent - counted.
+#    Runs the default 8 MiB --rcvbuf, `--rcvbuf` = net.core.rmem_default (the buffer copipe
+#    had before it set one), and OLD_COPIPE (a build before issue 24 item 3) when given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +39,7 @@ if [ -z "${COPIPE:-}" ]; then
 fi
 have() { command -v "$1" >/dev/null 2>&1; }
 
+if [ -z "${ONLY_UDP:-}" ]; then
 # The loghub corpus, repeated to SIZE_MB (LF endings, as bench/grep.sh builds it); the
 # last, partial line is left out.
 LOGHUB=${LOGHUB:-../shared/data/loghub}
@@ -54,6 +61,7 @@ PARTS="$WORK/net-parts-$SIZE_MB-$CLIENTS"
 if [ ! -d "$PARTS" ]; then
     mkdir -p "$PARTS"
     split -n "l/$CLIENTS" -d -a 3 "$INPUT" "$PARTS/p."
+fi
 fi
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -118,6 +126,48 @@ ingest() { # name clients → prints "name clients seconds count"
     echo "$name $n $(echo "$t1 - $t0" | bc) $(cat "$out")"
     rm -f "$out"
 }
+
+udp_ingest() { # label copipe-and-options... → prints "label sent counted reported seconds"
+    local label=$1 p out err pid t0 t1
+    shift
+    p=$(port)
+    out=$(mktemp)
+    err=$(mktemp)
+    "$@" "udp://127.0.0.1:$p" : count > "$out" 2> "$err" & pid=$!
+    for _ in $(seq 200); do [ -n "$(ss -Huln "( sport = :$p )")" ] && break; sleep 0.05; done
+    t0=$(now)
+    nice -n "$CLIENT_NICE" "$WORK/udp_push" "$p" "$UDP_SENDERS" "$UDP_LINES"
+    # Drained: the socket's receive queue is empty (Recv-Q, the second column).
+    while [ "$(ss -Huln "( sport = :$p )" | awk '{print $2}')" != 0 ]; do sleep 0.02; done
+    t1=$(now)
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+    local dropped
+    dropped=$(grep -o '[0-9]* datagrams dropped by the kernel in all' "$err" | cut -d' ' -f1 || true)
+    echo "$label $UDP_LINES $(cat "$out") ${dropped:--} $(echo "$t1 - $t0" | bc)"
+    rm -f "$out" "$err"
+}
+if [ -n "${ONLY_UDP:-}" ]; then
+    UDP_LINES=${UDP_LINES:-2000000}
+    UDP_SENDERS=${UDP_SENDERS:-1000}
+    cc -O2 -o "$WORK/udp_push" bench/udp_push.c
+    DEFAULT_RCVBUF=$(cat /proc/sys/net/core/rmem_default)
+    echo "== UDP ingest: $UDP_LINES datagrams from $UDP_SENDERS sockets ($RUNS runs, alternated; load $(cut -d' ' -f1 /proc/loadavg); rmem_max $(cat /proc/sys/net/core/rmem_max), uid $(id -u))"
+    echo "  build/buffer                 sent   counted  reported    lost  seconds"
+    for _ in $(seq "$RUNS"); do
+        for v in new old-buffer old; do
+            case $v in
+                new) r=$(udp_ingest "new,8M" "$COPIPE" listen) ;;
+                old-buffer) r=$(udp_ingest "new,$DEFAULT_RCVBUF" "$COPIPE" listen --rcvbuf "$DEFAULT_RCVBUF") ;;
+                old) [ -n "${OLD_COPIPE:-}" ] || continue
+                     r=$(udp_ingest "old" "$OLD_COPIPE" listen) ;;
+            esac
+            set -- $r
+            printf "  %-22s %10s %9s %9s %7s %8.2f\n" "$1" "$2" "$3" "$4" "$(($2 - $3))" "$5"
+        done
+    done
+    exit 0
+fi
 
 echo
 echo "== TCP ingest (median of $RUNS; lines/s; every ERROR line must be counted: $WANT)"

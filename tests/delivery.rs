@@ -455,3 +455,100 @@ fn listen_out_of_descriptors_says_it_once_and_serves_its_clients() {
     assert_eq!(rest.matches("cannot accept a client").count(), 1, "{rest}");
     assert!(rest.contains("more times"), "{rest}");
 }
+
+/// `listen udp://` with a small receive buffer, flooded while its output is a pipe nobody
+/// reads yet: the kernel drops datagrams, and copipe counts every one of them — said while
+/// it runs, in all at the end, in `--stats`, with the exit status 2 — so that the lines
+/// emitted and the drops reported add up to the datagrams sent (loopback UDP loses nothing
+/// else). SIGTERM reads what the socket holds before the end.
+#[test]
+fn listen_udp_counts_every_datagram_the_kernel_dropped() {
+    use std::io::{BufRead, Read};
+    const SENT: usize = 20_000;
+    let mut c = Command::new(bin())
+        .args(["--stats", "listen", "--rcvbuf", "4K", "udp://127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(c.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("copipe: listening on udp://")
+        .unwrap_or_else(|| panic!("no address: {first}"))
+        .to_string();
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    // 100-byte lines: far more than the pipe and copipe's output buffer hold.
+    let pad = "x".repeat(90);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..SENT {
+        tx.send_to(format!("{i} {pad}\n").as_bytes(), &addr)
+            .unwrap();
+    }
+    // Now read the output, and end the run: what the socket holds is read first.
+    let mut stdout = c.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            panic!("listen did not end within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = out.join().unwrap();
+    let err = rest.join().unwrap();
+    let mut seen = HashSet::new();
+    for l in out.lines() {
+        let (n, p) = l
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("not whole: {l:?}"));
+        assert_eq!(p, pad, "not whole: {l:?}");
+        let n: usize = n.parse().unwrap();
+        assert!(n < SENT && seen.insert(n), "invented or twice: {l:?}");
+    }
+    let total: usize = err
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("copipe: listen: ")?
+                .split_once(" datagrams dropped by the kernel in all")
+                .map(|(n, _)| n.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no total of drops:\n{err}"));
+    assert!(
+        total > 0,
+        "a 4K buffer behind a blocked pipe dropped nothing:\n{err}"
+    );
+    assert_eq!(
+        seen.len() + total,
+        SENT,
+        "emitted + dropped != sent:\n{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.ends_with("datagrams dropped by the kernel (receive buffer full)")),
+        "no drop said while it ran:\n{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "; {total} datagrams dropped by the kernel (receive buffer full)"
+        )),
+        "--stats does not show the drops:\n{err}"
+    );
+    assert_eq!(status.code(), Some(2), "{err}");
+}

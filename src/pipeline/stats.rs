@@ -134,6 +134,13 @@ impl Stats {
                 if meter.lines_cut() > 0 {
                     let _ = write!(s, "; {} long lines cut (--max-line)", meter.lines_cut());
                 }
+                if meter.datagrams_dropped() > 0 {
+                    let _ = write!(
+                        s,
+                        "; {} datagrams dropped by the kernel (receive buffer full)",
+                        meter.datagrams_dropped()
+                    );
+                }
                 if let Some(p) = meter.parts() {
                     let _ = write!(
                         s,

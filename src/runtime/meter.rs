@@ -31,6 +31,8 @@ struct Inner {
     parts: Cell<Option<Parts>>,
     /// Lines cut by `--max-line`.
     cut: Cell<u64>,
+    /// `listen udp://`: datagrams the kernel dropped (its receive buffer was full).
+    dropped: Cell<u64>,
     /// `follow`: files followed now, discovered by its globs, closed (see [`FileCounts`]).
     files: Cell<Option<FileCounts>>,
     /// Compressed inputs read decompressed, by format (see [`Decompressed`]).
@@ -127,6 +129,17 @@ impl Meter {
     /// The lines cut by `--max-line` so far.
     pub fn lines_cut(&self) -> u64 {
         self.0.cut.get()
+    }
+
+    /// `n` more datagrams were dropped by the kernel before copipe read them (shown by
+    /// `--stats`).
+    pub fn drop_datagrams(&self, n: u64) {
+        self.0.dropped.set(self.0.dropped.get() + n);
+    }
+
+    /// The datagrams the kernel dropped so far.
+    pub fn datagrams_dropped(&self) -> u64 {
+        self.0.dropped.get()
     }
 
     /// Note how the input was parsed in parts (shown by `--stats`).

@@ -9,7 +9,8 @@
 //! A client that disconnects in the middle of a line has that fragment emitted as its last
 //! line. With `--framing octet`, each message is `LEN SP MSG` (RFC 6587 octet counting, as
 //! `logger --tcp --octet-count` sends); the newlines inside a message split it into lines.
-//! UDP: each datagram is one or more lines.
+//! UDP (`listen/udp.rs`): each datagram is one or more lines; the socket's receive buffer
+//! is `--rcvbuf`, and the datagrams the kernel dropped when it was full are counted and said.
 //!
 //! It never ends by itself: Ctrl-C or SIGTERM end it (fragments emitted, output flushed),
 //! and so does a `head` downstream.
@@ -35,6 +36,8 @@ use crate::protocol::{Flow, Source, Stage};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
 use crate::runtime::timer::Timers;
+
+mod udp;
 
 /// Serve clients on ADDRESS and emit the lines they send.
 ///
@@ -63,6 +66,34 @@ pub struct Args {
     /// Refuse clients beyond N at a time (each refusal is noted on standard error).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_clients: usize,
+    /// UDP: the socket's receive buffer, where datagrams wait while the pipeline is busy
+    /// (K, M or G: powers of 1024). When it is full the kernel drops what comes: each drop
+    /// is counted and said, and the exit status is then 2. Beyond net.core.rmem_max it
+    /// takes root or CAP_NET_ADMIN (what was obtained is said).
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size)]
+    pub rcvbuf: usize,
+}
+
+/// A size: a number with an optional `K`, `M` or `G` (powers of 1024; `KB`, `KiB` too).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 4K, 8M)"))?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("`{s}`: unknown unit (K, M or G)")),
+    };
+    match n.checked_mul(1 << shift) {
+        Some(0) => Err("the size must be at least 1 byte".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("`{s}` is too big")),
+    }
 }
 
 /// How a stream is cut into lines.
@@ -85,6 +116,7 @@ pub const DEF: StageDef = StageDef {
         "copipe listen tcp://127.0.0.1:5140 : grep ERROR : count --every 10s",
         "copipe listen --framing octet --tag tcp://0.0.0.0:6514 : write syslog.txt",
         "copipe listen udp://127.0.0.1:0 : head 10",
+        "copipe listen --rcvbuf 64M udp://0.0.0.0:514 : write udp.log",
     ],
     command: <Args as clap::CommandFactory>::command,
     build: Build::Task(build),
@@ -96,6 +128,10 @@ const READ: usize = 64 * 1024;
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     let a = Args::from_arg_matches(m)?;
     let address = Address::parse(&a.address)?;
+    let rcvbuf_given = m.value_source("rcvbuf") == Some(clap::parser::ValueSource::CommandLine);
+    if rcvbuf_given && !matches!(address, Address::Udp(_)) {
+        bail!("--rcvbuf is for udp:// (a stream socket has flow control)");
+    }
     if a.max_line == 0 {
         bail!("--max-line must be at least 1");
     }
@@ -143,15 +179,12 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             let s =
                 UdpSocket::bind(hp).with_context(|| format!("cannot listen on {}", a.address))?;
             s.set_nonblocking(true)?;
+            let rcvbuf = udp::prepare(&s, a.rcvbuf, rcvbuf_given)
+                .with_context(|| format!("cannot listen on {}", a.address))?;
             if hp.ends_with(":0") {
                 crate::say!("copipe: listening on udp://{}", s.local_addr()?);
             }
-            Box::new(Datagrams {
-                socket: s,
-                shared,
-                last_peer: None,
-                peer: String::new(),
-            })
+            Box::new(udp::Datagrams::new(s, shared, cx.status.clone(), rcvbuf))
         }
     };
     Ok(Box::new(Listen {
@@ -639,64 +672,6 @@ impl Task for Client {
     fn interrupted(&mut self, out: &mut dyn Stage) -> Result<bool> {
         let _ = self.finish(out)?;
         Ok(true)
-    }
-}
-
-/// A UDP listener: each datagram is one or more lines.
-struct Datagrams {
-    socket: UdpSocket,
-    shared: Rc<Shared>,
-    last_peer: Option<std::net::SocketAddr>,
-    peer: String,
-}
-
-impl Task for Datagrams {
-    fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
-        let shared = self.shared.clone();
-        let mut scratch = shared.scratch.borrow_mut();
-        for _ in 0..64 {
-            let (n, peer) = match self.socket.recv_from(&mut scratch) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(Wait::Readable(self.socket.as_raw_fd()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    crate::say!("copipe: listen: {e}");
-                    continue;
-                }
-            };
-            shared.meter.read(n);
-            cx.pushed();
-            if shared.tag && self.last_peer != Some(peer) {
-                self.last_peer = Some(peer);
-                self.peer = peer.to_string();
-            }
-            if shared.tag {
-                out.origin(Origin {
-                    name: &self.peer,
-                    show: Show::Tag,
-                })?;
-            }
-            let dgram = &scratch[..n];
-            let body = dgram.strip_suffix(b"\n").unwrap_or(dgram);
-            for l in lines(body) {
-                let l = if l.len() > shared.max_line {
-                    crate::say!(
-                        "copipe: listen: {peer}: a line longer than {} bytes was cut (--max-line)",
-                        shared.max_line
-                    );
-                    &l[..shared.max_line]
-                } else {
-                    l
-                };
-                if out.send(Item::Line(l))?.is_stop() {
-                    cx.stop_all();
-                    return Ok(Wait::Done);
-                }
-            }
-        }
-        Ok(Wait::Soon)
     }
 }
 

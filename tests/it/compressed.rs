@@ -423,7 +423,7 @@ fn a_compressed_log_is_read_in_constant_memory() {
     constant_memory(64);
 }
 
-/// The 1 GB: `cargo test --release --test compressed -- --ignored`.
+/// The 1 GB: `cargo test --release --test it compressed:: -- --ignored`.
 #[test]
 #[ignore = "1 GB: run with --ignored"]
 fn a_1_gb_compressed_log_is_read_in_constant_memory() {

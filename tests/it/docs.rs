@@ -1,5 +1,5 @@
 //! The generated documentation: the man page is in step with the code, and renders cleanly.
-//! `COPIPE_BLESS=1 cargo test --test docs` rewrites `man/copipe.1` after a change.
+//! `COPIPE_BLESS=1 cargo test --test it docs::` rewrites `man/copipe.1` after a change.
 
 use crate::common;
 
@@ -20,7 +20,7 @@ fn man_page_is_up_to_date() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "man/copipe.1 is stale: run `COPIPE_BLESS=1 cargo test --test docs` and commit it"
+        "man/copipe.1 is stale: run `COPIPE_BLESS=1 cargo test --test it docs::` and commit it"
     );
 }
 

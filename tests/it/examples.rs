@@ -1,6 +1,6 @@
 //! Every pipeline file in `examples/` runs, from a scratch directory where `fixtures/` is the
 //! repository's, and prints what `examples/NAME.expected` holds, with status 0.
-//! `COPIPE_BLESS=1 cargo test --test examples` rewrites the expectations after a change.
+//! `COPIPE_BLESS=1 cargo test --test it examples::` rewrites the expectations after a change.
 
 use crate::common;
 

@@ -13,7 +13,7 @@
 //! `cargo test` runs a few hundred cases. A long run (reported in the README):
 //!
 //!     CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true \
-//!     COPIPE_FUZZ_SECONDS=600 cargo test --release --test grammar_fuzz -- --nocapture
+//!     COPIPE_FUZZ_SECONDS=600 cargo test --release --test it grammar_fuzz:: -- --nocapture
 //!
 //! runs batches (of `PROPTEST_CASES` cases, 2000 by default) until the time is up and
 //! prints how many pipelines it tried; `PROPTEST_CASES` alone sets the number of cases of

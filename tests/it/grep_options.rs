@@ -1,5 +1,5 @@
 //! grep's output options (issue 27) where the differential test against GNU grep
-//! (tests/grep_diff.rs) cannot go: `follow` (numbers across rotations, context from lines
+//! (tests/it/grep_diff.rs) cannot go: `follow` (numbers across rotations, context from lines
 //! seen, several names), `-m` stopping an endless source, `--color=auto` on a terminal and
 //! in a pipe, records, and the refusals.
 

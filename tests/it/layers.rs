@@ -289,7 +289,7 @@ fn no_module_uses_a_layer_above_its_own() {
     }
     assert!(
         bad.is_empty(),
-        "imports against the layers (see LAYERS in tests/layers.rs):\n{}",
+        "imports against the layers (see LAYERS in tests/it/layers.rs):\n{}",
         bad.join("\n")
     );
 }

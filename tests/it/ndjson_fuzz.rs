@@ -19,8 +19,8 @@
 //!
 //! `cargo test` runs a few hundred lines. Longer runs:
 //!
-//!     PROPTEST_CASES=5000 cargo test --release --test ndjson_fuzz
-//!     COPIPE_FUZZ_SECONDS=600 cargo test --release --test ndjson_fuzz -- --nocapture
+//!     PROPTEST_CASES=5000 cargo test --release --test it ndjson_fuzz::
+//!     COPIPE_FUZZ_SECONDS=600 cargo test --release --test it ndjson_fuzz:: -- --nocapture
 //!
 //! (`PROPTEST_CASES`: lines per batch; `COPIPE_FUZZ_SECONDS`: batches until the time is
 //! up; `COPIPE_FUZZ_SEED` replays a run.)

@@ -1,6 +1,6 @@
 //! Issue 23: follow and files — no line lost, invented or repeated. One regression test per
-//! item (the fault matrix across sources is `tests/faults.rs`; truncation while reading is
-//! `tests/truncation.rs`).
+//! item (the fault matrix across sources is `tests/it/faults.rs`; truncation while reading is
+//! `tests/it/truncation.rs`).
 
 use crate::common;
 

@@ -12,7 +12,7 @@
 //!
 //! `cargo test` runs a few hundred cases. A long run (reported in the README):
 //!
-//!     COPIPE_FUZZ_SECONDS=600 cargo test --release --test xml_fuzz -- --nocapture
+//!     COPIPE_FUZZ_SECONDS=600 cargo test --release --test it xml_fuzz:: -- --nocapture
 //!
 //! runs batches until the time is up and prints how many documents it tried.
 

@@ -7,70 +7,13 @@ use crate::common;
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::nats::Server as Nats;
+use common::tools::{free_port, have};
 use common::{bin, run_within};
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("COPIPE_REQUIRE_TOOLS").is_none(),
-            "{tool} is not installed, and COPIPE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: {tool} is not installed; skipping this test");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A nats-server with JetStream on a free port, killed when dropped.
-struct Nats {
-    child: Child,
-    port: u16,
-}
-
-impl Nats {
-    fn start(dir: &Path) -> Nats {
-        let port = free_port();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Nats { child, port }
-    }
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Run copipe (or `sh -c` when `args[0]` is "sh") to its end within a deadline, stdin
 /// from `input`; (status, stdout, stderr).
@@ -121,7 +64,7 @@ fn subscribe_durable_head_acknowledges_only_what_was_written() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let s = Nats::start(dir.path());
+    let s = Nats::on_free_port(dir.path());
     let url = s.url();
     publish(&url, "HD", "hd.a", 2000);
     let sub = [

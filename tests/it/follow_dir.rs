@@ -8,6 +8,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
+use common::follow_state::sorted;
 use common::*;
 
 /// `copipe --stats follow ARGS…` started in `dir` (the file counts are checked).
@@ -19,13 +20,6 @@ where
     let mut words: Vec<std::ffi::OsString> = vec!["--stats".into(), "follow".into()];
     words.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
     copipe(words).dir(dir).spawn()
-}
-
-/// The lines of `out`, sorted (files interleave in no fixed order).
-fn sorted(out: &str) -> Vec<String> {
-    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
-    v.sort();
-    v
 }
 
 /// How many of copipe's descriptors lead to `path` (open, or open and deleted).

@@ -12,26 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::follow_state::{session, sorted};
 use common::*;
-
-/// Follow until `want` is out, then stop with SIGTERM; stdout and stderr.
-#[track_caller]
-fn session(dir: &Path, args: &[&str], want: &str) -> (String, String) {
-    let mut cp = follow(dir, args);
-    if want.is_empty() {
-        // Started: its file is open.
-        cp.wait_open(&dir.join("app.log"));
-    }
-    cp.wait_out_eq(want);
-    assert_eq!(cp.stop(), 0, "{}", cp.err());
-    (cp.out(), cp.err())
-}
-
-fn sorted(out: &str) -> Vec<String> {
-    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn lines_written_while_stopped_are_read_once_after_a_restart() {

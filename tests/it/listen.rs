@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
+use common::tools::have;
 use common::*;
 
 /// Start `copipe listen ARGS… : REST…` and wait for the port it bound.
@@ -31,22 +32,6 @@ fn listen(args: &[&str]) -> (Live, u16) {
 
 fn connect(port: u16) -> TcpStream {
     TcpStream::connect(("127.0.0.1", port)).expect("connect to copipe")
-}
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        // .ci/run installs the tools and sets this, so CI always runs these parts.
-        assert!(
-            std::env::var_os("COPIPE_REQUIRE_TOOLS").is_none(),
-            "{tool} is not installed, and COPIPE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: {tool} is not installed; skipping its part of this test");
-    }
-    found
 }
 
 /// Wait for the process to end, its output complete.

@@ -5,96 +5,13 @@
 use crate::common;
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::nats::{Server, have_nats};
+use common::tools::free_port;
 use common::{bin, run_within};
-
-fn have_nats() -> bool {
-    let found = Command::new("sh")
-        .args(["-c", "command -v nats-server"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("COPIPE_REQUIRE_TOOLS").is_none(),
-            "nats-server is not installed, and COPIPE_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: nats-server is not installed; skipping this test");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A nats-server with JetStream, killed when dropped.
-struct Server {
-    child: Option<Child>,
-    args: Vec<String>,
-    port: u16,
-}
-
-impl Server {
-    fn start(port: u16, dir: &Path, extra: &[String]) -> Server {
-        let mut args: Vec<String> = vec![
-            "-js".into(),
-            "-a".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-            "-sd".into(),
-            dir.display().to_string(),
-        ];
-        args.extend(extra.iter().cloned());
-        let mut s = Server {
-            child: None,
-            args,
-            port,
-        };
-        s.restart();
-        s
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("nats-server")
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn lines(from: u64, to: u64) -> String {
     (from..=to).map(|i| format!("line {i}\n")).collect()

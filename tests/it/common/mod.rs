@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod follow_state;
+pub mod nats;
 mod own_process;
+pub mod tools;
 pub use own_process::in_own_process;
 
 /// The built copipe binary.

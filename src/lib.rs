@@ -2,7 +2,7 @@
 //!
 //! A pipeline is one pulled [`protocol::Source`] and a chain of pushed [`protocol::Stage`]s
 //! (see [`protocol`]). The modules are layers, top to bottom; each uses only its
-//! own layer and those below it (`tests/layers.rs` checks it):
+//! own layer and those below it (`tests/it/layers.rs` checks it):
 //!
 //! * [`cli`] — the command line around all of it; `main.rs` only calls [`cli::main`];
 //! * [`pipeline`] — the grammar, the catalogue that collects every stage's definition

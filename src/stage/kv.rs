@@ -19,7 +19,7 @@
 //! * one trailing `\r` is removed; invalid UTF-8 becomes U+FFFD.
 //!
 //! Against Miller's key=value reader (`mlr --idkvp`; `kv --sep ,` has its separators),
-//! checked by `tests/kv_miller.rs` on generated and hostile lines: where neither convention
+//! checked by `tests/it/kv_miller.rs` on generated and hostile lines: where neither convention
 //! below applies the records are the same, field for field. The differences, on purpose:
 //! * numbers: Miller infers them (`a=1` → `1`, and writes `0xff`, `1e5`, `-.5` into JSON
 //!   as they are, which is not JSON); here every value is a string, as in Vector, so that

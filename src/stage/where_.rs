@@ -632,7 +632,7 @@ mod tests {
             ("1.5", "1.25", Greater),
             ("100", "99.999999999999999999", Greater),
             // Exponents with more digits than an i64 holds saturate, never wrap (found by
-            // tests/ndjson_fuzz.rs: `1e23456789012345678901` overflowed the exponent).
+            // tests/it/ndjson_fuzz.rs: `1e23456789012345678901` overflowed the exponent).
             ("1e23456789012345678901", "1", Greater),
             ("1e23456789012345678901", "1e400", Greater),
             ("1e-23456789012345678901", "0", Greater),

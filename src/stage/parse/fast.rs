@@ -413,7 +413,7 @@ mod tests {
             r"^(?<a>.*) (?<b>\S+)$",             // `.` takes the space
             r"^(?<a>\w+)(?<b>\d+)",              // \d is in \w
             r"^(?<a>ab|cd)",                     // alternation
-            r"(?:^(?<a>\S+) (?<b>.*)$|[^\s\S])", // the twin in tests/parsers.rs
+            r"(?:^(?<a>\S+) (?<b>.*)$|[^\s\S])", // the twin in tests/it/parsers.rs
             r"^(?<a>\S+?) ",                     // lazy
             r"(?<a>\S+) x",                      // no ^ and no literal first
             r"^(?<a>\S+)\b",                     // word boundary

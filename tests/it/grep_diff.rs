@@ -1,0 +1,392 @@
+//! Differential test: `copipe cat FILE : grep ARGS` prints exactly what GNU `grep -a ARGS
+//! FILE` prints (and exits with the same status), on fixtures with CRLF endings, invalid
+//! UTF-8, no final newline, an empty file and very long lines. Skipped when no `grep` is
+//! installed. Patterns are written in the syntax both tools share (ERE without Perl
+//! classes), so copipe runs them as given and grep with `-E`.
+
+use crate::common;
+
+use std::process::Command;
+
+use common::*;
+
+const CASES: &[&[&str]] = &[
+    &["ERROR"],
+    &["ion$"],
+    &["-i", "error"],
+    &["-v", "INFO"],
+    &["-v", "ion"],
+    &["-w", "cat"],
+    &["-w", "ion"],
+    &["-x", "between"],
+    &["-x", "-e", "short", "-e", "after ion"],
+    &["-F", "a.c"],
+    &["-F", "[CommitProcessor"],
+    &["-e", "ERROR", "-e", "WARN"],
+    &["-i", "-v", "-e", "info", "-e", "warn"],
+    &["^$"],
+    &["-v", "^$"],
+    &[""],
+    &["^[A-Z]"],
+    &["[0-9]{4}-[0-9]{2}-[0-9]{2}"],
+    &["(Error|ERROR) "],
+    &["caf."],
+    &["é"],
+    &["-i", "É"],
+    &["\\.$"],
+    &["needle ion$"],
+    &["x{3}"],
+    &["-w", "-i", "error"],
+    &["-x", ".*ion"],
+    &["[[:digit:]]+ms"],
+    &["-v", "-x", ".*"],
+    // Unbalanced parentheses: refused with status 2 (a stray `)` is itself, as in -E).
+    &[")("],
+    &["-x", "a)|(b"],
+    &["-e", "ion", "-e", "(x"],
+    &["ion)"],
+];
+
+fn grep_available() -> bool {
+    Command::new("grep")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn copipe_grep_prints_what_gnu_grep_prints() {
+    if !grep_available() {
+        eprintln!("skipped: no grep installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Very long lines (longer than copipe's 256 KiB read buffer), built here.
+    let mut long = Vec::new();
+    long.extend_from_slice(b"short\n");
+    long.extend_from_slice(&b"xyz ".repeat(100_000));
+    long.extend_from_slice(b"needle ion\nbetween\n");
+    long.extend_from_slice(&b"ERROR ".repeat(200_000));
+    long.extend_from_slice(b"\nafter ion\n");
+    let long_path = dir.path().join("long-lines.txt");
+    std::fs::write(&long_path, long).unwrap();
+
+    let mut files: Vec<std::path::PathBuf> = [
+        "app.log",
+        "crlf.log",
+        "invalid-utf8.txt",
+        "no-newline.txt",
+        "empty.txt",
+    ]
+    .iter()
+    .map(|f| fixture(f))
+    .collect();
+    files.push(long_path);
+
+    let mut failures = Vec::new();
+    for file in &files {
+        for args in CASES {
+            let mut g = Command::new("grep");
+            g.env("LC_ALL", "C.UTF-8").arg("-a");
+            if args.contains(&"-F") {
+                g.args(*args);
+            } else {
+                g.arg("-E").args(*args);
+            }
+            let want = g.arg(file).output().unwrap();
+            let mut cargs = vec![
+                "cat".to_string(),
+                file.display().to_string(),
+                ":".into(),
+                "grep".into(),
+            ];
+            // A lone pattern that starts with `-` is not a case here; pass args unchanged.
+            cargs.extend(args.iter().map(|s| s.to_string()));
+            let got = copipe(&cargs).run();
+            if got.out != want.stdout || Some(got.code) != want.status.code() {
+                failures.push(format!(
+                    "{} {:?}: grep printed {} bytes (status {:?}), copipe {} bytes (status {}) {}",
+                    file.file_name().unwrap().to_string_lossy(),
+                    args,
+                    want.stdout.len(),
+                    want.status.code(),
+                    got.out.len(),
+                    got.code,
+                    got.err
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The flags of issue 27, each as written on a command line (one or two words).
+const FLAGS: &[&[&str]] = &[
+    &["-n"],
+    &["-b"],
+    &["-o"],
+    &["-c"],
+    &["-l"],
+    &["-L"],
+    &["-H"],
+    &["-h"],
+    &["-q"],
+    &["-v"],
+    &["-i"],
+    &["-w"],
+    &["-x"],
+    &["-F"],
+    &["-m", "1"],
+    &["-m", "7"],
+    &["-A", "1"],
+    &["-B", "2"],
+    &["-C", "1"],
+    &["-A", "0"],
+    &["-C", "30"],
+    &["--no-group-separator"],
+    &["--group-separator=::"],
+    &["--color=always"],
+];
+
+/// Patterns: a rare word, a common one with a second `-e`, words that -w and -x can hit.
+const PATTERNS: &[&[&str]] = &[
+    &["ERROR"],
+    &["-e", "ion", "-e", "WARN"],
+    &["-e", "line", "-e", "ion latin", "-e", "session"],
+];
+
+/// Run every case in `cases` with every pattern over every set of files, copipe against
+/// GNU grep, and list the differences (stdout byte for byte, and the exit status).
+fn differences(cases: &[Vec<&str>], sets: &[Vec<std::path::PathBuf>]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for files in sets {
+        for flags in cases {
+            for pat in PATTERNS {
+                let mut g = Command::new("grep");
+                g.env("LC_ALL", "C.UTF-8")
+                    .env_remove("GREP_COLORS")
+                    .arg("-a");
+                if !flags.contains(&"-F") {
+                    g.arg("-E");
+                }
+                g.args(flags).args(*pat).args(files);
+                let want = g.output().unwrap();
+                let mut cargs: Vec<String> = vec!["cat".into()];
+                cargs.extend(files.iter().map(|f| f.display().to_string()));
+                cargs.extend([":".to_string(), "grep".into()]);
+                cargs.extend(flags.iter().chain(*pat).map(|s| s.to_string()));
+                let got = copipe(&cargs)
+                    .configure(|c| {
+                        c.env_remove("GREP_COLORS");
+                    })
+                    .run();
+                if got.out != want.stdout || Some(got.code) != want.status.code() {
+                    let names: Vec<_> = files
+                        .iter()
+                        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+                        .collect();
+                    failures.push(format!(
+                        "{names:?} {flags:?} {pat:?}: grep printed {} bytes (status {:?}), copipe {} bytes (status {}) {}",
+                        want.stdout.len(),
+                        want.status.code(),
+                        got.out.len(),
+                        got.code,
+                        got.err.lines().next().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    failures
+}
+
+fn singles_and_pairs() -> Vec<Vec<&'static str>> {
+    let mut cases: Vec<Vec<&str>> = FLAGS.iter().map(|f| f.to_vec()).collect();
+    for (i, a) in FLAGS.iter().enumerate() {
+        for b in &FLAGS[i + 1..] {
+            cases.push(a.iter().chain(b.iter()).copied().collect());
+        }
+    }
+    cases
+}
+
+fn report(failures: Vec<String>) {
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Every flag, and every pair of flags, on one file at a time.
+#[test]
+fn every_flag_and_pair_of_flags_prints_what_gnu_grep_prints_on_one_file() {
+    let sets = vec![
+        vec![fixture("app.log")],
+        vec![fixture("crlf.log")],
+        vec![fixture("no-newline.txt")],
+    ];
+    report(differences(&singles_and_pairs(), &sets));
+}
+
+/// Every flag, and every pair of flags, on several files (an empty one among them, a last
+/// line without newline, invalid UTF-8): names, per-file counts, -m per file, separators.
+#[test]
+fn every_flag_and_pair_of_flags_prints_what_gnu_grep_prints_on_several_files() {
+    let sets = vec![vec![
+        fixture("app.log"),
+        fixture("empty.txt"),
+        fixture("no-newline.txt"),
+        fixture("invalid-utf8.txt"),
+        fixture("crlf.log"),
+    ]];
+    report(differences(&singles_and_pairs(), &sets));
+}
+
+/// The three context flags with each pair of -n -H -o -c -v -i -w -x, on one file and on
+/// several, and on lines longer than a read (context carried across batches).
+#[test]
+fn context_flags_with_pairs_of_output_flags_print_what_gnu_grep_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut long = Vec::new();
+    // Lines of 40 to 60 KB: a 256 KiB read holds a few, so -B reaches into earlier reads.
+    for i in 0..48 {
+        long.extend_from_slice(format!("line {i} ").as_bytes());
+        long.extend_from_slice(&b"xyz ".repeat(10_000 + i * 100));
+        long.extend_from_slice(if i % 7 == 3 { b"ERROR ion\n" } else { b"ok\n" });
+    }
+    let long_path = dir.path().join("long-lines.txt");
+    std::fs::write(&long_path, long).unwrap();
+    let others = ["-n", "-H", "-o", "-c", "-v", "-i", "-w", "-x"];
+    let mut cases = Vec::new();
+    for ctx in [["-A", "2"], ["-B", "3"], ["-C", "2"]] {
+        for (i, a) in others.iter().enumerate() {
+            for b in &others[i + 1..] {
+                cases.push(vec![ctx[0], ctx[1], a, b]);
+            }
+        }
+    }
+    let sets = vec![
+        vec![long_path.clone()],
+        vec![fixture("app.log"), long_path, fixture("no-newline.txt")],
+    ];
+    report(differences(&cases, &sets));
+}
+
+/// -f FILE: one pattern a line; an empty line matches every line; an empty file none.
+#[test]
+fn patterns_from_a_file_as_gnu_grep_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[u8])] = &[
+        ("two", b"ERROR\nsession 0x14ed93111f20027\n"),
+        ("no-final-newline", b"WARN\nERROR"),
+        ("empty-line", b"ERROR\n\nWARN\n"),
+        ("empty-file", b""),
+        ("one-empty-line", b"\n"),
+    ];
+    let mut failures = Vec::new();
+    for (name, text) in cases {
+        let pats = dir.path().join(name);
+        std::fs::write(&pats, text).unwrap();
+        for flags in [&[][..], &["-v"], &["-c"], &["-n", "-e", "INFO"]] {
+            let want = Command::new("grep")
+                .env("LC_ALL", "C.UTF-8")
+                .args(["-a", "-E", "-f"])
+                .arg(&pats)
+                .args(flags)
+                .arg(fixture("app.log"))
+                .output()
+                .unwrap();
+            let mut cargs = vec![
+                "cat".to_string(),
+                fixture("app.log").display().to_string(),
+                ":".into(),
+                "grep".into(),
+                "-f".into(),
+                pats.display().to_string(),
+            ];
+            cargs.extend(flags.iter().map(|s| s.to_string()));
+            let got = copipe(&cargs).run();
+            if got.out != want.stdout || Some(got.code) != want.status.code() {
+                failures.push(format!(
+                    "{name} {flags:?}: grep {} bytes ({:?}), copipe {} bytes ({}) {}",
+                    want.stdout.len(),
+                    want.status.code(),
+                    got.out.len(),
+                    got.code,
+                    got.err
+                ));
+            }
+        }
+    }
+    report(failures);
+}
+
+/// `-G`: basic regular expressions, GNU grep's default syntax, translated: copipe's
+/// `grep -G P` prints what GNU's `grep P` prints.
+#[test]
+fn basic_regexps_print_what_gnu_grep_prints_by_default() {
+    const BRE: &[&str] = &[
+        r"ERROR\|WARN",
+        r"\(Error\|ERROR\) ",
+        r"[0-9]\{4\}-[0-9]\{2\}",
+        r"session 0x[0-9a-f]\+",
+        r"ion\?$",
+        "a(b|c)",
+        "*ion",
+        r"^\(2015\)-07",
+        "[[:digit:]]+ms",
+        r"[]x]",
+        r"[\]",
+        "ion$ x",
+        r"\<ion\>",
+        r"\w\+@[0-9]*",
+        "ca.",
+        r"x\{3,\}",
+        "a^b",
+        r"\(",
+    ];
+    let files = [
+        fixture("app.log"),
+        fixture("crlf.log"),
+        fixture("invalid-utf8.txt"),
+        fixture("no-newline.txt"),
+    ];
+    let mut failures = Vec::new();
+    for pat in BRE {
+        for flags in [&[][..], &["-c", "-i"], &["-o", "-n"], &["-v", "-x"]] {
+            let want = Command::new("grep")
+                .env("LC_ALL", "C.UTF-8")
+                .arg("-a")
+                .args(flags)
+                .arg("--")
+                .arg(pat)
+                .args(&files)
+                .output()
+                .unwrap();
+            let mut cargs: Vec<String> = vec!["cat".into()];
+            cargs.extend(files.iter().map(|f| f.display().to_string()));
+            cargs.extend([":".to_string(), "grep".into(), "-G".into()]);
+            cargs.extend(flags.iter().map(|s| s.to_string()));
+            cargs.extend(["-e".to_string(), pat.to_string()]);
+            let got = copipe(&cargs).run();
+            if got.out != want.stdout || Some(got.code) != want.status.code() {
+                failures.push(format!(
+                    "{pat:?} {flags:?}: grep {} bytes ({:?}), copipe {} bytes ({}) {}",
+                    want.stdout.len(),
+                    want.status.code(),
+                    got.out.len(),
+                    got.code,
+                    got.err.lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    report(failures);
+}

@@ -1,0 +1,346 @@
+//! grep's output options (issue 27) where the differential test against GNU grep
+//! (tests/it/grep_diff.rs) cannot go: `follow` (numbers across rotations, context from lines
+//! seen, several names), `-m` stopping an endless source, `--color=auto` on a terminal and
+//! in a pipe, records, and the refusals.
+
+use crate::common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// `follow : grep -n` numbers each line of the name, going on across a rotation; context
+/// before a match comes from lines already seen, after it from the lines that come next.
+#[test]
+fn follow_numbers_lines_across_rotations_with_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    fs::write(&f, "a\nb\nERROR 1\n").unwrap();
+    let mut cp = follow(
+        dir.path(),
+        [
+            "-n", "+1", "app.log", ":", "grep", "-n", "-B", "1", "-A", "1", "ERROR",
+        ],
+    );
+    cp.wait_out_eq("2-b\n3:ERROR 1\n");
+    append(&f, "c\nd\n");
+    cp.wait_out_eq("2-b\n3:ERROR 1\n4-c\n");
+    fs::rename(&f, dir.path().join("app.log.1")).unwrap();
+    fs::write(&f, "e\nERROR 2\n").unwrap();
+    cp.wait_out_eq("2-b\n3:ERROR 1\n4-c\n--\n6-e\n7:ERROR 2\n");
+    assert_eq!(cp.stop(), 0);
+}
+
+/// Two followed names are numbered each on its own, and named as asked (-H).
+#[test]
+fn follow_of_two_names_numbers_each_name_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, "x1\ny\n").unwrap();
+    fs::write(&b, "y\n").unwrap();
+    let mut cp = follow(
+        dir.path(),
+        ["-n", "+1", "a.log", "b.log", ":", "grep", "-n", "-H", "x"],
+    );
+    cp.wait_out("a.log:1:x1", |o| o.contains("a.log:1:x1\n"));
+    append(&b, "x2\n");
+    cp.wait_out("b.log:2:x2", |o| o.contains("b.log:2:x2\n"));
+    append(&a, "x3\n");
+    cp.wait_out("a.log:3:x3", |o| o.contains("a.log:3:x3\n"));
+    assert_eq!(cp.stop(), 0);
+    assert_eq!(cp.out(), "a.log:1:x1\nb.log:2:x2\na.log:3:x3\n");
+}
+
+/// `-m` stops the source as `head` does: an endless source ends at once.
+#[test]
+fn max_count_stops_an_endless_source_like_head() {
+    let start = Instant::now();
+    copipe(["range", "1", "1000000000000", ":", "grep", "-m", "3", "7"])
+        .run()
+        .code(0)
+        .out("7\n17\n27\n");
+    copipe([
+        "range",
+        "1",
+        "1000000000000",
+        ":",
+        "grep",
+        "-n",
+        "-m",
+        "2",
+        "-A",
+        "1",
+        "^9$|^19$",
+    ])
+    .run()
+    .code(0)
+    .out("9:9\n10-10\n--\n19:19\n20-20\n");
+    copipe(["range", "1", "1000000000000", ":", "grep", "-q", "5"])
+        .run()
+        .code(0)
+        .out("");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+/// `--color=auto` colours on a terminal and not in a pipe; `always` in a pipe too.
+#[test]
+fn color_auto_colours_a_terminal_only() {
+    let args = [
+        "cat",
+        "fixtures/app.log",
+        ":",
+        "grep",
+        "--color=auto",
+        "-n",
+        "-m",
+        "1",
+        "ERROR",
+    ];
+    let dir = fixtures().parent().unwrap().to_path_buf();
+    let piped = copipe(args).dir(&dir).run();
+    assert_eq!(piped.code, 0);
+    assert!(!piped.stdout().contains('\x1b'), "{:?}", piped.stdout());
+    let tty = copipe(args).dir(&dir).env("TERM", "xterm").run_in_pty(Tty {
+        stdout: true,
+        stderr: false,
+    });
+    assert!(
+        tty.stdout()
+            .contains("\x1b[32m\x1b[K7\x1b[m\x1b[K\x1b[36m\x1b[K:\x1b[m\x1b[K")
+            && tty.stdout().contains("\x1b[01;31m\x1b[KERROR\x1b[m\x1b[K"),
+        "{:?}",
+        tty.stdout()
+    );
+    let always = copipe([
+        "cat",
+        "fixtures/app.log",
+        ":",
+        "grep",
+        "--color=always",
+        "-m",
+        "1",
+        "ERROR",
+    ])
+    .dir(&dir)
+    .run();
+    assert!(
+        always
+            .stdout()
+            .contains("\x1b[01;31m\x1b[KERROR\x1b[m\x1b[K")
+    );
+    // GREP_COLORS changes the match colour.
+    let mt = copipe([
+        "cat",
+        "fixtures/app.log",
+        ":",
+        "grep",
+        "--color=always",
+        "-m",
+        "1",
+        "ERROR",
+    ])
+    .dir(&dir)
+    .env("GREP_COLORS", "mt=01;32")
+    .run();
+    assert!(
+        mt.stdout().contains("\x1b[01;32m\x1b[KERROR\x1b[m\x1b[K"),
+        "{:?}",
+        mt.stdout()
+    );
+}
+
+/// On records: -m, -q, -c and context apply; the options that shape lines are refused
+/// before reading.
+#[test]
+fn records_take_max_count_and_quiet_and_refuse_line_options() {
+    let input = "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
+    copipe(["json", ":", "grep", "-m", "2", "a"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("{\"a\":1}\n{\"a\":2}\n");
+    copipe(["json", ":", "grep", "-q", "--field", "a", "2"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("");
+    copipe(["json", ":", "grep", "-q", "--field", "a", "9"])
+        .stdin(input)
+        .run()
+        .code(1)
+        .out("");
+    for flag in ["-n", "-b", "-o", "-l", "-L", "-H"] {
+        copipe(["json", ":", "grep", flag, "a"])
+            .stdin(input)
+            .run()
+            .code(2)
+            .err_has("works on lines, but this grep receives records");
+    }
+    // -c: one record with the count; the status says whether one was selected.
+    copipe(["json", ":", "grep", "-c", "--field", "a", "[13]"])
+        .stdin(input)
+        .run()
+        .code(0)
+        .out("{\"count\":2}\n");
+    copipe(["json", ":", "grep", "-c", "--field", "a", "9"])
+        .stdin(input)
+        .run()
+        .code(1)
+        .out("{\"count\":0}\n");
+    // Context: the records around a selected one (no separator between groups).
+    let ten: String = (1..=10).map(|i| format!("{{\"a\":{i}}}\n")).collect();
+    copipe(["json", ":", "grep", "-C", "1", "--field", "a", "^[37]$"])
+        .stdin(ten.clone())
+        .run()
+        .code(0)
+        .out("{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n{\"a\":6}\n{\"a\":7}\n{\"a\":8}\n");
+    copipe([
+        "json", ":", "grep", "-m", "1", "-A", "2", "--field", "a", "^5$",
+    ])
+    .stdin(ten)
+    .run()
+    .code(0)
+    .out("{\"a\":5}\n{\"a\":6}\n{\"a\":7}\n");
+    // On events neither applies.
+    copipe(["xml", "fixtures/buses.xml", ":", "grep", "-c", "x"])
+        .dir(fixtures().parent().unwrap())
+        .run()
+        .code(2)
+        .err_has("receives events");
+}
+
+/// Refusals name the way out, with status 2 and nothing read.
+#[test]
+fn unsupported_syntaxes_and_bad_pattern_files_are_refused() {
+    copipe(["grep", "-G", "a\\(b\\)"])
+        .stdin("ab\n")
+        .run()
+        .code(0)
+        .out("ab\n");
+    copipe(["grep", "-G", "\\(a\\)\\1"])
+        .stdin("aa\n")
+        .run()
+        .code(2)
+        .err_has("back-references");
+    copipe(["grep", "-E", "-F", "a"])
+        .stdin("a\n")
+        .run()
+        .code(2)
+        .err_has("conflicting matchers");
+    copipe(["grep", "-P", "(?<=a)b"])
+        .stdin("ab\n")
+        .run()
+        .code(2)
+        .err_has("lookaround");
+    copipe(["grep", "-f", "/nonexistent/patterns"])
+        .stdin("ab\n")
+        .run()
+        .code(2)
+        .err_has("cannot read patterns from /nonexistent/patterns");
+    copipe(["grep", "-f", "-"])
+        .stdin("ab\n")
+        .run()
+        .code(2)
+        .err_has("standard input");
+    // A `:` after --color is the next stage, not its value.
+    copipe(["grep", "--color", "a", ":", "count"])
+        .stdin("ab\n")
+        .run()
+        .code(0)
+        .out("1\n");
+}
+
+/// `-c` with nothing selected prints 0 and exits 1, as GNU grep does; an unreadable file
+/// among several gets no count and makes the status 2.
+#[test]
+fn count_status_follows_the_selection_not_the_output() {
+    let dir = fixtures();
+    let app = dir.join("app.log").display().to_string();
+    copipe(["cat", &app, ":", "grep", "-c", "NO SUCH THING"])
+        .run()
+        .code(1)
+        .out("0\n");
+    let r = copipe([
+        "cat",
+        &app,
+        "/nonexistent/x.log",
+        ":",
+        "grep",
+        "-c",
+        "ERROR",
+    ])
+    .run();
+    r.code(2).err_has("/nonexistent/x.log");
+    assert_eq!(r.stdout(), format!("{app}:13\n"));
+}
+
+/// Under -q a selected line makes the status 0 even after an error, as GNU grep says.
+#[test]
+fn quiet_succeeds_after_an_error_when_a_line_is_selected() {
+    let app = fixture("app.log").display().to_string();
+    let r = copipe([
+        "cat",
+        "/nonexistent/x.log",
+        &app,
+        ":",
+        "grep",
+        "-q",
+        "ERROR",
+    ])
+    .run();
+    r.code(0).err_has("/nonexistent/x.log");
+    copipe([
+        "cat",
+        "/nonexistent/x.log",
+        &app,
+        ":",
+        "grep",
+        "-q",
+        "NO SUCH THING",
+    ])
+    .run()
+    .code(2);
+    copipe([
+        "cat",
+        "/nonexistent/x.log",
+        &app,
+        ":",
+        "grep",
+        "-c",
+        "ERROR",
+    ])
+    .run()
+    .code(2);
+}
+
+/// GNU grep names the files of several in front of the lines it prints, and so does a
+/// plain `grep` of several files of `cat` when a sink takes its lines; a parser after it
+/// gets the lines as the files hold them (a `file` field only with `-H`), so that putting
+/// a `grep` in front of `logfmt` does not change the records.
+#[test]
+fn file_names_go_in_front_only_when_a_sink_takes_the_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.log"), "k=1 x\n").unwrap();
+    fs::write(dir.path().join("b.log"), "k=2 x\n").unwrap();
+    let cat = ["cat", "a.log", "b.log", ":"];
+    copipe(cat.iter().chain(&["grep", "x"]))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("a.log:k=1 x\nb.log:k=2 x\n");
+    copipe(cat.iter().chain(&["grep", "x", ":", "logfmt"]))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("{\"k\":\"1\",\"x\":true}\n{\"k\":\"2\",\"x\":true}\n");
+    copipe(cat.iter().chain(&["grep", "-H", "x", ":", "logfmt"]))
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .out("{\"file\":\"a.log\",\"k\":\"1\",\"x\":true}\n{\"file\":\"b.log\",\"k\":\"2\",\"x\":true}\n");
+}

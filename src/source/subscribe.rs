@@ -463,24 +463,13 @@ const READ_GRACE: Duration = Duration::from_millis(200);
 
 /// Whether standard output is a pipe or FIFO.
 fn stdout_is_pipe() -> bool {
-    // SAFETY: fstat on fd 1 into a zeroed stat.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(1, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
-    }
+    crate::runtime::fd::is_fifo(1)
 }
 
 /// The bytes written into the standard output pipe that its reader has not read; `None`
 /// once the reader has gone.
 fn pipe_unread() -> Option<usize> {
-    let mut p = libc::pollfd {
-        fd: 1,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    unsafe { libc::poll(&mut p, 1, 0) };
-    if p.revents & libc::POLLERR != 0 {
+    if crate::runtime::fd::poll_now(1, libc::POLLOUT) & libc::POLLERR != 0 {
         return None;
     }
     let mut n: libc::c_int = 0;

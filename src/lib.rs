@@ -9,13 +9,17 @@
 //!   (`registry`), the type check and build, `--explain`, `--stats`, the run;
 //! * the stage definitions, one file per stage: [`source`] (the pulled generators: `cat`,
 //!   `follow`, `xml`, …), the filters in [`stage`] (`grep`, `records`, …), [`fanout`]
-//!   (`tee`, `broadcast`), [`sink`] (`print`, `write`, `count`, `exec`, …);
+//!   (`tee`, `broadcast`), [`sink`] (`print`, `write`, `count`, `exec`, …); no one of them
+//!   imports another: what several share lives below them (see `docs/architecture.md`);
+//! * [`net`], [`nats`], [`xmlchars`] — socket addresses, how to reach a NATS server, the XML
+//!   character classes;
 //! * [`engine`] — the scheduler, the thread bridge and batches, for pipelines that wait on
 //!   sockets or clocks;
 //! * [`protocol`] — what a stage is: `Stage`, `Source`, `Flow` ([`protocol`] itself),
 //!   [`protocol::task`] (a native source's `Task`) and [`protocol::def`] (what a definition
 //!   is made of: `StageDef`, `BuildCx`, `Options`, `Status`);
-//! * [`runtime`] — signals, the buffered output, the meter, the open-file limit, timers;
+//! * [`runtime`] — signals, the buffered output, the meter, the open-file limit, timers, the
+//!   raw descriptor calls, the units of durations and sizes;
 //! * [`item`], [`record`] — what travels: lines, XML events, records.
 
 pub mod cli;

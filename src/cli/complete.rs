@@ -11,9 +11,11 @@
 use std::io::Write;
 
 use anyhow::Result;
+
 use clap::CommandFactory;
 
 use super::Cli;
+use super::exit_codes::ExitCode;
 use crate::pipeline::grammar::{is_separator, takes_value};
 use crate::pipeline::registry;
 use crate::protocol::def::{Role, StageDef};
@@ -75,7 +77,7 @@ complete -c copipe -f -a '(__copipe_complete)'
 "#;
 
 /// `copipe completions SHELL`.
-pub fn completions(args: &[String]) -> Result<i32> {
+pub fn completions(args: &[String]) -> Result<ExitCode> {
     let script = match args.first().map(String::as_str) {
         Some("bash") => BASH,
         Some("zsh") => ZSH,
@@ -88,23 +90,23 @@ pub fn completions(args: &[String]) -> Result<i32> {
                 )),
                 SHELLS.join(", ")
             );
-            return Ok(2);
+            return Ok(ExitCode::Error);
         }
     };
     let mut out = std::io::stdout().lock();
     out.write_all(script.as_bytes())?;
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Success)
 }
 
 /// `copipe __complete WORD... CURRENT`: print one candidate a line, `word\tdescription`.
-pub fn candidates(args: &[String]) -> Result<i32> {
+pub fn candidates(args: &[String]) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for (word, about) in complete(args) {
         writeln!(out, "{word}\t{}", about.replace(['\t', '\n'], " "))?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Success)
 }
 
 type Candidate = (String, String);

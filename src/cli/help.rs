@@ -5,9 +5,11 @@
 use std::io::Write;
 
 use anyhow::Result;
+
 use clap::CommandFactory;
 
 use super::Cli;
+use super::exit_codes::ExitCode;
 use crate::pipeline::registry;
 use crate::protocol::def::Role;
 
@@ -23,7 +25,7 @@ pub const ROLES: [(Role, &str); 4] = [
 ];
 
 /// `copipe help [stages|STAGE]`.
-pub fn help(args: &[String]) -> Result<i32> {
+pub fn help(args: &[String]) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match args.first().map(String::as_str) {
         None => write!(out, "{}", Cli::command().render_long_help())?,
@@ -37,12 +39,12 @@ pub fn help(args: &[String]) -> Result<i32> {
                 crate::say!(
                     "copipe: unknown stage `{name}`{hint}; `copipe help stages` lists them"
                 );
-                return Ok(2);
+                return Ok(ExitCode::Error);
             }
         },
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Success)
 }
 
 /// The list of stages by role.

@@ -6,6 +6,7 @@
 //! and only then does the pipeline run.
 
 pub mod complete;
+pub mod exit_codes;
 pub mod help;
 
 use std::cell::RefCell;
@@ -18,6 +19,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, ValueEnum};
 
+use self::exit_codes::ExitCode;
 use crate::pipeline::build::{Shared, build, check};
 use crate::pipeline::explain::explain;
 use crate::pipeline::grammar::{self, SyntaxError};
@@ -131,6 +133,10 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
 
 /// Run copipe with the process arguments; returns the exit status.
 pub fn main() -> i32 {
+    run_cli().code()
+}
+
+fn run_cli() -> ExitCode {
     crate::runtime::rlimit::raise_open_files();
     let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(c) => c,
@@ -139,24 +145,24 @@ pub fn main() -> i32 {
             let text = e.render().to_string();
             let text = text.strip_prefix("error: ").unwrap_or(&text);
             crate::say_part!("copipe: {text}");
-            return 2;
+            return ExitCode::Error;
         }
         Err(e) => {
             let _ = e.print();
-            return 0;
+            return ExitCode::Success;
         }
     };
     match main_with(cli) {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) if is_broken_pipe(&e) => ExitCode::Success,
         Err(e) => {
             crate::say!("copipe: {e:#}");
-            2
+            ExitCode::Error
         }
     }
 }
 
-fn main_with(cli: Cli) -> Result<i32> {
+fn main_with(cli: Cli) -> Result<ExitCode> {
     if cli.file.is_none() {
         // `help` and `completions` take names, which are UTF-8 (anything else matches none).
         let rest = || -> Vec<String> {
@@ -170,7 +176,7 @@ fn main_with(cli: Cli) -> Result<i32> {
                 let mut err = std::io::stderr();
                 writeln!(err, "copipe: no pipeline given\n")?;
                 write!(err, "{}", Cli::command().render_help())?;
-                return Ok(2);
+                return Ok(ExitCode::Error);
             }
             Some(Some("help")) => return help::help(&rest()),
             Some(Some("completions")) => return complete::completions(&rest()),
@@ -200,7 +206,7 @@ fn main_with(cli: Cli) -> Result<i32> {
         crate::say_out!("{}", explain(&pipeline, checked.as_ref().err()));
         std::io::stdout().flush()?;
         return Ok(match checked {
-            Ok(()) => 0,
+            Ok(()) => ExitCode::Success,
             Err(e) => syntax_error(&e, &words),
         });
     }
@@ -268,12 +274,12 @@ fn main_with(cli: Cli) -> Result<i32> {
         // The reader went away: quietly 0, unless a signal had already ended the run.
         Err(e) if is_broken_pipe(&e) => {
             if status.interrupted().is_none() {
-                return Ok(0);
+                return Ok(ExitCode::Success);
             }
         }
         Err(e) => {
             crate::say!("copipe: {e:#}");
-            return Ok(2);
+            return Ok(ExitCode::Error);
         }
     }
     Ok(exit_status(&status))
@@ -283,14 +289,14 @@ fn main_with(cli: Cli) -> Result<i32> {
 /// 0 after an error when `grep -q` selected a line, as GNU grep's),
 /// except after a signal that ended a follow cleanly: 130 after Ctrl-C (SIGINT, the shell's
 /// convention), 0 after SIGTERM (a requested stop) unless an error was reported.
-fn exit_status(status: &Status) -> i32 {
+fn exit_status(status: &Status) -> ExitCode {
     match status.interrupted() {
-        Some(libc::SIGINT) => 130,
-        Some(_) if status.soft_errors() == 0 => 0,
-        _ if status.quietly_succeeded() => 0,
-        _ if status.soft_errors() > 0 => 2,
-        _ if status.succeeded() => 0,
-        _ => 1,
+        Some(libc::SIGINT) => ExitCode::Interrupted,
+        Some(_) if status.soft_errors() == 0 => ExitCode::Success,
+        _ if status.quietly_succeeded() => ExitCode::Success,
+        _ if status.soft_errors() > 0 => ExitCode::Error,
+        _ if status.succeeded() => ExitCode::Success,
+        _ => ExitCode::NoMatch,
     }
 }
 
@@ -325,11 +331,11 @@ fn words(cli: &Cli) -> Result<Vec<OsString>> {
     Ok(cli.pipeline.clone())
 }
 
-fn syntax_error(e: &SyntaxError, words: &[OsString]) -> i32 {
+fn syntax_error(e: &SyntaxError, words: &[OsString]) -> ExitCode {
     if e.help {
         crate::say_out!("{}", e.message);
-        return 0;
+        return ExitCode::Success;
     }
     crate::say!("copipe: {}", grammar::pointed(e, words));
-    2
+    ExitCode::Error
 }

@@ -9,9 +9,11 @@
 //! [`SourceThread`] is the task that runs a pulled source that is not a native task
 //! (`subscribe`, `xml --lenient`) on a thread of its own behind the bridge.
 
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -23,7 +25,7 @@ use super::batch::{Batch, Taken};
 use crate::item::{Item, Origin};
 use crate::protocol::def::{BuildCx, Options, SourceFn, Status};
 use crate::protocol::task::{Cx, Task, Wait};
-use crate::protocol::{Flow, Stage};
+use crate::protocol::{Flow, Stage, Through, Written};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
 
@@ -183,16 +185,35 @@ struct Sending {
     meter: Meter,
     read: u64,
     expected: u64,
-    gone: bool,
-    /// Batches handed over, and how many the scheduler thread replayed.
-    sent: u64,
+    /// Batches handed over, and how many the scheduler thread replayed (shared with the
+    /// source's [`Written`] handle).
+    marks: Rc<Handed>,
+}
+
+/// What a bridged source handed over, and what the scheduler thread replayed of it.
+struct Handed {
+    gone: Cell<bool>,
+    sent: Cell<u64>,
     replayed: Arc<Replayed>,
+}
+
+impl Through for Handed {
+    /// Wait until the scheduler thread has replayed every batch handed over (each ends in
+    /// a flush when the source flushed): the sinks then have written it.
+    fn wait(&self) {
+        if !self.gone.get() {
+            self.replayed.wait(self.sent.get());
+        }
+    }
+    fn taken(&self) -> u64 {
+        self.replayed.get().flushed
+    }
 }
 
 impl Sending {
     fn hand_over(&mut self) -> Flow {
-        if self.gone || self.replayed.get().batches == u64::MAX {
-            self.gone = true;
+        if self.marks.gone.get() || self.marks.replayed.get().batches == u64::MAX {
+            self.marks.gone.set(true);
             return Flow::Stop;
         }
         let batch = std::mem::replace(&mut self.batch, self.tx.batch());
@@ -204,15 +225,15 @@ impl Sending {
         };
         (self.read, self.expected) = (read, expected);
         if !self.tx.send(msg) {
-            self.gone = true;
+            self.marks.gone.set(true);
             return Flow::Stop;
         }
-        self.sent += 1;
+        self.marks.sent.set(self.marks.sent.get() + 1);
         Flow::Continue
     }
 
     fn after_push(&mut self) -> Flow {
-        if self.gone {
+        if self.marks.gone.get() {
             Flow::Stop
         } else if self.batch.is_full() {
             self.hand_over()
@@ -241,20 +262,8 @@ impl Stage for Sending {
         let _ = self.hand_over();
         Ok(())
     }
-    /// Hand the batch over ending in a flush, and wait until the scheduler thread has
-    /// replayed it: the sinks then have written it.
-    fn flush_through(&mut self) -> Result<()> {
-        self.flush()?;
-        if !self.gone {
-            self.replayed.wait(self.sent);
-        }
-        Ok(())
-    }
     fn close(&mut self) -> Result<()> {
         Ok(())
-    }
-    fn taken(&self) -> Option<u64> {
-        Some(self.replayed.get().flushed)
     }
 }
 
@@ -273,7 +282,7 @@ const JOIN_GRACE: Duration = Duration::from_secs(5);
 
 impl Drop for SourceThread {
     fn drop(&mut self) {
-        // Nothing more will be replayed: a source waiting in `flush_through` goes on, and
+        // Nothing more will be replayed: a source waiting in `Written::flush_through` goes on, and
         // its next hand-over says the chain stopped.
         self.replayed.set(|n| n.batches = u64::MAX);
         // Let it finish (what it does after the chain stopped — acknowledging what was
@@ -316,6 +325,11 @@ impl SourceThread {
             .name("copipe-source".into())
             .spawn(move || {
                 let source_meter = Meter::default();
+                let marks = Rc::new(Handed {
+                    gone: Cell::new(false),
+                    sent: Cell::new(0),
+                    replayed: thread_replayed,
+                });
                 let built = (|| {
                     let stdout = std::rc::Rc::new(std::cell::RefCell::new(
                         crate::runtime::output::Output::stdout(false, &interrupt)?,
@@ -332,6 +346,7 @@ impl SourceThread {
                         source_waits: true,
                         highlight: &[],
                         inputs: Default::default(),
+                        written: Written::new(marks.clone()),
                     };
                     build(&matches, &cx)
                 })();
@@ -352,9 +367,7 @@ impl SourceThread {
                     meter: source_meter,
                     read: 0,
                     expected: 0,
-                    gone: false,
-                    sent: 0,
-                    replayed: thread_replayed,
+                    marks,
                 };
                 let ran = source.run(&mut out);
                 if !out.batch.is_empty() {

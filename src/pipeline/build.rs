@@ -153,6 +153,7 @@ impl<'a> Env<'a> {
             source_waits: self.source_waits,
             highlight,
             inputs: self.inputs,
+            written: Default::default(),
         }
     }
 }

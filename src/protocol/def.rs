@@ -14,7 +14,7 @@ use clap::ArgMatches;
 
 use crate::item::Kind;
 use crate::protocol::task::Task;
-use crate::protocol::{Source, Stage};
+use crate::protocol::{Source, Stage, Written};
 use crate::runtime::delivery::{Delivery, Marks};
 use crate::runtime::meter::Meter;
 use crate::runtime::output::Output;
@@ -393,6 +393,8 @@ pub struct BuildCx<'a> {
     pub highlight: &'a [regex::bytes::Regex],
     /// What the pipeline's source says of its inputs (`grep -H` and `-n` defaults).
     pub inputs: Inputs,
+    /// For a source that acknowledges what it read: how to know the sinks wrote it.
+    pub written: Written,
 }
 
 /// What the pipeline's source tells `grep` of its inputs, for GNU grep's defaults: file

@@ -111,26 +111,8 @@ pub trait Stage {
     /// The source is about to wait for input: make buffered output visible.
     fn flush(&mut self) -> Result<()>;
 
-    /// [`Stage::flush`], returning once the sinks have written what was pushed, also where
-    /// the chain runs on another thread (behind the scheduler's thread bridge, where a
-    /// `flush` only hands the items over): for a source that acknowledges what it read
-    /// (`subscribe --durable`). In one thread a flush already is that.
-    fn flush_through(&mut self) -> Result<()> {
-        self.flush()
-    }
-
     /// End of stream: flush, release, pass the close on. Called exactly once.
     fn close(&mut self) -> Result<()>;
-
-    /// After [`Stage::flush_through`]: how many of the items pushed so far (each `send`,
-    /// each `send_lines` call, counted from the first) the chain took and its sinks wrote,
-    /// where the flows returned cannot say it — behind the scheduler's thread bridge, where
-    /// a `Stop` comes later than the call it answers. `None` (everywhere else): the calls
-    /// answered `Continue` were taken, and the one answered `Stop` too (a `head` stops on
-    /// the item it passed last).
-    fn taken(&self) -> Option<u64> {
-        None
-    }
 
     /// A deadline has passed (see the module docs); filters pass it on. Sinks that did not
     /// ask for a timer ignore it.
@@ -223,14 +205,8 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
     }
-    fn flush_through(&mut self) -> Result<()> {
-        (**self).flush_through()
-    }
     fn close(&mut self) -> Result<()> {
         (**self).close()
-    }
-    fn taken(&self) -> Option<u64> {
-        (**self).taken()
     }
     fn tick(&mut self, now: std::time::Instant) -> Result<()> {
         (**self).tick(now)
@@ -267,7 +243,49 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// A sink for unit tests: records everything it is sent, as text.
+/// A sink for unit tests: records everything it is sent, as text./// The source-side handle of a source that acknowledges what it read (`subscribe
+/// --durable`), given in `BuildCx::written`: it flushes the chain the source pushes into and
+/// returns once the sinks have written what was pushed, and says how much of it the chain
+/// took — also where the chain runs on another thread, behind the scheduler's thread bridge,
+/// where a `flush` only hands the items over and a `Stop` comes later than the call it
+/// answers. Everywhere else (the default) a flush already is that, and the flows returned
+/// say what was taken.
+#[derive(Clone, Default)]
+pub struct Written(Option<std::rc::Rc<dyn Through>>);
+
+/// What the thread bridge tells a [`Written`] handle.
+pub trait Through {
+    /// Wait until what was handed over so far has been replayed into the chain and flushed
+    /// (or the chain takes nothing more).
+    fn wait(&self);
+    /// How many of the items pushed so far (each `send`, each `send_lines` call, counted
+    /// from the first) the chain took and its sinks wrote.
+    fn taken(&self) -> u64;
+}
+
+impl Written {
+    pub fn new(through: std::rc::Rc<dyn Through>) -> Self {
+        Written(Some(through))
+    }
+
+    /// [`Stage::flush`] `out`, returning once the sinks have written what was pushed.
+    pub fn flush_through(&self, out: &mut dyn Stage) -> Result<()> {
+        out.flush()?;
+        if let Some(t) = &self.0 {
+            t.wait();
+        }
+        Ok(())
+    }
+
+    /// After [`Written::flush_through`]: how many of the items pushed so far the chain took
+    /// and its sinks wrote, where the flows returned cannot say it (behind the bridge).
+    /// `None` everywhere else: the calls answered `Continue` were taken, and the one
+    /// answered `Stop` too (a `head` stops on the item it passed last).
+    pub fn taken(&self) -> Option<u64> {
+        self.0.as_ref().map(|t| t.taken())
+    }
+}
+
 #[cfg(test)]
 pub mod testing {
     use super::*;
@@ -339,5 +357,47 @@ pub mod testing {
         fn close(&mut self) -> Result<()> {
             self.borrow_mut().close()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::testing::Collect;
+    use super::*;
+
+    struct Bridge {
+        waited: Cell<u32>,
+    }
+
+    impl Through for Bridge {
+        fn wait(&self) {
+            self.waited.set(self.waited.get() + 1);
+        }
+        fn taken(&self) -> u64 {
+            7
+        }
+    }
+
+    #[test]
+    fn written_flushes_the_chain_and_waits_only_behind_a_bridge() {
+        // In one thread: a flush, and the flows say what was taken.
+        let mut out = Collect::default();
+        let w = Written::default();
+        w.flush_through(&mut out).unwrap();
+        assert_eq!(out.calls, [b"\0flush".to_vec()]);
+        assert_eq!(w.taken(), None);
+        // Behind the bridge: a flush, then a wait for the replay, and the bridge's count.
+        let bridge = Rc::new(Bridge {
+            waited: Cell::new(0),
+        });
+        let w = Written::new(bridge.clone());
+        let mut out = Collect::default();
+        w.flush_through(&mut out).unwrap();
+        assert_eq!(out.calls, [b"\0flush".to_vec()]);
+        assert_eq!(bridge.waited.get(), 1);
+        assert_eq!(w.taken(), Some(7));
     }
 }

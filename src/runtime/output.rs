@@ -121,12 +121,9 @@ fn grow_pipe(fd: &OwnedFd) {
     {
         use std::os::fd::AsRawFd;
         let raw = fd.as_raw_fd();
-        // SAFETY: fstat and fcntl on a descriptor we own, with valid arguments.
-        unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::fstat(raw, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO {
-                libc::fcntl(raw, libc::F_SETPIPE_SZ, 1 << 20);
-            }
+        if crate::runtime::fd::is_fifo(raw) {
+            // SAFETY: fcntl on a descriptor we own, with valid arguments.
+            unsafe { libc::fcntl(raw, libc::F_SETPIPE_SZ, 1 << 20) };
         }
     }
     #[cfg(not(target_os = "linux"))]

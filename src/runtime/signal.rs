@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::runtime::fd::{file_type, poll_now};
+
 /// The signals of one run. Cloning shares it, across threads too (a source run behind the
 /// scheduler's thread bridge).
 #[derive(Clone)]
@@ -153,13 +155,7 @@ pub fn wait_readable(fd: RawFd, interrupt: &Interrupt) -> Result<bool> {
 
 /// Whether a read on `fd` would return at once (data, end of file or an error).
 pub fn readable_now(fd: RawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    unsafe { libc::poll(&mut p, 1, 0) > 0 }
+    poll_now(fd, libc::POLLIN) != 0
 }
 
 /// The error an [`Interruptible`] read returns when a signal arrived: the source that gets
@@ -397,16 +393,6 @@ impl<W: Write + AsRawFd> Write for InterruptibleWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// The `S_IFMT` bits of a descriptor's mode (0 when `fstat` fails).
-fn file_type(fd: RawFd) -> libc::mode_t {
-    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return 0;
-    }
-    st.st_mode & libc::S_IFMT
 }
 
 fn nonblocking(fd: RawFd) -> bool {

@@ -11,7 +11,7 @@
 //! Ctrl-C kills at once), the child is killed with it (Linux: `PR_SET_PDEATHSIG`).
 
 use std::io::{self, BufWriter, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -122,7 +122,7 @@ pub const KILL_AFTER: Duration = Duration::from_millis(750);
 /// gets SIGTERM at [`TERM_AFTER`] and SIGKILL at [`KILL_AFTER`] after the signal. Always
 /// reaped. Returns its status and whether a signal was seen.
 fn wait_child(child: &mut Child, interrupt: &Interrupt) -> io::Result<(ExitStatus, bool)> {
-    let pidfd = pidfd_open(child.id());
+    let pidfd = crate::runtime::fd::pidfd_open(child.id());
     let (mut termed, mut killed) = (false, false);
     loop {
         if let Some(st) = child.try_wait()? {
@@ -176,20 +176,6 @@ fn wait_child(child: &mut Child, interrupt: &Interrupt) -> io::Result<(ExitStatu
 }
 
 /// A descriptor that becomes readable when the process ends (Linux ≥ 5.3), if available.
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: the pidfd_open system call; a non-negative result is a new descriptor.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd >= 0 {
-            // SAFETY: the descriptor was just opened and is owned here.
-            return Some(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-        }
-    }
-    let _ = pid;
-    None
-}
-
 struct Exec {
     command: String,
     child: Child,

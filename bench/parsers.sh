@@ -32,18 +32,8 @@ else
     CSV_MB=${CSV_MB:-$SLICE_MB}
     LOGFMT_MB=${LOGFMT_MB:-$SLICE_MB}
 fi
-RUNS=${RUNS:-3}
-WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
-mkdir -p "$WORK"
-
-if [ -z "${COPIPE:-}" ]; then
-    cargo build --release -q
-    COPIPE=$PWD/target/release/copipe
-fi
-export LC_ALL=C.UTF-8
 . bench/timing.sh
-
-have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+bench_setup
 have python3 || echo "note: python3 not installed, its cases are skipped"
 have jq || echo "note: jq not installed, skipped (apt-get install jq)"
 have mlr || echo "note: Miller not installed, skipped (apt-get install miller)"

@@ -3,6 +3,21 @@
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# bench_setup: RUNS (default 3), the work folder WORK (BENCH_DIR, default
+# $TMPDIR/copipe-bench), COPIPE (default: this tree's release binary, built), a UTF-8 locale,
+# and hyperfine, which every case needs.
+bench_setup() {
+    RUNS=${RUNS:-3}
+    WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
+    mkdir -p "$WORK"
+    if [ -z "${COPIPE:-}" ]; then
+        cargo build --release -q
+        COPIPE=$PWD/target/release/copipe
+    fi
+    export LC_ALL=C.UTF-8
+    have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+}
+
 # repeated_log OUT MB SRC COPIPE: OUT made of the loghub logs in SRC (without SRC, log-like
 # lines that COPIPE generates) repeated until it holds MB megabytes; kept when it exists.
 repeated_log() {

@@ -96,20 +96,32 @@ fn appender(p: &Path) -> fs::File {
 
 // rename: logrotate's rename, then the daemon opens a new log.
 
+/// A follow by `src` of `dir`/app.log holding lines 1 to 100, once it has written them.
+fn following_the_first_100_lines(dir: &Path, src: Src) -> Live {
+    fs::write(dir.join("app.log"), lines(1, 100)).unwrap();
+    let cp = start(dir, src);
+    cp.wait_out("the first lines", |o| o.ends_with("100\n"));
+    cp
+}
+
+/// Stop `cp` (status 0) and check that lines 1 to `n` came out, each once.
+#[track_caller]
+fn stop_with_each_line_once(cp: &mut Live, n: u64, src: Src) {
+    assert_eq!(cp.stop(), 0);
+    exactly_once(&cp.out(), n, &format!("{src:?}"));
+}
+
 #[test]
 fn rename_loses_nothing_in_every_follow() {
     for src in ALL {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let log = d.join("app.log");
-        fs::write(&log, lines(1, 100)).unwrap();
-        let mut cp = start(d, src);
-        cp.wait_out("the first lines", |o| o.ends_with("100\n"));
+        let mut cp = following_the_first_100_lines(d, src);
         fs::rename(&log, d.join("app.log.1")).unwrap();
         fs::write(&log, lines(101, 200)).unwrap();
         cp.wait_out("all", |o| o.lines().count() >= 200);
-        assert_eq!(cp.stop(), 0);
-        exactly_once(&cp.out(), 200, &format!("{src:?}"));
+        stop_with_each_line_once(&mut cp, 200, src);
     }
 }
 
@@ -135,8 +147,7 @@ fn rename_then_late_writes_to_the_old_file_lose_nothing_in_every_follow() {
         cp.wait_out(&format!("{src:?}: the late lines"), |o| {
             o.lines().count() >= 250
         });
-        assert_eq!(cp.stop(), 0);
-        exactly_once(&cp.out(), 250, &format!("{src:?}"));
+        stop_with_each_line_once(&mut cp, 250, src);
     }
 }
 
@@ -148,9 +159,7 @@ fn copytruncate_loses_nothing_in_every_follow() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let log = d.join("app.log");
-        fs::write(&log, lines(1, 100)).unwrap();
-        let mut cp = start(d, src);
-        cp.wait_out("the first lines", |o| o.ends_with("100\n"));
+        let mut cp = following_the_first_100_lines(d, src);
         // Paused while the daemon writes and logrotate copies and truncates: the worst
         // moment (what was written last was not read before the truncation).
         cp.signal(libc::SIGSTOP);
@@ -165,8 +174,7 @@ fn copytruncate_loses_nothing_in_every_follow() {
         append(&log, &lines(151, 200));
         cp.signal(libc::SIGCONT);
         cp.wait_out("all", |o| o.lines().count() >= 200);
-        assert_eq!(cp.stop(), 0);
-        exactly_once(&cp.out(), 200, &format!("{src:?}"));
+        stop_with_each_line_once(&mut cp, 200, src);
         assert!(cp.err().contains("app.log: file truncated"), "{}", cp.err());
     }
 }
@@ -180,9 +188,7 @@ fn a_file_rewritten_in_place_loses_nothing_in_every_follow() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let log = d.join("app.log");
-        fs::write(&log, lines(1, 100)).unwrap();
-        let mut cp = start(d, src);
-        cp.wait_out("the first lines", |o| o.ends_with("100\n"));
+        let mut cp = following_the_first_100_lines(d, src);
         cp.signal(libc::SIGSTOP);
         append(&log, &lines(101, 120));
         fs::copy(&log, d.join("app.log.1")).unwrap();
@@ -190,8 +196,7 @@ fn a_file_rewritten_in_place_loses_nothing_in_every_follow() {
         fs::write(&log, lines(121, 600)).unwrap();
         cp.signal(libc::SIGCONT);
         cp.wait_out("all", |o| o.lines().count() >= 600);
-        assert_eq!(cp.stop(), 0);
-        exactly_once(&cp.out(), 600, &format!("{src:?}"));
+        stop_with_each_line_once(&mut cp, 600, src);
     }
 }
 

@@ -116,37 +116,27 @@ fn color_auto_colours_a_terminal_only() {
         "{:?}",
         tty.stdout()
     );
-    let always = copipe([
-        "cat",
-        "fixtures/app.log",
-        ":",
-        "grep",
-        "--color=always",
-        "-m",
-        "1",
-        "ERROR",
-    ])
-    .dir(&dir)
-    .run();
+    let colour_always = || {
+        copipe([
+            "cat",
+            "fixtures/app.log",
+            ":",
+            "grep",
+            "--color=always",
+            "-m",
+            "1",
+            "ERROR",
+        ])
+        .dir(&dir)
+    };
+    let always = colour_always().run();
     assert!(
         always
             .stdout()
             .contains("\x1b[01;31m\x1b[KERROR\x1b[m\x1b[K")
     );
     // GREP_COLORS changes the match colour.
-    let mt = copipe([
-        "cat",
-        "fixtures/app.log",
-        ":",
-        "grep",
-        "--color=always",
-        "-m",
-        "1",
-        "ERROR",
-    ])
-    .dir(&dir)
-    .env("GREP_COLORS", "mt=01;32")
-    .run();
+    let mt = colour_always().env("GREP_COLORS", "mt=01;32").run();
     assert!(
         mt.stdout().contains("\x1b[01;32m\x1b[KERROR\x1b[m\x1b[K"),
         "{:?}",

@@ -137,6 +137,13 @@ const KNOWN: &[(&str, &str)] = &[
     ),
 ];
 
+/// `cat F : json : jq ARGS…`, the jq stage on the records of a file.
+fn jq_of(f: &str, args: &[&str]) -> Cp {
+    let mut words = vec!["cat", f, ":", "json", ":", "jq"];
+    words.extend_from_slice(args);
+    copipe(words)
+}
+
 #[test]
 fn jq_agrees_with_jq_on_the_manuals_examples() {
     if !has_jq() {
@@ -207,7 +214,7 @@ fn ndjson(dir: &std::path::Path) -> String {
 fn jq_runtime_errors_are_counted_with_their_position_and_the_stream_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let f = ndjson(dir.path());
-    let r = copipe(["cat", &f, ":", "json", ":", "jq", ".a + 1"]).run();
+    let r = jq_of(&f, &[".a + 1"]).run();
     r.code(0).out("2\n4\n");
     r.err_has(&format!(
         "copipe: jq: 1 input raised an error (the first: {f}, record 2: cannot calculate \"text\" + 1)"
@@ -235,7 +242,7 @@ fn jq_runtime_errors_are_counted_with_their_position_and_the_stream_goes_on() {
 fn jq_strict_stops_at_the_first_error_with_status_2_after_flushing() {
     let dir = tempfile::tempdir().unwrap();
     let f = ndjson(dir.path());
-    let r = copipe(["cat", &f, ":", "json", ":", "jq", "--strict", ".a + 1"]).run();
+    let r = jq_of(&f, &["--strict", ".a + 1"]).run();
     r.code(2).out("2\n");
     r.err_has(&format!("jq: {f}, record 2: cannot calculate \"text\" + 1"));
 }
@@ -275,87 +282,45 @@ fn jq_raw_output_args_multiple_outputs_empty_and_limit() {
     .code(0)
     .out("x\nz\n");
     // Without -r a string is a line of JSON text, an object a record.
-    copipe([
-        "cat",
-        &f,
-        ":",
-        "json",
-        ":",
-        "jq",
-        ".tags[], {n: (.tags | length)}",
-    ])
-    .run()
-    .code(0)
-    .out("\"x\"\n\"y\"\n{\"n\":2}\n{\"n\":0}\n\"z\"\n{\"n\":1}\n");
+    jq_of(&f, &[".tags[], {n: (.tags | length)}"])
+        .run()
+        .code(0)
+        .out("\"x\"\n\"y\"\n{\"n\":2}\n{\"n\":0}\n\"z\"\n{\"n\":1}\n");
     // The objects out are records: a record stage after jq works on them.
-    copipe([
-        "cat",
+    jq_of(
         &f,
-        ":",
-        "json",
-        ":",
-        "jq",
-        "{port: (.port | tonumber)}",
-        ":",
-        "where",
-        "port>100",
-    ])
+        &["{port: (.port | tonumber)}", ":", "where", "port>100"],
+    )
     .run()
     .code(0)
     .out("{\"port\":38926}\n");
     // --arg is a string, --argjson a value; both in $ARGS.named.
-    copipe([
-        "cat",
+    jq_of(
         &f,
-        ":",
-        "json",
-        ":",
-        "jq",
-        "--arg",
-        "p",
-        "22",
-        "--argjson",
-        "n",
-        "[1]",
-        "select(.port == $p) | {a, n: $n, named: $ARGS.named}",
-    ])
+        &[
+            "--arg",
+            "p",
+            "22",
+            "--argjson",
+            "n",
+            "[1]",
+            "select(.port == $p) | {a, n: $n, named: $ARGS.named}",
+        ],
+    )
     .run()
     .code(0)
     .out("{\"a\":\"text\",\"n\":[1],\"named\":{\"p\":\"22\",\"n\":[1]}}\n");
     // empty gives nothing; limit stops an endless generator.
-    copipe(["cat", &f, ":", "json", ":", "jq", "empty"])
+    jq_of(&f, &["empty"]).run().code(1).out("");
+    jq_of(&f, &["-c", "[limit(3; repeat(.a))]"])
         .run()
-        .code(1)
-        .out("");
-    copipe([
-        "cat",
-        &f,
-        ":",
-        "json",
-        ":",
-        "jq",
-        "-c",
-        "[limit(3; repeat(.a))]",
-    ])
-    .run()
-    .code(0)
-    .out("[1,1,1]\n[\"text\",\"text\",\"text\"]\n[3,3,3]\n");
+        .code(0)
+        .out("[1,1,1]\n[\"text\",\"text\",\"text\"]\n[3,3,3]\n");
     // head stops an endless output at once.
-    copipe([
-        "cat",
-        &f,
-        ":",
-        "json",
-        ":",
-        "jq",
-        "range(infinite)",
-        ":",
-        "head",
-        "3",
-    ])
-    .run()
-    .code(0)
-    .out("0\n1\n2\n");
+    jq_of(&f, &["range(infinite)", ":", "head", "3"])
+        .run()
+        .code(0)
+        .out("0\n1\n2\n");
 }
 
 #[test]

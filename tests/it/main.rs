@@ -48,3 +48,35 @@ mod xml_fuzz;
 mod xml_lenient;
 mod xml_parallel;
 mod xml_wf;
+
+/// Issue 25 item 7: one integration-test binary. A `tests/NAME.rs` would be a binary of its
+/// own (another link of the library and its dependencies), and a `tests/it/NAME.rs` without
+/// its `mod NAME;` here would never run.
+#[test]
+fn the_integration_tests_are_one_binary_and_every_module_is_declared() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let main = std::fs::read_to_string(tests.join("it/main.rs")).unwrap();
+    let mut wrong = Vec::new();
+    for e in std::fs::read_dir(&tests).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name != "it" {
+            wrong.push(format!("tests/{name}: move it into tests/it/ as a module"));
+        }
+    }
+    for e in std::fs::read_dir(tests.join("it")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let module = match name.strip_suffix(".rs") {
+            Some("main") => continue,
+            Some(m) => m.to_string(),
+            None if e.path().is_dir() => name.clone(),
+            None => continue,
+        };
+        if !main.lines().any(|l| l == format!("mod {module};")) {
+            wrong.push(format!(
+                "tests/it/{name}: not declared (`mod {module};` in main.rs)"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

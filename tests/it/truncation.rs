@@ -37,14 +37,51 @@ fn truncate_while_reading(args: &[&str], dir: &Path, file: &Path) -> (Vec<u8>, S
     let mut stdout = child.stdout.take().unwrap();
     let mut out = vec![0; 64 * 1024];
     stdout.read_exact(&mut out).expect("the first 64 KiB");
+    truncate(file);
+    stdout.read_to_end(&mut out).unwrap();
+    finish(child, out)
+}
+
+/// Truncate `file` to nothing.
+fn truncate(file: &Path) {
     OpenOptions::new()
         .write(true)
         .open(file)
         .unwrap()
         .set_len(0)
         .unwrap();
-    stdout.read_to_end(&mut out).unwrap();
+}
+
+/// Start `cp` with stdout a pipe, truncate `file` to nothing after `delay`, and read all it
+/// writes; stdout, stderr, exit status.
+fn truncate_at(cp: Cp, file: &Path, delay: Duration) -> (Vec<u8>, String, i32) {
+    let mut cmd = cp.command();
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn copipe");
+    std::thread::sleep(delay);
+    truncate(file);
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
     finish(child, out)
+}
+
+/// How a run of `cat app.log` truncated at some moment ended: status 2 saying so (true), or
+/// 0 or 1 with nothing said (read before the truncation, or truncated before it was opened).
+#[track_caller]
+fn said_truncated(run: u64, code: i32, err: &str) -> bool {
+    match code {
+        2 => {
+            assert_eq!(err, "copipe: app.log: file truncated while being read\n");
+            true
+        }
+        0 | 1 => {
+            assert!(err.is_empty(), "run {run}: {err}");
+            false
+        }
+        c => panic!("run {run}: exit {c}: {err}"),
+    }
 }
 
 fn finish(mut child: Child, out: Vec<u8>) -> (Vec<u8>, String, i32) {
@@ -188,7 +225,7 @@ fn parallel_branches_reading_a_map_whose_file_shrank_report_it_once() {
     let mut truncated = 0;
     for run in 0..30u64 {
         std::fs::write(&file, &data).unwrap();
-        let mut cmd = copipe([
+        let cmd = copipe([
             "cat",
             "app.log",
             ":",
@@ -209,22 +246,9 @@ fn parallel_branches_reading_a_map_whose_file_shrank_report_it_once() {
             ":",
             "count",
         ])
-        .dir(dir.path())
-        .command();
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn copipe");
-        std::thread::sleep(Duration::from_micros(run * 300));
-        File::options()
-            .write(true)
-            .open(&file)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
-        let mut out = Vec::new();
-        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-        let (out, err, code) = finish(child, out);
+        .dir(dir.path());
+        let delay = Duration::from_micros(run * 300);
+        let (out, err, code) = truncate_at(cmd, &file, delay);
         let counts: Vec<usize> = String::from_utf8(out)
             .unwrap()
             .lines()
@@ -239,15 +263,8 @@ fn parallel_branches_reading_a_map_whose_file_shrank_report_it_once() {
             counts[1] <= total && counts[2] <= total,
             "run {run}: {counts:?}"
         );
-        match code {
-            2 => {
-                assert_eq!(err, "copipe: app.log: file truncated while being read\n");
-                truncated += 1;
-            }
-            // The branch of NUL lines counts none: status 1 when nothing was truncated.
-            0 | 1 => assert!(err.is_empty(), "run {run}: {err}"),
-            c => panic!("run {run}: exit {c}: {err}"),
-        }
+        // The branch of NUL lines counts none: status 1 when nothing was truncated.
+        truncated += u32::from(said_truncated(run, code, &err));
     }
     eprintln!("{truncated} of 30 runs truncated while reading");
 }
@@ -261,34 +278,12 @@ fn cat_into_a_filter_survives_a_truncation_at_any_moment() {
     let mut truncated = 0;
     for run in 0..50u64 {
         std::fs::write(&file, &data).unwrap();
-        let mut cmd = copipe(["cat", "app.log", ":", "grep", "x", ":", "count"])
-            .dir(dir.path())
-            .command();
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn copipe");
-        std::thread::sleep(Duration::from_micros(run * 400));
-        File::options()
-            .write(true)
-            .open(&file)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
-        let mut out = Vec::new();
-        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-        let (out, err, code) = finish(child, out);
+        let cmd = copipe(["cat", "app.log", ":", "grep", "x", ":", "count"]).dir(dir.path());
+        let delay = Duration::from_micros(run * 400);
+        let (out, err, code) = truncate_at(cmd, &file, delay);
         let n: u64 = String::from_utf8(out).unwrap().trim().parse().unwrap();
         assert!(n <= total, "run {run}: {n} lines of {total}");
-        match code {
-            2 => {
-                assert_eq!(err, "copipe: app.log: file truncated while being read\n");
-                truncated += 1;
-            }
-            // Read before the truncation, or truncated before it was opened.
-            0 | 1 => assert!(err.is_empty(), "run {run}: {err}"),
-            c => panic!("run {run}: exit {c}: {err}"),
-        }
+        truncated += u32::from(said_truncated(run, code, &err));
     }
     eprintln!("{truncated} of 50 runs truncated while reading");
 }
@@ -314,12 +309,7 @@ fn write_from_a_map_that_vanished_reports_the_truncation_not_a_bad_address() {
         let mut reader = File::open(&fifo).unwrap();
         let mut out = vec![0; 64 * 1024];
         reader.read_exact(&mut out).unwrap();
-        File::options()
-            .write(true)
-            .open(&file)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        truncate(&file);
         reader.read_to_end(&mut out).unwrap();
         let (out, err, code) = finish(child, out);
         assert_eq!(code, 2, "run {run}: {err}");
@@ -399,12 +389,7 @@ fn truncate_after(
         live.wait_open(file);
     }
     std::thread::sleep(delay);
-    File::options()
-        .write(true)
-        .open(file)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(file);
     if stop {
         live.wait_err("file truncated");
         live.signal(libc::SIGTERM);
@@ -451,14 +436,7 @@ fn no_byte_beyond_a_truncation_reaches_the_output_of_cat() {
         let delay = Duration::from_micros(run * 600);
         let (out, err, code) = truncate_after(&args, dir.path(), &file, delay, false);
         only_lines_of(&data, &out, "7", &format!("run {run}"));
-        match code {
-            2 => {
-                assert_eq!(err, "copipe: app.log: file truncated while being read\n");
-                truncated += 1;
-            }
-            0 | 1 => assert!(err.is_empty(), "run {run}: {err}"),
-            c => panic!("run {run}: exit {c}: {err}"),
-        }
+        truncated += u32::from(said_truncated(run, code, &err));
     }
     eprintln!("{truncated} of 50 runs truncated while reading");
 }

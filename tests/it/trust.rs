@@ -303,6 +303,13 @@ fn a_file_renamed_out_of_the_globs_then_kill_9_loses_nothing_with_state() {
     }
 }
 
+/// One `follow --state` session of f.log in `d` to its end (the writer `pid` has ended).
+fn session(d: &Path, pid: &str) -> Run {
+    copipe(["follow", "-n", "+1", "--state", "s", "--pid", pid, "f.log"])
+        .dir(d)
+        .run()
+}
+
 // Item 2: copytruncate while copipe is stopped.
 
 #[test]
@@ -310,11 +317,7 @@ fn copytruncate_while_stopped_reads_the_rotated_copy_first() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pid = ended_pid();
-    let run = || {
-        copipe(["follow", "-n", "+1", "--state", "s", "--pid", &pid, "f.log"])
-            .dir(d)
-            .run()
-    };
+    let run = || session(d, &pid);
     fs::write(d.join("f.log"), numbers(1, 5)).unwrap();
     assert_eq!(run().code(0).stdout(), numbers(1, 5));
     append(&d.join("f.log"), &numbers(6, 10));
@@ -336,11 +339,7 @@ fn copytruncate_while_stopped_without_a_rotated_copy_says_what_could_not_be_reco
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pid = ended_pid();
-    let run = || {
-        copipe(["follow", "-n", "+1", "--state", "s", "--pid", &pid, "f.log"])
-            .dir(d)
-            .run()
-    };
+    let run = || session(d, &pid);
     fs::write(d.join("f.log"), numbers(1, 5)).unwrap();
     run().code(0);
     fs::write(d.join("f.log"), "x\n").unwrap();
@@ -354,11 +353,7 @@ fn an_inode_reused_while_stopped_reads_the_rotated_copy_first() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pid = ended_pid();
-    let run = || {
-        copipe(["follow", "-n", "+1", "--state", "s", "--pid", &pid, "f.log"])
-            .dir(d)
-            .run()
-    };
+    let run = || session(d, &pid);
     fs::write(d.join("f.log"), numbers(1, 5)).unwrap();
     run().code(0);
     append(&d.join("f.log"), &numbers(6, 8));

@@ -31,11 +31,11 @@
 
 pub mod chars;
 mod compressed;
-mod dtd;
 pub mod input;
 pub mod lenient;
 mod parallel;
 pub mod parser;
+mod predefined;
 
 use std::fmt;
 use std::fs::File;

@@ -29,6 +29,7 @@ use quick_xml::events::Event as Qx;
 
 use super::XmlError;
 use super::chars::{is_name, is_xml_char};
+use super::predefined::predefined;
 use crate::item::{Attr, Event, Item};
 use crate::protocol::Stage;
 use crate::runtime::meter::Meter;
@@ -148,25 +149,15 @@ fn push_normalized(out: &mut String, raw: &str, attr: bool) {
 /// What a reference `&name;` stands for: the five predefined entities and character
 /// references; `None` for anything else.
 fn resolve(name: &str) -> Option<char> {
-    Some(match name {
-        "lt" => '<',
-        "gt" => '>',
-        "amp" => '&',
-        "apos" => '\'',
-        "quot" => '"',
-        _ => {
-            let n = name.strip_prefix('#')?;
-            let v = match n.strip_prefix('x') {
-                Some(h) => u32::from_str_radix(h, 16).ok()?,
-                None => n.parse::<u32>().ok()?,
-            };
-            let c = char::from_u32(v)?;
-            if !is_xml_char(c) {
-                return None;
-            }
-            return Some(c);
-        }
-    })
+    if let Some(c) = predefined(name) {
+        return Some(c);
+    }
+    let n = name.strip_prefix('#')?;
+    let v = match n.strip_prefix('x') {
+        Some(h) => u32::from_str_radix(h, 16).ok()?,
+        None => n.parse::<u32>().ok()?,
+    };
+    char::from_u32(v).filter(|&c| is_xml_char(c))
 }
 
 /// Decode an attribute value: normalized, references resolved, a bare `&` or an unknown

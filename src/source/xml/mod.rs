@@ -32,11 +32,11 @@
 // The character classes live below the components (`toxml` uses them too).
 use crate::xmlchars as chars;
 mod compressed;
-mod dtd;
 pub mod input;
 pub mod lenient;
 mod parallel;
 pub mod parser;
+mod predefined;
 
 use std::fmt;
 use std::fs::File;

@@ -3,7 +3,7 @@
 //! `<!DOCTYPE Name (SYSTEM "…" | PUBLIC "…" "…")? [internal subset]? >`. In the internal
 //! subset, entity declarations are read: an internal general entity's replacement text (its
 //! character references expanded, line ends normalized) is kept for expansion in text and
-//! attribute values (see [`super::parser`], which bounds the expansion depth and size and
+//! attribute values (see [`super`], which bounds the expansion depth and size and
 //! refuses recursion). External parsed entities are not fetched: they expand to nothing, as
 //! expat does without an external entity handler (with a warning, once per entity);
 //! unparsed (NDATA) ones may not be referenced. ELEMENT (content models), ATTLIST (types, enumerations, defaults — whose
@@ -26,9 +26,12 @@
 
 use std::rc::Rc;
 
-use super::chars::{self, NameEnd, is_space};
-use super::parser::{Entity, Fail, Parser, Ref, Step, parse_ref, utf8};
+use super::error::Fail;
+use super::tag::collapse_spaces;
+use super::text::{Ref, parse_ref, utf8};
+use super::{AttDef, Entity, Parser, Step};
 use crate::protocol::Flow;
+use crate::source::xml::chars::{self, NameEnd, is_space};
 
 fn at<T>(i: usize, msg: impl Into<String>) -> Result<T, Fail> {
     Err(Fail::At(i, msg.into()))
@@ -126,7 +129,7 @@ pub(super) fn doctype(p: &mut Parser, d: &[u8]) -> Result<Step, Fail> {
         Ok(subset) => {
             if subset {
                 p.in_subset = true;
-                p.started(super::parser::STARTED_SUBSET);
+                p.started(super::STARTED_SUBSET);
             }
             Ok(Step::Done(c.i, Flow::Continue))
         }
@@ -701,4 +704,41 @@ fn entity_value(raw: &[u8], base: usize, strict: bool) -> Result<Entity, Fail> {
         parse,
         external: false,
     })
+}
+
+impl Parser {
+    /// Whether an entity may be declared in declarations that were not read (an external
+    /// subset, a parameter entity), so that a reference to an undeclared one is not an
+    /// error: XML 1.0 §4.1, "Entity Declared" is then a validity constraint.
+    pub(super) fn may_lack_declarations(&self) -> bool {
+        self.unread_declarations && !self.standalone
+    }
+
+    /// Whether ENTITY and ATTLIST declarations met now are used.
+    pub(super) fn processes_declarations(&self) -> bool {
+        !self.pe_skipped || self.standalone
+    }
+
+    /// Record an attribute of an ATTLIST (the first declaration of a name counts).
+    pub(super) fn declare_attribute(
+        &mut self,
+        element: &str,
+        attr: &str,
+        tokenized: bool,
+        default: Option<String>,
+    ) {
+        if !self.processes_declarations() {
+            return;
+        }
+        let defs = self.attlists.entry(element.to_string()).or_default();
+        if defs.iter().any(|d| d.name == attr) {
+            return;
+        }
+        let default = default.map(|v| if tokenized { collapse_spaces(&v) } else { v });
+        Rc::make_mut(defs).push(AttDef {
+            name: attr.to_string(),
+            tokenized,
+            default,
+        });
+    }
 }

@@ -3,18 +3,15 @@
 //! to the sender to be reused, so nothing is allocated per item.
 //!
 //! The sending thread wakes the scheduler by writing a byte into a socket the receiving task
-//! waits on ([`Rx::fd`]). (The branches of `tee --parallel` are fed otherwise: see
-//! `crate::fanout`.)
+//! waits on ([`handoff::Rx::fd`]; the queue is [`handoff`]'s, which `send` uses too). (The
+//! branches of `tee --parallel` are fed otherwise: see `crate::fanout`.)
 //!
 //! [`SourceThread`] is the task that runs a pulled source that is not a native task
 //! (`subscribe`, `xml --lenient`) on a thread of its own behind the bridge.
 
 use std::cell::Cell;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::rc::Rc;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -29,6 +26,8 @@ use crate::protocol::{Flow, Stage, Through, Written};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
 
+use super::handoff;
+
 /// What crosses the bridge.
 pub enum Msg {
     /// Items, with the bytes the source read and announced since the last batch.
@@ -41,96 +40,16 @@ pub enum Msg {
     Done(Result<()>),
 }
 
-/// The sending end (`Send`).
-pub struct Tx {
-    queue: SyncSender<Msg>,
-    spare: Receiver<Batch>,
-    wake: Option<UnixStream>,
-}
+/// The sending end: messages, and the emptied batches that come back.
+pub type Tx = handoff::Tx<Msg, Batch>;
 
 /// The receiving end.
-pub struct Rx {
-    queue: Receiver<Msg>,
-    spare: Sender<Batch>,
-    wake: Option<UnixStream>,
-}
+pub type Rx = handoff::Rx<Msg, Batch>;
 
 /// A bridge of `depth` batches in flight; `wake`: the receiver is a scheduler task that
 /// needs a descriptor to wait on.
 pub fn channel(depth: usize, wake: bool) -> Result<(Tx, Rx)> {
-    let (queue_tx, queue_rx) = mpsc::sync_channel(depth);
-    let (spare_tx, spare_rx) = mpsc::channel();
-    let (wtx, wrx) = if wake {
-        let (a, b) = UnixStream::pair().context("cannot create the bridge's wake socket")?;
-        a.set_nonblocking(true)?;
-        b.set_nonblocking(true)?;
-        (Some(a), Some(b))
-    } else {
-        (None, None)
-    };
-    Ok((
-        Tx {
-            queue: queue_tx,
-            spare: spare_rx,
-            wake: wtx,
-        },
-        Rx {
-            queue: queue_rx,
-            spare: spare_tx,
-            wake: wrx,
-        },
-    ))
-}
-
-impl Tx {
-    /// An empty batch: a returned one when there is one.
-    pub fn batch(&self) -> Batch {
-        self.spare.try_recv().unwrap_or_default()
-    }
-
-    /// Hand a message over, waiting while the queue is full; `false` when the receiver has
-    /// gone (the pipeline stopped).
-    pub fn send(&self, msg: Msg) -> bool {
-        if self.queue.send(msg).is_err() {
-            return false;
-        }
-        if let Some(w) = &self.wake {
-            // A full socket already holds a wake-up.
-            let _ = (&*w).write(&[1]);
-        }
-        true
-    }
-}
-
-impl Rx {
-    /// The descriptor to wait on (readable when a message may be there).
-    pub fn fd(&self) -> Option<RawFd> {
-        self.wake.as_ref().map(AsRawFd::as_raw_fd)
-    }
-
-    /// Take the wake-ups, then a message if one is there (in that order, so that a message
-    /// sent after the last one taken always leaves a wake-up behind).
-    pub fn try_recv(&self) -> Option<Result<Msg, ()>> {
-        match self.queue.try_recv() {
-            Ok(m) => Some(Ok(m)),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Err(())),
-        }
-    }
-
-    /// Empty the wake socket.
-    pub fn drain_wakes(&self) {
-        if let Some(w) = &self.wake {
-            let mut sink = [0u8; 256];
-            while matches!((&*w).read(&mut sink), Ok(n) if n > 0) {}
-        }
-    }
-
-    /// Give a replayed batch back to the sender.
-    pub fn recycle(&self, mut batch: Batch) {
-        batch.clear();
-        let _ = self.spare.send(batch);
-    }
+    handoff::channel(depth, wake)
 }
 
 /// The watermark that comes back from the scheduler thread: how many of the batches a
@@ -216,7 +135,7 @@ impl Sending {
             self.marks.gone.set(true);
             return Flow::Stop;
         }
-        let batch = std::mem::replace(&mut self.batch, self.tx.batch());
+        let batch = std::mem::replace(&mut self.batch, self.tx.spare().unwrap_or_default());
         let (read, expected) = (self.meter.bytes(), self.meter.expected());
         let msg = Msg::Batch {
             batch,
@@ -360,7 +279,7 @@ impl SourceThread {
                         return;
                     }
                 };
-                let batch = tx.batch();
+                let batch = tx.spare().unwrap_or_default();
                 let mut out = Sending {
                     tx,
                     batch,
@@ -426,6 +345,8 @@ impl SourceThread {
                     });
                     flow = replayed?;
                     pushed = true;
+                    let mut batch = batch;
+                    batch.clear();
                     self.rx.recycle(batch);
                     if flow.is_stop() {
                         break;

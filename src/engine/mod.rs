@@ -24,6 +24,7 @@
 
 pub mod batch;
 pub mod bridge;
+pub mod handoff;
 pub mod sched;
 
 pub use sched::Scheduler;

@@ -22,13 +22,14 @@
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use clap::{ArgMatches, FromArgMatches, Parser};
 
+use crate::engine::handoff::{self, Handed};
 use crate::item::{Item, Kind, Origin, count_lines, render};
 use crate::net::Address;
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
@@ -85,8 +86,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     if a.buffer == 0 {
         anyhow::bail!("--buffer must be at least 1");
     }
-    let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(2);
-    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let (tx, rx) = handoff::channel::<Lines, Vec<u8>>(2, false)?;
     let peer = Peer {
         address,
         name: a.address.clone(),
@@ -108,12 +108,11 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let thread_interrupt = interrupt.clone();
     let thread = std::thread::Builder::new()
         .name("copipe-send".into())
-        .spawn(move || peer.run(rx, spare_tx, counted, &thread_interrupt))?;
+        .spawn(move || peer.run(rx, counted, &thread_interrupt))?;
     Ok(Box::new(Send {
         batch: Vec::with_capacity(BATCH + 1024),
         items: 0,
         tx: Some(tx),
-        spare: spare_rx,
         thread: Some(thread),
         status: cx.status.clone(),
         name: a.address,
@@ -126,11 +125,16 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     }))
 }
 
+/// A batch of lines and how many items it holds, as it goes to the socket thread.
+type Lines = (Vec<u8>, usize);
+
+/// How the items go to the socket thread, their buffers coming back.
+type Handoff = handoff::Tx<Lines, Vec<u8>>;
+
 struct Send {
     batch: Vec<u8>,
     items: usize,
-    tx: Option<SyncSender<(Vec<u8>, usize)>>,
-    spare: mpsc::Receiver<Vec<u8>>,
+    tx: Option<Handoff>,
     thread: Option<JoinHandle<()>>,
     status: Status,
     name: String,
@@ -152,31 +156,23 @@ impl Send {
         if self.items == 0 {
             return Flow::Continue;
         }
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH + 1024));
-        let batch = std::mem::replace(&mut self.batch, next);
-        let n = std::mem::take(&mut self.items);
         let Some(tx) = &self.tx else {
             return Flow::Stop;
         };
+        let next = tx
+            .spare()
+            .unwrap_or_else(|| Vec::with_capacity(BATCH + 1024));
+        let batch = std::mem::replace(&mut self.batch, next);
+        let n = std::mem::take(&mut self.items);
         // Wait for room, but never past a signal (Ctrl-C with the peer down must end copipe
         // at once, counting what was not delivered).
-        let mut msg = (batch, n);
-        loop {
-            if self.interrupt.pending().is_some() {
+        match tx.send_unless((batch, n), &self.interrupt) {
+            Handed::Sent => Flow::Continue,
+            Handed::Interrupted => {
                 self.given_up += n as u64;
-                return Flow::Stop;
+                Flow::Stop
             }
-            match tx.try_send(msg) {
-                Ok(()) => return Flow::Continue,
-                Err(mpsc::TrySendError::Full(m)) => {
-                    msg = m;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(mpsc::TrySendError::Disconnected(_)) => return Flow::Stop,
-            }
+            Handed::Gone => Flow::Stop,
         }
     }
 
@@ -394,13 +390,7 @@ impl Peer {
         }
     }
 
-    fn run(
-        self,
-        rx: mpsc::Receiver<(Vec<u8>, usize)>,
-        spare: mpsc::Sender<Vec<u8>>,
-        outcome: Outcome,
-        interrupt: &Interrupt,
-    ) {
+    fn run(self, rx: handoff::Rx<Lines, Vec<u8>>, outcome: Outcome, interrupt: &Interrupt) {
         // Whole lines waiting from `start` (before it: delivered); `head`: the bytes
         // written so far, perhaps in the middle of a line.
         let mut pending: Vec<u8> = Vec::new();
@@ -421,7 +411,7 @@ impl Peer {
             if !signalled && interrupt.pending().is_some() {
                 signalled = true;
                 drain = drain.min(SIGNAL_DRAIN);
-                while let Ok((batch, n)) = rx.try_recv() {
+                while let Some(Ok((batch, n))) = rx.try_recv() {
                     pending.extend_from_slice(&batch);
                     queued += n;
                 }
@@ -452,7 +442,7 @@ impl Peer {
                         }
                         let mut batch = batch;
                         batch.clear();
-                        let _ = spare.send(batch);
+                        rx.recycle(batch);
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => ended = Some(Instant::now()),
@@ -474,7 +464,7 @@ impl Peer {
                 && (queued == 0 || at.elapsed() >= drain)
             {
                 // Batches handed over after the signal are not delivered either.
-                while let Ok((_, n)) = rx.try_recv() {
+                while let Some(Ok((_, n))) = rx.try_recv() {
                     queued += n;
                 }
                 outcome.undelivered.set(queued as u64);

@@ -25,15 +25,18 @@ pub(super) struct Checkpoint {
     /// The files of the state read at start (`None`: none, or unusable), by identity, and
     /// whether a file open at start took each up.
     pub(super) saved: Option<Resume>,
-    pub(super) written: Instant,
+    /// When the state was last written durably (synced to the disk): the writes after
+    /// every flushed batch are not synced (a `kill -9` cannot undo what the kernel was
+    /// given), and one is synced at least every [`SYNC_EVERY`] while lines flow.
+    pub(super) synced: Instant,
+    /// The state was written since it was last synced.
+    pub(super) unsynced: bool,
+    /// The next write is synced (the last one, at the end of the follow).
+    pub(super) sync_next: bool,
     /// A hash of what was last written: nothing is written while nothing moved.
     pub(super) signature: u64,
     /// The hash of the checkpoint taken last (written or not yet).
     pub(super) taken: u64,
-    /// How much earlier than a second after the last one a checkpoint may be taken: on the
-    /// scheduler, checkpoints are taken right after a `count --every` interval printed,
-    /// whose ticks come a second apart give or take a few milliseconds.
-    pub(super) slack: Duration,
     /// Scratch for the entries written.
     pub(super) entries: Vec<Saved>,
     /// Writing failed and was reported (once).
@@ -55,13 +58,11 @@ impl Checkpoint {
             _lock: lock,
             path,
             saved: None,
-            // The first checkpoint as soon as something moved.
-            written: Instant::now()
-                .checked_sub(CHECKPOINT_EVERY)
-                .unwrap_or_else(Instant::now),
+            synced: Instant::now(),
+            unsynced: false,
+            sync_next: false,
             signature: 0,
             taken: 0,
-            slack: Duration::ZERO,
             entries: Vec::new(),
             said_failure: false,
             unconfirmed: state::Unconfirmed::default(),
@@ -72,6 +73,7 @@ impl Checkpoint {
     /// Read the state: a missing, empty, corrupt or other-version state is said, and the
     /// follow starts as without one.
     pub(super) fn load(&mut self) {
+        end_partial_output();
         let shown = self.path.display();
         match state::load(&self.path) {
             Ok(Some(saved)) => {
@@ -97,11 +99,9 @@ pub(super) type Resume = (
     Vec<bool>,
 );
 
-/// How often the state is written at most.
-pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// When a stage held items back at a checkpoint: how soon it is tried again.
-pub(super) const HELD_RETRY: Duration = Duration::from_millis(100);
+/// How often the state is synced to the disk at most (see [`Checkpoint::synced`]): a sync
+/// costs milliseconds (two `fsync`s), a write without one tens of microseconds.
+pub(super) const SYNC_EVERY: Duration = Duration::from_millis(250);
 
 impl Follow {
     /// Where the first read of a file open at start begins: where the state says (see
@@ -233,9 +233,10 @@ impl Follow {
         Ok(Flow::Continue)
     }
 
-    /// Write the state if a second has passed since it was last written (or `now`) and
-    /// anything moved: after flushing the output, so that it covers only what the sinks
-    /// have written (see [`Follow::take_checkpoint`]).
+    /// Write the state if anything moved: after flushing the output, so that it covers only
+    /// what the sinks have written (see [`Follow::take_checkpoint`]). Called after every
+    /// round of reads, so after every batch flushed: what a `kill -9` makes come twice is
+    /// at most the batch in flight (issue 23, item 3).
     pub(super) fn checkpoint(&mut self, out: &mut dyn Stage, now: bool) -> Result<()> {
         if self.take_checkpoint(out, now)? {
             self.store_checkpoint();
@@ -272,16 +273,14 @@ impl Follow {
         }
     }
 
-    /// Take a checkpoint if a second has passed since the last one (or `now`) and anything
-    /// moved: flush the output, and, unless a stage still holds items back (or `now`: the
-    /// chain is about to be closed, which sends them), record for each open regular file
-    /// its identity and [`Follow::checkpoint_offset`]. Whether one was taken (to be
-    /// written by [`Follow::store_checkpoint`]).
+    /// Take a checkpoint if anything moved: flush the output, and, unless a stage still
+    /// holds items back (or `now`: the chain is about to be closed, which sends them; else
+    /// it is tried again at the next round), record for each open regular file its
+    /// identity and [`Follow::checkpoint_offset`]. Whether one was taken (to be written by
+    /// [`Follow::store_checkpoint`]) — or, nothing having moved, whether the state last
+    /// written is due to be synced (see [`Checkpoint::synced`]).
     pub(super) fn take_checkpoint(&mut self, out: &mut dyn Stage, now: bool) -> Result<bool> {
-        let Some(c) = self.checkpoint.as_ref() else {
-            return Ok(false);
-        };
-        if !now && c.written.elapsed() + c.slack < CHECKPOINT_EVERY {
+        if self.checkpoint.is_none() {
             return Ok(false);
         }
         let mut sig: u64 = 0xcbf2_9ce4_8422_2325;
@@ -297,15 +296,14 @@ impl Follow {
         }
         mix(self.archives.entries.len() as u64);
         let c = self.checkpoint.as_mut().expect("checked");
+        c.sync_next |= now;
         if sig == c.signature && c.unconfirmed.is_empty() {
-            c.written = Instant::now();
-            return Ok(false);
+            return Ok(c.unsynced && (now || c.synced.elapsed() >= SYNC_EVERY));
         }
         if sig != c.signature {
             out.flush()?;
             if !now && self.timers.holding() {
-                // Try again soon: the checkpoint waits until what is held has been sent on.
-                c.written = Instant::now() - CHECKPOINT_EVERY + HELD_RETRY;
+                // The checkpoint waits until what is held has been sent on.
                 return Ok(false);
             }
             c.taken = sig;
@@ -332,7 +330,6 @@ impl Follow {
             c.entries = entries;
         }
         let c = self.checkpoint.as_mut().expect("checked");
-        c.written = Instant::now();
         // Behind asynchronous sinks (`publish --jetstream`, see [`crate::runtime::delivery`])
         // a flush only queued the items: the checkpoint of this moment waits until they
         // confirmed what they had taken by then, and the newest confirmed one is written
@@ -351,22 +348,31 @@ impl Follow {
         Ok(true)
     }
 
-    /// Write the checkpoint taken last (atomically; a failure is said once).
+    /// Write the checkpoint taken last (atomically; a failure is said once), synced to the
+    /// disk when due (see [`Checkpoint::synced`]).
     pub(super) fn store_checkpoint(&mut self) {
         let Some(c) = self.checkpoint.as_mut() else {
             return;
         };
         // The descriptor kept in reserve serves the write when all others are taken.
         self.reserve = None;
-        let mut stored = state::store(&c.path, &c.entries);
+        let sync = c.sync_next || c.synced.elapsed() >= SYNC_EVERY;
+        let mut stored = state::store(&c.path, &c.entries, sync);
         if stored.as_ref().is_err_and(is_out_of_fds) && self.park_quietest(usize::MAX) {
             let c = self.checkpoint.as_ref().expect("checked");
-            stored = state::store(&c.path, &c.entries);
+            stored = state::store(&c.path, &c.entries, sync);
         }
         self.reserve = File::open("/dev/null").ok();
         let c = self.checkpoint.as_mut().expect("checked");
         match stored {
-            Ok(()) => c.signature = c.taken,
+            Ok(()) => {
+                c.signature = c.taken;
+                c.unsynced = !sync;
+                if sync {
+                    c.synced = Instant::now();
+                    c.sync_next = false;
+                }
+            }
             Err(e) if !c.said_failure => {
                 c.said_failure = true;
                 self.status.soft_error(
@@ -387,7 +393,7 @@ impl Follow {
         let c = self.checkpoint.as_mut().expect("taken");
         let (path, entries, status) = (c.path.clone(), c.entries.clone(), self.status.clone());
         self.timers.after_close(Box::new(move || {
-            if let Err(e) = state::store(&path, &entries) {
+            if let Err(e) = state::store(&path, &entries, true) {
                 status.soft_error(
                     &anyhow::Error::new(e)
                         .context(format!("cannot write the state {}", path.display())),
@@ -395,5 +401,43 @@ impl Follow {
             }
         }));
         Ok(())
+    }
+}
+
+/// A run killed (`kill -9`) while writing to a regular file appended to (`>> out`) may have
+/// left a line cut at its end, and the next run's first line would be glued to that piece:
+/// its first line is one the state says was not written yet, so it would be lost inside a
+/// malformed one. So, with a state, a standard output that is a regular file opened for
+/// appending and that does not end with a newline gets one first, said on stderr: the piece
+/// stays a piece of its own, and the line it belonged to comes again whole.
+fn end_partial_output() {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileExt;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let mut out = File::from(fd);
+    let Ok(meta) = out.metadata() else {
+        return;
+    };
+    // SAFETY: F_GETFL on a descriptor that `out` owns.
+    let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&out), libc::F_GETFL) };
+    if !meta.is_file() || meta.len() == 0 || flags < 0 || flags & libc::O_APPEND == 0 {
+        return;
+    }
+    // Standard output is opened for writing only: its last byte is read through another
+    // open of the same file.
+    let Ok(again) = File::open("/proc/self/fd/1") else {
+        return;
+    };
+    let mut last = [0u8; 1];
+    if again.read_at(&mut last, meta.len() - 1).ok() != Some(1) || last[0] == b'\n' {
+        return;
+    }
+    if out.write_all(b"\n").is_ok() {
+        note(format_args!(
+            "standard output ended with a partial line (a run killed while writing it?): ended it with a newline before the first line"
+        ));
     }
 }

@@ -107,10 +107,7 @@ impl Source for Follow {
     /// [`FollowTask`]): its flush reaches the sinks, so its checkpoints count what they
     /// wrote.
     fn into_task(self: Box<Self>) -> Option<Box<dyn crate::protocol::task::Task>> {
-        let mut f = *self;
-        if let Some(c) = &mut f.checkpoint {
-            c.slack = Duration::from_millis(50);
-        }
+        let f = *self;
         Some(Box::new(FollowTask {
             f,
             w: None,

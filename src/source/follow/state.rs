@@ -193,8 +193,11 @@ pub fn lock(path: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Write the state atomically: `path` holds either the old state or this one.
-pub fn store(path: &Path, files: &[Saved]) -> io::Result<()> {
+/// Write the state atomically: `path` holds either the old state or this one. With `sync`,
+/// durably too (the file and its directory synced: a power loss keeps it); without, it is
+/// only handed to the kernel, which a `kill -9` of copipe cannot undo — the cheap write
+/// after every flushed batch (see `Checkpoint::synced` in the follow's checkpoint module).
+pub fn store(path: &Path, files: &[Saved], sync: bool) -> io::Result<()> {
     let list: Vec<Value> = files
         .iter()
         .map(|f| {
@@ -223,10 +226,15 @@ pub fn store(path: &Path, files: &[Saved]) -> io::Result<()> {
         w.write_all(b"\n")?;
         w.flush()?;
         drop(w);
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         drop(f);
         std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if sync {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     };
     let r = write();
     if r.is_err() {
@@ -268,7 +276,7 @@ mod tests {
             head_len: 3,
             head_hash: fingerprint(b"abc"),
         }];
-        store(&p, &files).unwrap();
+        store(&p, &files, true).unwrap();
         assert_eq!(load(&p).unwrap(), Some(files));
         assert_eq!(load(&d.path().join("none")).unwrap(), None);
         // Nothing left behind but the state.

@@ -68,6 +68,13 @@ CASES=(
     "-m 1000 ion|grep -m 1000 ion|-m 1000 ion|-m 1000 ion"
     "-c -v INFO|grep -c -v INFO|-c -v INFO|-c -v INFO"
     "-n ion\$|grep -n ion\$|-n ion\$|-n ion\$"
+    # -P: PCRE2 in all three (GNU grep -P, rg -P). A plain literal takes copipe's literal
+    # searcher; the others run PCRE2 a line at a time, as GNU grep and rg do.
+    "-P ERROR|grep -P ERROR|-P ERROR|-P ERROR"
+    "-P (?i)error|grep -P (?i)error|-P (?i)error|-P (?i)error"
+    "-P ion\$|grep -P ion\$|-P ion\$|-P ion\$"
+    "-P -c lookbehind|grep -P -c '(?<=session\s)0x\w+'|-P -c '(?<=session\s)0x\w+'|-P -c '(?<=session\s)0x\w+'"
+    "-P -o backref|grep -P -o '(\d)\1\1'|-P -o '(\d)\1\1'|-P -o '(\d)\1\1'"
 )
 # ONLY=REGEX keeps the cases whose name matches, e.g. ONLY='^-' for the output options.
 if [ -n "${ONLY:-}" ]; then
@@ -111,3 +118,4 @@ EOF
 done
 echo
 echo "medians of $RUNS runs; ratio = copipe time / peer time (lower is better)"
+echo "load: $(uptime)"

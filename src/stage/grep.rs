@@ -25,12 +25,14 @@ use crate::protocol::def::{Build, BuildCx, Emits, Options, Role, StageDef, Statu
 use crate::protocol::{Flow, Stage};
 
 mod bre;
+mod pcre;
 mod report;
 
 /// Keep the items that match a regular expression, with GNU grep's options and output.
 ///
 /// The syntax is Rust's `regex` (like ripgrep's, close to `grep -E`): Perl classes such as
-/// `\d` and `\w`, `(?i)` flags, no backreferences. Several patterns (several `-e`, the
+/// `\d` and `\w`, `(?i)` flags, no backreferences; with `-P`, PCRE2's, as GNU grep -P's
+/// (lookaround, backreferences, possessive and atomic groups), each line searched alone. Several patterns (several `-e`, the
 /// lines of a `-f` file, or a pattern with newlines) select an item that matches any of
 /// them; each is checked on its own (an unclosed `(` is an error, a `)` that closes nothing
 /// is itself, as in `grep -E`). On records the compact JSON text is matched, or the value
@@ -87,8 +89,8 @@ pub struct Args {
     /// are operators, bare `(`, `|`, `{`, `+` are themselves); back-references are refused.
     #[arg(short = 'G', long)]
     pub basic_regexp: bool,
-    /// Refused: Perl regular expressions (the default syntax has `\d \w \s`, lazy
-    /// quantifiers and `(?i)`; no lookaround nor backreferences).
+    /// Patterns are Perl regular expressions (PCRE2, as GNU grep -P): lookaround,
+    /// backreferences, `\K`, atomic groups; `\w \d \s \b` are ASCII.
     #[arg(short = 'P', long)]
     pub perl_regexp: bool,
     /// Prefix each line with its line number in its input.
@@ -179,11 +181,22 @@ pub const DEF: StageDef = StageDef {
 /// The compiled matcher, shared by the stage and by tests.
 #[derive(Clone, Debug)]
 pub struct Matcher {
-    re: Regex,
+    engine: Engine,
     invert: bool,
     /// No pattern at all (only empty `-f` files): nothing matches, and GNU grep then reads
     /// nothing unless -v.
     nothing: bool,
+    /// The global `--crlf`: a `\r` before the newline is not part of the line.
+    crlf: bool,
+}
+
+/// What runs the patterns.
+#[derive(Clone, Debug)]
+enum Engine {
+    /// Rust's regex, over whole batches (also `-P` patterns that are plain literals).
+    Regex(Regex),
+    /// `-P`: PCRE2, a line at a time.
+    Pcre(pcre::Pcre),
 }
 
 impl Matcher {
@@ -197,11 +210,6 @@ impl Matcher {
         ];
         if matchers.iter().filter(|&&on| on).count() > 1 {
             bail!("conflicting matchers specified: give one of -E, -F, -G, -P");
-        }
-        if a.perl_regexp {
-            bail!(
-                "-P (Perl regular expressions) is not supported: the default syntax (-E) already has \\d \\w \\s, lazy quantifiers (*?) and (?i); lookaround and backreferences are not available"
-            );
         }
         let mut from_files: Vec<Vec<u8>> = Vec::new();
         for f in &a.file {
@@ -233,9 +241,24 @@ impl Matcher {
             // Only empty -f files: no pattern, so nothing matches (everything with -v).
             let re = RegexBuilder::new(r"[a&&b]").build()?;
             return Ok(Matcher {
-                re,
+                engine: Engine::Regex(re),
                 invert: a.invert_match,
                 nothing: true,
+                crlf,
+            });
+        }
+        // -P: PCRE2, unless every pattern is a plain literal (then the literal searcher of
+        // -F finds the same lines, over whole batches). -w stays with PCRE2: its word
+        // characters are ASCII, the regex's \b Unicode's.
+        let fixed = a.fixed_strings
+            || (a.perl_regexp && !a.word_regexp && pats.iter().all(|p| pcre::plain_literal(p)));
+        if a.perl_regexp && !fixed {
+            let p = pcre::Pcre::new(&pats, a.ignore_case, a.word_regexp, a.line_regexp)?;
+            return Ok(Matcher {
+                engine: Engine::Pcre(p),
+                invert: a.invert_match,
+                nothing: false,
+                crlf,
             });
         }
         let mut alts: Vec<String> = Vec::with_capacity(pats.len());
@@ -248,11 +271,11 @@ impl Matcher {
                     format!("bad basic regular expression {text:?} (-E takes extended ones)")
                 })?
             } else {
-                regex_source(p, a.fixed_strings)
+                regex_source(p, fixed)
             };
             // Each pattern is checked on its own: wrapped in `(?:…)` and joined with `|`,
             // `)(` would balance the parentheses of its neighbours and be accepted.
-            let src = if a.fixed_strings {
+            let src = if fixed {
                 src
             } else {
                 balanced(src)
@@ -278,27 +301,116 @@ impl Matcher {
                 )
             })?;
         Ok(Matcher {
-            re,
+            engine: Engine::Regex(re),
             invert: a.invert_match,
             nothing: false,
+            crlf,
         })
     }
 
     /// Whether one line (or text) is selected, `-v` included.
-    pub fn selects(&self, text: &[u8]) -> bool {
-        self.re.is_match(text) != self.invert
+    pub fn selects(&self, text: &[u8]) -> Result<bool> {
+        let hit = match &self.engine {
+            Engine::Regex(re) => re.is_match(text),
+            Engine::Pcre(p) => p.is_match(self.content(text))?,
+        };
+        Ok(hit != self.invert)
+    }
+
+    /// A line's text for matching: without its `\r` with `--crlf` (for PCRE2, which sees
+    /// one line at a time; the regex's crlf mode does the same for it).
+    fn content<'t>(&self, line: &'t [u8]) -> &'t [u8] {
+        if self.crlf {
+            line.strip_suffix(b"\r").unwrap_or(line)
+        } else {
+            line
+        }
+    }
+
+    /// Call `hit` with the start and end of each match (not empty) in a line without its
+    /// newline, as `-o` and `--color` show them.
+    pub fn each_match(&self, line: &[u8], mut hit: impl FnMut(usize, usize)) -> Result<()> {
+        match &self.engine {
+            Engine::Regex(re) => {
+                for m in re.find_iter(line).filter(|m| !m.is_empty()) {
+                    hit(m.start(), m.end());
+                }
+                Ok(())
+            }
+            Engine::Pcre(p) => p.each_match(self.content(line), hit),
+        }
+    }
+
+    /// Whether matches are found a line at a time by PCRE2 (`-P`), whose matches the
+    /// output stage cannot colour itself.
+    fn per_line(&self) -> bool {
+        matches!(self.engine, Engine::Pcre(_))
     }
 
     /// Walk a batch and call `emit` with each run of consecutive selected lines (whole
     /// lines, newline included). Stops early when `emit` returns `Stop`.
-    pub fn runs(&self, batch: &[u8], mut emit: impl FnMut(&[u8]) -> Result<Flow>) -> Result<Flow> {
+    pub fn runs(&self, batch: &[u8], emit: impl FnMut(&[u8]) -> Result<Flow>) -> Result<Flow> {
+        match &self.engine {
+            Engine::Regex(re) => self.runs_regex(re, batch, emit),
+            Engine::Pcre(p) => self.runs_per_line(p, batch, emit),
+        }
+    }
+
+    /// [`Matcher::runs`] for PCRE2: each line on its own.
+    fn runs_per_line(
+        &self,
+        p: &pcre::Pcre,
+        batch: &[u8],
+        mut emit: impl FnMut(&[u8]) -> Result<Flow>,
+    ) -> Result<Flow> {
+        let (mut run_s, mut run_e) = (0usize, 0usize);
+        let mut ls = 0;
+        while ls < batch.len() {
+            let (content_end, le) = match memchr(b'\n', &batch[ls..]) {
+                Some(i) => (ls + i, ls + i + 1),
+                None => (batch.len(), batch.len()),
+            };
+            let hit = match p.is_match(self.content(&batch[ls..content_end])) {
+                Ok(hit) => hit,
+                Err(e) => {
+                    // A match that gave up: the lines selected before it still go out.
+                    if run_e > run_s {
+                        let _ = emit(&batch[run_s..run_e])?;
+                    }
+                    return Err(e);
+                }
+            };
+            if hit != self.invert {
+                if ls != run_e {
+                    if run_e > run_s && emit(&batch[run_s..run_e])?.is_stop() {
+                        return Ok(Flow::Stop);
+                    }
+                    run_s = ls;
+                }
+                run_e = le;
+            }
+            ls = le;
+        }
+        if run_e > run_s {
+            return emit(&batch[run_s..run_e]);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// [`Matcher::runs`] for the regex: over the whole batch, each hit widened to its line.
+    fn runs_regex(
+        &self,
+        re: &Regex,
+        batch: &[u8],
+        mut emit: impl FnMut(&[u8]) -> Result<Flow>,
+    ) -> Result<Flow> {
         let len = batch.len();
         // The current run of matching lines [run_s, run_e), for the plain case; for -v the
         // start of the region of non-matching lines not yet emitted.
         let (mut run_s, mut run_e) = (0usize, 0usize);
         let mut pos = 0;
         while pos < len {
-            let Some(m) = self.re.find_at(batch, pos) else {
+            let Some(m) = re.find_at(batch, pos) else {
                 break;
             };
             let start = m.start();
@@ -310,7 +422,7 @@ impl Matcher {
                 Some(i) => (start + i, start + i + 1),
                 None => (len, len),
             };
-            if m.end() > content_end && !self.re.is_match(&batch[ls..content_end]) {
+            if m.end() > content_end && !re.is_match(&batch[ls..content_end]) {
                 // The hit ran across the newline (`\s`, `[^x]`): the line itself may not match.
                 pos = le;
                 continue;
@@ -388,7 +500,10 @@ pub fn highlight(m: &ArgMatches, opts: &Options) -> Option<Regex> {
     if a.invert_match || a.field.is_some() || a.reports() || !a.colored(opts) {
         return None;
     }
-    Matcher::new(&a, opts.crlf).ok().map(|m| m.re)
+    match Matcher::new(&a, opts.crlf).ok()?.engine {
+        Engine::Regex(re) => Some(re),
+        Engine::Pcre(_) => None,
+    }
 }
 
 impl Args {
@@ -467,8 +582,10 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
     let field = a.field.as_deref().map(split_path);
     let colored = a.colored(cx.opts);
     // Colour the matches here when `print` will not (its colour is the global one).
-    let report = (cx.input == Kind::Line && (a.reports() || (colored && !cx.opts.color)))
-        .then(|| report::Report::new(&a, matcher.clone(), colored, cx));
+    // (And for -P, whose matches `print` cannot find.)
+    let report = (cx.input == Kind::Line
+        && (a.reports() || (colored && (!cx.opts.color || matcher.per_line()))))
+    .then(|| report::Report::new(&a, matcher.clone(), colored, cx));
     let names = if a.with_filename {
         Names::Always
     } else if a.no_filename {
@@ -550,14 +667,14 @@ impl Stage for Grep {
             return r.line(l, &mut self.next);
         }
         let selected = match (&item, &self.field) {
-            (Item::Line(l), _) => self.matcher.selects(l),
+            (Item::Line(l), _) => self.matcher.selects(l)?,
             (Item::Record(r), Some(path)) => match r.lookup(path) {
                 Some(v) => match v.as_str() {
-                    Some(s) => self.matcher.selects(s.as_bytes()),
+                    Some(s) => self.matcher.selects(s.as_bytes())?,
                     None => {
                         self.scratch.clear();
                         v.write_json(&mut self.scratch);
-                        self.matcher.selects(&self.scratch)
+                        self.matcher.selects(&self.scratch)?
                     }
                 },
                 None => self.matcher.invert,
@@ -565,7 +682,7 @@ impl Stage for Grep {
             _ => {
                 self.scratch.clear();
                 render(&mut self.scratch, &item);
-                self.matcher.selects(&self.scratch)
+                self.matcher.selects(&self.scratch)?
             }
         };
         let it = &mut self.items;
@@ -682,7 +799,7 @@ mod tests {
             })
             .unwrap();
         let per_line: Vec<Vec<u8>> = crate::item::lines(batch)
-            .filter(|l| m.selects(l))
+            .filter(|l| m.selects(l).unwrap())
             .map(<[u8]>::to_vec)
             .collect();
         assert_eq!(got, per_line, "batch and per-line paths disagree");

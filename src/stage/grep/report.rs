@@ -355,10 +355,15 @@ impl Report {
                 Mode::Lines | Mode::Only => {
                     if !st.cur.done {
                         let m = &self.m;
-                        let _ = m.runs(batch, |run| {
+                        let walked = m.runs(batch, |run| {
                             let s = run.as_ptr() as usize - batch.as_ptr() as usize;
                             Ok(st.run(m, batch, s, s + run.len()))
-                        })?;
+                        });
+                        if let Err(e) = walked {
+                            // (-P gave up on a line: what was printed before it goes out.)
+                            st.emit(next)?;
+                            return Err(e);
+                        }
                     }
                     st.gap(&self.m, batch, batch.len());
                     st.keep_tail(batch);
@@ -683,17 +688,13 @@ impl State {
             if !matching {
                 return;
             }
-            for hit in m.re.find_iter(text).filter(|h| !h.is_empty()) {
-                self.prefix(lineno, offset + hit.start() as u64, sep);
+            // (A -P match that gives up here, on a line it has matched, shows fewer parts.)
+            let _ = m.each_match(text, |s, e| {
+                self.prefix(lineno, offset + s as u64, sep);
                 let out = &mut self.out;
-                paint(
-                    out,
-                    self.cfg.colors.as_ref(),
-                    pick(selected),
-                    hit.as_bytes(),
-                );
+                paint(out, self.cfg.colors.as_ref(), pick(selected), &text[s..e]);
                 out.push(b'\n');
-            }
+            });
             return;
         }
         self.prefix(lineno, offset, sep);
@@ -701,11 +702,11 @@ impl State {
         let out = &mut self.out;
         if matching && colors.is_some() {
             let mut last = 0;
-            for hit in m.re.find_iter(text).filter(|h| !h.is_empty()) {
-                out.extend_from_slice(&text[last..hit.start()]);
-                paint(out, colors, pick(selected), hit.as_bytes());
-                last = hit.end();
-            }
+            let _ = m.each_match(text, |s, e| {
+                out.extend_from_slice(&text[last..s]);
+                paint(out, colors, pick(selected), &text[s..e]);
+                last = e;
+            });
             out.extend_from_slice(&text[last..]);
         } else {
             out.extend_from_slice(text);

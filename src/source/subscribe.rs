@@ -100,6 +100,9 @@ enum Feed {
         messages: Box<pull::Stream>,
         /// Messages still to come before the end, with `--exit-at-end`.
         pending: Option<u64>,
+        /// With `--exit-at-end`: the consumer, asked again when nothing comes (see
+        /// [`at_end`]).
+        consumer: Option<Box<async_nats::jetstream::consumer::Consumer<pull::Config>>>,
     },
 }
 
@@ -226,6 +229,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
             Feed::Js {
                 messages: Box::new(messages),
                 pending,
+                consumer: a.exit_at_end.then(|| Box::new(consumer)),
             },
         ))
     })?;
@@ -265,6 +269,8 @@ impl Source for Subscribe {
             // pushed since the start.
             let mut lines_of: Vec<u64> = Vec::new();
             let mut sent = 0u64;
+            let mut last_asked = std::time::Instant::now();
+            let mut server_done = false;
             // Written and flushed into a pipe, waiting to be read before they are
             // acknowledged.
             let mut owed = Owed {
@@ -378,6 +384,27 @@ impl Source for Subscribe {
                     {
                         break;
                     }
+                }
+                // Nothing came: with --exit-at-end, the count taken at the start may be more
+                // than will come (an acknowledgement of a killed reader that the server
+                // took after it was counted); ask the server again, at most once a second,
+                // and end when it says twice in a row, with nothing come between, that it
+                // has nothing more.
+                if !buf.is_empty() {
+                    server_done = false;
+                } else if owed.count == 0
+                    && handed.is_empty()
+                    && last_asked.elapsed() >= Duration::from_secs(1)
+                {
+                    last_asked = std::time::Instant::now();
+                    let done = at_end(feed, client).await;
+                    if done && server_done {
+                        if let Feed::Js { pending, .. } = feed {
+                            *pending = Some(0);
+                        }
+                        break;
+                    }
+                    server_done = done;
                 }
                 if !buf.is_empty() {
                     // Each line pushed by itself, so that a chain that stops partway (`head`)
@@ -614,6 +641,26 @@ fn json_string(buf: &mut Vec<u8>, s: &str) {
 enum Msg {
     Core(async_nats::Message),
     Js(async_nats::jetstream::Message),
+}
+
+/// With `--exit-at-end`, whether the server has nothing more for this consumer: no message
+/// it has not delivered, none delivered and not acknowledged (this run holds none when it
+/// asks, its acknowledgements flushed first).
+async fn at_end(feed: &mut Feed, client: &async_nats::Client) -> bool {
+    let Feed::Js {
+        pending: Some(p),
+        consumer: Some(c),
+        ..
+    } = feed
+    else {
+        return false;
+    };
+    if *p == 0 || client.flush().await.is_err() {
+        return false;
+    }
+    c.info()
+        .await
+        .is_ok_and(|info| info.num_pending == 0 && info.num_ack_pending == 0)
 }
 
 async fn next_msg(feed: &mut Feed) -> Result<Option<Msg>, String> {

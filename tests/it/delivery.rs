@@ -146,10 +146,14 @@ fn the_first_signal_ends_send_and_publish_with_a_full_buffer_counting_the_loss()
     let port = dead_port();
     let tcp = format!("tcp://127.0.0.1:{port}");
     let nats = format!("nats://127.0.0.1:{port}");
-    let cases: [(&[&str], &str); 2] = [
+    let cases: [(&[&str], &str); 3] = [
         (
             &["range", "1", "100000000", ":", "send", &tcp],
             "items not delivered",
+        ),
+        (
+            &["range", "1", "100000000", ":", "publish", &nats, "x.y"],
+            "items not confirmed",
         ),
         (
             &[
@@ -494,4 +498,67 @@ fn listen_udp_counts_every_datagram_the_kernel_dropped() {
         "--stats does not show the drops:\n{err}"
     );
     assert_eq!(status.code(), Some(2), "{err}");
+}
+
+/// `send tcp://` killed with SIGKILL mid-stream: nothing can be said then, and what was in
+/// copipe's buffers is lost. What holds: the peer sees a prefix of the stream — whole lines,
+/// in order, none invented — then at most a fragment of the next line, without its newline
+/// (so a peer reading lines does not take it for a whole one), and the connection's end.
+#[test]
+fn send_tcp_killed_9_leaves_the_peer_a_prefix_of_whole_lines() {
+    use std::io::Read;
+    // Long lines, so that a kill mid-write may leave part of one.
+    let line = |i: u64| format!("{i:08} {}\n", "y".repeat(1000));
+    for round in 0..3 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut c = Command::new(bin())
+            .args(["cat", "-", ":", "send", &format!("tcp://{addr}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut feed = c.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            for i in 0.. {
+                if feed.write_all(line(i).as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut peer, _) = l.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Read a few MB, then kill copipe while it is writing, and read to the end.
+        let mut got = vec![0u8; 4 << 20];
+        let mut n = 0;
+        while n < got.len() {
+            let k = peer.read(&mut got[n..]).unwrap();
+            assert!(k > 0, "send ended by itself");
+            n += k;
+        }
+        got.truncate(n);
+        unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+        let _ = c.wait();
+        peer.read_to_end(&mut got)
+            .expect("the end of the connection within 30 s of the kill");
+        let _ = writer.join();
+        let whole = got.iter().rposition(|&b| b == b'\n').map_or(0, |j| j + 1);
+        let (lines, fragment) = got.split_at(whole);
+        let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        let want: String = (0..count).map(line).collect();
+        assert!(
+            lines == want.as_bytes(),
+            "round {round}: the whole lines are not the first {count} lines sent"
+        );
+        assert!(
+            line(count).as_bytes().starts_with(fragment),
+            "round {round}: the fragment after the last whole line is not the start of the next line"
+        );
+        eprintln!(
+            "round {round}: {count} whole lines, then a fragment of {} bytes",
+            fragment.len()
+        );
+    }
 }

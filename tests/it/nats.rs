@@ -828,3 +828,251 @@ fn subscribe_fields_put_subject_seq_and_time_into_records() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
 }
+
+/// Plain `subscribe` (core NATS) is at most once: what is published while copipe is not
+/// subscribed is not seen, not later either. Messages published before it starts never
+/// come; messages published while it runs do.
+#[test]
+fn plain_subscribe_does_not_see_what_was_published_before_it_subscribed() {
+    if !have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(free_port(), dir.path(), &[]);
+    let (code, _, err) = run(
+        &["cat", "-", ":", "publish", &s.url(), "core.a"],
+        lines(1, 100).as_bytes(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut sub = Command::new(bin())
+        .args(["subscribe", &s.url(), "core.a", ":", "head", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Publish "after N" every 20 ms until the subscriber has taken five and ended: it
+    // subscribes at some point in this stream.
+    let mut publisher = Command::new(bin())
+        .args(["cat", "-", ":", "publish", &s.url(), "core.a"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut feed = publisher.stdin.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut i = 0;
+    let status = loop {
+        if let Some(st) = sub.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = sub.kill();
+            let _ = publisher.kill();
+            panic!("subscribe did not take 5 messages within 30 s");
+        }
+        i += 1;
+        let _ = feed.write_all(format!("after {i}\n").as_bytes());
+        let _ = feed.flush();
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(feed);
+    let _ = publisher.wait();
+    let out = std::io::read_to_string(sub.stdout.take().unwrap()).unwrap();
+    let err = std::io::read_to_string(sub.stderr.take().unwrap()).unwrap();
+    assert!(status.success(), "{err}");
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got.len(), 5, "{out}\n{err}");
+    // Consecutive messages of the live stream, none of the 100 published before.
+    let first: u64 = got[0].strip_prefix("after ").unwrap().parse().unwrap();
+    let want: Vec<String> = (first..first + 5).map(|n| format!("after {n}")).collect();
+    assert_eq!(got, want, "{err}");
+}
+
+/// nats-server killed (SIGKILL) and restarted while `subscribe --durable` reads: copipe
+/// rides it out (the client reconnects, the consumer and its acknowledgements are in the
+/// server's store) and every message comes — those published before, during the first
+/// run of the server and after its restart; some possibly twice (redelivery), none lost.
+#[test]
+fn durable_subscribe_loses_nothing_when_the_server_restarts_under_it() {
+    if !have_nats() {
+        return;
+    }
+    const BEFORE: u64 = 20_000;
+    const TOTAL: u64 = 21_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(free_port(), dir.path(), &[]);
+    let publish = |from: u64, to: u64, url: &str| {
+        let (code, _, err) = run(
+            &[
+                "cat",
+                "-",
+                ":",
+                "publish",
+                "--jetstream",
+                "--stream",
+                "RST",
+                url,
+                "rst.a",
+            ],
+            lines(from, to).as_bytes(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(code, 0, "{err}");
+    };
+    publish(1, BEFORE, &s.url());
+    let out = dir.path().join("out.txt");
+    let errf = dir.path().join("err.txt");
+    let mut c = Command::new(bin())
+        .args([
+            "subscribe",
+            &s.url(),
+            "rst.a",
+            "--durable",
+            "ops",
+            "--ack-wait",
+            "2s",
+            ":",
+            "write",
+        ])
+        .arg(&out)
+        .stderr(std::fs::File::create(&errf).unwrap())
+        .spawn()
+        .unwrap();
+    let count = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count() as u64);
+    let wait = |what: &str, cond: &dyn Fn() -> bool, c: &mut Child| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !cond() {
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!(
+                    "{what} within 60 s; stderr:\n{}",
+                    std::fs::read_to_string(&errf).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    // Kill the server while the stream is being read (some lines there, not all).
+    wait("no line read", &|| count(&out) > 0, &mut c);
+    s.kill();
+    let mid = count(&out);
+    std::thread::sleep(Duration::from_millis(500));
+    s.restart();
+    publish(BEFORE + 1, TOTAL, &s.url());
+    wait(
+        "not every line came",
+        &|| {
+            let t = std::fs::read_to_string(&out).unwrap_or_default();
+            let seen: std::collections::HashSet<&str> = t.lines().collect();
+            (1..=TOTAL).all(|i| seen.contains(format!("line {i}").as_str()))
+        },
+        &mut c,
+    );
+    assert!(
+        c.try_wait().unwrap().is_none(),
+        "subscribe ended by itself: {}",
+        std::fs::read_to_string(&errf).unwrap_or_default()
+    );
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "subscribe did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let n = count(&out);
+    eprintln!(
+        "{mid} of {BEFORE} lines read when the server was killed; {n} lines in all for {TOTAL} ({} again)",
+        n - TOTAL
+    );
+    assert!(
+        mid < BEFORE,
+        "the server was killed after the stream was read"
+    );
+}
+
+/// `subscribe --durable` ended by Ctrl-C, then killed with SIGKILL, then run to the end:
+/// together the three runs hold every message (what a run wrote but could not acknowledge
+/// comes again; what it fetched ahead comes again after --ack-wait), and a run ended by
+/// Ctrl-C says so with 130.
+#[test]
+fn durable_subscribe_interrupted_then_killed_9_loses_nothing() {
+    if !have_nats() {
+        return;
+    }
+    const N: u64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(free_port(), dir.path(), &[]);
+    let (code, _, err) = run(
+        &[
+            "cat",
+            "-",
+            ":",
+            "publish",
+            "--jetstream",
+            "--stream",
+            "KD",
+            &s.url(),
+            "kd.a",
+        ],
+        lines(1, N).as_bytes(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut texts = Vec::new();
+    for (round, sig) in [(1, libc::SIGINT), (2, libc::SIGKILL)] {
+        let out = dir.path().join(format!("run{round}.txt"));
+        let mut c = Command::new(bin())
+            .args([
+                "subscribe",
+                &s.url(),
+                "kd.a",
+                "--durable",
+                "ops",
+                "--ack-wait",
+                "1s",
+                ":",
+                "write",
+            ])
+            .arg(&out)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::metadata(&out).map_or(0, |m| m.len()) == 0 {
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("run {round}: nothing read within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        unsafe { libc::kill(c.id() as i32, sig) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "run {round} did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if sig == libc::SIGINT {
+            assert_eq!(status.code(), Some(130), "run {round}");
+        }
+        texts.push(std::fs::read_to_string(&out).unwrap());
+    }
+    texts.push(read_all(&s.url(), "kd.a", "ops"));
+    let counts: Vec<usize> = texts.iter().map(|t| t.lines().count()).collect();
+    let seen: std::collections::HashSet<&str> = texts.iter().flat_map(|t| t.lines()).collect();
+    for i in 1..=N {
+        assert!(
+            seen.contains(format!("line {i}").as_str()),
+            "line {i} lost (lines per run: {counts:?})"
+        );
+    }
+    assert!(
+        counts[0] < N as usize && counts[1] < N as usize,
+        "a run read everything before its signal: {counts:?}"
+    );
+    eprintln!("lines per run (Ctrl-C, kill -9, to the end): {counts:?} for {N}");
+}

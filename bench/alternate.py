@@ -1,69 +1,88 @@
 #!/usr/bin/env python3
-"""Time commands side by side, alternating: each round runs every command once, in turn
-(the order rotated from round to round), so that a load that comes and goes on a shared
-machine falls on all of them alike.
+"""Time commands side by side, alternating them: run 1 of each, then run 2 of each, ...
+(hyperfine runs all the runs of one command before the next, so a change of load during
+the benchmark falls on one command only). Prints, per command, the median wall time with
+its range over the runs, the median CPU time (user + system, of the command and its
+children), and the ratio of each median to the first command's (or to --ref's).
 
-    bench/alternate.py [-r RUNS] [-w WARMUP] [--name NAME] 'CMD' 'CMD' ...
+    bench/alternate.py [--runs N] [--warmup N] [--ref NAME] [--out FILE] \\
+        NAME='shell command' NAME='shell command' ...
 
-Each CMD is split as a shell would split it (no shell runs it); its stdout goes into a pipe
-read by `cat > /dev/null` (GNU grep short-circuits when stdout is /dev/null). Prints, per
-command, the median wall time and the median CPU time (user + system of the command alone,
-from wait4), and each one's ratio to the first command; then the load (`uptime`). On a
-loaded machine compare the CPU figures.
+Each command's standard output goes into a pipe that is read and dropped (GNU grep
+short-circuits when its output is /dev/null); standard error is shown. A command that
+fails is reported and its figures marked. --out appends one line per command in the form
+`NAME<TAB>median_wall<TAB>min<TAB>max<TAB>median_cpu` for the calling script.
 """
-
 import argparse
 import os
-import shlex
 import statistics
 import subprocess
+import sys
 import time
 
 
-def once(argv):
-    cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=cat.stdin, stderr=subprocess.DEVNULL)
-    cat.stdin.close()
-    _, _, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    p.returncode = 0  # reaped above
-    cat.wait()
-    return wall, ru.ru_utime + ru.ru_stime
+def run_once(cmd):
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, executable="/bin/bash")
+    while p.stdout.read(1 << 20):
+        pass
+    p.stdout.close()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    return wall, usage.ru_utime + usage.ru_stime, p.returncode
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-r", "--runs", type=int, default=7)
-    ap.add_argument("-w", "--warmup", type=int, default=1)
-    ap.add_argument("--name", default="")
-    ap.add_argument("cmds", nargs="+")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--ref", default=None, help="the command the ratios are to")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("commands", nargs="+", metavar="NAME=CMD")
     a = ap.parse_args()
-    argvs = [shlex.split(c) for c in a.cmds]
+    cmds = []
+    for c in a.commands:
+        name, sep, cmd = c.partition("=")
+        if not sep:
+            sys.exit(f"alternate.py: {c!r} is not NAME=CMD")
+        cmds.append((name, cmd))
     for _ in range(a.warmup):
-        for argv in argvs:
-            once(argv)
-    walls = [[] for _ in argvs]
-    cpus = [[] for _ in argvs]
-    n = len(argvs)
-    for r in range(a.runs):
-        for k in range(n):
-            i = (r + k) % n
-            w, c = once(argvs[i])
-            walls[i].append(w)
-            cpus[i].append(c)
-    w0 = statistics.median(walls[0])
-    c0 = statistics.median(cpus[0])
-    if a.name:
-        print(a.name)
-    for cmd, w, c in zip(a.cmds, walls, cpus):
-        mw, mc = statistics.median(w), statistics.median(c)
-        print(
-            f"  wall {mw:7.3f}s  cpu {mc:7.3f}s  first/this wall {w0 / mw:5.2f}x cpu {c0 / mc:5.2f}x  {cmd}"
-        )
-    load = open("/proc/loadavg").read().split()[:3]
-    print(f"  ({a.runs} alternating rounds, medians; load {' '.join(load)})")
+        for _, cmd in cmds:
+            run_once(cmd)
+    walls = {n: [] for n, _ in cmds}
+    cpus = {n: [] for n, _ in cmds}
+    failed = set()
+    for _ in range(a.runs):
+        for name, cmd in cmds:
+            w, c, rc = run_once(cmd)
+            # grep's 1 (nothing selected) is not a failure.
+            if rc not in (0, 1):
+                failed.add(name)
+            walls[name].append(w)
+            cpus[name].append(c)
+    ref = a.ref or cmds[0][0]
+    ref_wall = statistics.median(walls[ref])
+    ref_cpu = statistics.median(cpus[ref])
+    width = max(len(n) for n, _ in cmds)
+    load = os.getloadavg()[0]
+    print(f"  {a.runs} runs each, alternated; load average at the end {load:.2f}")
+    print(f"  {'command':<{width}}  {'wall median':>11}  {'range':>17}  {'cpu median':>10}  "
+          f"{'wall/' + ref:>12}  {'cpu/' + ref:>12}")
+    lines = []
+    for name, _ in cmds:
+        w = statistics.median(walls[name])
+        c = statistics.median(cpus[name])
+        mark = "  (FAILED)" if name in failed else ""
+        print(f"  {name:<{width}}  {w*1000:9.1f}ms  {min(walls[name])*1000:7.1f}-"
+              f"{max(walls[name])*1000:7.1f}ms  {c*1000:8.1f}ms  "
+              f"{w/ref_wall:12.2f}  {c/ref_cpu if ref_cpu else 0:12.2f}{mark}")
+        lines.append(f"{name}\t{w:.4f}\t{min(walls[name]):.4f}\t{max(walls[name]):.4f}\t{c:.4f}\n")
+    if a.out:
+        with open(a.out, "a") as f:
+            f.writelines(lines)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,6 +12,8 @@
 //!   threads and chains without an allocation per item.
 //! * [`bridge`]: a bounded queue of batches between a thread and the scheduler; it runs
 //!   today's pulled sources on a thread of their own.
+//! * [`workers`]: per-file workers — the per-file part of a pipeline on several threads,
+//!   its output handed on in the order of the files (`cat` of many files).
 //!
 //! A pipeline runs on the scheduler when it needs it: a stage asked for a timer, or its
 //! source cannot run without it (`listen`, `merge`). Any other pipeline keeps the direct
@@ -26,5 +28,6 @@ pub mod batch;
 pub mod bridge;
 pub mod handoff;
 pub mod sched;
+pub mod workers;
 
 pub use sched::Scheduler;

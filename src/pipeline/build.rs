@@ -127,21 +127,24 @@ fn conversion_hint(have: Kind, want: &[Kind]) -> &'static str {
 
 /// What every stage of one run is built with.
 #[derive(Clone, Copy)]
-struct Env<'a> {
-    opts: &'a Options,
-    stdout: &'a Rc<RefCell<Output>>,
-    status: &'a Status,
-    meter: &'a Meter,
-    interrupt: &'a Interrupt,
-    timers: &'a Timers,
+pub(super) struct Env<'a> {
+    pub(super) opts: &'a Options,
+    pub(super) stdout: &'a Rc<RefCell<Output>>,
+    pub(super) status: &'a Status,
+    pub(super) meter: &'a Meter,
+    pub(super) interrupt: &'a Interrupt,
+    pub(super) timers: &'a Timers,
     /// [`Source::waits`] of the pipeline's source (`true` until it is built).
-    source_waits: bool,
+    pub(super) source_waits: bool,
     /// What the pipeline's source says of its inputs.
-    inputs: Inputs,
+    pub(super) inputs: Inputs,
+    /// Whether what follows the chain being built is a sink (the end of the pipeline: yes;
+    /// per-file stages built apart from the rest: whether the rest starts with one).
+    pub(super) tail_is_sink: bool,
 }
 
 impl<'a> Env<'a> {
-    fn cx(&self, input: Kind, highlight: &'a [Regex]) -> BuildCx<'a> {
+    pub(super) fn cx(&self, input: Kind, highlight: &'a [Regex]) -> BuildCx<'a> {
         BuildCx {
             opts: self.opts,
             input,
@@ -188,6 +191,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         timers,
         source_waits: true,
         inputs: Inputs::default(),
+        tail_is_sink: true,
     };
     // Before the source opens its files and before a `write --truncate` empties one.
     super::same_file::refuse_outputs_that_are_inputs(p)?;
@@ -213,7 +217,14 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
     env.source_waits = source.waits();
     env.inputs = inputs_of(source_call);
     let mut rows = Vec::new();
-    let chain = build_chain_into(&p.calls[1..], &env, &[], &mut rows, None, plan.as_ref())?;
+    // Many files through filters that treat each file on its own: per-file workers.
+    let (source, chain) = match super::per_file::plan(p).filter(|_| plan.is_none()) {
+        Some(per_file) => super::per_file::build(p, per_file, source, &env, &mut rows)?,
+        None => {
+            let chain = build_chain_into(&p.calls[1..], &env, &[], &mut rows, None, plan.as_ref())?;
+            (source, chain)
+        }
+    };
     if let Some(plan) = &plan
         && let Some(count) = rows.first().and_then(|r| r.input.clone())
     {
@@ -393,7 +404,7 @@ fn build_parallel_branch(
 
 /// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch), and
 /// whose first stage, a `records`, is built through `plan` if there is one.
-fn build_chain_into(
+pub(super) fn build_chain_into(
     calls: &[Call],
     env: &Env<'_>,
     inherited: &[Regex],
@@ -410,7 +421,7 @@ fn build_chain_into(
         let mut bcx = env.cx(input, hl);
         bcx.inputs.to_sink = calls
             .get(i + 1)
-            .is_none_or(|c| matches!(c.def.build, Build::Sink(_)));
+            .map_or(env.tail_is_sink, |c| matches!(c.def.build, Build::Sink(_)));
         let deliveries = env.status.deliveries();
         let mut branch_rows = Vec::new();
         let stage = match call.def.build {
@@ -506,7 +517,7 @@ fn build_chain_into(
 /// For each call, the regexes whose matches `print` colours in the items it receives: every
 /// `grep` upstream on lines adds its own (not `-v`, not `--field`); a stage that turns items
 /// into another kind starts afresh. Empty unless colour is on.
-fn highlights(calls: &[Call], opts: &Options, inherited: &[Regex]) -> Vec<Vec<Regex>> {
+pub(super) fn highlights(calls: &[Call], opts: &Options, inherited: &[Regex]) -> Vec<Vec<Regex>> {
     let mut cur = inherited.to_vec();
     let mut out = Vec::with_capacity(calls.len());
     for call in calls {
@@ -524,7 +535,7 @@ fn highlights(calls: &[Call], opts: &Options, inherited: &[Regex]) -> Vec<Vec<Re
     out
 }
 
-fn at_call(call: &Call, e: anyhow::Error) -> SyntaxError {
+pub(super) fn at_call(call: &Call, e: anyhow::Error) -> SyntaxError {
     SyntaxError::new(format!("{}: {e:#}", call.def.name), call.word_index())
 }
 

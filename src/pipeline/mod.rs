@@ -5,6 +5,7 @@
 pub mod build;
 pub mod explain;
 pub mod grammar;
+pub mod per_file;
 pub mod registry;
 pub mod run;
 pub mod same_file;

@@ -326,6 +326,11 @@ impl Status {
     pub fn failed(&self) -> bool {
         self.0.failed.load(Ordering::Relaxed)
     }
+    /// `n` errors another thread reported and said already (a worker of `cat`'s per-file
+    /// workers, whose diagnostics are handed over; see `crate::engine::workers`).
+    pub fn count_soft_errors(&self, n: u32) {
+        self.0.soft_errors.fetch_add(n, Ordering::Relaxed);
+    }
     pub fn soft_errors(&self) -> u32 {
         self.0.soft_errors.load(Ordering::Relaxed)
     }

@@ -62,6 +62,40 @@ pub struct Args {
     /// (without it, the run ends there with exit status 2).
     #[arg(long)]
     pub skip_bad: bool,
+    /// Read the files on N threads, each file on one, when the filters after `cat` treat
+    /// each file on its own (`grep` without `-m`, `-c`, `-l`, `-L`, `-q` or context): the
+    /// output is the same, in the order of the files. Default: the number of cores; 1 reads
+    /// one file after the other in one thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+}
+
+/// The files a `cat` reads and how many threads may read them, when per-file workers can
+/// (see `crate::engine::workers`): at least two files, none standard input, each a regular
+/// file or one that cannot be opened (reported in its turn), more than one thread.
+pub fn per_file(m: &ArgMatches) -> Option<(Vec<PathBuf>, usize)> {
+    let a = Args::from_arg_matches(m).ok()?;
+    let threads = a.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let readable =
+        |p: &PathBuf| p.as_os_str() != "-" && std::fs::metadata(p).map_or(true, |m| m.is_file());
+    (threads > 1 && a.files.len() > 1 && a.files.iter().all(readable)).then_some((a.files, threads))
+}
+
+/// A `cat` of `file` alone, with the options of `m` (a per-file worker's source).
+pub fn build_one(
+    m: &ArgMatches,
+    file: &std::path::Path,
+    cx: &BuildCx<'_>,
+) -> Result<Box<dyn Source>> {
+    // The same options; only the files differ.
+    let a = Args::from_arg_matches(m)?;
+    Ok(Box::new(Cat {
+        files: vec![file.to_path_buf()].into_iter(),
+        ..from_args(a, cx)
+    }))
 }
 
 pub const DEF: StageDef = StageDef {
@@ -81,13 +115,16 @@ pub const DEF: StageDef = StageDef {
 };
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
-    let a = Args::from_arg_matches(m)?;
+    Ok(Box::new(from_args(Args::from_arg_matches(m)?, cx)))
+}
+
+fn from_args(a: Args, cx: &BuildCx<'_>) -> Cat {
     let files = if a.files.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         a.files
     };
-    Ok(Box::new(Cat {
+    Cat {
         files: files.into_iter(),
         tag: a.tag,
         meter: cx.meter.clone(),
@@ -100,7 +137,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         decompress: !a.no_decompress,
         skip_bad: a.skip_bad,
         copy: Vec::new(),
-    }))
+    }
 }
 
 struct Cat {

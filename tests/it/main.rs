@@ -31,6 +31,7 @@ mod nats;
 mod ndjson_fuzz;
 mod parallel;
 mod parsers;
+mod per_file;
 mod pipeline;
 mod send;
 mod signals;

@@ -1,0 +1,448 @@
+//! Per-file workers: the per-file part of a pipeline (a source that reads one file, and the
+//! filters after it that treat each file on its own) run on several threads, one file at a
+//! time each, and what they push is handed on to the rest of the chain in the order of the
+//! files — so that the output is the one a single thread gives, byte for byte.
+//!
+//! * Jobs (files) are taken in ascending order by the workers (an atomic counter): the job
+//!   the main thread waits for is always being run, so no worker waits for one that waits.
+//! * Each job has a bounded queue of [`Part`]s (see [`DEPTH`]); a worker waits while its
+//!   job's queue is full. At most `threads` jobs are in flight, so memory stays bounded:
+//!   `threads × DEPTH` recorded [`Batch`]es, whatever the number and size of the files.
+//! * A worker records what its chain pushes into a [`Batch`], and hands it over after each
+//!   push of the source (one mapped batch, one read) and whenever the batch is full, with
+//!   what the push cost besides its items: the items each per-file stage received (the
+//!   `--stats` counts), the bytes the source read and announced, the lines `--max-line`
+//!   cut, the errors it reported and the diagnostics it said (held, see
+//!   [`crate::runtime::say::hold`], and said by the main thread in their turn). The main
+//!   thread replays the parts of job 0, then of job 1, …: a `head` that stops, an error
+//!   that ends the run, a signal, are met at the same item as on one thread, and the counts
+//!   and exit status are the same (a part handed over after a stop is dropped unseen).
+//! * A stop (`head`, an error, a signal) drops the queues: a worker's next hand-over fails
+//!   and its chain stops its source, as a `head` would; the workers are joined before the
+//!   run returns.
+//!
+//! What runs in the workers (which stages are per-file) is decided above, in the pipeline
+//! (`pipeline::per_file`); this module knows the protocol, never a particular stage.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::{Result, anyhow};
+
+use super::batch::Batch;
+use crate::item::{Item, Origin};
+use crate::protocol::def::Status;
+use crate::protocol::{Flow, Mapped, Source, Stage};
+use crate::runtime::counter::Counter;
+use crate::runtime::meter::{Decompressed, Meter};
+
+/// How many parts each job may have handed over and not yet replayed.
+pub const DEPTH: usize = 4;
+
+/// What one push of a job's source came to (see the module docs).
+pub struct Part {
+    pub batch: Batch,
+    /// The items each per-file stage received, in chain order.
+    pub counts: Vec<u64>,
+    /// Bytes read, and announced (`Meter::expect`).
+    pub read: u64,
+    pub expected: u64,
+    /// Lines cut by `--max-line`.
+    pub cut: u64,
+    /// Errors reported (and said in `said`).
+    pub soft_errors: u32,
+    /// What the worker said on stderr meanwhile.
+    pub said: Vec<u8>,
+}
+
+/// What a worker hands over for a job.
+pub enum Msg {
+    Part(Part),
+    /// The job is over: its source's result, the signal that stopped it, the compressed
+    /// inputs it read.
+    Done {
+        result: Result<()>,
+        interrupted: Option<i32>,
+        decompressed: Vec<Decompressed>,
+    },
+}
+
+/// What a worker builds in its own thread, once: the per-file stages, ending in `end`.
+pub struct Chain {
+    pub chain: Box<dyn Stage>,
+    /// The counters of `--stats` of those stages (their items in), in chain order; empty
+    /// without `--stats`.
+    pub counters: Vec<Counter>,
+    /// The source of job `i`, built with the job's own meter and status.
+    pub source: SourceOf,
+}
+
+/// Builds the source of job `i` with the job's own meter and status.
+pub type SourceOf = Box<dyn FnMut(usize, &Meter, &Status) -> Result<Box<dyn Source>>>;
+
+/// Builds a worker's [`Chain`] in the worker's thread (stages are not `Send`).
+pub type MakeChain = Arc<dyn Fn(Box<dyn Stage>) -> Result<Chain> + Send + Sync>;
+
+/// Where the main thread puts what the parts say besides their items.
+pub struct Tally<'a> {
+    pub meter: &'a Meter,
+    pub status: &'a Status,
+    /// The per-file stages' `--stats` counters (as many as a worker's, or none).
+    pub counters: &'a [Counter],
+}
+
+/// Run `jobs` jobs on `threads` workers and replay what they push into `out`, in job order.
+/// Returns as a source's `run` does: `Ok` at the end, at a stop or a signal; the first
+/// error otherwise. See the module docs.
+pub fn run(
+    jobs: usize,
+    threads: usize,
+    make: MakeChain,
+    out: &mut dyn Stage,
+    into: &Tally<'_>,
+) -> Result<()> {
+    let mut senders = Vec::with_capacity(jobs);
+    let mut receivers = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        let (tx, rx) = sync_channel(DEPTH);
+        senders.push(Mutex::new(Some(tx)));
+        receivers.push(Some(rx));
+    }
+    let shared = Arc::new(Shared {
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        senders,
+        jobs,
+    });
+    let handles: Vec<JoinHandle<()>> = (0..threads.clamp(1, jobs.max(1)))
+        .map(|_| {
+            let shared = shared.clone();
+            let make = make.clone();
+            std::thread::spawn(move || work(&shared, &make))
+        })
+        .collect();
+    let ran = replay(&mut receivers, out, into);
+    // Stopped or done: the workers' next hand-over fails, and they end.
+    shared.stop.store(true, Ordering::SeqCst);
+    drop(receivers);
+    for s in &shared.senders {
+        s.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+    let mut panicked = false;
+    for h in handles {
+        panicked |= h.join().is_err();
+    }
+    match ran {
+        Ok(()) if panicked => Err(anyhow!("a worker thread failed")),
+        r => r,
+    }
+}
+
+/// The main thread's side: every job's parts, in order.
+fn replay(
+    receivers: &mut [Option<Receiver<Msg>>],
+    out: &mut dyn Stage,
+    into: &Tally<'_>,
+) -> Result<()> {
+    for rx in receivers.iter_mut() {
+        let rx = rx.take().expect("each job's queue is read once");
+        loop {
+            let Ok(msg) = rx.recv() else {
+                return Err(anyhow!("a worker thread failed"));
+            };
+            match msg {
+                Msg::Part(p) => {
+                    for (c, n) in into.counters.iter().zip(&p.counts) {
+                        c.add(*n);
+                    }
+                    if p.expected > 0 {
+                        into.meter.expect(p.expected);
+                    }
+                    if p.read > 0 {
+                        into.meter.read(p.read as usize);
+                    }
+                    if p.cut > 0 {
+                        into.meter.cut_lines(p.cut);
+                    }
+                    if !p.said.is_empty() {
+                        crate::say_part!("{}", String::from_utf8_lossy(&p.said));
+                    }
+                    into.status.count_soft_errors(p.soft_errors);
+                    if p.batch.replay(out)?.is_stop() {
+                        return Ok(());
+                    }
+                }
+                Msg::Done {
+                    result,
+                    interrupted,
+                    decompressed,
+                } => {
+                    for d in decompressed {
+                        for _ in 0..d.files {
+                            into.meter.decompressing(d.format);
+                        }
+                        into.meter.decompressed(d.format, d.compressed, d.bytes);
+                    }
+                    result?;
+                    if let Some(sig) = interrupted {
+                        into.status.interrupt(sig);
+                        return Ok(());
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Shared {
+    next: AtomicUsize,
+    stop: AtomicBool,
+    senders: Vec<Mutex<Option<SyncSender<Msg>>>>,
+    jobs: usize,
+}
+
+/// A worker: builds its chain, then takes jobs until there are none or the run stopped.
+fn work(shared: &Shared, make: &MakeChain) {
+    crate::runtime::say::hold();
+    let rec = Rc::new(RefCell::new(Recorder::default()));
+    let built = make(Box::new(End(rec.clone())));
+    let mut built = match built {
+        Ok(b) => Some(b),
+        Err(e) => {
+            // Said where the first job this worker takes would have been.
+            let i = shared.next.fetch_add(1, Ordering::SeqCst);
+            if let Some(tx) = take_sender(shared, i) {
+                let _ = tx.send(Msg::Done {
+                    result: Err(e),
+                    interrupted: None,
+                    decompressed: Vec::new(),
+                });
+            }
+            None
+        }
+    };
+    if let Some(Chain {
+        chain,
+        counters,
+        source,
+    }) = built.as_mut()
+    {
+        rec.borrow_mut().last_counts = vec![0; counters.len()];
+        loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let i = shared.next.fetch_add(1, Ordering::SeqCst);
+            let Some(tx) = take_sender(shared, i) else {
+                break;
+            };
+            let meter = Meter::default();
+            let status = Status::default();
+            {
+                let mut r = rec.borrow_mut();
+                r.tx = Some(tx);
+                r.meter = meter.clone();
+                r.status = status.clone();
+                r.last_read = 0;
+                r.last_expected = 0;
+                r.last_cut = 0;
+                r.last_soft = 0;
+                r.counters = counters.clone();
+            }
+            let result = source(i, &meter, &status).and_then(|mut s| {
+                let mut top = Top {
+                    chain: &mut **chain,
+                    rec: &rec,
+                };
+                s.run(&mut top)
+            });
+            let mut r = rec.borrow_mut();
+            let failed = result.is_err();
+            let handed = r.hand_over();
+            if let Some(tx) = r.tx.take()
+                && handed
+            {
+                let _ = tx.send(Msg::Done {
+                    result,
+                    interrupted: status.interrupted(),
+                    decompressed: meter.decompressions(),
+                });
+            }
+            if failed {
+                break;
+            }
+        }
+        // Per-file stages push nothing at their close (that is what makes them per-file):
+        // anything they did would have no job to go with, and is dropped.
+        rec.borrow_mut().tx = None;
+        let _ = chain.close();
+    }
+    crate::runtime::say::release();
+}
+
+fn take_sender(shared: &Shared, i: usize) -> Option<SyncSender<Msg>> {
+    if i >= shared.jobs {
+        return None;
+    }
+    shared.senders[i]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+}
+
+/// A worker's record of the current job's items and tallies since the last hand-over.
+#[derive(Default)]
+struct Recorder {
+    tx: Option<SyncSender<Msg>>,
+    batch: Batch,
+    meter: Meter,
+    status: Status,
+    counters: Vec<Counter>,
+    last_counts: Vec<u64>,
+    last_read: u64,
+    last_expected: u64,
+    last_cut: u64,
+    last_soft: u32,
+}
+
+impl Recorder {
+    /// Hand over what was recorded since the last time, if anything; `false` when the main
+    /// thread has stopped (or there is no job).
+    fn hand_over(&mut self) -> bool {
+        let Some(tx) = &self.tx else {
+            return false;
+        };
+        let counts: Vec<u64> = self
+            .counters
+            .iter()
+            .zip(&mut self.last_counts)
+            .map(|(c, last)| {
+                let now = c.get();
+                let d = now - *last;
+                *last = now;
+                d
+            })
+            .collect();
+        let (read, expected, cut) = (
+            self.meter.bytes(),
+            self.meter.expected(),
+            self.meter.lines_cut(),
+        );
+        let soft = self.status.soft_errors();
+        let said = crate::runtime::say::take_held();
+        let part = Part {
+            batch: std::mem::take(&mut self.batch),
+            counts,
+            read: read - self.last_read,
+            expected: expected - self.last_expected,
+            cut: cut - self.last_cut,
+            soft_errors: soft - self.last_soft,
+            said,
+        };
+        (
+            self.last_read,
+            self.last_expected,
+            self.last_cut,
+            self.last_soft,
+        ) = (read, expected, cut, soft);
+        let empty = part.batch.is_empty()
+            && part.counts.iter().all(|&n| n == 0)
+            && part.read == 0
+            && part.expected == 0
+            && part.cut == 0
+            && part.soft_errors == 0
+            && part.said.is_empty();
+        empty || tx.send(Msg::Part(part)).is_ok()
+    }
+
+    fn flow(&mut self) -> Flow {
+        if self.batch.is_full() && !self.hand_over() {
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+}
+
+/// The end of a worker's chain: records into the current job's batch.
+struct End(Rc<RefCell<Recorder>>);
+
+impl Stage for End {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let mut r = self.0.borrow_mut();
+        if r.batch.send(item)?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        Ok(r.flow())
+    }
+    fn send_lines(&mut self, lines: &[u8]) -> Result<Flow> {
+        let mut r = self.0.borrow_mut();
+        if r.batch.send_lines(lines)?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        Ok(r.flow())
+    }
+    fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
+        let mut r = self.0.borrow_mut();
+        if r.batch.send_mapped(lines)?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        Ok(r.flow())
+    }
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.0.borrow_mut().batch.origin(origin)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.borrow_mut().batch.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The top of a worker's chain, where its source pushes: hands over after each push.
+struct Top<'a> {
+    chain: &'a mut dyn Stage,
+    rec: &'a Rc<RefCell<Recorder>>,
+}
+
+impl Top<'_> {
+    fn after(&mut self, flow: Flow) -> Flow {
+        if !self.rec.borrow_mut().hand_over() {
+            return Flow::Stop;
+        }
+        flow
+    }
+}
+
+impl Stage for Top<'_> {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        let flow = self.chain.send(item)?;
+        Ok(self.after(flow))
+    }
+    fn send_lines(&mut self, lines: &[u8]) -> Result<Flow> {
+        let flow = self.chain.send_lines(lines)?;
+        Ok(self.after(flow))
+    }
+    fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
+        let flow = self.chain.send_mapped(lines)?;
+        Ok(self.after(flow))
+    }
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.chain.origin(origin)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.chain.flush()
+    }
+    fn tick(&mut self, now: std::time::Instant) -> Result<()> {
+        self.chain.tick(now)
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

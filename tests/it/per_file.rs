@@ -1,0 +1,215 @@
+//! `cat` of many files runs its per-file filters (`grep`) on several threads (issue 29
+//! item 1): the output, the exit status, the errors and `--stats` are those of one thread,
+//! byte for byte, whatever the files (big and mapped, small and read, compressed, empty,
+//! without a final newline, missing, binary), and `head` still stops the reading early.
+
+use crate::common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A directory of varied inputs, in the order they are given to `cat`.
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut add = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        files.push(p);
+    };
+    // Big enough to be mapped (4 MiB and more), with ERROR lines here and there.
+    for f in 0..2 {
+        let mut s = Vec::new();
+        let mut i = 0u64;
+        while s.len() < (4 << 20) + 1000 + f * 100_000 {
+            let level = if i.is_multiple_of(97) {
+                "ERROR"
+            } else {
+                "INFO"
+            };
+            writeln!(s, "{f} {i} {level} request served in {}ms", i % 1000).unwrap();
+            i += 1;
+        }
+        add(&format!("big{f}.log"), &s);
+    }
+    add("small.log", b"a ERROR one\nb INFO\nc ERROR two\n");
+    add("empty.log", b"");
+    add("no-newline.log", b"x INFO\nlast ERROR without newline");
+    add(
+        "binary.log",
+        b"\x00\x01ERROR\xff\xfe\n\x00INFO\x00\nERROR\x80\x81",
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for i in 0..5000u32 {
+        writeln!(
+            gz,
+            "gz {i} {}",
+            if i.is_multiple_of(7) { "ERROR" } else { "INFO" }
+        )
+        .unwrap();
+    }
+    add("rotated.log.1.gz", &gz.finish().unwrap());
+    add("crlf.log", b"r ERROR\r\nr INFO\r\n");
+    files
+}
+
+/// The arguments of `cat FILES… : REST` with the missing file after the fourth input.
+fn args(threads: u32, files: &[PathBuf], rest: &[&str], stats: bool) -> Vec<String> {
+    let mut a = Vec::new();
+    if stats {
+        a.push("--stats".to_string());
+    }
+    a.push("cat".into());
+    a.push(format!("--threads={threads}"));
+    for (i, f) in files.iter().enumerate() {
+        a.push(f.display().to_string());
+        if i == 3 {
+            a.push(f.with_file_name("missing.log").display().to_string());
+        }
+    }
+    a.push(":".into());
+    a.extend(rest.iter().map(|s| s.to_string()));
+    a
+}
+
+/// `--stats` without its timing and rate.
+fn stats_rows(err: &str) -> String {
+    err.lines()
+        .filter(|l| !l.contains("stats after"))
+        .map(|l| match l.find(" read, ") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .map(|l| l.replace("--threads=4", "").replace("--threads=1", ""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn many_files_on_several_threads_give_the_output_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    let pipelines: &[&[&str]] = &[
+        &["grep", "ERROR"],
+        &["grep", "ERROR", ":", "count"],
+        &["grep", "-n", "ERROR"],
+        &["grep", "-b", "-o", "ERR"],
+        &["grep", "-v", "INFO", ":", "grep", "-i", "error"],
+        &["grep", "-h", "ERROR"],
+        &["grep", "-H", "-F", "ERROR", ":", "uniq"],
+        &["grep", "ERROR", ":", "head", "3"],
+        // Not per-file: the whole pipeline stays in the main thread, the same output.
+        &["grep", "-c", "ERROR"],
+        &["grep", "-m", "2", "ERROR"],
+        &["grep", "-C", "1", "without"],
+    ];
+    for rest in pipelines {
+        for stats in [false, true] {
+            let one = copipe(args(1, &files, rest, stats)).run();
+            let four = copipe(args(4, &files, rest, stats)).run();
+            assert!(
+                one.out == four.out,
+                "{rest:?}: the outputs differ\n--- one thread\n{}\n--- four\n{}",
+                one.stdout(),
+                four.stdout()
+            );
+            assert_eq!(one.code, four.code, "{rest:?}");
+            assert_eq!(stats_rows(&one.err), stats_rows(&four.err), "{rest:?}");
+            if !rest.contains(&"head") {
+                assert_eq!(one.code, 2, "a missing file: status 2 ({rest:?})");
+                four.err_has("missing.log: No such file");
+            }
+        }
+    }
+}
+
+#[test]
+fn errors_come_in_the_order_of_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = inputs(dir.path());
+    // A corrupt gzip between two big files, read with --skip-bad: its warning comes in its
+    // turn, after the missing file's error, before the later files' lines.
+    let bad = dir.path().join("corrupt.gz");
+    let gz = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "gz"));
+    let mut gz = std::fs::read(gz.unwrap()).unwrap();
+    let n = gz.len();
+    gz.truncate(n / 2);
+    std::fs::write(&bad, gz).unwrap();
+    files.insert(5, bad);
+    let mut a = args(4, &files, &["grep", "ERROR"], false);
+    a.insert(2, "--skip-bad".into());
+    let four = copipe(&a).run();
+    a[1] = "--threads=1".into();
+    let one = copipe(&a).run();
+    assert_eq!(one.out, four.out);
+    assert_eq!(one.err, four.err);
+    assert_eq!(one.code, four.code);
+    let missing = four
+        .err
+        .find("missing.log")
+        .expect("the missing file is said");
+    let corrupt = four
+        .err
+        .find("corrupt.gz")
+        .expect("the corrupt file is said");
+    assert!(missing < corrupt, "{}", four.err);
+}
+
+#[test]
+fn head_stops_the_workers_early() {
+    let dir = tempfile::tempdir().unwrap();
+    // 32 files of 8 MiB: read whole, 256 MiB; `head 1` needs the first batch of the first.
+    let mut line = Vec::new();
+    while line.len() < 8 << 20 {
+        line.extend_from_slice(b"ERROR a line of a big log file, repeated\n");
+    }
+    let mut a = vec!["cat".to_string(), "--threads=2".into()];
+    for i in 0..32 {
+        let p = dir.path().join(format!("f{i:02}.log"));
+        std::fs::write(&p, &line).unwrap();
+        a.push(p.display().to_string());
+    }
+    a.push(dir.path().join("missing.log").display().to_string());
+    a.extend([":", "grep", "ERROR", ":", "head", "1"].map(String::from));
+    let mut cmd = copipe(&a).command();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // Reaped below by wait4, for its CPU time.
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let read_all = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    // The child's own CPU time, from its wait status (other tests' children not counted).
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, writing into the buffers given.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let secs = cpu(usage.ru_utime) + cpu(usage.ru_stime);
+    assert_eq!(waited, pid);
+    let (out, err) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let err = String::from_utf8_lossy(&err);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{err}"
+    );
+    assert_eq!(out, b"ERROR a line of a big log file, repeated\n");
+    assert!(!err.contains("missing.log"), "{err}");
+    // Reading the 256 MiB takes seconds of CPU in a debug build; the first batches of the
+    // first files a small part of one.
+    assert!(
+        secs < 0.5,
+        "head 1 did not stop the workers: {secs:.2} s of CPU"
+    );
+}

@@ -243,6 +243,7 @@ fn make_chain(
                 source_waits: false,
                 highlight: &[],
                 inputs,
+                written: Default::default(),
             };
             crate::source::cat::build_one(&cat, &files[i], &cx)
         });

@@ -31,6 +31,7 @@
 //! * `discovery` walks the globs: files found, renamed within them or out of them;
 //! * `parking` copes with too few descriptors: quiet files closed and reopened;
 //! * `reading` reads the open inputs, and finds truncations;
+//! * `copies` keeps a rotated copy the globs also match from being read twice;
 //! * `checkpoint` takes and writes `--state`, and resumes from it;
 //! * `file` is one followed name and its file's state, what all the others work on.
 //!
@@ -42,6 +43,7 @@
 mod archive;
 pub mod change;
 mod checkpoint;
+mod copies;
 pub mod data;
 mod discovery;
 mod file;
@@ -112,11 +114,11 @@ and closed. `--stats` counts the files
 followed, discovered and closed (and parked and reopened, if descriptors ran out).
 
 `--state FILE` keeps a checkpoint of each file (device, inode, a fingerprint of its first
-bytes, and the offset after the last line written and flushed), written atomically at most
-every 250 ms and at the end. Started again with the same FILE, each file goes on from there
-instead of -n: after a clean stop every line comes exactly once; after kill -9, no line is
-lost and only lines after the last checkpoint (at most 250 ms' worth, and the batch in
-flight) come twice. A file rotated meanwhile is found by identity (among the globs, or in
+bytes, and the offset after the last line written and flushed), written atomically after
+every flushed batch (synced to the disk at most every 250 ms) and at the end. Started again
+with the same FILE, each file goes on from there instead of -n: after a clean stop every
+line comes exactly once; after kill -9, no line is lost and only the batch in flight comes
+twice. A file rotated meanwhile is found by identity (among the globs, or in
 its directory) and its rest read first; one truncated or with other first bytes has the rest
 of its old content read first from its rotated copy, if one is found (else the note says
 from which byte it could not be recovered), then it from its start; a missing, empty or
@@ -186,7 +188,7 @@ pub struct Args {
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pub pid: Option<i32>,
     /// Keep a checkpoint in FILE: where each file was read up to (the lines written and
-    /// flushed), at most every 250 ms and at the end; started again with the same FILE,
+    /// flushed), after every flushed batch and at the end; started again with the same FILE,
     /// copipe goes on from there instead of from -n.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
@@ -280,6 +282,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
         ended: false,
         archives: Default::default(),
         rotate_wait: a.rotate_wait,
+        copies: Vec::new(),
     }))
 }
 
@@ -341,6 +344,10 @@ struct Follow {
     archives: archive::Archives,
     /// `--rotate-wait`: how long a file renamed out of the globs is read on once quiet.
     rotate_wait: Duration,
+    /// Rotated copies read (as the lines of the file they copy) up to an offset: by device
+    /// and inode. Should a glob find one later (`*.log*`), it is read from there, not again
+    /// from its start. The newest few.
+    copies: Vec<((u64, u64), u64)>,
 }
 
 fn note(msg: std::fmt::Arguments<'_>) {
@@ -409,6 +416,7 @@ mod tests {
             ended: false,
             archives: Default::default(),
             rotate_wait: Duration::from_secs(5),
+            copies: Vec::new(),
         }
     }
 

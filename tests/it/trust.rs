@@ -414,3 +414,87 @@ fn copytruncate_after_the_first_line_is_seen_every_time_in_50_runs() {
         assert_eq!(cp.err(), "copipe: app.log: file truncated\n", "run {run}");
     }
 }
+
+// Issue 23's leftover: a glob that matches the rotated names too (`*.log*`) over
+// logrotate's copytruncate: the copy's content was read already as the file it copies.
+
+/// The count of each line in `out`, sorted by line.
+fn counted(out: &str) -> Vec<(String, usize)> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in out.lines() {
+        *m.entry(l.to_string()).or_insert(0) += 1;
+    }
+    m.into_iter().collect()
+}
+
+fn once_each(lines: &str) -> Vec<(String, usize)> {
+    counted(lines)
+}
+
+/// The copy found by the globs before the truncation is seen (copipe paused while
+/// logrotate copies and truncates), then again with the truncation free to be seen first:
+/// every line once, none of the copy's lines twice.
+#[test]
+fn a_glob_matching_the_copytruncate_copy_does_not_read_it_again() {
+    for paused in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("f.log"), numbers(1, 3)).unwrap();
+        let mut cp = follow(d, ["-n", "+1", "-q", "*.log*"]);
+        cp.wait_out_eq(&numbers(1, 3));
+        if paused {
+            cp.signal(libc::SIGSTOP);
+        }
+        append(&d.join("f.log"), &numbers(4, 6));
+        // logrotate's copytruncate.
+        fs::copy(d.join("f.log"), d.join("f.log.1")).unwrap();
+        fs::write(d.join("f.log"), "").unwrap();
+        append(&d.join("f.log"), &numbers(7, 7));
+        if paused {
+            cp.signal(libc::SIGCONT);
+        }
+        cp.wait_out("lines 1 to 7", |o| counted(o).len() == 7);
+        // Then on as usual; what came twice would have come by now.
+        append(&d.join("f.log"), &numbers(8, 8));
+        cp.wait_out("line 8", |o| o.lines().any(|l| l == "8"));
+        assert_eq!(cp.stop(), 0);
+        assert_eq!(
+            counted(&cp.out()),
+            once_each(&numbers(1, 8)),
+            "paused {paused}: {}",
+            cp.err()
+        );
+    }
+}
+
+/// The same while copipe is stopped (`--state`): the rest of the old content comes once,
+/// the copy is not read again from its start.
+#[test]
+fn a_glob_matching_the_copytruncate_copy_made_while_stopped_does_not_read_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pid = ended_pid();
+    let run = || {
+        copipe([
+            "follow", "-n", "+1", "-q", "--state", "s", "--pid", &pid, "*.log*",
+        ])
+        .dir(d)
+        .run()
+    };
+    fs::write(d.join("f.log"), numbers(1, 5)).unwrap();
+    assert_eq!(run().code(0).stdout(), numbers(1, 5));
+    append(&d.join("f.log"), &numbers(6, 10));
+    fs::copy(d.join("f.log"), d.join("f.log.1")).unwrap();
+    fs::write(d.join("f.log"), "").unwrap();
+    append(&d.join("f.log"), &numbers(11, 12));
+    let r = run();
+    assert_eq!(
+        counted(&r.stdout()),
+        once_each(&numbers(6, 12)),
+        "{}",
+        r.err
+    );
+    // Then on as usual: nothing twice.
+    append(&d.join("f.log"), &numbers(13, 13));
+    run().code(0).out("13\n");
+}

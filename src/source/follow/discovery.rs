@@ -250,6 +250,8 @@ impl Follow {
                     self.files[i].state = State::Open(open);
                     if at_start {
                         self.start_at(i, &meta)?;
+                    } else {
+                        self.copy_check(i, &meta)?;
                     }
                     // The globs' directories are watched already.
                     if !w.watches_files() {

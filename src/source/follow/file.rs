@@ -46,6 +46,26 @@ pub(super) struct Followed {
     /// writer reopens its log): since when. It is read on, with the same guarantees, until
     /// it has been quiet for `--rotate-wait` or is removed (see [`Follow::expire_rotated`]).
     pub(super) out_of_globs: Option<Instant>,
+    /// Found by a glob with a rotated name of a followed file, beginning as that file
+    /// began: perhaps its copy (logrotate's copytruncate, `*.log*`), whose first bytes
+    /// were read already as that file. Not read until that is known (see
+    /// `Follow::resolve_copy`).
+    pub(super) copy_of: Option<Box<Copied>>,
+}
+
+/// What a file that may be a copy of another followed file must show to be one.
+pub(super) struct Copied {
+    /// The other file's name, for the note.
+    pub(super) of: String,
+    /// The other file's first bytes (their length and fingerprint).
+    pub(super) head_len: usize,
+    pub(super) head_hash: u64,
+    /// The other file was read up to there (its whole lines): a copy is read from there.
+    pub(super) upto: u64,
+    /// Its size when last looked at, and since when it has been so: a file that stays
+    /// shorter than `upto` for `--rotate-wait` is no copy, and is read from its start.
+    pub(super) size: u64,
+    pub(super) since: Instant,
 }
 
 impl Followed {
@@ -72,6 +92,7 @@ impl Followed {
             found: false,
             poke: false,
             out_of_globs: None,
+            copy_of: None,
         })
     }
 

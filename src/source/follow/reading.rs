@@ -15,6 +15,7 @@ use crate::protocol::{Flow, Stage};
 use crate::runtime::signal::{readable_now, report_unfinished};
 use crate::source::reader::{Place, ReadError, note_cuts};
 
+use super::copies::COPIES_KEPT;
 use super::file::{FileKind, HEAD, State, read_head};
 use super::rounds::{Round, Scope};
 use super::start::Feed;
@@ -44,7 +45,7 @@ impl Follow {
             let f = &self.files[i];
             let skip = match scope {
                 Scope::All => false,
-                Scope::Named => f.found && !f.poke,
+                Scope::Named => f.found && !f.poke && f.copy_of.is_none(),
                 Scope::Poked => !f.poke,
             };
             // Pipes and FIFOs cost no read when there is nothing: always looked at.
@@ -73,6 +74,9 @@ impl Follow {
             return Ok(Round::Idle);
         };
         let (kind, fd) = (open.kind, open.file.as_raw_fd());
+        if self.files[i].copy_of.is_some() && !self.resolve_copy(i)? {
+            return Ok(Round::Idle);
+        }
         // Before reading on: bytes past the old end may belong to a new content (truncated
         // and written again longer, between two looks) and must not be taken for an append.
         if verify
@@ -206,6 +210,9 @@ impl Follow {
             && was.head_len > 0
             && let Some(found) = rotated::find(&self.files[i].path, was)
         {
+            if self.copy_followed(&found).is_some() {
+                return self.read_rotated_rest(i, found, out);
+            }
             note(format_args!(
                 "{}: reading what was not read yet of its old content from {}",
                 self.files[i].name,
@@ -237,7 +244,12 @@ impl Follow {
         mut found: rotated::Found,
         out: &mut dyn Stage,
     ) -> Result<Flow> {
+        if let Some(k) = self.copy_followed(&found) {
+            self.hand_to_copy(i, k, &found)?;
+            return Ok(Flow::Continue);
+        }
         self.select(i);
+        let mut reached = found.offset;
         loop {
             let announce = self.announced != Some(i);
             let f = &mut self.files[i];
@@ -269,6 +281,7 @@ impl Follow {
                 Err(e) => return Err(e),
             };
             self.meter.read(n);
+            reached += n as u64;
             if flow.is_stop() {
                 return Ok(Flow::Stop);
             }
@@ -276,6 +289,11 @@ impl Follow {
                 break;
             }
         }
+        // Should a glob find the copy later, what was read of it is not read again.
+        if self.copies.len() >= COPIES_KEPT {
+            self.copies.remove(0);
+        }
+        self.copies.push((found.id, reached));
         self.finish(i, out)
     }
 

@@ -35,6 +35,10 @@ pub struct Wanted {
 /// A rotated copy found, positioned at the offset.
 pub struct Found {
     pub path: PathBuf,
+    /// Its device and inode: the globs may follow it too (`*.log*`).
+    pub id: (u64, u64),
+    /// Where its reader stands: the offset wanted.
+    pub offset: u64,
     pub reader: Box<dyn Read>,
 }
 
@@ -146,6 +150,8 @@ pub fn find(path: &Path, want: Wanted) -> Option<Found> {
         }
         return Some(Found {
             path: candidate,
+            id,
+            offset: want.offset,
             reader: Box::new(ReadBox(reader)),
         });
     }

@@ -86,6 +86,7 @@ pub const DEF: StageDef = StageDef {
         "copipe listen udp://127.0.0.1:0 : head 10",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Source(build),
 };
 

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use clap::ArgMatches;
 
 use super::Event;
-use crate::record::{NodeId, ROOT, Record, Type};
+use crate::record::{NodeId, ROOT, Record, Type, key_hash};
 
 /// Which elements become records.
 #[derive(Clone, Debug)]
@@ -44,6 +44,17 @@ struct Frame {
     node: NodeId,
     /// Where its text starts in `RecordBuilder::text`.
     text: usize,
+    /// A 64-bit Bloom filter of its members' keys (two bits each): a child element whose
+    /// bits are not both set is new, and is added without looking for a member of its name
+    /// (a walk over the members, the cost of `Record::add_child`).
+    bloom: u64,
+}
+
+/// The two bits of a key in a [`Frame::bloom`].
+#[inline]
+fn bloom_bits(key: &[u8]) -> u64 {
+    let h = key_hash(key);
+    1u64 << (h & 63) | 1u64 << ((h >> 6) & 63)
 }
 
 /// Turns the events of a document into records, one at a time.
@@ -59,6 +70,8 @@ pub struct RecordBuilder {
     /// Where finished records go instead of back to the caller, in a speculative parse of
     /// a part of the document (see `source::xml::parallel`).
     batch: Option<Batch>,
+    /// Scratch for an attribute's key (`@name`), for the Bloom filter.
+    key: Vec<u8>,
 }
 
 /// Records kept in order, their storage reused from batch to batch.
@@ -99,6 +112,7 @@ impl RecordBuilder {
             frames: Vec::new(),
             text: String::new(),
             batch: None,
+            key: Vec::new(),
         }
     }
 
@@ -157,19 +171,33 @@ impl RecordBuilder {
         match *ev {
             Event::Start { name, attrs } => {
                 self.depth += 1;
-                let node = if let Some(top) = self.frames.last() {
-                    self.rec.add_child(top.node, name)
+                let node = if let Some(top) = self.frames.last_mut() {
+                    let bits = bloom_bits(name.as_bytes());
+                    let new = top.bloom & bits != bits;
+                    top.bloom |= bits;
+                    if new {
+                        self.rec.add(top.node, "", name, Type::Object)
+                    } else {
+                        self.rec.add_child(top.node, name)
+                    }
                 } else if self.starts_record(name) {
                     ROOT
                 } else {
                     return None;
                 };
+                let mut bloom = 0;
                 for a in attrs {
                     self.rec.add_str(node, "@", a.name, a.value);
+                    // (An element name cannot start with `@`; with `--no-check` it might.)
+                    self.key.clear();
+                    self.key.push(b'@');
+                    self.key.extend_from_slice(a.name.as_bytes());
+                    bloom |= bloom_bits(&self.key);
                 }
                 self.frames.push(Frame {
                     node,
                     text: self.text.len(),
+                    bloom,
                 });
                 None
             }
@@ -241,4 +269,76 @@ fn trim(s: &str) -> &str {
         .map_or(start, |i| i + 1);
     // Cut at ASCII bytes: character boundaries.
     &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Attr;
+
+    /// The records of a document given as events: `("<", name, attrs)`, `("t", text)`,
+    /// `(">", name)`.
+    fn build(target: Target, events: &[(&str, &str, &[Attr<'_>])]) -> Vec<String> {
+        let mut b = RecordBuilder::new(target);
+        let mut out = Vec::new();
+        for &(k, s, attrs) in events {
+            let ev = match k {
+                "<" => Event::Start { name: s, attrs },
+                ">" => Event::End { name: s },
+                _ => Event::Text {
+                    text: s,
+                    cdata: false,
+                },
+            };
+            if let Some(r) = b.event(&ev) {
+                out.push(r.to_json());
+                b.pushed();
+            }
+        }
+        out
+    }
+
+    /// The Bloom filter that spares the search for a child's name must never hide a
+    /// repeat: past its 64 bits (here 100 distinct names), after attributes, and where an
+    /// element name (`--no-check`) could be an attribute's key.
+    #[test]
+    fn repeated_children_are_found_however_many_names_come_first() {
+        let names: Vec<String> = (0..100).map(|i| format!("n{i}")).collect();
+        let mut ev: Vec<(&str, &str, &[Attr<'_>])> = vec![("<", "r", &[])];
+        for round in 0..2 {
+            for n in &names {
+                ev.push(("<", n, &[]));
+                ev.push(("t", if round == 0 { "a" } else { "b" }, &[]));
+                ev.push((">", n, &[]));
+            }
+        }
+        ev.push((">", "r", &[]));
+        let rec = build(Target::Depth(1), &ev);
+        let want: Vec<String> = names
+            .iter()
+            .map(|n| format!(r#""{n}":["a","b"]"#))
+            .collect();
+        assert_eq!(rec, [format!("{{{}}}", want.join(","))]);
+
+        let attrs = [Attr {
+            name: "id",
+            value: "7",
+        }];
+        let ev: &[(&str, &str, &[Attr<'_>])] = &[
+            ("<", "bus", &attrs),
+            ("<", "@id", &[]),
+            ("t", "x", &[]),
+            (">", "@id", &[]),
+            ("<", "s", &[]),
+            (">", "s", &[]),
+            ("<", "s", &[]),
+            ("t", "y", &[]),
+            (">", "s", &[]),
+            (">", "bus", &[]),
+        ];
+        assert_eq!(
+            build(Target::Name("bus".into()), ev),
+            [r#"{"@id":["7","x"],"s":[null,"y"]}"#]
+        );
+    }
 }

@@ -65,6 +65,7 @@ pub const TEE: StageDef = StageDef {
         "copipe cat big.log : tee --parallel { grep ERROR : count } { grep WARN : count } : grep ion : count",
     ],
     command: <TeeArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::FanOut { continues: true },
 };
 
@@ -79,6 +80,7 @@ pub const BROADCAST: StageDef = StageDef {
         "copipe cat app.log : broadcast { grep ERROR : write errors.log } { grep WARN : write warnings.log } { count }",
     ],
     command: <BroadcastArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::FanOut { continues: false },
 };
 

@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+pub mod xml_records;
+
 pub use crate::record::{Record, Type, Val};
 
 /// What kind of item travels on an edge of the pipeline.

@@ -530,7 +530,7 @@ fn type_of(v: &Value) -> Type {
 
 /// FNV-1a, enough to tell a record's keys apart before comparing them.
 #[inline]
-fn key_hash(b: &[u8]) -> u32 {
+pub fn key_hash(b: &[u8]) -> u32 {
     // In constant time: the length and the first and last (up to) eight bytes. Keys that
     // collide are told apart by comparing them.
     let n = b.len();

@@ -12,12 +12,11 @@ use crate::item::Kind;
 use crate::protocol::{Source, Stage};
 use crate::runtime::output::Output;
 use crate::runtime::timer::Timers;
-use crate::stage::records::RecordsPlan;
 
 use super::grammar::{Call, Pipeline, SyntaxError};
 use super::stats::{Counted, Counter, Row, Stats};
 use crate::protocol::def::{
-    Branch, Build, BuildCx, Inputs, MergeFn, Options, Role, SourceFn, Status,
+    Branch, Build, BuildCx, Fusion, Inputs, MergeFn, Options, Role, SourceFn, Status,
 };
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::Interrupt;
@@ -199,36 +198,60 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
     let source_call = &p.calls[0];
     let source_fn = source_call.def.build.source_fn();
     let mut source_rows = Vec::new();
-    let plan = records_plan(p);
-    let source = if let Build::Merge(merge) = source_call.def.build {
-        build_merge(merge, source_call, &env, &mut source_rows)?
-    } else if let Some(plan) = &plan {
-        crate::source::xml::build_planned(
+    // A fusion the source declares: it absorbs the stage after it (counted for `--stats`).
+    let absorbed_count = opts.stats.then(Counter::default);
+    let fused = fusion(p).and_then(|(f, absorbed)| {
+        let source = (f.build)(
             &source_call.matches,
+            &absorbed.matches,
             &env.cx(Kind::Line, &[]),
-            plan.clone(),
-        )
-        .map_err(|e| at_call(source_call, e))?
-    } else {
-        let source_fn = source_fn.expect("checked: the first stage is a source");
-        source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
-            .map_err(|e| at_call(source_call, e))?
+            absorbed_count.clone(),
+        )?;
+        Some((source, absorbed))
+    });
+    let (source, absorbed) = match fused {
+        Some((source, absorbed)) => (source, Some(absorbed)),
+        None => match source_call.def.build {
+            Build::Merge(merge) => (
+                build_merge(merge, source_call, &env, &mut source_rows)?,
+                None,
+            ),
+            _ => {
+                let source_fn = source_fn.expect("checked: the first stage is a source");
+                (
+                    source_fn(&source_call.matches, &env.cx(Kind::Line, &[]))
+                        .map_err(|e| at_call(source_call, e))?,
+                    None,
+                )
+            }
+        },
     };
     env.source_waits = source.waits();
     env.inputs = inputs_of(source_call);
     let mut rows = Vec::new();
+    let rest = &p.calls[1 + usize::from(absorbed.is_some())..];
     // Many files through filters that treat each file on its own: per-file workers.
-    let (source, chain) = match super::per_file::plan(p).filter(|_| plan.is_none()) {
+    let (source, chain) = match super::per_file::plan(p).filter(|_| absorbed.is_none()) {
         Some(per_file) => super::per_file::build(p, per_file, source, &env, &mut rows)?,
         None => {
-            let chain = build_chain_into(&p.calls[1..], &env, &[], &mut rows, None, plan.as_ref())?;
+            let chain = build_chain_into(rest, &env, &[], &mut rows, None)?;
             (source, chain)
         }
     };
-    if let Some(plan) = &plan
-        && let Some(count) = rows.first().and_then(|r| r.input.clone())
-    {
-        plan.count_into(count);
+    if let Some(absorbed) = absorbed {
+        // The absorbed stage's row, as if it were in the chain.
+        let output = rows.first().and_then(|r| r.input.clone());
+        rows.insert(
+            0,
+            Row {
+                label: absorbed.label(),
+                branches: Vec::new(),
+                input: absorbed_count,
+                output,
+                delivery: None,
+                notes: Vec::new(),
+            },
+        );
     }
     let stats = opts.stats.then(|| {
         let first = rows.first().and_then(|r| r.input.clone());
@@ -285,13 +308,13 @@ fn inputs_of(source: &Call) -> Inputs {
     }
 }
 
-/// `xml … : records …`: the source may do the work of `records` itself, in parallel for a
-/// big file; the builder gives both the same plan (see [`RecordsPlan`]).
-fn records_plan(p: &Pipeline) -> Option<RecordsPlan> {
-    let (source, first) = (p.calls.first()?, p.calls.get(1)?);
-    (source.def.name == crate::source::xml::DEF.name
-        && first.def.name == crate::stage::records::DEF.name)
-        .then(RecordsPlan::default)
+/// The fusion the pipeline's source declares (see [`Fusion`]), and the call it absorbs: the
+/// stage right after the source, when a stage comes after that one.
+fn fusion(p: &Pipeline) -> Option<(Fusion, &Call)> {
+    let f = p.calls.first()?.def.fusion?;
+    let absorbed = p.calls.get(1).filter(|c| c.def.name == f.absorbs)?;
+    p.calls.get(2)?;
+    Some((f, absorbed))
 }
 
 /// Build a `merge` through its [`MergeFn`]: it has each branch built in turn — the
@@ -341,7 +364,7 @@ fn build_branch(
     let source = f(&src.matches, &env.cx(Kind::Line, &[])).map_err(|e| at_call(src, e))?;
     let mut r = Vec::new();
     let chain = if b.calls.len() > 1 {
-        build_chain_into(&b.calls[1..], env, &[], &mut r, Some(end), None)?
+        build_chain_into(&b.calls[1..], env, &[], &mut r, Some(end))?
     } else {
         end
     };
@@ -373,7 +396,7 @@ fn build_chain(
     inherited: &[Regex],
     rows: &mut Vec<Row>,
 ) -> Result<Box<dyn Stage>, SyntaxError> {
-    build_chain_into(calls, env, inherited, rows, None, None)
+    build_chain_into(calls, env, inherited, rows, None)
 }
 
 /// Build a `tee --parallel` branch's chain with handles of its own — its standard output (a
@@ -402,15 +425,14 @@ fn build_parallel_branch(
     Ok(ParallelBranch { chain, timers })
 }
 
-/// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch), and
-/// whose first stage, a `records`, is built through `plan` if there is one.
+/// [`build_chain`] for a chain of filters that pushes into `end` (a `merge` branch, the
+/// per-file workers).
 pub(super) fn build_chain_into(
     calls: &[Call],
     env: &Env<'_>,
     inherited: &[Regex],
     rows: &mut Vec<Row>,
     end: Option<Box<dyn Stage>>,
-    plan: Option<&RecordsPlan>,
 ) -> Result<Box<dyn Stage>, SyntaxError> {
     let highlights = highlights(calls, env.opts, inherited);
     let mut next: Option<Box<dyn Stage>> = end;
@@ -425,10 +447,6 @@ pub(super) fn build_chain_into(
         let deliveries = env.status.deliveries();
         let mut branch_rows = Vec::new();
         let stage = match call.def.build {
-            Build::Filter(_) if let Some(plan) = plan.filter(|_| i == 0) => plan.build(
-                &call.matches,
-                next.take().expect("records is followed by a stage"),
-            ),
             Build::Sink(f) => f(&call.matches, &bcx),
             Build::Filter(f) => f(
                 &call.matches,
@@ -548,6 +566,24 @@ mod tests {
         let mut p = parse(&split_text(s).unwrap())?;
         check(&mut p)?;
         Ok(p)
+    }
+
+    #[test]
+    fn xml_declares_that_it_absorbs_records() {
+        // The fusion is declared on the source's definition, not recognised by name here.
+        let f = crate::source::xml::DEF
+            .fusion
+            .expect("xml declares a fusion");
+        assert_eq!(f.absorbs, crate::stage::records::DEF.name);
+        let p = checked("xml f.xml : records bus : head 1").unwrap();
+        assert_eq!(fusion(&p).map(|(_, c)| c.def.name), Some("records"));
+        // Nothing after `records`, or another stage after `xml`: no fusion.
+        assert!(fusion(&checked("xml f.xml : head 1").unwrap()).is_none());
+        assert!(
+            crate::pipeline::registry::all()
+                .iter()
+                .all(|d| d.fusion.is_none() || d.name == "xml")
+        );
     }
 
     #[test]

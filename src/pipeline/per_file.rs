@@ -109,7 +109,7 @@ pub(super) fn build(
     let (per_file, after) = p.calls[1..].split_at(k);
     let hl = highlights(&p.calls[1..], env.opts, &[]);
     let mut rest_rows = Vec::new();
-    let rest = build_chain_into(after, env, &hl[k], &mut rest_rows, None, None)?;
+    let rest = build_chain_into(after, env, &hl[k], &mut rest_rows, None)?;
     let first_after = rest_rows.first().and_then(|r| r.input.clone());
     let tail_is_sink = matches!(after[0].def.build, crate::protocol::def::Build::Sink(_));
     if env.timers.wanted() {
@@ -118,7 +118,7 @@ pub(super) fn build(
             ..*env
         };
         let mut own = Vec::new();
-        let chain = build_chain_into(per_file, &env, &[], &mut own, Some(rest), None)?;
+        let chain = build_chain_into(per_file, &env, &[], &mut own, Some(rest))?;
         if let Some(last) = own.last_mut() {
             last.output = first_after;
         }
@@ -187,7 +187,6 @@ fn check_build(per_file: &[Call], env: &Env<'_>, tail_is_sink: bool) -> anyhow::
         &[],
         &mut Vec::new(),
         Some(Box::new(Discard)),
-        None,
     )
     .map(drop)
     .map_err(|e| anyhow!("{e}"))
@@ -226,7 +225,7 @@ fn make_chain(
             tail_is_sink,
         };
         let mut rows = Vec::new();
-        let chain = build_chain_into(&per_file, &env, &[], &mut rows, Some(end), None)
+        let chain = build_chain_into(&per_file, &env, &[], &mut rows, Some(end))
             .map_err(|e| anyhow!("{e}"))?;
         let counters = rows.iter().filter_map(|r| r.input.clone()).collect();
         let (opts, interrupt, cat, files) =

@@ -15,6 +15,7 @@ use clap::ArgMatches;
 use crate::item::Kind;
 use crate::protocol::task::Task;
 use crate::protocol::{Source, Stage, Written};
+use crate::runtime::counter::Counter;
 use crate::runtime::delivery::{Delivery, Marks};
 use crate::runtime::meter::Meter;
 use crate::runtime::output::Output;
@@ -138,6 +139,28 @@ pub enum Build {
     },
 }
 
+/// A stage that a source can absorb when it comes right after it: the source then does that
+/// stage's work itself — a *fusion*, declared on the source's definition. `xml : records`
+/// is one: the `xml` source builds the records (`item::xml_records`), on several threads
+/// for a big file. The pipeline's builder applies it where the source starts a pipeline
+/// and the absorbed stage has a stage after it; `--stats` still shows the absorbed stage's
+/// row (its input counted by the source) and `--explain` the pipeline as written.
+#[derive(Clone, Copy)]
+pub struct Fusion {
+    /// The name of the stage absorbed.
+    pub absorbs: &'static str,
+    /// Build the source doing the absorbed stage's work, pushing what that stage would:
+    /// the source's arguments, the absorbed stage's, the context, and the counter of the
+    /// items the absorbed stage receives (with `--stats`). `None` when these arguments do
+    /// not fuse, or when either fails to build: the two are then built apart, as written
+    /// (which reports an error at the stage it belongs to).
+    pub build: FusedFn,
+}
+
+/// The constructor of a source that absorbs the stage after it (see [`Fusion`]).
+pub type FusedFn =
+    fn(&ArgMatches, &ArgMatches, &BuildCx<'_>, Option<Counter>) -> Option<Box<dyn Source>>;
+
 /// One entry of the catalogue.
 pub struct StageDef {
     pub name: &'static str,
@@ -153,6 +176,8 @@ pub struct StageDef {
     /// The stage's options and arguments (name, about and long_about included).
     pub command: fn() -> clap::Command,
     pub build: Build,
+    /// The stage after it that a source can absorb (see [`Fusion`]).
+    pub fusion: Option<Fusion>,
 }
 
 impl Build {

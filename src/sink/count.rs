@@ -94,6 +94,7 @@ pub const DEF: StageDef = StageDef {
         "copipe follow app.log : logfmt : count --by level --every 1m",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Sink(build),
 };
 

@@ -22,6 +22,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Nothing,
     examples: &["copipe cat big.log : grep ERROR : head 1 : discard && echo found"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Sink(build),
 };
 

@@ -48,6 +48,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Nothing,
     examples: &["copipe cat access.log : grep ' 404 ' : exec 'sort | uniq -c | sort -rn'"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Sink(build),
 };
 

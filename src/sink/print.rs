@@ -29,6 +29,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Nothing,
     examples: &["copipe cat log.txt : grep -i error : print"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Sink(build),
 };
 

@@ -103,6 +103,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat app.log : json : publish --subject-from service nats://10.0.0.2:4222 logs.other",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Sink(build),
 };
 

@@ -74,6 +74,7 @@ pub const DEF: StageDef = StageDef {
         "copipe listen udp://127.0.0.1:514 : send --when-full drop --buffer 10000 tcp://10.0.0.2:5140",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Sink(build),
 };
 

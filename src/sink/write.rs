@@ -37,6 +37,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Nothing,
     examples: &["copipe cat app.log : tee { grep ERROR : write --truncate errors.log } : count"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Sink(build),
 };
 

@@ -111,6 +111,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat /var/log/syslog* : grep -c error",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Source(build),
 };
 

@@ -221,6 +221,7 @@ pub const DEF: StageDef = StageDef {
         "copipe follow --tag '/var/log/**/*.log' --exclude '*.gz' : grep -w ERROR",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Source(build),
 };
 

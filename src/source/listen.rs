@@ -119,6 +119,7 @@ pub const DEF: StageDef = StageDef {
         "copipe listen --rcvbuf 64M udp://0.0.0.0:514 : write udp.log",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Task(build),
 };
 

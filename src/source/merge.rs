@@ -56,6 +56,7 @@ pub const DEF: StageDef = StageDef {
         "copipe merge --tag { cat a.log } { cat b.log } : count",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Merge(build),
 };
 

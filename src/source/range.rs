@@ -52,6 +52,7 @@ pub const RANGE: StageDef = StageDef {
         "copipe range 10 0 -2",
     ],
     command: <RangeArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Source(build_range),
 };
 
@@ -64,6 +65,7 @@ pub const NATURALS: StageDef = StageDef {
     emits: Emits::Kind(Kind::Line),
     examples: &["copipe naturals : grep 7 : head 5"],
     command: <NaturalsArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Source(build_naturals),
 };
 

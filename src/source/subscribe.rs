@@ -88,6 +88,7 @@ pub const DEF: StageDef = StageDef {
         "copipe subscribe nats://127.0.0.1:4222 logs.app --durable audit --exit-at-end : write app.log",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Source(build),
 };
 

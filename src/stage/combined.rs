@@ -56,6 +56,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat fixtures/parse/access.log : combined : select timestamp status path",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -126,6 +126,7 @@ pub const CSV: StageDef = StageDef {
         "copipe cat export.csv : csv --sep ';' --fields id,name,price",
     ],
     command: <CsvArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build_csv),
 };
 
@@ -138,6 +139,7 @@ pub const TSV: StageDef = StageDef {
     emits: Emits::Kind(Kind::Record),
     examples: &["copipe cat report.tsv : tsv : select name total"],
     command: <TsvArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build_tsv),
 };
 

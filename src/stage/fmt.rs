@@ -39,6 +39,7 @@ pub const DEF: StageDef = StageDef {
         "copipe xml allroutes.xml : records bus : fmt '{route},{id},\"{direction}\",{latitude},{longitude}'",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -175,6 +175,7 @@ pub const DEF: StageDef = StageDef {
         "copipe xml buses.xml : records bus : grep --field route '^22$'",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -33,6 +33,7 @@ pub const DEF: StageDef = StageDef {
         "copipe follow app.log : grep ERROR : head 1",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

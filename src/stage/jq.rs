@@ -113,6 +113,7 @@ pub const DEF: StageDef = StageDef {
         r"copipe cat access.log : parse '^(?P<ip>\S+) .* (?P<bytes>\d+)$' --type bytes=int : jq '.kb = .bytes / 1024'",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

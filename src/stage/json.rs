@@ -68,6 +68,7 @@ pub const DEF: StageDef = StageDef {
         "copipe follow --tag a.ndjson b.ndjson : json --skip-bad : where 'status>=500'",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -112,6 +112,7 @@ pub const LOGFMT: StageDef = StageDef {
         "copipe cat fixtures/parse/app.logfmt : logfmt : count --by level",
     ],
     command: <LogfmtArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build_logfmt),
 };
 
@@ -127,6 +128,7 @@ pub const KV: StageDef = StageDef {
         "copipe cat audit.log : kv : where type=USER_LOGIN",
     ],
     command: <KvArgs as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build_kv),
 };
 

@@ -94,6 +94,7 @@ pub const DEF: StageDef = StageDef {
         r"copipe cat app.log : multiline --start '^\S' : parse '(?s)^(?P<time>\S+) (?P<msg>.*)'",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -28,6 +28,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Same,
     examples: &["copipe cat app.log : number : grep ERROR"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

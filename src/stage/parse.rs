@@ -72,6 +72,7 @@ pub const DEF: StageDef = StageDef {
         r"copipe cat fixtures/parse/openssh.log : parse 'Invalid user (?P<user>\S+) from (?P<ip>\S+)' : count --by ip",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

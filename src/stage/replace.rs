@@ -42,6 +42,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Same,
     examples: &[r"copipe cat app.log : replace '(\d+)ms' '${1} ms'"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

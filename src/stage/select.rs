@@ -36,6 +36,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Same,
     examples: &["copipe xml allroutes.xml : records bus : select id route latitude longitude"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -27,6 +27,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Same,
     examples: &["copipe cat data.csv : skip 1 : head 5"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

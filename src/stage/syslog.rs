@@ -65,6 +65,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat fixtures/parse/linux.log : syslog : count --by app",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -67,6 +67,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat access.log : combined : where 'status>=500' : table --width 100",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -62,6 +62,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat app.log : logfmt : tocsv time level msg --tsv",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -86,6 +86,7 @@ pub const DEF: StageDef = StageDef {
         "copipe xml doc.xml : skip 1 : head 40 : toxml --root part",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

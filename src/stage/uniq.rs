@@ -26,6 +26,7 @@ pub const DEF: StageDef = StageDef {
     emits: Emits::Same,
     examples: &["copipe cat sorted.txt : uniq : count"],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -64,6 +64,7 @@ pub const DEF: StageDef = StageDef {
         "copipe cat log.ndjson : json : where user.name~^a : where error?",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: None,
     build: Build::Filter(build),
 };
 

@@ -49,19 +49,18 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, FromArgMatches, Parser as ClapParser};
 
 use crate::item::Kind;
-use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
+use crate::item::xml_records::{RecordBuilder, Target};
+use crate::protocol::def::{Build, BuildCx, Emits, Fusion, Role, StageDef, Status};
 use crate::protocol::task::{Cx, Task, Wait};
 use crate::protocol::{Source, Stage};
+use crate::runtime::counter::Counter;
 use crate::runtime::map::{SafeMap, Truncated};
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, Interruptible, stopped_by};
 use crate::source::decompress::{self, Format};
-use crate::stage::records::{Counter, Records, RecordsPlan};
 
 use input::Input;
 use parser::{Fail, Parser, Reach};
-use std::cell::RefCell;
-use std::rc::Rc;
 
 /// Parse XML as a stream of SAX events (start, text, end), never building the document.
 ///
@@ -127,6 +126,10 @@ pub const DEF: StageDef = StageDef {
         "copipe xml doc.xml : head 20",
     ],
     command: <Args as clap::CommandFactory>::command,
+    fusion: Some(Fusion {
+        absorbs: "records",
+        build: build_fused,
+    }),
     build: Build::Source(build),
 };
 
@@ -134,17 +137,30 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
     Ok(Box::new(open(m, cx, None)?))
 }
 
-/// The source of `xml … : records …`, which may drive the `records` stage of `plan` itself,
-/// in parallel (see [`RecordsPlan`]). The pipeline's builder calls it.
-pub fn build_planned(
+/// `xml … : records …` fused (see [`Fusion`]): the source builds the records itself, in
+/// parallel for a big file. Not with `--lenient`, whose reader runs behind the bridge.
+fn build_fused(
     m: &ArgMatches,
+    records: &ArgMatches,
     cx: &BuildCx<'_>,
-    plan: RecordsPlan,
-) -> Result<Box<dyn Source>> {
-    Ok(Box::new(open(m, cx, Some(plan))?))
+    counter: Option<Counter>,
+) -> Option<Box<dyn Source>> {
+    if Args::from_arg_matches(m).ok()?.lenient {
+        return None;
+    }
+    let builder = RecordBuilder::new(Target::from_args(records).ok()?);
+    let fused = Fused { builder, counter };
+    Some(Box::new(open(m, cx, Some(fused)).ok()?))
 }
 
-fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<Xml> {
+/// The `records` stage the source absorbed: the builder, and the counter of the events
+/// it takes (`--stats`).
+struct Fused {
+    builder: RecordBuilder,
+    counter: Option<Counter>,
+}
+
+fn open(m: &ArgMatches, cx: &BuildCx<'_>, fused: Option<Fused>) -> Result<Xml> {
     let a = Args::from_arg_matches(m)?;
     let (name, file) = match a.file {
         Some(p) if p.as_os_str() != "-" => {
@@ -194,7 +210,7 @@ fn open(m: &ArgMatches, cx: &BuildCx<'_>, plan: Option<RecordsPlan>) -> Result<X
         lenient: a.lenient,
         meter: cx.meter.clone(),
         status: cx.status.clone(),
-        plan,
+        fused,
         decompress: !a.no_decompress,
         compressed,
     })
@@ -232,9 +248,8 @@ struct Xml {
     lenient: bool,
     meter: Meter,
     status: Status,
-    /// The `records` stage after the source, when the pipeline's builder lets the source
-    /// drive it (see [`RecordsPlan`]).
-    plan: Option<RecordsPlan>,
+    /// The `records` stage after the source, when the source absorbed it (see [`Fused`]).
+    fused: Option<Fused>,
     /// Recognise compressed inputs (not `--no-decompress`).
     decompress: bool,
     /// The compression of a regular file (found when it was opened).
@@ -258,22 +273,20 @@ impl Xml {
         let file = self.file.take().expect("a source runs once");
         let name = self.name.clone();
         let located = |fail: Fail, input: Option<&Input>| located(&name, fail, input);
-        // Taken in any case: the chain is then the only owner of the records stage.
-        let planned = self.plan.take().and_then(|p| p.take());
+        let mut fused = self.fused.take();
         let map = if self.lenient {
             None
         } else {
             self.mapped(&file)
         };
-        if let (Some(map), Some((records, counters))) = (map, &planned) {
+        if let (Some(map), Some(fused)) = (map, &mut fused) {
             let r = parallel::parse(
                 map,
                 self.strict,
                 self.split,
                 &self.meter,
                 &self.interrupt,
-                &mut records.borrow_mut(),
-                counters,
+                &mut fused.building(out),
                 &located,
             );
             return self.ended(r);
@@ -289,7 +302,7 @@ impl Xml {
             Ok(r) => r,
             Err(e) => return self.ended(Err(e.context(format!("error reading {}", self.name)))),
         };
-        let r = into_plan(&planned, out, |out| {
+        let r = into_fused(&mut fused, out, |out| {
             if self.lenient {
                 lenient::parse(&self.name, reader, &self.meter, out)
             } else {
@@ -315,27 +328,27 @@ impl Xml {
     }
 }
 
-/// Run `f` with where the events of one parser go: the records stage of the plan
-/// (borrowed once for the run rather than once per event through the chain, and counted
-/// for `--stats` when asked), or else the chain `out`.
-fn into_plan<R>(
-    planned: &Option<(Rc<RefCell<Records>>, Vec<Counter>)>,
+impl Fused {
+    /// The stage a parser pushes its events into: the builder, its records going to `next`.
+    fn building<'a>(&'a mut self, next: &'a mut dyn Stage) -> parallel::Building<'a> {
+        parallel::Building {
+            builder: &mut self.builder,
+            next,
+            counter: self.counter.as_ref(),
+        }
+    }
+}
+
+/// Run `f` with where the events of one parser go: the records builder the source absorbed
+/// (see [`Fused`]), its records going to `out`; or else `out` itself.
+fn into_fused<R>(
+    fused: &mut Option<Fused>,
     out: &mut dyn Stage,
     f: impl FnOnce(&mut dyn Stage) -> R,
 ) -> R {
-    match planned {
+    match fused {
         None => f(out),
-        Some((records, counters)) => {
-            let mut records = records.borrow_mut();
-            if counters.is_empty() {
-                f(&mut *records)
-            } else {
-                f(&mut parallel::Counting {
-                    records: &mut records,
-                    counters,
-                })
-            }
-        }
+        Some(fused) => f(&mut fused.building(out)),
     }
 }
 
@@ -375,8 +388,8 @@ struct XmlTask {
     interrupt: Interrupt,
     meter: Meter,
     status: Status,
-    /// The `records` stage the task drives (see [`RecordsPlan`]), and its counters.
-    planned: Option<(Rc<RefCell<Records>>, Vec<Counter>)>,
+    /// As in [`Xml`].
+    fused: Option<Fused>,
     /// As in [`Xml`].
     decompress: bool,
     compressed: Option<Format>,
@@ -417,7 +430,7 @@ impl Source for Xml {
             interrupt: self.interrupt.clone(),
             meter: self.meter.clone(),
             status: self.status.clone(),
-            planned: self.plan.take().and_then(|p| p.take()),
+            fused: self.fused.take(),
             decompress: self.decompress,
             compressed: self.compressed,
         }))
@@ -487,7 +500,7 @@ impl XmlTask {
                 }
                 Run::One(mut p) => {
                     let here = p.input.offset(0);
-                    let reach = into_plan(&self.planned, out, |out| {
+                    let reach = into_fused(&mut self.fused, out, |out| {
                         p.run_to(here.saturating_add(TURN_BYTES), out)
                     });
                     let reach = reach.map_err(|e| located(&self.name, e, Some(&p.input)))?;
@@ -508,15 +521,8 @@ impl XmlTask {
                     });
                 }
                 Run::Parts(mut d) => {
-                    let (records, counters) = self.planned.as_ref().expect("parts feed records");
-                    let progress = {
-                        let mut records = records.borrow_mut();
-                        let mut seq = parallel::Counting {
-                            records: &mut records,
-                            counters,
-                        };
-                        d.advance(&mut seq, TURN_BYTES)
-                    };
+                    let fused = self.fused.as_mut().expect("parts feed records");
+                    let progress = d.advance(&mut fused.building(out), TURN_BYTES);
                     let progress =
                         progress.map_err(|e| located(&self.name, e, Some(&d.p.input)))?;
                     return Ok(match progress {
@@ -541,7 +547,7 @@ impl XmlTask {
         if let Some(format) = self.compressed {
             return self.parser_decoded(format, Vec::new(), file, false);
         }
-        if self.planned.is_some()
+        if self.fused.is_some()
             && let Some(map) = self
                 .size
                 .filter(|&n| self.split.worth_it(n))

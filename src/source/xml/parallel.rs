@@ -36,12 +36,13 @@ use memchr::memmem::Finder;
 
 use super::input::{self, Input};
 use super::parser::{Declarations, Fail, Parser, Reach};
+use crate::item::xml_records::{Batch, RecordBuilder, Target};
 use crate::item::{Item, Origin};
 use crate::protocol::{Flow, Stage};
+use crate::runtime::counter::Counter;
 use crate::runtime::map::{SafeMap, Truncated};
 use crate::runtime::meter::{Meter, Parts};
 use crate::runtime::signal::{Interrupt, Stopped};
-use crate::stage::records::{Batch, Counter, Records, Target};
 
 /// The size of a part, unless told otherwise.
 pub const PART: usize = 512 * 1024;
@@ -183,40 +184,56 @@ fn cut(data: &[u8], from: usize, key: &Finder<'_>) -> Option<usize> {
     None
 }
 
-/// The stage the main parser pushes its events into: `records`, counted for `--stats`.
-pub struct Counting<'a> {
-    pub(super) records: &'a mut Records,
-    pub(super) counters: &'a [Counter],
+/// The stage the main parser pushes its events into: the records builder the source
+/// absorbed (counted for `--stats`), its records going to `next`.
+pub struct Building<'a> {
+    pub(super) builder: &'a mut RecordBuilder,
+    pub(super) next: &'a mut dyn Stage,
+    pub(super) counter: Option<&'a Counter>,
 }
 
-impl Stage for Counting<'_> {
+impl Stage for Building<'_> {
+    #[inline]
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        for c in self.counters {
+        if let Some(c) = self.counter {
             c.add(1);
         }
-        self.records.send(item)
+        let Item::Event(ev) = item else {
+            return Ok(Flow::Continue);
+        };
+        let Some(rec) = self.builder.event(ev) else {
+            return Ok(Flow::Continue);
+        };
+        let flow = self.next.send(Item::Record(rec));
+        self.builder.pushed();
+        flow
     }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.records.origin(origin)
+        self.next.origin(origin)
     }
     fn flush(&mut self) -> Result<()> {
-        self.records.flush()
+        self.next.flush()
     }
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
 }
 
-/// A worker's `records`, counting the events pushed into it.
+/// A worker's records builder (keeping a batch), counting the events pushed into it.
 struct WorkerOut {
-    records: Records,
+    records: RecordBuilder,
     events: u64,
 }
 
 impl Stage for WorkerOut {
+    #[inline]
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         self.events += 1;
-        self.records.send(item)
+        if let Item::Event(ev) = item {
+            // A batched builder keeps its records.
+            let _ = self.records.event(ev);
+        }
+        Ok(Flow::Continue)
     }
     fn origin(&mut self, _origin: Origin<'_>) -> Result<()> {
         Ok(())
@@ -248,7 +265,7 @@ fn work(job: &Job, pool: &Pool, done: mpsc::Sender<(usize, Outcome)>, wake: Opti
     let key = Finder::new(&job.key);
     let mut parser = Parser::speculative(&job.decl);
     let mut out = WorkerOut {
-        records: Records::batched(job.target.clone(), job.depth),
+        records: RecordBuilder::batched(job.target.clone(), job.depth),
         events: 0,
     };
     let send = |k: usize, outcome: Outcome| {
@@ -299,7 +316,7 @@ fn work(job: &Job, pool: &Pool, done: mpsc::Sender<(usize, Outcome)>, wake: Opti
                     // A bug, not the input's fault: start afresh; the main thread parses
                     // the part (and meets the same bug in its own thread).
                     parser = Parser::speculative(&job.decl);
-                    out.records = Records::batched(job.target.clone(), job.depth);
+                    out.records = RecordBuilder::batched(job.target.clone(), job.depth);
                     Outcome::Failed(batch)
                 }
             }
@@ -348,13 +365,11 @@ pub fn parse(
     split: Split,
     meter: &Meter,
     interrupt: &Interrupt,
-    records: &mut Records,
-    counters: &[Counter],
+    seq: &mut Building<'_>,
     located: &dyn Fn(Fail, Option<&Input>) -> anyhow::Error,
 ) -> Result<()> {
     let mut d = Driver::new(map, strict, split, meter, interrupt, false, located)?;
-    let mut seq = Counting { records, counters };
-    match d.advance(&mut seq, u64::MAX) {
+    match d.advance(seq, u64::MAX) {
         Ok(_) => Ok(()),
         Err(e) => Err(located(e, Some(&d.p.input))),
     }
@@ -473,7 +488,7 @@ impl Driver {
 
     /// Parse on, pushing into `seq`, until about `budget` bytes of the file were parsed
     /// or adopted, the next part is not ready (when the driver `wakes`), or the end.
-    pub fn advance(&mut self, seq: &mut Counting<'_>, budget: u64) -> Result<Progress, Fail> {
+    pub fn advance(&mut self, seq: &mut Building<'_>, budget: u64) -> Result<Progress, Fail> {
         let start = self.p.input.offset(0);
         let spent = |p: &Parser| p.input.offset(0).saturating_sub(start);
         loop {
@@ -534,7 +549,7 @@ impl Driver {
 
     /// After a step of the start: still [`Phase::Start`], or the parts (the key found),
     /// or the main parser alone when the file cannot be cut.
-    fn cut_at(&mut self, seq: &mut Counting<'_>, here: u64) -> Result<Phase, Fail> {
+    fn cut_at(&mut self, seq: &mut Building<'_>, here: u64) -> Result<Phase, Fail> {
         let p = &self.p;
         if !p.input.is_plain_utf8() || here > 1 << 20 {
             return Ok(Phase::Rest(None));
@@ -542,7 +557,7 @@ impl Driver {
         if p.depth() == 0 {
             return Ok(Phase::Start);
         }
-        let target = seq.records.target().clone();
+        let target = seq.builder.target().clone();
         let (key, depth) = match &target {
             Target::Name(n) => (n.clone(), p.depth() + super::parser::MAX_DEPTH),
             Target::Depth(d) if *d >= 2 && p.depth() >= *d => {
@@ -622,7 +637,7 @@ impl Driver {
     fn parts(
         &mut self,
         r: &mut Running,
-        seq: &mut Counting<'_>,
+        seq: &mut Building<'_>,
         budget: u64,
     ) -> Result<Option<Progress>, Fail> {
         let p = &mut self.p;
@@ -710,7 +725,7 @@ impl Driver {
             let stop = match reach {
                 // The part was parsed from the map: adopted only if the file still holds
                 // it (a truncated file is then read, and reported, by the main parser).
-                Reach::At if adoptable(p, seq.records, &part) && map.intact(part.end + 1) => {
+                Reach::At if adoptable(p, seq.builder, &part) && map.intact(part.end + 1) => {
                     r.parts.parallel += 1;
                     meter.set_parts(r.parts);
                     let reader = MapReader {
@@ -743,7 +758,7 @@ impl Driver {
 }
 
 /// Whether the main parser, standing at the part's start, can take the part as parsed.
-fn adoptable(p: &Parser, records: &Records, part: &Part) -> bool {
+fn adoptable(p: &Parser, records: &RecordBuilder, part: &Part) -> bool {
     records.idle()
         && match records.target() {
             Target::Depth(d) => records.depth() == d - 1,
@@ -756,22 +771,22 @@ fn adoptable(p: &Parser, records: &Records, part: &Part) -> bool {
 /// stage after `records` wants nothing more.
 fn adopt(
     p: &mut Parser,
-    seq: &mut Counting<'_>,
+    seq: &mut Building<'_>,
     part: &Part,
     reader: MapReader,
 ) -> Result<bool, Fail> {
-    for c in seq.counters {
+    if let Some(c) = seq.counter {
         c.add(part.events);
     }
-    let next = seq.records.next_stage();
+    let next = &mut *seq.next;
     for rec in part.batch.records() {
         if next.send(Item::Record(rec))?.is_stop() {
             return Ok(true);
         }
     }
     p.adopt(part.popped.len(), &part.open, part.expanded);
-    let depth = seq.records.depth() - part.popped.len() + part.open.len();
-    seq.records.set_depth(depth);
+    let depth = seq.builder.depth() - part.popped.len() + part.open.len();
+    seq.builder.set_depth(depth);
     let to = (part.end - p.input.skipped) as u64;
     p.input.jump(to, part.newlines, part.tail, Box::new(reader));
     Ok(false)

@@ -1,0 +1,344 @@
+//! How XML events become records, with xmltodict's conventions: the builder that both the
+//! `records` stage (`stage::records`, which documents the rules) and the `xml` source use
+//! — the source when it absorbs `records` (the declared fusion `xml : records`, see
+//! `protocol::def::Fusion`), then building records itself, on several threads for a big
+//! file (`source::xml::parallel`). It sits below both, so neither imports the other.
+//!
+//! The builder knows events and records only: it hands each finished record back to its
+//! caller ([`RecordBuilder::event`]), or keeps it in a [`Batch`] in a speculative parse of
+//! a part of a document. Memory: one record's storage, reused from record to record.
+
+use anyhow::{Result, bail};
+use clap::ArgMatches;
+
+use super::Event;
+use crate::record::{NodeId, ROOT, Record, Type, key_hash};
+
+/// Which elements become records.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Name(String),
+    Depth(usize),
+}
+
+impl Target {
+    /// The target that the arguments of `records` ask for (an element NAME, or `--depth D`).
+    pub fn from_args(m: &ArgMatches) -> Result<Target> {
+        let name = m.try_get_one::<String>("name").ok().flatten();
+        let depth = m.try_get_one::<u32>("depth").ok().flatten();
+        Ok(match (name, depth) {
+            (Some(n), None) => {
+                if n.is_empty() {
+                    bail!("the element name is empty");
+                }
+                Target::Name(n.clone())
+            }
+            (None, Some(&d)) => Target::Depth(d as usize),
+            _ => bail!("give an element NAME or --depth D"),
+        })
+    }
+}
+
+/// One open element of the record being built.
+struct Frame {
+    node: NodeId,
+    /// Where its text starts in `RecordBuilder::text`.
+    text: usize,
+    /// A 64-bit Bloom filter of its members' keys (two bits each): a child element whose
+    /// bits are not both set is new, and is added without looking for a member of its name
+    /// (a walk over the members, the cost of `Record::add_child`).
+    bloom: u64,
+}
+
+/// The two bits of a key in a [`Frame::bloom`].
+#[inline]
+fn bloom_bits(key: &[u8]) -> u64 {
+    let h = key_hash(key);
+    1u64 << (h & 63) | 1u64 << ((h >> 6) & 63)
+}
+
+/// Turns the events of a document into records, one at a time.
+pub struct RecordBuilder {
+    target: Target,
+    /// The depth of the current element in the document (0 outside the root).
+    depth: usize,
+    rec: Record,
+    /// The open elements of the record, outermost first (empty: not in a record).
+    frames: Vec<Frame>,
+    /// The text of the open elements, end to end (each frame's from its `text` on).
+    text: String,
+    /// Where finished records go instead of back to the caller, in a speculative parse of
+    /// a part of the document (see `source::xml::parallel`).
+    batch: Option<Batch>,
+    /// Scratch for an attribute's key (`@name`), for the Bloom filter.
+    key: Vec<u8>,
+}
+
+/// Records kept in order, their storage reused from batch to batch.
+#[derive(Default)]
+pub struct Batch {
+    recs: Vec<Record>,
+    len: usize,
+}
+
+impl Batch {
+    /// The records, in order.
+    pub fn records(&self) -> &[Record] {
+        &self.recs[..self.len]
+    }
+
+    /// Empty it, keeping the storage.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Move `rec` in, leaving an empty record (storage from an earlier batch) in its place.
+    fn take(&mut self, rec: &mut Record) {
+        if self.len == self.recs.len() {
+            self.recs.push(Record::new());
+        }
+        std::mem::swap(&mut self.recs[self.len], rec);
+        self.len += 1;
+        rec.clear();
+    }
+}
+
+impl RecordBuilder {
+    pub fn new(target: Target) -> Self {
+        RecordBuilder {
+            target,
+            depth: 0,
+            rec: Record::new(),
+            frames: Vec::new(),
+            text: String::new(),
+            batch: None,
+            key: Vec::new(),
+        }
+    }
+
+    /// A builder that keeps its records in a [`Batch`] (for a speculative parse of part of
+    /// a document, where the depth there is assumed to be `depth`).
+    pub fn batched(target: Target, depth: usize) -> Self {
+        let mut b = RecordBuilder::new(target);
+        b.batch = Some(Batch::default());
+        b.depth = depth;
+        b
+    }
+
+    /// Start a new part at `depth`, with an empty batch (given back by its consumer).
+    pub fn restart(&mut self, depth: usize, batch: Batch) {
+        self.depth = depth;
+        self.frames.clear();
+        self.text.clear();
+        self.rec.clear();
+        self.batch = Some(batch);
+    }
+
+    /// The batch of a speculative parse.
+    pub fn take_batch(&mut self) -> Batch {
+        self.batch.take().unwrap_or_default()
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The depth in the document (the root element is 1).
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    pub fn set_depth(&mut self, depth: usize) {
+        self.depth = depth;
+    }
+
+    /// Whether no record is being built (between records).
+    pub fn idle(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn starts_record(&self, name: &str) -> bool {
+        match &self.target {
+            Target::Name(n) => n == name,
+            Target::Depth(d) => *d == self.depth,
+        }
+    }
+
+    /// Take one event. A record it finishes is given back (unless the builder keeps a
+    /// batch): push it on, then call [`RecordBuilder::pushed`] before the next event.
+    #[inline]
+    pub fn event(&mut self, ev: &Event<'_>) -> Option<&Record> {
+        match *ev {
+            Event::Start { name, attrs } => {
+                self.depth += 1;
+                let node = if let Some(top) = self.frames.last_mut() {
+                    let bits = bloom_bits(name.as_bytes());
+                    let new = top.bloom & bits != bits;
+                    top.bloom |= bits;
+                    if new {
+                        self.rec.add(top.node, "", name, Type::Object)
+                    } else {
+                        self.rec.add_child(top.node, name)
+                    }
+                } else if self.starts_record(name) {
+                    ROOT
+                } else {
+                    return None;
+                };
+                let mut bloom = 0;
+                for a in attrs {
+                    self.rec.add_str(node, "@", a.name, a.value);
+                    // (An element name cannot start with `@`; with `--no-check` it might.)
+                    self.key.clear();
+                    self.key.push(b'@');
+                    self.key.extend_from_slice(a.name.as_bytes());
+                    bloom |= bloom_bits(&self.key);
+                }
+                self.frames.push(Frame {
+                    node,
+                    text: self.text.len(),
+                    bloom,
+                });
+                None
+            }
+            Event::Text { text, .. } => {
+                if let Some(top) = self.frames.last() {
+                    // Whitespace before the element's first other character is stripped in
+                    // the end: it need not be kept.
+                    if self.text.len() > top.text || !text.bytes().all(is_space) {
+                        self.text.push_str(text);
+                    }
+                }
+                None
+            }
+            Event::End { .. } => {
+                // (Only a speculative parse can close elements it did not see open.)
+                self.depth = self.depth.saturating_sub(1);
+                if self.frames.is_empty() {
+                    return None;
+                }
+                self.end_element()
+            }
+        }
+    }
+
+    /// The record given back by [`RecordBuilder::event`] was pushed on: start the next.
+    #[inline]
+    pub fn pushed(&mut self) {
+        self.rec.clear();
+    }
+
+    /// The element of the top frame ends: give it its value; the record's own element ends
+    /// the record.
+    fn end_element(&mut self) -> Option<&Record> {
+        let f = self.frames.pop().expect("an open frame");
+        let text = trim(&self.text[f.text..]);
+        let is_record = self.frames.is_empty();
+        if self.rec.count(f.node) > 0 || is_record {
+            if !text.is_empty() {
+                self.rec.add_str(f.node, "", "#text", text);
+            }
+        } else if text.is_empty() {
+            self.rec.set_text(f.node, Type::Null, "");
+        } else {
+            self.rec.set_text(f.node, Type::String, text);
+        }
+        self.text.truncate(f.text);
+        if !is_record {
+            return None;
+        }
+        if let Some(batch) = &mut self.batch {
+            batch.take(&mut self.rec);
+            return None;
+        }
+        Some(&self.rec)
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Strip XML whitespace from both ends.
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| !is_space(c)).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| !is_space(c))
+        .map_or(start, |i| i + 1);
+    // Cut at ASCII bytes: character boundaries.
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Attr;
+
+    /// The records of a document given as events: `("<", name, attrs)`, `("t", text)`,
+    /// `(">", name)`.
+    fn build(target: Target, events: &[(&str, &str, &[Attr<'_>])]) -> Vec<String> {
+        let mut b = RecordBuilder::new(target);
+        let mut out = Vec::new();
+        for &(k, s, attrs) in events {
+            let ev = match k {
+                "<" => Event::Start { name: s, attrs },
+                ">" => Event::End { name: s },
+                _ => Event::Text {
+                    text: s,
+                    cdata: false,
+                },
+            };
+            if let Some(r) = b.event(&ev) {
+                out.push(r.to_json());
+                b.pushed();
+            }
+        }
+        out
+    }
+
+    /// The Bloom filter that spares the search for a child's name must never hide a
+    /// repeat: past its 64 bits (here 100 distinct names), after attributes, and where an
+    /// element name (`--no-check`) could be an attribute's key.
+    #[test]
+    fn repeated_children_are_found_however_many_names_come_first() {
+        let names: Vec<String> = (0..100).map(|i| format!("n{i}")).collect();
+        let mut ev: Vec<(&str, &str, &[Attr<'_>])> = vec![("<", "r", &[])];
+        for round in 0..2 {
+            for n in &names {
+                ev.push(("<", n, &[]));
+                ev.push(("t", if round == 0 { "a" } else { "b" }, &[]));
+                ev.push((">", n, &[]));
+            }
+        }
+        ev.push((">", "r", &[]));
+        let rec = build(Target::Depth(1), &ev);
+        let want: Vec<String> = names
+            .iter()
+            .map(|n| format!(r#""{n}":["a","b"]"#))
+            .collect();
+        assert_eq!(rec, [format!("{{{}}}", want.join(","))]);
+
+        let attrs = [Attr {
+            name: "id",
+            value: "7",
+        }];
+        let ev: &[(&str, &str, &[Attr<'_>])] = &[
+            ("<", "bus", &attrs),
+            ("<", "@id", &[]),
+            ("t", "x", &[]),
+            (">", "@id", &[]),
+            ("<", "s", &[]),
+            (">", "s", &[]),
+            ("<", "s", &[]),
+            ("t", "y", &[]),
+            (">", "s", &[]),
+            (">", "bus", &[]),
+        ];
+        assert_eq!(
+            build(Target::Name("bus".into()), ev),
+            [r#"{"@id":["7","x"],"s":[null,"y"]}"#]
+        );
+    }
+}

@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -134,7 +134,8 @@ pub struct Args {
     /// Print NUM lines of context before each selected line.
     #[arg(short = 'B', long, value_name = "NUM")]
     pub before_context: Option<u64>,
-    /// Print NUM lines of context before and after each selected line.
+    /// Print NUM lines of context before and after each selected line (`-NUM` too, as
+    /// in GNU grep: `-2` is `-C 2`).
     #[arg(short = 'C', long, value_name = "NUM")]
     pub context: Option<u64>,
     /// The line between groups of context (default `--`).
@@ -493,6 +494,49 @@ fn balanced(mut src: String) -> Result<String> {
         }
     }
     bail!("too many unmatched `)`")
+}
+
+/// GNU grep's `-NUM`, the same as `-C NUM`: each argument that is `-` and digits becomes
+/// `-C` and the digits, but not the value of an option (`-e -2`, `-m -1`) nor after `--`.
+pub fn context_shorthand(argv: Vec<OsString>) -> Vec<OsString> {
+    const VALUED: &[&str] = &[
+        "--regexp",
+        "--file",
+        "--max-count",
+        "--after-context",
+        "--before-context",
+        "--context",
+        "--group-separator",
+        "--field",
+    ];
+    let mut out = Vec::with_capacity(argv.len() + 1);
+    let mut value_next = false;
+    let mut rest = false;
+    for (i, arg) in argv.into_iter().enumerate() {
+        let b = arg.as_bytes();
+        if i == 0 || rest || value_next {
+            value_next = false;
+            out.push(arg);
+            continue;
+        }
+        if b == b"--" {
+            rest = true;
+        } else if b.len() > 1 && b[0] == b'-' && b[1..].iter().all(u8::is_ascii_digit) {
+            out.push("-C".into());
+            out.push(OsString::from_vec(b[1..].to_vec()));
+            continue;
+        } else if b.starts_with(b"--") {
+            value_next = !b.contains(&b'=') && VALUED.iter().any(|v| v.as_bytes() == b);
+        } else if b.len() > 1 && b[0] == b'-' {
+            // A cluster (`-ie`) whose last option takes its value from the next argument.
+            value_next = matches!(b[b.len() - 1], b'e' | b'f' | b'm' | b'A' | b'B' | b'C')
+                && b[1..b.len() - 1]
+                    .iter()
+                    .all(|c| !matches!(c, b'e' | b'f' | b'm' | b'A' | b'B' | b'C'));
+        }
+        out.push(arg);
+    }
+    out
 }
 
 /// The regex whose matches `print` colours for this grep: none with `-v` or `--field`, nor
@@ -1153,6 +1197,27 @@ x
             )),
             [")("]
         );
+    }
+
+    #[test]
+    fn num_is_context_but_not_as_a_value() {
+        let go = |v: &[&str]| -> Vec<String> {
+            context_shorthand(v.iter().map(OsString::from).collect())
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(go(&["grep", "-2", "x"]), ["grep", "-C", "2", "x"]);
+        assert_eq!(
+            go(&["grep", "-n", "-10", "x"]),
+            ["grep", "-n", "-C", "10", "x"]
+        );
+        assert_eq!(go(&["grep", "-e", "-2"]), ["grep", "-e", "-2"]);
+        assert_eq!(go(&["grep", "-ie", "-2"]), ["grep", "-ie", "-2"]);
+        assert_eq!(go(&["grep", "-m", "-1", "x"]), ["grep", "-m", "-1", "x"]);
+        assert_eq!(go(&["grep", "--regexp", "-3"]), ["grep", "--regexp", "-3"]);
+        assert_eq!(go(&["grep", "--", "-3"]), ["grep", "--", "-3"]);
+        assert_eq!(go(&["grep", "-", "-0"]), ["grep", "-", "-C", "0"]);
     }
 
     fn matcher_os(args: &[&[u8]]) -> Matcher {

@@ -360,6 +360,12 @@ fn parse_args(
     at: usize,
 ) -> Result<ArgMatches, SyntaxError> {
     let argv = std::iter::once(OsString::from(def.name)).chain(args.iter().map(|w| w.text.clone()));
+    // grep's `-NUM` (`-2` for `-C 2`), which clap cannot take.
+    let argv: Vec<OsString> = if def.name == crate::stage::grep::DEF.name {
+        crate::stage::grep::context_shorthand(argv.collect())
+    } else {
+        argv.collect()
+    };
     cmd.clone().try_get_matches_from(argv).map_err(|e| {
         use clap::error::ErrorKind;
         let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);

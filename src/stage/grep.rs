@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -43,7 +43,10 @@ mod report;
 /// offset, `-H` the file name (the default with several files of `cat` when a sink follows), `-o`, `-c`, `-l`,
 /// `-L`, `-q`, `-m`, and context (`-A -B -C`, `--` between groups). `-m` stops the source,
 /// as `head` does (each file of `cat` is read up to its NUMth selected line). On records
-/// `-m`, `-q`, `-c` (one `{"count":N}` record at the end) and context apply; on events `-m`
+/// `-m`, `-q`, `-c` (one `{"count":N}` record at the end) and context apply; `-n` and `-H`
+/// add fields `n` (the record's number in its input) and `file` in front; `-o --field F`
+/// passes on each match in F as the record with F set to it; `-l`/`-L` pass on
+/// `{"file":NAME}` records; `-b`, and `-o` without `--field`, are refused. On events `-m`
 /// and `-q`; the others are refused.
 ///
 /// A pattern need not be UTF-8 (Linux arguments are bytes): with -F it matches its bytes;
@@ -131,7 +134,8 @@ pub struct Args {
     /// Print NUM lines of context before each selected line.
     #[arg(short = 'B', long, value_name = "NUM")]
     pub before_context: Option<u64>,
-    /// Print NUM lines of context before and after each selected line.
+    /// Print NUM lines of context before and after each selected line (`-NUM` too, as
+    /// in GNU grep: `-2` is `-C 2`).
     #[arg(short = 'C', long, value_name = "NUM")]
     pub context: Option<u64>,
     /// The line between groups of context (default `--`).
@@ -493,6 +497,49 @@ fn balanced(mut src: String) -> Result<String> {
     bail!("too many unmatched `)`")
 }
 
+/// GNU grep's `-NUM`, the same as `-C NUM`: each argument that is `-` and digits becomes
+/// `-C` and the digits, but not the value of an option (`-e -2`, `-m -1`) nor after `--`.
+pub fn context_shorthand(argv: Vec<OsString>) -> Vec<OsString> {
+    const VALUED: &[&str] = &[
+        "--regexp",
+        "--file",
+        "--max-count",
+        "--after-context",
+        "--before-context",
+        "--context",
+        "--group-separator",
+        "--field",
+    ];
+    let mut out = Vec::with_capacity(argv.len() + 1);
+    let mut value_next = false;
+    let mut rest = false;
+    for (i, arg) in argv.into_iter().enumerate() {
+        let b = arg.as_bytes();
+        if i == 0 || rest || value_next {
+            value_next = false;
+            out.push(arg);
+            continue;
+        }
+        if b == b"--" {
+            rest = true;
+        } else if b.len() > 1 && b[0] == b'-' && b[1..].iter().all(u8::is_ascii_digit) {
+            out.push("-C".into());
+            out.push(OsString::from_vec(b[1..].to_vec()));
+            continue;
+        } else if b.starts_with(b"--") {
+            value_next = !b.contains(&b'=') && VALUED.iter().any(|v| v.as_bytes() == b);
+        } else if b.len() > 1 && b[0] == b'-' {
+            // A cluster (`-ie`) whose last option takes its value from the next argument.
+            value_next = matches!(b[b.len() - 1], b'e' | b'f' | b'm' | b'A' | b'B' | b'C')
+                && b[1..b.len() - 1]
+                    .iter()
+                    .all(|c| !matches!(c, b'e' | b'f' | b'm' | b'A' | b'B' | b'C'));
+        }
+        out.push(arg);
+    }
+    out
+}
+
 /// The regex whose matches `print` colours for this grep: none with `-v` or `--field`, nor
 /// when this grep writes its own output (`-n`, `-o`, `-c`, context …: it colours it itself)
 /// or its `--color` says never.
@@ -540,21 +587,32 @@ impl Args {
     }
 
     /// The flags that have no meaning on items of kind `kind` (not lines), as written, if
-    /// any is given: on records `-c` and context have one, on events neither.
-    fn line_only_flag(&self, kind: Kind) -> Option<&'static str> {
+    /// any is given, with why: on records `-n -H -o -l -L -c` and context have one, on
+    /// events none of them.
+    fn line_only_flag(&self, kind: Kind) -> Option<(&'static str, &'static str)> {
         let events = kind == Kind::Event;
+        let records = !events;
         [
-            (self.line_number, "-n"),
-            (self.byte_offset, "-b"),
-            (self.only_matching, "-o"),
-            (self.count && events, "-c (count them with `count`)"),
-            (self.files_with_matches, "-l"),
-            (self.files_without_match, "-L"),
-            (self.with_filename, "-H"),
-            (self.context_given() && events, "-A/-B/-C"),
+            (self.line_number && events, "-n", ""),
+            (
+                self.byte_offset,
+                "-b",
+                "an item is parsed, not a slice of its input: it has no byte offset (-n numbers records)",
+            ),
+            (
+                self.only_matching && records && self.field.is_none(),
+                "-o without --field",
+                "a match in a record's JSON text is not a record; with --field F each match in F is passed on as the record with F set to it",
+            ),
+            (self.only_matching && events, "-o", ""),
+            (self.count && events, "-c", "count them with `count`"),
+            (self.files_with_matches && events, "-l", ""),
+            (self.files_without_match && events, "-L", ""),
+            (self.with_filename && events, "-H", ""),
+            (self.context_given() && events, "-A/-B/-C", ""),
         ]
         .into_iter()
-        .find_map(|(on, name)| on.then_some(name))
+        .find_map(|(on, name, why)| on.then_some((name, why)))
     }
 }
 
@@ -567,15 +625,20 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         );
     }
     if cx.input != Kind::Line
-        && let Some(flag) = a.line_only_flag(cx.input)
+        && let Some((flag, why)) = a.line_only_flag(cx.input)
     {
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!("{why}; ")
+        };
         let apply = if cx.input == Kind::Record {
-            "-m, -q, -c and -A/-B/-C"
+            "-m, -q, -c, -n, -H, -l, -L, -A/-B/-C and -o with --field"
         } else {
             "-m and -q"
         };
         bail!(
-            "{flag} works on lines, but this grep receives {} (on them only {apply} apply)",
+            "{flag} works on lines, but this grep receives {} ({why}on them only {apply} apply)",
             cx.input.plural()
         );
     }
@@ -611,9 +674,97 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
             before: a.before_context.or(a.context).unwrap_or(0),
             ..Items::default()
         },
+        recs: Recs {
+            number: a.line_number,
+            name: a.with_filename,
+            only: a.only_matching,
+            list: if a.files_with_matches {
+                Some(true)
+            } else if a.files_without_match {
+                Some(false)
+            } else {
+                None
+            },
+            input: "(standard input)".into(),
+            ..Recs::default()
+        },
         status: cx.status.clone(),
         next,
     }))
+}
+
+/// `-n -H -o -l -L` on records: `-n` and `-H` put the record's number in its input and the
+/// input's name in front, as fields `file` and `n`; `-o` passes on each match in the
+/// `--field`, as the record with that field set to the match; `-l`/`-L` pass on one record
+/// `{"file":NAME}` per input with / without a selected record.
+#[derive(Default)]
+struct Recs {
+    number: bool,
+    name: bool,
+    only: bool,
+    list: Option<bool>,
+    /// The current input's name, its records so far, and whether one was selected.
+    input: String,
+    seen: u64,
+    hit: bool,
+    /// Records were read since the last origin (an input to report with `-L`).
+    started: bool,
+    /// Said once: a record has a `file` or `n` field of its own, which is kept.
+    warned: bool,
+    out: crate::item::Record,
+    hits: Vec<(usize, usize)>,
+}
+
+impl Recs {
+    fn decorates(&self) -> bool {
+        self.number || self.name
+    }
+
+    /// The record `r`, numbered `n` in its input, with `file` and `n` in front as asked
+    /// (a field of the record's own of that name is kept, and said once).
+    fn decorate(&mut self, r: &crate::item::Record, n: u64) {
+        use crate::item::Type;
+        let out = &mut self.out;
+        out.clear();
+        let mut own = false;
+        if self.name {
+            if r.get("file").is_none() {
+                out.add_scalar(crate::record::ROOT, "file", Type::String, &self.input);
+            } else {
+                own = true;
+            }
+        }
+        if self.number {
+            if r.get("n").is_none() {
+                let mut b = itoa::Buffer::new();
+                out.add_scalar(crate::record::ROOT, "n", Type::Number, b.format(n));
+            } else {
+                own = true;
+            }
+        }
+        for (k, v) in r.fields() {
+            out.add_copy(crate::record::ROOT, k, v);
+        }
+        if own && !self.warned {
+            self.warned = true;
+            crate::say!(
+                "copipe: grep: {}: record {n} has a field `file` or `n` of its own: it is kept, and grep's is not added",
+                self.input
+            );
+        }
+    }
+
+    /// `{"file":NAME}` of the current input.
+    fn name_record(&self) -> crate::item::Record {
+        let mut r = crate::item::Record::new();
+        r.add_scalar(
+            crate::record::ROOT,
+            "file",
+            crate::item::Type::String,
+            &self.input,
+        );
+        r
+    }
 }
 
 /// The most records of before-context kept (`-B` on records).
@@ -628,7 +779,7 @@ struct Items {
     /// After-context still to pass on.
     after_left: u64,
     /// The last records not passed on, for before-context.
-    ring: std::collections::VecDeque<crate::item::Record>,
+    ring: std::collections::VecDeque<(u64, crate::item::Record)>,
     /// `-m` was reached: only the trailing context goes on.
     done: bool,
 }
@@ -658,8 +809,78 @@ struct Grep {
     selected: u64,
     /// `-c` and context on records.
     items: Items,
+    /// `-n -H -o -l -L` on records.
+    recs: Recs,
     status: Status,
     next: Box<dyn Stage>,
+}
+
+impl Grep {
+    /// Pass a record (or any item) on, numbered `n` in its input, with `-n`/`-H`'s fields.
+    fn pass(&mut self, item: Item<'_>, n: u64) -> Result<Flow> {
+        match item {
+            Item::Record(r) if self.recs.decorates() => {
+                self.recs.decorate(r, n);
+                self.next.send(Item::Record(&self.recs.out))
+            }
+            _ => self.next.send(item),
+        }
+    }
+
+    /// `-o --field F` on a record: each match in F, as the record with F set to it.
+    fn only(&mut self, item: Item<'_>, n: u64) -> Result<Flow> {
+        let (Item::Record(r), Some(path)) = (item, &self.field) else {
+            return self.pass(item, n);
+        };
+        if self.matcher.invert {
+            return Ok(Flow::Continue); // as grep -o -v: nothing to show
+        }
+        let Some(v) = r.lookup(path) else {
+            return Ok(Flow::Continue);
+        };
+        self.scratch.clear();
+        match v.as_str() {
+            Some(s) => self.scratch.extend_from_slice(s.as_bytes()),
+            None => v.write_json(&mut self.scratch),
+        }
+        let hits = &mut self.recs.hits;
+        hits.clear();
+        self.matcher
+            .each_match(&self.scratch, |s, e| hits.push((s, e)))?;
+        if self.recs.hits.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let base = if self.recs.decorates() {
+            self.recs.decorate(r, n);
+            self.recs.out.clone()
+        } else {
+            r.clone()
+        };
+        for k in 0..self.recs.hits.len() {
+            let (s, e) = self.recs.hits[k];
+            let mut one = base.clone();
+            if let Some(id) = one.lookup(path).map(|v| v.id()) {
+                let part = String::from_utf8_lossy(&self.scratch[s..e]);
+                one.set_text(id, crate::item::Type::String, &part);
+            }
+            if self.next.send(Item::Record(&one))?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The end of an input of records: `-L` passes on its name when none was selected.
+    fn end_of_input(&mut self) -> Result<Flow> {
+        let recs = &mut self.recs;
+        let unselected = recs.list == Some(false) && recs.started && !recs.hit;
+        recs.started = false;
+        if unselected {
+            let r = recs.name_record();
+            return self.next.send(Item::Record(&r));
+        }
+        Ok(Flow::Continue)
+    }
 }
 
 impl Stage for Grep {
@@ -686,13 +907,21 @@ impl Stage for Grep {
                 self.matcher.selects(&self.scratch)?
             }
         };
-        let it = &mut self.items;
-        if it.done || !selected {
+        let n = if matches!(item, Item::Record(_)) {
+            self.recs.started = true;
+            self.recs.seen += 1;
+            self.recs.seen
+        } else {
+            0
+        };
+        if self.items.done || !selected {
+            let it = &mut self.items;
             // Context: the records after a selected one, or kept for before one.
             if it.after_left > 0 {
                 it.after_left -= 1;
-                let flow = self.next.send(item)?;
-                if it.done && it.after_left == 0 {
+                let last = it.done && it.after_left == 0;
+                let flow = self.pass(item, n)?;
+                if last {
                     return Ok(Flow::Stop);
                 }
                 return Ok(flow);
@@ -700,7 +929,7 @@ impl Stage for Grep {
             if it.before > 0
                 && let Item::Record(r) = item
             {
-                it.ring.push_back(r.clone());
+                it.ring.push_back((n, r.clone()));
                 let keep = (it.before as usize).min(MAX_BEFORE_RECORDS);
                 while it.ring.len() > keep {
                     it.ring.pop_front();
@@ -717,15 +946,32 @@ impl Stage for Grep {
             return Ok(Flow::Stop);
         }
         let reached = self.max == Some(self.selected);
-        if it.count {
+        if let Some(with) = self.recs.list {
+            // -l: the input's name at its first selected record; -L: at its end, if none.
+            let first = !self.recs.hit;
+            self.recs.hit = true;
+            if with && first {
+                let r = self.recs.name_record();
+                if self.next.send(Item::Record(&r))?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+            }
             return Ok(if reached { Flow::Stop } else { Flow::Continue });
         }
-        while let Some(r) = it.ring.pop_front() {
-            if self.next.send(Item::Record(&r))?.is_stop() {
+        if self.items.count {
+            return Ok(if reached { Flow::Stop } else { Flow::Continue });
+        }
+        while let Some((k, r)) = self.items.ring.pop_front() {
+            if self.pass(Item::Record(&r), k)?.is_stop() {
                 return Ok(Flow::Stop);
             }
         }
-        let flow = self.next.send(item)?;
+        let flow = if self.recs.only {
+            self.only(item, n)?
+        } else {
+            self.pass(item, n)?
+        };
+        let it = &mut self.items;
         it.after_left = it.after;
         if reached {
             it.done = true;
@@ -748,6 +994,19 @@ impl Stage for Grep {
         if let Some(r) = &mut self.report {
             return r.origin(origin, &mut self.next);
         }
+        if origin.name != self.recs.input {
+            if self.end_of_input()?.is_stop() {
+                return Ok(());
+            }
+            let recs = &mut self.recs;
+            recs.input.clear();
+            if origin.name == "standard input" {
+                recs.input.push_str("(standard input)");
+            } else {
+                recs.input.push_str(origin.name);
+            }
+            (recs.seen, recs.hit, recs.started) = (0, false, false);
+        }
         let show = match self.names {
             Names::Always => Show::Tag,
             Names::Never => Show::Hidden,
@@ -761,6 +1020,10 @@ impl Stage for Grep {
             r.close(&mut self.next)?;
         } else if self.quiet {
             self.status.report_selection(false);
+        } else if self.recs.list.is_some() || self.recs.only {
+            // (-o: the status says whether a record was selected, as grep -o -v's.)
+            let _ = self.end_of_input()?;
+            self.status.report_selection(self.selected > 0);
         } else if self.items.count {
             // One record for the stream: `{"count":N}`; the status says whether one was
             // selected, as grep -c's does.
@@ -935,6 +1198,27 @@ x
             )),
             [")("]
         );
+    }
+
+    #[test]
+    fn num_is_context_but_not_as_a_value() {
+        let go = |v: &[&str]| -> Vec<String> {
+            context_shorthand(v.iter().map(OsString::from).collect())
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(go(&["grep", "-2", "x"]), ["grep", "-C", "2", "x"]);
+        assert_eq!(
+            go(&["grep", "-n", "-10", "x"]),
+            ["grep", "-n", "-C", "10", "x"]
+        );
+        assert_eq!(go(&["grep", "-e", "-2"]), ["grep", "-e", "-2"]);
+        assert_eq!(go(&["grep", "-ie", "-2"]), ["grep", "-ie", "-2"]);
+        assert_eq!(go(&["grep", "-m", "-1", "x"]), ["grep", "-m", "-1", "x"]);
+        assert_eq!(go(&["grep", "--regexp", "-3"]), ["grep", "--regexp", "-3"]);
+        assert_eq!(go(&["grep", "--", "-3"]), ["grep", "--", "-3"]);
+        assert_eq!(go(&["grep", "-", "-0"]), ["grep", "-", "-C", "0"]);
     }
 
     fn matcher_os(args: &[&[u8]]) -> Matcher {

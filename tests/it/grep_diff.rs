@@ -634,3 +634,55 @@ fn a_perl_match_past_the_backtracking_limit_is_an_error_after_what_was_selected(
     );
     assert_eq!(got.out, b"aaab ok\n".repeat(3));
 }
+
+/// GNU grep's `-NUM` (`-2` is `-C 2`), alone and with other options, as GNU grep reads it
+/// (a `-NUM` after `-e` is a pattern; with -A or -B the explicit one wins on its side).
+#[test]
+fn num_shorthand_is_context_as_gnu_grep_reads_it() {
+    if !grep_available() {
+        eprintln!("skipped: no grep installed");
+        return;
+    }
+    let cases: &[&[&str]] = &[
+        &["-2", "ERROR"],
+        &["-0", "ERROR"],
+        &["-1", "-n", "ERROR"],
+        &["-n", "-12", "-m", "2", "ERROR"],
+        &["-3", "-c", "ERROR"],
+        &["-A", "1", "-3", "ERROR"],
+        &["-5", "-B", "0", "-v", "INFO"],
+        &["-1", "-2", "ERROR"],
+        &["-i", "-e", "-2", "-e", "ERROR"],
+        &["-1", "-o", "-b", "ERROR"],
+    ];
+    let files = [fixture("app.log"), fixture("no-newline.txt")];
+    let mut failures = Vec::new();
+    for args in cases {
+        for files in [&files[..1], &files[..]] {
+            let want = Command::new("grep")
+                .env("LC_ALL", "C.UTF-8")
+                .args(["-a", "-E"])
+                .args(*args)
+                .args(files)
+                .output()
+                .unwrap();
+            let mut cargs: Vec<String> = vec!["cat".into()];
+            cargs.extend(files.iter().map(|f| f.display().to_string()));
+            cargs.extend([":".to_string(), "grep".into()]);
+            cargs.extend(args.iter().map(|s| s.to_string()));
+            let got = copipe(&cargs).run();
+            if got.out != want.stdout || Some(got.code) != want.status.code() {
+                failures.push(format!(
+                    "{args:?} on {}: grep {} bytes ({:?}), copipe {} bytes ({}) {}",
+                    files.len(),
+                    want.stdout.len(),
+                    want.status.code(),
+                    got.out.len(),
+                    got.code,
+                    got.err.lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    report(failures);
+}

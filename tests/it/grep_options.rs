@@ -164,13 +164,17 @@ fn records_take_max_count_and_quiet_and_refuse_line_options() {
         .run()
         .code(1)
         .out("");
-    for flag in ["-n", "-b", "-o", "-l", "-L", "-H"] {
-        copipe(["json", ":", "grep", flag, "a"])
-            .stdin(input)
-            .run()
-            .code(2)
-            .err_has("works on lines, but this grep receives records");
-    }
+    // -b has no meaning on records, nor -o without --field: refused, saying why.
+    copipe(["json", ":", "grep", "-b", "a"])
+        .stdin(input)
+        .run()
+        .code(2)
+        .err_has("-b works on lines, but this grep receives records (an item is parsed");
+    copipe(["json", ":", "grep", "-o", "a"])
+        .stdin(input)
+        .run()
+        .code(2)
+        .err_has("with --field F each match in F is passed on");
     // -c: one record with the count; the status says whether one was selected.
     copipe(["json", ":", "grep", "-c", "--field", "a", "[13]"])
         .stdin(input)
@@ -373,4 +377,102 @@ fn perl_regexps_on_records_crlf_global_color_and_several_patterns() {
         .run()
         .code(0)
         .out("2\n");
+}
+
+/// On records, `-n` is the record's number in its input and `-H` its input's name, as
+/// fields `n` and `file` in front (a record's own field of that name is kept); context
+/// records are numbered too.
+#[test]
+fn records_take_line_numbers_and_file_names_as_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.ndjson");
+    let b = dir.path().join("b.ndjson");
+    std::fs::write(&a, "{\"m\":\"x1\"}\n{\"m\":\"y\"}\n{\"m\":\"x2\"}\n").unwrap();
+    std::fs::write(&b, "{\"m\":\"y\"}\n{\"m\":\"x3\"}\n").unwrap();
+    let (a, b) = (a.display().to_string(), b.display().to_string());
+    copipe(["cat", &a, &b, ":", "json", ":", "grep", "-n", "-H", "--field", "m", "x"])
+        .run()
+        .code(0)
+        .out(&format!(
+            "{{\"file\":\"{a}\",\"n\":1,\"m\":\"x1\"}}\n{{\"file\":\"{a}\",\"n\":3,\"m\":\"x2\"}}\n{{\"file\":\"{b}\",\"n\":2,\"m\":\"x3\"}}\n"
+        ));
+    copipe(["json", ":", "grep", "-n", "-A", "1", "-m", "1", "y"])
+        .stdin("{\"m\":\"x\"}\n{\"m\":\"y\"}\n{\"m\":\"z\"}\n{\"m\":\"y\"}\n")
+        .run()
+        .code(0)
+        .out("{\"n\":2,\"m\":\"y\"}\n{\"n\":3,\"m\":\"z\"}\n");
+    copipe(["json", ":", "grep", "-H", "-B", "1", "y"])
+        .stdin("{\"m\":\"x\"}\n{\"m\":\"y\"}\n")
+        .run()
+        .code(0)
+        .out("{\"file\":\"(standard input)\",\"m\":\"x\"}\n{\"file\":\"(standard input)\",\"m\":\"y\"}\n");
+    // A record's own `n` is data: kept, and said once.
+    copipe(["json", ":", "grep", "-n", "y"])
+        .stdin("{\"n\":\"mine\",\"m\":\"y\"}\n")
+        .run()
+        .code(0)
+        .out("{\"n\":\"mine\",\"m\":\"y\"}\n")
+        .err_has("of its own: it is kept");
+}
+
+/// On records, `-o --field F` passes on each match in F as the record with F set to it
+/// (nothing with -v, as grep -o -v); `-l`/`-L` pass on `{"file":NAME}` per input with /
+/// without a selected record, and the status says whether one was selected.
+#[test]
+fn records_take_only_matching_with_a_field_and_file_lists() {
+    copipe(["json", ":", "grep", "-o", "--field", "s.t", r"\d+"])
+        .stdin("{\"s\":{\"t\":\"a1 b22\"},\"k\":1}\n{\"s\":{\"t\":\"none\"}}\n{\"s\":{\"t\":7}}\n")
+        .run()
+        .code(0)
+        .out("{\"s\":{\"t\":\"1\"},\"k\":1}\n{\"s\":{\"t\":\"22\"},\"k\":1}\n{\"s\":{\"t\":\"7\"}}\n");
+    copipe(["json", ":", "grep", "-o", "-v", "--field", "m", "x"])
+        .stdin("{\"m\":\"y\"}\n")
+        .run()
+        .code(0)
+        .out("");
+    copipe([
+        "json",
+        ":",
+        "grep",
+        "-P",
+        "-o",
+        "-n",
+        "--field",
+        "m",
+        r"(?<=id=)\d+",
+    ])
+    .stdin("{\"m\":\"id=4 id=5\"}\n")
+    .run()
+    .code(0)
+    .out("{\"n\":1,\"m\":\"4\"}\n{\"n\":1,\"m\":\"5\"}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.ndjson");
+    let b = dir.path().join("b.ndjson");
+    let c = dir.path().join("c.ndjson");
+    std::fs::write(&a, "{\"m\":\"x\"}\n{\"m\":\"x\"}\n").unwrap();
+    std::fs::write(&b, "{\"m\":\"y\"}\n").unwrap();
+    std::fs::write(&c, "{\"m\":\"z\"}\n{\"m\":\"x\"}\n").unwrap();
+    let (a, b, c) = (
+        a.display().to_string(),
+        b.display().to_string(),
+        c.display().to_string(),
+    );
+    copipe(["cat", &a, &b, &c, ":", "json", ":", "grep", "-l", "x"])
+        .run()
+        .code(0)
+        .out(&format!("{{\"file\":\"{a}\"}}\n{{\"file\":\"{c}\"}}\n"));
+    copipe(["cat", &a, &b, &c, ":", "json", ":", "grep", "-L", "x"])
+        .run()
+        .code(0)
+        .out(&format!("{{\"file\":\"{b}\"}}\n"));
+    copipe(["cat", &b, ":", "json", ":", "grep", "-l", "x"])
+        .run()
+        .code(1)
+        .out("");
+    // On events they stay refused.
+    copipe(["xml", "fixtures/buses.xml", ":", "grep", "-n", "x"])
+        .dir(fixtures().parent().unwrap())
+        .run()
+        .code(2)
+        .err_has("receives events");
 }

@@ -15,6 +15,10 @@
 # 3. Latency append -> subscriber: `follow F : publish --jetstream` and `subscribe --durable`
 #    on the other side; LATENCY_N appends at 500/s, median and p99 (bench/nats_latency.py).
 #
+# With OLD_COPIPE (an earlier build), steps 1 and 2 run RUNS times (default 3) alternating
+# the two builds (a stream and a durable consumer of their own each run), and print every
+# run and the medians: `OLD_COPIPE=/tmp/old/copipe RUNS=5 SIZE_MB=32 bench/nats.sh`.
+#
 # A step that runs out of time is killed and said (`TIMEOUT`); the others still run. The
 # server's log is kept in BENCH_DIR/nats-server.log for a post-mortem.
 set -uo pipefail
@@ -128,6 +132,38 @@ fi
 
 echo "== subscribe --durable --exit-at-end : count"
 step "copipe: " "$COPIPE" subscribe "$URL" bench.copipe --durable b --exit-at-end : count
+
+if [ -n "${OLD_COPIPE:-}" ]; then
+    RUNS=${RUNS:-3}
+    # med FILE: the median of the numbers in FILE.
+    med() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+    # timed FILE COMMAND...: append the command's seconds to FILE (nothing if it failed).
+    timed() {
+        local f=$1 t0 t1; shift
+        t0=$(secs)
+        timeout -k 5 "$T" "$@" > /dev/null || { echo "  failed: $*"; return; }
+        t1=$(secs)
+        python3 -c "print($t1-$t0)" >> "$f"
+    }
+    echo "== new ($COPIPE) against old ($OLD_COPIPE), $RUNS runs alternated, medians; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    rm -f "$WORK"/nats-ab-*
+    for i in $(seq "$RUNS"); do
+        for v in new old; do
+            if [ $v = new ]; then B=$COPIPE; else B=$OLD_COPIPE; fi
+            timed "$WORK/nats-ab-pub-$v" "$B" cat "$SLICE" : publish --jetstream --stream "AB$v$i" \
+                --window "$WINDOW" "$URL" "ab.$v.$i"
+            timed "$WORK/nats-ab-sub-$v" "$B" subscribe "$URL" "ab.$v.$i" --durable "ab$i" --exit-at-end : count
+        done
+    done
+    for what in pub sub; do
+        for v in new old; do
+            [ -s "$WORK/nats-ab-$what-$v" ] || continue
+            printf "  %-3s %-3s runs: %s  median %s\n" "$what" "$v" "$(tr '\n' ' ' < "$WORK/nats-ab-$what-$v" | cut -c1-80)" \
+                "$(rate "$LINES" "$BYTES" "$(med "$WORK/nats-ab-$what-$v")")"
+        done
+    done
+    echo "  load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
 
 echo "== latency append -> subscriber"
 timeout -k 5 "$T" python3 bench/nats_latency.py "$COPIPE" "$URL" "$WORK" || echo "latency: failed or TIMEOUT"

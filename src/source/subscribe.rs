@@ -197,6 +197,10 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Source>> {
                     deliver_policy: from,
                     ack_policy: AckPolicy::Explicit,
                     ack_wait: a.ack_wait,
+                    // Into a pipe, messages are acknowledged READ_GRACE after the reader
+                    // read them, so that up to OWED are unacknowledged at a time: the
+                    // server's default of 1,000 would cap the rate at 1,000 per 200 ms.
+                    max_ack_pending: MAX_ACK_PENDING,
                     ..Default::default()
                 },
             )
@@ -482,8 +486,14 @@ impl Source for Subscribe {
     }
 }
 
-/// How many messages written into a pipe may wait for the reader before the source waits.
-const OWED: usize = 8192;
+/// How many messages written into a pipe may wait for the reader before the source waits:
+/// with [`READ_GRACE`], at most OWED / 0.2 s messages a second into a pipe (bounded memory:
+/// the messages are held until acknowledged).
+const OWED: usize = 32_768;
+
+/// The consumer's limit of messages delivered and not acknowledged (set when copipe
+/// creates it): above [`OWED`] and a batch fetched ahead.
+const MAX_ACK_PENDING: i64 = 2 * OWED as i64;
 
 /// How long a pipe's reader must still be there after it read a message for the message to
 /// count as taken: `head` reads a block of lines, prints a few and exits at once.

@@ -107,6 +107,14 @@ impl Batch {
         self.ops.push(Op::Lines(start..self.data.len()));
     }
 
+    /// One line as an op of its own (see [`Batch::push_lines_apart`]).
+    pub fn push_line_apart(&mut self, line: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(line);
+        self.data.push(b'\n');
+        self.ops.push(Op::Lines(start..self.data.len()));
+    }
+
     pub fn push_line(&mut self, line: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(line);

@@ -8,8 +8,8 @@
 //! * Each job has a bounded queue of [`Part`]s (see [`DEPTH`]); a worker waits while its
 //!   job's queue is full. At most `threads` jobs are in flight, so memory stays bounded:
 //!   `threads × DEPTH` recorded [`Batch`]es, whatever the number and size of the files.
-//! * A worker records what its chain pushes into a [`Batch`], and hands it over after each
-//!   push of the source (one mapped batch, one read) and whenever the batch is full, with
+//! * A worker records what its chain pushes into a [`Batch`], each call apart, and hands it
+//!   over with each push of the source (one read) and whenever the batch is full, with
 //!   what the push cost besides its items: the items each per-file stage received (the
 //!   `--stats` counts), the bytes the source read and announced, the lines `--max-line`
 //!   cut, the errors it reported and the diagnostics it said (held, see
@@ -40,8 +40,11 @@ use crate::protocol::{Flow, Mapped, Source, Stage};
 use crate::runtime::counter::Counter;
 use crate::runtime::meter::{Decompressed, Meter};
 
-/// How many parts each job may have handed over and not yet replayed.
-pub const DEPTH: usize = 4;
+/// How many parts each job may have handed over and not yet replayed. A part is one read
+/// (256 KB) of the file, and what the per-file stages made of it (little, for a grep): a
+/// worker on a later file may run this far ahead of the file being replayed (16 MB of
+/// input) before it waits. With 4, the workers ran one after the other (1.0 CPU used).
+pub const DEPTH: usize = 64;
 
 /// What one push of a job's source came to (see the module docs).
 pub struct Part {
@@ -372,27 +375,28 @@ impl Recorder {
 /// The end of a worker's chain: records into the current job's batch.
 struct End(Rc<RefCell<Recorder>>);
 
+/// Each call is recorded as an op of its own, replayed as the same call: a `head` after
+/// the workers stops at the same call, and `--stats` counts the same items.
 impl Stage for End {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         let mut r = self.0.borrow_mut();
-        if r.batch.send(item)?.is_stop() {
-            return Ok(Flow::Stop);
+        match item {
+            Item::Line(l) => r.batch.push_line_apart(l),
+            other => {
+                if r.batch.send(other)?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+            }
         }
         Ok(r.flow())
     }
     fn send_lines(&mut self, lines: &[u8]) -> Result<Flow> {
         let mut r = self.0.borrow_mut();
-        if r.batch.send_lines(lines)?.is_stop() {
-            return Ok(Flow::Stop);
-        }
+        r.batch.push_lines_apart(lines);
         Ok(r.flow())
     }
     fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
-        let mut r = self.0.borrow_mut();
-        if r.batch.send_mapped(lines)?.is_stop() {
-            return Ok(Flow::Stop);
-        }
-        Ok(r.flow())
+        self.send_lines(lines.bytes())
     }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         self.0.borrow_mut().batch.origin(origin)
@@ -405,33 +409,38 @@ impl Stage for End {
     }
 }
 
-/// The top of a worker's chain, where its source pushes: hands over after each push.
+/// The top of a worker's chain, where its source pushes: hands over what the previous push
+/// gave before each push (then the source has counted the bytes of the read that push
+/// came from, as it does after pushing), and the last one when the source ends.
 struct Top<'a> {
     chain: &'a mut dyn Stage,
     rec: &'a Rc<RefCell<Recorder>>,
 }
 
 impl Top<'_> {
-    fn after(&mut self, flow: Flow) -> Flow {
-        if !self.rec.borrow_mut().hand_over() {
-            return Flow::Stop;
-        }
-        flow
+    fn before(&mut self) -> bool {
+        self.rec.borrow_mut().hand_over()
     }
 }
 
 impl Stage for Top<'_> {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
-        let flow = self.chain.send(item)?;
-        Ok(self.after(flow))
+        if !self.before() {
+            return Ok(Flow::Stop);
+        }
+        self.chain.send(item)
     }
     fn send_lines(&mut self, lines: &[u8]) -> Result<Flow> {
-        let flow = self.chain.send_lines(lines)?;
-        Ok(self.after(flow))
+        if !self.before() {
+            return Ok(Flow::Stop);
+        }
+        self.chain.send_lines(lines)
     }
     fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
-        let flow = self.chain.send_mapped(lines)?;
-        Ok(self.after(flow))
+        if !self.before() {
+            return Ok(Flow::Stop);
+        }
+        self.chain.send_mapped(lines)
     }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         self.chain.origin(origin)

@@ -62,6 +62,8 @@ pub(super) fn plan(p: &Pipeline) -> Option<Plan> {
 
 /// `grep`'s options that depend on the line and its own file alone.
 const GREP_PER_FILE: &[&str] = &[
+    // The group clap's derive makes of all the arguments.
+    "Args",
     "pattern",
     "regexp",
     "file",
@@ -295,5 +297,40 @@ impl Stage for Discard {
     }
     fn close(&mut self) -> anyhow::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::build::check;
+    use super::super::grammar::{parse, split_text};
+    use super::*;
+
+    /// How many stages after `cat` run in the workers, if any.
+    fn stages(s: &str) -> Option<usize> {
+        let mut p = parse(&split_text(s).unwrap()).unwrap();
+        check(&mut p).unwrap();
+        plan(&p).map(|p| p.stages)
+    }
+
+    #[test]
+    fn only_per_file_greps_of_many_files_run_in_workers() {
+        let cat = "cat --threads 2 a.log b.log";
+        assert_eq!(stages(&format!("{cat} : grep ERROR : count")), Some(1));
+        assert_eq!(
+            stages(&format!("{cat} : grep -n -i x : grep -v y")),
+            Some(2)
+        );
+        assert_eq!(
+            stages(&format!("{cat} : grep x : head 1 : grep y")),
+            Some(1)
+        );
+        assert_eq!(stages(&format!("{cat} : grep -c x")), None);
+        assert_eq!(stages(&format!("{cat} : grep -m 1 x")), None);
+        assert_eq!(stages(&format!("{cat} : grep -A 1 x")), None);
+        assert_eq!(stages(&format!("{cat} : head 1 : grep x")), None);
+        assert_eq!(stages("cat --threads 1 a.log b.log : grep x"), None);
+        assert_eq!(stages("cat --threads 2 a.log : grep x"), None);
+        assert_eq!(stages("cat --threads 2 a.log - : grep x"), None);
     }
 }

@@ -9,7 +9,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{ArgMatches, FromArgMatches, Parser};
@@ -19,13 +18,11 @@ use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
 use crate::protocol::task::{Cx, Task, Wait};
 use crate::protocol::{Source, Stage};
 use crate::runtime::fd::{is_regular, open_without_waiting};
-use crate::runtime::map::{SafeMap, SharedMap, Truncated};
+use crate::runtime::map::Truncated;
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
 use crate::source::decompress::{self, Decoder};
-use crate::source::reader::{
-    Cuts, LineReader, Place, ReadError, count_newlines, note_cuts, place_in, send_capped,
-};
+use crate::source::reader::{LineReader, ReadError, note_cuts, place_in};
 
 mod compressed;
 
@@ -137,7 +134,6 @@ fn from_args(a: Args, cx: &BuildCx<'_>) -> Cat {
         status: cx.status.clone(),
         decompress: !a.no_decompress,
         skip_bad: a.skip_bad,
-        copy: Vec::new(),
     }
 }
 
@@ -159,35 +155,18 @@ struct Cat {
     decompress: bool,
     /// `--skip-bad`: corrupt compressed data is a warning, then the next input.
     skip_bad: bool,
-    /// A mapped batch copied out of the map before it is pushed (see [`Cat::push_batch`]).
-    copy: Vec<u8>,
 }
 
 /// An open input.
 enum Input {
-    /// A big regular file, pushed from its map a batch at a time.
-    Mapped(Arc<SharedMap>, MapAt),
-    /// Anything else, read into the line reader; `may_block`: a pipe, FIFO, socket or
-    /// terminal, read only when it is readable.
+    /// A file, pipe, FIFO, socket or terminal, read into the line reader; `may_block`: not
+    /// a regular file, read only when it is readable.
     Read { file: File, may_block: bool },
     /// A pipe or terminal whose first bytes are gathered until they tell whether it is
     /// compressed (see [`decompress`]).
     Sniff { file: File, head: Vec<u8> },
     /// A compressed input, read decompressed.
     Decoded(Box<Decoder>),
-}
-
-/// How far a mapped file has been pushed.
-#[derive(Default)]
-struct MapAt {
-    done: usize,
-    /// Pages before this were released from the process.
-    released: usize,
-    /// The rest of a cut line is being dropped.
-    skipping: bool,
-    /// Lines cut and not yet reported; whether the input's warning was given.
-    cuts: Cuts,
-    warned: bool,
 }
 
 /// What one step of [`Cat::step`] came to.
@@ -205,8 +184,8 @@ enum Step {
 }
 
 /// How much a native `cat` pushes in one turn of the scheduler before it lets the other
-/// tasks run: one mapped batch, or this many bytes read.
-const TURN_BYTES: usize = MMAP_BATCH;
+/// tasks run: this many bytes read.
+const TURN_BYTES: usize = 1 << 20;
 /// ...or this many steps (inputs opened: many small files).
 const TURN_STEPS: usize = 64;
 
@@ -257,14 +236,12 @@ impl Source for Cat {
             status: self.status.clone(),
             decompress: self.decompress,
             skip_bad: self.skip_bad,
-            copy: Vec::new(),
         }))
     }
 }
 
-/// `cat` as a task of the scheduler: a mapped file yields after each batch, a pipe or
-/// terminal is read only when readable (never blocking the scheduler), a regular file that
-/// is read yields every [`TURN_BYTES`].
+/// `cat` as a task of the scheduler: a pipe or terminal is read only when readable (never
+/// blocking the scheduler), a regular file yields every [`TURN_BYTES`].
 impl Task for Cat {
     fn resume(&mut self, cx: &mut Cx<'_>, out: &mut dyn Stage) -> Result<Wait> {
         let start = self.meter.bytes();
@@ -298,7 +275,7 @@ impl Task for Cat {
 }
 
 impl Cat {
-    /// One step: open the next input, or push one mapped batch, or do one read. The state
+    /// One step: open the next input, or do one read. The state
     /// lives in `self`, so the direct path loops over it and the scheduler resumes it.
     fn step(&mut self, out: &mut dyn Stage) -> Result<Step> {
         if self.signalled() {
@@ -311,23 +288,6 @@ impl Cat {
         }
         match self.input.take() {
             None => self.open_next(out),
-            Some(Input::Mapped(map, mut at)) => match self.push_noting_cuts(&map, &mut at, out) {
-                Ok(Pushed::More) => {
-                    self.input = Some(Input::Mapped(map, at));
-                    Ok(Step::More)
-                }
-                Ok(Pushed::Stop) => Ok(Step::Stop),
-                Ok(Pushed::End) => Ok(Step::More),
-                // The file shrank under the map: what was still there is pushed, the rest
-                // is reported (status 2) and the next input read.
-                Err(e) if Truncated::is(&e) => {
-                    if let Some(e) = map.report_truncation() {
-                        self.status.soft_error(&e);
-                    }
-                    Ok(Step::More)
-                }
-                Err(e) => Err(e),
-            },
             Some(Input::Read { file, may_block }) => {
                 let fd = file.as_raw_fd();
                 if may_block && !readable_now(fd) {
@@ -409,16 +369,13 @@ impl Cat {
                 return Ok(Step::More);
             }
         }
-        self.input = Some(match mapped(&file) {
-            Some(map) => Input::Mapped(
-                Arc::new(SharedMap::new(map, self.current.clone())),
-                MapAt::default(),
-            ),
-            None => {
-                let may_block = !is_regular(file.as_raw_fd());
-                Input::Read { file, may_block }
-            }
-        });
+        // Every file is read into the line reader's buffer, never mapped: a file truncated
+        // while it is read then gives a read of 0 bytes, and no byte it does not hold can
+        // reach a stage (issue 23 item 5). A map read straight by the stages could pass on
+        // the zeros of a vanished page, and a map copied batch by batch costs more than
+        // read(2) into a buffer that stays in the cache (issue 29 item 3, docs/performance.md).
+        let may_block = !is_regular(file.as_raw_fd());
+        self.input = Some(Input::Read { file, may_block });
         Ok(Step::More)
     }
 
@@ -457,30 +414,6 @@ impl Cat {
         note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
     }
 
-    /// [`Cat::push_batch`], then the lines it cut reported, whatever came of it: before an
-    /// error of a stage after (`json` on the cut line), as the read path does.
-    fn push_noting_cuts(
-        &mut self,
-        map: &Arc<SharedMap>,
-        at: &mut MapAt,
-        out: &mut dyn Stage,
-    ) -> Result<Pushed> {
-        let pushed = self.push_batch(map, at, out);
-        if at.cuts.count > 0 {
-            self.note_map_cuts(&map.map, at.cuts);
-            at.warned |= at.cuts.at.is_some();
-            at.cuts = Cuts::default();
-        }
-        pushed
-    }
-
-    /// Report the lines of a mapped input that `--max-line` cut; the line number of the
-    /// first cut is counted in the map only now.
-    fn note_map_cuts(&self, map: &SafeMap, cuts: Cuts) {
-        let line_of = |at: u64| Place::Line(newlines_before(map, at as usize) + 1);
-        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
-    }
-
     /// Whether a signal arrived (then noted for the exit status).
     fn signalled(&self) -> bool {
         match self.interrupt.pending() {
@@ -491,134 +424,6 @@ impl Cat {
             None => false,
         }
     }
-
-    /// Push the next batch of whole lines of a mapped file. Pages already pushed are
-    /// released from the process (`MADV_DONTNEED`; they stay in the page cache), so the
-    /// resident size stays that of one batch whatever the file size.
-    ///
-    /// A file that shrinks meanwhile (see [`SafeMap`]) is read up to its new end, then this
-    /// fails with [`Truncated`]: each batch is clamped to the size the file has before it is
-    /// pushed. Each batch is copied out of the map and checked after the copy, and the copy
-    /// is what is pushed: a page that vanishes reads as zeros, and a stage reading the map
-    /// itself could pass such zeros on as a line the file never held (issue 23, item 5);
-    /// checked after the copy, they never leave the source. Lines longer than
-    /// `--max-line` are cut as the read path cuts them (the output never depends on whether
-    /// a file was mapped).
-    fn push_batch(
-        &mut self,
-        shared: &Arc<SharedMap>,
-        at: &mut MapAt,
-        out: &mut dyn Stage,
-    ) -> Result<Pushed> {
-        const PAGE: usize = 4096;
-        let map = &shared.map;
-        let max = self.max_line;
-        loop {
-            let end = map.available();
-            let done = at.done;
-            if done >= end {
-                if done < map.len() {
-                    return Err(anyhow::Error::new(Truncated));
-                }
-                return Ok(Pushed::End);
-            }
-            // Pages other threads may still read (a parallel tee's branches hold the map)
-            // are released a little later: released, they would be faulted in again.
-            let lag = if Arc::strong_count(shared) > 1 {
-                SHARED_LAG
-            } else {
-                0
-            };
-            let upto = done.saturating_sub(lag) / PAGE * PAGE;
-            if upto > at.released {
-                // SAFETY: no item borrows the pages before `done` but through the shared
-                // map, whose pages stay mapped (released pages of a file map are read again
-                // from the page cache on the next touch).
-                let _ = unsafe {
-                    map.map().unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        at.released,
-                        upto - at.released,
-                    )
-                };
-                at.released = upto;
-            }
-            let rest = &map[done..end];
-            if at.skipping {
-                let chunk = &rest[..rest.len().min(MMAP_BATCH)];
-                let skipped = match memchr::memchr(b'\n', chunk) {
-                    Some(i) => {
-                        at.skipping = false;
-                        i + 1
-                    }
-                    None => chunk.len(),
-                };
-                at.done += skipped;
-                self.meter.read(skipped);
-                continue;
-            }
-            let cut = if rest.len() <= MMAP_BATCH {
-                rest.len()
-            } else {
-                match memchr::memrchr(b'\n', &rest[..MMAP_BATCH]) {
-                    Some(i) => i + 1,
-                    // One line longer than a batch: whole if it fits in `--max-line`.
-                    None => {
-                        let reach = rest.len().min(max.saturating_add(1));
-                        match memchr::memchr(b'\n', &rest[MMAP_BATCH.min(reach)..reach]) {
-                            Some(i) => MMAP_BATCH.min(reach) + i + 1,
-                            None if reach == rest.len() => rest.len(),
-                            // Longer: its first `max` bytes, the rest dropped.
-                            None => {
-                                self.copy.clear();
-                                self.copy.extend_from_slice(&rest[..max]);
-                                if !map.intact(done + max) {
-                                    return Err(anyhow::Error::new(Truncated));
-                                }
-                                if at.cuts.count == 0 && !at.warned {
-                                    at.cuts.at = Some(done as u64);
-                                }
-                                at.cuts.count += 1;
-                                self.meter.read(max);
-                                at.done += max;
-                                at.skipping = true;
-                                if out.send_lines(&self.copy)?.is_stop() {
-                                    return Ok(Pushed::Stop);
-                                }
-                                return Ok(Pushed::More);
-                            }
-                        }
-                    }
-                }
-            };
-            // Copied, then checked: only bytes the file held are pushed.
-            self.copy.clear();
-            self.copy.extend_from_slice(&rest[..cut]);
-            if !map.intact(done + cut) {
-                return Err(anyhow::Error::new(Truncated));
-            }
-            self.meter.read(cut);
-            let batch = &self.copy[..];
-            let flow = if batch.len() > max {
-                let base = (at.cuts.count == 0 && !at.warned).then_some(done as u64);
-                send_capped(batch, max, base, &mut at.cuts, out)?
-            } else {
-                out.send_lines(batch)?
-            };
-            if flow.is_stop() {
-                return Ok(Pushed::Stop);
-            }
-            at.done += cut;
-            return Ok(Pushed::More);
-        }
-    }
-}
-
-/// What [`Cat::push_batch`] came to.
-enum Pushed {
-    More,
-    Stop,
-    End,
 }
 
 /// What [`Cat::read_once`] came to.
@@ -628,49 +433,3 @@ enum Read {
     End,
 }
 
-/// The newlines of the map before `at`, counted in steps whose pages are released after
-/// them (the resident size stays small even at the end of a huge file).
-fn newlines_before(map: &SafeMap, at: usize) -> u64 {
-    const STEP: usize = 8 << 20;
-    let mut n = 0;
-    let mut from = 0;
-    while from < at {
-        let to = at.min(from + STEP);
-        n += count_newlines(&map[from..to]);
-        // SAFETY: nothing borrows these pages any more (the batches were pushed).
-        let _ = unsafe {
-            map.map()
-                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
-        };
-        from = to;
-    }
-    n
-}
-
-/// Regular files of at least this size are memory-mapped instead of read (ripgrep does the
-/// same for single files): no copy from the page cache into a buffer.
-const MMAP_MIN: u64 = 4 << 20;
-
-/// The size of the batches pushed from a mapped file: big enough that per-batch costs
-/// vanish, small enough that `head` stops the source within a few MB.
-const MMAP_BATCH: usize = 1 << 20;
-
-/// How far behind the batch being pushed the pages of a map are released while other
-/// threads hold it (a `tee --parallel`: a few batches queued per branch).
-const SHARED_LAG: usize = 8 * MMAP_BATCH;
-
-/// Map a big regular file, or `None` to read it normally.
-/// A file not read from its start (standard input redirected from a file that a command
-/// before copipe has partly read: `(read first; copipe cat) < big.log`) is read from where
-/// it stands, not mapped.
-fn mapped(f: &File) -> Option<SafeMap> {
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() || meta.len() < MMAP_MIN {
-        return None;
-    }
-    // SAFETY: lseek on a descriptor that `f` owns; SEEK_CUR with 0 moves nothing.
-    if unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_CUR) } != 0 {
-        return None;
-    }
-    SafeMap::new(f)
-}

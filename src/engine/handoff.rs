@@ -177,7 +177,7 @@ mod tests {
     }
 
     // The signal's case (`Handed::Interrupted`) is tested with real signals in
-    // tests/delivery.rs (the first signal ends `send` with a full buffer).
+    // tests/it/delivery.rs (the first signal ends `send` with a full buffer).
     #[test]
     fn a_full_queue_waits_for_room_and_not_for_a_gone_receiver() {
         let (tx, rx) = channel::<u8, ()>(1, false).unwrap();

@@ -123,7 +123,7 @@ pub type MergeFn =
 #[derive(Clone, Copy)]
 pub enum Build {
     /// A pulled generator (which may offer the scheduler a native task of its own, see
-    /// `Source::native`).
+    /// `Source::into_task`).
     Source(SourceFn),
     /// A source that always runs as a task of the scheduler, woken when a descriptor is
     /// ready (`listen`).

@@ -111,20 +111,11 @@ const SHARED: &[(&str, &str)] = &[
 
 /// Component-to-component imports allowed for now, each with the reason it is still there.
 /// Remove an entry as soon as its edge is gone: the test fails on an entry that is unused.
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    // TODO(issue 25 item 3): the event→record builder moves where both use it (helper
-    // h25c); the coordinator removes these two entries when merging that change.
-    (
-        "source::xml",
-        "stage::records",
-        "the xml source drives the records builder",
-    ),
-    (
-        "stage::records",
-        "source::xml",
-        "records' tests parse with the xml source",
-    ),
-];
+const EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "stage::records",
+    "source::xml",
+    "records' unit tests feed it the events of the xml source's parser (test code only)",
+)];
 
 /// The component a module of the stages layer belongs to (`source::follow::wait` is in
 /// `source::follow`), or `None` for the folder modules themselves (`source`, `stage`,

@@ -166,7 +166,7 @@ impl RecordBuilder {
 
     /// Take one event. A record it finishes is given back (unless the builder keeps a
     /// batch): push it on, then call [`RecordBuilder::pushed`] before the next event.
-    #[inline]
+    #[inline(always)]
     pub fn event(&mut self, ev: &Event<'_>) -> Option<&Record> {
         match *ev {
             Event::Start { name, attrs } => {

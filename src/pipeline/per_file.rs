@@ -159,6 +159,7 @@ pub(super) fn build(
         env.interrupt.clone(),
         env.inputs,
         tail_is_sink,
+        env.status.clone(),
     );
     let workers = PerFile {
         jobs: plan.files.len(),
@@ -195,8 +196,10 @@ fn check_build(per_file: &[Call], env: &Env<'_>, tail_is_sink: bool) -> anyhow::
 }
 
 /// How a worker builds its chain: the per-file stages as the main thread would, with
-/// handles of its own (standard output, meter, timers, status), ending in the workers'
-/// recorder; and each file's `cat`.
+/// handles of its own (standard output, meter, timers), ending in the workers' recorder;
+/// and each file's `cat`. The stages report into the run's own status: a `grep -o -v` or
+/// `grep -o ''` selects lines but passes nothing on, and its selection is what makes the
+/// exit status 0 (the workers' chains are closed before the run ends).
 fn make_chain(
     per_file: Vec<Call>,
     cat: clap::ArgMatches,
@@ -205,6 +208,7 @@ fn make_chain(
     interrupt: Interrupt,
     inputs: crate::protocol::def::Inputs,
     tail_is_sink: bool,
+    status: Status,
 ) -> MakeChain {
     let files = Arc::new(files);
     Arc::new(move |end: Box<dyn Stage>| {
@@ -214,7 +218,6 @@ fn make_chain(
         )?));
         let meter = Meter::default();
         let timers = Timers::default();
-        let status = Status::default();
         let env = Env {
             opts: &opts,
             stdout: &stdout,

@@ -432,4 +432,3 @@ enum Read {
     Stop,
     End,
 }
-

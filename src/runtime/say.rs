@@ -55,6 +55,11 @@ pub fn take_held() -> Vec<u8> {
     })
 }
 
+/// Whether this thread holds something said and not yet taken.
+pub fn has_held() -> bool {
+    HELD.with(|h| h.borrow().as_ref().is_some_and(|t| !t.is_empty()))
+}
+
 /// Stop holding (what is still held is dropped: take it first).
 pub fn release() {
     HELD.with(|h| *h.borrow_mut() = None);

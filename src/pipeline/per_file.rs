@@ -155,11 +155,13 @@ pub(super) fn build(
         per_file.to_vec(),
         source_call.matches.clone(),
         plan.files.clone(),
-        env.opts.clone(),
-        env.interrupt.clone(),
+        Run {
+            opts: env.opts.clone(),
+            interrupt: env.interrupt.clone(),
+            status: env.status.clone(),
+        },
         env.inputs,
         tail_is_sink,
-        env.status.clone(),
     );
     let workers = PerFile {
         jobs: plan.files.len(),
@@ -195,6 +197,13 @@ fn check_build(per_file: &[Call], env: &Env<'_>, tail_is_sink: bool) -> anyhow::
     .map_err(|e| anyhow!("{e}"))
 }
 
+/// What the run shares with the workers' chains: its options, its Ctrl-C, and its status.
+struct Run {
+    opts: Options,
+    interrupt: Interrupt,
+    status: Status,
+}
+
 /// How a worker builds its chain: the per-file stages as the main thread would, with
 /// handles of its own (standard output, meter, timers), ending in the workers' recorder;
 /// and each file's `cat`. The stages report into the run's own status: a `grep -o -v` or
@@ -204,12 +213,15 @@ fn make_chain(
     per_file: Vec<Call>,
     cat: clap::ArgMatches,
     files: Vec<PathBuf>,
-    opts: Options,
-    interrupt: Interrupt,
+    run: Run,
     inputs: crate::protocol::def::Inputs,
     tail_is_sink: bool,
-    status: Status,
 ) -> MakeChain {
+    let Run {
+        opts,
+        interrupt,
+        status,
+    } = run;
     let files = Arc::new(files);
     Arc::new(move |end: Box<dyn Stage>| {
         let stdout = Rc::new(RefCell::new(Output::stdout(

@@ -76,7 +76,7 @@ pub struct Cli {
     /// line is passed on with its first BYTES bytes, the rest of it up to its newline is
     /// dropped, and a warning names the input and the line (once per input; `--stats`
     /// counts them all). Memory then stays within a few times BYTES whatever the input.
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = crate::runtime::units::parse_size)]
     pub max_line: Option<usize>,
     /// Read the pipeline from FILE (`#` starts a comment).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -104,31 +104,6 @@ pub struct Cli {
         value_name = "PIPELINE"
     )]
     pub pipeline: Vec<OsString>,
-}
-
-/// A size in bytes: a number, with an optional suffix K, M or G (powers of 1024; `KB`,
-/// `KiB` and lower case too). Zero is refused.
-fn parse_bytes(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (a number, with K, M or G after it)"))?;
-    let shift = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("{s:?}: unknown unit (K, M or G)")),
-    };
-    let bytes = n
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too big"))?;
-    if bytes == 0 {
-        return Err("the size must be at least 1 byte".into());
-    }
-    Ok(bytes)
 }
 
 /// Run copipe with the process arguments; returns the exit status.

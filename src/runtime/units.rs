@@ -1,5 +1,6 @@
 //! The units options take and messages say: durations (`500ms`, `10s`, `5m`, `1h`), as every
-//! stage with a time option parses them, and sizes as `--max-line` shows them (`16M`).
+//! stage with a time option parses them, and sizes (`64K`, `16M`), as every size option
+//! parses them and `--max-line` shows them.
 
 /// A duration as `500ms`, `10s`, `5m`, `1h` or a number of seconds (`2.5`).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -24,6 +25,30 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
+/// A size in bytes: a number, with an optional `K`, `M` or `G` (powers of 1024; `KB`,
+/// `KiB` and lower case too), as `--max-line`, `listen --rcvbuf` and `multiline
+/// --max-bytes` take it. Zero is refused.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (a number, with K, M or G after it)"))?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("`{s}`: unknown unit (K, M or G)")),
+    };
+    match n.checked_mul(1 << shift) {
+        Some(0) => Err("the size must be at least 1 byte".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("`{s}` is too big")),
+    }
+}
+
 /// `16M`, `64K`, `1000 bytes`: a size as `--max-line` takes it.
 pub fn size_text(n: usize) -> String {
     for (shift, unit) in [(30, 'G'), (20, 'M'), (10, 'K')] {
@@ -37,6 +62,18 @@ pub fn size_text(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_take_k_m_g_in_any_case_and_refuse_zero_and_junk() {
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size(" 100 "), Ok(100));
+        assert!(parse_size("0").unwrap_err().contains("at least 1 byte"));
+        assert!(parse_size("x").unwrap_err().contains("not a size"));
+        assert!(parse_size("4T").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
 
     #[test]
     fn durations_parse_with_their_units() {

@@ -70,30 +70,8 @@ pub struct Args {
     /// (K, M or G: powers of 1024). When it is full the kernel drops what comes: each drop
     /// is counted and said, and the exit status is then 2. Beyond net.core.rmem_max it
     /// takes root or CAP_NET_ADMIN (what was obtained is said).
-    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = crate::runtime::units::parse_size)]
     pub rcvbuf: usize,
-}
-
-/// A size: a number with an optional `K`, `M` or `G` (powers of 1024; `KB`, `KiB` too).
-fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (e.g. 4K, 8M)"))?;
-    let shift = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("`{s}`: unknown unit (K, M or G)")),
-    };
-    match n.checked_mul(1 << shift) {
-        Some(0) => Err("the size must be at least 1 byte".into()),
-        Some(v) => Ok(v),
-        None => Err(format!("`{s}` is too big")),
-    }
 }
 
 /// How a stream is cut into lines.

@@ -53,32 +53,13 @@ pub struct Args {
     pub max_lines: usize,
     /// The most bytes in one event (`64K`, `1M` or a number); past it the event is sent and
     /// a new one begins (a single longer line is still one event).
-    #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = crate::runtime::units::parse_size)]
     pub max_bytes: usize,
     /// How long an open event waits for more lines once the input is quiet (`500ms`, `1s`,
     /// `2m`) before it is sent on.
     #[arg(long, value_name = "DURATION", default_value = "1s",
           value_parser = crate::runtime::units::parse_duration)]
     pub timeout: Duration,
-}
-
-/// A size as a number of bytes, with an optional `K`, `M` or `G` (powers of 1024).
-fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let (num, mul) = match t.as_bytes().last().map(|b| b.to_ascii_uppercase()) {
-        Some(b'K') => (&t[..t.len() - 1], 1usize << 10),
-        Some(b'M') => (&t[..t.len() - 1], 1 << 20),
-        Some(b'G') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (e.g. 4096, 64K, 1M)"))?;
-    match n.checked_mul(mul) {
-        Some(v) if v > 0 => Ok(v),
-        Some(_) => Err(format!("`{s}`: the size must be at least 1")),
-        None => Err(format!("`{s}` is too big")),
-    }
 }
 
 pub const DEF: StageDef = StageDef {
@@ -387,10 +368,10 @@ mod tests {
 
     #[test]
     fn sizes_parse_with_units() {
-        assert_eq!(parse_size("1M"), Ok(1 << 20));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("100"), Ok(100));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("x").is_err());
+        assert_eq!(crate::runtime::units::parse_size("1M"), Ok(1 << 20));
+        assert_eq!(crate::runtime::units::parse_size("64k"), Ok(64 << 10));
+        assert_eq!(crate::runtime::units::parse_size("100"), Ok(100));
+        assert!(crate::runtime::units::parse_size("0").is_err());
+        assert!(crate::runtime::units::parse_size("x").is_err());
     }
 }

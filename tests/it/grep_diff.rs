@@ -167,42 +167,60 @@ fn differences(cases: &[Vec<&str>], sets: &[Vec<std::path::PathBuf>]) -> Vec<Str
     for files in sets {
         for flags in cases {
             for pat in PATTERNS {
-                let mut g = Command::new("grep");
-                g.env("LC_ALL", "C.UTF-8")
-                    .env_remove("GREP_COLORS")
-                    .arg("-a");
+                let mut grep_args = vec!["-a"];
                 if !flags.contains(&"-F") {
-                    g.arg("-E");
+                    grep_args.push("-E");
                 }
-                g.args(flags).args(*pat).args(files);
-                let want = g.output().unwrap();
-                let mut cargs: Vec<String> = vec!["cat".into()];
-                cargs.extend(files.iter().map(|f| f.display().to_string()));
-                cargs.extend([":".to_string(), "grep".into()]);
-                cargs.extend(flags.iter().chain(*pat).map(|s| s.to_string()));
-                let got = copipe(&cargs)
-                    .configure(|c| {
-                        c.env_remove("GREP_COLORS");
-                    })
-                    .run();
-                if got.out != want.stdout || Some(got.code) != want.status.code() {
-                    let names: Vec<_> = files
-                        .iter()
-                        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
-                        .collect();
-                    failures.push(format!(
-                        "{names:?} {flags:?} {pat:?}: grep printed {} bytes (status {:?}), copipe {} bytes (status {}) {}",
-                        want.stdout.len(),
-                        want.status.code(),
-                        got.out.len(),
-                        got.code,
-                        got.err.lines().next().unwrap_or("")
-                    ));
-                }
+                grep_args.extend(flags.iter().chain(*pat));
+                let mut ours = flags.to_vec();
+                ours.extend(*pat);
+                let label = format!("{flags:?} {pat:?}");
+                failures.extend(compare(files, &grep_args, &ours, &label));
             }
         }
     }
     failures
+}
+
+/// Run `grep GREP_ARGS FILES` and `copipe cat FILES : grep OURS` and say how they differ
+/// (stdout byte for byte, and the exit status), if they do.
+fn compare(
+    files: &[std::path::PathBuf],
+    grep_args: &[&str],
+    ours: &[&str],
+    label: &str,
+) -> Option<String> {
+    let want = Command::new("grep")
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("GREP_COLORS")
+        .args(grep_args)
+        .args(files)
+        .output()
+        .unwrap();
+    let mut cargs: Vec<String> = vec!["cat".into()];
+    cargs.extend(files.iter().map(|f| f.display().to_string()));
+    cargs.extend([":".to_string(), "grep".into()]);
+    cargs.extend(ours.iter().map(|s| s.to_string()));
+    let got = copipe(&cargs)
+        .configure(|c| {
+            c.env_remove("GREP_COLORS");
+        })
+        .run();
+    if got.out == want.stdout && Some(got.code) == want.status.code() {
+        return None;
+    }
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    Some(format!(
+        "{names:?} {label}: grep printed {} bytes (status {:?}), copipe {} bytes (status {}) {}",
+        want.stdout.len(),
+        want.status.code(),
+        got.out.len(),
+        got.code,
+        got.err.lines().next().unwrap_or("")
+    ))
 }
 
 fn singles_and_pairs() -> Vec<Vec<&'static str>> {
@@ -421,38 +439,13 @@ fn perl_differences(
     for files in sets {
         for flags in cases {
             for (ours, theirs) in patterns {
-                let want = Command::new("grep")
-                    .env("LC_ALL", "C.UTF-8")
-                    .env_remove("GREP_COLORS")
-                    .args(["-a", "-P"])
-                    .args(flags)
-                    .args(["-e", theirs])
-                    .args(files)
-                    .output()
-                    .unwrap();
-                let mut cargs: Vec<String> = vec!["cat".into()];
-                cargs.extend(files.iter().map(|f| f.display().to_string()));
-                cargs.extend([":".to_string(), "grep".into(), "-P".into()]);
-                cargs.extend(flags.iter().chain(*ours).map(|s| s.to_string()));
-                let got = copipe(&cargs)
-                    .configure(|c| {
-                        c.env_remove("GREP_COLORS");
-                    })
-                    .run();
-                if got.out != want.stdout || Some(got.code) != want.status.code() {
-                    let names: Vec<_> = files
-                        .iter()
-                        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
-                        .collect();
-                    failures.push(format!(
-                        "{names:?} -P {flags:?} {ours:?}: grep printed {} bytes (status {:?}), copipe {} bytes (status {}) {}",
-                        want.stdout.len(),
-                        want.status.code(),
-                        got.out.len(),
-                        got.code,
-                        got.err.lines().next().unwrap_or("")
-                    ));
-                }
+                let mut grep_args = vec!["-a", "-P"];
+                grep_args.extend(flags.iter().copied());
+                grep_args.extend(["-e", *theirs]);
+                let mut copipe_args = vec!["-P"];
+                copipe_args.extend(flags.iter().chain(*ours));
+                let label = format!("-P {flags:?} {ours:?}");
+                failures.extend(compare(files, &grep_args, &copipe_args, &label));
             }
         }
     }

@@ -1,7 +1,9 @@
-//! Per-file workers: the per-file part of a pipeline (a source that reads one file, and the
-//! filters after it that treat each file on its own) run on several threads, one file at a
-//! time each, and what they push is handed on to the rest of the chain in the order of the
-//! files — so that the output is the one a single thread gives, byte for byte.
+//! Per-file workers: the per-file part of a pipeline (a source that reads one file, or one
+//! part of a big file, and the filters after it that treat each file on its own) run on
+//! several threads, one job at a time each, and what they push is handed on to the rest of
+//! the chain in the order of the jobs — so that the output is the one a single thread
+//! gives, byte for byte. A job that continues the one before (a part of the same file) does
+//! not announce its input again, and a line cut by `--max-line` is said once per file.
 //!
 //! * Jobs (files) are taken in ascending order by the workers (an atomic counter): the job
 //!   the main thread waits for is always being run, so no worker waits for one that waits.
@@ -65,6 +67,8 @@ pub struct Part {
     pub expected: u64,
     /// Lines cut by `--max-line`.
     pub cut: u64,
+    /// The warning about a line cut in a part of a file (said once per file).
+    pub cut_warning: Option<String>,
     /// Errors reported (and said in `said`).
     pub soft_errors: u32,
     /// What the worker said on stderr meanwhile.
@@ -91,6 +95,10 @@ pub struct Chain {
     pub counters: Vec<Counter>,
     /// The source of job `i`, built with the job's own meter and status.
     pub source: SourceOf,
+    /// Whether job `i` continues job `i - 1` (a part of the same file after the first):
+    /// its source announces the input to the worker's stages, which need its name, but the
+    /// main thread, which had it from the job before, is not told again.
+    pub continues: Arc<[bool]>,
 }
 
 /// Builds the source of job `i` with the job's own meter and status.
@@ -105,6 +113,8 @@ pub struct Tally<'a> {
     pub status: &'a Status,
     /// The per-file stages' `--stats` counters (as many as a worker's, or none).
     pub counters: &'a [Counter],
+    /// Which jobs continue the one before (see [`Chain::continues`]).
+    pub continues: &'a [bool],
 }
 
 /// Run `jobs` jobs on `threads` workers and replay what they push into `out`, in job order.
@@ -160,8 +170,13 @@ fn replay(
     out: &mut dyn Stage,
     into: &Tally<'_>,
 ) -> Result<()> {
-    for rx in receivers.iter_mut() {
+    // Whether the file of the job being replayed had its cut line said (once a file).
+    let mut cut_said = false;
+    for (i, rx) in receivers.iter_mut().enumerate() {
         let rx = rx.take().expect("each job's queue is read once");
+        if !into.continues.get(i).copied().unwrap_or(false) {
+            cut_said = false;
+        }
         loop {
             let Ok(msg) = rx.recv() else {
                 return Err(anyhow!("a worker thread failed"));
@@ -182,6 +197,11 @@ fn replay(
                     }
                     if !p.said.is_empty() {
                         crate::say_part!("{}", String::from_utf8_lossy(&p.said));
+                    }
+                    if let Some(w) = p.cut_warning
+                        && !std::mem::replace(&mut cut_said, true)
+                    {
+                        crate::say!("{w}");
                     }
                     into.status.count_soft_errors(p.soft_errors);
                     if p.batch.replay(out)?.is_stop() {
@@ -243,6 +263,7 @@ fn work(shared: &Shared, make: &MakeChain) {
         chain,
         counters,
         source,
+        continues,
     }) = built.as_mut()
     {
         rec.borrow_mut().last_counts = vec![0; counters.len()];
@@ -266,6 +287,7 @@ fn work(shared: &Shared, make: &MakeChain) {
                 r.last_cut = 0;
                 r.last_soft = 0;
                 r.counters = counters.clone();
+                r.continuing = continues.get(i).copied().unwrap_or(false);
             }
             let result = source(i, &meter, &status).and_then(|mut s| {
                 let mut top = Top {
@@ -321,6 +343,8 @@ struct Recorder {
     last_expected: u64,
     last_cut: u64,
     last_soft: u32,
+    /// The job continues the one before: its first announcement is not recorded.
+    continuing: bool,
 }
 
 impl Recorder {
@@ -354,6 +378,7 @@ impl Recorder {
             read: read - self.last_read,
             expected: expected - self.last_expected,
             cut: cut - self.last_cut,
+            cut_warning: self.meter.take_cut_warning(),
             soft_errors: soft - self.last_soft,
             said,
         };
@@ -368,6 +393,7 @@ impl Recorder {
             && part.read == 0
             && part.expected == 0
             && part.cut == 0
+            && part.cut_warning.is_none()
             && part.soft_errors == 0
             && part.said.is_empty();
         empty || tx.send(Msg::Part(part)).is_ok()
@@ -421,7 +447,11 @@ impl Stage for End {
         self.send_lines(lines.bytes())
     }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
-        self.0.borrow_mut().batch.origin(origin)
+        let mut r = self.0.borrow_mut();
+        if std::mem::take(&mut r.continuing) {
+            return Ok(());
+        }
+        r.batch.origin(origin)
     }
     fn flush(&mut self) -> Result<()> {
         self.0.borrow_mut().batch.flush()

@@ -288,7 +288,7 @@ fn inputs_of(source: &Call) -> Inputs {
         "cat" => Inputs {
             several: files().len() > 1,
             renumber: true,
-            to_sink: false,
+            ..Inputs::default()
         },
         "follow" => {
             let f = files();
@@ -301,7 +301,7 @@ fn inputs_of(source: &Call) -> Inputs {
             Inputs {
                 several: f.len() > 1 || f.iter().any(|p| glob(p)),
                 renumber: false,
-                to_sink: false,
+                ..Inputs::default()
             }
         }
         _ => Inputs::default(),

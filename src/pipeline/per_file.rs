@@ -1,11 +1,16 @@
 //! Which part of a pipeline runs in per-file workers (see [`crate::engine::workers`]), and
 //! building it.
 //!
-//! `cat` of several regular files (at least two, no standard input, `--threads` or the
-//! number of cores above one) followed by filters that treat each file on its own: those
-//! filters run in the workers, one file per worker at a time; the rest of the chain — from
-//! the first stage that needs the whole stream in order — runs in the main thread on what
-//! the workers hand on, in the order of the files.
+//! `cat` of regular files (no standard input, `--threads` or the number of cores above one)
+//! followed by filters that treat each file on its own: those filters run in the workers,
+//! one job per worker at a time; the rest of the chain — from the first stage that needs
+//! the whole stream in order — runs in the main thread on what the workers hand on, in the
+//! order of the jobs. A job is a file, or, when the filters treat each line on its own (no
+//! `-n`, `-b`), a part of a big file (`cat --part-size`, from a line's start to the next
+//! part's): one big file is then searched on both cores. A `grep -c` at the end of the
+//! per-file stages selects in the workers and counts in the main thread, where the parts
+//! of a file are one file again (see [`crate::protocol::def::CountSplit`]). There must be
+//! two jobs at least.
 //!
 //! Per-file (safe in a worker), as decided by [`per_file_safe`]: `grep` on lines with any
 //! of its matching options (`-e`, `-f`, `-i`, `-v`, `-w`, `-x`, `-F`, `-E`, `-G`, `-P`) and
@@ -30,18 +35,31 @@ use super::grammar::{Call, Pipeline, SyntaxError};
 use super::stats::{Counter, Row};
 use crate::engine::workers::{self, Chain, MakeChain, Tally};
 use crate::item::Kind;
-use crate::protocol::def::{BuildCx, Options, Status};
+use crate::protocol::def::{BuildCx, CountSplit, Inputs, Options, Status};
 use crate::protocol::{Source, Stage};
 use crate::runtime::meter::Meter;
 use crate::runtime::output::Output;
 use crate::runtime::signal::Interrupt;
 use crate::runtime::timer::Timers;
 
-/// What runs in the workers: the files, the threads, and how many stages after `cat`.
+/// What runs in the workers: the files, the jobs (files, or parts of big ones), the
+/// threads, and how many stages after `cat`.
 pub(super) struct Plan {
     files: Vec<PathBuf>,
+    jobs: Vec<Job>,
     threads: usize,
     stages: usize,
+    /// The last stage in the workers is a `grep -c`, whose count is made after them.
+    count_split: bool,
+}
+
+/// One job of the workers: a whole file, or the lines that start in a part of one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Job {
+    /// Which of the files.
+    file: usize,
+    /// The part: from a line's start to the next part's (`None`: to the file's end).
+    part: Option<(u64, Option<u64>)>,
 }
 
 /// The per-file part of `p`, if it has one (see the module docs).
@@ -50,14 +68,114 @@ pub(super) fn plan(p: &Pipeline) -> Option<Plan> {
     if source.def.name != crate::source::cat::DEF.name || source.name.is_none() {
         return None;
     }
-    let (files, threads) = crate::source::cat::per_file(&source.matches)?;
-    let stages = p.calls[1..].iter().take_while(|c| per_file_safe(c)).count();
+    // (`cat --part-size`, 32 MB: enough parts to keep two cores busy to the end of a file
+    // of a few hundred megabytes, few enough that a part's cost, a `cat` built and the
+    // file opened, is lost in its reading.)
+    let (files, threads, part) = crate::source::cat::per_file(&source.matches)?;
+    let mut per_file = p.calls[1..].iter().take_while(|c| per_file_safe(c)).count();
+    let mut per_part = p.calls[1..].iter().take_while(|c| per_part_safe(c)).count();
+    // A `grep -c` after them selects in the workers and counts after them.
+    let count_split = per_part == per_file && p.calls.get(1 + per_part).is_some_and(count_splits);
+    if count_split {
+        per_part += 1;
+        per_file = per_part;
+    }
+    // Big files are read in parts when every stage in the workers allows it, or when
+    // there is one file (the stages that do run in the workers).
+    let (stages, split) = if per_part > 0 && (per_part == per_file || files.len() == 1) {
+        (per_part, true)
+    } else {
+        (per_file, false)
+    };
+    let jobs = jobs(&files, split.then_some(part), |f| {
+        crate::source::cat::reads_decompressed(&source.matches, f)
+    });
     // Something must follow in the main thread (the implicit `print` at least).
-    (stages > 0 && stages < p.calls.len() - 1).then_some(Plan {
+    (stages > 0 && stages < p.calls.len() - 1 && jobs.len() > 1).then_some(Plan {
         files,
+        jobs,
         threads,
         stages,
+        count_split,
     })
+}
+
+/// The jobs for `files`: a file each, those at least twice `split` in parts of about
+/// `split` (not those read decompressed, which have to be read from their start).
+fn jobs(
+    files: &[PathBuf],
+    split: Option<u64>,
+    decompressed: impl Fn(&std::path::Path) -> bool,
+) -> Vec<Job> {
+    let mut jobs = Vec::with_capacity(files.len());
+    for (i, path) in files.iter().enumerate() {
+        let whole = Job {
+            file: i,
+            part: None,
+        };
+        let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        let Some(part) = split.filter(|&p| len >= 2 * p && !decompressed(path)) else {
+            jobs.push(whole);
+            continue;
+        };
+        let Ok(file) = std::fs::File::open(path) else {
+            jobs.push(whole);
+            continue;
+        };
+        let mut starts = vec![0];
+        let mut at = part;
+        while at + part / 2 < len {
+            match line_start_from(&file, at) {
+                Some(s) if s < len => {
+                    if s > *starts.last().unwrap_or(&0) {
+                        starts.push(s);
+                    }
+                    at = s.max(at) + part;
+                }
+                _ => break,
+            }
+        }
+        if starts.len() == 1 {
+            jobs.push(whole);
+            continue;
+        }
+        for (k, &s) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied();
+            jobs.push(Job {
+                file: i,
+                part: Some((s, end)),
+            });
+        }
+    }
+    jobs
+}
+
+/// Which jobs continue the one before: the parts of a file after its first.
+fn continuing(jobs: &[Job]) -> Arc<[bool]> {
+    jobs.iter()
+        .map(|j| j.part.is_some_and(|(start, _)| start > 0))
+        .collect()
+}
+
+/// The start of the first line that starts at `at` or after it in `file` (the byte after
+/// the first newline at `at - 1` or later), `None` when there is none (or the file cannot
+/// be read there).
+fn line_start_from(file: &std::fs::File, at: u64) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = at.checked_sub(1)?;
+    loop {
+        let n = match file.read_at(&mut buf, pos) {
+            Ok(0) => return None,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Some(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
 }
 
 /// `grep`'s options that depend on the line and its own file alone.
@@ -82,6 +200,32 @@ const GREP_PER_FILE: &[&str] = &[
     "only_matching",
     "color",
 ];
+
+/// Whether `call` is a `grep -c` whose selection can run in the workers and whose count
+/// after them (see [`crate::protocol::def::CountSplit`]): its other options per-part.
+fn count_splits(call: &Call) -> bool {
+    let given =
+        |id: &str| call.matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    call.def.name == crate::stage::grep::DEF.name
+        && call.input == Some(Kind::Line)
+        && given("count")
+        && !given("line_number")
+        && !given("byte_offset")
+        && call
+            .matches
+            .ids()
+            .all(|id| id == "count" || GREP_PER_FILE.contains(&id.as_str()) || !given(id.as_str()))
+}
+
+/// Whether `call` treats each line on its own, wherever it is in its file: per-file, and
+/// not numbering lines or bytes from the file's start (`-n`, `-b`), so that it can run on
+/// parts of a file.
+fn per_part_safe(call: &Call) -> bool {
+    per_file_safe(call)
+        && ["line_number", "byte_offset"]
+            .iter()
+            .all(|id| call.matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine))
+}
 
 /// Whether `call` treats each file on its own (see the module docs).
 pub(super) fn per_file_safe(call: &Call) -> bool {
@@ -113,6 +257,25 @@ pub(super) fn build(
     let mut rest_rows = Vec::new();
     let rest = build_chain_into(after, env, &hl[k], &mut rest_rows, None)?;
     let first_after = rest_rows.first().and_then(|r| r.input.clone());
+    if plan.count_split && !env.timers.wanted() {
+        // The `grep -c` counts in the main thread what it selected in the workers; its
+        // row is the workers' (in: the lines it read there; out: the counts).
+        let tally_env = Env {
+            inputs: Inputs {
+                count: CountSplit::Tally,
+                ..env.inputs
+            },
+            ..*env
+        };
+        let rest = build_chain_into(
+            &per_file[k - 1..],
+            &tally_env,
+            &hl[k - 1],
+            &mut Vec::new(),
+            Some(rest),
+        )?;
+        return build_workers(p, &plan, per_file, rest, rest_rows, first_after, env, rows);
+    }
     let tail_is_sink = matches!(after[0].def.build, crate::protocol::def::Build::Sink(_));
     if env.timers.wanted() {
         let env = Env {
@@ -129,6 +292,26 @@ pub(super) fn build(
         return Ok((cat, chain));
     }
     drop(cat);
+    build_workers(p, &plan, per_file, rest, rest_rows, first_after, env, rows)
+}
+
+/// The workers' source for `per_file` ahead of `rest` (see [`build`]).
+#[allow(clippy::too_many_arguments)]
+fn build_workers(
+    p: &Pipeline,
+    plan: &Plan,
+    per_file: &[Call],
+    rest: Box<dyn Stage>,
+    rest_rows: Vec<Row>,
+    first_after: Option<Counter>,
+    env: &Env<'_>,
+    rows: &mut Vec<Row>,
+) -> Result<Parts, SyntaxError> {
+    let k = plan.stages;
+    let tail_is_sink = matches!(
+        p.calls[1 + k].def.build,
+        crate::protocol::def::Build::Sink(_)
+    );
     // The per-file stages' rows, counted by the main thread from what the workers say.
     let counters: Vec<Counter> = if env.opts.stats {
         (0..k).map(|_| Counter::default()).collect()
@@ -155,16 +338,25 @@ pub(super) fn build(
         per_file.to_vec(),
         source_call.matches.clone(),
         plan.files.clone(),
+        plan.jobs.clone(),
         Run {
             opts: env.opts.clone(),
             interrupt: env.interrupt.clone(),
             status: env.status.clone(),
         },
-        env.inputs,
+        Inputs {
+            count: if plan.count_split {
+                CountSplit::Select
+            } else {
+                CountSplit::Whole
+            },
+            ..env.inputs
+        },
         tail_is_sink,
     );
     let workers = PerFile {
-        jobs: plan.files.len(),
+        jobs: plan.jobs.len(),
+        continues: continuing(&plan.jobs),
         threads: plan.threads,
         make,
         meter: env.meter.clone(),
@@ -213,6 +405,7 @@ fn make_chain(
     per_file: Vec<Call>,
     cat: clap::ArgMatches,
     files: Vec<PathBuf>,
+    jobs: Vec<Job>,
     run: Run,
     inputs: crate::protocol::def::Inputs,
     tail_is_sink: bool,
@@ -223,6 +416,8 @@ fn make_chain(
         status,
     } = run;
     let files = Arc::new(files);
+    let continues = continuing(&jobs);
+    let jobs = Arc::new(jobs);
     Arc::new(move |end: Box<dyn Stage>| {
         let stdout = Rc::new(RefCell::new(Output::stdout(
             opts.line_buffered,
@@ -245,8 +440,13 @@ fn make_chain(
         let chain = build_chain_into(&per_file, &env, &[], &mut rows, Some(end))
             .map_err(|e| anyhow!("{e}"))?;
         let counters = rows.iter().filter_map(|r| r.input.clone()).collect();
-        let (opts, interrupt, cat, files) =
-            (opts.clone(), interrupt.clone(), cat.clone(), files.clone());
+        let (opts, interrupt, cat, files, jobs) = (
+            opts.clone(),
+            interrupt.clone(),
+            cat.clone(),
+            files.clone(),
+            jobs.clone(),
+        );
         let source = Box::new(move |i: usize, meter: &Meter, status: &Status| {
             let cx = BuildCx {
                 opts: &opts,
@@ -261,12 +461,17 @@ fn make_chain(
                 inputs,
                 written: Default::default(),
             };
-            crate::source::cat::build_one(&cat, &files[i], &cx)
+            let job = jobs[i];
+            match job.part {
+                None => crate::source::cat::build_one(&cat, &files[job.file], &cx),
+                Some(part) => crate::source::cat::build_part(&cat, &files[job.file], part, &cx),
+            }
         });
         Ok(Chain {
             chain,
             counters,
             source,
+            continues: continues.clone(),
         })
     })
 }
@@ -274,6 +479,7 @@ fn make_chain(
 /// `cat` of many files with its per-file stages, run by the workers.
 struct PerFile {
     jobs: usize,
+    continues: Arc<[bool]>,
     threads: usize,
     make: MakeChain,
     meter: Meter,
@@ -287,6 +493,7 @@ impl Source for PerFile {
             meter: &self.meter,
             status: &self.status,
             counters: &self.counters,
+            continues: &self.continues,
         };
         workers::run(self.jobs, self.threads, self.make.clone(), out, &tally)
     }
@@ -340,7 +547,8 @@ mod tests {
             stages(&format!("{cat} : grep x : head 1 : grep y")),
             Some(1)
         );
-        assert_eq!(stages(&format!("{cat} : grep -c x")), None);
+        assert_eq!(stages(&format!("{cat} : grep -c x")), Some(1));
+        assert_eq!(stages(&format!("{cat} : grep -c -n x")), None);
         assert_eq!(stages(&format!("{cat} : grep -m 1 x")), None);
         assert_eq!(stages(&format!("{cat} : grep -A 1 x")), None);
         assert_eq!(stages(&format!("{cat} : head 1 : grep x")), None);

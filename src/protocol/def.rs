@@ -443,4 +443,20 @@ pub struct Inputs {
     /// lines go to its output: only then does a plain `grep` put file names in front of
     /// them by default. A parser or filter after it gets the lines as the files hold them.
     pub to_sink: bool,
+    /// A `grep -c` split around the per-file workers (see `pipeline::per_file`).
+    pub count: CountSplit,
+}
+
+/// How a `grep -c` runs when the files are read by per-file workers: it selects the lines
+/// in the workers, and counts them after them, where each file's count is made whole again
+/// (a big file is read in parts by several workers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CountSplit {
+    /// Not split: selects and counts.
+    #[default]
+    Whole,
+    /// In the workers: passes on the lines it selects (as without `-c` and `-o`).
+    Select,
+    /// After the workers: counts every line it receives, as `-c` counts selected lines.
+    Tally,
 }

@@ -31,6 +31,9 @@ struct Inner {
     parts: Cell<Option<Parts>>,
     /// Lines cut by `--max-line`.
     cut: Cell<u64>,
+    /// The warning about the first line cut in a part of a file, held for the main thread,
+    /// which says it unless an earlier part of the file had one (see `engine::workers`).
+    cut_warning: RefCell<Option<String>>,
     /// `listen udp://`: datagrams the kernel dropped (its receive buffer was full).
     dropped: Cell<u64>,
     /// `follow`: files followed now, discovered by its globs, closed (see [`FileCounts`]).
@@ -124,6 +127,16 @@ impl Meter {
     /// `n` more lines were cut by `--max-line` (shown by `--stats`).
     pub fn cut_lines(&self, n: u64) {
         self.0.cut.set(self.0.cut.get() + n);
+    }
+
+    /// Hold the warning about a line cut in a part of a file (the first one held is kept).
+    pub fn hold_cut_warning(&self, warning: String) {
+        self.0.cut_warning.borrow_mut().get_or_insert(warning);
+    }
+
+    /// The warning held by [`Meter::hold_cut_warning`], taken.
+    pub fn take_cut_warning(&self) -> Option<String> {
+        self.0.cut_warning.borrow_mut().take()
     }
 
     /// The lines cut by `--max-line` so far.

@@ -22,7 +22,7 @@ use crate::runtime::map::Truncated;
 use crate::runtime::meter::Meter;
 use crate::runtime::signal::{Interrupt, readable_now, report_unfinished, wait_readable};
 use crate::source::decompress::{self, Decoder};
-use crate::source::reader::{LineReader, ReadError, note_cuts, place_in};
+use crate::source::reader::{LineReader, ReadError, cut_warning, note_cuts, place_in};
 
 mod compressed;
 
@@ -60,17 +60,24 @@ pub struct Args {
     #[arg(long)]
     pub skip_bad: bool,
     /// Read the files on N threads, each file on one, when the filters after `cat` treat
-    /// each file on its own (`grep` without `-m`, `-c`, `-l`, `-L`, `-q` or context): the
-    /// output is the same, in the order of the files. Default: the number of cores; 1 reads
-    /// one file after the other in one thread.
+    /// each file on its own (`grep` without `-m`, `-l`, `-L`, `-q` or context): the output
+    /// is the same, in the order of the files. Default: the number of cores; 1 reads one
+    /// file after the other in one thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
+    /// With several threads, a file at least twice SIZE is read in parts of about SIZE
+    /// (each from a line's start), on as many threads, when the filters after `cat` treat
+    /// each line on its own (`grep` without `-n`, `-b` or the options above; its `-c`
+    /// counts each file whole): the output is the same.
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = crate::runtime::units::parse_size)]
+    pub part_size: usize,
 }
 
 /// The files a `cat` reads and how many threads may read them, when per-file workers can
-/// (see `crate::engine::workers`): at least two files, none standard input, each a regular
-/// file or one that cannot be opened (reported in its turn), more than one thread.
-pub fn per_file(m: &ArgMatches) -> Option<(Vec<PathBuf>, usize)> {
+/// (see `crate::engine::workers`): files named, none standard input, each a regular file or
+/// one that cannot be opened (reported in its turn), more than one thread. (Whether there
+/// are jobs enough, several files or parts of a big one, is the pipeline's to say.)
+pub fn per_file(m: &ArgMatches) -> Option<(Vec<PathBuf>, usize, u64)> {
     let a = Args::from_arg_matches(m).ok()?;
     let threads = a.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -78,7 +85,19 @@ pub fn per_file(m: &ArgMatches) -> Option<(Vec<PathBuf>, usize)> {
     );
     let readable =
         |p: &PathBuf| p.as_os_str() != "-" && std::fs::metadata(p).map_or(true, |m| m.is_file());
-    (threads > 1 && a.files.len() > 1 && a.files.iter().all(readable)).then_some((a.files, threads))
+    let part = (a.part_size as u64).max(1);
+    (threads > 1 && !a.files.is_empty() && a.files.iter().all(readable))
+        .then_some((a.files, threads, part))
+}
+
+/// Whether `cat` would read `file` decompressed (so that it cannot be read in parts).
+pub fn reads_decompressed(m: &ArgMatches, file: &std::path::Path) -> bool {
+    let decompress = Args::from_arg_matches(m).is_ok_and(|a| !a.no_decompress);
+    decompress
+        && File::open(file)
+            .ok()
+            .and_then(|f| decompress::sniff_file(&f))
+            .is_some()
 }
 
 /// A `cat` of `file` alone, with the options of `m` (a per-file worker's source).
@@ -91,6 +110,25 @@ pub fn build_one(
     let a = Args::from_arg_matches(m)?;
     Ok(Box::new(Cat {
         files: vec![file.to_path_buf()].into_iter(),
+        ..from_args(a, cx)
+    }))
+}
+
+/// A `cat` of the lines of `file` that start in `range` (whose ends are starts of lines; the
+/// last part of a file has no end: it is read to the file's end, as `cat` reads it), with
+/// the options of `m`: a per-file worker's source for a part of a big file. The file is
+/// announced as a whole file is; a byte of the range missing is the file's truncation.
+pub fn build_part(
+    m: &ArgMatches,
+    file: &std::path::Path,
+    range: (u64, Option<u64>),
+    cx: &BuildCx<'_>,
+) -> Result<Box<dyn Source>> {
+    let a = Args::from_arg_matches(m)?;
+    Ok(Box::new(Cat {
+        files: vec![file.to_path_buf()].into_iter(),
+        part: Some(range),
+        decompress: false,
         ..from_args(a, cx)
     }))
 }
@@ -134,6 +172,8 @@ fn from_args(a: Args, cx: &BuildCx<'_>) -> Cat {
         status: cx.status.clone(),
         decompress: !a.no_decompress,
         skip_bad: a.skip_bad,
+        part: None,
+        left: None,
     }
 }
 
@@ -155,6 +195,10 @@ struct Cat {
     decompress: bool,
     /// `--skip-bad`: corrupt compressed data is a warning, then the next input.
     skip_bad: bool,
+    /// Read only the lines that start in this part of the file (see [`build_part`]).
+    part: Option<(u64, Option<u64>)>,
+    /// The bytes of the part not read yet.
+    left: Option<u64>,
 }
 
 /// An open input.
@@ -236,6 +280,8 @@ impl Source for Cat {
             status: self.status.clone(),
             decompress: self.decompress,
             skip_bad: self.skip_bad,
+            part: self.part,
+            left: self.left,
         }))
     }
 }
@@ -350,7 +396,16 @@ impl Cat {
             name: &name,
             show: if self.tag { Show::Tag } else { Show::Hidden },
         })?;
-        if let Ok(meta) = file.metadata()
+        if let Some((start, end)) = self.part {
+            // (A seek in a regular file does not fail: if it did, the part reads from 0.)
+            let _ = io::Seek::seek(&mut &file, io::SeekFrom::Start(start));
+            if let Some(end) = end {
+                self.left = Some(end - start);
+                self.meter.expect(end - start);
+            } else if let Ok(meta) = file.metadata() {
+                self.meter.expect(meta.len().saturating_sub(start));
+            }
+        } else if let Ok(meta) = file.metadata()
             && meta.is_file()
         {
             self.meter.expect(meta.len());
@@ -381,14 +436,26 @@ impl Cat {
 
     /// Read once from the input and push its whole lines (its last line at its end).
     fn read_once(&mut self, mut file: &File, out: &mut dyn Stage) -> Result<Read> {
-        let filled = self.reader.fill(&mut file, out);
+        let filled = match self.left {
+            Some(left) => self.reader.fill(&mut io::Read::take(file, left), out),
+            None => self.reader.fill(&mut file, out),
+        };
         self.note_cuts(file);
         let (n, flow) = filled?;
         self.meter.read(n);
+        if let Some(left) = &mut self.left {
+            *left -= n as u64;
+        }
         if flow.is_stop() {
             return Ok(Read::Stop);
         }
         if n == 0 {
+            if self.left.is_some_and(|left| left > 0) {
+                // The part's bytes are not all there: the file was truncated.
+                self.reader.abandon();
+                self.status.soft_error(&Truncated::of(&self.current));
+                return Ok(Read::End);
+            }
             // A regular file now shorter than what was read of it was truncated while being
             // read: its partial last line is a fragment whose rest is gone, not a line.
             if let Ok(at) = io::Seek::stream_position(&mut file)
@@ -411,7 +478,17 @@ impl Cat {
     fn note_cuts(&mut self, file: &File) {
         let cuts = self.reader.take_cuts();
         let line_of = |at| place_in(file, at);
-        note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
+        if self.part.is_none() {
+            note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
+            return;
+        }
+        // A part of a file: the warning is the file's, said once for all its parts.
+        if cuts.count > 0 {
+            self.meter.cut_lines(cuts.count);
+        }
+        if let Some(w) = cut_warning(cuts, &self.current, self.max_line, line_of) {
+            self.meter.hold_cut_warning(w);
+        }
     }
 
     /// Whether a signal arrived (then noted for the exit status).

@@ -81,17 +81,26 @@ pub fn note_cuts(
     if cuts.count > 0 {
         meter.cut_lines(cuts.count);
     }
-    if let Some(at) = cuts.at {
-        let max = size_text(max);
-        let what = format!("longer than {max} (--max-line), cut");
-        match place(at) {
-            Place::Line(n) => crate::say!("copipe: warning: {name}:{n}: line {what}"),
-            Place::Byte(b) => {
-                crate::say!("copipe: warning: {name}: the line at byte {b} is {what}")
-            }
-            Place::Unknown => crate::say!("copipe: warning: {name}: a line {what}"),
-        }
+    if let Some(warning) = cut_warning(cuts, name, max, place) {
+        crate::say!("{warning}");
     }
+}
+
+/// The warning about the first line cut in input `name`, if `cuts` has it.
+pub fn cut_warning(
+    cuts: Cuts,
+    name: &str,
+    max: usize,
+    place: impl FnOnce(u64) -> Place,
+) -> Option<String> {
+    let at = cuts.at?;
+    let max = size_text(max);
+    let what = format!("longer than {max} (--max-line), cut");
+    Some(match place(at) {
+        Place::Line(n) => format!("copipe: warning: {name}:{n}: line {what}"),
+        Place::Byte(b) => format!("copipe: warning: {name}: the line at byte {b} is {what}"),
+        Place::Unknown => format!("copipe: warning: {name}: a line {what}"),
+    })
 }
 
 /// Where byte `at` of `file` is: for a regular file the number of its line (newlines before

@@ -21,7 +21,7 @@ use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::item::{Item, Kind, Origin, Show, render, split_path};
-use crate::protocol::def::{Build, BuildCx, Emits, Options, Role, StageDef, Status};
+use crate::protocol::def::{Build, BuildCx, CountSplit, Emits, Options, Role, StageDef, Status};
 use crate::protocol::{Flow, Stage};
 
 mod bre;
@@ -193,6 +193,8 @@ pub struct Matcher {
     nothing: bool,
     /// The global `--crlf`: a `\r` before the newline is not part of the line.
     crlf: bool,
+    /// Every line is selected (a `grep -c` counting lines selected before it).
+    all: bool,
 }
 
 /// What runs the patterns.
@@ -205,6 +207,17 @@ enum Engine {
 }
 
 impl Matcher {
+    /// A matcher that selects every line (see [`CountSplit::Tally`]).
+    pub fn everything(crlf: bool) -> Self {
+        Matcher {
+            engine: Engine::Regex(Regex::new("").expect("the empty regex")),
+            invert: false,
+            nothing: false,
+            crlf,
+            all: true,
+        }
+    }
+
     /// Compile grep's options into one regex.
     pub fn new(a: &Args, crlf: bool) -> Result<Self> {
         let matchers = [
@@ -250,6 +263,7 @@ impl Matcher {
                 invert: a.invert_match,
                 nothing: true,
                 crlf,
+                all: false,
             });
         }
         // -P: PCRE2, unless every pattern is a plain literal (then the literal searcher of
@@ -264,6 +278,7 @@ impl Matcher {
                 invert: a.invert_match,
                 nothing: false,
                 crlf,
+                all: false,
             });
         }
         let mut alts: Vec<String> = Vec::with_capacity(pats.len());
@@ -310,6 +325,7 @@ impl Matcher {
             invert: a.invert_match,
             nothing: false,
             crlf,
+            all: false,
         })
     }
 
@@ -354,7 +370,14 @@ impl Matcher {
 
     /// Walk a batch and call `emit` with each run of consecutive selected lines (whole
     /// lines, newline included). Stops early when `emit` returns `Stop`.
-    pub fn runs(&self, batch: &[u8], emit: impl FnMut(&[u8]) -> Result<Flow>) -> Result<Flow> {
+    pub fn runs(&self, batch: &[u8], mut emit: impl FnMut(&[u8]) -> Result<Flow>) -> Result<Flow> {
+        if self.all {
+            return if batch.is_empty() {
+                Ok(Flow::Continue)
+            } else {
+                emit(batch)
+            };
+        }
         match &self.engine {
             Engine::Regex(re) => self.runs_regex(re, batch, emit),
             Engine::Pcre(p) => self.runs_per_line(p, batch, emit),
@@ -617,7 +640,18 @@ impl Args {
 }
 
 fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
-    let a = Args::from_arg_matches(m)?;
+    let mut a = Args::from_arg_matches(m)?;
+    let mut tally = false;
+    match cx.inputs.count {
+        CountSplit::Whole => {}
+        // (Before the count: the lines selected, each once, uncoloured.)
+        CountSplit::Select => {
+            if a.count {
+                (a.count, a.only_matching, a.color) = (false, false, Some(When::Never));
+            }
+        }
+        CountSplit::Tally => tally = true,
+    }
     if a.field.is_some() && cx.input != Kind::Record {
         bail!(
             "--field works on records, but this grep receives {}",
@@ -642,7 +676,11 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
             cx.input.plural()
         );
     }
-    let matcher = Matcher::new(&a, cx.opts.crlf)?;
+    let matcher = if tally {
+        Matcher::everything(cx.opts.crlf)
+    } else {
+        Matcher::new(&a, cx.opts.crlf)?
+    };
     let field = a.field.as_deref().map(split_path);
     let colored = a.colored(cx.opts);
     // Colour the matches here when `print` will not (its colour is the global one).

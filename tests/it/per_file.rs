@@ -213,3 +213,128 @@ fn head_stops_the_workers_early() {
         "head 1 did not stop the workers: {secs:.2} s of CPU"
     );
 }
+
+/// `--stats` rows without timing, rate, `cat`'s thread and part options, or alignment.
+fn rows(err: &str) -> String {
+    let mut s = stats_rows(err);
+    for opt in [
+        "'--part-size=64K'",
+        "'--part-size=256K'",
+        "'--threads=2'",
+        "''",
+    ] {
+        s = s.replace(opt, "");
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `cat FILES… : REST` on `threads` threads, in parts of `part` bytes.
+fn parts_args(
+    threads: u32,
+    part: &str,
+    files: &[PathBuf],
+    rest: &[&str],
+    stats: bool,
+) -> Vec<String> {
+    let mut a = args(threads, files, rest, stats);
+    let at = a.iter().position(|w| w.starts_with("--threads")).unwrap();
+    a.insert(at + 1, format!("--part-size={part}"));
+    a
+}
+
+#[test]
+fn big_files_read_in_parts_give_the_output_of_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = inputs(dir.path());
+    // Lines longer than --max-line in several parts (about 500 KB, in parts of 64 KB):
+    // their warning is the file's, once.
+    let mut long = Vec::new();
+    for i in 0..20_000u32 {
+        let width = if i % 2000 == 5 { 300 } else { 20 };
+        writeln!(long, "{i} {} ERROR", "x".repeat(width)).unwrap();
+    }
+    let long_path = dir.path().join("long.log");
+    std::fs::write(&long_path, &long).unwrap();
+    files.push(long_path);
+    let pipelines: &[&[&str]] = &[
+        &["grep", "ERROR"],
+        &["grep", "-v", "INFO"],
+        &["grep", "-o", "-i", "err"],
+        &["grep", "-H", "ERROR"],
+        &["grep", "ERROR", ":", "count"],
+        &["grep", "ERROR", ":", "head", "3"],
+        &["grep", "-v", "INFO", ":", "grep", "-i", "error"],
+        // -c: selected in the parts, counted whole per file after them.
+        &["grep", "-c", "ERROR"],
+        &["grep", "-c", "-v", "INFO"],
+        &["grep", "-c", "-h", "-o", "ERROR"],
+        &["grep", "-c", "-H", "--color=always", "ERROR"],
+        &["grep", "-c", "nowhere"],
+        &["grep", "-i", "error", ":", "grep", "-c", "ERROR"],
+        // Numbered from the file's start: files whole, not in parts.
+        &["grep", "-n", "ERROR"],
+        &["grep", "-c", "-n", "ERROR"],
+    ];
+    for rest in pipelines {
+        for stats in [false, true] {
+            let mut one = args(1, &files, rest, stats);
+            let mut parts = parts_args(2, "64K", &files, rest, stats);
+            for a in [&mut one, &mut parts] {
+                a.insert(0, "--max-line=200".into());
+            }
+            let one = copipe(one).run();
+            let parts = copipe(parts).run();
+            assert!(
+                one.out == parts.out,
+                "{rest:?}: the outputs differ\n--- one thread\n{}\n--- in parts\n{}",
+                one.stdout(),
+                parts.stdout()
+            );
+            assert_eq!(one.code, parts.code, "{rest:?}");
+            // (After a `head`, the lines read before it stopped the reading are counted
+            // as they were read: a part is read in reads of its own.)
+            if !rest.contains(&"head") {
+                assert_eq!(rows(&one.err), rows(&parts.err), "{rest:?}");
+            }
+            let warned = usize::from(!rest.contains(&"head"));
+            assert_eq!(
+                parts
+                    .err
+                    .matches("long.log:6: line longer than 200 bytes")
+                    .count(),
+                warned,
+                "{rest:?}: the cut warning once, at the first cut line\n{}",
+                parts.err
+            );
+        }
+    }
+}
+
+#[test]
+fn one_big_file_is_read_in_parts_on_both_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    let big = files[0].display().to_string();
+    for rest in [
+        &["grep", "-c", "ERROR"][..],
+        &["grep", "ERROR", ":", "count"],
+    ] {
+        let mut one = vec!["--stats", "cat", &big, ":"];
+        one.extend(rest);
+        let mut parts = vec![
+            "--stats",
+            "cat",
+            "--threads=2",
+            "--part-size=256K",
+            &big,
+            ":",
+        ];
+        parts.extend(rest);
+        let one = copipe(&one).run();
+        let parts = copipe(&parts).run();
+        assert_eq!(one.stdout(), parts.stdout(), "{rest:?}");
+        assert_eq!((one.code, parts.code), (0, 0), "{rest:?}");
+        // Every line read once (the same counts as one thread).
+        assert_eq!(rows(&one.err), rows(&parts.err), "{rest:?}");
+    }
+}

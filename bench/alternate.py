@@ -3,7 +3,9 @@
 (hyperfine runs all the runs of one command before the next, so a change of load during
 the benchmark falls on one command only). Prints, per command, the median wall time with
 its range over the runs, the median CPU time (user + system, of the command and its
-children), its peak RSS (GNU time's, in the warm-up runs), and the ratio of each median to the first command's (or --ref's).
+children), its peak RSS (GNU time's, in the warm-up runs), the ratio of each median to the
+first command's (or --ref's), and the range of that ratio round by round (each run against
+the reference's run of the same round, under the same load).
 
     bench/alternate.py [--runs N] [--warmup N] [--ref NAME] [--runs-for NAME=N[,W]] \\
         [--json FILE] [--out FILE] [--quiet] [--skip-missing] [--commands FILE] \\
@@ -205,6 +207,7 @@ def run(a, specs):
                 note_rss(name)
     walls = {n: [] for n in names}
     cpus = {n: [] for n in names}
+    by_round = {n: {} for n in names}
     failed = set()
     for r in range(rounds):
         for name in names:
@@ -218,6 +221,7 @@ def run(a, specs):
                 failed.add(name)
             walls[name].append(w)
             cpus[name].append(c)
+            by_round[name][r] = w
     try:
         os.unlink(tmp)
     except OSError:
@@ -239,6 +243,10 @@ def run(a, specs):
     for row in rows:
         row["wall_ratio"] = row["wall_median"] / ref_wall
         row["cpu_ratio"] = row["cpu_median"] / ref_cpu if ref_cpu else None
+        # The ratio to the reference within each round (the two runs next to each other,
+        # under the same load): its lowest and highest.
+        per = [w / by_round[ref][r] for r, w in by_round[row["name"]].items() if r in by_round[ref]]
+        row["wall_ratio_range"] = [min(per), max(per)] if per else None
     if not a.quiet:
         width = max(8, max(len(n) for n in names))
         per = f"{a.runs} runs each" if len(set(runs.values())) == 1 else \
@@ -246,14 +254,16 @@ def run(a, specs):
         print(f"  {per}, alternated; {processor()}, {os.cpu_count()} CPUs; "
               f"load average {load_start[0]:.2f} before, {load_end[0]:.2f} after")
         print(f"  {'command':<{width}}  {'wall median':>11}  {'range':>17}  {'cpu median':>10}  "
-              f"{'peak RSS':>8}  {'wall/' + ref:>12}  {'cpu/' + ref:>12}")
+              f"{'peak RSS':>8}  {'wall/' + ref:>12}  {'per round':>11}  {'cpu/' + ref:>12}")
         for row in rows:
             mark = "  (FAILED)" if row["failed"] else ""
             cr = f"{row['cpu_ratio']:12.2f}" if row["cpu_ratio"] is not None else f"{'-':>12}"
+            rr = row["wall_ratio_range"]
+            rr = f"{rr[0]:5.2f}-{rr[1]:5.2f}" if rr else f"{'-':>11}"
             print(f"  {row['name']:<{width}}  {row['wall_median']*1000:9.1f}ms  "
                   f"{row['wall_min']*1000:7.1f}-{row['wall_max']*1000:7.1f}ms  "
                   f"{row['cpu_median']*1000:8.1f}ms  {mb(row['maxrss_kb'])}  "
-                  f"{row['wall_ratio']:12.2f}  {cr}{mark}")
+                  f"{row['wall_ratio']:12.2f}  {rr}  {cr}{mark}")
         sys.stdout.flush()
     if a.out:
         with open(a.out, "a") as f:
@@ -264,7 +274,8 @@ def run(a, specs):
         # {"processor", "cpus", "load_start", "load_end" (1, 5, 15 min), "ref", "commands":
         # [{"name", "command", "shell", "runs", "walls", "cpus" (s, in run order),
         #   "maxrss_kb", "wall_median", "wall_min", "wall_max", "cpu_median",
-        #   "wall_ratio", "cpu_ratio" (to ref), "failed"}]}
+        #   "wall_ratio", "cpu_ratio" (medians' ratios to ref), "wall_ratio_range" (the
+        #   lowest and highest ratio to ref's run of the same round), "failed"}]}
         with open(a.json, "w") as f:
             json.dump({"processor": processor(), "cpus": os.cpu_count(),
                        "load_start": load_start, "load_end": load_end, "ref": ref,

@@ -98,13 +98,17 @@ def rss(r):
     return f"{r['maxrss_kb'] // 1024} MB RSS" if r["maxrss_kb"] is not None else "RSS -"
 def span(r):
     return f"{r['wall_median']:6.3f}s [{r['wall_min']:.3f}-{r['wall_max']:.3f}]" + (" FAILED" if r["failed"] else "")
+def inv(r):
+    """copipe / peer within each round: the inverse of the peer's ratio to copipe."""
+    rr = r.get("wall_ratio_range")
+    return f" [{1 / rr[1]:.2f}-{1 / rr[0]:.2f}]" if rr else ""
 c = data[0]
 cp = c["wall_median"]
 print(f"{name}: copipe {span(c)} ({size / cp / 1e6:5.0f} compressed MB/s = {unpacked / cp / 1e6:5.0f} MB/s"
       f" decompressed, {lines / cp / 1e6:5.1f} M lines/s,"
       f" cpu {c['cpu_median']:5.2f}s, {rss(c)})")
 for r in data[1:]:
-    print(f"    {r['name']:<18} {span(r)} (cpu {r['cpu_median']:5.2f}s, {rss(r)})  ratio {cp / r['wall_median']:4.2f}x")
+    print(f"    {r['name']:<18} {span(r)} (cpu {r['cpu_median']:5.2f}s, {rss(r)})  ratio {cp / r['wall_median']:4.2f}x{inv(r)}")
 if len(data) > 1:
     best = min(data[1:], key=lambda r: r["wall_median"])
     print(f"    copipe / best peer ({best['name']}): {cp / best['wall_median']:4.2f}x (lower is better)")
@@ -128,4 +132,4 @@ else
     echo "note: zstd not installed, the zstd case skipped"
 fi
 echo
-echo "medians of $RUNS runs alternated [min-max]; ratio = copipe time / peer time (lower is better); load after: $(uptime | sed 's/.*load average: //')"
+echo "medians of $RUNS runs alternated [min-max]; ratio = copipe's median / the peer's (lower is better) [lowest-highest round by round]; load after: $(uptime | sed 's/.*load average: //')"

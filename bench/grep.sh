@@ -104,14 +104,18 @@ def mb(r):
     return f"{r['maxrss_kb'] // 1024:3d} MB" if r["maxrss_kb"] is not None else "  - MB"
 def span(r):
     return f"{r['wall_median']:6.3f}s [{r['wall_min']:.3f}-{r['wall_max']:.3f}]" + (" FAILED" if r["failed"] else "")
+def inv(r):
+    """copipe / peer within each round: the inverse of the peer's ratio to copipe."""
+    rr = r.get("wall_ratio_range")
+    return f" [{1 / rr[1]:.2f}-{1 / rr[0]:.2f}]" if rr else ""
 cp = data[0]
 row = f"{name:<18} copipe {span(cp)} ({size / cp['wall_median'] / 1e6:6.0f} MB/s, {mb(cp)} RSS)"
 for r in data[1:]:
-    row += f" | {r['name']} {span(r)} ({mb(r)}) ratio {cp['wall_median'] / r['wall_median']:4.2f}x"
+    row += f" | {r['name']} {span(r)} ({mb(r)}) ratio {cp['wall_median'] / r['wall_median']:4.2f}x{inv(r)}"
 print(row)
 EOF
     tail -1 "$RESULTS"
 done
 echo
-echo "medians of $RUNS runs alternated [min-max]; ratio = copipe time / peer time (lower is better)"
+echo "medians of $RUNS runs alternated [min-max]; ratio = copipe's median / the peer's (lower is better) [its lowest-highest round by round]"
 echo "load: $(uptime)"

@@ -34,11 +34,15 @@ report() {
 import json, sys
 res = json.load(open(sys.argv[1]))["commands"]
 t = {r["name"]: (r["wall_median"], r["cpu_median"]) for r in res}
+rr = {r["name"]: r["wall_ratio_range"] for r in res}
+def span(name):
+    """ [lowest-highest] ratio to the first command round by round."""
+    return f" [{rr[name][0]:.2f}-{rr[name][1]:.2f}]" if rr.get(name) else ""
 for r in res:
     print(f"{r['name']:20} median {r['wall_median']:.3f} s [{r['wall_min']:.3f}-{r['wall_max']:.3f}]"
           f"   cpu {r['cpu_median']:.3f} s" + ("  FAILED" if r["failed"] else ""))
 if sys.argv[2] == "path":
-    print(f"scheduler / direct: {t['scheduler'][0] / t['direct'][0]:.3f}x")
+    print(f"scheduler / direct: {t['scheduler'][0] / t['direct'][0]:.3f}x{span('scheduler')}")
     if "direct (before)" in t:
         print(f"direct after / before: {t['direct'][0] / t['direct (before)'][0]:.3f}x")
         print(f"scheduler after / before: {t['scheduler'][0] / t['scheduler (before)'][0]:.3f}x")
@@ -46,7 +50,7 @@ else:
     s = t["single"]
     for name in [n for n in t if n != "single"]:
         w, c = t[name]
-        print(f"{name}: wall {w / s[0]:.2f}x the single grep (target 1.3x); "
+        print(f"{name}: wall {w / s[0]:.2f}x{span(name)} the single grep (target 1.3x); "
               f"cpu {c / s[1]:.2f}x (floor on 2 cores ~ {c / s[1] / 2:.2f}x)")
 EOF
 }

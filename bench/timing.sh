@@ -72,7 +72,9 @@ def span(r):
 row = (f"{name:<24} {ref['name']} {span(ref)} "
        f"({size / med / 1e6:4.0f} MB/s, {size / cpu / 1e6:4.0f} MB/s of CPU)")
 for r in data[1:]:
-    row += (f" | {r['name']} {span(r)}: {r['wall_median'] / med:5.1f}x {ref['name']}'s wall,"
+    rr = r["wall_ratio_range"]
+    rr = f" [{rr[0]:.1f}-{rr[1]:.1f}]" if rr else ""
+    row += (f" | {r['name']} {span(r)}: {r['wall_median'] / med:5.1f}x{rr} {ref['name']}'s wall,"
             f" {r['cpu_median'] / cpu:5.1f}x its CPU")
 print(row)
 PY

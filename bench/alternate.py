@@ -11,6 +11,9 @@ the reference's run of the same round, under the same load).
         [--json FILE] [--out FILE] [--quiet] [--skip-missing] [--commands FILE] \\
         NAME='shell command' NAME='shell command' ...
 
+NAME is what the output calls the command (it may hold spaces, not `=`); CMD is split at
+the first `=`.
+
 Each command's standard output goes into a pipe that is read and dropped (GNU grep
 short-circuits when its output is /dev/null); standard input is /dev/null; standard error
 is shown. A command without shell syntax (no pipe, redirection, glob, variable, ...) is
@@ -34,6 +37,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 # Unquoted, these make a command need a shell.
@@ -148,8 +152,9 @@ def main():
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("commands", nargs="*", metavar="NAME=CMD")
     a = ap.parse_args()
-    specs = list(a.commands)
-    return run(a, specs)
+    if a.runs < 1 or a.warmup < 0:
+        ap.error("--runs must be at least 1 and --warmup at least 0")
+    return run(a, list(a.commands))
 
 
 def run(a, specs):
@@ -176,7 +181,7 @@ def run(a, specs):
     for r in a.runs_for:
         name, sep, val = r.rpartition("=")
         n, _, w = val.partition(",")
-        if not sep or not n.isdigit() or (w and not w.isdigit()):
+        if not sep or not n.isdigit() or int(n) < 1 or (w and not w.isdigit()):
             sys.exit(f"alternate.py: --runs-for {r!r} is not NAME=N[,W]")
         if name in runs:  # a skipped command's setting is ignored
             runs[name], warm[name] = int(n), int(w or 0)
@@ -192,7 +197,8 @@ def run(a, specs):
     # without warm-up (a slow peer), in its first timed run (the time of GNU time's start
     # then counts in that run: about a millisecond).
     rss = {n: None for n in names}
-    tmp = f"/tmp/alternate-rss.{os.getpid()}"
+    fd, tmp = tempfile.mkstemp(prefix="alternate-rss.")
+    os.close(fd)
 
     def note_rss(name):
         m = read_rss(tmp)

@@ -57,6 +57,7 @@ if [ ! -s "$INPUT" ]; then
     rm -f "$INPUT.part" "$INPUT.round"
 fi
 LINES=$(wc -l < "$INPUT")
+BYTES=$(stat -c %s "$INPUT")
 WANT=$(grep -c ERROR "$INPUT")
 echo "input: $INPUT, $SIZE_MB MB, $LINES lines, $WANT ERROR lines; $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores; clients at nice $CLIENT_NICE; load $(cut -d' ' -f1 /proc/loadavg)"
 PARTS="$WORK/net-parts-$SIZE_MB-$CLIENTS"
@@ -120,6 +121,15 @@ ingest() { # name clients → prints "name clients seconds count"
     t0=$(now)
     push "$p" "$n"
     wait_drained "$p"
+    # ncat closes a connection once it has read it, but may not have written all of it to
+    # its standard output yet: killed then, it lost ERROR lines (and had its time cut short).
+    # Wait until it has written every byte sent (its wchar), with a deadline.
+    if [ "$name" = ncat ] && [ -r "/proc/$pid/io" ]; then
+        local deadline=$((SECONDS + 30))
+        while [ "$(awk '/^wchar/ {print $2}' "/proc/$pid/io" 2>/dev/null || echo 0)" -lt "$BYTES" ] && [ $SECONDS -lt $deadline ]; do
+            sleep 0.01
+        done
+    fi
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     [ -z "$gpid" ] || wait "$gpid" 2>/dev/null || true

@@ -6,8 +6,9 @@
 #
 # Builds the ~1 GB log of bench/grep.sh (SIZE_MB, default 1024; the same file is reused),
 # compresses it with `gzip -6` and `zstd -3` (the tools' defaults), then times
-# `copipe cat big.log.gz : grep ERROR : count` and its peers with hyperfine (output into a
-# pipe). Prints the median wall times, compressed MB/s and lines/s, the CPU time of each
+# `copipe cat big.log.gz : grep ERROR : count` and its peers with bench/alternate.py (one run
+# of each, then the next run of each; output into a pipe). Prints the median wall times with
+# their range over the runs, compressed MB/s and lines/s, the median CPU time of each
 # command, the ratio copipe/peer for each peer and against the best peer, and peak RSS.
 # Peers that are not installed are skipped with a note. `PATTERN` (ERROR) is the search.
 # `PRIORITY=1` (as root) gives this session's autogroup the cores first (see bench/README.md):
@@ -29,7 +30,6 @@ if [ -z "${COPIPE:-}" ]; then
 fi
 
 have() { command -v "$1" >/dev/null 2>&1; }
-have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
 
 if [ ! -s "$BIG" ]; then
     # The same input as bench/grep.sh: the loghub logs (CR stripped) repeated, or generated
@@ -61,7 +61,7 @@ LINES=$(wc -l < "$BIG")
 echo "input: $BIG, $(( $(stat -L -c %s "$BIG") / 1024 / 1024 )) MB, $LINES lines;" \
     "gzip $(( $(stat -L -c %s "$BIG.gz") / 1024 / 1024 )) MB," \
     "zstd $( [ -s "$BIG.zst" ] && echo $(( $(stat -L -c %s "$BIG.zst") / 1024 / 1024 )) || echo -) MB"
-echo "machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
+echo "processor: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 
 if [ "${PRIORITY:-0}" = 1 ] && [ -w /proc/self/autogroup ]; then
     echo -20 > /proc/self/autogroup
@@ -72,60 +72,64 @@ UNPACKED=$(stat -L -c %s "$BIG")
 export LC_ALL=C.UTF-8
 RESULTS="$WORK/compressed-results.txt"
 : > "$RESULTS"
+# run_case NAME FILE label=command...: copipe and the peers that count as it does, alternated.
 run_case() {
     local name=$1 file=$2
     shift 2
-    local cmds=("$COPIPE cat $file : grep $PATTERN : count")
+    local cmds=("copipe=$COPIPE cat $file : grep $PATTERN : count")
     # A peer that fails or counts differently here is left out, with a note (ripgrep 13's
     # zstd support fails on some systems).
     local want
-    want=$(sh -c "${cmds[0]}")
+    want=$("$COPIPE" cat "$file" : grep "$PATTERN" : count)
     for c in "$@"; do
-        if [ "$(sh -c "$c" 2>/dev/null)" = "$want" ]; then
+        if [ "$(bash -c "${c#*=}" 2>/dev/null)" = "$want" ]; then
             cmds+=("$c")
         else
-            echo "note: '$c' failed or counted differently (not $want), left out"
+            echo "note: '${c#*=}' failed or counted differently (not $want), left out"
         fi
     done
     local json="$WORK/compressed-case.json"
-    hyperfine -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null 2>&1
-    local rss=()
-    for c in "${cmds[@]}"; do
-        rss+=("$( { /usr/bin/time -f '%M' sh -c "$c > /dev/null"; } 2>&1 >/dev/null | tail -1 )")
-    done
-    python3 - "$json" "$name" "$(stat -L -c %s "$file")" "$LINES" "$UNPACKED" "${rss[@]}" >> "$RESULTS" <<'PY'
+    python3 bench/alternate.py --quiet --runs "$RUNS" --warmup 1 --json "$json" "${cmds[@]}" || true
+    python3 - "$json" "$name" "$(stat -L -c %s "$file")" "$LINES" "$UNPACKED" >> "$RESULTS" <<'PY'
 import json, sys
-data = json.load(open(sys.argv[1]))["results"]
-name, size, lines, unpacked, rss = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:]
-med = [r["median"] for r in data]
-cpu = [r["user"] + r["system"] for r in data]
-cp = med[0]
-print(f"{name}: copipe {cp:6.3f}s ({size / cp / 1e6:5.0f} compressed MB/s = {unpacked / cp / 1e6:5.0f} MB/s"
+data = json.load(open(sys.argv[1]))["commands"]
+name, size, lines, unpacked = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def rss(r):
+    return f"{r['maxrss_kb'] // 1024} MB RSS" if r["maxrss_kb"] is not None else "RSS -"
+def span(r):
+    return f"{r['wall_median']:6.3f}s [{r['wall_min']:.3f}-{r['wall_max']:.3f}]" + (" FAILED" if r["failed"] else "")
+def inv(r):
+    """copipe / peer within each round: the inverse of the peer's ratio to copipe."""
+    rr = r.get("wall_ratio_range")
+    return f" [{1 / rr[1]:.2f}-{1 / rr[0]:.2f}]" if rr else ""
+c = data[0]
+cp = c["wall_median"]
+print(f"{name}: copipe {span(c)} ({size / cp / 1e6:5.0f} compressed MB/s = {unpacked / cp / 1e6:5.0f} MB/s"
       f" decompressed, {lines / cp / 1e6:5.1f} M lines/s,"
-      f" cpu {cpu[0]:5.2f}s, {int(rss[0]) // 1024} MB RSS)")
-for i, m in enumerate(med[1:], 1):
-    cmd = data[i]["command"].replace(sys.argv[1].rsplit('/', 1)[0] + '/', '')
-    print(f"    {cmd:<42} {m:6.3f}s (cpu {cpu[i]:5.2f}s, {int(rss[i]) // 1024} MB RSS)  ratio {cp / m:4.2f}x")
-if len(med) > 1:
-    print(f"    copipe / best peer: {cp / min(med[1:]):4.2f}x (lower is better)")
+      f" cpu {c['cpu_median']:5.2f}s, {rss(c)})")
+for r in data[1:]:
+    print(f"    {r['name']:<18} {span(r)} (cpu {r['cpu_median']:5.2f}s, {rss(r)})  ratio {cp / r['wall_median']:4.2f}x{inv(r)}")
+if len(data) > 1:
+    best = min(data[1:], key=lambda r: r["wall_median"])
+    print(f"    copipe / best peer ({best['name']}): {cp / best['wall_median']:4.2f}x (lower is better)")
 PY
-    cat "$RESULTS" | tail -n "$(( ${#cmds[@]} + 1 ))"
+    tail -n "$(( ${#cmds[@]} + 1 ))" "$RESULTS"
 }
 
 peers=()
-have zgrep && peers+=("zgrep -c $PATTERN $BIG.gz") || echo "note: zgrep not installed, skipped"
-have rg && peers+=("rg -z -c $PATTERN $BIG.gz") || echo "note: ripgrep not installed, skipped"
-have zcat && peers+=("sh -c 'zcat $BIG.gz | grep -c $PATTERN'")
+if have zgrep; then peers+=("zgrep -c=zgrep -c $PATTERN $BIG.gz"); else echo "note: zgrep not installed, skipped"; fi
+if have rg; then peers+=("rg -z -c=rg -z -c $PATTERN $BIG.gz"); else echo "note: ripgrep not installed, skipped"; fi
+have zcat && peers+=("zcat | grep -c=zcat $BIG.gz | grep -c $PATTERN")
 run_case gzip "$BIG.gz" "${peers[@]}"
 
 if [ -s "$BIG.zst" ]; then
     peers=()
-    have zstdgrep && peers+=("zstdgrep -c $PATTERN $BIG.zst") || echo "note: zstdgrep not installed, skipped"
-    have rg && peers+=("rg -z -c $PATTERN $BIG.zst")
-    have zstdcat && peers+=("sh -c 'zstdcat $BIG.zst | grep -c $PATTERN'")
+    if have zstdgrep; then peers+=("zstdgrep -c=zstdgrep -c $PATTERN $BIG.zst"); else echo "note: zstdgrep not installed, skipped"; fi
+    have rg && peers+=("rg -z -c=rg -z -c $PATTERN $BIG.zst")
+    have zstdcat && peers+=("zstdcat | grep -c=zstdcat $BIG.zst | grep -c $PATTERN")
     run_case zstd "$BIG.zst" "${peers[@]}"
 else
     echo "note: zstd not installed, the zstd case skipped"
 fi
 echo
-echo "medians of $RUNS runs; ratio = copipe time / peer time (lower is better); load after: $(uptime | sed 's/.*load average: //')"
+echo "medians of $RUNS runs alternated [min-max]; ratio = copipe's median / the peer's (lower is better) [lowest-highest round by round]; load after: $(uptime | sed 's/.*load average: //')"

@@ -22,8 +22,10 @@
 #   idle        100 quiet files followed for 10 s: CPU time used (all threads, schedstat).
 #
 # The helper bench/follow_bench.py runs the writers and the reader (Python 3). Each case
-# runs copipe then tail, one at a time; a missing tail is skipped with a note. Results go
-# to $BENCH_DIR/follow-results.jsonl (default /tmp/copipe-bench).
+# runs copipe then tail, one at a time, RUNS times (default 1) alternated: copipe, tail,
+# copipe, tail, ... (so that a change of load falls on both); with RUNS > 1 every figure is
+# the median over the runs, with its range [min-max]. A missing tail is skipped with a
+# note. Results go to $BENCH_DIR/follow-results.jsonl (default /tmp/copipe-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +48,8 @@ if ! tail --version 2>/dev/null | grep -q GNU; then
     echo "note: GNU tail not installed, skipped (apt-get install coreutils)"
     HAVE_TAIL=0
 fi
-echo "copipe $("$COPIPE" --version | cut -d' ' -f2), $(tail --version 2>/dev/null | head -1), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+RUNS=${RUNS:-1}
+echo "copipe $("$COPIPE" --version | cut -d' ' -f2), $(tail --version 2>/dev/null | head -1), $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 secs_for() {
     case $1 in
@@ -60,34 +63,54 @@ secs_for() {
 
 for case in "${CASES[@]}"; do
     secs=$(secs_for "$case")
-    echo "$case: ${secs}s each ..." >&2
-    python3 "$HELPER" "$case" copipe "$secs" "$COPIPE" follow -n 0 >> "$RESULTS"
-    if [ "$HAVE_TAIL" = 1 ]; then
-        python3 "$HELPER" "$case" tail "$secs" tail -n 0 -F >> "$RESULTS"
-    fi
+    echo "$case: ${secs}s each, $RUNS run(s) alternated ..." >&2
+    for _ in $(seq "$RUNS"); do
+        python3 "$HELPER" "$case" copipe "$secs" "$COPIPE" follow -n 0 >> "$RESULTS"
+        if [ "$HAVE_TAIL" = 1 ]; then
+            python3 "$HELPER" "$case" tail "$secs" tail -n 0 -F >> "$RESULTS"
+        fi
+    done
 done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$RESULTS" <<'EOF'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def pick(case_keys, tool):
-    for r in rows:
-        if r["tool"] == tool and all(k in r for k in case_keys):
-            return r
+    """The runs of one case and tool merged: each number the median over the runs, its
+    range in RANGE[key]."""
+    rs = [r for r in rows if r["tool"] == tool and all(k in r for k in case_keys)]
+    if not rs:
+        return None
+    out = dict(rs[0], runs=len(rs), RANGE={})
+    for k, v in rs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            vals = sorted(r[k] for r in rs)
+            out[k] = statistics.median(vals)
+            out["RANGE"][k] = (vals[0], vals[-1])
+        elif isinstance(v, bool):
+            out[k] = all(r[k] for r in rs)
+    return out
+def rng(r, k, scale=1, fmt="{:.3f}"):
+    """ [min-max] of key k over the runs, when there was more than one."""
+    if r["runs"] < 2:
+        return ""
+    lo, hi = r["RANGE"][k]
+    return f" [{fmt.format(lo * scale)}-{fmt.format(hi * scale)}]"
 def ratio(a, b):
     return f"{a / b:.2f}x" if b else "n/a"
 lat_c, lat_t = pick(["p99_ms"], "copipe"), pick(["p99_ms"], "tail")
 if lat_c:
-    line = f"latency     copipe median {lat_c['median_ms']:.3f} ms, p99 {lat_c['p99_ms']:.3f} ms, max {lat_c['max_ms']:.1f} ms ({lat_c['received']}/{lat_c['lines']} lines, {lat_c['cpu_ms']:.0f} ms CPU)"
+    line = f"latency     copipe median {lat_c['median_ms']:.3f} ms{rng(lat_c, 'median_ms')}, p99 {lat_c['p99_ms']:.3f} ms{rng(lat_c, 'p99_ms')}, max {lat_c['max_ms']:.1f} ms ({lat_c['received']:.0f}/{lat_c['lines']:.0f} lines, {lat_c['cpu_ms']:.0f} ms CPU)"
     if lat_t:
-        line += f"\n            tail   median {lat_t['median_ms']:.3f} ms, p99 {lat_t['p99_ms']:.3f} ms, max {lat_t['max_ms']:.1f} ms ({lat_t['received']}/{lat_t['lines']} lines, {lat_t['cpu_ms']:.0f} ms CPU)"
+        line += f"\n            tail   median {lat_t['median_ms']:.3f} ms{rng(lat_t, 'median_ms')}, p99 {lat_t['p99_ms']:.3f} ms{rng(lat_t, 'p99_ms')}, max {lat_t['max_ms']:.1f} ms ({lat_t['received']:.0f}/{lat_t['lines']:.0f} lines, {lat_t['cpu_ms']:.0f} ms CPU)"
         line += f"\n            ratio copipe/tail: median {ratio(lat_c['median_ms'], lat_t['median_ms'])}, p99 {ratio(lat_c['p99_ms'], lat_t['p99_ms'])} (lower is better)"
     print(line)
 tp_c, tp_t = pick(["mb_per_s"], "copipe"), pick(["mb_per_s"], "tail")
 for name, r in (("copipe", tp_c), ("tail", tp_t)):
     if r:
-        print(f"throughput  {name:<6} {r['lines_per_s'] / 1e6:.2f} M lines/s ({r['mb_per_s']:.0f} MB/s), "
-              f"{r['received']}/{r['written']} lines, in order: {r['in_order']}, "
+        print(f"throughput  {name:<6} {r['lines_per_s'] / 1e6:.2f} M lines/s{rng(r, 'lines_per_s', 1e-6, '{:.2f}')} ({r['mb_per_s']:.0f} MB/s), "
+              f"{r['received']:.0f}/{r['written']:.0f} lines, in order: {r['in_order']}, "
               f"{r['lag_after_writer_ms']:.0f} ms behind the writer at its end, {r['cpu_ms']:.0f} ms CPU"
               + (", writer and follower on separate CPUs" if r.get("pinned") else ""))
 if tp_c and tp_t:
@@ -95,16 +118,16 @@ if tp_c and tp_t:
 cu_c, cu_t = pick(["catchup_lines_per_s"], "copipe"), pick(["catchup_lines_per_s"], "tail")
 for name, r in (("copipe", cu_c), ("tail", cu_t)):
     if r:
-        print(f"catch-up    {name:<6} {r['catchup_lines_per_s'] / 1e6:.2f} M lines/s ({r['catchup_mb_per_s']:.0f} MB/s), "
-              f"{r['catchup_received']}/{r['catchup_written']} lines, {r['cpu_ms']:.0f} ms CPU")
+        print(f"catch-up    {name:<6} {r['catchup_lines_per_s'] / 1e6:.2f} M lines/s{rng(r, 'catchup_lines_per_s', 1e-6, '{:.2f}')} ({r['catchup_mb_per_s']:.0f} MB/s), "
+              f"{r['catchup_received']:.0f}/{r['catchup_written']:.0f} lines, {r['cpu_ms']:.0f} ms CPU")
 if cu_c and cu_t:
     print(f"            ratio copipe/tail lines out per second: {ratio(cu_c['catchup_lines_per_s'], cu_t['catchup_lines_per_s'])} (higher is better)")
 for name in ("copipe", "tail"):
     r = pick(["rotations"], name)
     if r:
-        print(f"rotation    {name:<6} {r['written']} lines, {r['rotations']} rotations: lost {r['lost']}, duplicated {r['duplicated']}")
+        print(f"rotation    {name:<6} {r['written']:.0f} lines, {r['rotations']:.0f} rotations: lost {r['lost']:.0f}{rng(r, 'lost', 1, '{:.0f}')}, duplicated {r['duplicated']:.0f}{rng(r, 'duplicated', 1, '{:.0f}')}")
 for name in ("copipe", "tail"):
     r = pick(["files"], name)
     if r:
-        print(f"idle        {name:<6} {r['files']} quiet files for {r['secs']} s: {r['cpu_ms']:.1f} ms CPU")
+        print(f"idle        {name:<6} {r['files']:.0f} quiet files for {r['secs']:.0f} s: {r['cpu_ms']:.1f} ms CPU{rng(r, 'cpu_ms', 1, '{:.1f}')}")
 EOF

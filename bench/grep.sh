@@ -4,10 +4,11 @@
 #   bench/grep.sh [LOGHUB_DIR]          e.g. bench/grep.sh ../shared/data/loghub
 #
 # Builds a ~1 GB log (SIZE_MB, default 1024) by repeating the loghub logs (or, without a
-# directory, by generating log-like lines), then times each case with hyperfine, output
-# into a pipe (`--output=pipe`: GNU grep short-circuits when stdout is /dev/null). Prints
-# the median wall times, the ratios copipe/grep and copipe/rg, and peak RSS of each tool.
-# Peers that are not installed are skipped with a note.
+# directory, by generating log-like lines), then times each case with bench/alternate.py:
+# the tools alternated (one run of each, then the next run of each), output into a pipe
+# (GNU grep short-circuits when stdout is /dev/null). Prints the median wall times with
+# their range over the runs, the ratios copipe/grep and copipe/rg, and peak RSS of each
+# tool. Peers that are not installed are skipped with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ mkdir -p "$WORK"
 BIG="$WORK/big-${SIZE_MB}.log"
 
 # COPIPE=path times another build; BEFORE=path adds an older build to every case, timed in
-# the same hyperfine run (ratio after/before), for the before/after figures of a change.
+# the same alternated run (ratio after/before), for the before/after figures of a change.
 if [ -z "${COPIPE:-}" ]; then
     cargo build --release -q
     COPIPE=$PWD/target/release/copipe
@@ -50,7 +51,6 @@ SIZE=$(stat -c %s "$BIG")
 echo "input: $BIG, $((SIZE / 1024 / 1024)) MB, $(wc -l < "$BIG") lines"
 
 have() { command -v "$1" >/dev/null 2>&1; }
-have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
 have grep || echo "note: GNU grep not installed, skipped"
 have rg || echo "note: ripgrep not installed, skipped (apt-get install ripgrep)"
 
@@ -71,7 +71,7 @@ CASES=(
     # -P: PCRE2 in all three (GNU grep -P, rg -P). A plain literal takes copipe's literal
     # searcher; the others run PCRE2 a line at a time, as GNU grep and rg do.
     "-P ERROR|grep -P ERROR|-P ERROR|-P ERROR"
-    "-P (?i)error|grep -P (?i)error|-P (?i)error|-P (?i)error"
+    "-P (?i)error|grep -P '(?i)error'|-P '(?i)error'|-P '(?i)error'"
     "-P ion\$|grep -P ion\$|-P ion\$|-P ion\$"
     "-P -c lookbehind|grep -P -c '(?<=session\s)0x\w+'|-P -c '(?<=session\s)0x\w+'|-P -c '(?<=session\s)0x\w+'"
     "-P -o backref|grep -P -o '(\d)\1\1'|-P -o '(\d)\1\1'|-P -o '(\d)\1\1'"
@@ -84,38 +84,38 @@ if [ -n "${ONLY:-}" ]; then
 fi
 
 export LC_ALL=C.UTF-8
+echo "processor: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 RESULTS="$WORK/results.txt"
 : > "$RESULTS"
 for case in "${CASES[@]}"; do
     IFS='|' read -r name cargs gargs rargs <<< "$case"
-    cmds=("$COPIPE cat $BIG : $cargs")
-    [ -n "$BEFORE" ] && cmds+=("$BEFORE cat $BIG : $cargs")
-    have grep && cmds+=("grep $gargs $BIG")
-    have rg && cmds+=("rg --no-filename --no-line-number $rargs $BIG")
+    cmds=("copipe=$COPIPE cat $BIG : $cargs")
+    [ -n "$BEFORE" ] && cmds+=("before=$BEFORE cat $BIG : $cargs")
+    have grep && cmds+=("grep=grep $gargs $BIG")
+    have rg && cmds+=("rg=rg --no-filename --no-line-number $rargs $BIG")
     json="$WORK/case.json"
-    hyperfine -N -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null 2>&1 \
-        || hyperfine -i --output=pipe --warmup 1 --runs "$RUNS" --export-json "$json" "${cmds[@]}" > /dev/null
-    # Peak RSS of each command (one extra run each, output into a pipe).
-    rss=()
-    for c in "${cmds[@]}"; do
-        kb=$( { /usr/bin/time -f '%M' sh -c "$c | cat > /dev/null"; } 2>&1 >/dev/null | tail -1 )
-        rss+=("$kb")
-    done
-    python3 - "$json" "$name" "$SIZE" "$BEFORE" "${rss[@]}" >> "$RESULTS" <<'EOF'
+    # Alternated runs (and a warm-up that gives the peak RSS), output into a pipe.
+    python3 bench/alternate.py --quiet --runs "$RUNS" --warmup 1 --json "$json" "${cmds[@]}" || true
+    python3 - "$json" "$name" "$SIZE" >> "$RESULTS" <<'EOF'
 import json, sys
-data = json.load(open(sys.argv[1]))["results"]
-name, size, before, rss = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
-med = [r["median"] for r in data]
-cp = med[0]
-row = f"{name:<14} copipe {cp:6.3f}s ({size / cp / 1e6:6.0f} MB/s, {int(rss[0]) // 1024:3d} MB RSS)"
-for i, m in enumerate(med[1:]):
-    prog = data[i + 1]["command"].split()[0]
-    label = "before" if before and prog == before else "grep" if prog == "grep" else "rg"
-    row += f" | {label} {m:6.3f}s ({int(rss[i + 1]) // 1024:3d} MB) ratio {cp / m:4.2f}x"
+data = json.load(open(sys.argv[1]))["commands"]
+name, size = sys.argv[2], int(sys.argv[3])
+def mb(r):
+    return f"{r['maxrss_kb'] // 1024:3d} MB" if r["maxrss_kb"] is not None else "  - MB"
+def span(r):
+    return f"{r['wall_median']:6.3f}s [{r['wall_min']:.3f}-{r['wall_max']:.3f}]" + (" FAILED" if r["failed"] else "")
+def inv(r):
+    """copipe / peer within each round: the inverse of the peer's ratio to copipe."""
+    rr = r.get("wall_ratio_range")
+    return f" [{1 / rr[1]:.2f}-{1 / rr[0]:.2f}]" if rr else ""
+cp = data[0]
+row = f"{name:<18} copipe {span(cp)} ({size / cp['wall_median'] / 1e6:6.0f} MB/s, {mb(cp)} RSS)"
+for r in data[1:]:
+    row += f" | {r['name']} {span(r)} ({mb(r)}) ratio {cp['wall_median'] / r['wall_median']:4.2f}x{inv(r)}"
 print(row)
 EOF
     tail -1 "$RESULTS"
 done
 echo
-echo "medians of $RUNS runs; ratio = copipe time / peer time (lower is better)"
+echo "medians of $RUNS runs alternated [min-max]; ratio = copipe's median / the peer's (lower is better) [its lowest-highest round by round]"
 echo "load: $(uptime)"

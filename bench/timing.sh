@@ -1,11 +1,13 @@
+# shellcheck shell=bash
 # Shared by the bench scripts, sourced (`. bench/timing.sh`): the tool check, the repeated
-# log, and one case timed side by side. Uses RUNS (default 3) and WARMUP (default 1).
+# log, and one case timed side by side (bench/alternate.py: the commands alternated, one run
+# of each, then the next run of each). Uses RUNS (default 3) and WARMUP (default 1).
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # bench_setup: RUNS (default 3), the work folder WORK (BENCH_DIR, default
 # $TMPDIR/copipe-bench), COPIPE (default: this tree's release binary, built), a UTF-8 locale,
-# and hyperfine, which every case needs.
+# and python3, which runs bench/alternate.py.
 bench_setup() {
     RUNS=${RUNS:-3}
     WORK=${BENCH_DIR:-${TMPDIR:-/tmp}/copipe-bench}
@@ -15,7 +17,8 @@ bench_setup() {
         COPIPE=$PWD/target/release/copipe
     fi
     export LC_ALL=C.UTF-8
-    have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+    have python3 || { echo "python3 is required (it runs bench/alternate.py)"; exit 1; }
+    echo "processor: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # repeated_log OUT MB SRC COPIPE: OUT made of the loghub logs in SRC (without SRC, log-like
@@ -39,36 +42,40 @@ repeated_log() {
     mv "$out.part" "$out"
 }
 
-# timed_case NAME INPUT RESULTS label=command…: the commands run side by side by hyperfine
+# timed_case NAME INPUT RESULTS label=command…: the commands alternated by bench/alternate.py
 # (output into a pipe), the first one the reference; a command whose program is missing is
 # skipped with a note. Appends one row to RESULTS and prints it: for each command the median
-# wall time and the mean CPU time (user + system: the fairer figure on a loaded machine), the
-# reference's throughput by both, and each other command's times as a multiple of the
-# reference's (above 1: the reference is faster).
+# wall time with its range over the runs and the median CPU time (user + system: the fairer
+# figure on a loaded machine), the reference's throughput by both, and each other command's
+# times as a multiple of the reference's (above 1: the reference is faster).
 timed_case() {
     local name=$1 input=$2 results=$3
     shift 3
-    local cmds=() labels=()
+    local cmds=()
     for c in "$@"; do
         local label=${c%%=*} cmd=${c#*=}
         local tool=${cmd%% *}
         have "$tool" || [ -x "$tool" ] || { echo "note: $label skipped"; continue; }
-        cmds+=("$cmd")
-        labels+=("$label")
+        cmds+=("$c")
     done
     local json="$results.case.json"
-    hyperfine -i --output=pipe --warmup "${WARMUP:-1}" --runs "${RUNS:-3}" --export-json "$json" "${cmds[@]}" > /dev/null
-    python3 - "$json" "$name" "$(stat -c %s "$input")" "${labels[@]}" >> "$results" <<'PY'
+    python3 bench/alternate.py --quiet --warmup "${WARMUP:-1}" --runs "${RUNS:-3}" --json "$json" "${cmds[@]}" || true
+    python3 - "$json" "$name" "$(stat -c %s "$input")" >> "$results" <<'PY'
 import json, sys
-data = json.load(open(sys.argv[1]))["results"]
-name, size, labels = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-med = [r["median"] for r in data]
-cpu = [r["user"] + r["system"] for r in data]
-row = (f"{name:<24} {labels[0]} {med[0]:7.3f}s wall, {cpu[0]:6.3f}s CPU "
-       f"({size / med[0] / 1e6:4.0f} MB/s, {size / cpu[0] / 1e6:4.0f} MB/s of CPU)")
-for label, m, c in zip(labels[1:], med[1:], cpu[1:]):
-    row += (f" | {label} {m:7.3f}s wall, {c:6.3f}s CPU: {m / med[0]:5.1f}x {labels[0]}'s wall,"
-            f" {c / cpu[0]:5.1f}x its CPU")
+data = json.load(open(sys.argv[1]))["commands"]
+name, size = sys.argv[2], int(sys.argv[3])
+ref = data[0]
+med, cpu = ref["wall_median"], ref["cpu_median"]
+def span(r):
+    return (f"{r['wall_median']:7.3f}s [{r['wall_min']:.3f}-{r['wall_max']:.3f}] wall, {r['cpu_median']:6.3f}s CPU"
+            + (" FAILED" if r["failed"] else ""))
+row = (f"{name:<24} {ref['name']} {span(ref)} "
+       f"({size / med / 1e6:4.0f} MB/s, {size / cpu / 1e6:4.0f} MB/s of CPU)")
+for r in data[1:]:
+    rr = r["wall_ratio_range"]
+    rr = f" [{rr[0]:.1f}-{rr[1]:.1f}]" if rr else ""
+    row += (f" | {r['name']} {span(r)}: {r['wall_median'] / med:5.1f}x{rr} {ref['name']}'s wall,"
+            f" {r['cpu_median'] / cpu:5.1f}x its CPU")
 print(row)
 PY
     tail -1 "$results"

@@ -12,7 +12,9 @@
 # ONLY_WRITER=1 times only toxml (vs xmltodict.unparse, xq -x) and xml --lenient (vs strict).
 # PYTHON must have xmltodict for that peer (default: python3); XQ is yq's xq (default:
 # `xq` on PATH). A missing peer is skipped with a note. BIG_MB=0 skips the RSS check.
-# Prints median wall times (hyperfine, output into a pipe), MB/s, and ratios.
+# The commands of a group are alternated by bench/alternate.py (one run of each, then the
+# next; a peer's PEER_RUNS runs spread among copipe's RUNS), output into a pipe. Prints
+# median wall times with their range over the runs, MB/s, peak RSS, and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,55 +38,61 @@ SIZE=$(stat -c %s "$FEED")
 echo "input: $FEED, $((SIZE / 1024 / 1024)) MB, $(grep -c '<bus>' "$FEED") buses"
 
 have() { command -v "$1" >/dev/null 2>&1; }
-have hyperfine || { echo "hyperfine is required (apt-get install hyperfine)"; exit 1; }
+echo "processor: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 export LC_ALL=C.UTF-8
 
-RESULTS="$WORK/xml-results.tsv"
-: > "$RESULTS"
-# time NAME RUNS COMMAND: the median seconds of COMMAND, output into a pipe. Every run's
-# time is kept in $RESULTS; a name timed twice gets the median of all its runs.
-time_it() {
-    local name=$1 runs=$2 cmd=$3 json="$WORK/xml-case.json"
-    hyperfine -N --output=pipe --warmup "$([ "$runs" -gt 2 ] && echo 1 || echo 0)" --runs "$runs" \
-        --export-json "$json" "$cmd" > /dev/null 2>&1 \
-        || hyperfine --output=pipe --runs "$runs" --export-json "$json" "$cmd" > /dev/null
-    local med times
-    med=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$json")
-    times=$(python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["results"][0]["times"])))' "$json")
-    printf '%s\t%s\n' "$name" "$times" >> "$RESULTS"
-    printf '%-34s %8.3f s  %7.1f MB/s\n' "$name" "$med" "$(python3 -c "print($SIZE / $med / 1e6)")"
+# alternated JSON NAME=CMD...: the commands alternated (bench/alternate.py), copipe's RUNS
+# times (a warm-up first), a peer's (a name in PEERS) PEER_RUNS times (a warm-up only when
+# PEER_RUNS > 2); prints a line per command: median, range, MB/s, peak RSS.
+PEERS=()
+alternated() {
+    local json=$1 c name peer
+    shift
+    local opts=()
+    for c in "$@"; do
+        name=${c%%=*}
+        for peer in "${PEERS[@]}"; do
+            [ "$peer" = "$name" ] && opts+=(--runs-for "$name=$PEER_RUNS,$([ "$PEER_RUNS" -gt 2 ] && echo 1 || echo 0)")
+        done
+    done
+    python3 bench/alternate.py --quiet --runs "$RUNS" --warmup 1 "${opts[@]}" --json "$json" "$@" || true
+    python3 - "$json" "$SIZE" <<'PY'
+import json, sys
+size = int(sys.argv[2])
+for r in json.load(open(sys.argv[1]))["commands"]:
+    rss = f"{r['maxrss_kb'] / 1024:6.0f} MB RSS" if r["maxrss_kb"] is not None else ""
+    print(f"{r['name']:<36} {r['wall_median']:8.3f} s [{r['wall_min']:.3f}-{r['wall_max']:.3f}] "
+          f"{size / r['wall_median'] / 1e6:7.1f} MB/s {rss}{'  FAILED' if r['failed'] else ''}")
+PY
 }
 
 # Issue 17: the XML writer (`toxml`) against xmltodict.unparse and `xq -x`, and
 # `xml --lenient` (quick-xml's reader) against the strict reader. ONLY_WRITER=1 runs just
-# this part. Its own results file; ratios printed at its end.
+# this part. Ratios printed at its end.
 writer_and_lenient() {
-    RESULTS="$WORK/xml-writer-results.tsv"
-    : > "$RESULTS"
     local recs="$WORK/feed-$SIZE_MB.ndjson"
     [ -s "$recs" ] || "$COPIPE" xml "$FEED" : records bus > "$recs"
-    time_it "w copipe json : toxml" "$RUNS" "$COPIPE cat $recs : json : toxml --root buses --item bus"
-    time_it "w copipe xml : records : toxml" "$RUNS" "$COPIPE xml $FEED : records bus : toxml --root buses --item bus"
+    local cmds=("w copipe json : toxml=$COPIPE cat $recs : json : toxml --root buses --item bus"
+                "w copipe xml : records : toxml=$COPIPE xml $FEED : records bus : toxml --root buses --item bus")
     if have "$PYTHON" && "$PYTHON" -c 'import xmltodict' 2>/dev/null; then
-        time_it "w xmltodict.unparse" "$PEER_RUNS" "$PYTHON bench/xmltodict_unparse.py $recs buses bus"
+        cmds+=("w xmltodict.unparse=$PYTHON bench/xmltodict_unparse.py $recs buses bus")
     else
         echo "note: no xmltodict for $PYTHON, unparse skipped"
     fi
     if have "$XQ"; then
-        time_it "w xq -x ." "$PEER_RUNS" "$XQ -x . $FEED"
+        cmds+=("w xq -x .=$XQ -x . $FEED")
     else
         echo "note: xq not found, xq -x skipped"
     fi
-    time_it "l copipe xml --threads 1 : records" "$RUNS" "$COPIPE xml --threads 1 $FEED : records bus"
-    time_it "l copipe xml --lenient : records" "$RUNS" "$COPIPE xml --lenient $FEED : records bus"
-    time_it "l copipe xml : records" "$RUNS" "$COPIPE xml $FEED : records bus"
-    python3 - "$RESULTS" <<'PY'
-import statistics, sys
-runs = {}
-for l in open(sys.argv[1]):
-    name, times = l.rstrip("\n").split("\t")
-    runs.setdefault(name, []).extend(float(t) for t in times.split(","))
-m = {k: statistics.median(v) for k, v in runs.items()}
+    PEERS=("w xmltodict.unparse" "w xq -x .")
+    alternated "$WORK/xml-writer.json" "${cmds[@]}"
+    alternated "$WORK/xml-lenient.json" \
+        "l copipe xml --threads 1 : records=$COPIPE xml --threads 1 $FEED : records bus" \
+        "l copipe xml --lenient : records=$COPIPE xml --lenient $FEED : records bus" \
+        "l copipe xml : records=$COPIPE xml $FEED : records bus"
+    python3 - "$WORK/xml-writer.json" "$WORK/xml-lenient.json" <<'PY'
+import json, sys
+m = {r["name"]: r["wall_median"] for f in sys.argv[1:] for r in json.load(open(f))["commands"]}
 w = m["w copipe json : toxml"]
 for peer in ["w xmltodict.unparse"]:
     if peer in m:
@@ -95,27 +103,26 @@ if "w xq -x ." in m:
 s1, le, sp = m["l copipe xml --threads 1 : records"], m["l copipe xml --lenient : records"], m["l copipe xml : records"]
 print(f"--lenient takes {le / s1:.2f}x the strict reader's time on one thread ({le / sp:.2f}x the default, parallel)")
 PY
-    RESULTS="$WORK/xml-results.tsv"
 }
 if [ -n "${ONLY_WRITER:-}" ]; then
     writer_and_lenient
     exit 0
 fi
 
-time_it "copipe xml : records bus" "$RUNS" "$COPIPE xml $FEED : records bus"
+# copipe's variants and the peers, all alternated in one run.
+cmds=("copipe xml : records bus=$COPIPE xml $FEED : records bus")
 if "$COPIPE" help xml | grep -q -- --threads; then
-    time_it "copipe xml --threads 1 : records bus" "$RUNS" "$COPIPE xml --threads 1 $FEED : records bus"
+    cmds+=("copipe xml --threads 1 : records bus=$COPIPE xml --threads 1 $FEED : records bus")
 fi
 if "$COPIPE" help xml | grep -q -- --no-check; then
-    time_it "copipe xml --no-check : records bus" "$RUNS" "$COPIPE xml --no-check $FEED : records bus"
+    cmds+=("copipe xml --no-check : records bus=$COPIPE xml --no-check $FEED : records bus")
 fi
-time_it "copipe xml (events only) : discard" "$RUNS" "$COPIPE xml $FEED : discard"
-time_it "copipe ... : where route=22 : fmt" "$RUNS" "$COPIPE xml $FEED : records bus : where route=22 : where direction=North\\ Bound : fmt {route},{id},{latitude},{longitude}"
-
+cmds+=("copipe xml (events only) : discard=$COPIPE xml $FEED : discard"
+       "copipe ... : where route 22 : fmt=$COPIPE xml $FEED : records bus : where route=22 : where direction=North\\ Bound : fmt {route},{id},{latitude},{longitude}")
 if have "$PYTHON"; then
-    time_it "python SAX coroutines (Beazley)" "$PEER_RUNS" "$PYTHON bench/beazley_sax.py $FEED"
+    cmds+=("python SAX coroutines (Beazley)=$PYTHON bench/beazley_sax.py $FEED")
     if "$PYTHON" -c 'import xmltodict' 2>/dev/null; then
-        time_it "xmltodict item_depth=2" "$PEER_RUNS" "$PYTHON bench/xmltodict_stream.py $FEED"
+        cmds+=("xmltodict item_depth 2=$PYTHON bench/xmltodict_stream.py $FEED")
     else
         echo "note: $PYTHON has no xmltodict, skipped (PYTHON=/path/to/venv/bin/python)"
     fi
@@ -123,20 +130,17 @@ else
     echo "note: $PYTHON not found, Python peers skipped"
 fi
 if have "$XQ"; then
-    time_it "xq -c '.buses.bus[]'" "$PEER_RUNS" "$XQ -c .buses.bus[] $FEED"
-    XQ_RSS=$( { /usr/bin/time -f '%M' "$XQ" -c '.buses.bus[]' "$FEED" > /dev/null; } 2>&1 | tail -1 )
-    echo "xq peak RSS: $((XQ_RSS / 1024)) MB"
+    cmds+=("xq -c '.buses.bus[]'=$XQ -c .buses.bus[] $FEED")
 else
     echo "note: xq not found, skipped (XQ=/path/to/venv/bin/xq; pip install yq)"
 fi
 if have xmlstarlet; then
-    time_it "xmlstarlet sel" "$PEER_RUNS" "xmlstarlet sel -t -m /buses/bus -v id -o , -v route -o , -v direction -o , -v latitude -o , -v longitude -n $FEED"
+    cmds+=("xmlstarlet sel=xmlstarlet sel -t -m /buses/bus -v id -o , -v route -o , -v direction -o , -v latitude -o , -v longitude -n $FEED")
 else
     echo "note: xmlstarlet not installed, skipped (apt-get install xmlstarlet)"
 fi
-
-# copipe again, after the peers: the machine may have been busier during one of the two.
-time_it "copipe xml : records bus" "$RUNS" "$COPIPE xml $FEED : records bus"
+PEERS=("python SAX coroutines (Beazley)" "xmltodict item_depth 2" "xq -c '.buses.bus[]'" "xmlstarlet sel")
+alternated "$WORK/xml-main.json" "${cmds[@]}"
 
 echo
 echo "ceiling: quick-xml's bare event loop over the same bytes (criterion)..."
@@ -145,30 +149,30 @@ CEIL=$(COPIPE_BENCH_FEED=$FEED cargo bench -q --bench xml_ceiling -- --noplot "q
 echo "quick-xml event loop: $CEIL"
 
 echo
-python3 - "$RESULTS" "$SIZE" "$CEIL" "$(nproc)" <<'PY'
-import re, sys
-import statistics
-runs = {}
-for l in open(sys.argv[1]):
-    name, times = l.rstrip("\n").split("\t")
-    runs.setdefault(name, []).extend(float(t) for t in times.split(","))
-rows = {name: statistics.median(t) for name, t in runs.items()}
+python3 - "$WORK/xml-main.json" "$SIZE" "$CEIL" "$(nproc)" <<'PY'
+import json, re, sys
+res = json.load(open(sys.argv[1]))["commands"]
+rows = {r["name"]: r["wall_median"] for r in res}
+rr = {r["name"]: r["wall_ratio_range"] for r in res}
+def span(name):
+    """ [lowest-highest] of the peer's time over copipe's, round by round."""
+    return f" [{rr[name][0]:.1f}-{rr[name][1]:.1f}]" if rr.get(name) else ""
+runs = {r["name"]: r["runs"] for r in res}
 size = int(sys.argv[2])
 nproc = sys.argv[4]
-cp = float(rows["copipe xml : records bus"])
-print(f"copipe xml : records bus: {size / cp / 1e6:.1f} MB/s (median of {len(runs['copipe xml : records bus'])} runs, before and after the peers)")
+cp = rows["copipe xml : records bus"]
+print(f"copipe xml : records bus: {size / cp / 1e6:.1f} MB/s (median of {runs['copipe xml : records bus']} runs, alternated with the peers)")
 for name, t in rows.items():
-    if not name.startswith("copipe") and not name.startswith("quick-xml"):
-        print(f"  {float(t) / cp:6.1f}x faster than {name}")
+    if not name.startswith("copipe"):
+        print(f"  {t / cp:6.1f}x{span(name)} faster than {name}")
 one = rows.get("copipe xml --threads 1 : records bus")
 if one:
-    one = float(one)
     print(f"copipe xml --threads 1 : records bus: {size / one / 1e6:.1f} MB/s ({one / cp:.2f}x slower than {nproc} threads)")
     for name, t in rows.items():
-        if not name.startswith("copipe") and not name.startswith("quick-xml"):
-            print(f"  {float(t) / one:6.1f}x faster than {name}")
+        if not name.startswith("copipe"):
+            print(f"  {t / one:6.1f}x faster than {name}")
 if "copipe xml --no-check : records bus" in rows:
-    nc = float(rows["copipe xml --no-check : records bus"])
+    nc = rows["copipe xml --no-check : records bus"]
     print(f"  strict checks keep {nc / cp * 100:.0f}% of the --no-check throughput")
 m = re.search(r"\[\S+ \S+ (\S+) (\S+)", sys.argv[3])
 if m:

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bench;
 mod compressed;
 mod delivery;
 mod docs;

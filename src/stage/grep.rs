@@ -26,6 +26,7 @@ use crate::protocol::{Flow, Stage};
 
 mod bre;
 mod pcre;
+mod place;
 mod report;
 
 /// Keep the items that match a regular expression, with GNU grep's options and output.
@@ -377,10 +378,14 @@ impl Matcher {
             };
             let hit = match p.is_match(self.content(&batch[ls..content_end])) {
                 Ok(hit) => hit,
-                Err(e) => {
-                    // A match that gave up: the lines selected before it still go out.
+                Err(mut e) => {
+                    // A match that gave up: the lines selected before it still go out, and
+                    // the error says where the line starts.
                     if run_e > run_s {
                         let _ = emit(&batch[run_s..run_e])?;
+                    }
+                    if let Some(g) = e.downcast_mut::<pcre::GaveUp>() {
+                        g.at = ls;
                     }
                     return Err(e);
                 }
@@ -660,6 +665,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         Names::AsSource
     };
     Ok(Box::new(Grep {
+        place: place::Place::new(matcher.per_line(), cx.inputs.renumber),
         matcher,
         field,
         scratch: Vec::new(),
@@ -812,6 +818,8 @@ struct Grep {
     /// `-n -H -o -l -L` on records.
     recs: Recs,
     status: Status,
+    /// Where the search is, for the errors a line or record can raise.
+    place: place::Place,
     next: Box<dyn Stage>,
 }
 
@@ -846,7 +854,8 @@ impl Grep {
         let hits = &mut self.recs.hits;
         hits.clear();
         self.matcher
-            .each_match(&self.scratch, |s, e| hits.push((s, e)))?;
+            .each_match(&self.scratch, |s, e| hits.push((s, e)))
+            .map_err(|e| self.place.in_record(e, n))?;
         if self.recs.hits.is_empty() {
             return Ok(Flow::Continue);
         }
@@ -886,27 +895,43 @@ impl Grep {
 impl Stage for Grep {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         if let (Some(r), Item::Line(l)) = (&mut self.report, &item) {
-            return r.line(l, &mut self.next);
+            let flow = r
+                .line(l, &mut self.next)
+                .map_err(|e| self.place.in_lines(e, l));
+            self.place.advance_one();
+            return flow;
         }
         let selected = match (&item, &self.field) {
-            (Item::Line(l), _) => self.matcher.selects(l)?,
+            (Item::Line(l), _) => self.matcher.selects(l),
             (Item::Record(r), Some(path)) => match r.lookup(path) {
                 Some(v) => match v.as_str() {
-                    Some(s) => self.matcher.selects(s.as_bytes())?,
+                    Some(s) => self.matcher.selects(s.as_bytes()),
                     None => {
                         self.scratch.clear();
                         v.write_json(&mut self.scratch);
-                        self.matcher.selects(&self.scratch)?
+                        self.matcher.selects(&self.scratch)
                     }
                 },
-                None => self.matcher.invert,
+                None => Ok(self.matcher.invert),
             },
             _ => {
                 self.scratch.clear();
                 render(&mut self.scratch, &item);
-                self.matcher.selects(&self.scratch)?
+                self.matcher.selects(&self.scratch)
             }
         };
+        // A match that gave up names the line, or the record, it gave up on.
+        let selected = match (selected, &item) {
+            (Ok(s), _) => s,
+            (Err(e), Item::Line(l)) => return Err(self.place.in_lines(e, l)),
+            (Err(e), Item::Record(_)) => {
+                return Err(self.place.in_record(e, self.recs.seen + 1));
+            }
+            (Err(e), _) => return Err(e),
+        };
+        if matches!(item, Item::Line(_)) {
+            self.place.advance_one();
+        }
         let n = if matches!(item, Item::Record(_)) {
             self.recs.started = true;
             self.recs.seen += 1;
@@ -984,13 +1009,17 @@ impl Stage for Grep {
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         let next = &mut self.next;
-        if let Some(r) = &mut self.report {
-            return r.lines(batch, next);
-        }
-        self.matcher.runs(batch, |run| next.send_lines(run))
+        let flow = match &mut self.report {
+            Some(r) => r.lines(batch, next),
+            None => self.matcher.runs(batch, |run| next.send_lines(run)),
+        };
+        let flow = flow.map_err(|e| self.place.in_lines(e, batch));
+        self.place.advance(batch);
+        flow
     }
 
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.place.origin(origin.name);
         if let Some(r) = &mut self.report {
             return r.origin(origin, &mut self.next);
         }

@@ -476,3 +476,79 @@ fn records_take_only_matching_with_a_field_and_file_lists() {
         .code(2)
         .err_has("receives events");
 }
+
+/// A `-P` match that gives up (past PCRE2's backtracking limit) is an error that names the
+/// input and the line (`grep: NAME:LINE: cause`; on records, the record's number), status
+/// 2, after what was selected before it was written: with several files of `cat` (on one
+/// thread and on the per-file workers), with `-c`, from standard input, in `follow`
+/// (numbered as `-n` numbers, across a rotation) and on records.
+#[test]
+fn a_perl_match_that_gives_up_names_the_input_and_the_line() {
+    let pat = "(a+)+$";
+    let bad = format!("{}!\n", "a".repeat(40));
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, "x aa\ny\n").unwrap();
+    fs::write(&b, format!("y\nok aaa\n{bad}z aa\n")).unwrap();
+    let (a, b) = (a.display().to_string(), b.display().to_string());
+    let why = "exceeded PCRE's backtracking limit";
+    for threads in ["--threads=1", "--threads=2"] {
+        copipe(["cat", threads, &a, &b, ":", "grep", "-P", pat])
+            .run()
+            .code(2)
+            .out(&format!("{a}:x aa\n{b}:ok aaa\n"))
+            .err_has(&format!("copipe: grep: {b}:3: {why}\n"));
+    }
+    copipe(["cat", &a, &b, ":", "grep", "-c", "-P", pat])
+        .run()
+        .code(2)
+        .out(&format!("{a}:1\n"))
+        .err_has(&format!("copipe: grep: {b}:3: {why}\n"));
+    copipe(["grep", "-n", "-P", pat])
+        .stdin(format!("aa\n{bad}"))
+        .run()
+        .code(2)
+        .out("1:aa\n")
+        .err_has(&format!("copipe: grep: (standard input):2: {why}\n"));
+    // A line pushed on its own (here by jq -r) is numbered too.
+    copipe(["jq", "-R", "-r", ".", ":", "grep", "-P", pat])
+        .stdin(format!("aa\nb\n{bad}"))
+        .run()
+        .code(2)
+        .out("aa\n")
+        .err_has(&format!("copipe: grep: (standard input):3: {why}\n"));
+    // follow: the lines seen of the name, going on across the rotation.
+    let f = dir.path().join("app.log");
+    fs::write(&f, "aa\nb\n").unwrap();
+    let mut cp = follow(dir.path(), ["-n", "+1", "app.log", ":", "grep", "-P", pat]);
+    cp.wait_out_eq("aa\n");
+    fs::rename(&f, dir.path().join("app.log.1")).unwrap();
+    fs::write(&f, format!("c aa\n{bad}")).unwrap();
+    assert_eq!(cp.exit_code(), 2, "{}", cp.err());
+    assert_eq!(cp.out(), "aa\nc aa\n");
+    assert!(
+        cp.err()
+            .contains(&format!("copipe: grep: app.log:4: {why}\n")),
+        "{}",
+        cp.err()
+    );
+    // Records: the record's number in its input.
+    let r = dir.path().join("r.ndjson");
+    fs::write(
+        &r,
+        format!("{{\"m\":\"aa\"}}\n{{\"m\":\"{}\"}}\n", bad.trim_end()),
+    )
+    .unwrap();
+    let r = r.display().to_string();
+    for extra in [&["--field", "m"][..], &["-o", "--field", "m"], &[]] {
+        let pat = if extra.is_empty() { "(a+)+\"" } else { pat };
+        let mut args = vec!["cat", &r, ":", "json", ":", "grep", "-P"];
+        args.extend_from_slice(extra);
+        args.push(pat);
+        copipe(args)
+            .run()
+            .code(2)
+            .out("{\"m\":\"aa\"}\n")
+            .err_has(&format!("copipe: grep: {r}, record 2: {why}\n"));
+    }
+}

@@ -362,13 +362,21 @@ impl Report {
                         if let Err(e) = walked {
                             // (-P gave up on a line: what was printed before it goes out.)
                             st.emit(next)?;
+                            st.stopped = true;
                             return Err(e);
                         }
                     }
                     st.gap(&self.m, batch, batch.len());
                     st.keep_tail(batch);
                 }
-                _ => st.tally(&self.m, batch)?,
+                _ => {
+                    if let Err(e) = st.tally(&self.m, batch) {
+                        // (-P gave up on a line: the input's count or -L's answer would be
+                        // wrong, so nothing more is written, as GNU grep stops there.)
+                        st.stopped = true;
+                        return Err(e);
+                    }
+                }
             }
             st.emit(next)?;
         }

@@ -44,7 +44,8 @@ mod report;
 /// offset, `-H` the file name (the default with several files of `cat` when a sink follows), `-o`, `-c`, `-l`,
 /// `-L`, `-q`, `-m`, and context (`-A -B -C`, `--` between groups). `-m` stops the source,
 /// as `head` does (each file of `cat` is read up to its NUMth selected line). On records
-/// `-m`, `-q`, `-c` (one `{"count":N}` record at the end) and context apply; `-n` and `-H`
+/// `-m`, `-q`, `-c` (one record `{"count":N}` per input, with `file` in front as with `-H`
+/// when there are several) and context apply; `-n` and `-H`
 /// add fields `n` (the record's number in its input) and `file` in front; `-o --field F`
 /// passes on each match in F as the record with F set to it; `-l`/`-L` pass on
 /// `{"file":NAME}` records; `-b`, and `-o` without `--field`, are refused. On events `-m`
@@ -694,6 +695,11 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
             input: "(standard input)".into(),
             ..Recs::default()
         },
+        counts: Counts {
+            named: a.with_filename || (cx.inputs.several && !a.no_filename),
+            renumber: cx.inputs.renumber,
+            ..Counts::default()
+        },
         status: cx.status.clone(),
         next,
     }))
@@ -790,6 +796,39 @@ struct Items {
     done: bool,
 }
 
+/// `-c` on records: the records selected in each input, passed on as one record
+/// `{"count":N}` per input (`{"file":NAME,"count":N}` when names are shown: `-H`, or several
+/// inputs without `-h`) at the input's end: with `cat`, when the next input begins; with
+/// `follow`, whose names come back, for each name at the end of the stream, in the order
+/// they came (at most [`MAX_COUNTED`] names wait; beyond, the oldest is passed on early).
+#[derive(Default)]
+struct Counts {
+    named: bool,
+    renumber: bool,
+    /// The inputs whose counts are not passed on yet, in the order they came.
+    order: std::collections::VecDeque<String>,
+    counts: std::collections::HashMap<String, u64>,
+    /// A count was passed on.
+    any: bool,
+}
+
+/// The most names whose `-c` counts on records wait for the end of the stream.
+const MAX_COUNTED: usize = 10_000;
+
+impl Counts {
+    /// The record `{"file":NAME,"count":N}` (without `file` unless names are shown).
+    fn record(&self, name: &str, n: u64) -> crate::item::Record {
+        use crate::item::{Record, Type};
+        let mut r = Record::new();
+        if self.named {
+            r.add_scalar(crate::record::ROOT, "file", Type::String, name);
+        }
+        let mut b = itoa::Buffer::new();
+        r.add_scalar(crate::record::ROOT, "count", Type::Number, b.format(n));
+        r
+    }
+}
+
 /// Whether file names go in front of the lines that a grep without output options passes
 /// on (through the origin's [`Show`], which `print` follows).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -817,6 +856,8 @@ struct Grep {
     items: Items,
     /// `-n -H -o -l -L` on records.
     recs: Recs,
+    /// `-c` on records.
+    counts: Counts,
     status: Status,
     /// Where the search is, for the errors a line or record can raise.
     place: place::Place,
@@ -873,6 +914,36 @@ impl Grep {
                 one.set_text(id, crate::item::Type::String, &part);
             }
             if self.next.send(Item::Record(&one))?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// `-c` on records: an input begins (with `cat`, the one before it is passed on).
+    fn count_begins(&mut self, name: &str) -> Result<Flow> {
+        if self.counts.renumber && self.count_flush(usize::MAX)?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        if self.counts.counts.contains_key(name) {
+            return Ok(Flow::Continue);
+        }
+        let flow = self.count_flush(self.counts.order.len().saturating_sub(MAX_COUNTED - 1))?;
+        self.counts.order.push_back(name.to_string());
+        self.counts.counts.insert(name.to_string(), 0);
+        Ok(flow)
+    }
+
+    /// `-c` on records: pass on the counts of the `k` oldest inputs waiting.
+    fn count_flush(&mut self, k: usize) -> Result<Flow> {
+        for _ in 0..k {
+            let Some(name) = self.counts.order.pop_front() else {
+                break;
+            };
+            let n = self.counts.counts.remove(&name).unwrap_or(0);
+            let r = self.counts.record(&name, n);
+            self.counts.any = true;
+            if self.next.send(Item::Record(&r))?.is_stop() {
                 return Ok(Flow::Stop);
             }
         }
@@ -984,6 +1055,15 @@ impl Stage for Grep {
             return Ok(if reached { Flow::Stop } else { Flow::Continue });
         }
         if self.items.count {
+            if !self.counts.counts.contains_key(&self.recs.input) {
+                let name = self.recs.input.clone();
+                if self.count_begins(&name)?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+            }
+            if let Some(n) = self.counts.counts.get_mut(&self.recs.input) {
+                *n += 1;
+            }
             return Ok(if reached { Flow::Stop } else { Flow::Continue });
         }
         while let Some((k, r)) = self.items.ring.pop_front() {
@@ -1023,18 +1103,24 @@ impl Stage for Grep {
         if let Some(r) = &mut self.report {
             return r.origin(origin, &mut self.next);
         }
-        if origin.name != self.recs.input {
+        let name = if origin.name == "standard input" {
+            "(standard input)"
+        } else {
+            origin.name
+        };
+        // (With `cat` each origin is a new input, even of a name seen before.)
+        if name != self.recs.input || self.counts.renumber {
             if self.end_of_input()?.is_stop() {
                 return Ok(());
             }
             let recs = &mut self.recs;
             recs.input.clear();
-            if origin.name == "standard input" {
-                recs.input.push_str("(standard input)");
-            } else {
-                recs.input.push_str(origin.name);
-            }
+            recs.input.push_str(name);
             (recs.seen, recs.hit, recs.started) = (0, false, false);
+            if self.items.count {
+                let name = self.recs.input.clone();
+                let _ = self.count_begins(&name)?;
+            }
         }
         let show = match self.names {
             Names::Always => Show::Tag,
@@ -1054,18 +1140,14 @@ impl Stage for Grep {
             let _ = self.end_of_input()?;
             self.status.report_selection(self.selected > 0);
         } else if self.items.count {
-            // One record for the stream: `{"count":N}`; the status says whether one was
-            // selected, as grep -c's does.
+            // A count per input (one for standard input when no input was announced); the
+            // status says whether one was selected, as grep -c's does.
             self.status.report_selection(self.selected > 0);
-            let mut r = crate::item::Record::new();
-            let mut n = itoa::Buffer::new();
-            r.add_scalar(
-                crate::record::ROOT,
-                "count",
-                crate::item::Type::Number,
-                n.format(self.selected),
-            );
-            let _ = self.next.send(Item::Record(&r))?;
+            if self.counts.order.is_empty() && !self.counts.any {
+                let name = self.recs.input.clone();
+                let _ = self.count_begins(&name)?;
+            }
+            let _ = self.count_flush(usize::MAX)?;
         }
         self.next.close()
     }

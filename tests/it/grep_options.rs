@@ -552,3 +552,94 @@ fn a_perl_match_that_gives_up_names_the_input_and_the_line() {
             .err_has(&format!("copipe: grep: {r}, record 2: {why}\n"));
     }
 }
+
+/// On records `-c` gives one count per input, as grep -c does on lines: `{"count":N}` with
+/// one input, `{"file":NAME,"count":N}` with several (or `-H`; `-h` leaves names out), an
+/// empty input counted 0, a file named twice counted twice (and numbered from 1 again by
+/// `-n`); in `follow`, one count per name at the end, in the order the names came.
+#[test]
+fn records_are_counted_per_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, e) = (
+        dir.path().join("a.ndjson"),
+        dir.path().join("b.ndjson"),
+        dir.path().join("e.ndjson"),
+    );
+    fs::write(&a, "{\"msg\":\"X1\"}\n{\"msg\":\"y\"}\n{\"msg\":\"X2\"}\n").unwrap();
+    fs::write(&b, "{\"msg\":\"y\"}\n{\"msg\":\"X3\",\"k\":1}\n").unwrap();
+    fs::write(&e, "").unwrap();
+    let (a, b, e) = (
+        a.display().to_string(),
+        b.display().to_string(),
+        e.display().to_string(),
+    );
+    let named = format!(
+        "{{\"file\":\"{a}\",\"count\":2}}\n{{\"file\":\"{b}\",\"count\":1}}\n{{\"file\":\"{e}\",\"count\":0}}\n"
+    );
+    for flags in [&["-H", "--field", "msg"][..], &["--field", "msg"], &[]] {
+        let mut args = vec!["cat", &a, &b, &e, ":", "json", ":", "grep", "-c"];
+        args.extend_from_slice(flags);
+        args.push("X");
+        copipe(args).run().code(0).out(&named);
+    }
+    copipe(["cat", &a, &b, ":", "json", ":", "grep", "-c", "-h", "X"])
+        .run()
+        .code(0)
+        .out("{\"count\":2}\n{\"count\":1}\n");
+    copipe(["cat", &a, &a, ":", "json", ":", "grep", "-c", "-v", "X"])
+        .run()
+        .code(0)
+        .out(&format!(
+            "{{\"file\":\"{a}\",\"count\":1}}\n{{\"file\":\"{a}\",\"count\":1}}\n"
+        ));
+    copipe(["cat", &a, &a, ":", "json", ":", "grep", "-n", "X2"])
+        .run()
+        .code(0)
+        .out("{\"n\":3,\"msg\":\"X2\"}\n{\"n\":3,\"msg\":\"X2\"}\n");
+    copipe(["cat", &b, ":", "json", ":", "grep", "-c", "Z"])
+        .run()
+        .code(1)
+        .out("{\"count\":0}\n");
+    copipe(["json", ":", "grep", "-c", "-H", "--field", "msg", "X"])
+        .stdin("{\"msg\":\"X\"}\n")
+        .run()
+        .code(0)
+        .out("{\"file\":\"(standard input)\",\"count\":1}\n");
+    // follow: each name once, counted across its switches, when the follow ends. (The
+    // counts come at the end: a copy of the records read tells when the appends were.)
+    let seen = dir.path().join("seen.ndjson");
+    let mut cp = follow(
+        dir.path(),
+        [
+            "-n",
+            "+1",
+            "a.ndjson",
+            "b.ndjson",
+            ":",
+            "json",
+            ":",
+            "tee",
+            "{",
+            "write",
+            "seen.ndjson",
+            "}",
+            ":",
+            "grep",
+            "-c",
+            "--field",
+            "msg",
+            "X",
+        ],
+    );
+    let read = |n: usize| fs::read_to_string(&seen).is_ok_and(|t| t.lines().count() == n);
+    assert!(wait_until(DEADLINE, || read(5)), "{}", cp.err());
+    append(&dir.path().join("a.ndjson"), "{\"msg\":\"X4\"}\n");
+    append(&dir.path().join("b.ndjson"), "{\"msg\":\"X5\"}\n");
+    append(&dir.path().join("a.ndjson"), "{\"msg\":\"y\"}\n");
+    assert!(wait_until(DEADLINE, || read(8)), "{}", cp.err());
+    assert_eq!(cp.stop(), 0, "{}", cp.err());
+    assert_eq!(
+        cp.out(),
+        "{\"file\":\"a.ndjson\",\"count\":3}\n{\"file\":\"b.ndjson\",\"count\":2}\n"
+    );
+}

@@ -362,7 +362,6 @@ impl Report {
                         if let Err(e) = walked {
                             // (-P gave up on a line: what was printed before it goes out.)
                             st.emit(next)?;
-                            st.stopped = true;
                             return Err(e);
                         }
                     }
@@ -371,9 +370,10 @@ impl Report {
                 }
                 _ => {
                     if let Err(e) = st.tally(&self.m, batch) {
-                        // (-P gave up on a line: the input's count or -L's answer would be
-                        // wrong, so nothing more is written, as GNU grep stops there.)
-                        st.stopped = true;
+                        // (-P gave up on a line: this input's count or -L's answer would be
+                        // wrong, so it gets none, as GNU grep stops there; the inputs
+                        // before it, and follow's other names, keep theirs.)
+                        st.cur.started = false;
                         return Err(e);
                     }
                 }

@@ -26,6 +26,7 @@ use crate::protocol::{Flow, Stage};
 
 mod bre;
 mod pcre;
+mod place;
 mod report;
 
 /// Keep the items that match a regular expression, with GNU grep's options and output.
@@ -43,7 +44,8 @@ mod report;
 /// offset, `-H` the file name (the default with several files of `cat` when a sink follows), `-o`, `-c`, `-l`,
 /// `-L`, `-q`, `-m`, and context (`-A -B -C`, `--` between groups). `-m` stops the source,
 /// as `head` does (each file of `cat` is read up to its NUMth selected line). On records
-/// `-m`, `-q`, `-c` (one `{"count":N}` record at the end) and context apply; `-n` and `-H`
+/// `-m`, `-q`, `-c` (one record `{"count":N}` per input, with `file` in front as with `-H`
+/// when there are several) and context apply; `-n` and `-H`
 /// add fields `n` (the record's number in its input) and `file` in front; `-o --field F`
 /// passes on each match in F as the record with F set to it; `-l`/`-L` pass on
 /// `{"file":NAME}` records; `-b`, and `-o` without `--field`, are refused. On events `-m`
@@ -400,10 +402,14 @@ impl Matcher {
             };
             let hit = match p.is_match(self.content(&batch[ls..content_end])) {
                 Ok(hit) => hit,
-                Err(e) => {
-                    // A match that gave up: the lines selected before it still go out.
+                Err(mut e) => {
+                    // A match that gave up: the lines selected before it still go out, and
+                    // the error says where the line starts.
                     if run_e > run_s {
                         let _ = emit(&batch[run_s..run_e])?;
+                    }
+                    if let Some(g) = e.downcast_mut::<pcre::GaveUp>() {
+                        g.at = ls;
                     }
                     return Err(e);
                 }
@@ -698,6 +704,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
         Names::AsSource
     };
     Ok(Box::new(Grep {
+        place: place::Place::new(matcher.per_line(), cx.inputs.renumber),
         matcher,
         field,
         scratch: Vec::new(),
@@ -725,6 +732,11 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
             },
             input: "(standard input)".into(),
             ..Recs::default()
+        },
+        counts: Counts {
+            named: a.with_filename || (cx.inputs.several && !a.no_filename),
+            renumber: cx.inputs.renumber,
+            ..Counts::default()
         },
         status: cx.status.clone(),
         next,
@@ -822,6 +834,39 @@ struct Items {
     done: bool,
 }
 
+/// `-c` on records: the records selected in each input, passed on as one record
+/// `{"count":N}` per input (`{"file":NAME,"count":N}` when names are shown: `-H`, or several
+/// inputs without `-h`) at the input's end: with `cat`, when the next input begins; with
+/// `follow`, whose names come back, for each name at the end of the stream, in the order
+/// they came (at most [`MAX_COUNTED`] names wait; beyond, the oldest is passed on early).
+#[derive(Default)]
+struct Counts {
+    named: bool,
+    renumber: bool,
+    /// The inputs whose counts are not passed on yet, in the order they came.
+    order: std::collections::VecDeque<String>,
+    counts: std::collections::HashMap<String, u64>,
+    /// A count was passed on.
+    any: bool,
+}
+
+/// The most names whose `-c` counts on records wait for the end of the stream.
+const MAX_COUNTED: usize = 10_000;
+
+impl Counts {
+    /// The record `{"file":NAME,"count":N}` (without `file` unless names are shown).
+    fn record(&self, name: &str, n: u64) -> crate::item::Record {
+        use crate::item::{Record, Type};
+        let mut r = Record::new();
+        if self.named {
+            r.add_scalar(crate::record::ROOT, "file", Type::String, name);
+        }
+        let mut b = itoa::Buffer::new();
+        r.add_scalar(crate::record::ROOT, "count", Type::Number, b.format(n));
+        r
+    }
+}
+
 /// Whether file names go in front of the lines that a grep without output options passes
 /// on (through the origin's [`Show`], which `print` follows).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -849,7 +894,11 @@ struct Grep {
     items: Items,
     /// `-n -H -o -l -L` on records.
     recs: Recs,
+    /// `-c` on records.
+    counts: Counts,
     status: Status,
+    /// Where the search is, for the errors a line or record can raise.
+    place: place::Place,
     next: Box<dyn Stage>,
 }
 
@@ -884,7 +933,8 @@ impl Grep {
         let hits = &mut self.recs.hits;
         hits.clear();
         self.matcher
-            .each_match(&self.scratch, |s, e| hits.push((s, e)))?;
+            .each_match(&self.scratch, |s, e| hits.push((s, e)))
+            .map_err(|e| self.place.in_record(e, n))?;
         if self.recs.hits.is_empty() {
             return Ok(Flow::Continue);
         }
@@ -908,6 +958,36 @@ impl Grep {
         Ok(Flow::Continue)
     }
 
+    /// `-c` on records: an input begins (with `cat`, the one before it is passed on).
+    fn count_begins(&mut self, name: &str) -> Result<Flow> {
+        if self.counts.renumber && self.count_flush(usize::MAX)?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        if self.counts.counts.contains_key(name) {
+            return Ok(Flow::Continue);
+        }
+        let flow = self.count_flush(self.counts.order.len().saturating_sub(MAX_COUNTED - 1))?;
+        self.counts.order.push_back(name.to_string());
+        self.counts.counts.insert(name.to_string(), 0);
+        Ok(flow)
+    }
+
+    /// `-c` on records: pass on the counts of the `k` oldest inputs waiting.
+    fn count_flush(&mut self, k: usize) -> Result<Flow> {
+        for _ in 0..k {
+            let Some(name) = self.counts.order.pop_front() else {
+                break;
+            };
+            let n = self.counts.counts.remove(&name).unwrap_or(0);
+            let r = self.counts.record(&name, n);
+            self.counts.any = true;
+            if self.next.send(Item::Record(&r))?.is_stop() {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
     /// The end of an input of records: `-L` passes on its name when none was selected.
     fn end_of_input(&mut self) -> Result<Flow> {
         let recs = &mut self.recs;
@@ -924,27 +1004,43 @@ impl Grep {
 impl Stage for Grep {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         if let (Some(r), Item::Line(l)) = (&mut self.report, &item) {
-            return r.line(l, &mut self.next);
+            let flow = r
+                .line(l, &mut self.next)
+                .map_err(|e| self.place.in_lines(e, l));
+            self.place.advance_one();
+            return flow;
         }
         let selected = match (&item, &self.field) {
-            (Item::Line(l), _) => self.matcher.selects(l)?,
+            (Item::Line(l), _) => self.matcher.selects(l),
             (Item::Record(r), Some(path)) => match r.lookup(path) {
                 Some(v) => match v.as_str() {
-                    Some(s) => self.matcher.selects(s.as_bytes())?,
+                    Some(s) => self.matcher.selects(s.as_bytes()),
                     None => {
                         self.scratch.clear();
                         v.write_json(&mut self.scratch);
-                        self.matcher.selects(&self.scratch)?
+                        self.matcher.selects(&self.scratch)
                     }
                 },
-                None => self.matcher.invert,
+                None => Ok(self.matcher.invert),
             },
             _ => {
                 self.scratch.clear();
                 render(&mut self.scratch, &item);
-                self.matcher.selects(&self.scratch)?
+                self.matcher.selects(&self.scratch)
             }
         };
+        // A match that gave up names the line, or the record, it gave up on.
+        let selected = match (selected, &item) {
+            (Ok(s), _) => s,
+            (Err(e), Item::Line(l)) => return Err(self.place.in_lines(e, l)),
+            (Err(e), Item::Record(_)) => {
+                return Err(self.place.in_record(e, self.recs.seen + 1));
+            }
+            (Err(e), _) => return Err(e),
+        };
+        if matches!(item, Item::Line(_)) {
+            self.place.advance_one();
+        }
         let n = if matches!(item, Item::Record(_)) {
             self.recs.started = true;
             self.recs.seen += 1;
@@ -997,6 +1093,15 @@ impl Stage for Grep {
             return Ok(if reached { Flow::Stop } else { Flow::Continue });
         }
         if self.items.count {
+            if !self.counts.counts.contains_key(&self.recs.input) {
+                let name = self.recs.input.clone();
+                if self.count_begins(&name)?.is_stop() {
+                    return Ok(Flow::Stop);
+                }
+            }
+            if let Some(n) = self.counts.counts.get_mut(&self.recs.input) {
+                *n += 1;
+            }
             return Ok(if reached { Flow::Stop } else { Flow::Continue });
         }
         while let Some((k, r)) = self.items.ring.pop_front() {
@@ -1022,28 +1127,38 @@ impl Stage for Grep {
 
     fn send_lines(&mut self, batch: &[u8]) -> Result<Flow> {
         let next = &mut self.next;
-        if let Some(r) = &mut self.report {
-            return r.lines(batch, next);
-        }
-        self.matcher.runs(batch, |run| next.send_lines(run))
+        let flow = match &mut self.report {
+            Some(r) => r.lines(batch, next),
+            None => self.matcher.runs(batch, |run| next.send_lines(run)),
+        };
+        let flow = flow.map_err(|e| self.place.in_lines(e, batch));
+        self.place.advance(batch);
+        flow
     }
 
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.place.origin(origin.name);
         if let Some(r) = &mut self.report {
             return r.origin(origin, &mut self.next);
         }
-        if origin.name != self.recs.input {
+        let name = if origin.name == "standard input" {
+            "(standard input)"
+        } else {
+            origin.name
+        };
+        // (With `cat` each origin is a new input, even of a name seen before.)
+        if name != self.recs.input || self.counts.renumber {
             if self.end_of_input()?.is_stop() {
                 return Ok(());
             }
             let recs = &mut self.recs;
             recs.input.clear();
-            if origin.name == "standard input" {
-                recs.input.push_str("(standard input)");
-            } else {
-                recs.input.push_str(origin.name);
-            }
+            recs.input.push_str(name);
             (recs.seen, recs.hit, recs.started) = (0, false, false);
+            if self.items.count {
+                let name = self.recs.input.clone();
+                let _ = self.count_begins(&name)?;
+            }
         }
         let show = match self.names {
             Names::Always => Show::Tag,
@@ -1063,18 +1178,14 @@ impl Stage for Grep {
             let _ = self.end_of_input()?;
             self.status.report_selection(self.selected > 0);
         } else if self.items.count {
-            // One record for the stream: `{"count":N}`; the status says whether one was
-            // selected, as grep -c's does.
+            // A count per input (one for standard input when no input was announced); the
+            // status says whether one was selected, as grep -c's does.
             self.status.report_selection(self.selected > 0);
-            let mut r = crate::item::Record::new();
-            let mut n = itoa::Buffer::new();
-            r.add_scalar(
-                crate::record::ROOT,
-                "count",
-                crate::item::Type::Number,
-                n.format(self.selected),
-            );
-            let _ = self.next.send(Item::Record(&r))?;
+            if self.counts.order.is_empty() && !self.counts.any {
+                let name = self.recs.input.clone();
+                let _ = self.count_begins(&name)?;
+            }
+            let _ = self.count_flush(usize::MAX)?;
         }
         self.next.close()
     }

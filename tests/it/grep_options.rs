@@ -476,3 +476,170 @@ fn records_take_only_matching_with_a_field_and_file_lists() {
         .code(2)
         .err_has("receives events");
 }
+
+/// A `-P` match that gives up (past PCRE2's backtracking limit) is an error that names the
+/// input and the line (`grep: NAME:LINE: cause`; on records, the record's number), status
+/// 2, after what was selected before it was written: with several files of `cat` (on one
+/// thread and on the per-file workers), with `-c`, from standard input, in `follow`
+/// (numbered as `-n` numbers, across a rotation) and on records.
+#[test]
+fn a_perl_match_that_gives_up_names_the_input_and_the_line() {
+    let pat = "(a+)+$";
+    let bad = format!("{}!\n", "a".repeat(40));
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, "x aa\ny\n").unwrap();
+    fs::write(&b, format!("y\nok aaa\n{bad}z aa\n")).unwrap();
+    let (a, b) = (a.display().to_string(), b.display().to_string());
+    let why = "exceeded PCRE's backtracking limit";
+    for threads in ["--threads=1", "--threads=2"] {
+        copipe(["cat", threads, &a, &b, ":", "grep", "-P", pat])
+            .run()
+            .code(2)
+            .out(&format!("{a}:x aa\n{b}:ok aaa\n"))
+            .err_has(&format!("copipe: grep: {b}:3: {why}\n"));
+    }
+    copipe(["cat", &a, &b, ":", "grep", "-c", "-P", pat])
+        .run()
+        .code(2)
+        .out(&format!("{a}:1\n"))
+        .err_has(&format!("copipe: grep: {b}:3: {why}\n"));
+    copipe(["grep", "-n", "-P", pat])
+        .stdin(format!("aa\n{bad}"))
+        .run()
+        .code(2)
+        .out("1:aa\n")
+        .err_has(&format!("copipe: grep: (standard input):2: {why}\n"));
+    // A line pushed on its own (here by jq -r) is numbered too.
+    copipe(["jq", "-R", "-r", ".", ":", "grep", "-P", pat])
+        .stdin(format!("aa\nb\n{bad}"))
+        .run()
+        .code(2)
+        .out("aa\n")
+        .err_has(&format!("copipe: grep: (standard input):3: {why}\n"));
+    // follow: the lines seen of the name, going on across the rotation.
+    let f = dir.path().join("app.log");
+    fs::write(&f, "aa\nb\n").unwrap();
+    let mut cp = follow(dir.path(), ["-n", "+1", "app.log", ":", "grep", "-P", pat]);
+    cp.wait_out_eq("aa\n");
+    fs::rename(&f, dir.path().join("app.log.1")).unwrap();
+    fs::write(&f, format!("c aa\n{bad}")).unwrap();
+    assert_eq!(cp.exit_code(), 2, "{}", cp.err());
+    assert_eq!(cp.out(), "aa\nc aa\n");
+    assert!(
+        cp.err()
+            .contains(&format!("copipe: grep: app.log:4: {why}\n")),
+        "{}",
+        cp.err()
+    );
+    // Records: the record's number in its input.
+    let r = dir.path().join("r.ndjson");
+    fs::write(
+        &r,
+        format!("{{\"m\":\"aa\"}}\n{{\"m\":\"{}\"}}\n", bad.trim_end()),
+    )
+    .unwrap();
+    let r = r.display().to_string();
+    for extra in [&["--field", "m"][..], &["-o", "--field", "m"], &[]] {
+        let pat = if extra.is_empty() { "(a+)+\"" } else { pat };
+        let mut args = vec!["cat", &r, ":", "json", ":", "grep", "-P"];
+        args.extend_from_slice(extra);
+        args.push(pat);
+        copipe(args)
+            .run()
+            .code(2)
+            .out("{\"m\":\"aa\"}\n")
+            .err_has(&format!("copipe: grep: {r}, record 2: {why}\n"));
+    }
+}
+
+/// On records `-c` gives one count per input, as grep -c does on lines: `{"count":N}` with
+/// one input, `{"file":NAME,"count":N}` with several (or `-H`; `-h` leaves names out), an
+/// empty input counted 0, a file named twice counted twice (and numbered from 1 again by
+/// `-n`); in `follow`, one count per name at the end, in the order the names came.
+#[test]
+fn records_are_counted_per_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, e) = (
+        dir.path().join("a.ndjson"),
+        dir.path().join("b.ndjson"),
+        dir.path().join("e.ndjson"),
+    );
+    fs::write(&a, "{\"msg\":\"X1\"}\n{\"msg\":\"y\"}\n{\"msg\":\"X2\"}\n").unwrap();
+    fs::write(&b, "{\"msg\":\"y\"}\n{\"msg\":\"X3\",\"k\":1}\n").unwrap();
+    fs::write(&e, "").unwrap();
+    let (a, b, e) = (
+        a.display().to_string(),
+        b.display().to_string(),
+        e.display().to_string(),
+    );
+    let named = format!(
+        "{{\"file\":\"{a}\",\"count\":2}}\n{{\"file\":\"{b}\",\"count\":1}}\n{{\"file\":\"{e}\",\"count\":0}}\n"
+    );
+    for flags in [&["-H", "--field", "msg"][..], &["--field", "msg"], &[]] {
+        let mut args = vec!["cat", &a, &b, &e, ":", "json", ":", "grep", "-c"];
+        args.extend_from_slice(flags);
+        args.push("X");
+        copipe(args).run().code(0).out(&named);
+    }
+    copipe(["cat", &a, &b, ":", "json", ":", "grep", "-c", "-h", "X"])
+        .run()
+        .code(0)
+        .out("{\"count\":2}\n{\"count\":1}\n");
+    copipe(["cat", &a, &a, ":", "json", ":", "grep", "-c", "-v", "X"])
+        .run()
+        .code(0)
+        .out(&format!(
+            "{{\"file\":\"{a}\",\"count\":1}}\n{{\"file\":\"{a}\",\"count\":1}}\n"
+        ));
+    copipe(["cat", &a, &a, ":", "json", ":", "grep", "-n", "X2"])
+        .run()
+        .code(0)
+        .out("{\"n\":3,\"msg\":\"X2\"}\n{\"n\":3,\"msg\":\"X2\"}\n");
+    copipe(["cat", &b, ":", "json", ":", "grep", "-c", "Z"])
+        .run()
+        .code(1)
+        .out("{\"count\":0}\n");
+    copipe(["json", ":", "grep", "-c", "-H", "--field", "msg", "X"])
+        .stdin("{\"msg\":\"X\"}\n")
+        .run()
+        .code(0)
+        .out("{\"file\":\"(standard input)\",\"count\":1}\n");
+    // follow: each name once, counted across its switches, when the follow ends. (The
+    // counts come at the end: a copy of the records read tells when the appends were.)
+    let seen = dir.path().join("seen.ndjson");
+    let mut cp = follow(
+        dir.path(),
+        [
+            "-n",
+            "+1",
+            "a.ndjson",
+            "b.ndjson",
+            ":",
+            "json",
+            ":",
+            "tee",
+            "{",
+            "write",
+            "seen.ndjson",
+            "}",
+            ":",
+            "grep",
+            "-c",
+            "--field",
+            "msg",
+            "X",
+        ],
+    );
+    let read = |n: usize| fs::read_to_string(&seen).is_ok_and(|t| t.lines().count() == n);
+    assert!(wait_until(DEADLINE, || read(5)), "{}", cp.err());
+    append(&dir.path().join("a.ndjson"), "{\"msg\":\"X4\"}\n");
+    append(&dir.path().join("b.ndjson"), "{\"msg\":\"X5\"}\n");
+    append(&dir.path().join("a.ndjson"), "{\"msg\":\"y\"}\n");
+    assert!(wait_until(DEADLINE, || read(8)), "{}", cp.err());
+    assert_eq!(cp.stop(), 0, "{}", cp.err());
+    assert_eq!(
+        cp.out(),
+        "{\"file\":\"a.ndjson\",\"count\":3}\n{\"file\":\"b.ndjson\",\"count\":2}\n"
+    );
+}

@@ -138,6 +138,10 @@ fn a_durable_consumer_stopped_and_resumed_continues_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(free_port(), dir.path(), &[]);
     let want = lines(1, 50_000);
+    // The input ends at once and the 50,000 acknowledgements come after it: on a loaded
+    // machine they can take longer than the default --drain-timeout (10s), after which
+    // publish gives up with status 2. What is checked here is the consumer, so publish
+    // may drain as long as the run may last.
     let (code, _, err) = run(
         &[
             "cat",
@@ -147,11 +151,13 @@ fn a_durable_consumer_stopped_and_resumed_continues_without_loss() {
             "--jetstream",
             "--stream",
             "DR",
+            "--drain-timeout",
+            "60s",
             &s.url(),
             "dr.a",
         ],
         want.as_bytes(),
-        Duration::from_secs(60),
+        Duration::from_secs(90),
     );
     assert_eq!(code, 0, "{err}");
     // The first reader writes to a file, throttled by nothing: stop it with SIGTERM once

@@ -19,6 +19,8 @@ const PROMPT: Duration = Duration::from_secs(3);
 struct Blocked {
     child: Child,
     err: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// The thread reading stderr, until [`Blocked::err_at_end`] joins it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Blocked {
@@ -31,7 +33,7 @@ impl Blocked {
         let mut stderr = child.stderr.take().unwrap();
         let err = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let e = err.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut chunk = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut chunk) {
                 if n == 0 {
@@ -40,11 +42,34 @@ impl Blocked {
                 e.lock().unwrap().extend_from_slice(&chunk[..n]);
             }
         });
-        Blocked { child, err }
+        Blocked {
+            child,
+            err,
+            reader: Some(reader),
+        }
     }
 
+    /// What stderr holds so far (for messages; a test that asserts on it after the end
+    /// takes [`Blocked::err_at_end`]).
     fn err(&self) -> String {
         String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// All of stderr, once copipe has ended: the reading thread is waited for until it
+    /// reaches the end of the pipe (within the deadline) and joined, so that nothing copipe
+    /// said is still on its way.
+    #[track_caller]
+    fn err_at_end(&mut self) -> String {
+        if let Some(t) = self.reader.take() {
+            let ended = wait_until(DEADLINE, || t.is_finished());
+            assert!(
+                ended,
+                "stderr still open {DEADLINE:?} after copipe ended\n--- stderr\n{}",
+                self.err()
+            );
+            t.join().unwrap();
+        }
+        self.err()
     }
 
     fn pid(&self) -> i32 {
@@ -162,11 +187,10 @@ fn ctrl_c_ends_a_write_into_a_pipe_that_is_not_read() {
     let (status, took) = cp.interrupt(libc::SIGINT);
     assert_eq!(status.code(), Some(130), "stderr: {}", cp.err());
     assert!(took < PROMPT, "took {took:?}");
+    let err = cp.err_at_end();
     assert!(
-        cp.err()
-            .contains("interrupted (Ctrl-C) while the reader was not reading"),
-        "{}",
-        cp.err()
+        err.contains("interrupted (Ctrl-C) while the reader was not reading"),
+        "{err}"
     );
     drop(out);
 }
@@ -240,7 +264,7 @@ fn ctrl_c_ends_a_write_into_a_fifo_that_is_not_read() {
     // Interrupted in the blocked write, the write is said to have been given up; in the rare
     // case the signal comes between two writes (the process looked blocked, and was not
     // quite), the run ends at the next check of the signal with nothing to say.
-    let err = cp.err();
+    let err = cp.err_at_end();
     assert!(
         err.is_empty() || err.contains("error writing to fifo"),
         "{err}"

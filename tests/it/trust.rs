@@ -170,6 +170,21 @@ fn a_second_follow_on_the_same_state_is_refused_naming_the_first() {
     fs::write(dir.path().join("a.log"), "a\n").unwrap();
     let first = follow(dir.path(), ["-n", "+1", "--state", "s", "a.log"]);
     first.wait_out_eq("a\n");
+    // The checkpoint is written after the line was flushed, a moment after it shows: wait
+    // for it, so that the run after this one (once it is killed) resumes past the line.
+    let state = dir.path().join("s");
+    let checkpointed = || {
+        fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["files"][0]["offset"] == 2)
+    };
+    assert!(
+        wait_until(DEADLINE, checkpointed),
+        "the state never recorded a.log read to its end: {:?}\n--- stderr\n{}",
+        fs::read_to_string(&state),
+        first.err()
+    );
     let r = copipe(["follow", "--state", "s", "a.log"])
         .dir(dir.path())
         .run();

@@ -178,14 +178,33 @@ fn message(e: &pcre2::Error) -> String {
 
 /// A match that gave up: GNU grep's words for the limits, PCRE2's for anything else.
 fn failed(e: pcre2::Error) -> anyhow::Error {
-    match e.code() {
-        ERROR_MATCHLIMIT => anyhow::anyhow!("grep -P: exceeded PCRE's backtracking limit"),
-        ERROR_DEPTHLIMIT => anyhow::anyhow!("grep -P: exceeded PCRE's nested backtracking limit"),
-        ERROR_HEAPLIMIT => anyhow::anyhow!("grep -P: exceeded PCRE's heap limit"),
-        ERROR_JIT_STACKLIMIT => anyhow::anyhow!("grep -P: exhausted PCRE JIT stack"),
-        _ => anyhow::anyhow!("grep -P: {}", message(&e)),
+    let why = match e.code() {
+        ERROR_MATCHLIMIT => "exceeded PCRE's backtracking limit".to_string(),
+        ERROR_DEPTHLIMIT => "exceeded PCRE's nested backtracking limit".to_string(),
+        ERROR_HEAPLIMIT => "exceeded PCRE's heap limit".to_string(),
+        ERROR_JIT_STACKLIMIT => "exhausted PCRE JIT stack".to_string(),
+        _ => message(&e),
+    };
+    anyhow::Error::new(GaveUp { why, at: 0 })
+}
+
+/// A match that gave up on a line (a limit of PCRE2's), which the stage names by its input
+/// and line number (see `place.rs`).
+#[derive(Debug)]
+pub struct GaveUp {
+    /// What PCRE2 said, in GNU grep's words.
+    pub why: String,
+    /// Where the line starts in the batch searched (0 for a line searched alone).
+    pub at: usize,
+}
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "grep -P: {}", self.why)
     }
 }
+
+impl std::error::Error for GaveUp {}
 
 #[cfg(test)]
 mod tests {
@@ -249,7 +268,8 @@ mod tests {
         let p = pcre(&["(a+)+$"]);
         let line = format!("{}b", "a".repeat(60));
         let e = p.is_match(line.as_bytes()).unwrap_err();
-        assert_eq!(e.to_string(), "grep -P: exceeded PCRE's backtracking limit");
+        let g = e.downcast_ref::<GaveUp>().unwrap();
+        assert_eq!(g.why, "exceeded PCRE's backtracking limit");
     }
 
     #[test]

@@ -368,7 +368,15 @@ impl Report {
                     st.gap(&self.m, batch, batch.len());
                     st.keep_tail(batch);
                 }
-                _ => st.tally(&self.m, batch)?,
+                _ => {
+                    if let Err(e) = st.tally(&self.m, batch) {
+                        // (-P gave up on a line: this input's count or -L's answer would be
+                        // wrong, so it gets none, as GNU grep stops there; the inputs
+                        // before it, and follow's other names, keep theirs.)
+                        st.cur.started = false;
+                        return Err(e);
+                    }
+                }
             }
             st.emit(next)?;
         }

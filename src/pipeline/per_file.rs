@@ -202,7 +202,9 @@ const GREP_PER_FILE: &[&str] = &[
 ];
 
 /// Whether `call` is a `grep -c` whose selection can run in the workers and whose count
-/// after them (see [`crate::protocol::def::CountSplit`]): its other options per-part.
+/// after them (see [`crate::protocol::def::CountSplit`]): its other options per-part, and
+/// not `-P`, whose match can give up in the middle of a file (that file then has no count,
+/// which the count made after the workers could not know).
 fn count_splits(call: &Call) -> bool {
     let given =
         |id: &str| call.matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
@@ -211,6 +213,7 @@ fn count_splits(call: &Call) -> bool {
         && given("count")
         && !given("line_number")
         && !given("byte_offset")
+        && !given("perl_regexp")
         && call
             .matches
             .ids()
@@ -218,11 +221,12 @@ fn count_splits(call: &Call) -> bool {
 }
 
 /// Whether `call` treats each line on its own, wherever it is in its file: per-file, and
-/// not numbering lines or bytes from the file's start (`-n`, `-b`), so that it can run on
-/// parts of a file.
+/// not numbering lines or bytes from the file's start (`-n`, `-b`; nor `-P`, whose error
+/// when a match gives up names the line by its number), so that it can run on parts of a
+/// file.
 fn per_part_safe(call: &Call) -> bool {
     per_file_safe(call)
-        && ["line_number", "byte_offset"]
+        && ["line_number", "byte_offset", "perl_regexp"]
             .iter()
             .all(|id| call.matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine))
 }

@@ -270,6 +270,7 @@ fn big_files_read_in_parts_give_the_output_of_one_thread() {
         &["grep", "-c", "-h", "-o", "ERROR"],
         &["grep", "-c", "-H", "--color=always", "ERROR"],
         &["grep", "-c", "nowhere"],
+        &["grep", "-c", "-P", "ERR(?=OR)"],
         &["grep", "-i", "error", ":", "grep", "-c", "ERROR"],
         // Numbered from the file's start: files whole, not in parts.
         &["grep", "-n", "ERROR"],
@@ -336,5 +337,28 @@ fn one_big_file_is_read_in_parts_on_both_threads() {
         assert_eq!((one.code, parts.code), (0, 0), "{rest:?}");
         // Every line read once (the same counts as one thread).
         assert_eq!(rows(&one.err), rows(&parts.err), "{rest:?}");
+    }
+}
+
+/// `-P`'s error when a match gives up names the line by its number in the file: a file is
+/// then read whole, never in parts, and the number is the file's.
+#[test]
+fn a_perl_match_that_gives_up_in_a_big_file_names_its_line_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    let mut s = Vec::new();
+    for i in 0..40_000u32 {
+        writeln!(s, "{i} aa ok").unwrap();
+    }
+    writeln!(s, "{}!", "a".repeat(40)).unwrap();
+    std::fs::write(&path, &s).unwrap();
+    let p = path.display().to_string();
+    for c in [&[][..], &["-c"]] {
+        let mut a = vec!["cat", "--threads=2", "--part-size=64K", &p, ":", "grep"];
+        a.extend(c);
+        a.extend(["-P", "(a+)+$"]);
+        copipe(&a).run().code(2).err_has(&format!(
+            "grep: {p}:40001: exceeded PCRE's backtracking limit"
+        ));
     }
 }

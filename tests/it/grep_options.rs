@@ -643,3 +643,25 @@ fn records_are_counted_per_input() {
         "{\"file\":\"a.ndjson\",\"count\":3}\n{\"file\":\"b.ndjson\",\"count\":2}\n"
     );
 }
+
+/// A `-P` match that gives up while `-o` or `--color` finds the parts of a line it
+/// selected is the same error (the line named, status 2), after what was printed before,
+/// as GNU grep stops there: not a line shown with fewer parts.
+#[test]
+fn a_perl_match_that_gives_up_finding_the_parts_of_a_line_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.log");
+    fs::write(&path, format!("x aa\n{}!\nz aa\n", "a".repeat(40))).unwrap();
+    let p = path.display().to_string();
+    let why = format!("copipe: grep: {p}:2: exceeded PCRE's backtracking limit\n");
+    for (opts, out) in [
+        (&["-o"][..], "aa\n"),
+        (&["-o", "-n"], "1:aa\n"),
+        (&["--color=always"], "x \x1b[01;31m\x1b[Kaa\x1b[m\x1b[K\n"),
+    ] {
+        let mut a = vec!["cat", &p, ":", "grep"];
+        a.extend(opts);
+        a.extend(["-P", "(a+)+$|aa"]);
+        copipe(&a).run().code(2).out(out).err_has(&why);
+    }
+}

@@ -242,6 +242,9 @@ struct State {
     cursor: usize,
     printed_to: usize,
     printed_here: bool,
+    /// A `-P` match that gave up while the parts of a selected line were found (`-o`,
+    /// `--color`): the batch's error, said after what was printed before that line.
+    gave_up: Option<anyhow::Error>,
 }
 
 impl Report {
@@ -321,6 +324,7 @@ impl Report {
                 cursor: 0,
                 printed_to: 0,
                 printed_here: false,
+                gave_up: None,
             },
         }
     }
@@ -364,8 +368,18 @@ impl Report {
                             st.emit(next)?;
                             return Err(e);
                         }
+                        if let Some(e) = st.gave_up.take() {
+                            // (-P gave up finding the parts of a selected line: the line's
+                            // parts found so far and what was printed before go out.)
+                            st.emit(next)?;
+                            return Err(e);
+                        }
                     }
                     st.gap(&self.m, batch, batch.len());
+                    if let Some(e) = st.gave_up.take() {
+                        st.emit(next)?;
+                        return Err(e);
+                    }
                     st.keep_tail(batch);
                 }
                 _ => {
@@ -588,6 +602,9 @@ impl State {
                 self.before_context(m, batch, ls);
             }
             self.print(m, &batch[ls..le], self.base + ls as u64, true);
+            if self.gave_up.is_some() {
+                return Flow::Stop;
+            }
             self.printed_to = le;
             self.cur.line += 1;
             self.cursor = le;
@@ -696,13 +713,13 @@ impl State {
             if !matching {
                 return;
             }
-            // (A -P match that gives up here, on a line it has matched, shows fewer parts.)
-            let _ = m.each_match(text, |s, e| {
+            let found = m.each_match(text, |s, e| {
                 self.prefix(lineno, offset + s as u64, sep);
                 let out = &mut self.out;
                 paint(out, self.cfg.colors.as_ref(), pick(selected), &text[s..e]);
                 out.push(b'\n');
             });
+            self.note_gave_up(found, offset);
             return;
         }
         self.prefix(lineno, offset, sep);
@@ -710,16 +727,30 @@ impl State {
         let out = &mut self.out;
         if matching && colors.is_some() {
             let mut last = 0;
-            let _ = m.each_match(text, |s, e| {
+            let found = m.each_match(text, |s, e| {
                 out.extend_from_slice(&text[last..s]);
                 paint(out, colors, pick(selected), &text[s..e]);
                 last = e;
             });
             out.extend_from_slice(&text[last..]);
+            out.push(b'\n');
+            self.note_gave_up(found, offset);
+            return;
         } else {
             out.extend_from_slice(text);
         }
         out.push(b'\n');
+    }
+
+    /// Keep the first error of a `-P` match that gave up on the line at `offset` in the
+    /// input (said by [`Report::lines`] after the lines printed before it).
+    fn note_gave_up(&mut self, found: Result<()>, offset: u64) {
+        if let Err(mut e) = found {
+            if let Some(g) = e.downcast_mut::<super::pcre::GaveUp>() {
+                g.at = offset.saturating_sub(self.base) as usize;
+            }
+            self.gave_up.get_or_insert(e);
+        }
     }
 
     /// The file name, line number and byte offset asked for, each followed by `sep`.

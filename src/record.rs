@@ -311,15 +311,77 @@ impl Record {
         self.nodes[id as usize].len
     }
 
+    /// A new object member `name` of object `parent` whose [`key_hash`] is `h` (known to
+    /// the caller): what [`Record::add`] does, without hashing the key again.
+    #[inline]
+    pub fn add_object_hashed(&mut self, parent: NodeId, name: &str, h: u32) -> NodeId {
+        debug_assert!(self.nodes[parent as usize].ty == Type::Object);
+        let id = to_u32(self.nodes.len());
+        self.append_child(parent, id);
+        let k0 = to_u32(self.text.len());
+        self.text.push_str(name);
+        let mut node = Node::new(Type::Object, (k0, to_u32(self.text.len())));
+        node.hash = h;
+        node.parent = parent;
+        self.nodes.push(node);
+        id
+    }
+
+    /// The length of the record's text so far: where text pushed with
+    /// [`Record::push_text_raw`] starts.
+    #[inline]
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The record's text from `start` on.
+    #[inline]
+    pub fn text_from(&self, start: usize) -> &str {
+        &self.text[start..]
+    }
+
+    /// Append `s` to the record's text, for a node's value still being read (closed with
+    /// [`Record::set_text_span`] or taken back with [`Record::move_text_from`]).
+    #[inline]
+    pub fn push_text_raw(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    /// Move the record's text from `start` on to the end of `into`.
+    pub fn move_text_from(&mut self, start: usize, into: &mut String) {
+        into.push_str(&self.text[start..]);
+        self.text.truncate(start);
+    }
+
+    /// Make leaf `id` a scalar of type `ty` whose text is the record's text
+    /// `start..end` (pushed with [`Record::push_text_raw`], the last text of the record),
+    /// or null (`start == end`); the text after `end` is dropped.
+    #[inline]
+    pub fn set_text_span(&mut self, id: NodeId, ty: Type, start: usize, end: usize) {
+        self.text.truncate(end);
+        let n = &mut self.nodes[id as usize];
+        n.ty = ty;
+        n.text = if ty == Type::Null {
+            (0, 0)
+        } else {
+            (to_u32(start), to_u32(end))
+        };
+        n.first = NONE;
+        n.last = NONE;
+        n.len = 0;
+    }
+
     /// xmltodict's rule for a child element named `name` of object `parent`: the first one
     /// is a new member; a second one turns that member into an array of both; later ones are
     /// appended to the array. Returns the id of the new (object) node for the child.
     pub fn add_child(&mut self, parent: NodeId, name: &str) -> NodeId {
-        let h = key_hash(name.as_bytes());
+        self.add_child_hashed(parent, name, key_hash(name.as_bytes()))
+    }
+
+    /// [`Record::add_child`] with the [`key_hash`] of `name` known to the caller.
+    pub fn add_child_hashed(&mut self, parent: NodeId, name: &str, h: u32) -> NodeId {
         let Some(existing) = self.find_member(parent, name, h) else {
-            let mut node = Node::new(Type::Object, self.push_key("", name));
-            node.hash = h;
-            return self.link(parent, node);
+            return self.add_object_hashed(parent, name, h);
         };
         // Only this method makes arrays in a record built from XML, so an array member is
         // one of repeated children.

@@ -14,6 +14,9 @@ use clap::ArgMatches;
 use super::Event;
 use crate::record::{NodeId, ROOT, Record, Type, key_hash};
 
+/// [`Frame::direct`] of an element whose text is kept in `RecordBuilder::text`.
+const NOT_DIRECT: usize = usize::MAX;
+
 /// Which elements become records.
 #[derive(Clone, Debug)]
 pub enum Target {
@@ -48,12 +51,17 @@ struct Frame {
     /// bits are not both set is new, and is added without looking for a member of its name
     /// (a walk over the members, the cost of `Record::add_child`).
     bloom: u64,
+    /// While the element may still be a leaf (no attribute, no child element yet, not the
+    /// record's own element): where its text starts in the record's own text, into which
+    /// its text goes directly (its key is the last thing before it there), to become its
+    /// value in place when it ends — no copy through `RecordBuilder::text`. A child element
+    /// moves the text read so far to `RecordBuilder::text` and ends this ([`NOT_DIRECT`]).
+    direct: usize,
 }
 
-/// The two bits of a key in a [`Frame::bloom`].
+/// The two bits of a key's [`key_hash`] in a [`Frame::bloom`].
 #[inline]
-fn bloom_bits(key: &[u8]) -> u64 {
-    let h = key_hash(key);
+fn bloom_bits(h: u32) -> u64 {
     1u64 << (h & 63) | 1u64 << ((h >> 6) & 63)
 }
 
@@ -172,13 +180,19 @@ impl RecordBuilder {
             Event::Start { name, attrs } => {
                 self.depth += 1;
                 let node = if let Some(top) = self.frames.last_mut() {
-                    let bits = bloom_bits(name.as_bytes());
+                    if top.direct != NOT_DIRECT {
+                        // Not a leaf: its text so far joins the general path.
+                        self.rec.move_text_from(top.direct, &mut self.text);
+                        top.direct = NOT_DIRECT;
+                    }
+                    let h = key_hash(name.as_bytes());
+                    let bits = bloom_bits(h);
                     let new = top.bloom & bits != bits;
                     top.bloom |= bits;
                     if new {
-                        self.rec.add(top.node, "", name, Type::Object)
+                        self.rec.add_object_hashed(top.node, name, h)
                     } else {
-                        self.rec.add_child(top.node, name)
+                        self.rec.add_child_hashed(top.node, name, h)
                     }
                 } else if self.starts_record(name) {
                     ROOT
@@ -192,12 +206,18 @@ impl RecordBuilder {
                     self.key.clear();
                     self.key.push(b'@');
                     self.key.extend_from_slice(a.name.as_bytes());
-                    bloom |= bloom_bits(&self.key);
+                    bloom |= bloom_bits(key_hash(&self.key));
                 }
+                let direct = if attrs.is_empty() && node != ROOT {
+                    self.rec.text_len()
+                } else {
+                    NOT_DIRECT
+                };
                 self.frames.push(Frame {
                     node,
                     text: self.text.len(),
                     bloom,
+                    direct,
                 });
                 None
             }
@@ -205,7 +225,16 @@ impl RecordBuilder {
                 if let Some(top) = self.frames.last() {
                     // Whitespace before the element's first other character is stripped in
                     // the end: it need not be kept.
-                    if self.text.len() > top.text || !text.bytes().all(is_space) {
+                    if top.direct != NOT_DIRECT {
+                        if self.rec.text_len() > top.direct {
+                            self.rec.push_text_raw(text);
+                        } else {
+                            let t = trim_start(text);
+                            if !t.is_empty() {
+                                self.rec.push_text_raw(t);
+                            }
+                        }
+                    } else if self.text.len() > top.text || !text.bytes().all(is_space) {
                         self.text.push_str(text);
                     }
                 }
@@ -232,6 +261,18 @@ impl RecordBuilder {
     /// the record.
     fn end_element(&mut self) -> Option<&Record> {
         let f = self.frames.pop().expect("an open frame");
+        if f.direct != NOT_DIRECT {
+            // A leaf (not the record's element): its text, from its first character other
+            // than white space on, is at the end of the record's text.
+            let end = f.direct + trim_end(self.rec.text_from(f.direct)).len();
+            let ty = if end == f.direct {
+                Type::Null
+            } else {
+                Type::String
+            };
+            self.rec.set_text_span(f.node, ty, f.direct, end);
+            return None;
+        }
         let text = trim(&self.text[f.text..]);
         let is_record = self.frames.is_empty();
         if self.rec.count(f.node) > 0 || is_record {
@@ -257,6 +298,22 @@ impl RecordBuilder {
 
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Strip XML whitespace from the start.
+fn trim_start(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| !is_space(c)).unwrap_or(b.len());
+    // Cut at an ASCII byte: a character boundary.
+    &s[start..]
+}
+
+/// Strip XML whitespace from the end.
+fn trim_end(s: &str) -> &str {
+    let b = s.as_bytes();
+    let end = b.iter().rposition(|&c| !is_space(c)).map_or(0, |i| i + 1);
+    // Cut after an ASCII byte: a character boundary.
+    &s[..end]
 }
 
 /// Strip XML whitespace from both ends.
@@ -296,6 +353,61 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A leaf's text goes straight into the record (no copy through the builder's own
+    /// text); an element that turns out to have children, attributes or to be the record
+    /// keeps the general path. Both must give xmltodict's values: text split over several
+    /// events, white space trimmed at both ends (inside kept), empty leaves null, text
+    /// before, between and after children joined into `#text`, and a record's text after
+    /// a leaf not taken for the leaf's.
+    #[test]
+    fn leaf_text_in_place_and_mixed_content_give_the_same_values() {
+        let a = [Attr {
+            name: "k",
+            value: "v",
+        }];
+        let ev: &[(&str, &str, &[Attr<'_>])] = &[
+            ("<", "r", &[]),
+            ("t", "\n  ", &[]),
+            ("<", "leaf", &[]),
+            ("t", " \t", &[]),
+            ("t", "  a b", &[]),
+            ("t", "\n", &[]),
+            ("t", "c  ", &[]),
+            (">", "leaf", &[]),
+            ("<", "empty", &[]),
+            ("t", " \r\n ", &[]),
+            (">", "empty", &[]),
+            ("<", "none", &[]),
+            (">", "none", &[]),
+            ("<", "mixed", &[]),
+            ("t", "  one ", &[]),
+            ("<", "kid", &[]),
+            ("t", "x", &[]),
+            (">", "kid", &[]),
+            ("t", " two", &[]),
+            ("<", "kid", &[]),
+            (">", "kid", &[]),
+            ("t", " three  ", &[]),
+            (">", "mixed", &[]),
+            ("<", "attr", &a),
+            ("t", " y ", &[]),
+            (">", "attr", &[]),
+            ("<", "leaf", &[]),
+            ("t", "again", &[]),
+            (">", "leaf", &[]),
+            ("t", " tail ", &[]),
+            (">", "r", &[]),
+        ];
+        assert_eq!(
+            build(Target::Name("r".into()), ev),
+            [concat!(
+                r#"{"leaf":["a b\nc","again"],"empty":null,"none":null,"#,
+                r##""mixed":{"kid":["x",null],"#text":"one  two three"},"##,
+                r##""attr":{"@k":"v","#text":"y"},"#text":"tail"}"##
+            )]
+        );
     }
 
     /// The Bloom filter that spares the search for a child's name must never hide a

@@ -738,3 +738,59 @@ fn an_encoding_declaration_that_contradicts_the_byte_order_mark_is_refused() {
         }
     }
 }
+
+/// Line ends in text become LF (CR LF and a lone CR alike) wherever they fall: at the
+/// start, inside or at the end of the first sixteen or thirty-two bytes that the tokenizer
+/// looks at at once, or past them, next to a reference or a `]`, and in texts of every
+/// length around those blocks; the records get the same values.
+#[test]
+fn text_line_ends_are_normalized_wherever_they_fall_in_a_block() {
+    let mut doc = String::from("<r>");
+    let mut want = Vec::new();
+    for len in 0..40usize {
+        for at in 0..=len {
+            for (k, end) in ["\r\n", "\r", "\r\r\n", "\r\n\r", " \r&amp;", "]\r"]
+                .iter()
+                .enumerate()
+            {
+                let body: String = (0..len).map(|i| b"ab \t."[(i + k) % 5] as char).collect();
+                let text = format!("{}{end}{}", &body[..at], &body[at..]);
+                doc.push_str(&format!("<v>{text}</v>"));
+                want.push(
+                    text.replace("\r\n", "\n")
+                        .replace('\r', "\n")
+                        .replace("&amp;", "&"),
+                );
+            }
+        }
+    }
+    doc.push_str("</r>");
+    let r = copipe(["xml", "-"]).stdin(doc.clone()).run();
+    r.code(0);
+    let got: Vec<String> = r
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "text")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w);
+    }
+    let r = copipe([
+        "xml", "-", ":", "records", "--depth", "1", ":", "select", "v",
+    ])
+    .stdin(doc)
+    .run();
+    r.code(0);
+    let rec: serde_json::Value = serde_json::from_str(r.stdout().trim()).unwrap();
+    let trim = |s: &str| s.trim_matches([' ', '\t', '\r', '\n']).to_string();
+    let vals: Vec<String> = rec["v"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().map_or(String::new(), str::to_string))
+        .collect();
+    assert_eq!(vals, want.iter().map(|w| trim(w)).collect::<Vec<_>>());
+}

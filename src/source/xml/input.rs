@@ -721,6 +721,13 @@ pub fn first_illegal_char(b: &[u8]) -> Option<(usize, char)> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
+        // Clean blocks of thirty-two bytes skipped with AVX2 where the processor has it
+        // (the same test as the sixteen-byte blocks below, which take over at the first
+        // block that is not clean).
+        if b.len() >= 64 && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2 (checked just above).
+            i = unsafe { clean_prefix_avx2(b) };
+        }
         // Sixteen bytes at a time (SSE2 is part of x86-64): a block with no control byte
         // other than tab/LF/CR and no 0xEF byte (the lead byte of U+Fxxx) is clean.
         while i + 16 <= b.len() {
@@ -750,6 +757,35 @@ pub fn first_illegal_char(b: &[u8]) -> Option<(usize, char)> {
         }
     }
     (i..b.len()).find_map(|j| illegal_at(b, j).map(|c| (j, c)))
+}
+
+/// The length of the run of clean blocks of thirty-two bytes at the start of `b` (see
+/// [`first_illegal_char`]): no control byte other than tab, LF, CR and no 0xEF byte.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn clean_prefix_avx2(b: &[u8]) -> usize {
+    use std::arch::x86_64::*;
+    let mut i = 0;
+    let max1f = _mm256_set1_epi8(0x1F);
+    let tab = _mm256_set1_epi8(b'\t' as i8);
+    let lf = _mm256_set1_epi8(b'\n' as i8);
+    let cr = _mm256_set1_epi8(b'\r' as i8);
+    let ef = _mm256_set1_epi8(0xEFu8 as i8);
+    while i + 32 <= b.len() {
+        // SAFETY: the load reads b[i..i + 32], which is in bounds.
+        let v = unsafe { _mm256_loadu_si256(b.as_ptr().add(i).cast()) };
+        let ctl = _mm256_cmpeq_epi8(_mm256_max_epu8(v, max1f), max1f);
+        let ok = _mm256_or_si256(
+            _mm256_cmpeq_epi8(v, tab),
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, lf), _mm256_cmpeq_epi8(v, cr)),
+        );
+        let bad = _mm256_or_si256(_mm256_andnot_si256(ok, ctl), _mm256_cmpeq_epi8(v, ef));
+        if _mm256_movemask_epi8(bad) != 0 {
+            break;
+        }
+        i += 32;
+    }
+    i
 }
 
 #[inline]
@@ -899,8 +935,9 @@ mod tests {
 
     #[test]
     fn illegal_char_scan() {
-        // Every position of a block and of the scalar tail.
-        for len in 1..40 {
+        // Every position of a block and of the scalar tail (and, from 64 bytes on, of the
+        // thirty-two-byte blocks).
+        for len in (1..40).chain([64, 65, 96, 100, 130]) {
             for at in 0..len {
                 for bad in [0u8, 1, 8, 0x0b, 0x0c, 0x1f] {
                     let mut v = vec![b'x'; len];

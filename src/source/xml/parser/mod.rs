@@ -620,6 +620,7 @@ impl Parser {
         }
     }
 
+    #[inline]
     fn open_name(&self) -> &str {
         let n = self.ends.len();
         let start = if n >= 2 { self.ends[n - 2] } else { 0 };

@@ -57,3 +57,45 @@ pub fn restore_open_files_in_child() {
         }
     }
 }
+
+/// The soft limit on open files (`ulimit -n`), if there is one.
+pub fn open_file_limit() -> Option<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Have the child `cmd` starts get the soft limit copipe was started with (see
+/// [`restore_open_files_in_child`]).
+pub fn give_child_the_original_limit(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs between fork and exec; it only reads an atomic and calls
+    // getrlimit/setrlimit, which are async-signal-safe; nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            restore_open_files_in_child();
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_what_getrlimit_says() {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the rlimit it is given.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        let want = (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur);
+        assert_eq!(open_file_limit(), want);
+    }
+}

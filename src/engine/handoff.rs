@@ -1,10 +1,12 @@
 //! The one way a batch goes to another thread: a bounded queue of messages (the sender waits
 //! while `depth` are in flight), the emptied batches coming back to be filled again (no
 //! allocation per batch once the run is going), and, for a receiver that is a task of the
-//! scheduler, a socket that wakes it. The thread bridge (a bridged source's batches to the
-//! scheduler thread) and `send` (items to its socket thread) hand over through it.
+//! scheduler, a socket that wakes it — or, for a receiver on a tokio runtime, the same socket
+//! awaited ([`AsyncRx`]). The thread bridge (a bridged source's batches to the scheduler
+//! thread), `send` (items to its socket thread) and `publish` (items to its NATS thread)
+//! hand over through it.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
@@ -119,11 +121,7 @@ impl<M, S> Rx<M, S> {
     /// A message if one is there; `Some(Err(()))` once the sender has gone and the queue is
     /// empty.
     pub fn try_recv(&self) -> Option<Result<M, ()>> {
-        match self.queue.try_recv() {
-            Ok(m) => Some(Ok(m)),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Err(())),
-        }
+        take(&self.queue)
     }
 
     /// Wait at most `timeout` for a message.
@@ -138,6 +136,78 @@ impl<M, S> Rx<M, S> {
             let mut sink = [0u8; 256];
             while matches!((&*w).read(&mut sink), Ok(n) if n > 0) {}
         }
+    }
+
+    /// Give an emptied container back to the sender.
+    pub fn recycle(&self, spare: S) {
+        let _ = self.spare.send(spare);
+    }
+}
+
+impl<M, S> Rx<M, S> {
+    /// The receiving end for a task of a tokio runtime (called on it: the wake socket is
+    /// registered with its reactor). The channel must have been made with `wake`.
+    pub fn into_async(self) -> io::Result<AsyncRx<M, S>> {
+        let Some(wake) = self.wake else {
+            return Err(io::Error::other("a hand-off made without a wake socket"));
+        };
+        Ok(AsyncRx {
+            queue: self.queue,
+            spare: self.spare,
+            wake: tokio::net::UnixStream::from_std(wake)?,
+        })
+    }
+}
+
+/// The receiving end, awaited on a tokio runtime: [`AsyncRx::recv`] sleeps on the wake
+/// socket until a message comes or the sender goes.
+pub struct AsyncRx<M, S> {
+    queue: Receiver<M>,
+    spare: Sender<S>,
+    wake: tokio::net::UnixStream,
+}
+
+/// A message if one is there; `Some(Err(()))` once the sender has gone and the queue is
+/// empty.
+fn take<M>(queue: &Receiver<M>) -> Option<Result<M, ()>> {
+    match queue.try_recv() {
+        Ok(m) => Some(Ok(m)),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Disconnected) => Some(Err(())),
+    }
+}
+
+impl<M, S> AsyncRx<M, S> {
+    /// The next message; `None` once the sender has gone and the queue is empty. Safe to
+    /// cancel (in `select!`): a message is taken only when it is returned.
+    pub async fn recv(&self) -> Option<M> {
+        loop {
+            if let Some(m) = take(&self.queue) {
+                return m.ok();
+            }
+            if self.wake.readable().await.is_err() {
+                // The reactor failed (it does not): look at the queue now and then.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            // Empty the socket (the readiness is cleared when nothing is left), then look
+            // at the queue again: a message is in it before its wake-up is written. At the
+            // end of the socket (the sender gone) the readiness stays, and the queue says
+            // the rest.
+            let mut sink = [0u8; 256];
+            loop {
+                match self.wake.try_read(&mut sink) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// A message if one is there; `Some(Err(()))` once the sender has gone and the queue is
+    /// empty.
+    pub fn try_recv(&self) -> Option<Result<M, ()>> {
+        take(&self.queue)
     }
 
     /// Give an emptied container back to the sender.
@@ -193,5 +263,54 @@ mod tests {
         assert_eq!(tx.send_unless(2, &interrupt), Handed::Sent);
         assert_eq!(t.join().unwrap(), (1, 2));
         assert_eq!(tx.send_unless(3, &interrupt), Handed::Gone);
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_async_receiver_wakes_for_each_message_and_ends_with_the_sender() {
+        let (tx, rx) = channel::<u32, ()>(2, true).unwrap();
+        let rt = runtime();
+        let t = std::thread::spawn(move || {
+            let interrupt = Interrupt::none();
+            for i in 0..1000u32 {
+                assert_eq!(tx.send_unless(i, &interrupt), Handed::Sent);
+                if i % 100 == 0 {
+                    // The receiver asleep on the socket when the next one comes.
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        let got = rt.block_on(async move {
+            let rx = rx.into_async().unwrap();
+            let mut got = Vec::new();
+            let deadline = tokio::time::sleep(Duration::from_secs(20));
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(m) => got.push(m),
+                        None => break,
+                    },
+                    _ = &mut deadline => panic!("stuck after {} messages", got.len()),
+                }
+            }
+            assert_eq!(rx.try_recv(), Some(Err(())));
+            got
+        });
+        t.join().unwrap();
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_async_receiver_needs_the_wake_socket() {
+        let (_tx, rx) = channel::<u32, ()>(1, false).unwrap();
+        let rt = runtime();
+        rt.block_on(async move { assert!(rx.into_async().is_err()) });
     }
 }

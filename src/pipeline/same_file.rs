@@ -99,14 +99,9 @@ pub fn refuse_outputs_that_are_inputs(p: &Pipeline) -> Result<(), SyntaxError> {
 /// Refuse the pipeline if standard output is a regular file that its source (or a source of
 /// its `merge` branches) reads: it would read back what it writes.
 pub fn refuse_stdout_that_is_an_input(p: &Pipeline) -> Result<(), SyntaxError> {
-    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(libc::STDOUT_FILENO, &mut st) } != 0
-        || (st.st_mode & libc::S_IFMT) != libc::S_IFREG
-    {
+    let Some(out) = crate::runtime::fd::regular_file_id(libc::STDOUT_FILENO) else {
         return Ok(());
-    }
-    let out = (st.st_dev, st.st_ino);
+    };
     let mut sources = vec![&p.calls[0]];
     sources.extend(p.calls[0].branches.iter().filter_map(|b| b.calls.first()));
     for source in sources {

@@ -57,3 +57,52 @@ pub fn restore_open_files_in_child() {
         }
     }
 }
+
+/// The soft limit on open files (`ulimit -n`), if there is one.
+pub fn open_file_limit() -> Option<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Have the child `cmd` starts get the soft limit copipe was started with (see
+/// [`restore_open_files_in_child`]).
+pub fn give_child_the_original_limit(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs between fork and exec; it only reads an atomic and calls
+    // getrlimit/setrlimit, which are async-signal-safe; nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            restore_open_files_in_child();
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_open_file_limit_is_the_soft_limit_the_kernel_shows() {
+        // /proc/self/limits: "Max open files  SOFT  HARD  files".
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        let soft = line["Max open files".len()..].split_whitespace().next();
+        let want = match soft.unwrap() {
+            "unlimited" => None,
+            n => Some(n.parse::<u64>().unwrap()),
+        };
+        #[allow(clippy::unnecessary_cast)]
+        let got = open_file_limit().map(|n| n as u64);
+        assert_eq!(got, want);
+    }
+}

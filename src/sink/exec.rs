@@ -60,16 +60,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(&command).stdin(Stdio::piped());
     die_with_parent(&mut cmd);
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: it only reads an atomic and calls setrlimit; nothing is allocated.
-        unsafe {
-            cmd.pre_exec(|| {
-                crate::runtime::rlimit::restore_open_files_in_child();
-                Ok(())
-            });
-        }
-    }
+    crate::runtime::rlimit::give_child_the_original_limit(&mut cmd);
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start `{command}`"))?;
@@ -134,8 +125,8 @@ fn wait_child(child: &mut Child, interrupt: &Interrupt) -> io::Result<(ExitStatu
         if let Some(seen) = interrupt.since() {
             let (term_at, kill_at) = (seen + TERM_AFTER, seen + KILL_AFTER);
             if !termed && now >= term_at {
-                // SAFETY: kill on our own child, not yet reaped (so its pid is still ours).
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                // Our own child, not yet reaped (so its pid is still ours).
+                let _ = crate::runtime::fd::send_signal(child.id(), libc::SIGTERM);
                 termed = true;
             }
             if !killed && now >= kill_at {
@@ -168,9 +159,9 @@ fn wait_child(child: &mut Child, interrupt: &Interrupt) -> io::Result<(ExitStatu
             },
         ];
         let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
-        // SAFETY: a valid array of two pollfd; a negative fd is ignored by poll.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        if r > 0 && fds[1].revents != 0 {
+        // A negative descriptor is ignored by poll.
+        let r = crate::runtime::fd::poll(&mut fds, ms);
+        if r.is_ok_and(|n| n > 0) && fds[1].revents != 0 {
             interrupt.drain();
         }
     }

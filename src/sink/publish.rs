@@ -2,7 +2,8 @@
 //! events as compact JSON.
 //!
 //! The client (the official `async-nats` crate) runs on a thread of its own, on a tokio
-//! current-thread runtime, fed through a bounded queue of batches, as `send`'s socket is.
+//! current-thread runtime, fed through a bounded queue of batches (`engine::handoff`, as
+//! `send`'s socket thread is; awaited there through its wake socket).
 //! With `--jetstream` every message is acknowledged by the server before it counts as
 //! delivered; up to `--window` acknowledgements are outstanding at a time. Every message
 //! carries a `Nats-Msg-Id` (this run's id and the message's number), so a message sent again
@@ -30,8 +31,8 @@ use bytes::Bytes;
 use clap::{ArgMatches, FromArgMatches, Parser};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::mpsc;
 
+use crate::engine::handoff::{self, AsyncRx, Handed};
 use crate::item::{Item, Kind, Origin, lines, render};
 use crate::nats::{Conn, Login};
 use crate::protocol::def::{Build, BuildCx, Emits, Role, StageDef, Status};
@@ -144,7 +145,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
     }
     let conn = a.login.conn(&a.url);
     let name = format!("{} {}", a.url, a.subject);
-    let (tx, rx) = mpsc::channel::<Batch>(2);
+    let (tx, rx) = handoff::channel::<Batch, ()>(2, true)?;
     let delivery = Delivery::new(a.drain_timeout);
     cx.status.add_delivery(delivery.clone());
     let pubr = Publisher {
@@ -189,7 +190,7 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Box<dyn Stage>> {
 
 struct Publish {
     batch: Batch,
-    tx: Option<mpsc::Sender<Batch>>,
+    tx: Option<handoff::Tx<Batch, ()>>,
     thread: Option<JoinHandle<Result<Outcome>>>,
     status: Status,
     name: String,
@@ -215,20 +216,14 @@ impl Publish {
         };
         // Wait for room, but never past a signal (Ctrl-C with the server down must end
         // copipe at once, counting what was not delivered).
-        let mut batch = batch;
-        loop {
-            if self.interrupt.pending().is_some() {
-                self.given_up += batch.msgs.len() as u64;
-                return Flow::Stop;
+        let n = batch.msgs.len() as u64;
+        match tx.send_unless(batch, &self.interrupt) {
+            Handed::Sent => Flow::Continue,
+            Handed::Interrupted => {
+                self.given_up += n;
+                Flow::Stop
             }
-            match tx.try_send(batch) {
-                Ok(()) => return Flow::Continue,
-                Err(mpsc::error::TrySendError::Full(b)) => {
-                    batch = b;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return Flow::Stop,
-            }
+            Handed::Gone => Flow::Stop,
         }
     }
 
@@ -336,9 +331,9 @@ impl Stage for Publish {
 const SIGNAL_DRAIN: Duration = Duration::from_millis(500);
 
 /// The items of the batches still in the queue (handed over, never sent).
-fn unsent(rx: &mut mpsc::Receiver<Batch>) -> u64 {
+fn unsent(rx: &AsyncRx<Batch, ()>) -> u64 {
     let mut n = 0;
-    while let Ok(b) = rx.try_recv() {
+    while let Some(Ok(b)) = rx.try_recv() {
         n += b.msgs.len() as u64;
     }
     n
@@ -436,7 +431,10 @@ impl Publisher {
         }
     }
 
-    async fn run(self, mut rx: mpsc::Receiver<Batch>) -> Result<Outcome> {
+    async fn run(self, rx: handoff::Rx<Batch, ()>) -> Result<Outcome> {
+        let rx = rx
+            .into_async()
+            .map_err(|e| anyhow!("publish {}: cannot wait for items: {e}", self.name))?;
         // slots[i] is message number base + i.
         let mut slots: VecDeque<Slot> = VecDeque::new();
         let mut dropped = 0u64;
@@ -482,7 +480,7 @@ impl Publisher {
                             {
                                 return Ok(Outcome {
                                     dropped,
-                                    undelivered: slots.len() as u64 + unsent(&mut rx),
+                                    undelivered: slots.len() as u64 + unsent(&rx),
                                     duplicates: 0,
                                 });
                             }
@@ -547,7 +545,7 @@ impl Publisher {
                     let undelivered = slots.iter().filter(|s| s.state != State::Acked).count();
                     return Ok(Outcome {
                         dropped,
-                        undelivered: undelivered as u64 + unsent(&mut rx),
+                        undelivered: undelivered as u64 + unsent(&rx),
                         duplicates,
                     });
                 }

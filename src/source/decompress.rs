@@ -149,9 +149,8 @@ pub fn sniff_file(f: &File) -> Option<Format> {
     if !f.metadata().ok()?.is_file() {
         return None;
     }
-    // SAFETY: lseek on a descriptor that `f` owns; SEEK_CUR with 0 moves nothing.
-    let at = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_CUR) };
-    let at = u64::try_from(at).ok()?;
+    // Where it stands (lseek with SEEK_CUR and 0, which moves nothing).
+    let at = io::Seek::stream_position(&mut &*f).ok()?;
     let mut head = [0u8; MAGIC_LEN];
     let mut n = 0;
     while n < head.len() {

@@ -510,12 +510,7 @@ fn pipe_unread() -> Option<usize> {
     if crate::runtime::fd::poll_now(1, libc::POLLOUT) & libc::POLLERR != 0 {
         return None;
     }
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int.
-    if unsafe { libc::ioctl(1, libc::FIONREAD, &mut n) } != 0 {
-        return Some(0);
-    }
-    Some(n.max(0) as usize)
+    Some(crate::runtime::fd::unread_bytes(1).unwrap_or(0))
 }
 
 /// Messages written and flushed, not yet acknowledged: into a pipe, written is not read,

@@ -104,16 +104,8 @@ fn terminal_width() -> Option<usize> {
     if !std::io::stdout().is_terminal() {
         return None;
     }
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ fills a winsize; standard output is an open descriptor.
-    let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
-    if r == 0 && size.ws_col > 0 {
-        return Some(size.ws_col as usize);
+    if let Some(columns) = crate::runtime::fd::terminal_columns(libc::STDOUT_FILENO) {
+        return Some(columns);
     }
     std::env::var("COLUMNS")
         .ok()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::nats::Server as Nats;
 use common::tools::{free_port, have};
-use common::{bin, run_within};
+use common::{bin, run_within, wait_within};
 
 /// Run copipe (or `sh -c` when `args[0]` is "sh") to its end within a deadline, stdin
 /// from `input`; (status, stdout, stderr).
@@ -171,34 +171,48 @@ fn the_first_signal_ends_send_and_publish_with_a_full_buffer_counting_the_loss()
     ];
     for (args, said) in cases {
         for (sig, want) in [(libc::SIGINT, 130), (libc::SIGTERM, 2)] {
-            let mut c = Command::new(bin())
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
             // Let it fill its buffer (100,000 items) and block.
-            std::thread::sleep(Duration::from_millis(1500));
-            unsafe { libc::kill(c.id() as i32, sig) };
-            let at = Instant::now();
-            let status = loop {
-                if let Some(st) = c.try_wait().unwrap() {
-                    break st;
-                }
-                if at.elapsed() > Duration::from_secs(5) {
-                    let _ = c.kill();
-                    panic!("{args:?}: the first signal {sig} did not end copipe");
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
-            let took = at.elapsed();
-            let err = std::io::read_to_string(c.stderr.take().unwrap()).unwrap();
+            let (status, took, err) = signalled(
+                args,
+                Duration::from_millis(1500),
+                sig,
+                Duration::from_secs(5),
+            );
             assert_eq!(status.code(), Some(want), "{args:?} signal {sig}: {err}");
             assert!(took < Duration::from_secs(3), "{args:?}: took {took:?}");
             assert!(err.contains(said), "{args:?}: {err}");
         }
     }
+}
+
+/// Start copipe with `args` (standard error kept), let it run `after`, make sure it still
+/// runs, and send it `sig`: its status, how long it took to end after the signal (at most
+/// `within`), and its standard error.
+fn signalled(
+    args: &[&str],
+    after: Duration,
+    sig: i32,
+    within: Duration,
+) -> (std::process::ExitStatus, Duration, String) {
+    let mut c = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    assert!(
+        c.try_wait().unwrap().is_none(),
+        "{args:?} ended before the signal"
+    );
+    unsafe { libc::kill(c.id() as i32, sig) };
+    let at = Instant::now();
+    let what = format!("{args:?} after signal {sig}");
+    let status = wait_within(&mut c, within, &what);
+    let took = at.elapsed();
+    let err = std::io::read_to_string(c.stderr.take().unwrap()).unwrap();
+    (status, took, err)
 }
 
 /// `send tcp://` confirms delivery at the end only when the peer read to the end and
@@ -447,17 +461,7 @@ fn listen_udp_counts_every_datagram_the_kernel_dropped() {
         s
     });
     unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            panic!("listen did not end within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_within(&mut c, Duration::from_secs(30), "listen after SIGTERM");
     let out = out.join().unwrap();
     let err = rest.join().unwrap();
     let mut seen = HashSet::new();
@@ -561,4 +565,45 @@ fn send_tcp_killed_9_leaves_the_peer_a_prefix_of_whole_lines() {
             fragment.len()
         );
     }
+}
+
+/// `publish --when-full drop` with the server down takes every batch handed to its NATS
+/// thread (the hand-off never blocks the pipeline), keeps `--buffer` items and counts the
+/// rest as dropped; the pipeline ends at the end of the input and the drain timeout, exit 2
+/// with the exact counts. `--when-full block` instead holds the pipeline (it is still
+/// running when the drop run is long done) until a signal.
+#[test]
+fn publish_when_full_drop_with_the_server_down_counts_every_item_and_never_blocks() {
+    let nats = format!("nats://127.0.0.1:{}", dead_port());
+    let publish = |when_full: &'static str| {
+        let mut a = vec![
+            "range",
+            "1",
+            "100000",
+            ":",
+            "publish",
+            "--when-full",
+            when_full,
+        ];
+        a.extend(["--buffer", "1000", "--drain-timeout", "1s", &nats, "x.y"]);
+        a
+    };
+    let (code, _, err) = run(&publish("drop"), b"", Duration::from_secs(30));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "99999 items not confirmed (98999 dropped when the buffer was full, 1000 still unacknowledged at the end)"
+        ),
+        "{err}"
+    );
+    // `--when-full block` holds the pipeline: still running 3 s on, ended by SIGTERM.
+    let (status, _, err) = signalled(
+        &publish("block"),
+        Duration::from_secs(3),
+        libc::SIGTERM,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(2), "{err}");
+    // Handed over or waiting in the hand-off: every item counted, none dropped.
+    assert!(err.contains("(0 dropped when the buffer was full"), "{err}");
 }

@@ -421,9 +421,8 @@ fn end_partial_output() {
     let Ok(meta) = out.metadata() else {
         return;
     };
-    // SAFETY: F_GETFL on a descriptor that `out` owns.
-    let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&out), libc::F_GETFL) };
-    if !meta.is_file() || meta.len() == 0 || flags < 0 || flags & libc::O_APPEND == 0 {
+    let append = crate::runtime::fd::is_append(std::os::fd::AsRawFd::as_raw_fd(&out));
+    if !meta.is_file() || meta.len() == 0 || !append {
         return;
     }
     // Standard output is opened for writing only: its last byte is read through another

@@ -54,17 +54,6 @@ pub(super) fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
-/// The soft limit on open files (`ulimit -n`), if there is one.
-pub(super) fn open_file_limit() -> Option<libc::rlim_t> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the rlimit it is given.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
-}
-
 impl Follow {
     /// Open `path` for input `keep` (`usize::MAX`: none); out of descriptors, park the
     /// quietest followed file (see [`Follow::park_quietest`]) and try again.
@@ -138,7 +127,7 @@ impl Follow {
         self.tell_counts();
         if !self.said_parked {
             self.said_parked = true;
-            let limit = open_file_limit()
+            let limit = crate::runtime::rlimit::open_file_limit()
                 .map_or(String::new(), |l| format!(" (the open-file limit is {l})"));
             note(format_args!(
                 "out of file descriptors{limit}: closing the files quiet longest and reopening them where they were when they grow (--stats counts them)"
@@ -341,7 +330,7 @@ impl Follow {
             .count();
         if n > 0 && !self.said_starved {
             self.said_starved = true;
-            let limit = open_file_limit()
+            let limit = crate::runtime::rlimit::open_file_limit()
                 .map_or(String::new(), |l| format!(" (the open-file limit is {l})"));
             let files = if n == 1 { "file" } else { "files" };
             self.status.soft_error(&anyhow::anyhow!(

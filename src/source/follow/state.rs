@@ -148,7 +148,6 @@ pub fn load(path: &Path) -> Result<Option<Vec<Saved>>> {
 /// by its pid: two follows writing one state would undo each other's checkpoints.
 pub fn lock(path: &Path) -> Result<File> {
     use std::io::{Read, Seek};
-    use std::os::fd::AsRawFd;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -168,9 +167,7 @@ pub fn lock(path: &Path) -> Result<File> {
                 lock.display()
             )
         })?;
-    // SAFETY: flock on a descriptor that `f` owns.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = crate::runtime::fd::try_lock_exclusive(&f) {
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             let mut pid = String::new();
             let _ = f.read_to_string(&mut pid);

@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::runtime::fd::{self, Epoll};
 use crate::runtime::signal::Interrupt;
 
 use super::change::{DATA, NAMES};
@@ -115,7 +116,7 @@ pub struct Waiter {
     added: Vec<(u64, u64)>,
     /// As a task of the scheduler: the epoll set it waits on, and what is in it
     /// (descriptor, events), sorted (see [`Waiter::descriptor`]).
-    epoll: Option<(OwnedFd, Vec<(RawFd, u32)>)>,
+    epoll: Option<(Epoll, Vec<(RawFd, u32)>)>,
     /// A hash of the open files the watches were last made sure of: with 10,000 files,
     /// looking each up again before every wait costs more than the append it waits for.
     synced: u64,
@@ -149,7 +150,7 @@ impl Waiter {
             trees: HashMap::new(),
             poll,
             pid: pid.map(watch_pid),
-            stdout_pipe: is_fifo(1),
+            stdout_pipe: fd::is_fifo(1),
             fds: Vec::new(),
             changed: Vec::new(),
             epoll: None,
@@ -444,16 +445,10 @@ impl Waiter {
     ) -> Result<RawFd> {
         let _ = self.prepare(streams, files);
         if self.epoll.is_none() {
-            // SAFETY: epoll_create1 takes flags and returns a new descriptor or -1.
-            let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-            if fd < 0 {
-                return Err(io::Error::last_os_error()).context("cannot create an epoll set");
-            }
-            // SAFETY: the descriptor was just created and is owned by nobody else.
-            self.epoll = Some((unsafe { OwnedFd::from_raw_fd(fd) }, Vec::new()));
+            let ep = Epoll::new().context("cannot create an epoll set")?;
+            self.epoll = Some((ep, Vec::new()));
         }
         let (ep, registered) = self.epoll.as_mut().expect("just made");
-        let ep = ep.as_raw_fd();
         let mut want: Vec<(RawFd, u32)> = self
             .fds
             .iter()
@@ -470,29 +465,16 @@ impl Waiter {
         want.dedup_by_key(|w| w.0);
         for &(fd, _) in registered.iter() {
             if want.binary_search_by_key(&fd, |w| w.0).is_err() {
-                // SAFETY: removing a descriptor from our epoll set; a closed one is already
-                // gone from it (the error is ignored).
-                unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+                ep.remove(fd);
             }
         }
         // Modified, or added when not there: a descriptor closed (which leaves the set) and
         // its number reused by another (a FIFO opened again) is in the set again.
         for &(fd, events) in &want {
-            let mut ev = libc::epoll_event {
-                events,
-                u64: fd as u64,
-            };
-            // SAFETY: `ev` is a valid epoll_event for the duration of each call.
-            let mut r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, &mut ev) };
-            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
-                r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) };
-            }
-            if r < 0 {
-                return Err(io::Error::last_os_error()).context("cannot watch a descriptor");
-            }
+            ep.set(fd, events).context("cannot watch a descriptor")?;
         }
         *registered = want;
-        Ok(ep)
+        Ok(ep.as_raw_fd())
     }
 
     /// Sleep until something happens or `timeout` passes (zero: just look). `streams` are
@@ -513,13 +495,10 @@ impl Waiter {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round up so that a sub-millisecond timeout does not spin.
         let ms = if ms == 0 && !timeout.is_zero() { 1 } else { ms };
-        // SAFETY: `fds` is a valid array of pollfd of the given length.
-        let r = unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(anyhow::Error::new(e).context("poll failed"));
-            }
+        if let Err(e) = fd::poll(&mut self.fds, ms)
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return Err(anyhow::Error::new(e).context("poll failed"));
         }
         // Drain the socket first, then take the bits: a byte written after the drain
         // wakes the next wait, at worst for nothing.
@@ -554,7 +533,7 @@ impl Waiter {
         wake.output_gone = at.out.is_some_and(|i| self.fds[i].revents & GONE != 0);
         wake.pid_gone = match &self.pid {
             Some(Pid::Fd(_)) => at.pid.is_some_and(|i| self.fds[i].revents != 0),
-            Some(Pid::Kill(pid)) => !process_exists(*pid),
+            Some(Pid::Kill(pid)) => !fd::process_exists(*pid),
             None => false,
         };
         Ok(wake)
@@ -649,27 +628,8 @@ fn dir_id(dir: &Path) -> Option<(u64, u64)> {
 
 /// A pidfd for `pid` where the system has them, else the `kill(pid, 0)` check.
 fn watch_pid(pid: i32) -> Pid {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd >= 0 {
-            // SAFETY: the descriptor was just created and is owned by nobody else.
-            return Pid::Fd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
+    match fd::pidfd_open(pid as u32) {
+        Some(fd) => Pid::Fd(fd),
+        None => Pid::Kill(pid),
     }
-    Pid::Kill(pid)
-}
-
-fn process_exists(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// Whether `fd` is a pipe or FIFO.
-pub fn is_fifo(fd: RawFd) -> bool {
-    // SAFETY: fstat writes into a zeroed stat buffer of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO }
 }

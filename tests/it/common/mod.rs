@@ -525,6 +525,26 @@ where
     copipe(words).dir(dir).spawn()
 }
 
+/// Wait for `c` to end; panics, after killing it, if it is still running `within` from now
+/// (`what` names it in the message).
+pub fn wait_within(
+    c: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            panic!("{what} did not end within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Run `c` to its end within a deadline, standard input from `input`, both pipes read as
 /// it runs (a large output never stalls it); (status, stdout, stderr). Panics, after
 /// killing it, if it is still running at the deadline.
@@ -545,17 +565,7 @@ pub fn run_within(mut c: Command, input: &[u8], within: Duration) -> (i32, Strin
     let mut se = c.stderr.take().unwrap();
     let ro = std::thread::spawn(move || std::io::read_to_string(&mut so).unwrap_or_default());
     let re = std::thread::spawn(move || std::io::read_to_string(&mut se).unwrap_or_default());
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            panic!("{what} did not end within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_within(&mut c, within, &what);
     let _ = w.join();
     (
         status.code().unwrap_or(-1),

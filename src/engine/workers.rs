@@ -115,6 +115,9 @@ pub struct Tally<'a> {
     pub counters: &'a [Counter],
     /// Which jobs continue the one before (see [`Chain::continues`]).
     pub continues: &'a [bool],
+    /// A line to put between the items of two jobs, when both have some (grep's group
+    /// separator: the workers' greps leave it out before a job's first group).
+    pub separator: Option<&'a [u8]>,
 }
 
 /// Run `jobs` jobs on `threads` workers and replay what they push into `out`, in job order.
@@ -172,11 +175,18 @@ fn replay(
 ) -> Result<()> {
     // Whether the file of the job being replayed had its cut line said (once a file).
     let mut cut_said = false;
+    // Whether a job before gave items (then the separator goes before the next one's).
+    let mut gave = false;
     for (i, rx) in receivers.iter_mut().enumerate() {
         let rx = rx.take().expect("each job's queue is read once");
         if !into.continues.get(i).copied().unwrap_or(false) {
             cut_said = false;
         }
+        let mut out = Separated {
+            out: &mut *out,
+            pending: into.separator.filter(|_| gave),
+            gave: false,
+        };
         loop {
             let Ok(msg) = rx.recv() else {
                 return Err(anyhow!("a worker thread failed"));
@@ -204,7 +214,9 @@ fn replay(
                         crate::say!("{w}");
                     }
                     into.status.count_soft_errors(p.soft_errors);
-                    if p.batch.replay(out)?.is_stop() {
+                    let flow = p.batch.replay(&mut out)?;
+                    gave |= out.gave;
+                    if flow.is_stop() {
                         return Ok(());
                     }
                 }
@@ -230,6 +242,57 @@ fn replay(
         }
     }
     Ok(())
+}
+
+/// The main thread's chain, with a separator line held until the job's first item.
+struct Separated<'a> {
+    out: &'a mut dyn Stage,
+    pending: Option<&'a [u8]>,
+    /// The job gave an item.
+    gave: bool,
+}
+
+impl Separated<'_> {
+    fn before_item(&mut self) -> Result<Flow> {
+        self.gave = true;
+        match self.pending.take() {
+            Some(sep) => self.out.send_lines(sep),
+            None => Ok(Flow::Continue),
+        }
+    }
+}
+
+impl Stage for Separated<'_> {
+    fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+        if self.before_item()?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        self.out.send(item)
+    }
+    fn send_lines(&mut self, lines: &[u8]) -> Result<Flow> {
+        if lines.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        if self.before_item()?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        self.out.send_lines(lines)
+    }
+    fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
+        if self.before_item()?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        self.out.send_mapped(lines)
+    }
+    fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
+        self.out.origin(origin)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 struct Shared {

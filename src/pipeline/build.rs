@@ -231,13 +231,14 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
     let mut rows = Vec::new();
     let rest = &p.calls[1 + usize::from(absorbed.is_some())..];
     // Many files through filters that treat each file on its own: per-file workers.
-    let (source, chain) = match super::per_file::plan(p).filter(|_| absorbed.is_none()) {
-        Some(per_file) => super::per_file::build(p, per_file, source, &env, &mut rows)?,
-        None => {
-            let chain = build_chain_into(rest, &env, &[], &mut rows, None)?;
-            (source, chain)
-        }
-    };
+    let (source, chain) =
+        match super::per_file::plan(p, env.opts.crlf).filter(|_| absorbed.is_none()) {
+            Some(per_file) => super::per_file::build(p, per_file, source, &env, &mut rows)?,
+            None => {
+                let chain = build_chain_into(rest, &env, &[], &mut rows, None)?;
+                (source, chain)
+            }
+        };
     if let Some(absorbed) = absorbed {
         // The absorbed stage's row, as if it were in the chain.
         let output = rows.first().and_then(|r| r.input.clone());

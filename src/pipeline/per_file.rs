@@ -9,16 +9,18 @@
 //! `-n`, `-b`), a part of a big file (`cat --part-size`, from a line's start to the next
 //! part's): one big file is then searched on both cores. A `grep -c` at the end of the
 //! per-file stages selects in the workers and counts in the main thread, where the parts
-//! of a file are one file again (see [`crate::protocol::def::CountSplit`]). There must be
-//! two jobs at least.
+//! of a file are one file again (see [`crate::protocol::def::CountSplit`]). A grep with
+//! context (`-A`, `-B`, `-C`) is the last stage in the workers: each job's groups are its
+//! own, and the main thread puts the group separator between two jobs' groups; alone in
+//! the workers, it has its big files cut where no group can cross ([`Quiet`]). There must
+//! be two jobs at least.
 //!
 //! Per-file (safe in a worker), as decided by [`per_file_safe`]: `grep` on lines with any
 //! of its matching options (`-e`, `-f`, `-i`, `-v`, `-w`, `-x`, `-F`, `-E`, `-G`, `-P`) and
 //! the output options that depend on the line and its own file alone (`-n` and `-b`,
-//! counted from each file's start; `-o`; `-H`, `-h`; `--color`). Not per-file, so the
-//! workers stop before them: `grep` with `-c`, `-l`, `-L`, `-q`, `-m` (which stop or count
-//! at a file's end, or end the run), with context (`-A`, `-B`, `-C`: the separators between
-//! groups run across files), or with `--field`; every other filter, fan-out and sink
+//! counted from each file's start; `-o`; `-H`, `-h`; `--color`; context without `-o`).
+//! Not per-file, so the workers stop before them: `grep` with `-l`, `-L`, `-q`, `-m` (which
+//! stop at a file's end, or end the run), or with `--field`; every other filter, fan-out and sink
 //! (`head`, `uniq`, `count`, `json` … : they keep state across the stream, or name a
 //! position in it). A pipeline whose stage after `cat` is not per-file runs as before,
 //! as does one that asked for a timer (the scheduler runs `cat` as a task of its own).
@@ -63,7 +65,7 @@ struct Job {
 }
 
 /// The per-file part of `p`, if it has one (see the module docs).
-pub(super) fn plan(p: &Pipeline) -> Option<Plan> {
+pub(super) fn plan(p: &Pipeline, crlf: bool) -> Option<Plan> {
     let source = p.calls.first()?;
     if source.def.name != crate::source::cat::DEF.name || source.name.is_none() {
         return None;
@@ -73,6 +75,10 @@ pub(super) fn plan(p: &Pipeline) -> Option<Plan> {
     // file opened, is lost in its reading.)
     let (files, threads, part) = crate::source::cat::per_file(&source.matches)?;
     let mut per_file = p.calls[1..].iter().take_while(|c| per_file_safe(c)).count();
+    // A grep with context ends the stages in the workers (its groups are their output).
+    if let Some(k) = p.calls[1..1 + per_file].iter().position(has_context) {
+        per_file = k + 1;
+    }
     let mut per_part = p.calls[1..].iter().take_while(|c| per_part_safe(c)).count();
     // A `grep -c` after them selects in the workers and counts after them.
     let count_split = per_part == per_file && p.calls.get(1 + per_part).is_some_and(count_splits);
@@ -87,7 +93,13 @@ pub(super) fn plan(p: &Pipeline) -> Option<Plan> {
     } else {
         (per_file, false)
     };
-    let jobs = jobs(&files, split.then_some(part), |f| {
+    // A grep with context alone in the workers: its file in parts cut where no group can
+    // cross (see [`Quiet`]).
+    let quiet = (!split && stages == 1)
+        .then(|| Quiet::of(&p.calls[1], crlf))
+        .flatten();
+    let split = split || quiet.is_some();
+    let jobs = jobs(&files, split.then_some(part), quiet.as_ref(), |f| {
         crate::source::cat::reads_decompressed(&source.matches, f)
     });
     // Something must follow in the main thread (the implicit `print` at least).
@@ -105,6 +117,7 @@ pub(super) fn plan(p: &Pipeline) -> Option<Plan> {
 fn jobs(
     files: &[PathBuf],
     split: Option<u64>,
+    quiet: Option<&Quiet>,
     decompressed: impl Fn(&std::path::Path) -> bool,
 ) -> Vec<Job> {
     let mut jobs = Vec::with_capacity(files.len());
@@ -125,7 +138,11 @@ fn jobs(
         let mut starts = vec![0];
         let mut at = part;
         while at + part / 2 < len {
-            match line_start_from(&file, at) {
+            let start = match quiet {
+                Some(q) => q.start_from(&file, at),
+                None => line_start_from(&file, at),
+            };
+            match start {
                 Some(s) if s < len => {
                     if s > *starts.last().unwrap_or(&0) {
                         starts.push(s);
@@ -148,6 +165,88 @@ fn jobs(
         }
     }
     jobs
+}
+
+/// Where a file read by a grep with context (`-A`, `-B`, `-C`) may be cut into parts: at a
+/// line with `after + 1` lines before it and `before` lines from it on, none selected. The
+/// groups of each part then end before the cut and start after it with a line between them
+/// that no group prints, so that each part's groups are those of the whole file, and the
+/// separator between two parts' groups, which the main thread puts, is always due.
+struct Quiet {
+    matcher: crate::stage::grep::Matcher,
+    after: usize,
+    before: usize,
+}
+
+impl Quiet {
+    /// For `call`, a grep with context that treats each line on its own (no `-n`, `-b`,
+    /// `-P`, `-o`), alone in the workers.
+    fn of(call: &Call, crlf: bool) -> Option<Quiet> {
+        use clap::FromArgMatches;
+        if !has_context(call)
+            || !per_file_safe(call)
+            || ["line_number", "byte_offset", "perl_regexp", "only_matching"]
+                .iter()
+                .any(|id| given(call, id))
+        {
+            return None;
+        }
+        let a = crate::stage::grep::Args::from_arg_matches(&call.matches).ok()?;
+        let after = a.after_context.or(a.context).unwrap_or(0);
+        let before = a.before_context.or(a.context).unwrap_or(0);
+        // (Long context would need long quiet stretches: not worth looking for.)
+        if after > 1000 || before > 1000 {
+            return None;
+        }
+        Some(Quiet {
+            matcher: crate::stage::grep::Matcher::new(&a, crlf).ok()?,
+            after: after as usize,
+            before: before as usize,
+        })
+    }
+
+    /// The start of the first line at `at` or after it (within 112 KB) where the file can
+    /// be cut, if there is one.
+    fn start_from(&self, file: &std::fs::File, at: u64) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        const BACK: u64 = 16 << 10;
+        let from = at.saturating_sub(BACK);
+        let mut buf = vec![0u8; (BACK as usize) + (112 << 10)];
+        let mut n = 0;
+        while n < buf.len() {
+            match file.read_at(&mut buf[n..], from + n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return None,
+            }
+        }
+        let buf = &buf[..n];
+        // The whole lines of the window: where they start and end in it.
+        let mut lines: Vec<(usize, usize)> = Vec::new();
+        let mut pos = if from == 0 {
+            0
+        } else {
+            memchr::memchr(b'\n', buf)? + 1
+        };
+        while let Some(i) = memchr::memchr(b'\n', &buf[pos..]) {
+            lines.push((pos, pos + i));
+            pos += i + 1;
+        }
+        // Whether each line is selected, found when first needed.
+        let mut selected: Vec<Option<bool>> = vec![None; lines.len()];
+        let mut is_selected = |k: usize| {
+            *selected[k].get_or_insert_with(|| {
+                let (s, e) = lines[k];
+                self.matcher.selects(&buf[s..e]).unwrap_or(true)
+            })
+        };
+        let (need_before, need_after) = (self.after + 1, self.before);
+        let first = lines.iter().position(|&(s, _)| from + s as u64 >= at)?;
+        (first.max(need_before)..lines.len().saturating_sub(need_after))
+            .find(|&i| (i - need_before..=i + need_after).all(|k| !is_selected(k)))
+            .map(|i| from + lines[i].0 as u64)
+    }
 }
 
 /// Which jobs continue the one before: the parts of a file after its first.
@@ -214,6 +313,7 @@ fn count_splits(call: &Call) -> bool {
         && !given("line_number")
         && !given("byte_offset")
         && !given("perl_regexp")
+        && !GREP_CONTEXT.iter().any(|id| given(id))
         && call
             .matches
             .ids()
@@ -226,6 +326,7 @@ fn count_splits(call: &Call) -> bool {
 /// file.
 fn per_part_safe(call: &Call) -> bool {
     per_file_safe(call)
+        && !has_context(call)
         && ["line_number", "byte_offset", "perl_regexp"]
             .iter()
             .all(|id| call.matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine))
@@ -237,9 +338,31 @@ pub(super) fn per_file_safe(call: &Call) -> bool {
         && call.input == Some(Kind::Line)
         && call.matches.ids().all(|id| {
             GREP_PER_FILE.contains(&id.as_str())
-                || call.matches.value_source(id.as_str())
-                    != Some(clap::parser::ValueSource::CommandLine)
+                || (GREP_CONTEXT.contains(&id.as_str()) && !given(call, "only_matching"))
+                || !given(call, id.as_str())
         })
+}
+
+/// `grep`'s context options: per-file too, the group separator between two files' groups
+/// put by the main thread (see [`crate::protocol::def::Inputs::separated_after`]), when the
+/// grep is the last stage in the workers (its groups are the workers' output) and not
+/// `-o` (whose groups are matches).
+const GREP_CONTEXT: &[&str] = &[
+    "after_context",
+    "before_context",
+    "context",
+    "group_separator",
+    "no_group_separator",
+];
+
+/// Whether option `id` of `call` was given on the command line.
+fn given(call: &Call, id: &str) -> bool {
+    call.matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+}
+
+/// Whether `call` prints groups of context lines.
+fn has_context(call: &Call) -> bool {
+    GREP_CONTEXT.iter().any(|id| given(call, id))
 }
 
 /// The source and the chain of a built pipeline.
@@ -354,11 +477,21 @@ fn build_workers(
             } else {
                 CountSplit::Whole
             },
+            separated_after: true,
             ..env.inputs
         },
         tail_is_sink,
     );
+    // The group separator the main thread puts between two files' groups of context.
+    let last = &per_file[k - 1];
+    let separator = if has_context(last) {
+        crate::stage::grep::separator_line(&last.matches, &env.cx(Kind::Line, &[]))
+            .map_err(|e| at_call(last, e))?
+    } else {
+        None
+    };
     let workers = PerFile {
+        separator,
         jobs: plan.jobs.len(),
         continues: continuing(&plan.jobs),
         threads: plan.threads,
@@ -482,6 +615,7 @@ fn make_chain(
 
 /// `cat` of many files with its per-file stages, run by the workers.
 struct PerFile {
+    separator: Option<Vec<u8>>,
     jobs: usize,
     continues: Arc<[bool]>,
     threads: usize,
@@ -498,6 +632,7 @@ impl Source for PerFile {
             status: &self.status,
             counters: &self.counters,
             continues: &self.continues,
+            separator: self.separator.as_deref(),
         };
         workers::run(self.jobs, self.threads, self.make.clone(), out, &tally)
     }
@@ -536,7 +671,7 @@ mod tests {
     fn stages(s: &str) -> Option<usize> {
         let mut p = parse(&split_text(s).unwrap()).unwrap();
         check(&mut p).unwrap();
-        plan(&p).map(|p| p.stages)
+        plan(&p, false).map(|p| p.stages)
     }
 
     #[test]
@@ -554,7 +689,9 @@ mod tests {
         assert_eq!(stages(&format!("{cat} : grep -c x")), Some(1));
         assert_eq!(stages(&format!("{cat} : grep -c -n x")), None);
         assert_eq!(stages(&format!("{cat} : grep -m 1 x")), None);
-        assert_eq!(stages(&format!("{cat} : grep -A 1 x")), None);
+        assert_eq!(stages(&format!("{cat} : grep -A 1 x")), Some(1));
+        assert_eq!(stages(&format!("{cat} : grep -C 1 x : grep y")), Some(1));
+        assert_eq!(stages(&format!("{cat} : grep -o -A 1 x")), None);
         assert_eq!(stages(&format!("{cat} : head 1 : grep x")), None);
         assert_eq!(stages("cat --threads 1 a.log b.log : grep x"), None);
         assert_eq!(stages("cat --threads 2 a.log : grep x"), None);

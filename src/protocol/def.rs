@@ -445,6 +445,10 @@ pub struct Inputs {
     pub to_sink: bool,
     /// A `grep -c` split around the per-file workers (see `pipeline::per_file`).
     pub count: CountSplit,
+    /// In the per-file workers: each input's first group of context lines is not preceded
+    /// by the group separator, which the main thread puts between the outputs of two
+    /// inputs (it alone knows whether anything came before).
+    pub separated_after: bool,
 }
 
 /// How a `grep -c` runs when the files are read by per-file workers: it selects the lines

@@ -743,6 +743,15 @@ fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<d
     }))
 }
 
+/// The group separator line of the `grep` of `m` on lines (see
+/// `Inputs::separated_after`), if it separates groups of context lines.
+pub fn separator_line(m: &ArgMatches, cx: &BuildCx<'_>) -> Result<Option<Vec<u8>>> {
+    let a = Args::from_arg_matches(m)?;
+    let colored = a.colored(cx.opts);
+    let r = report::Report::new(&a, Matcher::everything(cx.opts.crlf), colored, cx);
+    Ok(r.separator_line())
+}
+
 /// `-n -H -o -l -L` on records: `-n` and `-H` put the record's number in its input and the
 /// input's name in front, as fields `file` and `n`; `-o` passes on each match in the
 /// `--field`, as the record with that field set to the match; `-l`/`-L` pass on one record

@@ -99,10 +99,24 @@ fn many_files_on_several_threads_give_the_output_of_one() {
         &["grep", "-h", "ERROR"],
         &["grep", "-H", "-F", "ERROR", ":", "uniq"],
         &["grep", "ERROR", ":", "head", "3"],
-        // Not per-file: the whole pipeline stays in the main thread, the same output.
         &["grep", "-c", "ERROR"],
-        &["grep", "-m", "2", "ERROR"],
+        // Context: each file's groups in the workers, the separator between two files'
+        // groups put by the main thread.
         &["grep", "-C", "1", "without"],
+        &["grep", "-A", "2", "ERROR"],
+        &["grep", "-B", "1", "-H", "ERROR"],
+        &["grep", "-n", "-C", "1", "ERROR"],
+        &["grep", "-C", "1", "--group-separator=XX", "ERROR"],
+        &["grep", "-C", "1", "--no-group-separator", "ERROR"],
+        &["grep", "-C", "1", "--color=always", "-H", "ERROR"],
+        &["grep", "-C", "2", "-v", "INFO"],
+        &["grep", "-C", "1", "ERROR", ":", "head", "7"],
+        &["grep", "-C", "1", "ERROR", ":", "count"],
+        &["grep", "-i", "error", ":", "grep", "-C", "1", "ERROR"],
+        &["grep", "-C", "1", "ERROR", ":", "grep", "-v", "request"],
+        // Not per-file: the whole pipeline stays in the main thread, the same output.
+        &["grep", "-m", "2", "ERROR"],
+        &["grep", "-o", "-C", "1", "ERROR"],
     ];
     for rest in pipelines {
         for stats in [false, true] {
@@ -272,8 +286,28 @@ fn big_files_read_in_parts_give_the_output_of_one_thread() {
         &["grep", "-c", "nowhere"],
         &["grep", "-c", "-P", "ERR(?=OR)"],
         &["grep", "-i", "error", ":", "grep", "-c", "ERROR"],
+        // Context: cut where no group crosses (none in a file where every line is
+        // selected, long.log: read whole), the separators between parts put after them.
+        &["grep", "-C", "1", "ERROR"],
+        &["grep", "-C", "2", "-i", "error"],
+        &["grep", "-A", "3", "ERROR"],
+        &["grep", "-B", "2", "-H", "ERROR"],
+        &["grep", "-C", "0", "ERROR"],
+        &["grep", "-C", "1", "--no-group-separator", "ERROR"],
+        &[
+            "grep",
+            "-C",
+            "1",
+            "--group-separator=::",
+            "--color=always",
+            "ERROR",
+        ],
+        &["grep", "-C", "2", "-v", "INFO"],
+        &["grep", "-C", "1", "request"],
+        &["grep", "-C", "1", "ERROR", ":", "head", "12"],
         // Numbered from the file's start: files whole, not in parts.
         &["grep", "-n", "ERROR"],
+        &["grep", "-n", "-C", "1", "ERROR"],
         &["grep", "-c", "-n", "ERROR"],
     ];
     for rest in pipelines {

@@ -208,6 +208,9 @@ struct Config {
     before: u64,
     /// A context option was given (even 0): groups are separated.
     context: bool,
+    /// The separator before an input's first group is the main thread's (see
+    /// `Inputs::separated_after`).
+    separated_after: bool,
     separator: Option<Vec<u8>>,
     max: Option<u64>,
     colors: Option<Colors>,
@@ -290,6 +293,7 @@ impl Report {
             after,
             before,
             context: a.context_given() && matches!(mode, Mode::Lines | Mode::Only),
+            separated_after: cx.inputs.separated_after,
             separator,
             // No pattern: nothing can be selected, and GNU grep reads nothing (as -m 0).
             max: if m.nothing && !m.invert {
@@ -327,6 +331,17 @@ impl Report {
                 gave_up: None,
             },
         }
+    }
+
+    /// The line that separates groups of context lines, as this grep prints it (coloured
+    /// where it colours), if it separates groups.
+    pub(super) fn separator_line(&self) -> Option<Vec<u8>> {
+        let cfg = &self.st.cfg;
+        let sep = cfg.separator.as_ref().filter(|_| cfg.context)?;
+        let mut out = Vec::new();
+        paint(&mut out, cfg.colors.as_ref(), |c| &c.se, sep);
+        out.push(b'\n');
+        Some(out)
     }
 
     /// One line pushed alone: searched as a batch of one line.
@@ -423,6 +438,9 @@ impl Report {
         }
         st.cur.started = true;
         st.ring.clear();
+        if st.cfg.separated_after {
+            st.used = false;
+        }
         st.cur.named = match st.cfg.names {
             Some(n) => n,
             None => {

@@ -58,11 +58,15 @@ fn publish_then_subscribe_round_trips_100000_lines_in_order() {
             "--jetstream",
             "--stream",
             "RT",
+            // (The input ends at once: 100,000 acknowledgements may take longer than the
+            // default 10 s to drain on a loaded machine.)
+            "--drain-timeout",
+            "60s",
             &s.url(),
             "rt.a",
         ],
         want.as_bytes(),
-        Duration::from_secs(60),
+        Duration::from_secs(90),
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(read_all(&s.url(), "rt.a", "reader"), want);

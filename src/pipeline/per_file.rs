@@ -185,9 +185,7 @@ impl Quiet {
         use clap::FromArgMatches;
         if !has_context(call)
             || !per_file_safe(call)
-            || ["line_number", "byte_offset", "perl_regexp", "only_matching"]
-                .iter()
-                .any(|id| given(call, id))
+            || BY_POSITION.iter().any(|id| given(call, id))
         {
             return None;
         }
@@ -305,19 +303,16 @@ const GREP_PER_FILE: &[&str] = &[
 /// not `-P`, whose match can give up in the middle of a file (that file then has no count,
 /// which the count made after the workers could not know).
 fn count_splits(call: &Call) -> bool {
-    let given =
-        |id: &str| call.matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     call.def.name == crate::stage::grep::DEF.name
         && call.input == Some(Kind::Line)
-        && given("count")
-        && !given("line_number")
-        && !given("byte_offset")
-        && !given("perl_regexp")
-        && !GREP_CONTEXT.iter().any(|id| given(id))
-        && call
-            .matches
-            .ids()
-            .all(|id| id == "count" || GREP_PER_FILE.contains(&id.as_str()) || !given(id.as_str()))
+        && given(call, "count")
+        && !BY_POSITION
+            .iter()
+            .chain(GREP_CONTEXT)
+            .any(|id| given(call, id))
+        && call.matches.ids().all(|id| {
+            id == "count" || GREP_PER_FILE.contains(&id.as_str()) || !given(call, id.as_str())
+        })
 }
 
 /// Whether `call` treats each line on its own, wherever it is in its file: per-file, and
@@ -325,12 +320,12 @@ fn count_splits(call: &Call) -> bool {
 /// when a match gives up names the line by its number), so that it can run on parts of a
 /// file.
 fn per_part_safe(call: &Call) -> bool {
-    per_file_safe(call)
-        && !has_context(call)
-        && ["line_number", "byte_offset", "perl_regexp"]
-            .iter()
-            .all(|id| call.matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine))
+    per_file_safe(call) && !has_context(call) && !BY_POSITION.iter().any(|id| given(call, id))
 }
+
+/// `grep`'s options that need a line's position in its file (`-n`, `-b`; `-P`, whose error
+/// when a match gives up names the line by its number): not on parts of a file.
+const BY_POSITION: &[&str] = &["line_number", "byte_offset", "perl_regexp"];
 
 /// Whether `call` treats each file on its own (see the module docs).
 pub(super) fn per_file_safe(call: &Call) -> bool {

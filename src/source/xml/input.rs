@@ -761,6 +761,9 @@ pub fn first_illegal_char(b: &[u8]) -> Option<(usize, char)> {
 
 /// The length of the run of clean blocks of thirty-two bytes at the start of `b` (see
 /// [`first_illegal_char`]): no control byte other than tab, LF, CR and no 0xEF byte.
+///
+/// # Safety
+/// The processor must have AVX2 (the caller checks it at run time).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn clean_prefix_avx2(b: &[u8]) -> usize {

@@ -48,6 +48,11 @@ impl Batch {
         self.ops.is_empty()
     }
 
+    /// The bytes of its lines and events (those in maps included).
+    pub fn bytes(&self) -> usize {
+        self.data.len() + self.mapped_bytes
+    }
+
     /// Whether it holds enough to be handed over.
     pub fn is_full(&self) -> bool {
         self.data.len() + self.mapped_bytes >= FULL

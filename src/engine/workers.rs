@@ -57,6 +57,14 @@ pub const DEPTH: usize = 256;
 /// after the other (1.28 CPUs on 16 files of 64 MB, rg 1.93).
 const HAND_OVER_BYTES: u64 = 4 << 20;
 
+/// A worker sends the parts it recorded once their items hold this many bytes, their input
+/// reaches [`HAND_OVER_BYTES`], or the job ends — not each part apart: a part ends at each
+/// read that gave items, and sending every one woke the main thread at every read (2,200–
+/// 3,000 context switches for `grep ERROR : count` on 16 files of 64 MB, which matches in
+/// most reads; the main thread has little to do with each). The parts keep their own
+/// tallies, so a `head` meeting one counts what one thread counts.
+const SEND_BYTES: usize = super::batch::FULL;
+
 /// What one push of a job's source came to (see the module docs).
 pub struct Part {
     pub batch: Batch,
@@ -77,7 +85,8 @@ pub struct Part {
 
 /// What a worker hands over for a job.
 pub enum Msg {
-    Part(Part),
+    /// Parts in order, sent together (see [`SEND_BYTES`]).
+    Parts(Vec<Part>),
     /// The job is over: its source's result, the signal that stopped it, the compressed
     /// inputs it read.
     Done {
@@ -192,32 +201,34 @@ fn replay(
                 return Err(anyhow!("a worker thread failed"));
             };
             match msg {
-                Msg::Part(p) => {
-                    for (c, n) in into.counters.iter().zip(&p.counts) {
-                        c.add(*n);
-                    }
-                    if p.expected > 0 {
-                        into.meter.expect(p.expected);
-                    }
-                    if p.read > 0 {
-                        into.meter.read(p.read as usize);
-                    }
-                    if p.cut > 0 {
-                        into.meter.cut_lines(p.cut);
-                    }
-                    if !p.said.is_empty() {
-                        crate::say_part!("{}", String::from_utf8_lossy(&p.said));
-                    }
-                    if let Some(w) = p.cut_warning
-                        && !std::mem::replace(&mut cut_said, true)
-                    {
-                        crate::say!("{w}");
-                    }
-                    into.status.count_soft_errors(p.soft_errors);
-                    let flow = p.batch.replay(&mut out)?;
-                    gave |= out.gave;
-                    if flow.is_stop() {
-                        return Ok(());
+                Msg::Parts(parts) => {
+                    for p in parts {
+                        for (c, n) in into.counters.iter().zip(&p.counts) {
+                            c.add(*n);
+                        }
+                        if p.expected > 0 {
+                            into.meter.expect(p.expected);
+                        }
+                        if p.read > 0 {
+                            into.meter.read(p.read as usize);
+                        }
+                        if p.cut > 0 {
+                            into.meter.cut_lines(p.cut);
+                        }
+                        if !p.said.is_empty() {
+                            crate::say_part!("{}", String::from_utf8_lossy(&p.said));
+                        }
+                        if let Some(w) = p.cut_warning
+                            && !std::mem::replace(&mut cut_said, true)
+                        {
+                            crate::say!("{w}");
+                        }
+                        into.status.count_soft_errors(p.soft_errors);
+                        let flow = p.batch.replay(&mut out)?;
+                        gave |= out.gave;
+                        if flow.is_stop() {
+                            return Ok(());
+                        }
                     }
                 }
                 Msg::Done {
@@ -361,7 +372,7 @@ fn work(shared: &Shared, make: &MakeChain) {
             });
             let mut r = rec.borrow_mut();
             let failed = result.is_err();
-            let handed = r.hand_over();
+            let handed = r.hand_over(true);
             if let Some(tx) = r.tx.take()
                 && handed
             {
@@ -408,15 +419,20 @@ struct Recorder {
     last_soft: u32,
     /// The job continues the one before: its first announcement is not recorded.
     continuing: bool,
+    /// Parts recorded and not sent yet, the bytes of their items and their input.
+    pending: Vec<Part>,
+    pending_bytes: usize,
+    pending_read: u64,
 }
 
 impl Recorder {
-    /// Hand over what was recorded since the last time, if anything; `false` when the main
+    /// Make a part of what was recorded since the last time, if anything, and send the
+    /// parts made when they add up (see [`SEND_BYTES`]), or `now`; `false` when the main
     /// thread has stopped (or there is no job).
-    fn hand_over(&mut self) -> bool {
-        let Some(tx) = &self.tx else {
+    fn hand_over(&mut self, now: bool) -> bool {
+        if self.tx.is_none() {
             return false;
-        };
+        }
         let counts: Vec<u64> = self
             .counters
             .iter()
@@ -459,7 +475,20 @@ impl Recorder {
             && part.cut_warning.is_none()
             && part.soft_errors == 0
             && part.said.is_empty();
-        empty || tx.send(Msg::Part(part)).is_ok()
+        if !empty {
+            self.pending_bytes += part.batch.bytes();
+            self.pending_read += part.read;
+            self.pending.push(part);
+        }
+        let due = now || self.pending_bytes >= SEND_BYTES || self.pending_read >= HAND_OVER_BYTES;
+        if self.pending.is_empty() || !due {
+            return true;
+        }
+        (self.pending_bytes, self.pending_read) = (0, 0);
+        let parts = std::mem::take(&mut self.pending);
+        self.tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Msg::Parts(parts)).is_ok())
     }
 
     /// Whether what was recorded since the last hand-over is to go now (see
@@ -476,7 +505,7 @@ impl Recorder {
     }
 
     fn flow(&mut self) -> Flow {
-        if self.batch.is_full() && !self.hand_over() {
+        if self.batch.is_full() && !self.hand_over(true) {
             return Flow::Stop;
         }
         Flow::Continue
@@ -536,7 +565,7 @@ impl Top<'_> {
     fn before(&mut self) -> bool {
         let mut r = self.rec.borrow_mut();
         if r.due() {
-            r.hand_over()
+            r.hand_over(false)
         } else {
             r.tx.is_some()
         }

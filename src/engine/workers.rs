@@ -8,8 +8,11 @@
 //! * Jobs (files) are taken in ascending order by the workers (an atomic counter): the job
 //!   the main thread waits for is always being run, so no worker waits for one that waits.
 //! * Each job has a bounded queue of [`Part`]s (see [`DEPTH`]); a worker waits while its
-//!   job's queue is full. At most `threads` jobs are in flight, so memory stays bounded:
-//!   `threads × DEPTH` recorded [`Batch`]es, whatever the number and size of the files.
+//!   job's queue is full. A worker takes a job only within [`window`] jobs of the one the
+//!   main thread replays, so memory stays bounded — `window × DEPTH` hand-overs, whatever
+//!   the number and size of the files — also when the output is blocked: without that
+//!   gate, the workers went on through every small file while the main thread waited on
+//!   its output, and held them all in memory (40 files of 8 MB: 324 MB).
 //! * A worker records what its chain pushes into a [`Batch`], each call apart, and hands it
 //!   over with each push of the source (one read) and whenever the batch is full, with
 //!   what the push cost besides its items: the items each per-file stage received (the
@@ -30,7 +33,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::{Result, anyhow};
@@ -48,7 +51,18 @@ use crate::runtime::meter::{Decompressed, Meter};
 /// 256 KB read, so a worker on a later file may run 64 MB of input ahead of the file being
 /// replayed before it waits. With 4 the workers ran one after the other (1.0 CPU used);
 /// with 64, 1.07x ripgrep's time on 16 files of 64 MB; with 256, 1.06x.
-pub const DEPTH: usize = 256;
+///
+/// Since the parts of a job are sent together ([`SEND_BYTES`]), a hand-over is 4 MB of
+/// input, or 64 KB of items and up to one read more: 64 of them let a worker go through
+/// a file of 256 MB that matches rarely, or 4–20 MB of items, ahead of the main thread.
+pub const DEPTH: usize = 64;
+
+/// How many jobs, from the one the main thread replays on, the workers may run or have
+/// run: one more than the workers, so that a worker done with its job starts the next at
+/// once, without waiting for the main thread to finish replaying the one it did.
+pub fn window(threads: usize) -> usize {
+    threads + 1
+}
 
 /// A worker hands over what its pushes gave once they hold this much input, or any
 /// item, diagnostic or error (and at the end of a job). Handing over each 256 KB
@@ -149,6 +163,9 @@ pub fn run(
     let shared = Arc::new(Shared {
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
+        replaying: Mutex::new(0),
+        moved: Condvar::new(),
+        window: window(threads),
         senders,
         jobs,
     });
@@ -159,9 +176,10 @@ pub fn run(
             std::thread::spawn(move || work(&shared, &make))
         })
         .collect();
-    let ran = replay(&mut receivers, out, into);
+    let ran = replay(&mut receivers, out, into, &shared);
     // Stopped or done: the workers' next hand-over fails, and they end.
     shared.stop.store(true, Ordering::SeqCst);
+    shared.replay_at(usize::MAX);
     drop(receivers);
     for s in &shared.senders {
         s.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -181,6 +199,7 @@ fn replay(
     receivers: &mut [Option<Receiver<Msg>>],
     out: &mut dyn Stage,
     into: &Tally<'_>,
+    shared: &Shared,
 ) -> Result<()> {
     // Whether the file of the job being replayed had its cut line said (once a file).
     let mut cut_said = false;
@@ -188,6 +207,7 @@ fn replay(
     let mut gave = false;
     for (i, rx) in receivers.iter_mut().enumerate() {
         let rx = rx.take().expect("each job's queue is read once");
+        shared.replay_at(i);
         if !into.continues.get(i).copied().unwrap_or(false) {
             cut_said = false;
         }
@@ -309,6 +329,11 @@ impl Stage for Separated<'_> {
 struct Shared {
     next: AtomicUsize,
     stop: AtomicBool,
+    /// The job the main thread replays (`usize::MAX` once it is done or stopped), and
+    /// the signal that it moved on, for the workers waiting to take a job (see [`window`]).
+    replaying: Mutex<usize>,
+    moved: Condvar,
+    window: usize,
     senders: Vec<Mutex<Option<SyncSender<Msg>>>>,
     jobs: usize,
 }
@@ -346,6 +371,9 @@ fn work(shared: &Shared, make: &MakeChain) {
                 break;
             }
             let i = shared.next.fetch_add(1, Ordering::SeqCst);
+            if i >= shared.jobs || !shared.wait_for_turn(i) {
+                break;
+            }
             let Some(tx) = take_sender(shared, i) else {
                 break;
             };
@@ -392,6 +420,25 @@ fn work(shared: &Shared, make: &MakeChain) {
         let _ = chain.close();
     }
     crate::runtime::say::release();
+}
+
+impl Shared {
+    /// The main thread replays job `i` now (`usize::MAX`: it is done).
+    fn replay_at(&self, i: usize) {
+        *self.replaying.lock().unwrap_or_else(|e| e.into_inner()) = i;
+        self.moved.notify_all();
+    }
+
+    /// Wait until job `i` is within the window of the one being replayed; `false` when the
+    /// run has stopped meanwhile. No worker waits for a job that waits: the jobs before
+    /// `i` were all taken before it, and are done or being run by workers past this gate.
+    fn wait_for_turn(&self, i: usize) -> bool {
+        let mut at = self.replaying.lock().unwrap_or_else(|e| e.into_inner());
+        while *at != usize::MAX && i >= at.saturating_add(self.window) {
+            at = self.moved.wait(at).unwrap_or_else(|e| e.into_inner());
+        }
+        !self.stop.load(Ordering::SeqCst)
+    }
 }
 
 fn take_sender(shared: &Shared, i: usize) -> Option<SyncSender<Msg>> {

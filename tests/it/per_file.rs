@@ -5,8 +5,9 @@
 
 use crate::common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::*;
 
@@ -225,6 +226,71 @@ fn head_stops_the_workers_early() {
     assert!(
         secs < 0.5,
         "head 1 did not stop the workers: {secs:.2} s of CPU"
+    );
+}
+
+#[test]
+fn blocked_output_keeps_the_workers_within_a_few_files_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 files of 1 MiB, every line selected: each file is 4 hand-overs, well within a
+    // job's queue, so only the gate on jobs keeps the workers from reading them all into
+    // memory while nobody reads the output.
+    let mut file = Vec::new();
+    let mut i = 0u32;
+    while file.len() < 1 << 20 {
+        writeln!(file, "line {i} of a file that is selected whole").unwrap();
+        i += 1;
+    }
+    let mut a = vec!["cat".to_string(), "--threads=2".into()];
+    let mut want = Vec::new();
+    for f in 0..40 {
+        let p = dir.path().join(format!("f{f:02}.log"));
+        std::fs::write(&p, &file).unwrap();
+        want.extend_from_slice(&file);
+        a.push(p.display().to_string());
+    }
+    a.extend([":", "grep", "-h", "-v", "no such text"].map(String::from));
+    let mut cmd = copipe(&a).command();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let io = format!("/proc/{}/io", child.id());
+    let read_so_far = || {
+        std::fs::read_to_string(&io)
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("rchar: ").map(|n| n.parse::<u64>().ok()))
+            })
+            .flatten()
+    };
+    // Wait until the reading stops (the same count for half a second), the pipe full.
+    let (mut last, mut same) = (None, 0);
+    let settled = wait_until(Duration::from_secs(60), || {
+        let now = read_so_far();
+        same = if now == last && now.is_some() {
+            same + 1
+        } else {
+            0
+        };
+        last = now;
+        std::thread::sleep(Duration::from_millis(40));
+        same >= 10
+    });
+    assert!(settled, "the reading did not settle: {last:?}");
+    let read = last.unwrap();
+    // The job being replayed, and the few after it (see `workers::window`): a few MiB,
+    // not the 40 MiB of every file.
+    assert!(
+        read < 8 << 20,
+        "{read} bytes read while the output was blocked"
+    );
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        out == want,
+        "the output is not every line of every file, in order"
     );
 }
 

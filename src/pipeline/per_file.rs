@@ -485,6 +485,17 @@ fn build_workers(
     } else {
         None
     };
+    let parts = plan.jobs.iter().filter(|j| j.part.is_some()).count() as u64;
+    let split_files = plan
+        .jobs
+        .iter()
+        .filter(|j| j.part.is_some_and(|(start, _)| start == 0))
+        .count() as u64;
+    env.meter.set_read_by(crate::runtime::meter::ReadBy {
+        threads: plan.threads.clamp(1, plan.jobs.len()),
+        split_files,
+        parts,
+    });
     let workers = PerFile {
         separator,
         jobs: plan.jobs.len(),

@@ -148,6 +148,13 @@ impl Stats {
                         p.parallel, p.threads, p.again
                     );
                 }
+                if let Some(r) = meter.read_by() {
+                    let _ = write!(s, "; read by {} threads", r.threads);
+                    if r.parts > 0 {
+                        let files = if r.split_files == 1 { "file" } else { "files" };
+                        let _ = write!(s, ", {} big {files} in {} parts", r.split_files, r.parts);
+                    }
+                }
                 for d in meter.decompressions() {
                     let files = if d.files == 1 { "file" } else { "files" };
                     let _ = write!(

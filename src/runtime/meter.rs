@@ -29,6 +29,8 @@ struct Inner {
     /// A source that parsed its input in parts on several threads: the threads, the parts
     /// taken as the threads parsed them, and the parts parsed again in order.
     parts: Cell<Option<Parts>>,
+    /// `cat` on the per-file workers: how its files were read (see [`ReadBy`]).
+    read_by: Cell<Option<ReadBy>>,
     /// Lines cut by `--max-line`.
     cut: Cell<u64>,
     /// The warning about the first line cut in a part of a file, held for the main thread,
@@ -61,6 +63,15 @@ pub struct Parts {
     pub threads: usize,
     pub parallel: u64,
     pub again: u64,
+}
+
+/// How `cat` read its files on the per-file workers (shown by `--stats`): the threads, and
+/// the big files read in parts and how many parts they made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadBy {
+    pub threads: usize,
+    pub split_files: u64,
+    pub parts: u64,
 }
 
 /// What `follow` did with its files (shown by `--stats`).
@@ -162,6 +173,15 @@ impl Meter {
 
     pub fn parts(&self) -> Option<Parts> {
         self.0.parts.get()
+    }
+
+    /// Note how `cat` read its files on the workers (shown by `--stats`).
+    pub fn set_read_by(&self, read_by: ReadBy) {
+        self.0.read_by.set(Some(read_by));
+    }
+
+    pub fn read_by(&self) -> Option<ReadBy> {
+        self.0.read_by.get()
     }
 
     /// Note what `follow` did with its files (shown by `--stats`).

@@ -437,6 +437,15 @@ fn one_big_file_is_read_in_parts_on_both_threads() {
         assert_eq!((one.code, parts.code), (0, 0), "{rest:?}");
         // Every line read once (the same counts as one thread).
         assert_eq!(rows(&one.err), rows(&parts.err), "{rest:?}");
+        // And read in parts, which `--stats` says (a file of 4 MiB in parts of 256 KiB).
+        let said = parts
+            .err
+            .split("read by 2 threads, 1 big file in ")
+            .nth(1)
+            .and_then(|s| s.split(" parts").next())
+            .and_then(|n| n.parse::<u32>().ok());
+        assert!(said.is_some_and(|n| n >= 8), "{rest:?}: {}", parts.err);
+        assert!(!one.err.contains("read by"), "{}", one.err);
     }
 }
 

@@ -93,6 +93,10 @@ pub struct Part {
     pub cut_warning: Option<String>,
     /// Errors reported (and said in `said`).
     pub soft_errors: u32,
+    /// The source found its file truncated: the file's later parts (jobs that continue
+    /// this one) are dropped unseen, their error unsaid — what they held is gone, and a
+    /// part read before the truncation would put lines after the gap.
+    pub truncated: bool,
     /// What the worker said on stderr meanwhile.
     pub said: Vec<u8>,
 }
@@ -205,11 +209,14 @@ fn replay(
     let mut cut_said = false;
     // Whether a job before gave items (then the separator goes before the next one's).
     let mut gave = false;
+    // Whether a part of the file being replayed found it truncated (see [`Part::truncated`]).
+    let mut truncated = false;
     for (i, rx) in receivers.iter_mut().enumerate() {
         let rx = rx.take().expect("each job's queue is read once");
         shared.replay_at(i);
         if !into.continues.get(i).copied().unwrap_or(false) {
             cut_said = false;
+            truncated = false;
         }
         let mut out = Separated {
             out: &mut *out,
@@ -223,6 +230,10 @@ fn replay(
             match msg {
                 Msg::Parts(parts) => {
                     for p in parts {
+                        if truncated {
+                            continue;
+                        }
+                        truncated = p.truncated;
                         for (c, n) in into.counters.iter().zip(&p.counts) {
                             c.add(*n);
                         }
@@ -507,6 +518,7 @@ impl Recorder {
             cut_warning: self.meter.take_cut_warning(),
             soft_errors: soft - self.last_soft,
             said,
+            truncated: self.meter.take_truncated(),
         };
         (
             self.last_read,
@@ -521,6 +533,7 @@ impl Recorder {
             && part.cut == 0
             && part.cut_warning.is_none()
             && part.soft_errors == 0
+            && !part.truncated
             && part.said.is_empty();
         if !empty {
             self.pending_bytes += part.batch.bytes();

@@ -36,6 +36,9 @@ struct Inner {
     /// The warning about the first line cut in a part of a file, held for the main thread,
     /// which says it unless an earlier part of the file had one (see `engine::workers`).
     cut_warning: RefCell<Option<String>>,
+    /// The input was found truncated while it was read (a part of a file read by a
+    /// per-file worker: the main thread drops the file's later parts, see `engine::workers`).
+    truncated: Cell<bool>,
     /// `listen udp://`: datagrams the kernel dropped (its receive buffer was full).
     dropped: Cell<u64>,
     /// `follow`: files followed now, discovered by its globs, closed (see [`FileCounts`]).
@@ -148,6 +151,16 @@ impl Meter {
     /// The warning held by [`Meter::hold_cut_warning`], taken.
     pub fn take_cut_warning(&self) -> Option<String> {
         self.0.cut_warning.borrow_mut().take()
+    }
+
+    /// Note that the input was found truncated while it was read.
+    pub fn note_truncated(&self) {
+        self.0.truncated.set(true);
+    }
+
+    /// Whether the input was found truncated since the last time this was asked.
+    pub fn take_truncated(&self) -> bool {
+        self.0.truncated.replace(false)
     }
 
     /// The lines cut by `--max-line` so far.

@@ -454,6 +454,7 @@ impl Cat {
             if self.left.is_some_and(|left| left > 0) {
                 // The part's bytes are not all there: the file was truncated.
                 self.reader.abandon();
+                self.meter.note_truncated();
                 self.status.soft_error(&Truncated::of(&self.current));
                 return Ok(Read::End);
             }
@@ -463,6 +464,7 @@ impl Cat {
                 && file.metadata().is_ok_and(|m| m.is_file() && m.len() < at)
             {
                 self.reader.abandon();
+                self.meter.note_truncated();
                 self.status.soft_error(&Truncated::of(&self.current));
                 return Ok(Read::End);
             }

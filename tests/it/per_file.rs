@@ -229,6 +229,35 @@ fn head_stops_the_workers_early() {
     );
 }
 
+/// The bytes process `pid` has read once its reading stops (the same count for 400 ms),
+/// its output blocked.
+fn reading_settled(pid: u32) -> u64 {
+    let io = format!("/proc/{pid}/io");
+    let read_so_far = || {
+        std::fs::read_to_string(&io)
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("rchar: ").map(|n| n.parse::<u64>().ok()))
+            })
+            .flatten()
+    };
+    let (mut last, mut same) = (None, 0);
+    let settled = wait_until(Duration::from_secs(60), || {
+        let now = read_so_far();
+        same = if now == last && now.is_some() {
+            same + 1
+        } else {
+            0
+        };
+        last = now;
+        std::thread::sleep(Duration::from_millis(40));
+        same >= 10
+    });
+    assert!(settled, "the reading did not settle: {last:?}");
+    last.unwrap()
+}
+
 #[test]
 fn blocked_output_keeps_the_workers_within_a_few_files_of_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,31 +283,7 @@ fn blocked_output_keeps_the_workers_within_a_few_files_of_it() {
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let io = format!("/proc/{}/io", child.id());
-    let read_so_far = || {
-        std::fs::read_to_string(&io)
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("rchar: ").map(|n| n.parse::<u64>().ok()))
-            })
-            .flatten()
-    };
-    // Wait until the reading stops (the same count for half a second), the pipe full.
-    let (mut last, mut same) = (None, 0);
-    let settled = wait_until(Duration::from_secs(60), || {
-        let now = read_so_far();
-        same = if now == last && now.is_some() {
-            same + 1
-        } else {
-            0
-        };
-        last = now;
-        std::thread::sleep(Duration::from_millis(40));
-        same >= 10
-    });
-    assert!(settled, "the reading did not settle: {last:?}");
-    let read = last.unwrap();
+    let read = reading_settled(child.id());
     // The job being replayed, and the few after it (see `workers::window`): a few MiB,
     // not the 40 MiB of every file.
     assert!(
@@ -291,6 +296,60 @@ fn blocked_output_keeps_the_workers_within_a_few_files_of_it() {
     assert!(
         out == want,
         "the output is not every line of every file, in order"
+    );
+}
+
+#[test]
+fn a_big_file_truncated_while_read_in_parts_ends_with_one_error_and_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.log");
+    let mut file = Vec::new();
+    let mut i = 0u32;
+    while file.len() < 8 << 20 {
+        writeln!(file, "line {i} of a file cut while it is read").unwrap();
+        i += 1;
+    }
+    std::fs::write(&path, &file).unwrap();
+    // 32 parts; the output blocked, the workers read the first few and wait (see
+    // `workers::window`), then the file loses all but its first MiB under them.
+    let p = path.display().to_string();
+    let mut cmd = copipe([
+        "cat",
+        "--threads=2",
+        "--part-size=256K",
+        &p,
+        ":",
+        "grep",
+        "-v",
+        "no such text",
+    ])
+    .command();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let read = reading_settled(child.id());
+    assert!(read < 6 << 20, "{read} bytes read before the truncation");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.matches("cut.log: file truncated while being read")
+            .count(),
+        1,
+        "{err}"
+    );
+    // What was read before, whole lines in order, and nothing after a gap: at least the
+    // three parts that end before the cut (read before it or after).
+    assert!(out.stdout.len() >= 3 << 18, "{} bytes", out.stdout.len());
+    assert!(
+        file.starts_with(&out.stdout) && out.stdout.ends_with(b"\n"),
+        "the output is not a prefix of the file in whole lines"
     );
 }
 

@@ -6,8 +6,9 @@
 #   bench/files.sh [LOGHUB_DIR]          e.g. bench/files.sh /work/shared/data/loghub
 #
 # FILES (default 16) and FILE_MB (default 64) set the input; RUNS (default 5) the runs of
-# each command. COPIPE=path times another build. Without a directory the lines are
-# generated. Target (issue 29): copipe at most 0.9x rg's wall time.
+# each command. COPIPE=path times another build, BEFORE=path one more (e.g. the build
+# before a change). Without a directory the lines are generated. Target (issue 29):
+# copipe at most 0.9x rg's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +56,19 @@ a=$("$COPIPE" cat "$DIR"/*.log : grep ERROR : count)
 b=$(rg -c ERROR "$DIR" | awk -F: '{s += $NF} END {print s}')
 [ "$a" = "$b" ] || { echo "copipe counts $a, rg $b"; exit 1; }
 
+# BEFORE=path times another build too; the read floor (bench/read_floor.c: two threads
+# reading the files and scanning them for a byte that is not there, no search) shows what
+# the kernel's copy alone takes, when a C compiler is there.
+extra=()
+[ -n "${BEFORE:-}" ] && extra+=("before=$BEFORE cat $DIR/*.log : grep ERROR : count")
+if command -v cc >/dev/null; then
+    cc -O2 -pthread -o "$WORK/read_floor" bench/read_floor.c
+    extra+=("read-floor=$WORK/read_floor $DIR/*.log")
+else
+    echo "no C compiler: the read floor is not timed" >&2
+fi
 python3 bench/alternate.py --runs "$RUNS" --ref rg \
     "rg=rg -c ERROR $DIR" \
     "copipe=$COPIPE cat $DIR/*.log : grep ERROR : count" \
-    "copipe-1-thread=$COPIPE cat --threads 1 $DIR/*.log : grep ERROR : count"
+    "copipe-1-thread=$COPIPE cat --threads 1 $DIR/*.log : grep ERROR : count" \
+    "${extra[@]}"

@@ -18,11 +18,13 @@
 //! Per-file (safe in a worker), as decided by [`per_file_safe`]: `grep` on lines with any
 //! of its matching options (`-e`, `-f`, `-i`, `-v`, `-w`, `-x`, `-F`, `-E`, `-G`, `-P`) and
 //! the output options that depend on the line and its own file alone (`-n` and `-b`,
-//! counted from each file's start; `-o`; `-H`, `-h`; `--color`; context without `-o`).
+//! counted from each file's start; `-o`; `-H`, `-h`; `--color`; context without `-o`);
+//! `replace` on lines (per-part too: it rewrites each line on its own).
 //! Not per-file, so the workers stop before them: `grep` with `-l`, `-L`, `-q`, `-m` (which
 //! stop at a file's end, or end the run), or with `--field`; every other filter, fan-out and sink
-//! (`head`, `uniq`, `count`, `json` … : they keep state across the stream, or name a
-//! position in it). A pipeline whose stage after `cat` is not per-file runs as before,
+//! (`head`, `uniq`, `count`, `json` … : they keep state across the stream, name a
+//! position in it, or say a summary at the end: the line parsers' and `json --skip-bad`'s
+//! counts of lines dropped, `json`'s value left unfinished by the last file). A pipeline whose stage after `cat` is not per-file runs as before,
 //! as does one that asked for a timer (the scheduler runs `cat` as a task of its own).
 
 use std::cell::RefCell;
@@ -320,7 +322,15 @@ fn count_splits(call: &Call) -> bool {
 /// when a match gives up names the line by its number), so that it can run on parts of a
 /// file.
 fn per_part_safe(call: &Call) -> bool {
-    per_file_safe(call) && !has_context(call) && !BY_POSITION.iter().any(|id| given(call, id))
+    per_file_safe(call)
+        && (is_replace(call)
+            || (!has_context(call) && !BY_POSITION.iter().any(|id| given(call, id))))
+}
+
+/// Whether `call` is a `replace` on lines: each line rewritten on its own, nothing said,
+/// nothing kept — per-file, and per-part too.
+fn is_replace(call: &Call) -> bool {
+    call.def.name == crate::stage::replace::DEF.name && call.input == Some(Kind::Line)
 }
 
 /// `grep`'s options that need a line's position in its file (`-n`, `-b`; `-P`, whose error
@@ -329,6 +339,9 @@ const BY_POSITION: &[&str] = &["line_number", "byte_offset", "perl_regexp"];
 
 /// Whether `call` treats each file on its own (see the module docs).
 pub(super) fn per_file_safe(call: &Call) -> bool {
+    if is_replace(call) {
+        return true;
+    }
     call.def.name == crate::stage::grep::DEF.name
         && call.input == Some(Kind::Line)
         && call.matches.ids().all(|id| {
@@ -352,7 +365,10 @@ const GREP_CONTEXT: &[&str] = &[
 
 /// Whether option `id` of `call` was given on the command line.
 fn given(call: &Call, id: &str) -> bool {
-    call.matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    // (An option the stage does not have was not given: asked first, as clap's
+    // `value_source` panics on an unknown name in a debug build.)
+    call.matches.try_contains_id(id).is_ok()
+        && call.matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
 }
 
 /// Whether `call` prints groups of context lines.
@@ -699,6 +715,18 @@ mod tests {
         assert_eq!(stages(&format!("{cat} : grep -C 1 x : grep y")), Some(1));
         assert_eq!(stages(&format!("{cat} : grep -o -A 1 x")), None);
         assert_eq!(stages(&format!("{cat} : head 1 : grep x")), None);
+        assert_eq!(
+            stages(&format!("{cat} : replace a b : grep x : count")),
+            Some(2)
+        );
+        assert_eq!(
+            stages(&format!("{cat} : grep x : replace a b : head 1")),
+            Some(2)
+        );
+        assert_eq!(
+            stages(&format!("{cat} : replace a b : json : count")),
+            Some(1)
+        );
         assert_eq!(stages("cat --threads 1 a.log b.log : grep x"), None);
         assert_eq!(stages("cat --threads 2 a.log : grep x"), None);
         assert_eq!(stages("cat --threads 2 a.log - : grep x"), None);

@@ -115,6 +115,15 @@ fn many_files_on_several_threads_give_the_output_of_one() {
         &["grep", "-C", "1", "ERROR", ":", "count"],
         &["grep", "-i", "error", ":", "grep", "-C", "1", "ERROR"],
         &["grep", "-C", "1", "ERROR", ":", "grep", "-v", "request"],
+        // `replace` rewrites each line on its own: per-file, before or after a grep.
+        &["replace", "ERROR", "E!"],
+        &[
+            "replace", "-i", "(\\d+)ms", "${1} ms", ":", "grep", "-c", "E",
+        ],
+        &[
+            "grep", "ERROR", ":", "replace", "--first", "[0-9]", "#", ":", "uniq",
+        ],
+        &["replace", "request", "REQ", ":", "grep", "-C", "1", "ERROR"],
         // Not per-file: the whole pipeline stays in the main thread, the same output.
         &["grep", "-m", "2", "ERROR"],
         &["grep", "-o", "-C", "1", "ERROR"],
@@ -411,6 +420,12 @@ fn big_files_read_in_parts_give_the_output_of_one_thread() {
         &["grep", "-c", "nowhere"],
         &["grep", "-c", "-P", "ERR(?=OR)"],
         &["grep", "-i", "error", ":", "grep", "-c", "ERROR"],
+        // `replace` rewrites each line on its own, wherever it is: in parts too.
+        &["replace", "served", "done", ":", "grep", "done in 1"],
+        &["replace", "-F", "ERROR", "E", ":", "grep", "-c", "E"],
+        &[
+            "grep", "ERROR", ":", "replace", "(\\d+)", "<$1>", ":", "count",
+        ],
         // Context: cut where no group crosses (none in a file where every line is
         // selected, long.log: read whole), the separators between parts put after them.
         &["grep", "-C", "1", "ERROR"],

@@ -57,17 +57,24 @@ pub(super) struct Plan {
     count_split: bool,
 }
 
-/// One job of the workers: a whole file, or the lines that start in a part of one.
+/// One job of the workers: whole files (one, or several small ones in a row), or the
+/// lines that start in a part of one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Job {
-    /// Which of the files.
+    /// Which of the files: the first, and how many (one for a part).
     file: usize,
+    files: usize,
     /// The part: from a line's start to the next part's (`None`: to the file's end).
     part: Option<(u64, Option<u64>)>,
 }
 
 /// The per-file part of `p`, if it has one (see the module docs).
 pub(super) fn plan(p: &Pipeline, crlf: bool) -> Option<Plan> {
+    plan_grouping(p, crlf, GROUP_BYTES)
+}
+
+/// [`plan`], small files grouped up to `group_bytes` (see [`jobs`]).
+fn plan_grouping(p: &Pipeline, crlf: bool, group_bytes: u64) -> Option<Plan> {
     let source = p.calls.first()?;
     if source.def.name != crate::source::cat::DEF.name || source.name.is_none() {
         return None;
@@ -101,7 +108,8 @@ pub(super) fn plan(p: &Pipeline, crlf: bool) -> Option<Plan> {
         .then(|| Quiet::of(&p.calls[1], crlf))
         .flatten();
     let split = split || quiet.is_some();
-    let jobs = jobs(&files, split.then_some(part), quiet.as_ref(), |f| {
+    let group = (!p.calls[1..1 + stages].iter().any(has_context)).then_some(group_bytes);
+    let jobs = jobs(&files, split.then_some(part), quiet.as_ref(), group, |f| {
         crate::source::cat::reads_decompressed(&source.matches, f)
     });
     // Something must follow in the main thread (the implicit `print` at least).
@@ -114,21 +122,46 @@ pub(super) fn plan(p: &Pipeline, crlf: bool) -> Option<Plan> {
     })
 }
 
+/// Small files in a row make one job up to this many bytes (see [`jobs`]).
+const GROUP_BYTES: u64 = 4 << 20;
+
 /// The jobs for `files`: a file each, those at least twice `split` in parts of about
-/// `split` (not those read decompressed, which have to be read from their start).
+/// `split` (not those read decompressed, which have to be read from their start), and,
+/// small files in a row together up to `group` bytes ([`GROUP_BYTES`]): a job costs its
+/// hand-overs and wake-ups (about 30 µs of CPU), more than reading a file of a few KB —
+/// 2,000 files of 8 KB took 0.099 s on two threads, a file a job, against 0.026 s on one.
+/// (Not with context: the separator between two files' groups is put between jobs.)
 fn jobs(
     files: &[PathBuf],
     split: Option<u64>,
     quiet: Option<&Quiet>,
+    group: Option<u64>,
     decompressed: impl Fn(&std::path::Path) -> bool,
 ) -> Vec<Job> {
-    let mut jobs = Vec::with_capacity(files.len());
+    let mut jobs: Vec<Job> = Vec::with_capacity(files.len());
+    // The bytes of the last job while it is small whole files that the next may join.
+    let mut open: Option<u64> = None;
     for (i, path) in files.iter().enumerate() {
         let whole = Job {
             file: i,
+            files: 1,
             part: None,
         };
         let len = std::fs::metadata(path).map_or(0, |m| m.len());
+        if let Some(group) = group.filter(|&g| len < g) {
+            match (open, jobs.last_mut()) {
+                (Some(bytes), Some(last)) if bytes + len <= group => {
+                    last.files += 1;
+                    open = Some(bytes + len);
+                }
+                _ => {
+                    jobs.push(whole);
+                    open = Some(len);
+                }
+            }
+            continue;
+        }
+        open = None;
         let Some(part) = split.filter(|&p| len >= 2 * p && !decompressed(path)) else {
             jobs.push(whole);
             continue;
@@ -162,6 +195,7 @@ fn jobs(
             let end = starts.get(k + 1).copied();
             jobs.push(Job {
                 file: i,
+                files: 1,
                 part: Some((s, end)),
             });
         }
@@ -599,13 +633,9 @@ fn make_chain(
         let chain = build_chain_into(&per_file, &env, &[], &mut rows, Some(end))
             .map_err(|e| anyhow!("{e}"))?;
         let counters = rows.iter().filter_map(|r| r.input.clone()).collect();
-        let (opts, interrupt, cat, files, jobs) = (
-            opts.clone(),
-            interrupt.clone(),
-            cat.clone(),
-            files.clone(),
-            jobs.clone(),
-        );
+        let (opts, interrupt, files, jobs) =
+            (opts.clone(), interrupt.clone(), files.clone(), jobs.clone());
+        let cat = crate::source::cat::job_args(&cat)?;
         let source = Box::new(move |i: usize, meter: &Meter, status: &Status| {
             let cx = BuildCx {
                 opts: &opts,
@@ -621,10 +651,12 @@ fn make_chain(
                 written: Default::default(),
             };
             let job = jobs[i];
-            match job.part {
-                None => crate::source::cat::build_one(&cat, &files[job.file], &cx),
+            Ok(match job.part {
+                None => {
+                    crate::source::cat::build_one(&cat, &files[job.file..job.file + job.files], &cx)
+                }
                 Some(part) => crate::source::cat::build_part(&cat, &files[job.file], part, &cx),
-            }
+            })
         });
         Ok(Chain {
             chain,
@@ -693,7 +725,41 @@ mod tests {
     fn stages(s: &str) -> Option<usize> {
         let mut p = parse(&split_text(s).unwrap()).unwrap();
         check(&mut p).unwrap();
-        plan(&p, false).map(|p| p.stages)
+        // (The files do not exist: not grouped, each is a job.)
+        plan_grouping(&p, false, 0).map(|p| p.stages)
+    }
+
+    #[test]
+    fn small_files_in_a_row_make_one_job_up_to_the_group_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for (name, len) in [("a", 10), ("b", 20), ("big", 500), ("c", 30), ("d", 40)] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, vec![b'x'; len]).unwrap();
+            files.push(p);
+        }
+        files.push(dir.path().join("missing"));
+        files.push(dir.path().join("big"));
+        let job = |file, files| Job {
+            file,
+            files,
+            part: None,
+        };
+        // 10 + 20; 500 alone; 30 + 40 + a missing file (0 bytes); 500 alone again.
+        assert_eq!(
+            jobs(&files, None, None, Some(100), |_| false),
+            [job(0, 2), job(2, 1), job(3, 3), job(6, 1)]
+        );
+        // Without grouping (context), a file a job.
+        assert_eq!(
+            jobs(&files, None, None, None, |_| false),
+            (0..7).map(|i| job(i, 1)).collect::<Vec<_>>()
+        );
+        // A group that would pass the size starts a new job.
+        assert_eq!(
+            jobs(&files[3..5], None, None, Some(60), |_| false),
+            [job(0, 1), job(1, 1)]
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ mod compressed;
 /// of its own, beside the pipeline. Corrupt or truncated compressed data ends the run with
 /// an error naming the file and the byte offset in it (exit status 2), after every line
 /// before it was pushed; with `--skip-bad` it is a warning and the next file is read.
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(name = "cat", disable_version_flag = true)]
 pub struct Args {
     /// Files to read; `-` is standard input.
@@ -101,37 +101,41 @@ pub fn reads_decompressed(m: &ArgMatches, file: &std::path::Path) -> bool {
             .is_some()
 }
 
-/// A `cat` of `file` alone, with the options of `m` (a per-file worker's source).
-pub fn build_one(
-    m: &ArgMatches,
-    file: &std::path::Path,
-    cx: &BuildCx<'_>,
-) -> Result<Box<dyn Source>> {
-    // The same options; only the files differ.
-    let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Cat {
-        files: vec![file.to_path_buf()].into_iter(),
-        ..from_args(a, cx)
-    }))
+/// The options of `cat` in `m` without its files: what each per-file worker's source is
+/// built from ([`build_one`], [`build_part`]). Parsed once: parsing `m` for each job cloned
+/// the whole list of files each time (2,000 small files: 0.29 s on two threads against
+/// 0.026 s on one).
+pub fn job_args(m: &ArgMatches) -> Result<Args> {
+    let mut a = Args::from_arg_matches(m)?;
+    a.files = Vec::new();
+    Ok(a)
+}
+
+/// A `cat` of `files` (one, or a few small ones), with the options `a` (of [`job_args`]):
+/// a per-file worker's source.
+pub fn build_one(a: &Args, files: &[PathBuf], cx: &BuildCx<'_>) -> Box<dyn Source> {
+    Box::new(Cat {
+        files: Vec::from(files).into_iter(),
+        ..from_args(a.clone(), cx)
+    })
 }
 
 /// A `cat` of the lines of `file` that start in `range` (whose ends are starts of lines; the
 /// last part of a file has no end: it is read to the file's end, as `cat` reads it), with
-/// the options of `m`: a per-file worker's source for a part of a big file. The file is
+/// the options `a` (of [`job_args`]): a per-file worker's source for a part of a big file. The file is
 /// announced as a whole file is; a byte of the range missing is the file's truncation.
 pub fn build_part(
-    m: &ArgMatches,
+    a: &Args,
     file: &std::path::Path,
     range: (u64, Option<u64>),
     cx: &BuildCx<'_>,
-) -> Result<Box<dyn Source>> {
-    let a = Args::from_arg_matches(m)?;
-    Ok(Box::new(Cat {
+) -> Box<dyn Source> {
+    Box::new(Cat {
         files: vec![file.to_path_buf()].into_iter(),
         part: Some(range),
         decompress: false,
-        ..from_args(a, cx)
-    }))
+        ..from_args(a.clone(), cx)
+    })
 }
 
 pub const DEF: StageDef = StageDef {

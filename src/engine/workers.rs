@@ -7,8 +7,8 @@
 //!
 //! * Jobs (files) are taken in ascending order by the workers (an atomic counter): the job
 //!   the main thread waits for is always being run, so no worker waits for one that waits.
-//! * Each job has a bounded queue of [`Part`]s (see [`DEPTH`]); a worker waits while its
-//!   job's queue is full. A worker takes a job only within [`window`] jobs of the one the
+//! * Each job has a bounded queue of [`Part`]s (see [`DEPTH`]), made when a worker takes
+//!   the job; a worker waits while its job's queue is full. A worker takes a job only within [`window`] jobs of the one the
 //!   main thread replays, so memory stays bounded — `window × DEPTH` hand-overs, whatever
 //!   the number and size of the files — also when the output is blocked: without that
 //!   gate, the workers went on through every small file while the main thread waited on
@@ -30,6 +30,7 @@
 //! (`pipeline::per_file`); this module knows the protocol, never a particular stage.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -157,37 +158,31 @@ pub fn run(
     out: &mut dyn Stage,
     into: &Tally<'_>,
 ) -> Result<()> {
-    let mut senders = Vec::with_capacity(jobs);
-    let mut receivers = Vec::with_capacity(jobs);
-    for _ in 0..jobs {
-        let (tx, rx) = sync_channel(DEPTH);
-        senders.push(Mutex::new(Some(tx)));
-        receivers.push(Some(rx));
-    }
+    let workers = threads.clamp(1, jobs.max(1));
     let shared = Arc::new(Shared {
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
-        replaying: Mutex::new(0),
-        moved: Condvar::new(),
+        meeting: Mutex::new(Meeting {
+            replaying: 0,
+            queues: HashMap::new(),
+            workers,
+        }),
+        changed: Condvar::new(),
         window: window(threads),
-        senders,
         jobs,
     });
-    let handles: Vec<JoinHandle<()>> = (0..threads.clamp(1, jobs.max(1)))
+    let handles: Vec<JoinHandle<()>> = (0..workers)
         .map(|_| {
             let shared = shared.clone();
             let make = make.clone();
             std::thread::spawn(move || work(&shared, &make))
         })
         .collect();
-    let ran = replay(&mut receivers, out, into, &shared);
-    // Stopped or done: the workers' next hand-over fails, and they end.
+    let ran = replay(out, into, &shared);
+    // Stopped or done: the queues are dropped, the workers' next hand-over fails, and they
+    // end.
     shared.stop.store(true, Ordering::SeqCst);
     shared.replay_at(usize::MAX);
-    drop(receivers);
-    for s in &shared.senders {
-        s.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
     let mut panicked = false;
     for h in handles {
         panicked |= h.join().is_err();
@@ -199,21 +194,18 @@ pub fn run(
 }
 
 /// The main thread's side: every job's parts, in order.
-fn replay(
-    receivers: &mut [Option<Receiver<Msg>>],
-    out: &mut dyn Stage,
-    into: &Tally<'_>,
-    shared: &Shared,
-) -> Result<()> {
+fn replay(out: &mut dyn Stage, into: &Tally<'_>, shared: &Shared) -> Result<()> {
     // Whether the file of the job being replayed had its cut line said (once a file).
     let mut cut_said = false;
     // Whether a job before gave items (then the separator goes before the next one's).
     let mut gave = false;
     // Whether a part of the file being replayed found it truncated (see [`Part::truncated`]).
     let mut truncated = false;
-    for (i, rx) in receivers.iter_mut().enumerate() {
-        let rx = rx.take().expect("each job's queue is read once");
+    for i in 0..shared.jobs {
         shared.replay_at(i);
+        let Some(rx) = shared.queue(i) else {
+            return Err(anyhow!("a worker thread failed"));
+        };
         if !into.continues.get(i).copied().unwrap_or(false) {
             cut_said = false;
             truncated = false;
@@ -340,17 +332,29 @@ impl Stage for Separated<'_> {
 struct Shared {
     next: AtomicUsize,
     stop: AtomicBool,
-    /// The job the main thread replays (`usize::MAX` once it is done or stopped), and
-    /// the signal that it moved on, for the workers waiting to take a job (see [`window`]).
-    replaying: Mutex<usize>,
-    moved: Condvar,
+    /// What the main thread and the workers wait on, and the signal that it changed.
+    meeting: Mutex<Meeting>,
+    changed: Condvar,
     window: usize,
-    senders: Vec<Mutex<Option<SyncSender<Msg>>>>,
     jobs: usize,
+}
+
+/// See [`Shared::meeting`].
+struct Meeting {
+    /// The job the main thread replays (`usize::MAX` once it is done or stopped): the
+    /// workers take jobs within [`window`] of it.
+    replaying: usize,
+    /// The queues of the jobs taken and not yet read by the main thread. A job's queue is
+    /// made when a worker takes it, so that memory goes with the jobs in flight, not with
+    /// all of them (`DEPTH` slots each, made at once for every job, were 3.6 KB a job).
+    queues: HashMap<usize, Receiver<Msg>>,
+    /// The workers still running: with none, a queue not made will never be.
+    workers: usize,
 }
 
 /// A worker: builds its chain, then takes jobs until there are none or the run stopped.
 fn work(shared: &Shared, make: &MakeChain) {
+    let _leaving = Leaving(shared);
     crate::runtime::say::hold();
     let rec = Rc::new(RefCell::new(Recorder::default()));
     let built = make(Box::new(End(rec.clone())));
@@ -359,7 +363,7 @@ fn work(shared: &Shared, make: &MakeChain) {
         Err(e) => {
             // Said where the first job this worker takes would have been.
             let i = shared.next.fetch_add(1, Ordering::SeqCst);
-            if let Some(tx) = take_sender(shared, i) {
+            if let Some(tx) = shared.open(i) {
                 let _ = tx.send(Msg::Done {
                     result: Err(e),
                     interrupted: None,
@@ -385,7 +389,7 @@ fn work(shared: &Shared, make: &MakeChain) {
             if i >= shared.jobs || !shared.wait_for_turn(i) {
                 break;
             }
-            let Some(tx) = take_sender(shared, i) else {
+            let Some(tx) = shared.open(i) else {
                 break;
             };
             let meter = Meter::default();
@@ -433,33 +437,75 @@ fn work(shared: &Shared, make: &MakeChain) {
     crate::runtime::say::release();
 }
 
+/// Says that a worker ended, however it ended (a panic too).
+struct Leaving<'a>(&'a Shared);
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        self.0.meet().workers -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
 impl Shared {
-    /// The main thread replays job `i` now (`usize::MAX`: it is done).
+    fn meet(&self) -> std::sync::MutexGuard<'_, Meeting> {
+        self.meeting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The main thread replays job `i` now (`usize::MAX`: it is done, and the queues left
+    /// are dropped).
     fn replay_at(&self, i: usize) {
-        *self.replaying.lock().unwrap_or_else(|e| e.into_inner()) = i;
-        self.moved.notify_all();
+        let mut m = self.meet();
+        m.replaying = i;
+        if i == usize::MAX {
+            m.queues.clear();
+        }
+        drop(m);
+        self.changed.notify_all();
+    }
+
+    /// Make the queue of job `i`, which a worker takes: the sending end, `None` when there
+    /// is no such job or the run has stopped.
+    fn open(&self, i: usize) -> Option<SyncSender<Msg>> {
+        if i >= self.jobs {
+            return None;
+        }
+        let mut m = self.meet();
+        if self.stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        let (tx, rx) = sync_channel(DEPTH);
+        m.queues.insert(i, rx);
+        drop(m);
+        self.changed.notify_all();
+        Some(tx)
+    }
+
+    /// The main thread's end of job `i`'s queue, once a worker made it; `None` when no
+    /// worker is left to make it.
+    fn queue(&self, i: usize) -> Option<Receiver<Msg>> {
+        let mut m = self.meet();
+        loop {
+            if let Some(rx) = m.queues.remove(&i) {
+                return Some(rx);
+            }
+            if m.workers == 0 {
+                return None;
+            }
+            m = self.changed.wait(m).unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     /// Wait until job `i` is within the window of the one being replayed; `false` when the
     /// run has stopped meanwhile. No worker waits for a job that waits: the jobs before
     /// `i` were all taken before it, and are done or being run by workers past this gate.
     fn wait_for_turn(&self, i: usize) -> bool {
-        let mut at = self.replaying.lock().unwrap_or_else(|e| e.into_inner());
-        while *at != usize::MAX && i >= at.saturating_add(self.window) {
-            at = self.moved.wait(at).unwrap_or_else(|e| e.into_inner());
+        let mut m = self.meet();
+        while m.replaying != usize::MAX && i >= m.replaying.saturating_add(self.window) {
+            m = self.changed.wait(m).unwrap_or_else(|e| e.into_inner());
         }
         !self.stop.load(Ordering::SeqCst)
     }
-}
-
-fn take_sender(shared: &Shared, i: usize) -> Option<SyncSender<Msg>> {
-    if i >= shared.jobs {
-        return None;
-    }
-    shared.senders[i]
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
 }
 
 /// A worker's record of the current job's items and tallies since the last hand-over.

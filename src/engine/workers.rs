@@ -8,13 +8,15 @@
 //! * Jobs (files) are taken in ascending order by the workers (an atomic counter): the job
 //!   the main thread waits for is always being run, so no worker waits for one that waits.
 //! * Each job has a bounded queue of [`Part`]s (see [`DEPTH`]), made when a worker takes
-//!   the job; a worker waits while its job's queue is full. A worker takes a job only within [`window`] jobs of the one the
-//!   main thread replays, so memory stays bounded — `window × DEPTH` hand-overs, whatever
-//!   the number and size of the files — also when the output is blocked: without that
-//!   gate, the workers went on through every small file while the main thread waited on
-//!   its output, and held them all in memory (40 files of 8 MB: 324 MB).
-//! * A worker records what its chain pushes into a [`Batch`], each call apart, and hands it
-//!   over with each push of the source (one read) and whenever the batch is full, with
+//!   the job; a worker waits while its job's queue is full. A worker takes a job only
+//!   within [`window`] jobs of the one the main thread replays, so memory stays bounded —
+//!   `window × DEPTH` hand-overs, whatever the number and size of the files — also when
+//!   the output is blocked: without that gate, the workers went on through every small
+//!   file while the main thread waited on its output, and held them all in memory (40
+//!   files of 8 MB: 324 MB).
+//! * A worker records what its chain pushes into a [`Batch`], each call apart, and makes
+//!   it a [`Part`] with each push of the source (one read) and whenever the batch is full
+//!   (parts are sent to the main thread a few at a time, see [`SEND_BYTES`]), with
 //!   what the push cost besides its items: the items each per-file stage received (the
 //!   `--stats` counts), the bytes the source read and announced, the lines `--max-line`
 //!   cut, the errors it reported and the diagnostics it said (held, see
@@ -46,16 +48,13 @@ use crate::protocol::{Flow, Mapped, Source, Stage};
 use crate::runtime::counter::Counter;
 use crate::runtime::meter::{Decompressed, Meter};
 
-/// How many parts each job may have handed over and not yet replayed. A part is at most
-/// [`HAND_OVER_BYTES`] of input and what the per-file stages made of it (at most a full
-/// batch, 64 KB: 16 MB per job at worst); for a grep with matches in every read it is one
-/// 256 KB read, so a worker on a later file may run 64 MB of input ahead of the file being
-/// replayed before it waits. With 4 the workers ran one after the other (1.0 CPU used);
-/// with 64, 1.07x ripgrep's time on 16 files of 64 MB; with 256, 1.06x.
-///
-/// Since the parts of a job are sent together ([`SEND_BYTES`]), a hand-over is 4 MB of
-/// input, or 64 KB of items and up to one read more: 64 of them let a worker go through
-/// a file of 256 MB that matches rarely, or 4–20 MB of items, ahead of the main thread.
+/// How many hand-overs each job may have sent and the main thread not yet replayed. The
+/// parts of a job are sent together ([`SEND_BYTES`]): a hand-over is [`HAND_OVER_BYTES`]
+/// of input, or 64 KB of items and up to one read more, so 64 of them let a worker go
+/// through a file of 256 MB that matches rarely, or 4–20 MB of items, ahead of the main
+/// thread before it waits. (When each read was a hand-over of its own, 4 of them made the
+/// workers run one after the other, 1.0 CPU used; 64, 1.07x ripgrep's time on 16 files of
+/// 64 MB; 256, 1.06x.)
 pub const DEPTH: usize = 64;
 
 /// How many jobs, from the one the main thread replays on, the workers may run or have

@@ -199,7 +199,7 @@ pub struct Building<'a> {
 }
 
 impl Stage for Building<'_> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         if let Some(c) = self.counter {
             c.add(1);
@@ -232,7 +232,7 @@ struct WorkerOut {
 }
 
 impl Stage for WorkerOut {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         self.events += 1;
         if let Item::Event(ev) = item {

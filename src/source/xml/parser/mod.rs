@@ -675,6 +675,7 @@ impl Parser {
         Ok(step)
     }
 
+    #[inline(always)]
     fn markup<const R: bool>(
         &mut self,
         d: &[u8],

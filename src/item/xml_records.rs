@@ -291,6 +291,7 @@ impl RecordBuilder {
 
     /// The element of the top frame ends: give it its value; the record's own element ends
     /// the record.
+    #[inline(always)]
     fn end_element(&mut self) -> Option<&Record> {
         let f = self.frames.pop().expect("an open frame");
         if f.direct != NOT_DIRECT {
@@ -305,6 +306,13 @@ impl RecordBuilder {
             self.rec.set_text_span(f.node, ty, f.direct, end);
             return None;
         }
+        self.end_general(f)
+    }
+
+    /// [`RecordBuilder::end_element`] of an element that is not a leaf read in place: the
+    /// record's own element, or one with attributes or children.
+    #[inline(never)]
+    fn end_general(&mut self, f: Frame) -> Option<&Record> {
         let text = trim(&self.text[f.text..]);
         let is_record = self.frames.is_empty();
         if self.rec.count(f.node) > 0 || is_record {

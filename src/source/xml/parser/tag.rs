@@ -195,6 +195,7 @@ impl Parser {
     }
 
     /// After a start tag was pushed: an empty element ends at once.
+    #[inline(always)]
     pub(super) fn after_start(
         &mut self,
         name: &str,

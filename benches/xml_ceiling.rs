@@ -1,7 +1,10 @@
 //! The ceiling for `copipe xml FEED : records bus`: quick-xml's bare event loop over the same
 //! bytes (no decoding of text, no checks beyond its own, nothing done with the events),
 //! beside copipe's own tokenizer pushing events into a stage that drops them, and the
-//! whole `xml : records` pipeline into a stage that renders each record's JSON.
+//! whole `xml : records` pipeline into a stage that renders each record's JSON. The bare
+//! loop is also run on two threads at once, each over one half of the feed (cut at a
+//! `<bus>`): the most two cores can do with quick-xml's tokenizer, the ceiling of
+//! `xml --threads 2`.
 //!
 //!     COPIPE_BENCH_FEED=/tmp/copipe-bench/feed-64.xml cargo bench --bench xml_ceiling
 //!
@@ -52,6 +55,43 @@ fn quick_xml_loop(xml: &[u8]) -> usize {
         }
     }
     n
+}
+
+/// The bare loop over a part of the feed that starts at a record: end tags of elements
+/// opened before the part are not checked, and the error for the elements left open at its
+/// end ends the loop.
+fn quick_xml_part(xml: &[u8]) -> usize {
+    let mut r = Reader::from_reader(xml);
+    r.config_mut().check_end_names = false;
+    let mut n = 0;
+    loop {
+        match r.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(e) => {
+                black_box(&e);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// The feed in two halves, the second starting at the first `<bus` after the middle.
+fn halves(xml: &[u8]) -> (&[u8], &[u8]) {
+    let mid = xml.len() / 2;
+    let at = mid
+        + memchr::memmem::find(&xml[mid..], b"<bus")
+            .expect("a record after the middle of the feed");
+    xml.split_at(at)
+}
+
+/// The two halves parsed at once on two threads.
+fn quick_xml_two_threads(xml: &[u8]) -> usize {
+    let (a, b) = halves(xml);
+    std::thread::scope(|s| {
+        let t = s.spawn(|| quick_xml_part(b));
+        quick_xml_part(a) + t.join().unwrap()
+    })
 }
 
 struct Sink {
@@ -122,6 +162,16 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("quick-xml event loop (ceiling)", |b| {
         b.iter(|| quick_xml_loop(&xml))
+    });
+    g.bench_function(
+        "quick-xml event loop, two halves one after the other",
+        |b| {
+            let (h1, h2) = halves(&xml);
+            b.iter(|| quick_xml_part(h1) + quick_xml_part(h2))
+        },
+    );
+    g.bench_function("quick-xml event loop, two halves on two threads", |b| {
+        b.iter(|| quick_xml_two_threads(&xml))
     });
     g.bench_function("copipe xml events", |b| {
         b.iter(|| copipe_events(&xml, true))

@@ -82,26 +82,58 @@ pub struct RecordBuilder {
     key: Vec<u8>,
 }
 
-/// Records kept in order, their storage reused from batch to batch.
+/// Records kept in order, their storage reused from batch to batch; or, in a batch that
+/// [`Batch::renders`], only their compact JSON, one per line.
 #[derive(Default)]
 pub struct Batch {
     recs: Vec<Record>,
     len: usize,
+    /// Whether the records are rendered into `json` rather than kept.
+    render: bool,
+    json: Vec<u8>,
 }
 
 impl Batch {
-    /// The records, in order.
+    /// A batch that keeps each record's compact JSON (`Record::write_json`) and a newline
+    /// instead of the record: for a consumer that would write only that.
+    pub fn rendering() -> Self {
+        Batch {
+            render: true,
+            ..Batch::default()
+        }
+    }
+
+    /// Whether the records are kept rendered ([`Batch::rendered`]) rather than as records.
+    pub fn renders(&self) -> bool {
+        self.render
+    }
+
+    /// The records, in order (none in a batch that renders).
     pub fn records(&self) -> &[Record] {
         &self.recs[..self.len]
+    }
+
+    /// The records rendered, in order: each one's compact JSON and a newline (empty
+    /// unless the batch renders).
+    pub fn rendered(&self) -> &[u8] {
+        &self.json
     }
 
     /// Empty it, keeping the storage.
     pub fn clear(&mut self) {
         self.len = 0;
+        self.json.clear();
     }
 
-    /// Move `rec` in, leaving an empty record (storage from an earlier batch) in its place.
+    /// Move `rec` in, leaving an empty record (storage from an earlier batch) in its place;
+    /// or render it, leaving it empty.
     fn take(&mut self, rec: &mut Record) {
+        if self.render {
+            rec.write_json(&mut self.json);
+            self.json.push(b'\n');
+            rec.clear();
+            return;
+        }
         if self.len == self.recs.len() {
             self.recs.push(Record::new());
         }
@@ -259,6 +291,7 @@ impl RecordBuilder {
 
     /// The element of the top frame ends: give it its value; the record's own element ends
     /// the record.
+    #[inline(always)]
     fn end_element(&mut self) -> Option<&Record> {
         let f = self.frames.pop().expect("an open frame");
         if f.direct != NOT_DIRECT {
@@ -273,6 +306,13 @@ impl RecordBuilder {
             self.rec.set_text_span(f.node, ty, f.direct, end);
             return None;
         }
+        self.end_general(f)
+    }
+
+    /// [`RecordBuilder::end_element`] of an element that is not a leaf read in place: the
+    /// record's own element, or one with attributes or children.
+    #[inline(never)]
+    fn end_general(&mut self, f: Frame) -> Option<&Record> {
         let text = trim(&self.text[f.text..]);
         let is_record = self.frames.is_empty();
         if self.rec.count(f.node) > 0 || is_record {

@@ -41,6 +41,16 @@ impl Stage for Counted {
         self.inner.send_mapped(lines)
     }
 
+    fn takes_rendered(&self) -> bool {
+        self.inner.takes_rendered()
+    }
+
+    /// One record a line (compact JSON holds no newline).
+    fn send_rendered(&mut self, ndjson: &[u8]) -> Result<Flow> {
+        self.count.add(count_lines(ndjson));
+        self.inner.send_rendered(ndjson)
+    }
+
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         self.inner.origin(origin)
     }

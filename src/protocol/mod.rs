@@ -43,6 +43,12 @@
 //! [`Stage::send_mapped`] instead: the same lines, but a stage that keeps them beyond the
 //! call (a `tee --parallel` handing them to its threads) keeps the map alive rather than
 //! copying them. Its default is `send_lines`; filters that only count pass it on.
+//!
+//! Records may come already rendered, through [`Stage::send_rendered`]: a stage that
+//! says it [`Stage::takes_rendered`] records (`print` and `write` without colour: they would
+//! only write each record's compact JSON and a newline) gets the JSON of many records at
+//! once, one per line, made by the source on another thread (`xml FILE : records` on
+//! several cores). Every other stage says no, and is sent each record.
 
 pub mod def;
 pub mod task;
@@ -103,6 +109,22 @@ pub trait Stage {
     /// beyond the call.
     fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
         self.send_lines(lines.bytes())
+    }
+
+    /// Whether the stage does with a record nothing but write its compact JSON
+    /// (`Record::write_json`) and a newline, so that records may be sent already rendered
+    /// through [`Stage::send_rendered`]. Asked before any record is sent; the default says
+    /// no.
+    fn takes_rendered(&self) -> bool {
+        false
+    }
+
+    /// Push records already rendered: `ndjson` is each one's compact JSON followed by a
+    /// newline, in order; the same as sending each record. Sent only to a stage that
+    /// [`Stage::takes_rendered`]; any other refuses it.
+    fn send_rendered(&mut self, ndjson: &[u8]) -> Result<Flow> {
+        let _ = ndjson;
+        anyhow::bail!("internal error: rendered records sent to a stage that takes none")
     }
 
     /// The items that follow come from `origin` (see the module docs). Filters pass it on.
@@ -198,6 +220,12 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
     }
     fn send_mapped(&mut self, lines: Mapped<'_>) -> Result<Flow> {
         (**self).send_mapped(lines)
+    }
+    fn takes_rendered(&self) -> bool {
+        (**self).takes_rendered()
+    }
+    fn send_rendered(&mut self, ndjson: &[u8]) -> Result<Flow> {
+        (**self).send_rendered(ndjson)
     }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         (**self).origin(origin)

@@ -148,6 +148,24 @@ impl Stage for Printer {
         Ok(Flow::Continue)
     }
 
+    /// A record is written as its compact JSON and a newline, unless coloured (labels are
+    /// for lines only).
+    fn takes_rendered(&self) -> bool {
+        self.painter.is_none()
+    }
+
+    fn send_rendered(&mut self, ndjson: &[u8]) -> Result<Flow> {
+        if ndjson.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        self.status.mark_delivered();
+        self.out.with(|o| {
+            o.write_all(ndjson)?;
+            o.pushed()
+        })?;
+        Ok(Flow::Continue)
+    }
+
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         self.labels.set(origin);
         Ok(())

@@ -444,3 +444,79 @@ fn errors_in_parts_on_the_scheduler_are_the_errors_of_one_thread() {
     }
     assert!(errors > 5, "only {errors} of the changes were errors");
 }
+
+#[test]
+fn records_rendered_by_the_workers_are_the_bytes_of_one_thread() {
+    // `records` followed only by `print` or `write` (without colour): the workers write the
+    // records' JSON themselves and the main thread copies it out. The bytes, the errors
+    // after them and the exit status must be those of one thread, with and without
+    // `--stats` (which counts the rendered records), in small parts and big ones.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feed.xml");
+    let doc = document(31, 6000, true);
+    fs::write(&file, &doc).unwrap();
+    let written = dir.path().join("out.ndjson");
+    let w = written.display().to_string();
+    for tail in [
+        &["records", "bus"][..],
+        &["records", "--depth", "2"],
+        &["records", "bus", ":", "write", &w],
+    ] {
+        let want = run(&file, 1, 64, tail, false);
+        want.code(0);
+        let want_bytes = fs::read(&written).ok();
+        for (threads, part) in [(2, 64), (2, 4096), (3, 20_000)] {
+            let what = format!("{tail:?}, {threads}×{part}");
+            let _ = fs::remove_file(&written);
+            let got = run(&file, threads, part, tail, false);
+            same(&want, &got, &what);
+            if tail.contains(&"write") {
+                assert_eq!(fs::read(&written).ok(), want_bytes, "{what}: written");
+                assert!(want_bytes.as_ref().is_some_and(|b| b.len() > 100_000));
+            } else {
+                assert!(got.out.len() > 100_000, "{what}");
+            }
+            let stats = run(&file, threads, part, tail, true);
+            assert_eq!(stats.out, got.out, "{what}: --stats");
+            let one = run(&file, 1, 64, tail, true);
+            assert_eq!(counts(&stats.err), counts(&one.err), "{what}: stats");
+            assert!(
+                parts(&stats.err).is_some_and(|(p, _)| p > 0),
+                "{what}: {}",
+                stats.err
+            );
+        }
+    }
+    // Coloured records are not rendered by the workers: still those of one thread.
+    let colored = |threads: usize| {
+        copipe([
+            "--color=always",
+            "xml",
+            "--threads",
+            &threads.to_string(),
+            "--part-size",
+            "4096",
+            &file.display().to_string(),
+            ":",
+            "records",
+            "bus",
+        ])
+        .run()
+    };
+    let want = colored(1);
+    want.code(0);
+    assert!(want.out.contains(&0x1b), "no colour");
+    same(&want, &colored(2), "--color=always");
+    // An error late in the file: every record before it, then the error, status 2.
+    let mut bad = doc.clone();
+    let at = bad.len() * 4 / 5;
+    bad.splice(at..at, b"</x>".iter().copied());
+    fs::write(&file, &bad).unwrap();
+    let want = run(&file, 1, 64, &["records", "bus"], false);
+    want.code(2);
+    assert!(want.out.len() > 100_000);
+    for (threads, part) in [(2, 64), (2, 4096)] {
+        let got = run(&file, threads, part, &["records", "bus"], false);
+        same(&want, &got, &format!("error, {threads}×{part}"));
+    }
+}

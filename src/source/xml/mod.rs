@@ -302,21 +302,28 @@ impl Xml {
             Ok(r) => r,
             Err(e) => return self.ended(Err(e.context(format!("error reading {}", self.name)))),
         };
-        let r = into_fused(&mut fused, out, |out| {
-            if self.lenient {
+        if self.lenient {
+            let r = into_fused(&mut fused, out, |out| {
                 lenient::parse(&self.name, reader, &self.meter, out)
-            } else {
-                parse_input(
-                    &self.name,
-                    reader,
-                    self.strict,
-                    input::CAPACITY,
-                    &self.meter,
-                    blocking_fd,
-                    out,
-                )
-            }
-        });
+            });
+            return self.ended(r);
+        }
+        // The parser is compiled for the records builder itself (no call through a
+        // `dyn Stage` per event) when the source absorbed `records`.
+        let (name, strict, meter) = (&self.name, self.strict, &self.meter);
+        let cap = input::CAPACITY;
+        let r = match &mut fused {
+            Some(f) => parse_input(
+                name,
+                reader,
+                strict,
+                cap,
+                meter,
+                blocking_fd,
+                &mut f.building(out),
+            ),
+            None => parse_input(name, reader, strict, cap, meter, blocking_fd, out),
+        };
         self.ended(r)
     }
 }
@@ -500,9 +507,11 @@ impl XmlTask {
                 }
                 Run::One(mut p) => {
                     let here = p.input.offset(0);
-                    let reach = into_fused(&mut self.fused, out, |out| {
-                        p.run_to(here.saturating_add(TURN_BYTES), out)
-                    });
+                    let stop = here.saturating_add(TURN_BYTES);
+                    let reach = match &mut self.fused {
+                        Some(f) => p.run_to(stop, &mut f.building(out)),
+                        None => p.run_to(stop, out),
+                    };
                     let reach = reach.map_err(|e| located(&self.name, e, Some(&p.input)))?;
                     return Ok(match reach {
                         Reach::At | Reach::Past => {
@@ -659,7 +668,7 @@ fn parse_input(
     capacity: usize,
     meter: &Meter,
     blocking_fd: Option<RawFd>,
-    out: &mut dyn Stage,
+    out: &mut (impl Stage + ?Sized),
 ) -> Result<()> {
     let input = match Input::with_capacity(reader, strict, capacity, meter.clone()) {
         Ok(i) => i,

@@ -20,6 +20,12 @@
 //! output, the errors and the exit status are exactly those of the single-threaded parse;
 //! only the time differs.
 //!
+//! Where the stage after `records` would only write each record's compact JSON (`print`,
+//! see `Stage::takes_rendered`), the workers render their records as well, and the main
+//! thread hands each adopted part's JSON on in one piece (`Stage::send_rendered`): the
+//! serialisation is then parallel too. A part parsed again by the main parser sends its
+//! records one by one, as always; the bytes written are the same.
+//!
 //! Memory stays bounded: at most [`Pool::batches`] parts are parsed ahead, and the pages
 //! of the map that are behind the main parser are released.
 
@@ -193,7 +199,7 @@ pub struct Building<'a> {
 }
 
 impl Stage for Building<'_> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         if let Some(c) = self.counter {
             c.add(1);
@@ -226,7 +232,7 @@ struct WorkerOut {
 }
 
 impl Stage for WorkerOut {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         self.events += 1;
         if let Item::Event(ev) = item {
@@ -569,6 +575,9 @@ impl Driver {
         let Some(decl) = p.declarations() else {
             return Ok(Phase::Rest(None));
         };
+        // Where the stage after `records` only writes each record's JSON (`print`), the
+        // workers render the records too, and the main thread only copies their bytes out.
+        let render = seq.next.takes_rendered();
         let job = Arc::new(Job {
             map: self.map.clone(),
             first: p.input.offset(0) as usize + self.skipped,
@@ -582,7 +591,13 @@ impl Driver {
         let pool = Arc::new(Pool {
             state: Mutex::new(PoolState {
                 free: (0..Pool::batches(self.split.threads))
-                    .map(|_| Batch::default())
+                    .map(|_| {
+                        if render {
+                            Batch::rendering()
+                        } else {
+                            Batch::default()
+                        }
+                    })
                     .collect(),
                 next: 0,
                 stop: false,
@@ -779,9 +794,15 @@ fn adopt(
         c.add(part.events);
     }
     let next = &mut *seq.next;
-    for rec in part.batch.records() {
-        if next.send(Item::Record(rec))?.is_stop() {
+    if part.batch.renders() {
+        if next.send_rendered(part.batch.rendered())?.is_stop() {
             return Ok(true);
+        }
+    } else {
+        for rec in part.batch.records() {
+            if next.send(Item::Record(rec))?.is_stop() {
+                return Ok(true);
+            }
         }
     }
     p.adopt(part.popped.len(), &part.open, part.expanded);
@@ -813,4 +834,132 @@ fn release(map: &memmap2::Mmap, released: &mut usize, upto: usize) {
         )
     };
     *released = upto;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::render;
+
+    /// A `print`: what it writes, and how each piece came (record by record or rendered).
+    #[derive(Default)]
+    struct Printed {
+        out: Vec<u8>,
+        rendered: bool,
+        sent: usize,
+        batches: usize,
+    }
+
+    impl Stage for Printed {
+        fn send(&mut self, item: Item<'_>) -> Result<Flow> {
+            self.sent += 1;
+            render(&mut self.out, &item);
+            self.out.push(b'\n');
+            Ok(Flow::Continue)
+        }
+        fn takes_rendered(&self) -> bool {
+            self.rendered
+        }
+        fn send_rendered(&mut self, ndjson: &[u8]) -> Result<Flow> {
+            assert!(
+                self.rendered,
+                "rendered records sent to a stage that takes none"
+            );
+            self.batches += 1;
+            self.out.extend_from_slice(ndjson);
+            Ok(Flow::Continue)
+        }
+        fn origin(&mut self, _: Origin<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn parse_in_parts(doc: &[u8], target: Target, rendered: bool) -> (Printed, Result<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        std::fs::write(&path, doc).unwrap();
+        let map = Arc::new(SafeMap::new(&std::fs::File::open(&path).unwrap()).unwrap());
+        let mut builder = RecordBuilder::new(target);
+        let mut printed = Printed {
+            rendered,
+            ..Printed::default()
+        };
+        let r = parse(
+            map,
+            true,
+            Split {
+                threads: 2,
+                part: 256,
+            },
+            &Meter::default(),
+            &Interrupt::none(),
+            &mut Building {
+                builder: &mut builder,
+                next: &mut printed,
+                counter: None,
+            },
+            &|fail, input| super::super::located("feed.xml", fail, input),
+        );
+        (printed, r)
+    }
+
+    /// Where the stage after `records` takes records rendered (`print`), the workers render
+    /// them and adopted parts come as one piece of JSON lines: the same bytes as each record
+    /// sent and rendered by the stage, the parts parsed again (a bad one here) sent record
+    /// by record, and nothing rendered for a stage that does not take it.
+    #[test]
+    fn workers_render_the_records_of_parts_for_a_stage_that_takes_them() {
+        let mut doc = String::from("<?xml version=\"1.0\"?>\n<buses>\n");
+        for i in 0..600 {
+            doc += &format!(
+                "  <bus id=\"{i}\"><route>{}</route><dir> North &amp; Bound </dir>\
+                 <stop>A</stop><stop>B\n</stop><empty/></bus>\n",
+                i % 7
+            );
+            if i == 300 {
+                // A part the workers cannot take (a comment holding a record start).
+                doc += "  <!-- <bus id=\"no\"> -->\n";
+            }
+        }
+        doc += "</buses>\n";
+        for target in [Target::Name("bus".into()), Target::Depth(2)] {
+            let (one, r) = parse_in_parts(doc.as_bytes(), target.clone(), false);
+            r.unwrap();
+            assert_eq!(one.batches, 0);
+            assert_eq!(one.sent, 600);
+            let (got, r) = parse_in_parts(doc.as_bytes(), target.clone(), true);
+            r.unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got.out),
+                String::from_utf8_lossy(&one.out),
+                "{target:?}"
+            );
+            assert!(
+                got.batches > 10,
+                "{target:?}: {} parts rendered",
+                got.batches
+            );
+            assert!(got.sent < 600, "{target:?}");
+        }
+        // An error after many parts: every record before it is out, rendered or not.
+        let bad = doc.replace(
+            "<bus id=\"450\"><route>2</route>",
+            "<bus id=\"450\"><route>2</rout>",
+        );
+        assert_ne!(bad, doc);
+        let (one, r1) = parse_in_parts(bad.as_bytes(), Target::Name("bus".into()), false);
+        let (got, r2) = parse_in_parts(bad.as_bytes(), Target::Name("bus".into()), true);
+        let (e1, e2) = (r1.unwrap_err().to_string(), r2.unwrap_err().to_string());
+        assert_eq!(e1, e2);
+        assert_eq!(got.out, one.out);
+        assert!(e1.contains("feed.xml:"), "{e1}");
+        assert_eq!(one.out.iter().filter(|&&b| b == b'\n').count(), 450);
+        assert!(got.batches > 0);
+    }
 }

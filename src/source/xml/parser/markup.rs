@@ -214,7 +214,7 @@ impl Parser {
     pub(super) fn cdata<const R: bool>(
         &mut self,
         d: &[u8],
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Step, Fail> {
         if self.state != State::Root {
             return at(0, "a CDATA section is only allowed inside the root element");

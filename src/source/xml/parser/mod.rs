@@ -309,7 +309,7 @@ impl Parser {
         &mut self,
         d: &[u8],
         limit: usize,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<bool, Fail> {
         debug_assert!(self.speculative);
         self.names.clear();
@@ -388,7 +388,7 @@ impl Parser {
     }
 
     /// Parse the whole input, pushing events into `out`, until it ends or `out` stops.
-    pub fn run(&mut self, out: &mut dyn Stage) -> Result<(), Fail> {
+    pub fn run(&mut self, out: &mut (impl Stage + ?Sized)) -> Result<(), Fail> {
         self.run_to(u64::MAX, out).map(|_| ())
     }
 
@@ -398,7 +398,7 @@ impl Parser {
     /// On a [`Input::nonblocking`] input it also stops where a read would sleep
     /// ([`Reach::Blocked`]), having pushed every complete event; what it was reading for is
     /// kept, and the next call takes up from there.
-    pub fn run_to(&mut self, stop_at: u64, out: &mut dyn Stage) -> Result<Reach, Fail> {
+    pub fn run_to(&mut self, stop_at: u64, out: &mut (impl Stage + ?Sized)) -> Result<Reach, Fail> {
         if let Some(want) = self.toward {
             match self.input.more_toward(want) {
                 Err(InputError::Blocked) => return Ok(self.blocked()),
@@ -497,7 +497,7 @@ impl Parser {
         d: &[u8],
         eof: bool,
         limit: usize,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<(usize, Option<Result<(), &'static str>>), Fail> {
         let mut pos = 0;
         // `self.special`, kept in a local so that a plain token costs one test of it.
@@ -630,7 +630,12 @@ impl Parser {
     /// A token when [`Parser::special`] is set: the rest of a partial comment or PI, an
     /// item of the internal subset, or a token tried again, resuming its scans.
     #[inline(never)]
-    fn token_special(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+    fn token_special(
+        &mut self,
+        d: &[u8],
+        eof: bool,
+        out: &mut (impl Stage + ?Sized),
+    ) -> Result<Step, Fail> {
         self.hint = std::mem::take(&mut self.resume);
         let r = if self.partial != Partial::None {
             self.partial_rest(d)
@@ -657,7 +662,7 @@ impl Parser {
         &mut self,
         d: &[u8],
         eof: bool,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Step, Fail> {
         let step = if d[0] != b'<' {
             self.chars(d, eof, out)?
@@ -670,7 +675,12 @@ impl Parser {
         Ok(step)
     }
 
-    fn markup<const R: bool>(&mut self, d: &[u8], out: &mut dyn Stage) -> Result<Step, Fail> {
+    #[inline(always)]
+    fn markup<const R: bool>(
+        &mut self,
+        d: &[u8],
+        out: &mut (impl Stage + ?Sized),
+    ) -> Result<Step, Fail> {
         const BANG: [&[u8]; 3] = [b"<!--", b"<![CDATA[", b"<!DOCTYPE"];
         let Some(&c) = d.get(1) else {
             return Ok(Step::More("markup"));

@@ -98,7 +98,7 @@ impl Parser {
     pub(super) fn start_tag<const R: bool>(
         &mut self,
         d: &[u8],
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Step, Fail> {
         let name_end = match self.name_at::<R>(d, 1) {
             NameEnd::At(e) => e,
@@ -195,13 +195,14 @@ impl Parser {
     }
 
     /// After a start tag was pushed: an empty element ends at once.
+    #[inline(always)]
     pub(super) fn after_start(
         &mut self,
         name: &str,
         empty: bool,
         len: usize,
         mut flow: Result<Flow>,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Step, Fail> {
         if empty {
             if matches!(flow, Ok(Flow::Continue)) {
@@ -418,7 +419,7 @@ impl Parser {
     pub(super) fn end_tag<const R: bool>(
         &mut self,
         d: &[u8],
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Step, Fail> {
         let name_end = match self.name_at::<R>(d, 2) {
             NameEnd::At(e) => e,

@@ -169,7 +169,12 @@ fn first_block(d: &[u8], from: usize) -> Option<Block> {
 }
 
 impl Parser {
-    pub(super) fn chars(&mut self, d: &[u8], eof: bool, out: &mut dyn Stage) -> Result<Step, Fail> {
+    pub(super) fn chars(
+        &mut self,
+        d: &[u8],
+        eof: bool,
+        out: &mut (impl Stage + ?Sized),
+    ) -> Result<Step, Fail> {
         // Most text is short (a value, the indentation between tags): find its end and
         // whether it needs decoding in one sixteen-byte compare, then a byte loop, without
         // the set-up of a longer vector search.
@@ -253,7 +258,7 @@ impl Parser {
         from: usize,
         end: usize,
         mut crs: u32,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Flow, Fail> {
         let mut text = std::mem::take(&mut self.text);
         text.clear();
@@ -282,7 +287,7 @@ impl Parser {
         &mut self,
         run: &[u8],
         base: usize,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Flow, Fail> {
         let mut from = 0;
         while let Some(k) = memchr::memchr3(b'&', b'\r', b']', &run[from..]) {
@@ -331,7 +336,7 @@ impl Parser {
         run: &[u8],
         from: usize,
         base: usize,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Flow, Fail> {
         let mut text = std::mem::take(&mut self.text);
         text.clear();
@@ -357,7 +362,7 @@ impl Parser {
         from: usize,
         base: usize,
         text: &mut String,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Flow, Fail> {
         let mut i = from;
         let mut plain = from;
@@ -406,7 +411,7 @@ impl Parser {
         name: &str,
         at_ref: usize,
         text: &mut String,
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Flow, Fail> {
         let ent = self.entity(name, at_ref)?;
         if ent.external {
@@ -512,7 +517,7 @@ impl Parser {
         &mut self,
         name: &str,
         body: &[u8],
-        out: &mut dyn Stage,
+        out: &mut (impl Stage + ?Sized),
     ) -> Result<Flow, Fail> {
         let depth = self.ends.len();
         let mut pos = 0;

@@ -69,9 +69,20 @@ pub struct Args {
     /// (each from a line's start), on as many threads, when the filters after `cat` treat
     /// each line on its own (`grep` without `-n`, `-b`, `-P` or the options above; its `-c`
     /// counts each file whole; with context, the file is cut where no group crosses): the
-    /// output is the same.
-    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = crate::runtime::units::parse_size)]
+    /// output is the same. At least 64K.
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = part_size)]
     pub part_size: usize,
+}
+
+/// `--part-size`: a size of 64 KiB at least. Smaller parts cost more to cut and hand over
+/// than they save (`--part-size 1` made a job of every line: a 20 MB file took 3.4 s
+/// instead of 0.02 s).
+fn part_size(s: &str) -> Result<usize, String> {
+    let n = crate::runtime::units::parse_size(s)?;
+    if n < 64 << 10 {
+        return Err(format!("`{s}`: parts are 64K at least"));
+    }
+    Ok(n)
 }
 
 /// The files a `cat` reads and how many threads may read them, when per-file workers can

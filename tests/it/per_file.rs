@@ -249,6 +249,19 @@ fn many_small_files_read_together_give_the_output_of_one_thread() {
 }
 
 #[test]
+fn a_part_size_below_64k_is_refused() {
+    let f = fixture("app.log").display().to_string();
+    for bad in ["1", "63K", "65535"] {
+        let r = copipe(["cat", "--part-size", bad, &f, ":", "grep", "x"]).run();
+        assert_eq!(r.code, 2, "{bad}");
+        r.err_has("parts are 64K at least");
+        assert!(r.out.is_empty(), "{bad}");
+    }
+    let r = copipe(["cat", "--part-size", "64K", &f, ":", "grep", "-c", "x"]).run();
+    assert_eq!(r.code, r.code.min(1), "{}", r.err);
+}
+
+#[test]
 fn head_stops_the_workers_early() {
     let dir = tempfile::tempdir().unwrap();
     // 32 files of 8 MiB: read whole, 256 MiB; `head 1` needs the first batch of the first.

@@ -36,8 +36,9 @@ struct Inner {
     /// The warning about the first line cut in a part of a file, held for the main thread,
     /// which says it unless an earlier part of the file had one (see `engine::workers`).
     cut_warning: RefCell<Option<String>>,
-    /// The input was found truncated while it was read (a part of a file read by a
-    /// per-file worker: the main thread drops the file's later parts, see `engine::workers`).
+    /// A part of a file (read by a per-file worker) found the file truncated: the main
+    /// thread drops the file's later parts (see `engine::workers`). Not noted for a whole
+    /// file, which may be followed by other files in the same job.
     truncated: Cell<bool>,
     /// `listen udp://`: datagrams the kernel dropped (its receive buffer was full).
     dropped: Cell<u64>,

@@ -97,7 +97,7 @@ pub fn per_file(m: &ArgMatches) -> Option<(Vec<PathBuf>, usize, u64)> {
     );
     let readable =
         |p: &PathBuf| p.as_os_str() != "-" && std::fs::metadata(p).map_or(true, |m| m.is_file());
-    let part = (a.part_size as u64).max(1);
+    let part = a.part_size as u64;
     (threads > 1 && !a.files.is_empty() && a.files.iter().all(readable))
         .then_some((a.files, threads, part))
 }
@@ -467,7 +467,8 @@ impl Cat {
         }
         if n == 0 {
             if self.left.is_some_and(|left| left > 0) {
-                // The part's bytes are not all there: the file was truncated.
+                // The part's bytes are not all there: the file was truncated (noted, so
+                // that its later parts are dropped: see `engine::workers::Part::truncated`).
                 self.reader.abandon();
                 self.meter.note_truncated();
                 self.status.soft_error(&Truncated::of(&self.current));
@@ -475,11 +476,12 @@ impl Cat {
             }
             // A regular file now shorter than what was read of it was truncated while being
             // read: its partial last line is a fragment whose rest is gone, not a line.
+            // (Not noted on the meter: what follows in the job is other files, or nothing,
+            // not later parts of this one.)
             if let Ok(at) = io::Seek::stream_position(&mut file)
                 && file.metadata().is_ok_and(|m| m.is_file() && m.len() < at)
             {
                 self.reader.abandon();
-                self.meter.note_truncated();
                 self.status.soft_error(&Truncated::of(&self.current));
                 return Ok(Read::End);
             }

@@ -258,7 +258,7 @@ fn a_part_size_below_64k_is_refused() {
         assert!(r.out.is_empty(), "{bad}");
     }
     let r = copipe(["cat", "--part-size", "64K", &f, ":", "grep", "-c", "x"]).run();
-    assert_eq!(r.code, r.code.min(1), "{}", r.err);
+    assert!(matches!(r.code, 0 | 1), "64K is taken: {}", r.err);
 }
 
 #[test]

@@ -79,10 +79,26 @@ pub type NodeId = u32;
 pub const ROOT: NodeId = 0;
 
 /// A JSON object (see the module docs).
-#[derive(Clone)]
 pub struct Record {
     nodes: Vec<Node>,
     text: String,
+}
+
+/// `clone_from` keeps the storage of the record it overwrites (the derived one makes a new
+/// record and drops the old): a batch that carries records to another thread reuses its
+/// slots without allocating (`engine::batch`).
+impl Clone for Record {
+    fn clone(&self) -> Self {
+        Record {
+            nodes: self.nodes.clone(),
+            text: self.text.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.nodes.clone_from(&source.nodes);
+        self.text.clone_from(&source.text);
+    }
 }
 
 impl Default for Record {
@@ -98,6 +114,11 @@ impl Record {
             nodes: vec![Node::new(Type::Object, (0, 0))],
             text: String::new(),
         }
+    }
+
+    /// About the bytes it holds (its nodes and its text), to bound what is kept of many.
+    pub fn size(&self) -> usize {
+        self.nodes.len() * std::mem::size_of::<Node>() + self.text.len()
     }
 
     /// Make it an empty object again, keeping the storage.

@@ -28,6 +28,9 @@ enum Op {
     Flush,
     /// Whole lines in a shared map: `mapped[i]`.
     Mapped(usize),
+    /// A record already rendered: its compact JSON and a newline (see
+    /// [`Stage::send_rendered`]).
+    Rendered(Range<usize>),
 }
 
 /// See the module docs.
@@ -37,6 +40,8 @@ pub struct Batch {
     ops: Vec<Op>,
     records: Vec<Record>,
     used_records: usize,
+    /// About the bytes of those records (see [`Record::size`]).
+    record_bytes: usize,
     /// The maps the `Mapped` ops refer to, and their ranges.
     mapped: Vec<(Arc<SharedMap>, Range<usize>)>,
     /// The bytes of those ranges.
@@ -48,16 +53,22 @@ impl Batch {
         self.ops.is_empty()
     }
 
-    /// The bytes of its lines and events (those in maps included).
+    /// About the bytes it holds: its lines and events (those in maps included), and its
+    /// records.
     pub fn bytes(&self) -> usize {
-        self.data.len() + self.mapped_bytes
+        self.data.len() + self.mapped_bytes + self.record_bytes
     }
 
     /// Whether it holds enough to be handed over.
     pub fn is_full(&self) -> bool {
-        self.data.len() + self.mapped_bytes >= FULL
-            || self.used_records >= 1024
-            || self.ops.len() >= 4096
+        self.is_full_at(1)
+    }
+
+    /// Whether it holds `scale` times what [`Batch::is_full`] asks.
+    pub fn is_full_at(&self, scale: usize) -> bool {
+        self.bytes() >= FULL * scale
+            || self.used_records >= 1024 * scale
+            || self.ops.len() >= 4096 * scale
     }
 
     /// Empty it, keeping its storage.
@@ -65,6 +76,7 @@ impl Batch {
         self.data.clear();
         self.ops.clear();
         self.used_records = 0;
+        self.record_bytes = 0;
         self.release_maps();
     }
 
@@ -148,6 +160,16 @@ impl Batch {
         }
         self.ops.push(Op::Record(self.used_records));
         self.used_records += 1;
+        self.record_bytes += rec.size();
+    }
+
+    /// A record as its compact JSON and a newline, replayed through
+    /// [`Stage::send_rendered`] (to a stage that [`Stage::takes_rendered`]).
+    pub fn push_rendered(&mut self, rec: &Record) {
+        let start = self.data.len();
+        rec.write_json(&mut self.data);
+        self.data.push(b'\n');
+        self.ops.push(Op::Rendered(start..self.data.len()));
     }
 
     pub fn push_event(&mut self, ev: &Event<'_>) {
@@ -228,6 +250,7 @@ impl Batch {
             let flow = match op {
                 Op::Lines(r) => out.send_lines(&self.data[r.clone()])?,
                 Op::Record(i) => out.send(Item::Record(&self.records[*i]))?,
+                Op::Rendered(r) => out.send_rendered(&self.data[r.clone()])?,
                 Op::Event(r) => {
                     // Allocates only for a start event with attributes.
                     let mut attrs = Vec::new();

@@ -266,6 +266,7 @@ impl SourceThread {
                         highlight: &[],
                         inputs: Default::default(),
                         written: Written::new(marks.clone()),
+                        notes: &Default::default(),
                     };
                     build(&matches, &cx)
                 })();

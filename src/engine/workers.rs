@@ -19,7 +19,8 @@
 //!   (parts are sent to the main thread a few at a time, see [`SEND_BYTES`]), with
 //!   what the push cost besides its items: the items each per-file stage received (the
 //!   `--stats` counts), the bytes the source read and announced, the lines `--max-line`
-//!   cut, the errors it reported and the diagnostics it said (held, see
+//!   cut, what the counts of the stages' closing notes grew by, item by item (see
+//!   [`crate::runtime::notes`]), the errors it reported and the diagnostics it said (held, see
 //!   [`crate::runtime::say::hold`], and said by the main thread in their turn). The main
 //!   thread replays the parts of job 0, then of job 1, …: a `head` that stops, an error
 //!   that ends the run, a signal, are met at the same item as on one thread, and the counts
@@ -41,7 +42,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Result, anyhow};
 
-use super::batch::Batch;
+use super::batch::{Batch, Taken};
 use crate::item::{Item, Origin};
 use crate::protocol::def::Status;
 use crate::protocol::{Flow, Mapped, Source, Stage};
@@ -55,7 +56,7 @@ use crate::runtime::meter::{Decompressed, Meter};
 /// thread before it waits. (When each read was a hand-over of its own, 4 of them made the
 /// workers run one after the other, 1.0 CPU used; 64, 1.07x ripgrep's time on 16 files of
 /// 64 MB; 256, 1.06x.)
-pub const DEPTH: usize = 64;
+pub const DEPTH: usize = 16;
 
 /// How many jobs, from the one the main thread replays on, the workers may run or have
 /// run: one more than the workers, so that a worker done with its job starts the next at
@@ -77,13 +78,24 @@ const HAND_OVER_BYTES: u64 = 4 << 20;
 /// 3,000 context switches for `grep ERROR : count` on 16 files of 64 MB, which matches in
 /// most reads; the main thread has little to do with each). The parts keep their own
 /// tallies, so a `head` meeting one counts what one thread counts.
-const SEND_BYTES: usize = super::batch::FULL;
+const SEND_BYTES: usize = super::batch::FULL * SCALE;
+
+/// A worker's batch is handed over at this many times [`Batch::is_full`]: records made
+/// by a parser in the workers came in batches of 64 KB, a message each, and the main
+/// thread woke for each (54,000 context switches for `cat big.log : parse RE : count` on
+/// 1 GB, 1.1 CPUs used).
+const SCALE: usize = 8;
 
 /// What one push of a job's source came to (see the module docs).
 pub struct Part {
     pub batch: Batch,
     /// The items each per-file stage received, in chain order.
     pub counts: Vec<u64>,
+    /// What the counts of the per-file stages' closing notes grew by, and where: (the item
+    /// ops of `batch` recorded before, which count, by how much). A `head` that stops at
+    /// the item `i` of the batch sees the growth before it, as on one thread, where the
+    /// stages stop at that item.
+    pub notes: Vec<(u64, usize, u64)>,
     /// Bytes read, and announced (`Meter::expect`).
     pub read: u64,
     pub expected: u64,
@@ -120,6 +132,11 @@ pub struct Chain {
     /// The counters of `--stats` of those stages (their items in), in chain order; empty
     /// without `--stats`.
     pub counters: Vec<Counter>,
+    /// The counts of those stages' closing notes, in the order they were registered.
+    pub notes: Vec<Counter>,
+    /// The records the stages push are handed over rendered, their compact JSON (the main
+    /// thread's chain [`Stage::takes_rendered`]).
+    pub render: bool,
     /// The source of job `i`, built with the job's own meter and status.
     pub source: SourceOf,
     /// Whether job `i` continues job `i - 1` (a part of the same file after the first):
@@ -140,6 +157,9 @@ pub struct Tally<'a> {
     pub status: &'a Status,
     /// The per-file stages' `--stats` counters (as many as a worker's, or none).
     pub counters: &'a [Counter],
+    /// The counts of the per-file stages' closing notes (as many as a worker's): see
+    /// [`crate::runtime::notes`].
+    pub notes: &'a [Counter],
     /// Which jobs continue the one before (see [`Chain::continues`]).
     pub continues: &'a [bool],
     /// A line to put between the items of two jobs, when both have some (grep's group
@@ -159,6 +179,7 @@ pub fn run(
 ) -> Result<()> {
     let workers = threads.clamp(1, jobs.max(1));
     let shared = Arc::new(Shared {
+        spare: Arc::default(),
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         meeting: Mutex::new(Meeting {
@@ -246,11 +267,23 @@ fn replay(out: &mut dyn Stage, into: &Tally<'_>, shared: &Shared) -> Result<()> 
                             crate::say!("{w}");
                         }
                         into.status.count_soft_errors(p.soft_errors);
-                        let flow = p.batch.replay(&mut out)?;
+                        let flow = if p.notes.is_empty() {
+                            p.batch.replay(&mut out)?
+                        } else {
+                            let mut taken = Taken::default();
+                            let flow = p.batch.replay_counted(&mut out, &mut taken)?;
+                            for &(at, k, n) in &p.notes {
+                                if !flow.is_stop() || at < taken.items {
+                                    into.notes[k].add(n);
+                                }
+                            }
+                            flow
+                        };
                         gave |= out.gave;
                         if flow.is_stop() {
                             return Ok(());
                         }
+                        shared.spare.give(p.batch);
                     }
                 }
                 Msg::Done {
@@ -317,6 +350,15 @@ impl Stage for Separated<'_> {
         }
         self.out.send_mapped(lines)
     }
+    fn takes_rendered(&self) -> bool {
+        self.out.takes_rendered()
+    }
+    fn send_rendered(&mut self, ndjson: &[u8]) -> Result<Flow> {
+        if self.before_item()?.is_stop() {
+            return Ok(Flow::Stop);
+        }
+        self.out.send_rendered(ndjson)
+    }
     fn origin(&mut self, origin: Origin<'_>) -> Result<()> {
         self.out.origin(origin)
     }
@@ -329,6 +371,8 @@ impl Stage for Separated<'_> {
 }
 
 struct Shared {
+    /// Batches replayed, cleared, for the workers to record into again.
+    spare: Arc<Spare>,
     next: AtomicUsize,
     stop: AtomicBool,
     /// What the main thread and the workers wait on, and the signal that it changed.
@@ -355,7 +399,10 @@ struct Meeting {
 fn work(shared: &Shared, make: &MakeChain) {
     let _leaving = Leaving(shared);
     crate::runtime::say::hold();
-    let rec = Rc::new(RefCell::new(Recorder::default()));
+    let rec = Rc::new(RefCell::new(Recorder {
+        spare: shared.spare.clone(),
+        ..Recorder::default()
+    }));
     let built = make(Box::new(End(rec.clone())));
     let mut built = match built {
         Ok(b) => Some(b),
@@ -375,11 +422,19 @@ fn work(shared: &Shared, make: &MakeChain) {
     if let Some(Chain {
         chain,
         counters,
+        notes,
         source,
         continues,
+        render,
     }) = built.as_mut()
     {
-        rec.borrow_mut().last_counts = vec![0; counters.len()];
+        {
+            let mut r = rec.borrow_mut();
+            r.render = *render;
+            r.last_counts = vec![0; counters.len()];
+            r.notes = notes.clone();
+            r.notes_seen = vec![0; notes.len()];
+        }
         loop {
             if shared.stop.load(Ordering::SeqCst) {
                 break;
@@ -507,15 +562,53 @@ impl Shared {
     }
 }
 
+/// Batches the main thread has replayed, cleared and kept for the workers: a batch keeps
+/// its storage, and its records their own (`Record::clone_from`), so that carrying records
+/// allocates nothing once the first batches are made. (A new batch for every part made
+/// `cat big.log : parse RE : count` spend a third of its time in `malloc` and `free`, and
+/// take 1.6x the time of one thread.)
+#[derive(Default)]
+struct Spare(Mutex<Vec<Batch>>);
+
+impl Spare {
+    /// At most this many are kept (the others are dropped).
+    const KEEP: usize = 4;
+
+    fn take(&self) -> Batch {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, mut batch: Batch) {
+        batch.clear();
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < Self::KEEP {
+            kept.push(batch);
+        }
+    }
+}
+
 /// A worker's record of the current job's items and tallies since the last hand-over.
 #[derive(Default)]
 struct Recorder {
     tx: Option<SyncSender<Msg>>,
     batch: Batch,
+    spare: Arc<Spare>,
+    /// Records are recorded rendered (see [`Chain::render`]).
+    render: bool,
     meter: Meter,
     status: Status,
     counters: Vec<Counter>,
     last_counts: Vec<u64>,
+    /// The counts of the closing notes, their values when last looked at, the growth seen
+    /// since the last hand-over (see [`Part::notes`]), and the item ops recorded since.
+    notes: Vec<Counter>,
+    notes_seen: Vec<u64>,
+    marks: Vec<(u64, usize, u64)>,
+    items: u64,
     last_read: u64,
     last_expected: u64,
     last_cut: u64,
@@ -536,17 +629,10 @@ impl Recorder {
         if self.tx.is_none() {
             return false;
         }
-        let counts: Vec<u64> = self
-            .counters
-            .iter()
-            .zip(&mut self.last_counts)
-            .map(|(c, last)| {
-                let now = c.get();
-                let d = now - *last;
-                *last = now;
-                d
-            })
-            .collect();
+        let counts = grown(&self.counters, &mut self.last_counts);
+        self.mark();
+        self.items = 0;
+        let notes = std::mem::take(&mut self.marks);
         let (read, expected, cut) = (
             self.meter.bytes(),
             self.meter.expected(),
@@ -555,8 +641,9 @@ impl Recorder {
         let soft = self.status.soft_errors();
         let said = crate::runtime::say::take_held();
         let part = Part {
-            batch: std::mem::take(&mut self.batch),
+            batch: std::mem::replace(&mut self.batch, self.spare.take()),
             counts,
+            notes,
             read: read - self.last_read,
             expected: expected - self.last_expected,
             cut: cut - self.last_cut,
@@ -573,6 +660,7 @@ impl Recorder {
         ) = (read, expected, cut, soft);
         let empty = part.batch.is_empty()
             && part.counts.iter().all(|&n| n == 0)
+            && part.notes.is_empty()
             && part.read == 0
             && part.expected == 0
             && part.cut == 0
@@ -609,12 +697,43 @@ impl Recorder {
             || crate::runtime::say::has_held()
     }
 
+    /// Note how the counts of the closing notes grew before the next item op.
+    fn mark(&mut self) {
+        for (k, (c, seen)) in self.notes.iter().zip(&mut self.notes_seen).enumerate() {
+            let now = c.get();
+            if now != *seen {
+                self.marks.push((self.items, k, now - *seen));
+                *seen = now;
+            }
+        }
+    }
+
+    /// An item op is about to be recorded.
+    fn item(&mut self) {
+        self.mark();
+        self.items += 1;
+    }
+
     fn flow(&mut self) -> Flow {
-        if self.batch.is_full() && !self.hand_over(true) {
+        if self.batch.is_full_at(SCALE) && !self.hand_over(true) {
             return Flow::Stop;
         }
         Flow::Continue
     }
+}
+
+/// What each of `counters` grew by since `last`, which is brought up to date.
+fn grown(counters: &[Counter], last: &mut [u64]) -> Vec<u64> {
+    counters
+        .iter()
+        .zip(last)
+        .map(|(c, last)| {
+            let now = c.get();
+            let d = now - *last;
+            *last = now;
+            d
+        })
+        .collect()
 }
 
 /// The end of a worker's chain: records into the current job's batch.
@@ -625,8 +744,10 @@ struct End(Rc<RefCell<Recorder>>);
 impl Stage for End {
     fn send(&mut self, item: Item<'_>) -> Result<Flow> {
         let mut r = self.0.borrow_mut();
+        r.item();
         match item {
             Item::Line(l) => r.batch.push_line_apart(l),
+            Item::Record(rec) if r.render => r.batch.push_rendered(rec),
             other => {
                 if r.batch.send(other)?.is_stop() {
                     return Ok(Flow::Stop);
@@ -637,6 +758,9 @@ impl Stage for End {
     }
     fn send_lines(&mut self, lines: &[u8]) -> Result<Flow> {
         let mut r = self.0.borrow_mut();
+        if !lines.is_empty() {
+            r.item();
+        }
         r.batch.push_lines_apart(lines);
         Ok(r.flow())
     }

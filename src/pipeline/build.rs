@@ -19,6 +19,7 @@ use crate::protocol::def::{
     Branch, Build, BuildCx, Fusion, Inputs, MergeFn, Options, Role, SourceFn, Status,
 };
 use crate::runtime::meter::Meter;
+use crate::runtime::notes::Notes;
 use crate::runtime::signal::Interrupt;
 
 /// A pipeline ready to run.
@@ -140,6 +141,8 @@ pub(super) struct Env<'a> {
     /// Whether what follows the chain being built is a sink (the end of the pipeline: yes;
     /// per-file stages built apart from the rest: whether the rest starts with one).
     pub(super) tail_is_sink: bool,
+    /// Where the stages register their closing notes (read by the per-file workers).
+    pub(super) notes: &'a Notes,
 }
 
 impl<'a> Env<'a> {
@@ -156,6 +159,7 @@ impl<'a> Env<'a> {
             highlight,
             inputs: self.inputs,
             written: Default::default(),
+            notes: self.notes,
         }
     }
 }
@@ -181,6 +185,8 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         interrupt,
         timers,
     } = shared;
+    // (Nothing reads the notes of this chain's stages: each says its own.)
+    let notes = Notes::default();
     let mut env = Env {
         opts,
         stdout,
@@ -191,6 +197,7 @@ pub fn build(p: &Pipeline, shared: &Shared<'_>) -> Result<Built, SyntaxError> {
         source_waits: true,
         inputs: Inputs::default(),
         tail_is_sink: true,
+        notes: &notes,
     };
     // Before the source opens its files and before a `write --truncate` empties one.
     super::same_file::refuse_outputs_that_are_inputs(p)?;
@@ -415,10 +422,14 @@ fn build_parallel_branch(
     let stdout = Rc::new(RefCell::new(stdout));
     let meter = Meter::default();
     let timers = Timers::default();
+    // (A registry of its own too: the branch's stages go to another thread, the registry's
+    // `Rc`s must not be shared with this one's.)
+    let notes = Notes::default();
     let own = Env {
         stdout: &stdout,
         meter: &meter,
         timers: &timers,
+        notes: &notes,
         source_waits: true,
         ..*env
     };

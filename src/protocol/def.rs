@@ -425,6 +425,9 @@ pub struct BuildCx<'a> {
     pub inputs: Inputs,
     /// For a source that acknowledges what it read: how to know the sinks wrote it.
     pub written: Written,
+    /// Where a stage registers the counts of the notes it says at its close (see
+    /// [`crate::runtime::notes`]).
+    pub notes: &'a crate::runtime::notes::Notes,
 }
 
 /// What the pipeline's source tells `grep` of its inputs, for GNU grep's defaults: file

@@ -60,15 +60,18 @@ pub struct Args {
     #[arg(long)]
     pub skip_bad: bool,
     /// Read the files on N threads, each file on one, when the filters after `cat` treat
-    /// each file on its own (`grep` without `-m`, `-l`, `-L` or `-q`): the output is the
-    /// same, in the order of the files. Default: the number of cores; 1 reads one
-    /// file after the other in one thread.
+    /// each file on its own (`grep` without `-m`, `-l`, `-L` or `-q`; `replace`; the line
+    /// parsers `parse`, `logfmt`, `kv`, `syslog`, `combined`; `where`, `select`, `fmt`):
+    /// the output, and the notes the parsers say at the end, are the same, in the order of
+    /// the files. Default: the number of cores; 1 reads one file after the other in one
+    /// thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
     /// With several threads, a file at least twice SIZE is read in parts of about SIZE
     /// (each from a line's start), on as many threads, when the filters after `cat` treat
     /// each line on its own (`grep` without `-n`, `-b`, `-P` or the options above; its `-c`
-    /// counts each file whole; with context, the file is cut where no group crosses): the
+    /// counts each file whole; with context, the file is cut where no group crosses; the
+    /// line parsers without `--strict`, whose error names the line by its number): the
     /// output is the same. At least 64K.
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = part_size)]
     pub part_size: usize,

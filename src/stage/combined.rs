@@ -60,10 +60,10 @@ pub const DEF: StageDef = StageDef {
     build: Build::Filter(build),
 };
 
-fn build(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+fn build(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = Args::from_arg_matches(m)?;
     Ok(Box::new(
-        Combined::stage((&a.bad).into(), next).typed(&a.bad)?,
+        Combined::stage((&a.bad).into(), next).typed(&a.bad, cx.notes)?,
     ))
 }
 

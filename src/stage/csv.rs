@@ -151,13 +151,13 @@ fn build_csv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<
     if sep == b'"' || sep == b'\n' || sep == b'\r' {
         bail!("csv: --sep cannot be a quote or a line break");
     }
-    let types = Types::parse(&a.common.types)?;
+    let types = Types::parse(&a.common.types, "csv")?;
     Ok(Box::new(Csv::new("csv", sep, a.common, types, next)))
 }
 
 fn build_tsv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = TsvArgs::from_arg_matches(m)?;
-    let types = Types::parse(&a.common.types)?;
+    let types = Types::parse(&a.common.types, "tsv")?;
     Ok(Box::new(Csv::new("tsv", b'\t', a.common, types, next)))
 }
 
@@ -508,7 +508,7 @@ impl Csv {
                 want_header: false,
                 positions: Vec::new(),
                 strict: c.strict,
-                lines: Lines::new(stage, if c.strict { Bad::Strict } else { Bad::Drop }),
+                lines: Lines::new(stage, if c.strict { Bad::Strict } else { Bad::Drop }, ""),
                 text: String::new(),
                 text_ends: Vec::new(),
                 scratch: String::new(),
@@ -879,7 +879,7 @@ impl Stage for Csv {
 
     fn close(&mut self) -> Result<()> {
         let r = self.finish().map(drop);
-        self.maker.types.report(self.maker.lines.stage);
+        self.maker.types.report();
         let c = self.next.close();
         r?;
         c

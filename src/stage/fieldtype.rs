@@ -17,6 +17,7 @@ use anyhow::{Result, bail};
 
 use crate::item::Type;
 use crate::record::Record;
+use crate::runtime::notes::{Noted, Notes};
 
 /// A type a field can be given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,14 +43,15 @@ impl FieldType {
 #[derive(Clone, Debug, Default)]
 pub struct Types {
     /// (field, type, values that did not convert)
-    fields: Vec<(String, FieldType, u64)>,
+    fields: Vec<(String, FieldType, Noted)>,
     scratch: String,
 }
 
 impl Types {
-    /// Parse `FIELD=TYPE` specifications (each may hold several, separated by commas).
-    pub fn parse(specs: &[String]) -> Result<Self> {
-        let mut fields: Vec<(String, FieldType, u64)> = Vec::new();
+    /// Parse `FIELD=TYPE` specifications (each may hold several, separated by commas), for
+    /// the notes of `stage`.
+    pub fn parse(specs: &[String], stage: &'static str) -> Result<Self> {
+        let mut fields: Vec<(String, FieldType)> = Vec::new();
         for spec in specs.iter().flat_map(|s| s.split(',')) {
             let spec = spec.trim();
             if spec.is_empty() {
@@ -73,13 +75,34 @@ impl Types {
             }
             match fields.iter_mut().find(|f| f.0 == name) {
                 Some(f) => f.1 = ty,
-                None => fields.push((name.to_string(), ty, 0)),
+                None => fields.push((name.to_string(), ty)),
             }
         }
+        let fields = fields
+            .into_iter()
+            .map(|(name, ty)| {
+                let n = name.clone();
+                let noted = Noted::new(move |failed| {
+                    format!(
+                        "copipe: {stage}: {failed} {} of `{n}` did not convert to {} (left as text)",
+                        if failed == 1 { "value" } else { "values" },
+                        ty.name()
+                    )
+                });
+                (name, ty, noted)
+            })
+            .collect();
         Ok(Types {
             fields,
             scratch: String::new(),
         })
+    }
+
+    /// Register the counts of its notes (see [`crate::runtime::notes`]).
+    pub fn register(&self, notes: &Notes) {
+        for (_, _, noted) in &self.fields {
+            notes.register(noted);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -107,7 +130,7 @@ impl Types {
             let out_ty = match convert(*ty, text, &mut self.scratch) {
                 Some(t) => t,
                 None => {
-                    *failed += 1;
+                    failed.add(1);
                     if first.is_none() {
                         let shown: String = text.chars().take(40).collect();
                         first = Some(format!(
@@ -124,16 +147,10 @@ impl Types {
         first
     }
 
-    /// The note at the end about values that did not convert.
-    pub fn report(&self, stage: &str) {
-        for (name, ty, failed) in &self.fields {
-            if *failed > 0 {
-                crate::say!(
-                    "copipe: {stage}: {failed} {} of `{name}` did not convert to {} (left as text)",
-                    if *failed == 1 { "value" } else { "values" },
-                    ty.name()
-                );
-            }
+    /// The notes at the end about values that did not convert.
+    pub fn report(&self) {
+        for (_, _, failed) in &self.fields {
+            failed.say();
         }
     }
 }
@@ -523,11 +540,11 @@ mod tests {
 
     #[test]
     fn specs_and_records() {
-        assert!(Types::parse(&["a=int,b:float".into(), "c=bool".into()]).is_ok());
+        assert!(Types::parse(&["a=int,b:float".into(), "c=bool".into()], "t").is_ok());
         for bad in ["a", "a=str", "=int"] {
-            assert!(Types::parse(&[bad.into()]).is_err(), "{bad}");
+            assert!(Types::parse(&[bad.into()], "t").is_err(), "{bad}");
         }
-        let mut t = Types::parse(&["port=int,ok=bool,at=timestamp,gone=int".into()]).unwrap();
+        let mut t = Types::parse(&["port=int,ok=bool,at=timestamp,gone=int".into()], "t").unwrap();
         let mut r = Record::new();
         r.add_str(crate::record::ROOT, "", "port", "22");
         r.add_str(crate::record::ROOT, "", "ok", "nope");
@@ -535,6 +552,6 @@ mod tests {
         let first = t.apply(&mut r).unwrap();
         assert_eq!(first, "field `ok`: `nope` is not a bool");
         assert_eq!(r.to_json(), r#"{"port":22,"ok":"nope","at":60}"#);
-        assert_eq!(t.fields[1].2, 1);
+        assert_eq!(t.fields[1].2.get(), 1);
     }
 }

@@ -132,17 +132,17 @@ pub const KV: StageDef = StageDef {
     build: Build::Filter(build_kv),
 };
 
-fn build_logfmt(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+fn build_logfmt(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = LogfmtArgs::from_arg_matches(m)?;
     Ok(Box::new(
-        Kv::new("logfmt", "=", None, (&a.bad).into(), next)?.typed(&a.bad)?,
+        Kv::new("logfmt", "=", None, (&a.bad).into(), next)?.typed(&a.bad, cx.notes)?,
     ))
 }
 
-fn build_kv(m: &ArgMatches, _cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
+fn build_kv(m: &ArgMatches, cx: &BuildCx<'_>, next: Box<dyn Stage>) -> Result<Box<dyn Stage>> {
     let a = KvArgs::from_arg_matches(m)?;
     Ok(Box::new(
-        Kv::new("kv", &a.pair, a.sep.as_deref(), (&a.bad).into(), next)?.typed(&a.bad)?,
+        Kv::new("kv", &a.pair, a.sep.as_deref(), (&a.bad).into(), next)?.typed(&a.bad, cx.notes)?,
     ))
 }
 

@@ -16,6 +16,7 @@ use clap::Args;
 use crate::item::{Item, Origin, Show};
 use crate::protocol::{Flow, Stage};
 use crate::record::{ROOT, Record};
+use crate::runtime::notes::{Noted, Notes};
 use crate::stage::fieldtype::Types;
 
 /// A format of one line: how a line becomes the fields of a record. The rest — counting
@@ -59,7 +60,7 @@ impl<F: LineFormat> LineParser<F> {
         LineParser {
             format,
             types: Types::default(),
-            lines: Lines::new(stage, bad),
+            lines: Lines::new(stage, bad, F::DROPPED),
             scratch: String::new(),
             rec: Record::new(),
             next,
@@ -68,9 +69,12 @@ impl<F: LineFormat> LineParser<F> {
 }
 
 impl<F: LineFormat> LineParser<F> {
-    /// With the `--type` conversions of these arguments.
-    pub fn typed(mut self, args: &BadArgs) -> Result<Self> {
-        self.types = Types::parse(&args.types)?;
+    /// With the `--type` conversions of these arguments; the counts of its notes at the end
+    /// registered in `notes` (see [`crate::runtime::notes`]).
+    pub fn typed(mut self, args: &BadArgs, notes: &Notes) -> Result<Self> {
+        self.types = Types::parse(&args.types, self.lines.stage)?;
+        notes.register(&self.lines.dropped);
+        self.types.register(notes);
         if let Some(known) = self.format.field_names() {
             for name in self.types.names() {
                 if name != "file" && !known.iter().any(|k| k == name) {
@@ -123,8 +127,8 @@ impl<F: LineFormat> Stage for LineParser<F> {
     crate::pass_on!(flush);
 
     fn close(&mut self) -> Result<()> {
-        self.lines.report(F::DROPPED);
-        self.types.report(self.lines.stage);
+        self.lines.report();
+        self.types.report();
         self.next.close()
     }
 }
@@ -185,18 +189,24 @@ pub struct Lines {
     /// The current line's number in its input (1 for the first).
     pub line: u64,
     /// Lines that did not fit and were dropped.
-    pub dropped: u64,
+    pub dropped: Noted,
     pub bad: Bad,
 }
 
 impl Lines {
-    pub fn new(stage: &'static str, bad: Bad) -> Self {
+    /// `what`: what the note at the end says of dropped lines ("did not match", …).
+    pub fn new(stage: &'static str, bad: Bad, what: &'static str) -> Self {
         Lines {
             stage,
             origin: "standard input".into(),
             tag: None,
             line: 0,
-            dropped: 0,
+            dropped: Noted::new(move |n| {
+                format!(
+                    "copipe: {stage}: {n} {} {what}",
+                    if n == 1 { "line" } else { "lines" }
+                )
+            }),
             bad,
         }
     }
@@ -229,7 +239,7 @@ impl Lines {
     pub fn misfit(&mut self, rec: &mut Record, text: &str, why: &str) -> Result<bool> {
         match self.bad {
             Bad::Drop => {
-                self.dropped += 1;
+                self.dropped.add(1);
                 Ok(false)
             }
             Bad::Keep => {
@@ -241,16 +251,9 @@ impl Lines {
         }
     }
 
-    /// The note at the end about dropped lines (`what`: "did not match", …).
-    pub fn report(&self, what: &str) {
-        if self.dropped > 0 {
-            crate::say!(
-                "copipe: {}: {} {} {what}",
-                self.stage,
-                self.dropped,
-                if self.dropped == 1 { "line" } else { "lines" }
-            );
-        }
+    /// The note at the end about dropped lines.
+    pub fn report(&self) {
+        self.dropped.say();
     }
 }
 
@@ -304,7 +307,7 @@ mod tests {
 
     #[test]
     fn counts_lines_and_strips_one_cr() {
-        let mut l = Lines::new("t", Bad::Drop);
+        let mut l = Lines::new("t", Bad::Drop, "");
         assert_eq!(l.count(b"a\r"), b"a");
         assert_eq!(l.count(b"b\r\r"), b"b\r");
         assert_eq!(l.line, 2);
@@ -321,13 +324,13 @@ mod tests {
     #[test]
     fn misfits_by_policy() {
         let mut r = Record::new();
-        let mut l = Lines::new("t", Bad::Drop);
+        let mut l = Lines::new("t", Bad::Drop, "");
         assert!(!l.misfit(&mut r, "x", "no").unwrap());
-        assert_eq!(l.dropped, 1);
-        let mut l = Lines::new("t", Bad::Keep);
+        assert_eq!(l.dropped.get(), 1);
+        let mut l = Lines::new("t", Bad::Keep, "");
         assert!(l.misfit(&mut r, "x\"y", "no").unwrap());
         assert_eq!(r.to_json(), r#"{"message":"x\"y"}"#);
-        let mut l = Lines::new("t", Bad::Strict);
+        let mut l = Lines::new("t", Bad::Strict, "");
         l.count(b"x");
         let e = l.misfit(&mut r, "x", "does not match").unwrap_err();
         assert_eq!(e.to_string(), "t: standard input:1: does not match");

@@ -447,6 +447,7 @@ fn rows(err: &str) -> String {
     for opt in [
         "'--part-size=64K'",
         "'--part-size=256K'",
+        "'--part-size=32M'",
         "'--threads=2'",
         "''",
     ] {
@@ -622,5 +623,144 @@ fn a_perl_match_that_gives_up_in_a_big_file_names_its_line_in_the_file() {
         copipe(&a).run().code(2).err_has(&format!(
             "grep: {p}:40001: exceeded PCRE's backtracking limit"
         ));
+    }
+}
+
+/// The line parsers and `where`, `select`, `fmt` after them run in the workers, on whole
+/// files and on parts of big ones: the output and status are one thread's, and so are the
+/// notes the parsers say at the end (lines dropped, values that did not convert): said
+/// once, with the counts of the whole run, and after a `head` the counts of the lines read
+/// before it stopped, as on one thread.
+#[test]
+fn line_parsers_on_the_workers_say_the_notes_of_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    const RE: &str = r"^(?P<f>\d+) (?P<i>\d+) (?P<level>[A-Z]+) (?P<rest>.*)$";
+    // (Whether the pipeline runs on the workers: not when records would be carried to the
+    // main thread as records, neither rendered for a `print` nor kept by a `where`.)
+    let pipelines: &[(&[&str], bool)] = &[
+        (&["parse", RE], true),
+        (&["parse", RE, ":", "count"], false),
+        (&["parse", RE, ":", "where", "i?", ":", "count"], true),
+        (
+            &[
+                "parse",
+                "--type",
+                "i=int,level=int",
+                RE,
+                ":",
+                "where",
+                "i<300",
+            ],
+            true,
+        ),
+        (
+            &[
+                "parse",
+                "--keep",
+                RE,
+                ":",
+                "where",
+                "level=ERROR",
+                ":",
+                "select",
+                "i",
+            ],
+            true,
+        ),
+        (
+            &[
+                "parse",
+                RE,
+                ":",
+                "fmt",
+                "{level} {i}",
+                ":",
+                "grep",
+                "-v",
+                "INFO",
+            ],
+            true,
+        ),
+        (&["parse", RE, ":", "where", "f?", ":", "head", "5"], true),
+        (
+            &["parse", RE, ":", "where", "level=ERROR", ":", "head", "700"],
+            true,
+        ),
+        (
+            &[
+                "parse",
+                "--type",
+                "rest=float",
+                RE,
+                ":",
+                "where",
+                "i?",
+                ":",
+                "head",
+                "3000",
+            ],
+            true,
+        ),
+        (&["logfmt", "--type", "x=int"], true),
+        (&["kv", "--keep", ":", "write", "-"], true),
+        (&["syslog", ":", "count"], false),
+        (&["combined", ":", "head", "2"], false),
+        // --strict names the line by its number in the file: files whole, not in parts.
+        (&["parse", "--strict", r"^(?P<f>\d+) "], true),
+        (
+            &["parse", "--strict", "--type", "f=int", r"^(?P<f>\S+) "],
+            true,
+        ),
+    ];
+    for &(rest, workers) in pipelines {
+        let one = copipe(args(1, &files, rest, true)).run();
+        for part in ["64K", "32M"] {
+            let many = copipe(parts_args(2, part, &files, rest, true)).run();
+            assert!(
+                one.out == many.out,
+                "{rest:?} {part}: the outputs differ\n--- one thread\n{}\n--- workers\n{}",
+                one.stdout(),
+                many.stdout()
+            );
+            assert_eq!(one.code, many.code, "{rest:?} {part}");
+            let said = |err: &str| {
+                err.lines()
+                    .filter(|l| l.starts_with("copipe: ") && !l.contains("stats after"))
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(said(&one.err), said(&many.err), "{rest:?} {part}");
+            // (After a `head`, the bytes read before it stopped the workers are not all
+            // counted, and without them `--stats` says nothing of how `cat` read.)
+            if !rest.contains(&"head") {
+                assert_eq!(rows(&one.err), rows(&many.err), "{rest:?} {part}");
+                assert_eq!(
+                    many.err.contains("read by 2 threads"),
+                    workers,
+                    "{rest:?} {part}: on the workers or not\n{}",
+                    many.err
+                );
+            }
+            if workers && part == "64K" && !rest.contains(&"head") {
+                // Parts but with --strict.
+                let in_parts = many.err.contains("big files in");
+                assert_eq!(
+                    in_parts,
+                    !rest.contains(&"--strict"),
+                    "{rest:?}\n{}",
+                    many.err
+                );
+            }
+        }
+        // The notes are there to compare (after a `head`, the count of the values met
+        // before it stopped).
+        if rest[0] == "parse" && !rest.contains(&"--keep") && !rest.contains(&"--strict") {
+            if !rest.contains(&"head") {
+                one.err_has("copipe: parse: ");
+            } else if rest.contains(&"rest=float") {
+                one.err_has("copipe: parse: 3000 values of `rest` did not convert to float");
+            }
+        }
     }
 }

@@ -7,7 +7,9 @@
 # * csv → NDJSON vs `mlr --icsv --ojsonl cat` and Python csv + json;
 # * logfmt → NDJSON vs `mlr --idkvp --ifs ' ' --ips '=' --ojsonl cat` (lines without quoted
 #   spaces, so that Miller's key=value reader, which has no quotes, makes the same fields);
-# * multiline after cat of a 146 MB Java log, next to a plain grep of the same file.
+# * multiline after cat of a 146 MB Java log, next to a plain grep of the same file;
+# * parse REGEX over the whole 1 GB log, alone and followed by a `where`, next to the same
+#   on one thread (`cat --threads 1`: without the per-file workers).
 #
 # The peers are slow, so by default every tool reads the same slice (SLICE_MB, default 50);
 # copipe alone also reads the whole 1 GB log (SIZE_MB) for its throughput. SLICE_MB=0 runs
@@ -166,6 +168,11 @@ EOF
 fi
 run "multiline (cat)" "$JAVA" "$COPIPE cat $JAVA : multiline --start '^\d{4}-'" \
     "grep=$COPIPE cat $JAVA : grep -v zzzz"
-[ "$SLICE_MB" = 0 ] || run "parse REGEX, 1 GB" "$BIG" "$COPIPE cat $BIG : parse '$RE'"
+# The whole log: copipe alone, on the per-file workers (a big file read in parts on both
+# cores) and on one thread (`cat --threads 1`).
+[ "$SLICE_MB" = 0 ] || run "parse REGEX, 1 GB" "$BIG" "$COPIPE cat $BIG : parse '$RE'" \
+    "one-thread=$COPIPE cat --threads 1 $BIG : parse '$RE'"
+run "parse REGEX : where, 1 GB" "$BIG" "$COPIPE cat $BIG : parse '$RE' : where rest~ERROR : count" \
+    "one-thread=$COPIPE cat --threads 1 $BIG : parse '$RE' : where rest~ERROR : count"
 echo
 echo "medians of $RUNS runs, output into a pipe; the machine's load: $(cut -d' ' -f1-3 /proc/loadavg)"

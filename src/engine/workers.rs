@@ -51,11 +51,11 @@ use crate::runtime::meter::{Decompressed, Meter};
 
 /// How many hand-overs each job may have sent and the main thread not yet replayed. The
 /// parts of a job are sent together ([`SEND_BYTES`]): a hand-over is [`HAND_OVER_BYTES`]
-/// of input, or 64 KB of items and up to one read more, so 64 of them let a worker go
-/// through a file of 256 MB that matches rarely, or 4–20 MB of items, ahead of the main
-/// thread before it waits. (When each read was a hand-over of its own, 4 of them made the
-/// workers run one after the other, 1.0 CPU used; 64, 1.07x ripgrep's time on 16 files of
-/// 64 MB; 256, 1.06x.)
+/// of input, or 512 KB of items and up to one read more, so 16 of them let a worker go
+/// through a file of 64 MB that matches rarely, or 8 MB of items, ahead of the main thread
+/// before it waits. (When each read was a hand-over of its own, 4 of them made the workers
+/// run one after the other, 1.0 CPU used; 64, 1.07x ripgrep's time on 16 files of 64 MB;
+/// 256, 1.06x. With 64 KB hand-overs, 64 of them; 16 of 512 KB gave the same time, 1.01x.)
 pub const DEPTH: usize = 16;
 
 /// How many jobs, from the one the main thread replays on, the workers may run or have

@@ -119,6 +119,14 @@ fn plan_grouping(p: &Pipeline, crlf: bool, group_bytes: u64) -> Option<Plan> {
         .flatten();
     let split = split || quiet.is_some();
     let group = (!p.calls[1..1 + stages].iter().any(has_context)).then_some(group_bytes);
+    // A parser's records (their JSON) outweigh its lines: parts of 32 MB made more than a
+    // job's queue holds (`DEPTH` hand-overs), and the worker on the next part waited for
+    // the main thread. Parts of 4 MB unless `--part-size` says otherwise.
+    let part = if p.calls[1..1 + stages].iter().any(is_line_parser) && !given(source, "part_size") {
+        part.min(PARSER_PART)
+    } else {
+        part
+    };
     let jobs = jobs(&files, split.then_some(part), quiet.as_ref(), group, |f| {
         crate::source::cat::reads_decompressed(&source.matches, f)
     });
@@ -374,6 +382,10 @@ fn per_part_safe(call: &Call) -> bool {
     }
     per_file_safe(call) && !has_context(call) && !BY_POSITION.iter().any(|id| given(call, id))
 }
+
+/// The size of the parts of a big file read by the workers when a line parser runs there
+/// (see [`plan_grouping`]).
+const PARSER_PART: u64 = 4 << 20;
 
 /// Whether `call` is a line parser (`parse`, `logfmt`, `kv`, `syslog`, `combined`): each
 /// line made a record on its own; the counts of its notes at the end (lines dropped, values

@@ -7,10 +7,10 @@
 //!
 //! * Jobs (files) are taken in ascending order by the workers (an atomic counter): the job
 //!   the main thread waits for is always being run, so no worker waits for one that waits.
-//! * Each job has a bounded queue of [`Part`]s (see [`DEPTH`]), made when a worker takes
+//! * Each job has a bounded queue of [`Part`]s (see [`Pace`]), made when a worker takes
 //!   the job; a worker waits while its job's queue is full. A worker takes a job only
 //!   within [`window`] jobs of the one the main thread replays, so memory stays bounded —
-//!   `window × DEPTH` hand-overs, whatever the number and size of the files — also when
+//!   `window × depth` hand-overs, whatever the number and size of the files — also when
 //!   the output is blocked: without that gate, the workers went on through every small
 //!   file while the main thread waited on its output, and held them all in memory (40
 //!   files of 8 MB: 324 MB).
@@ -49,14 +49,43 @@ use crate::protocol::{Flow, Mapped, Source, Stage};
 use crate::runtime::counter::Counter;
 use crate::runtime::meter::{Decompressed, Meter};
 
-/// How many hand-overs each job may have sent and the main thread not yet replayed. The
-/// parts of a job are sent together ([`SEND_BYTES`]): a hand-over is [`HAND_OVER_BYTES`]
-/// of input, or 512 KB of items and up to one read more, so 16 of them let a worker go
-/// through a file of 64 MB that matches rarely, or 8 MB of items, ahead of the main thread
-/// before it waits. (When each read was a hand-over of its own, 4 of them made the workers
-/// run one after the other, 1.0 CPU used; 64, 1.07x ripgrep's time on 16 files of 64 MB;
-/// 256, 1.06x. With 64 KB hand-overs, 64 of them; 16 of 512 KB gave the same time, 1.01x.)
-pub const DEPTH: usize = 16;
+/// How many hand-overs each job may have sent and the main thread not yet replayed, with
+/// lines (see [`Pace`]). The parts of a job are sent together ([`SEND_BYTES`]): a
+/// hand-over is [`HAND_OVER_BYTES`] of input, or 64 KB of items and up to one read more, so
+/// 64 of them let a worker go through a file of 256 MB that matches rarely, or 4–20 MB of
+/// items, ahead of the main thread before it waits. (When each read was a hand-over of its
+/// own, 4 of them made the workers run one after the other, 1.0 CPU used; 64, 1.07x
+/// ripgrep's time on 16 files of 64 MB; 256, 1.06x.)
+pub const DEPTH: usize = 64;
+
+/// How the workers hand over what their stages push: hand-overs of [`SEND_BYTES`] ×
+/// `scale` of items, `depth` of them a job. Lines: 64 KB, 64 of them. Records: 512 KB, 16
+/// of them — records in batches of 64 KB, a message each, woke the main thread for each
+/// (54,000 context switches for `cat big.log : parse RE : count` on 1 GB, 1.1 CPUs used);
+/// lines in hand-overs of 512 KB made `grep 'ion$'`, whose lines are nearly all its
+/// output, 1.05x slower (0.999 s against 0.951 s, medians of 9).
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    depth: usize,
+    scale: usize,
+}
+
+impl Pace {
+    /// For stages that push records, or lines.
+    pub fn of(records: bool) -> Pace {
+        if records {
+            Pace {
+                depth: 16,
+                scale: 8,
+            }
+        } else {
+            Pace {
+                depth: DEPTH,
+                scale: 1,
+            }
+        }
+    }
+}
 
 /// How many jobs, from the one the main thread replays on, the workers may run or have
 /// run: one more than the workers, so that a worker done with its job starts the next at
@@ -78,13 +107,7 @@ const HAND_OVER_BYTES: u64 = 4 << 20;
 /// 3,000 context switches for `grep ERROR : count` on 16 files of 64 MB, which matches in
 /// most reads; the main thread has little to do with each). The parts keep their own
 /// tallies, so a `head` meeting one counts what one thread counts.
-const SEND_BYTES: usize = super::batch::FULL * SCALE;
-
-/// A worker's batch is handed over at this many times [`Batch::is_full`]: records made
-/// by a parser in the workers came in batches of 64 KB, a message each, and the main
-/// thread woke for each (54,000 context switches for `cat big.log : parse RE : count` on
-/// 1 GB, 1.1 CPUs used).
-const SCALE: usize = 8;
+const SEND_BYTES: usize = super::batch::FULL;
 
 /// What one push of a job's source came to (see the module docs).
 pub struct Part {
@@ -165,6 +188,8 @@ pub struct Tally<'a> {
     /// A line to put between the items of two jobs, when both have some (grep's group
     /// separator: the workers' greps leave it out before a job's first group).
     pub separator: Option<&'a [u8]>,
+    /// How the workers hand over (lines or records).
+    pub pace: Pace,
 }
 
 /// Run `jobs` jobs on `threads` workers and replay what they push into `out`, in job order.
@@ -180,6 +205,7 @@ pub fn run(
     let workers = threads.clamp(1, jobs.max(1));
     let shared = Arc::new(Shared {
         spare: Arc::default(),
+        pace: into.pace,
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         meeting: Mutex::new(Meeting {
@@ -373,6 +399,7 @@ impl Stage for Separated<'_> {
 struct Shared {
     /// Batches replayed, cleared, for the workers to record into again.
     spare: Arc<Spare>,
+    pace: Pace,
     next: AtomicUsize,
     stop: AtomicBool,
     /// What the main thread and the workers wait on, and the signal that it changed.
@@ -401,6 +428,7 @@ fn work(shared: &Shared, make: &MakeChain) {
     crate::runtime::say::hold();
     let rec = Rc::new(RefCell::new(Recorder {
         spare: shared.spare.clone(),
+        scale: shared.pace.scale,
         ..Recorder::default()
     }));
     let built = make(Box::new(End(rec.clone())));
@@ -528,7 +556,7 @@ impl Shared {
         if self.stop.load(Ordering::SeqCst) {
             return None;
         }
-        let (tx, rx) = sync_channel(DEPTH);
+        let (tx, rx) = sync_channel(self.pace.depth);
         m.queues.insert(i, rx);
         drop(m);
         self.changed.notify_all();
@@ -599,6 +627,8 @@ struct Recorder {
     spare: Arc<Spare>,
     /// Records are recorded rendered (see [`Chain::render`]).
     render: bool,
+    /// See [`Pace`].
+    scale: usize,
     meter: Meter,
     status: Status,
     counters: Vec<Counter>,
@@ -673,7 +703,9 @@ impl Recorder {
             self.pending_read += part.read;
             self.pending.push(part);
         }
-        let due = now || self.pending_bytes >= SEND_BYTES || self.pending_read >= HAND_OVER_BYTES;
+        let due = now
+            || self.pending_bytes >= SEND_BYTES * self.scale
+            || self.pending_read >= HAND_OVER_BYTES;
         if self.pending.is_empty() || !due {
             return true;
         }
@@ -715,7 +747,7 @@ impl Recorder {
     }
 
     fn flow(&mut self) -> Flow {
-        if self.batch.is_full_at(SCALE) && !self.hand_over(true) {
+        if self.batch.is_full_at(self.scale) && !self.hand_over(true) {
             return Flow::Stop;
         }
         Flow::Continue

@@ -628,6 +628,7 @@ fn build_workers(
         status: env.status.clone(),
         counters,
         notes: notes.counters(),
+        pace: workers::Pace::of(p.calls[1 + k].input == Some(Kind::Record)),
     };
     let rest: Box<dyn Stage> = if notes.is_empty() {
         rest
@@ -804,6 +805,7 @@ struct PerFile {
     counters: Vec<Counter>,
     /// The counters of the notes of the main thread's copy of the per-file stages.
     notes: Vec<Counter>,
+    pace: workers::Pace,
 }
 
 impl Source for PerFile {
@@ -815,6 +817,7 @@ impl Source for PerFile {
             notes: &self.notes,
             continues: &self.continues,
             separator: self.separator.as_deref(),
+            pace: self.pace,
         };
         workers::run(self.jobs, self.threads, self.make.clone(), out, &tally)
     }

@@ -594,13 +594,15 @@ impl Shared {
 /// its storage, and its records their own (`Record::clone_from`), so that carrying records
 /// allocates nothing once the first batches are made. (A new batch for every part made
 /// `cat big.log : parse RE : count` spend a third of its time in `malloc` and `free`, and
-/// take 1.6x the time of one thread.)
+/// take 1.6x the time of one thread. As many are kept as may be in flight: with 4 kept,
+/// the rest were dropped and made again, and `: parse RE : where a? : count` took 1.89 s
+/// against one thread's 1.46 s; with 64, 1.16 s, and 60 MB of RSS against 49 MB.)
 #[derive(Default)]
 struct Spare(Mutex<Vec<Batch>>);
 
 impl Spare {
     /// At most this many are kept (the others are dropped).
-    const KEEP: usize = 4;
+    const KEEP: usize = 64;
 
     fn take(&self) -> Batch {
         self.0

@@ -104,14 +104,11 @@ fn plan_grouping(p: &Pipeline, crlf: bool, group_bytes: u64) -> Option<Plan> {
     }
     // Big files are read in parts when every stage in the workers allows it, or when
     // there is one file (the stages that do run in the workers).
-    let (mut stages, split) = if per_part > 0 && (per_part == per_file || files.len() == 1) {
+    let (stages, split) = if per_part > 0 && (per_part == per_file || files.len() == 1) {
         (per_part, true)
     } else {
         (per_file, false)
     };
-    while stages > 0 && !hands_over_well(p, stages) {
-        stages -= 1;
-    }
     // A grep with context alone in the workers: its file in parts cut where no group can
     // cross (see [`Quiet`]).
     let quiet = (!split && stages == 1)
@@ -403,21 +400,6 @@ fn is_line_parser(call: &Call) -> bool {
             combined::DEF.name,
         ]
         .contains(&call.def.name)
-}
-
-/// Whether the workers hand over well what the first `stages` stages after `cat` push:
-/// lines, records rendered for a `print` or `write` after them (see
-/// [`Chain::render`](crate::engine::workers::Chain::render)), or the records a `where`
-/// kept. Other records cost more to carry to the main thread than a parser takes to make
-/// them: `cat` of 200 MB of logfmt `: logfmt : count` took 0.58 s on the workers, against
-/// 0.42 s on one thread; `: parse … : print` 1.58 s rendered by the workers, against
-/// 2.07 s; `: parse … : where … : count` 0.82 s, against 1.59 s.
-fn hands_over_well(p: &Pipeline, stages: usize) -> bool {
-    let (last, next) = (&p.calls[stages], p.calls.get(stages + 1));
-    let Some(next) = next else { return false };
-    next.input != Some(Kind::Record)
-        || last.def.name == crate::stage::where_::DEF.name
-        || [crate::sink::print::DEF.name, crate::sink::write::DEF.name].contains(&next.def.name)
 }
 
 /// Whether `call` is `where`, `select` or `fmt`: each record kept, cut or written on its

@@ -59,9 +59,11 @@ use crate::runtime::meter::{Decompressed, Meter};
 pub const DEPTH: usize = 64;
 
 /// How the workers hand over what their stages push: hand-overs of [`SEND_BYTES`] ×
-/// `scale` of items, `depth` of them a job. Lines: 64 KB, 64 of them. Records: 512 KB, 16
+/// `scale` of items, `depth` of them a job. Lines: 64 KB, 64 of them. Records: 512 KB, 8
 /// of them — records in batches of 64 KB, a message each, woke the main thread for each
-/// (54,000 context switches for `cat big.log : parse RE : count` on 1 GB, 1.1 CPUs used);
+/// (54,000 context switches for `cat big.log : parse RE : count` on 1 GB, 1.1 CPUs used;
+/// 16 of 512 KB were as fast as 8 and took 84–94 MB of RSS for `: parse RE : head N`
+/// against 57–63 MB);
 /// lines in hand-overs of 512 KB made `grep 'ion$'`, whose lines are nearly all its
 /// output, 1.05x slower (0.999 s against 0.951 s, medians of 9).
 #[derive(Clone, Copy, Debug)]
@@ -74,10 +76,7 @@ impl Pace {
     /// For stages that push records, or lines.
     pub fn of(records: bool) -> Pace {
         if records {
-            Pace {
-                depth: 16,
-                scale: 8,
-            }
+            Pace { depth: 8, scale: 8 }
         } else {
             Pace {
                 depth: DEPTH,
@@ -594,15 +593,16 @@ impl Shared {
 /// its storage, and its records their own (`Record::clone_from`), so that carrying records
 /// allocates nothing once the first batches are made. (A new batch for every part made
 /// `cat big.log : parse RE : count` spend a third of its time in `malloc` and `free`, and
-/// take 1.6x the time of one thread. As many are kept as may be in flight: with 4 kept,
-/// the rest were dropped and made again, and `: parse RE : where a? : count` took 1.89 s
-/// against one thread's 1.46 s; with 64, 1.16 s, and 60 MB of RSS against 49 MB.)
+/// take 1.6x the time of one thread. About as many are kept as may be in flight: with 4
+/// kept, the rest were dropped and made again, and `: parse RE : where a? : count` took
+/// 1.89 s against one thread's 1.46 s; with 64, 1.16 s; with 32 (and 8 hand-overs of
+/// records a job), 0.98 s against 0.93 s, in 47–49 MB of RSS against 59–63 MB.)
 #[derive(Default)]
 struct Spare(Mutex<Vec<Batch>>);
 
 impl Spare {
     /// At most this many are kept (the others are dropped).
-    const KEEP: usize = 64;
+    const KEEP: usize = 32;
 
     fn take(&self) -> Batch {
         self.0

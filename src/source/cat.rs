@@ -500,7 +500,9 @@ impl Cat {
     /// Report the lines of the current input that `--max-line` cut.
     fn note_cuts(&mut self, file: &File) {
         let cuts = self.reader.take_cuts();
-        let line_of = |at| place_in(file, at);
+        // (The reader counts from the part's start; the line is numbered in the file.)
+        let start = self.part.map_or(0, |(start, _)| start);
+        let line_of = |at| place_in(file, start + at);
         if self.part.is_none() {
             note_cuts(cuts, &self.current, self.max_line, &self.meter, line_of);
             return;

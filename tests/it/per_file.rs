@@ -744,3 +744,44 @@ fn line_parsers_on_the_workers_say_the_notes_of_one_thread() {
         }
     }
 }
+
+/// The warning about a line `--max-line` cut names the line by its number in the file, also
+/// when the line is in a later part than the first (it named it by its number in the part).
+#[test]
+fn a_line_cut_in_a_later_part_is_named_by_its_line_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.log");
+    let mut s = Vec::new();
+    // (Big enough to be read in parts: 4 MiB and more.)
+    for i in 0..300_000u32 {
+        writeln!(s, "{i} short line").unwrap();
+    }
+    writeln!(s, "{}", "x".repeat(500)).unwrap();
+    for i in 0..1000u32 {
+        writeln!(s, "{i} after").unwrap();
+    }
+    std::fs::write(&path, &s).unwrap();
+    let p = path.display().to_string();
+    for rest in [&["grep", "-v", "zzz"][..], &["logfmt", "--keep"]] {
+        let mut one = vec!["--max-line=200", "cat", "--threads=1", &p, ":"];
+        one.extend(rest);
+        let mut parts = vec![
+            "--stats",
+            "--max-line=200",
+            "cat",
+            "--threads=2",
+            "--part-size=64K",
+            &p,
+            ":",
+        ];
+        parts.extend(rest);
+        let one = copipe(&one).run();
+        let parts = copipe(&parts).run();
+        assert!(one.out == parts.out, "{rest:?}");
+        let warning = format!("{p}:300001: line longer than 200 bytes");
+        one.err_has(&warning);
+        parts.err_has(&warning);
+        assert_eq!(parts.err.matches("longer than").count(), 1, "{}", parts.err);
+        assert!(parts.err.contains("big file in"), "in parts: {}", parts.err);
+    }
+}
